@@ -1,0 +1,215 @@
+/*
+ * gapwatchd: consumes sales events from Kafka, keeps per-rep and per-team
+ * window counters in Redis, and (see README.md) diagnoses reps who miss
+ * their objective.
+ *
+ * This file is the wiring: options, signals, the loop and the shutdown
+ * order (stop consuming, drain Redis, commit offsets, flush the producer,
+ * close the consumer, free). Signal handlers only set a flag.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_config.h"
+#include "gw_consumer.h"
+#include "gw_log.h"
+#include "gw_metrics.h"
+#include "gw_pipeline.h"
+#include "gw_producer.h"
+#include "gw_store.h"
+#include "gw_time.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gapwatchd [-c FILE] [--log-level LEVEL]\n"
+            "       gapwatchd --check-config FILE\n"
+            "\n"
+            "  -c, --config FILE        YAML configuration (default: embedded defaults,\n"
+            "                           Kafka 127.0.0.1:9092, Redis 127.0.0.1:6379)\n"
+            "      --check-config FILE  validate FILE, print every error with its line, exit\n"
+            "      --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
+            "  -V, --version            print the version\n"
+            "  -h, --help               this help\n"
+            "\n"
+            "Signals: SIGTERM or SIGINT finish the batch in hand, commit and exit 0.\n");
+}
+
+typedef struct {
+    gw_config_t *cfg;
+    gw_store_t *store;
+    gw_producer_t *producer;
+    gw_consumer_t *consumer;
+    gw_pipeline_t *pipeline;
+    gw_metrics_t metrics;
+} daemon_t;
+
+static void daemon_free(daemon_t *d)
+{
+    gw_pipeline_free(d->pipeline);
+    if (d->consumer) {
+        gw_consumer_commit(d->consumer, true);
+        gw_consumer_free(d->consumer);
+    }
+    gw_producer_free(d->producer, 10000);
+    gw_store_free(d->store);
+    gw_config_free(d->cfg);
+}
+
+static int check_config(const char *path)
+{
+    gw_config_t *cfg = NULL;
+    static char err[16384];
+    if (gw_config_load_file(path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    printf("%s: ok (%d windows, %d custom kinds)\n", path, cfg->nwindows, cfg->kinds.ncustom);
+    gw_config_free(cfg);
+    return 0;
+}
+
+static int run(daemon_t *d)
+{
+    char err[1024];
+    const gw_config_t *cfg = d->cfg;
+    d->store = gw_store_new(cfg);
+    if (!d->store) {
+        gw_log_error("out of memory", NULL);
+        return 1;
+    }
+    if (gw_store_connect(d->store, err, sizeof(err)) != GW_STORE_OK)
+        gw_log_warn("redis not reachable yet; will keep trying", "err=\"%s\"", err);
+    d->producer = gw_producer_new(cfg, "gapwatchd-producer", err, sizeof(err));
+    if (!d->producer) {
+        gw_log_error("cannot start", "err=\"%s\"", err);
+        return 1;
+    }
+    d->consumer = gw_consumer_new(cfg, d->store, err, sizeof(err));
+    if (!d->consumer) {
+        gw_log_error("cannot start", "err=\"%s\"", err);
+        return 1;
+    }
+    d->pipeline = gw_pipeline_new(cfg, d->consumer, d->producer, d->store, &d->metrics);
+    if (!d->pipeline) {
+        gw_log_error("out of memory", NULL);
+        return 1;
+    }
+    gw_log_info("gapwatchd started",
+                "config=%s bootstrap=%s group=%s topic=%s redis=%s:%d prefix=%s windows=%d",
+                cfg->source, cfg->kafka.bootstrap_servers, cfg->kafka.group_id,
+                cfg->kafka.topic_events,
+                cfg->redis.unix_socket && *cfg->redis.unix_socket ? cfg->redis.unix_socket
+                                                                  : cfg->redis.host,
+                cfg->redis.port, cfg->key_prefix, cfg->nwindows);
+    int64_t last_commit = gw_mono_ms();
+    while (!stop_requested) {
+        long n = gw_pipeline_step(d->pipeline, 100, &stop_requested);
+        if (n < 0 && !stop_requested) {
+            gw_log_error("batch failed; stopping", NULL);
+            return 1;
+        }
+        gw_producer_poll(d->producer, 0);
+        if (gw_mono_ms() - last_commit >= cfg->consumer.commit_interval_ms) {
+            gw_consumer_commit(d->consumer, false);
+            last_commit = gw_mono_ms();
+        }
+    }
+    gw_log_info("gapwatchd stopping", "consumed=%llu valid=%llu batches=%llu",
+                (unsigned long long)d->metrics.consumed, (unsigned long long)d->metrics.valid,
+                (unsigned long long)d->metrics.batches);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'C'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    const char *level = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'C':
+            return check_config(optarg);
+        case 'L':
+            level = optarg;
+            break;
+        case 'V':
+            printf("gapwatchd %s\n", GW_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gapwatchd: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    daemon_t d;
+    memset(&d, 0, sizeof(d));
+    static char err[16384];
+    if (config_path) {
+        if (gw_config_load_file(config_path, &d.cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+    } else {
+        d.cfg = gw_config_defaults();
+        if (!d.cfg) {
+            fprintf(stderr, "gapwatchd: out of memory\n");
+            return 1;
+        }
+    }
+    gw_log_set_level(d.cfg->log_level);
+    if (level) {
+        gw_log_level_t l;
+        if (gw_log_level_parse(level, &l) != 0) {
+            fprintf(stderr, "gapwatchd: --log-level %s is not debug, info, warn or error\n",
+                    level);
+            gw_config_free(d.cfg);
+            return 2;
+        }
+        gw_log_set_level(l);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = run(&d);
+    daemon_free(&d);
+    if (rc == 0)
+        gw_log_info("gapwatchd stopped", NULL);
+    return rc;
+}

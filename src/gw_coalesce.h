@@ -1,0 +1,95 @@
+/*
+ * gw_coalesce: the batch coalescer. Folds the valid events of one batch into
+ * one delta per entity (each rep and each team): per window and bucket the
+ * increments of every metric, the events too late for each window, the
+ * offset range read from each partition, the newest stream time and the
+ * earliest event time. The store turns each delta into one Lua script call.
+ *
+ * All memory is owned by the coalescer and reused across batches: after
+ * warm-up, adding an event allocates nothing. Deltas, cells and parts are
+ * valid until the next gw_coalesce_reset() or gw_coalesce_free().
+ */
+#ifndef GW_COALESCE_H
+#define GW_COALESCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_decode.h"
+#include "gw_keys.h"
+#include "gw_kinds.h"
+#include "gw_window.h"
+
+/* One metric increment in one bucket of one window. */
+typedef struct {
+    int32_t next;   /* index of the next cell of the same entity and window, -1 at the end */
+    int32_t entity; /* index of the owning delta */
+    int16_t window;
+    int16_t metric;
+    int64_t bucket;
+    int64_t value;
+} gw_delta_cell_t;
+
+/* The offsets of one partition covered by one entity's delta. */
+typedef struct {
+    int32_t next; /* next part of the same entity, -1 at the end */
+    int32_t partition;
+    int64_t min_offset;
+    int64_t max_offset;
+} gw_delta_part_t;
+
+typedef struct {
+    gw_entity_kind_t kind;
+    const char *tenant;
+    const char *id;
+    const char *team; /* for a rep: the team of its last event; NULL for a team */
+    int64_t first_event_ms; /* earliest occurred_at_ms in the batch */
+    int64_t wm_ms;          /* newest stream time among its events */
+    uint32_t nevents;
+    int64_t late[GW_WINDOWS_MAX]; /* events too late for each window */
+    int32_t cells[GW_WINDOWS_MAX]; /* head cell per window, -1 if none */
+    int32_t parts;                 /* head part */
+} gw_delta_t;
+
+typedef struct gw_coalesce_s gw_coalesce_t;
+
+/* `windows` and `kinds` are borrowed and must outlive the coalescer. NULL on
+ * OOM. Free with gw_coalesce_free(). */
+gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const gw_kinds_t *kinds);
+
+/* Accepts NULL. */
+void gw_coalesce_free(gw_coalesce_t *c);
+
+/* Forgets the batch; keeps the memory. */
+void gw_coalesce_reset(gw_coalesce_t *c);
+
+/*
+ * Adds one valid event read at (`partition`, `offset`) when the partition's
+ * stream time (including this event) is `stream_ms`, to its rep and its team.
+ * Returns 0, or -1 on OOM (the batch is then incomplete: reset and retry).
+ */
+int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
+                    int64_t stream_ms);
+
+/* As gw_coalesce_add, but only to the event's rep (GW_ENTITY_REP) or only
+ * to its team (GW_ENTITY_TEAM): used to re-send one entity's newer events. */
+int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
+                        int32_t partition, int64_t offset, int64_t stream_ms);
+
+/* Index of the delta of an entity, or -1 if the batch has none. */
+int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *tenant,
+                     const char *id);
+
+/* Number of entity deltas, and delta `i` (0 <= i < count). */
+size_t gw_coalesce_count(const gw_coalesce_t *c);
+const gw_delta_t *gw_coalesce_delta(const gw_coalesce_t *c, size_t i);
+
+/* Resolve cell and part indices of a delta. */
+const gw_delta_cell_t *gw_coalesce_cell(const gw_coalesce_t *c, int32_t index);
+const gw_delta_part_t *gw_coalesce_part(const gw_coalesce_t *c, int32_t index);
+
+/* Events added and late drops per window since the last reset. */
+uint64_t gw_coalesce_events(const gw_coalesce_t *c);
+uint64_t gw_coalesce_late(const gw_coalesce_t *c, int window);
+
+#endif

@@ -1,0 +1,824 @@
+/*
+ * gw_config: YAML loading (libyaml's document API keeps every node's line),
+ * the schema of the daemon's sections, and the checks that span keys.
+ *
+ * The walk is table driven: each mapping is a NULL-terminated cfg_field_t
+ * array naming its keys, their types and where they land in gw_config_t.
+ * Errors never stop the walk; they pile up in the caller's buffer.
+ */
+#include "gw_config.h"
+#include "gw_config_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_keys.h"
+
+/* ---- helpers shared with other config files ---------------------------- */
+
+int cfg_line(const yaml_node_t *node)
+{
+    return node ? (int)node->start_mark.line + 1 : 0;
+}
+
+void cfg_error(cfg_loader_t *L, const yaml_node_t *node, const char *path, const char *fmt, ...)
+{
+    L->nerr++;
+    if (L->err_len + 1 >= L->err_size)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int n;
+    if (node)
+        n = snprintf(L->err + L->err_len, L->err_size - L->err_len, "%s:%d: %s: %s\n", L->file,
+                     cfg_line(node), path, msg);
+    else
+        n = snprintf(L->err + L->err_len, L->err_size - L->err_len, "%s: %s: %s\n", L->file, path,
+                     msg);
+    if (n > 0)
+        L->err_len += (size_t)n < L->err_size - L->err_len ? (size_t)n : L->err_size - L->err_len - 1;
+}
+
+const char *cfg_strdup(cfg_loader_t *L, const char *s)
+{
+    return gw_arena_strndup(L->arena, s, strlen(s));
+}
+
+const char *cfg_scalar(cfg_loader_t *L, yaml_node_t *node, const char *path)
+{
+    if (!node || node->type != YAML_SCALAR_NODE) {
+        cfg_error(L, node, path, "expected a single value, found a %s",
+                  node && node->type == YAML_MAPPING_NODE ? "mapping" : "list");
+        return NULL;
+    }
+    const char *in = (const char *)node->data.scalar.value;
+    /* Expand ${VAR}; "$${" is a literal "${". */
+    char out[4096];
+    size_t o = 0;
+    for (const char *p = in; *p;) {
+        if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+            if (o + 2 >= sizeof(out))
+                goto too_long;
+            out[o++] = '$';
+            out[o++] = '{';
+            p += 3;
+            continue;
+        }
+        if (p[0] == '$' && p[1] == '{') {
+            const char *end = strchr(p + 2, '}');
+            if (!end) {
+                cfg_error(L, node, path, "unterminated ${ in \"%s\"", in);
+                return NULL;
+            }
+            char var[256];
+            size_t vlen = (size_t)(end - (p + 2));
+            if (vlen == 0 || vlen >= sizeof(var)) {
+                cfg_error(L, node, path, "bad variable name in \"%s\"", in);
+                return NULL;
+            }
+            memcpy(var, p + 2, vlen);
+            var[vlen] = '\0';
+            const char *val = getenv(var);
+            if (!val) {
+                cfg_error(L, node, path, "environment variable %s is not set", var);
+                return NULL;
+            }
+            size_t l = strlen(val);
+            if (o + l >= sizeof(out))
+                goto too_long;
+            memcpy(out + o, val, l);
+            o += l;
+            p = end + 1;
+            continue;
+        }
+        if (o + 1 >= sizeof(out))
+            goto too_long;
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+    return gw_arena_strndup(L->arena, out, o);
+too_long:
+    cfg_error(L, node, path, "value longer than %zu bytes", sizeof(out) - 1);
+    return NULL;
+}
+
+int cfg_int(cfg_loader_t *L, yaml_node_t *node, const char *path, int64_t min, int64_t max,
+            int64_t *out)
+{
+    const char *s = cfg_scalar(L, node, path);
+    if (!s)
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end) {
+        cfg_error(L, node, path, "\"%s\" is not an integer", s);
+        return -1;
+    }
+    if (v < min || v > max) {
+        cfg_error(L, node, path, "%lld is out of range [%lld, %lld]", v, (long long)min,
+                  (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cfg_duration(cfg_loader_t *L, yaml_node_t *node, const char *path, int64_t min, int64_t max,
+                 int64_t *out)
+{
+    const char *s = cfg_scalar(L, node, path);
+    if (!s)
+        return -1;
+    char err[200];
+    int64_t v;
+    if (gw_duration_parse(s, &v, err, sizeof(err)) != 0) {
+        cfg_error(L, node, path, "%s", err);
+        return -1;
+    }
+    if (v < min || v > max) {
+        char a[32], b[32];
+        gw_duration_format(min, a, sizeof(a));
+        gw_duration_format(max, b, sizeof(b));
+        cfg_error(L, node, path, "%s is out of range [%s, %s]", s, min ? a : "0", b);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cfg_double(cfg_loader_t *L, yaml_node_t *node, const char *path, double min, double max,
+               double *out)
+{
+    const char *s = cfg_scalar(L, node, path);
+    if (!s)
+        return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) {
+        cfg_error(L, node, path, "\"%s\" is not a number", s);
+        return -1;
+    }
+    if (!(v >= min && v <= max)) {
+        cfg_error(L, node, path, "%g is out of range [%g, %g]", v, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void join_path(char *buf, size_t size, const char *path, const char *key)
+{
+    if (path && *path)
+        snprintf(buf, size, "%s.%s", path, key);
+    else
+        snprintf(buf, size, "%s", key);
+}
+
+static void set_field(cfg_loader_t *L, const cfg_field_t *f, yaml_node_t *value, const char *path,
+                      void *base)
+{
+    char *dst = (char *)base + f->offset;
+    int64_t v;
+    switch (f->type) {
+    case CFG_STR:
+    case CFG_STR_OPT: {
+        const char *s = cfg_scalar(L, value, path);
+        if (!s)
+            return;
+        if (f->type == CFG_STR && !*s) {
+            cfg_error(L, value, path, "must not be empty");
+            return;
+        }
+        *(const char **)dst = s;
+        break;
+    }
+    case CFG_INT:
+        if (cfg_int(L, value, path, f->min, f->max, &v) == 0)
+            *(int *)dst = (int)v;
+        break;
+    case CFG_DURATION:
+        if (cfg_duration(L, value, path, f->min, f->max, &v) == 0)
+            *(int64_t *)dst = v;
+        break;
+    case CFG_DOUBLE: {
+        double d;
+        if (cfg_double(L, value, path, (double)f->min, (double)f->max, &d) == 0)
+            *(double *)dst = d;
+        break;
+    }
+    case CFG_BOOL: {
+        const char *s = cfg_scalar(L, value, path);
+        if (!s)
+            return;
+        if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+            *(bool *)dst = true;
+        else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+            *(bool *)dst = false;
+        else
+            cfg_error(L, value, path, "\"%s\" is not true or false", s);
+        break;
+    }
+    case CFG_SECTION:
+        cfg_walk_mapping(L, value, path, f->section, dst);
+        break;
+    case CFG_CUSTOM:
+        f->fn(L, value, path, base);
+        break;
+    }
+}
+
+void cfg_walk_mapping(cfg_loader_t *L, yaml_node_t *node, const char *path,
+                      const cfg_field_t *fields, void *base)
+{
+    if (!node || node->type != YAML_MAPPING_NODE) {
+        /* An empty value ("kafka:" with nothing under it) means defaults. */
+        if (node && node->type == YAML_SCALAR_NODE && node->data.scalar.length == 0)
+            return;
+        cfg_error(L, node, path && *path ? path : "(top level)", "expected a mapping of keys");
+        return;
+    }
+    uint64_t seen = 0;
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_document_get_node(&L->doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node(&L->doc, pair->value);
+        if (!k || k->type != YAML_SCALAR_NODE) {
+            cfg_error(L, k, path, "keys must be plain names");
+            continue;
+        }
+        const char *key = (const char *)k->data.scalar.value;
+        char sub[256];
+        join_path(sub, sizeof(sub), path, key);
+        int i = 0;
+        while (fields[i].key && strcmp(fields[i].key, key) != 0)
+            i++;
+        if (!fields[i].key) {
+            char allowed[512];
+            size_t n = 0;
+            allowed[0] = '\0';
+            for (int j = 0; fields[j].key && n < sizeof(allowed); j++)
+                n += (size_t)snprintf(allowed + n, sizeof(allowed) - n, "%s%s", j ? ", " : "",
+                                      fields[j].key);
+            cfg_error(L, k, sub, "unknown key (allowed here: %s)", allowed);
+            continue;
+        }
+        if (seen & (1ull << i)) {
+            cfg_error(L, k, sub, "key given twice");
+            continue;
+        }
+        seen |= 1ull << i;
+        set_field(L, &fields[i], v, sub, base);
+    }
+}
+
+void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
+                       void (*fn)(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                                  void *base),
+                       void *base)
+{
+    if (!node || node->type != YAML_SEQUENCE_NODE) {
+        cfg_error(L, node, path, "expected a list");
+        return;
+    }
+    int i = 0;
+    for (yaml_node_item_t *it = node->data.sequence.items.start;
+         it < node->data.sequence.items.top; it++, i++) {
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s[%d]", path, i);
+        fn(L, yaml_document_get_node(&L->doc, *it), sub, i, base);
+    }
+}
+
+/* ---- the daemon's sections --------------------------------------------- */
+
+/* Lines of keys that cross-field checks report against. */
+typedef struct {
+    yaml_node_t *windows;
+    yaml_node_t *password_env;
+    yaml_node_t *password_file;
+    yaml_node_t *topics;
+    yaml_node_t *prefix;
+    const char *password_env_name;
+    const char *password_file_path;
+    bool windows_given;
+} main_extra_t;
+
+static void load_properties(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    gw_config_t *cfg = L->cfg;
+    if (node->type == YAML_SCALAR_NODE && node->data.scalar.length == 0)
+        return;
+    if (node->type != YAML_MAPPING_NODE) {
+        cfg_error(L, node, path, "expected a mapping of librdkafka property: value");
+        return;
+    }
+    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    gw_config_prop_t *props = gw_arena_alloc(L->arena, (n + 1) * sizeof(*props));
+    size_t np = 0;
+    rd_kafka_conf_t *probe = rd_kafka_conf_new();
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_document_get_node(&L->doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node(&L->doc, pair->value);
+        if (!k || k->type != YAML_SCALAR_NODE)
+            continue;
+        char sub[256];
+        join_path(sub, sizeof(sub), path, (const char *)k->data.scalar.value);
+        const char *val = cfg_scalar(L, v, sub);
+        if (!val)
+            continue;
+        const char *name = cfg_strdup(L, (const char *)k->data.scalar.value);
+        /* Ask librdkafka whether it knows the property and accepts the value,
+         * so a typo fails here and not at start-up. */
+        char errstr[256];
+        if (rd_kafka_conf_set(probe, name, val, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+            cfg_error(L, k, sub, "librdkafka rejects it: %s", errstr);
+            continue;
+        }
+        props[np].name = name;
+        props[np].value = val;
+        props[np].line = cfg_line(k);
+        np++;
+    }
+    rd_kafka_conf_destroy(probe);
+    cfg->kafka.properties = props;
+    cfg->kafka.nproperties = np;
+}
+
+static void load_topics_marker(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base);
+
+static const cfg_field_t topic_fields[] = {
+    {"events", CFG_STR, offsetof(gw_config_t, kafka.topic_events)},
+    {"dead_letter", CFG_STR, offsetof(gw_config_t, kafka.topic_dead_letter)},
+    {"alerts", CFG_STR, offsetof(gw_config_t, kafka.topic_alerts)},
+    {NULL},
+};
+
+static void load_topics_marker(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    ((main_extra_t *)L->extra)->topics = node;
+    cfg_walk_mapping(L, node, path, topic_fields, base);
+}
+
+/* Offsets below are relative to gw_config_t: every section walks with
+ * base = the config itself, which keeps the tables flat and greppable. */
+static const cfg_field_t kafka_fields[] = {
+    {"bootstrap_servers", CFG_STR, offsetof(gw_config_t, kafka.bootstrap_servers)},
+    {"group_id", CFG_STR, offsetof(gw_config_t, kafka.group_id)},
+    {"topics", CFG_CUSTOM, 0, 0, 0, NULL, load_topics_marker},
+    {"properties", CFG_CUSTOM, 0, 0, 0, NULL, load_properties},
+    {NULL},
+};
+
+static const cfg_field_t consumer_fields[] = {
+    {"batch_max_messages", CFG_INT, offsetof(gw_config_t, consumer.batch_max_messages), 1,
+     1000000},
+    {"batch_max_wait", CFG_DURATION, offsetof(gw_config_t, consumer.batch_max_wait_ms), 0,
+     60000},
+    {"commit_interval", CFG_DURATION, offsetof(gw_config_t, consumer.commit_interval_ms), 100,
+     3600000},
+    {"idle_after", CFG_DURATION, offsetof(gw_config_t, consumer.idle_after_ms), 1000,
+     86400000},
+    {NULL},
+};
+
+static void load_password_env(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    main_extra_t *x = L->extra;
+    x->password_env = node;
+    x->password_env_name = cfg_scalar(L, node, path);
+}
+
+static void load_password_file(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    main_extra_t *x = L->extra;
+    x->password_file = node;
+    x->password_file_path = cfg_scalar(L, node, path);
+}
+
+static const cfg_field_t redis_fields[] = {
+    {"host", CFG_STR, offsetof(gw_config_t, redis.host)},
+    {"port", CFG_INT, offsetof(gw_config_t, redis.port), 1, 65535},
+    {"unix_socket", CFG_STR_OPT, offsetof(gw_config_t, redis.unix_socket)},
+    {"db", CFG_INT, offsetof(gw_config_t, redis.db), 0, 1023},
+    {"user", CFG_STR_OPT, offsetof(gw_config_t, redis.user)},
+    {"password_env", CFG_CUSTOM, 0, 0, 0, NULL, load_password_env},
+    {"password_file", CFG_CUSTOM, 0, 0, 0, NULL, load_password_file},
+    {"connect_timeout", CFG_DURATION, offsetof(gw_config_t, redis.connect_timeout_ms), 10,
+     600000},
+    {"command_timeout", CFG_DURATION, offsetof(gw_config_t, redis.command_timeout_ms), 10,
+     600000},
+    {NULL},
+};
+
+typedef struct {
+    const char *name;
+    int64_t length, bucket, grace;
+} window_scratch_t;
+
+static void load_window(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                        void *base)
+{
+    (void)base;
+    gw_config_t *cfg = L->cfg;
+    window_scratch_t w = {NULL, 0, 0, -1};
+    static const cfg_field_t fields[] = {
+        {"name", CFG_STR, offsetof(window_scratch_t, name)},
+        {"length", CFG_DURATION, offsetof(window_scratch_t, length), 1, 366LL * 86400000},
+        {"bucket", CFG_DURATION, offsetof(window_scratch_t, bucket), 1, 366LL * 86400000},
+        {"grace", CFG_DURATION, offsetof(window_scratch_t, grace), 0, 366LL * 86400000},
+        {NULL},
+    };
+    int before = L->nerr;
+    cfg_walk_mapping(L, item, path, fields, &w);
+    if (L->nerr != before)
+        return;
+    if (!w.name || !w.length || !w.bucket) {
+        cfg_error(L, item, path, "a window needs name, length and bucket (grace is optional)");
+        return;
+    }
+    if (index >= GW_WINDOWS_MAX) {
+        cfg_error(L, item, path, "at most %d windows", GW_WINDOWS_MAX);
+        return;
+    }
+    if (w.grace < 0)
+        w.grace = 0;
+    char err[256];
+    if (gw_window_init(&cfg->windows[index], w.name, w.length, w.bucket, w.grace, err,
+                       sizeof(err)) != 0) {
+        cfg_error(L, item, path, "%s", err);
+        return;
+    }
+    for (int i = 0; i < index; i++) {
+        if (!strcmp(cfg->windows[i].name, w.name))
+            cfg_error(L, item, path, "window name \"%s\" is used twice", w.name);
+    }
+    if (index + 1 > cfg->nwindows)
+        cfg->nwindows = index + 1;
+}
+
+static void load_windows(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    main_extra_t *x = L->extra;
+    x->windows = node;
+    x->windows_given = true;
+    L->cfg->nwindows = 0;
+    cfg_walk_sequence(L, node, path, load_window, base);
+    if (L->cfg->nwindows == 0 && node->type == YAML_SEQUENCE_NODE)
+        cfg_error(L, node, path, "at least one window is needed");
+}
+
+typedef struct {
+    const char *name;
+    const char *cls;
+} kind_scratch_t;
+
+static void load_custom_kind(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                             void *base)
+{
+    (void)base;
+    gw_kinds_t *kinds = &L->cfg->kinds;
+    kind_scratch_t k = {NULL, NULL};
+    static const cfg_field_t fields[] = {
+        {"name", CFG_STR, offsetof(kind_scratch_t, name)},
+        {"class", CFG_STR, offsetof(kind_scratch_t, cls)},
+        {NULL},
+    };
+    int before = L->nerr;
+    cfg_walk_mapping(L, item, path, fields, &k);
+    if (L->nerr != before)
+        return;
+    if (!k.name || !k.cls) {
+        cfg_error(L, item, path, "a custom kind needs name and class");
+        return;
+    }
+    if (index >= GW_CUSTOM_KINDS_MAX) {
+        cfg_error(L, item, path, "at most %d custom kinds", GW_CUSTOM_KINDS_MAX);
+        return;
+    }
+    if (!gw_kind_name_allowed(k.name)) {
+        cfg_error(L, item, path,
+                  "\"%s\" cannot name a custom kind: use 1-%d of [A-Za-z0-9_.-], not a "
+                  "built-in kind or a reserved field (events, activities, with_goal, "
+                  "with_next_step, wm, late)",
+                  k.name, GW_KIND_NAME_MAX);
+        return;
+    }
+    gw_kind_class_t cls = gw_kind_class_parse(k.cls);
+    if (cls == GW_CLASS_NONE) {
+        cfg_error(L, item, path, "class \"%s\" is not activity, output or outcome", k.cls);
+        return;
+    }
+    if (gw_kind_custom(kinds, k.name, strlen(k.name)) >= 0) {
+        cfg_error(L, item, path, "custom kind \"%s\" is declared twice", k.name);
+        return;
+    }
+    snprintf(kinds->custom[kinds->ncustom].name, sizeof(kinds->custom[0].name), "%s", k.name);
+    kinds->custom[kinds->ncustom].cls = cls;
+    kinds->ncustom++;
+}
+
+static void load_custom_kinds(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    if (node->type == YAML_SCALAR_NODE && node->data.scalar.length == 0)
+        return;
+    cfg_walk_sequence(L, node, path, load_custom_kind, base);
+}
+
+static void load_log_level(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    const char *s = cfg_scalar(L, node, path);
+    if (s && gw_log_level_parse(s, &L->cfg->log_level) != 0)
+        cfg_error(L, node, path, "\"%s\" is not debug, info, warn or error", s);
+}
+
+static void load_prefix(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    ((main_extra_t *)L->extra)->prefix = node;
+    const char *s = cfg_scalar(L, node, path);
+    if (!s)
+        return;
+    size_t len = strlen(s), bad;
+    if (len > GW_PREFIX_MAX || !gw_keys_id_valid(s, len, &bad)) {
+        cfg_error(L, node, path, "\"%s\" must be 1-%d of [A-Za-z0-9._@-]", s, GW_PREFIX_MAX);
+        return;
+    }
+    L->cfg->key_prefix = s;
+}
+
+static void load_listen(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    const char *s = cfg_scalar(L, node, path);
+    if (!s)
+        return;
+    if (*s) {
+        const char *colon = strrchr(s, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || colon == s || !end || *end || port < 0 || port > 65535) {
+            cfg_error(L, node, path, "\"%s\" is not host:port (e.g. 127.0.0.1:9464)", s);
+            return;
+        }
+    }
+    L->cfg->metrics.listen = s;
+}
+
+static const cfg_field_t validation_fields[] = {
+    {"max_future", CFG_DURATION, offsetof(gw_config_t, validation.max_future_ms), 0,
+     366LL * 86400000},
+    {NULL},
+};
+
+static const cfg_field_t metrics_fields[] = {
+    {"listen", CFG_CUSTOM, 0, 0, 0, NULL, load_listen},
+    {NULL},
+};
+
+static const cfg_field_t top_fields[] = {
+    {"log_level", CFG_CUSTOM, 0, 0, 0, NULL, load_log_level},
+    {"kafka", CFG_SECTION, 0, 0, 0, kafka_fields},
+    {"consumer", CFG_SECTION, 0, 0, 0, consumer_fields},
+    {"redis", CFG_SECTION, 0, 0, 0, redis_fields},
+    {"key_prefix", CFG_CUSTOM, 0, 0, 0, NULL, load_prefix},
+    {"key_ttl", CFG_DURATION, offsetof(gw_config_t, key_ttl_ms), 3600000, 3660LL * 86400000},
+    {"windows", CFG_CUSTOM, 0, 0, 0, NULL, load_windows},
+    {"custom_kinds", CFG_CUSTOM, 0, 0, 0, NULL, load_custom_kinds},
+    {"validation", CFG_SECTION, 0, 0, 0, validation_fields},
+    {"metrics", CFG_SECTION, 0, 0, 0, metrics_fields},
+    {NULL},
+};
+
+/* ---- defaults, cross-field checks, entry points ------------------------- */
+
+static gw_config_t *config_new(gw_arena_t **arena_out)
+{
+    gw_arena_t *arena = gw_arena_new(16384);
+    if (!arena)
+        return NULL;
+    gw_config_t *cfg = gw_arena_alloc(arena, sizeof(*cfg));
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->internal = arena;
+    cfg->source = "<defaults>";
+    cfg->log_level = GW_LOG_INFO;
+    cfg->kafka.bootstrap_servers = "127.0.0.1:9092";
+    cfg->kafka.group_id = "gapwatch";
+    cfg->kafka.topic_events = "sales.events";
+    cfg->kafka.topic_dead_letter = "sales.events.dlq";
+    cfg->kafka.topic_alerts = "sales.alerts";
+    cfg->consumer.batch_max_messages = 20000;
+    cfg->consumer.batch_max_wait_ms = 20;
+    cfg->consumer.commit_interval_ms = 1000;
+    cfg->consumer.idle_after_ms = 30000;
+    cfg->redis.host = "127.0.0.1";
+    cfg->redis.port = 6379;
+    cfg->redis.connect_timeout_ms = 2000;
+    cfg->redis.command_timeout_ms = 10000;
+    cfg->key_prefix = "gw";
+    cfg->key_ttl_ms = 62LL * 86400000;
+    cfg->validation.max_future_ms = 3600000;
+    cfg->metrics.listen = "127.0.0.1:9464";
+    char err[128];
+    int rc = gw_window_init(&cfg->windows[0], "1d", 86400000, 3600000, 900000, err, sizeof(err));
+    rc |= gw_window_init(&cfg->windows[1], "7d", 7 * 86400000LL, 6 * 3600000LL, 3600000, err,
+                         sizeof(err));
+    rc |= gw_window_init(&cfg->windows[2], "30d", 30 * 86400000LL, 86400000, 3600000, err,
+                         sizeof(err));
+    if (rc != 0) {
+        gw_arena_free(arena);
+        return NULL;
+    }
+    cfg->nwindows = 3;
+    *arena_out = arena;
+    return cfg;
+}
+
+gw_config_t *gw_config_defaults(void)
+{
+    gw_arena_t *arena;
+    return config_new(&arena);
+}
+
+static void read_password(cfg_loader_t *L, main_extra_t *x)
+{
+    gw_config_t *cfg = L->cfg;
+    if (x->password_env && x->password_file) {
+        cfg_error(L, x->password_file, "redis.password_file",
+                  "give password_env or password_file, not both");
+        return;
+    }
+    if (x->password_env_name) {
+        const char *v = getenv(x->password_env_name);
+        if (!v)
+            cfg_error(L, x->password_env, "redis.password_env",
+                      "environment variable %s is not set", x->password_env_name);
+        else
+            cfg->redis.password = cfg_strdup(L, v);
+    }
+    if (x->password_file_path) {
+        FILE *f = fopen(x->password_file_path, "r");
+        if (!f) {
+            cfg_error(L, x->password_file, "redis.password_file", "cannot read %s: %s",
+                      x->password_file_path, strerror(errno));
+            return;
+        }
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            buf[--n] = '\0';
+        if (n == 0)
+            cfg_error(L, x->password_file, "redis.password_file", "%s is empty",
+                      x->password_file_path);
+        else
+            cfg->redis.password = cfg_strdup(L, buf);
+    }
+}
+
+static void check_cross(cfg_loader_t *L, main_extra_t *x)
+{
+    gw_config_t *cfg = L->cfg;
+    const char *t[3] = {cfg->kafka.topic_events, cfg->kafka.topic_dead_letter,
+                        cfg->kafka.topic_alerts};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (t[i] && t[j] && !strcmp(t[i], t[j]))
+                cfg_error(L, x->topics, "kafka.topics",
+                          "topic \"%s\" is used for two purposes; events, dead_letter and alerts "
+                          "need distinct topics",
+                          t[i]);
+    if (cfg->redis.user && *cfg->redis.user && !cfg->redis.password)
+        cfg_error(L, NULL, "redis.user",
+                  "an ACL user needs a password (redis.password_env or redis.password_file)");
+    int64_t longest = 0;
+    for (int i = 0; i < cfg->nwindows; i++) {
+        int64_t span = cfg->windows[i].length_ms + cfg->windows[i].grace_ms;
+        if (span > longest)
+            longest = span;
+    }
+    if (cfg->key_ttl_ms < longest)
+        cfg_error(L, NULL, "key_ttl", "must be at least the longest window plus its grace");
+}
+
+static int load(const char *text, size_t len, const char *name, gw_config_t **out, char *errstr,
+                size_t errstr_size)
+{
+    gw_arena_t *arena;
+    gw_config_t *cfg = config_new(&arena);
+    if (!cfg) {
+        snprintf(errstr, errstr_size, "%s: out of memory", name);
+        return -1;
+    }
+    cfg->source = gw_arena_strndup(arena, name, strlen(name));
+    main_extra_t extra = {0};
+    cfg_loader_t L = {.file = cfg->source,
+                      .cfg = cfg,
+                      .arena = arena,
+                      .err = errstr,
+                      .err_size = errstr_size,
+                      .extra = &extra};
+    if (errstr_size)
+        errstr[0] = '\0';
+
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &L.doc)) {
+        snprintf(errstr, errstr_size, "%s:%zu: YAML syntax error: %s%s%s\n", name,
+                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "unknown",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        gw_config_free(cfg);
+        return -1;
+    }
+    yaml_parser_delete(&parser);
+
+    yaml_node_t *root = yaml_document_get_root_node(&L.doc);
+    if (root)
+        cfg_walk_mapping(&L, root, "", top_fields, cfg);
+    read_password(&L, &extra);
+    check_cross(&L, &extra);
+    yaml_document_delete(&L.doc);
+
+    if (L.nerr) {
+        if (L.err_len && errstr[L.err_len - 1] == '\n')
+            errstr[L.err_len - 1] = '\0';
+        gw_config_free(cfg);
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int gw_config_load_string(const char *yaml, const char *name, gw_config_t **out, char *errstr,
+                          size_t errstr_size)
+{
+    return load(yaml, strlen(yaml), name, out, errstr, errstr_size);
+}
+
+int gw_config_load_file(const char *path, gw_config_t **out, char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (!buf || rerr) {
+        free(buf);
+        snprintf(errstr, errstr_size, "%s: cannot read", path);
+        return -1;
+    }
+    buf[len] = '\0';
+    int rc = load(buf, len, path, out, errstr, errstr_size);
+    free(buf);
+    return rc;
+}
+
+void gw_config_free(gw_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    gw_arena_free(cfg->internal);
+}
+
+int gw_config_window_index(const gw_config_t *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->nwindows; i++)
+        if (!strcmp(cfg->windows[i].name, name))
+            return i;
+    return -1;
+}

@@ -1,0 +1,95 @@
+/*
+ * gw_config_internal: the YAML walking helpers shared by the parts of the
+ * config loader (gw_config.c for the daemon's sections, further files for
+ * larger sections). Not a public contract: only config sources include it.
+ *
+ * Every helper reports errors through cfg_error(), which records
+ * "<file>:<line>: <path>: <message>" and lets the walk continue, so one run
+ * of --check-config lists every problem.
+ */
+#ifndef GW_CONFIG_INTERNAL_H
+#define GW_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "gw_arena.h"
+#include "gw_config.h"
+
+typedef struct cfg_loader_s cfg_loader_t;
+
+typedef enum {
+    CFG_STR,      /* const char *, any non-empty string */
+    CFG_STR_OPT,  /* const char *, may be empty */
+    CFG_INT,      /* int within [min, max] */
+    CFG_DURATION, /* int64_t milliseconds within [min, max] */
+    CFG_BOOL,     /* bool */
+    CFG_DOUBLE,   /* double within [min, max] (as read, no scaling) */
+    CFG_SECTION,  /* nested mapping described by `section` */
+    CFG_CUSTOM,   /* handled by `fn` */
+} cfg_type_t;
+
+typedef struct cfg_field_s cfg_field_t;
+
+/* Custom handler: `node` is the value under the key, `path` its dotted path,
+ * `base` the struct the enclosing mapping fills. */
+typedef void (*cfg_custom_fn)(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base);
+
+struct cfg_field_s {
+    const char *key;
+    cfg_type_t type;
+    size_t offset; /* into `base` of the enclosing mapping */
+    int64_t min, max;
+    const cfg_field_t *section; /* CFG_SECTION: fields, NULL-key terminated */
+    cfg_custom_fn fn;           /* CFG_CUSTOM */
+};
+
+struct cfg_loader_s {
+    yaml_document_t doc;
+    const char *file;
+    gw_config_t *cfg;
+    gw_arena_t *arena;
+    char *err;
+    size_t err_size;
+    size_t err_len;
+    int nerr;
+    void *extra; /* state of the section loaders (e.g. line numbers) */
+};
+
+/* Records one error at `node`'s line (line 0 when node is NULL). */
+void cfg_error(cfg_loader_t *L, const yaml_node_t *node, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* 1-based line of a node. */
+int cfg_line(const yaml_node_t *node);
+
+/* Scalar text of `node` with ${VAR} expanded, copied into the config's
+ * storage; NULL (and an error) if it is not a scalar or a variable is unset. */
+const char *cfg_scalar(cfg_loader_t *L, yaml_node_t *node, const char *path);
+
+/* Fills `base` from mapping `node` according to `fields`; unknown and
+ * repeated keys are errors naming the allowed keys. */
+void cfg_walk_mapping(cfg_loader_t *L, yaml_node_t *node, const char *path,
+                      const cfg_field_t *fields, void *base);
+
+/* Calls `fn` for each item of sequence `node` with path "<path>[i]". */
+void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
+                       void (*fn)(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                                  void *base),
+                       void *base);
+
+/* Copies a string into the config's storage. */
+const char *cfg_strdup(cfg_loader_t *L, const char *s);
+
+/* Parses scalar `node` as an integer / duration / double within [min, max];
+ * returns 0, or -1 after recording an error. */
+int cfg_int(cfg_loader_t *L, yaml_node_t *node, const char *path, int64_t min, int64_t max,
+            int64_t *out);
+int cfg_duration(cfg_loader_t *L, yaml_node_t *node, const char *path, int64_t min, int64_t max,
+                 int64_t *out);
+int cfg_double(cfg_loader_t *L, yaml_node_t *node, const char *path, double min, double max,
+               double *out);
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * gw_consumer: subscription, rebalance with Redis-seeded positions, batch
+ * filling, pause/resume, offset store and commit.
+ *
+ * The rebalance callback runs inside rd_kafka_consumer_poll(), on the loop's
+ * thread, so it may touch the partition table and the store directly.
+ */
+#include "gw_consumer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_kafka.h"
+#include "gw_log.h"
+#include "gw_time.h"
+
+/* How long an assignment waits for Redis before falling back to the offsets
+ * committed in Kafka (exact either way; see seed_positions). */
+#define SEED_RETRY_MS 5000
+
+struct gw_consumer_s {
+    const gw_config_t *cfg;
+    gw_store_t *store;
+    rd_kafka_t *rk;
+    gw_partition_state_t *parts;
+    int32_t nparts;
+    bool paused;
+    int64_t last_error_log_ms;
+};
+
+static gw_partition_state_t *part_state(gw_consumer_t *c, int32_t p)
+{
+    if (p < 0)
+        return NULL;
+    if (p >= c->nparts) {
+        int32_t n = c->nparts ? c->nparts : 16;
+        while (n <= p)
+            n *= 2;
+        gw_partition_state_t *np = realloc(c->parts, (size_t)n * sizeof(*np));
+        if (!np)
+            return NULL;
+        for (int32_t i = c->nparts; i < n; i++)
+            np[i] = (gw_partition_state_t){false, 0, -1, -1, 0, -1};
+        c->parts = np;
+        c->nparts = n;
+    }
+    return &c->parts[p];
+}
+
+/* Sets each partition's start offset from Redis. Falls back to Kafka's
+ * committed offset (RD_KAFKA_OFFSET_INVALID) when Redis has no position or
+ * stays unreachable: Kafka's commit never runs ahead of Redis, so the worst
+ * case is re-reading messages the apply script then skips. */
+static void seed_positions(gw_consumer_t *c, rd_kafka_topic_partition_list_t *list)
+{
+    size_t n = (size_t)list->cnt;
+    gw_position_t *pos = calloc(n ? n : 1, sizeof(*pos));
+    if (!pos)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pos[i].partition = list->elems[i].partition;
+    char err[512];
+    int64_t deadline = gw_mono_ms() + SEED_RETRY_MS;
+    int rc;
+    while ((rc = gw_store_positions_read(c->store, c->cfg->kafka.topic_events, pos, n, err,
+                                         sizeof(err))) != GW_STORE_OK &&
+           gw_mono_ms() < deadline)
+        gw_sleep_ms(200);
+    if (rc != GW_STORE_OK) {
+        gw_log_warn("cannot read positions from redis; starting from kafka's committed offsets",
+                    "err=\"%s\"", err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        gw_partition_state_t *st = part_state(c, tp->partition);
+        if (!st)
+            continue;
+        st->assigned = true;
+        st->epoch++;
+        st->caught_up_since_ms = 0;
+        st->lag = -1;
+        if (rc == GW_STORE_OK && pos[i].next_offset >= 0) {
+            tp->offset = pos[i].next_offset;
+            st->next_offset = pos[i].next_offset;
+            st->stream_ms = pos[i].stream_ms;
+        } else {
+            tp->offset = RD_KAFKA_OFFSET_INVALID;
+            st->next_offset = -1;
+            st->stream_ms = -1;
+        }
+        gw_log_info("partition assigned", "topic=%s partition=%d start_offset=%lld stream_ms=%lld",
+                    tp->topic, tp->partition, (long long)tp->offset, (long long)st->stream_ms);
+    }
+    free(pos);
+}
+
+static void mark_revoked(gw_consumer_t *c, const rd_kafka_topic_partition_list_t *list)
+{
+    for (int i = 0; i < list->cnt; i++) {
+        gw_partition_state_t *st = part_state(c, list->elems[i].partition);
+        if (!st)
+            continue;
+        st->assigned = false;
+        st->epoch++;
+        gw_log_info("partition revoked", "topic=%s partition=%d", list->elems[i].topic,
+                    list->elems[i].partition);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+    gw_consumer_t *c = opaque;
+    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        seed_positions(c, list);
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, list);
+        else
+            aerr = rd_kafka_assign(rk, list);
+        /* New partitions arrive unpaused; keep them consistent with the rest. */
+        if (c->paused)
+            rd_kafka_pause_partitions(rk, list);
+        break;
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        if (rd_kafka_assignment_lost(rk))
+            gw_log_warn("assignment lost (session timed out); partitions go to other members",
+                        NULL);
+        mark_revoked(c, list);
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, list);
+        else
+            aerr = rd_kafka_assign(rk, NULL);
+        break;
+    default:
+        gw_log_error("rebalance failed", "err=\"%s\"", rd_kafka_err2str(err));
+        mark_revoked(c, list);
+        aerr = rd_kafka_assign(rk, NULL);
+        break;
+    }
+    if (error) {
+        gw_log_error("incremental assignment failed", "err=\"%s\"", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (aerr) {
+        gw_log_error("assignment failed", "err=\"%s\"", rd_kafka_err2str(aerr));
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    gw_consumer_t *c = opaque;
+    /* "All brokers down" and friends repeat while the outage lasts: log at
+     * most every 5 s. Fatal errors always. */
+    int64_t now = gw_mono_ms();
+    if (err == RD_KAFKA_RESP_ERR__FATAL || now - c->last_error_log_ms >= 5000) {
+        c->last_error_log_ms = now;
+        gw_log_warn("kafka consumer error", "code=%s err=\"%s\"",
+                    rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    }
+}
+
+/* Properties the pipeline's guarantees depend on: set after the user's. */
+static const char *const required[][2] = {
+    {"enable.auto.offset.store", "false"},
+    {"enable.auto.commit", "false"},
+    {"enable.partition.eof", "true"},
+};
+
+gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *errstr,
+                               size_t errstr_size)
+{
+    gw_consumer_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    c->store = store;
+    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, errstr, errstr_size);
+    if (!conf) {
+        free(c);
+        return NULL;
+    }
+    /* gw_kafka_conf_new applied the user's properties; put our defaults
+     * under them by setting only what the user did not. */
+    static const char *const defaults[][2] = {
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"auto.offset.reset", "earliest"},
+        {"client.id", "gapwatchd"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        if (!gw_kafka_property_given(cfg, defaults[i][0]) &&
+            gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size))
+            goto fail_conf;
+    }
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        if (gw_kafka_property_given(cfg, required[i][0]))
+            gw_log_warn("kafka property ignored: gapwatch needs its own value", "property=%s",
+                        required[i][0]);
+        if (gw_kafka_conf_set(conf, required[i][0], required[i][1], errstr, errstr_size))
+            goto fail_conf;
+    }
+    if (gw_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size))
+        goto fail_conf;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+
+    char err[512];
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!c->rk) {
+        snprintf(errstr, errstr_size, "cannot create kafka consumer: %s", err);
+        goto fail_conf;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->kafka.topic_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (serr) {
+        snprintf(errstr, errstr_size, "cannot subscribe to %s: %s", cfg->kafka.topic_events,
+                 rd_kafka_err2str(serr));
+        rd_kafka_destroy(c->rk);
+        free(c);
+        return NULL;
+    }
+    return c;
+fail_conf:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    free(c);
+    return NULL;
+}
+
+void gw_consumer_free(gw_consumer_t *c)
+{
+    if (!c)
+        return;
+    if (c->rk) {
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+        if (err)
+            gw_log_warn("consumer close failed", "err=\"%s\"", rd_kafka_err2str(err));
+        rd_kafka_destroy(c->rk);
+    }
+    free(c->parts);
+    free(c);
+}
+
+size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int wait_ms,
+                        int64_t fill_ms)
+{
+    size_t n = 0;
+    int64_t deadline = -1;
+    int timeout = wait_ms;
+    while (n < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
+        if (!m) {
+            if (n == 0 || deadline < 0)
+                break;
+            int64_t left = deadline - gw_mono_ms();
+            if (left <= 0)
+                break;
+            /* Nothing queued right now: wait for more up to the deadline. */
+            m = rd_kafka_consumer_poll(c->rk, (int)left);
+            if (!m)
+                break;
+        }
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                gw_partition_state_t *st = part_state(c, m->partition);
+                if (st && st->caught_up_since_ms == 0)
+                    st->caught_up_since_ms = gw_now_ms();
+                if (st)
+                    st->lag = 0;
+            } else {
+                int64_t now = gw_mono_ms();
+                if (now - c->last_error_log_ms >= 5000) {
+                    c->last_error_log_ms = now;
+                    gw_log_warn("kafka consume error", "topic=%s partition=%d err=\"%s\"",
+                                m->rkt ? rd_kafka_topic_name(m->rkt) : "-", m->partition,
+                                rd_kafka_message_errstr(m));
+                }
+            }
+            rd_kafka_message_destroy(m);
+        } else {
+            gw_partition_state_t *st = part_state(c, m->partition);
+            if (st)
+                st->caught_up_since_ms = 0;
+            msgs[n++] = m;
+            if (deadline < 0)
+                deadline = gw_mono_ms() + fill_ms;
+        }
+        timeout = 0;
+        if (deadline >= 0 && gw_mono_ms() >= deadline)
+            break;
+    }
+    return n;
+}
+
+static void set_paused(gw_consumer_t *c, bool pause)
+{
+    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_assignment(c->rk, &list);
+    if (err) {
+        gw_log_error("cannot read assignment", "err=\"%s\"", rd_kafka_err2str(err));
+        return;
+    }
+    if (list->cnt > 0) {
+        err = pause ? rd_kafka_pause_partitions(c->rk, list)
+                    : rd_kafka_resume_partitions(c->rk, list);
+        if (err)
+            gw_log_error(pause ? "pause failed" : "resume failed", "err=\"%s\"",
+                         rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    c->paused = pause;
+}
+
+void gw_consumer_pause(gw_consumer_t *c)
+{
+    if (!c->paused) {
+        set_paused(c, true);
+        gw_log_info("consumption paused", NULL);
+    }
+}
+
+void gw_consumer_resume(gw_consumer_t *c)
+{
+    if (c->paused) {
+        set_paused(c, false);
+        gw_log_info("consumption resumed", NULL);
+    }
+}
+
+bool gw_consumer_paused(const gw_consumer_t *c)
+{
+    return c->paused;
+}
+
+void gw_consumer_applied(gw_consumer_t *c, int32_t partition, int64_t next_offset,
+                         int64_t stream_ms)
+{
+    gw_partition_state_t *st = part_state(c, partition);
+    if (!st)
+        return;
+    if (next_offset > st->next_offset)
+        st->next_offset = next_offset;
+    if (stream_ms > st->stream_ms)
+        st->stream_ms = stream_ms;
+    if (!st->assigned)
+        return; /* revoked meanwhile: the new owner resumes from Redis */
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, c->cfg->kafka.topic_events, partition)->offset =
+        next_offset;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, list);
+    if (err && err != RD_KAFKA_RESP_ERR__STATE)
+        gw_log_warn("offset store failed", "partition=%d offset=%lld err=\"%s\"", partition,
+                    (long long)next_offset, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+void gw_consumer_commit(gw_consumer_t *c, bool sync)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, sync ? 0 : 1);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        gw_log_warn("offset commit failed", "err=\"%s\"", rd_kafka_err2str(err));
+}
+
+const gw_partition_state_t *gw_consumer_partition(const gw_consumer_t *c, int32_t partition)
+{
+    if (partition < 0 || partition >= c->nparts)
+        return NULL;
+    return &c->parts[partition];
+}
+
+int32_t gw_consumer_partition_count(const gw_consumer_t *c)
+{
+    return c->nparts;
+}
+
+int gw_consumer_assigned(const gw_consumer_t *c)
+{
+    int n = 0;
+    for (int32_t i = 0; i < c->nparts; i++)
+        n += c->parts[i].assigned;
+    return n;
+}
+
+void gw_consumer_set_lag(gw_consumer_t *c, int32_t partition, int64_t lag)
+{
+    gw_partition_state_t *st = part_state(c, partition);
+    if (st)
+        st->lag = lag;
+}
+
+rd_kafka_t *gw_consumer_handle(gw_consumer_t *c)
+{
+    return c->rk;
+}

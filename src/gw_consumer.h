@@ -1,0 +1,91 @@
+/*
+ * gw_consumer: the librdkafka high-level consumer of the event topic.
+ *
+ * - cooperative-sticky assignment; at assignment, each partition starts at
+ *   the position recorded in Redis (gw_store_positions_read) and its stream
+ *   time is restored with it, so replay after a crash recomputes the same
+ *   stream times and the same late decisions;
+ * - manual offset store (enable.auto.offset.store=false, no auto commit):
+ *   the pipeline stores offsets only after Redis acknowledged a batch, and
+ *   gw_consumer_commit() commits what was stored, from the main loop (never
+ *   inside a rebalance callback: librdkafka 2.0.2 can lose a cooperative
+ *   assignment when committing during a rebalance);
+ * - batches are filled with rd_kafka_consumer_poll(): 2.0.2's batch APIs
+ *   can skip offsets around pause/resume (fixed in 2.1.0), and the pipeline
+ *   pauses partitions while Redis is down.
+ *
+ * Per-partition state (assigned, stream time, idle since) is kept here and
+ * read by the pipeline and the sweep. Not thread-safe: the loop owns it.
+ */
+#ifndef GW_CONSUMER_H
+#define GW_CONSUMER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_config.h"
+#include "gw_store.h"
+
+typedef struct {
+    bool assigned;
+    uint32_t epoch;            /* changes on every assign and revoke */
+    int64_t stream_ms;         /* newest valid event time read and applied, -1 unknown */
+    int64_t next_offset;       /* offset after the last applied message, -1 unknown */
+    int64_t caught_up_since_ms; /* wall clock of reaching the end, 0 while behind */
+    int64_t lag;               /* messages behind the high watermark, -1 unknown */
+} gw_partition_state_t;
+
+typedef struct gw_consumer_s gw_consumer_t;
+
+/*
+ * Creates the consumer and subscribes to cfg->kafka.topic_events. `cfg` and
+ * `store` are borrowed (store is used at assignment to seed positions). NULL
+ * with a sentence in `errstr` on a configuration error.
+ */
+gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *errstr,
+                               size_t errstr_size);
+
+/* Leaves the group (rd_kafka_consumer_close) and frees. Accepts NULL. */
+void gw_consumer_free(gw_consumer_t *c);
+
+/*
+ * Fills `msgs` with up to `max` data messages: waits up to `wait_ms` for the
+ * first, then keeps filling for at most `fill_ms` more. End-of-partition and
+ * error events are handled here, never returned. Each returned message must
+ * be destroyed with rd_kafka_message_destroy() by the caller.
+ */
+size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int wait_ms,
+                        int64_t fill_ms);
+
+/* Pauses / resumes every assigned partition (fetching stops while paused;
+ * keep calling gw_consumer_poll so the group keeps the member). */
+void gw_consumer_pause(gw_consumer_t *c);
+void gw_consumer_resume(gw_consumer_t *c);
+bool gw_consumer_paused(const gw_consumer_t *c);
+
+/* Records that `partition` is applied up to `next_offset` - 1 with stream
+ * time `stream_ms`: stores the offset for the next commit. */
+void gw_consumer_applied(gw_consumer_t *c, int32_t partition, int64_t next_offset,
+                         int64_t stream_ms);
+
+/* Commits the stored offsets (asynchronously unless `sync`). */
+void gw_consumer_commit(gw_consumer_t *c, bool sync);
+
+/* State of `partition`, or NULL if it was never seen. */
+const gw_partition_state_t *gw_consumer_partition(const gw_consumer_t *c, int32_t partition);
+
+/* One past the highest partition number seen. */
+int32_t gw_consumer_partition_count(const gw_consumer_t *c);
+
+/* Number of partitions currently assigned. */
+int gw_consumer_assigned(const gw_consumer_t *c);
+
+/* Updates the lag of a partition (from the statistics callback). */
+void gw_consumer_set_lag(gw_consumer_t *c, int32_t partition, int64_t lag);
+
+/* The librdkafka handle (borrowed), for statistics and tests. */
+rd_kafka_t *gw_consumer_handle(gw_consumer_t *c);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * gw_keys: key formatting. Every function is a snprintf with a fit check so
+ * a too-long key is an error, never a truncated (and colliding) name.
+ */
+#include "gw_keys.h"
+
+#include <stdio.h>
+
+static int fit(int n, size_t size)
+{
+    return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+int gw_keys_entity(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                   const char *suffix)
+{
+    int n;
+    if (e->kind == GW_ENTITY_TEAM)
+        n = snprintf(buf, size, "%s:{%s:team:%s}%s", prefix, e->tenant, e->id, suffix);
+    else
+        n = snprintf(buf, size, "%s:{%s:%s}%s", prefix, e->tenant, e->id, suffix);
+    return fit(n, size);
+}
+
+int gw_keys_totals(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                   const char *window)
+{
+    char suffix[40];
+    snprintf(suffix, sizeof(suffix), ":w:%s", window);
+    return gw_keys_entity(buf, size, prefix, e, suffix);
+}
+
+int gw_keys_buckets(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                    const char *window)
+{
+    char suffix[40];
+    snprintf(suffix, sizeof(suffix), ":w:%s:b", window);
+    return gw_keys_entity(buf, size, prefix, e, suffix);
+}
+
+int gw_keys_offsets(char *buf, size_t size, const char *prefix, const gw_entity_t *e)
+{
+    return gw_keys_entity(buf, size, prefix, e, ":off");
+}
+
+int gw_keys_meta(char *buf, size_t size, const char *prefix, const gw_entity_t *e)
+{
+    return gw_keys_entity(buf, size, prefix, e, ":meta");
+}
+
+int gw_keys_positions(char *buf, size_t size, const char *prefix, const char *topic)
+{
+    return fit(snprintf(buf, size, "%s:positions:%s", prefix, topic), size);
+}
+
+int gw_keys_roster(char *buf, size_t size, const char *prefix, const char *topic, int partition)
+{
+    return fit(snprintf(buf, size, "%s:roster:%s:%d", prefix, topic, partition), size);
+}
+
+bool gw_keys_id_valid(const char *s, size_t len, size_t *bad_at)
+{
+    if (len == 0 || len > GW_ID_MAX) {
+        if (bad_at)
+            *bad_at = len;
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '@' || c == '-';
+        if (!ok) {
+            if (bad_at)
+                *bad_at = i;
+            return false;
+        }
+    }
+    return true;
+}

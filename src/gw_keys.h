@@ -1,0 +1,69 @@
+/*
+ * gw_keys: names of every Redis key gapwatch writes. Pure: no I/O. The
+ * layout is a public contract (README.md, "Redis layout"); tests pin it.
+ *
+ * Entities are a rep or a team of a tenant. All keys of one entity share a
+ * Redis Cluster hash tag so one Lua script may touch them together:
+ *
+ *   rep   {<tenant>:<rep>}         e.g. gw:{acme:r17}:w:7d
+ *   team  {<tenant>:team:<team>}   e.g. gw:{acme:team:east}:w:7d
+ *
+ * IDs are validated to [A-Za-z0-9._@-] before they get here, so ':' '{' '}'
+ * can never appear inside an ID and the two forms cannot collide.
+ */
+#ifndef GW_KEYS_H
+#define GW_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GW_KEY_MAX 256
+#define GW_ID_MAX 64
+#define GW_PREFIX_MAX 32
+
+typedef enum {
+    GW_ENTITY_REP = 0,
+    GW_ENTITY_TEAM = 1,
+} gw_entity_kind_t;
+
+/* An entity by name; the strings are borrowed. */
+typedef struct {
+    gw_entity_kind_t kind;
+    const char *tenant;
+    const char *id; /* rep id or team id */
+} gw_entity_t;
+
+/*
+ * Writes "<prefix>:<hash tag><suffix>" into `buf` (suffix may be "" or e.g.
+ * ":w:7d"). Returns the length, or -1 if it does not fit.
+ */
+int gw_keys_entity(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                   const char *suffix);
+
+/* Window totals: "<prefix>:{tag}:w:<window>" (hash, one HGETALL per read). */
+int gw_keys_totals(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                   const char *window);
+
+/* Window buckets: "<prefix>:{tag}:w:<window>:b" (hash "<bucket start ms>|<metric>"). */
+int gw_keys_buckets(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                    const char *window);
+
+/* Applied offsets: "<prefix>:{tag}:off" (hash "<topic>/<partition>" -> offset). */
+int gw_keys_offsets(char *buf, size_t size, const char *prefix, const gw_entity_t *e);
+
+/* Entity metadata: "<prefix>:{tag}:meta" (hash team, first_ms). */
+int gw_keys_meta(char *buf, size_t size, const char *prefix, const gw_entity_t *e);
+
+/* Consumer positions: "<prefix>:positions:<topic>" (hash "<p>" -> next offset,
+ * "wm:<p>" -> stream time). */
+int gw_keys_positions(char *buf, size_t size, const char *prefix, const char *topic);
+
+/* Reps seen on a partition: "<prefix>:roster:<topic>:<p>" (hash
+ * "<tenant>:<rep>" -> team). */
+int gw_keys_roster(char *buf, size_t size, const char *prefix, const char *topic, int partition);
+
+/* True if `s` (length `len`) is a valid ID: 1-64 bytes of [A-Za-z0-9._@-].
+ * On failure, *bad_at is the byte offset of the first bad byte (or len). */
+bool gw_keys_id_valid(const char *s, size_t len, size_t *bad_at);
+
+#endif

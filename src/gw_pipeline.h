@@ -1,0 +1,49 @@
+/*
+ * gw_pipeline: one batch from Kafka to Redis, effectively once.
+ *
+ *   poll a batch -> decode and validate each message (bad ones to the
+ *   dead-letter topic) -> coalesce per entity -> apply in Redis (retry with
+ *   backoff, partitions paused, while Redis is down; re-send the newer
+ *   events of entities whose offsets straddle the batch) -> wait for the
+ *   dead-letter deliveries -> record positions in Redis -> store offsets
+ *   for Kafka's commit.
+ *
+ * Messages a batch holds are destroyed by the pipeline. The batch's deltas
+ * stay readable (gw_pipeline_last_batch) until the next step, so the
+ * detector can evaluate the reps a batch touched.
+ */
+#ifndef GW_PIPELINE_H
+#define GW_PIPELINE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "gw_coalesce.h"
+#include "gw_config.h"
+#include "gw_consumer.h"
+#include "gw_metrics.h"
+#include "gw_producer.h"
+#include "gw_store.h"
+
+typedef struct gw_pipeline_s gw_pipeline_t;
+
+/* All arguments are borrowed and must outlive the pipeline. NULL on OOM. */
+gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
+                               gw_producer_t *producer, gw_store_t *store, gw_metrics_t *metrics);
+
+/* Accepts NULL. */
+void gw_pipeline_free(gw_pipeline_t *pl);
+
+/*
+ * Polls one batch (waiting up to `wait_ms` for the first message) and
+ * processes it to the end. Returns the number of messages processed (0 when
+ * none came), or -1 when `*stop` was set while the batch could not be
+ * applied (nothing of it was recorded as done; it is consumed again after a
+ * restart).
+ */
+long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *stop);
+
+/* The deltas of the last applied batch (valid until the next step). */
+const gw_coalesce_t *gw_pipeline_last_batch(const gw_pipeline_t *pl);
+
+#endif

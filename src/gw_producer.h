@@ -1,0 +1,55 @@
+/*
+ * gw_producer: the daemon's Kafka producer (dead-letter topic, alerts).
+ *
+ * Idempotent, acks=all, and message.timeout.ms=0 by default: librdkafka
+ * retries a message for as long as the process lives, so a broker that is
+ * down for a while delays delivery but loses nothing. Delivery reports are
+ * checked: a failure (only a fatal error can cause one with an unlimited
+ * timeout) is logged and counted. Not thread-safe: the loop owns it.
+ */
+#ifndef GW_PRODUCER_H
+#define GW_PRODUCER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_config.h"
+
+typedef struct gw_producer_s gw_producer_t;
+
+/* Creates a producer with the config's Kafka settings (borrowed). NULL with a
+ * sentence in `errstr` on failure. Free with gw_producer_free(). */
+gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
+                               size_t errstr_size);
+
+/* Flushes for at most `flush_ms`, then frees. Accepts NULL. */
+void gw_producer_free(gw_producer_t *p, int flush_ms);
+
+/*
+ * Produces one message (payload and key copied; `headers` taken over even on
+ * failure, may be NULL). `timestamp_ms` 0 means now. Blocks while the local
+ * queue is full (serving delivery reports). Returns 0, or -1 with `errstr`.
+ */
+int gw_producer_send(gw_producer_t *p, const char *topic, const void *key, size_t key_len,
+                     const void *payload, size_t len, rd_kafka_headers_t *headers,
+                     int64_t timestamp_ms, char *errstr, size_t errstr_size);
+
+/* Serves delivery reports for at most `timeout_ms`. */
+void gw_producer_poll(gw_producer_t *p, int timeout_ms);
+
+/* Waits up to `timeout_ms` until nothing is in flight. Returns 0 when all
+ * were delivered (or failed and were counted), -1 on timeout. */
+int gw_producer_flush(gw_producer_t *p, int timeout_ms);
+
+/* Messages produced and not yet reported. */
+size_t gw_producer_in_flight(const gw_producer_t *p);
+
+/* Counters since creation. */
+uint64_t gw_producer_delivered(const gw_producer_t *p);
+uint64_t gw_producer_failed(const gw_producer_t *p);
+
+/* The librdkafka handle (borrowed). */
+rd_kafka_t *gw_producer_handle(gw_producer_t *p);
+
+#endif

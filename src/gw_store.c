@@ -1,0 +1,598 @@
+/*
+ * gw_store: hiredis (synchronous, pipelined) implementation of the Redis
+ * contract. One connection; scripts are loaded at connect and re-loaded
+ * when Redis answers NOSCRIPT (a restarted or flushed server).
+ *
+ * Command arguments are built in an arena that is reset after each command
+ * is appended (hiredis copies them into its output buffer), so building a
+ * batch allocates nothing once warm.
+ */
+#include "gw_store.h"
+
+#include <stdarg.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "gw_arena.h"
+#include "gw_keys.h"
+#include "gw_log.h"
+
+extern const char gw_lua_apply[];
+extern const char gw_lua_positions[];
+
+enum { SCRIPT_APPLY, SCRIPT_POSITIONS, SCRIPT_COUNT };
+
+struct gw_store_s {
+    const gw_config_t *cfg;
+    redisContext *ctx;
+    char sha[SCRIPT_COUNT][41];
+    gw_arena_t *args_arena;
+    const char **argv;
+    size_t *argvlen;
+    size_t argc, argcap;
+    gw_redo_t *redo;
+    size_t nredo, redocap;
+};
+
+static const char *script_source(int i)
+{
+    return i == SCRIPT_APPLY ? gw_lua_apply : gw_lua_positions;
+}
+
+gw_store_t *gw_store_new(const gw_config_t *cfg)
+{
+    gw_store_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->cfg = cfg;
+    s->args_arena = gw_arena_new(65536);
+    if (!s->args_arena) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void gw_store_free(gw_store_t *s)
+{
+    if (!s)
+        return;
+    if (s->ctx)
+        redisFree(s->ctx);
+    gw_arena_free(s->args_arena);
+    free(s->argv);
+    free(s->argvlen);
+    free(s->redo);
+    free(s);
+}
+
+bool gw_store_connected(const gw_store_t *s)
+{
+    return s->ctx != NULL;
+}
+
+void gw_store_disconnect(gw_store_t *s)
+{
+    if (s->ctx) {
+        redisFree(s->ctx);
+        s->ctx = NULL;
+    }
+}
+
+static struct timeval ms_to_tv(int64_t ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return tv;
+}
+
+/* Runs one command synchronously; returns the reply (caller frees) or NULL
+ * after dropping the connection. */
+static redisReply *command_argv(gw_store_t *s, int argc, const char **argv, const size_t *lens,
+                                char *errstr, size_t errstr_size)
+{
+    redisReply *r = redisCommandArgv(s->ctx, argc, argv, lens);
+    if (!r) {
+        snprintf(errstr, errstr_size, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+        gw_store_disconnect(s);
+    }
+    return r;
+}
+
+static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    for (int i = 0; i < SCRIPT_COUNT; i++) {
+        const char *src = script_source(i);
+        const char *argv[3] = {"SCRIPT", "LOAD", src};
+        size_t lens[3] = {6, 4, strlen(src)};
+        redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+        if (!r)
+            return GW_STORE_DOWN;
+        if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s",
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            freeReplyObject(r);
+            return GW_STORE_ERROR;
+        }
+        memcpy(s->sha[i], r->str, 40);
+        s->sha[i][40] = '\0';
+        freeReplyObject(r);
+    }
+    return GW_STORE_OK;
+}
+
+int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    if (s->ctx)
+        return GW_STORE_OK;
+    const gw_config_t *cfg = s->cfg;
+    struct timeval ctv = ms_to_tv(cfg->redis.connect_timeout_ms);
+    redisContext *c;
+    char where[300];
+    if (cfg->redis.unix_socket && *cfg->redis.unix_socket) {
+        c = redisConnectUnixWithTimeout(cfg->redis.unix_socket, ctv);
+        snprintf(where, sizeof(where), "unix:%s", cfg->redis.unix_socket);
+    } else {
+        c = redisConnectWithTimeout(cfg->redis.host, cfg->redis.port, ctv);
+        snprintf(where, sizeof(where), "%s:%d", cfg->redis.host, cfg->redis.port);
+    }
+    if (!c || c->err) {
+        snprintf(errstr, errstr_size, "redis %s: cannot connect: %s", where,
+                 c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return GW_STORE_DOWN;
+    }
+    if (redisSetTimeout(c, ms_to_tv(cfg->redis.command_timeout_ms)) != REDIS_OK ||
+        redisEnableKeepAlive(c) != REDIS_OK) {
+        snprintf(errstr, errstr_size, "redis %s: cannot set socket options: %s", where,
+                 c->errstr);
+        redisFree(c);
+        return GW_STORE_DOWN;
+    }
+    s->ctx = c;
+    if (cfg->redis.password) {
+        const char *argv[3] = {"AUTH", NULL, NULL};
+        size_t lens[3] = {4, 0, 0};
+        int argc = 2;
+        if (cfg->redis.user && *cfg->redis.user) {
+            argv[1] = cfg->redis.user;
+            lens[1] = strlen(cfg->redis.user);
+            argv[2] = cfg->redis.password;
+            lens[2] = strlen(cfg->redis.password);
+            argc = 3;
+        } else {
+            argv[1] = cfg->redis.password;
+            lens[1] = strlen(cfg->redis.password);
+        }
+        redisReply *r = command_argv(s, argc, argv, lens, errstr, errstr_size);
+        if (!r)
+            return GW_STORE_DOWN;
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* Never echo the password: Redis' message does not contain it. */
+            snprintf(errstr, errstr_size, "redis %s: AUTH%s%s failed: %s", where,
+                     argc == 3 ? " as " : "", argc == 3 ? cfg->redis.user : "", r->str);
+            freeReplyObject(r);
+            gw_store_disconnect(s);
+            return GW_STORE_ERROR;
+        }
+        freeReplyObject(r);
+    }
+    if (cfg->redis.db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", cfg->redis.db);
+        const char *argv[2] = {"SELECT", db};
+        size_t lens[2] = {6, strlen(db)};
+        redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+        if (!r)
+            return GW_STORE_DOWN;
+        int bad = r->type == REDIS_REPLY_ERROR;
+        if (bad)
+            snprintf(errstr, errstr_size, "redis %s: SELECT %d failed: %s", where, cfg->redis.db,
+                     r->str);
+        freeReplyObject(r);
+        if (bad) {
+            gw_store_disconnect(s);
+            return GW_STORE_ERROR;
+        }
+    }
+    int rc = load_scripts(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK) {
+        gw_store_disconnect(s);
+        return rc;
+    }
+    return GW_STORE_OK;
+}
+
+int gw_store_ping(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    const char *argv[1] = {"PING"};
+    size_t lens[1] = {4};
+    redisReply *r = command_argv(s, 1, argv, lens, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+    if (rc != GW_STORE_OK)
+        snprintf(errstr, errstr_size, "redis: PING: %s", r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- argument building ---------------------------------------------- */
+
+static int args_push(gw_store_t *s, const char *p, size_t len)
+{
+    if (s->argc == s->argcap) {
+        size_t ncap = s->argcap ? s->argcap * 2 : 256;
+        const char **na = realloc(s->argv, ncap * sizeof(*na));
+        if (!na)
+            return -1;
+        s->argv = na;
+        size_t *nl = realloc(s->argvlen, ncap * sizeof(*nl));
+        if (!nl)
+            return -1;
+        s->argvlen = nl;
+        s->argcap = ncap;
+    }
+    s->argv[s->argc] = p;
+    s->argvlen[s->argc] = len;
+    s->argc++;
+    return 0;
+}
+
+static int args_str(gw_store_t *s, const char *str)
+{
+    return args_push(s, str, strlen(str));
+}
+
+/* Copies a formatted string into the args arena and pushes it. */
+static int args_fmt(gw_store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int args_fmt(gw_store_t *s, const char *fmt, ...)
+{
+    char buf[GW_KEY_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return -1;
+    char *p = gw_arena_strndup(s->args_arena, buf, (size_t)n);
+    return p ? args_push(s, p, (size_t)n) : -1;
+}
+
+static int args_i64(gw_store_t *s, int64_t v)
+{
+    return args_fmt(s, "%" PRId64, v);
+}
+
+static void args_reset(gw_store_t *s)
+{
+    s->argc = 0;
+    gw_arena_reset(s->args_arena);
+}
+
+static int append_args(gw_store_t *s)
+{
+    int rc = redisAppendCommandArgv(s->ctx, (int)s->argc, s->argv, s->argvlen);
+    args_reset(s);
+    return rc == REDIS_OK ? 0 : -1;
+}
+
+/* Builds the EVALSHA of one delta (layout: src/lua/apply.lua). */
+static int build_apply(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
+                       const char *topic)
+{
+    const gw_config_t *cfg = s->cfg;
+    const char *prefix = cfg->key_prefix;
+    gw_entity_t e = {d->kind, d->tenant, d->id};
+    char key[GW_KEY_MAX];
+    int rc = args_str(s, "EVALSHA") | args_str(s, s->sha[SCRIPT_APPLY]);
+    rc |= args_i64(s, 2 + 2 * cfg->nwindows);
+    if (gw_keys_offsets(key, sizeof(key), prefix, &e) < 0)
+        return -1;
+    rc |= args_fmt(s, "%s", key);
+    if (gw_keys_meta(key, sizeof(key), prefix, &e) < 0)
+        return -1;
+    rc |= args_fmt(s, "%s", key);
+    for (int w = 0; w < cfg->nwindows; w++) {
+        if (gw_keys_totals(key, sizeof(key), prefix, &e, cfg->windows[w].name) < 0)
+            return -1;
+        rc |= args_fmt(s, "%s", key);
+        if (gw_keys_buckets(key, sizeof(key), prefix, &e, cfg->windows[w].name) < 0)
+            return -1;
+        rc |= args_fmt(s, "%s", key);
+    }
+    rc |= args_i64(s, cfg->key_ttl_ms);
+    int nparts = 0;
+    for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next)
+        nparts++;
+    rc |= args_i64(s, nparts);
+    for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next) {
+        const gw_delta_part_t *part = gw_coalesce_part(batch, p);
+        rc |= args_fmt(s, "%s/%d", topic, part->partition);
+        rc |= args_i64(s, part->min_offset) | args_i64(s, part->max_offset);
+    }
+    rc |= args_str(s, d->kind == GW_ENTITY_REP && d->team ? d->team : "");
+    rc |= args_i64(s, d->first_event_ms) | args_i64(s, d->wm_ms);
+    for (int w = 0; w < cfg->nwindows; w++) {
+        const gw_window_t *win = &cfg->windows[w];
+        int ncells = 0;
+        for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next)
+            ncells++;
+        rc |= args_i64(s, win->bucket_ms) | args_i64(s, win->nbuckets);
+        rc |= args_i64(s, win->grace_ms) | args_i64(s, d->late[w]) | args_i64(s, ncells);
+        for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
+            const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
+            char name[GW_METRIC_NAME_MAX];
+            if (gw_metric_name(&cfg->kinds, cell->metric, name, sizeof(name)) < 0)
+                return -1;
+            rc |= args_i64(s, cell->bucket) | args_fmt(s, "%s", name) | args_i64(s, cell->value);
+        }
+    }
+    return rc ? -1 : 0;
+}
+
+static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
+                        const char *topic)
+{
+    char key[GW_KEY_MAX];
+    int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
+    if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0)
+        return -1;
+    int rc = args_str(s, "HSET") | args_fmt(s, "%s", key);
+    rc |= args_fmt(s, "%s:%s", d->tenant, d->id) | args_str(s, d->team ? d->team : "");
+    return rc ? -1 : 0;
+}
+
+static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t stored)
+{
+    const char *slash = strrchr(part, '/');
+    if (!slash)
+        return -1;
+    if (s->nredo == s->redocap) {
+        size_t ncap = s->redocap ? s->redocap * 2 : 64;
+        gw_redo_t *n = realloc(s->redo, ncap * sizeof(*n));
+        if (!n)
+            return -1;
+        s->redo = n;
+        s->redocap = ncap;
+    }
+    s->redo[s->nredo].delta = delta;
+    s->redo[s->nredo].partition = (int32_t)strtol(slash + 1, NULL, 10);
+    s->redo[s->nredo].stored = stored;
+    s->nredo++;
+    return 0;
+}
+
+/* Sends the batch once. *noscript is set when Redis lost the scripts. */
+static int apply_once(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,
+                      gw_apply_result_t *res, bool *noscript, char *errstr, size_t errstr_size)
+{
+    size_t n = gw_coalesce_count(batch);
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+        if (build_apply(s, batch, d, topic) != 0 || append_args(s) != 0)
+            goto build_failed;
+        sent++;
+        if (d->kind == GW_ENTITY_REP) {
+            if (build_roster(s, batch, d, topic) != 0 || append_args(s) != 0)
+                goto build_failed;
+            sent++;
+        }
+    }
+    res->commands += sent;
+    char first_error[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+        int replies = d->kind == GW_ENTITY_REP ? 2 : 1;
+        for (int k = 0; k < replies; k++) {
+            redisReply *r = NULL;
+            if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+                snprintf(errstr, errstr_size, "redis: connection lost during a batch: %s",
+                         s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+                gw_store_disconnect(s);
+                return GW_STORE_DOWN;
+            }
+            if (r->type == REDIS_REPLY_ERROR) {
+                if (!strncmp(r->str, "NOSCRIPT", 8))
+                    *noscript = true;
+                else if (!first_error[0])
+                    snprintf(first_error, sizeof(first_error), "%s", r->str);
+            } else if (k == 0) {
+                /* The script's reply: {0} skipped, {1} applied, {2, part,
+                 * stored, ...} redo. */
+                if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+                    r->element[0]->type != REDIS_REPLY_INTEGER) {
+                    if (!first_error[0])
+                        snprintf(first_error, sizeof(first_error),
+                                 "apply script returned an unexpected reply");
+                } else if (r->element[0]->integer == 0) {
+                    res->skipped++;
+                } else if (r->element[0]->integer == 1) {
+                    res->applied++;
+                } else {
+                    res->redo++;
+                    for (size_t e = 1; e + 1 < r->elements; e += 2) {
+                        const redisReply *part = r->element[e];
+                        const redisReply *st = r->element[e + 1];
+                        if (part->type != REDIS_REPLY_STRING || st->type != REDIS_REPLY_STRING ||
+                            add_redo(s, (uint32_t)i, part->str, strtoll(st->str, NULL, 10)) != 0) {
+                            if (!first_error[0])
+                                snprintf(first_error, sizeof(first_error),
+                                         "apply script returned a malformed redo list");
+                        }
+                    }
+                }
+            }
+            freeReplyObject(r);
+        }
+    }
+    if (first_error[0]) {
+        snprintf(errstr, errstr_size, "redis: %s", first_error);
+        return GW_STORE_ERROR;
+    }
+    return GW_STORE_OK;
+build_failed:
+    snprintf(errstr, errstr_size, "redis: cannot build command (key too long or out of memory)");
+    gw_store_disconnect(s);
+    return GW_STORE_ERROR;
+}
+
+int gw_store_apply(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,
+                   gw_apply_result_t *res, char *errstr, size_t errstr_size)
+{
+    memset(res, 0, sizeof(*res));
+    s->nredo = 0;
+    if (gw_coalesce_count(batch) == 0)
+        return GW_STORE_OK;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    bool noscript = false;
+    rc = apply_once(s, batch, topic, res, &noscript, errstr, errstr_size);
+    if (rc == GW_STORE_OK && noscript) {
+        /* Redis restarted or SCRIPT FLUSH ran: load again and resend. The
+         * deltas that did run are skipped by their offsets. */
+        gw_log_warn("redis lost the scripts; loading them again", NULL);
+        rc = load_scripts(s, errstr, errstr_size);
+        if (rc != GW_STORE_OK) {
+            gw_store_disconnect(s);
+            return rc;
+        }
+        uint64_t commands = res->commands;
+        memset(res, 0, sizeof(*res));
+        res->commands = commands;
+        s->nredo = 0;
+        noscript = false;
+        rc = apply_once(s, batch, topic, res, &noscript, errstr, errstr_size);
+        if (rc == GW_STORE_OK && noscript) {
+            snprintf(errstr, errstr_size, "redis: scripts vanished again right after loading");
+            rc = GW_STORE_ERROR;
+        }
+    }
+    res->redo_parts = s->redo;
+    res->nredo_parts = s->nredo;
+    return rc;
+}
+
+/* ---- positions and reads --------------------------------------------- */
+
+int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos, size_t n,
+                            char *errstr, size_t errstr_size)
+{
+    if (n == 0)
+        return GW_STORE_OK;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char key[GW_KEY_MAX];
+    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
+        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    args_reset(s);
+    rc = args_str(s, "HMGET") | args_fmt(s, "%s", key);
+    for (size_t i = 0; i < n; i++)
+        rc |= args_fmt(s, "%d", pos[i].partition) | args_fmt(s, "wm:%d", pos[i].partition);
+    if (rc) {
+        args_reset(s);
+        snprintf(errstr, errstr_size, "out of memory");
+        return GW_STORE_ERROR;
+    }
+    redisReply *r = command_argv(s, (int)s->argc, s->argv, s->argvlen, errstr, errstr_size);
+    args_reset(s);
+    if (!r)
+        return GW_STORE_DOWN;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return GW_STORE_ERROR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *o = r->element[2 * i], *w = r->element[2 * i + 1];
+        pos[i].next_offset = o->type == REDIS_REPLY_STRING ? strtoll(o->str, NULL, 10) : -1;
+        pos[i].stream_ms = w->type == REDIS_REPLY_STRING ? strtoll(w->str, NULL, 10) : -1;
+    }
+    freeReplyObject(r);
+    return GW_STORE_OK;
+}
+
+int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position_t *pos, size_t n,
+                             char *errstr, size_t errstr_size)
+{
+    if (n == 0)
+        return GW_STORE_OK;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char key[GW_KEY_MAX];
+    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
+        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        args_reset(s);
+        rc = args_str(s, "EVALSHA") | args_str(s, s->sha[SCRIPT_POSITIONS]) | args_str(s, "1");
+        rc |= args_fmt(s, "%s", key) | args_i64(s, (int64_t)n);
+        for (size_t i = 0; i < n; i++)
+            rc |= args_fmt(s, "%d", pos[i].partition) | args_i64(s, pos[i].next_offset) |
+                  args_i64(s, pos[i].stream_ms);
+        if (rc) {
+            args_reset(s);
+            snprintf(errstr, errstr_size, "out of memory");
+            return GW_STORE_ERROR;
+        }
+        redisReply *r = command_argv(s, (int)s->argc, s->argv, s->argvlen, errstr, errstr_size);
+        args_reset(s);
+        if (!r)
+            return GW_STORE_DOWN;
+        if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && attempt == 0) {
+            freeReplyObject(r);
+            rc = load_scripts(s, errstr, errstr_size);
+            if (rc != GW_STORE_OK) {
+                gw_store_disconnect(s);
+                return rc;
+            }
+            continue;
+        }
+        rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+        if (rc != GW_STORE_OK)
+            snprintf(errstr, errstr_size, "redis: positions of %s: %s", topic, r->str);
+        freeReplyObject(r);
+        return rc;
+    }
+    return GW_STORE_ERROR;
+}
+
+int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, void *ctx,
+                       char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    const char *argv[2] = {"HGETALL", key};
+    size_t lens[2] = {7, strlen(key)};
+    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: HGETALL %s: %s", key,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return GW_STORE_ERROR;
+    }
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (fn(ctx, r->element[i]->str, r->element[i + 1]->str))
+            break;
+    freeReplyObject(r);
+    return GW_STORE_OK;
+}

@@ -1,0 +1,104 @@
+/*
+ * gw_store: every Redis access of gapwatch, behind one module (hiredis 0.14
+ * today; a cluster client or a newer hiredis can replace it here alone).
+ *
+ * Counting is effectively once: gw_store_apply() sends one Lua script call
+ * per entity delta (src/lua/apply.lua), pipelined, and each call applies the
+ * entity's increments together with the partition offsets they cover, or
+ * skips them when those offsets are already recorded. Consumer positions
+ * (next offset and stream time per partition) are written only after a
+ * batch is acknowledged, with gw_store_positions_write().
+ *
+ * Failures: a function returns GW_STORE_DOWN when Redis cannot be reached or
+ * the connection broke (it is dropped; the next call reconnects), and
+ * GW_STORE_ERROR when Redis answered with an error (e.g. OOM). In both cases
+ * nothing is known about which scripts ran: retry the whole batch, which is
+ * safe. Not thread-safe: one owner.
+ */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_coalesce.h"
+#include "gw_config.h"
+
+#define GW_STORE_OK 0
+#define GW_STORE_DOWN (-1)
+#define GW_STORE_ERROR (-2)
+
+typedef struct gw_store_s gw_store_t;
+
+/* A part that must be re-sent: delta `delta` has applied `partition` up to
+ * and including `stored` (-1: nothing of it). */
+typedef struct {
+    uint32_t delta;
+    int32_t partition;
+    int64_t stored;
+} gw_redo_t;
+
+typedef struct {
+    size_t applied; /* deltas written */
+    size_t skipped; /* deltas whose offsets were already recorded */
+    size_t redo;    /* deltas to re-send with only the newer events */
+    const gw_redo_t *redo_parts; /* `nredo_parts` entries, valid until the next apply */
+    size_t nredo_parts;
+    uint64_t commands; /* Redis commands sent, for metrics */
+} gw_apply_result_t;
+
+/* Creates a store for `cfg` (borrowed; must outlive the store). Does not
+ * connect. NULL on OOM. Free with gw_store_free(). */
+gw_store_t *gw_store_new(const gw_config_t *cfg);
+
+/* Closes the connection and frees. Accepts NULL. */
+void gw_store_free(gw_store_t *store);
+
+/* Connects if not connected: connect, AUTH, SELECT, load the scripts.
+ * Returns GW_STORE_OK or a failure with a sentence in `errstr`. */
+int gw_store_connect(gw_store_t *store, char *errstr, size_t errstr_size);
+
+bool gw_store_connected(const gw_store_t *store);
+
+/* Drops the connection (the next call reconnects). */
+void gw_store_disconnect(gw_store_t *store);
+
+/* PING; returns GW_STORE_OK if Redis answers. */
+int gw_store_ping(gw_store_t *store, char *errstr, size_t errstr_size);
+
+/*
+ * Applies every delta of `batch` read from `topic` and records, for each rep,
+ * its partition in the roster. Fills `res`. Returns GW_STORE_OK when Redis
+ * answered every call (check res->redo), else a failure.
+ */
+int gw_store_apply(gw_store_t *store, const gw_coalesce_t *batch, const char *topic,
+                   gw_apply_result_t *res, char *errstr, size_t errstr_size);
+
+/* A partition's resume point. */
+typedef struct {
+    int32_t partition;
+    int64_t next_offset; /* -1 when Redis has none */
+    int64_t stream_ms;   /* stream time at next_offset - 1, -1 when unknown */
+} gw_position_t;
+
+/* Reads the positions of `n` partitions of `topic` (partition set by the
+ * caller, the rest filled in). */
+int gw_store_positions_read(gw_store_t *store, const char *topic, gw_position_t *pos, size_t n,
+                            char *errstr, size_t errstr_size);
+
+/* Moves the positions of `n` partitions forward (never back). */
+int gw_store_positions_write(gw_store_t *store, const char *topic, const gw_position_t *pos,
+                             size_t n, char *errstr, size_t errstr_size);
+
+/* Callback for gw_store_read_hash: one field and value (not NUL-terminated
+ * beyond their lengths... they are, for convenience). Return non-zero to
+ * stop. */
+typedef int (*gw_store_field_fn)(void *ctx, const char *field, const char *value);
+
+/* HGETALL `key`, calling `fn` per field. Returns GW_STORE_OK (also for a
+ * missing key: no calls) or a failure. */
+int gw_store_read_hash(gw_store_t *store, const char *key, gw_store_field_fn fn, void *ctx,
+                       char *errstr, size_t errstr_size);
+
+#endif

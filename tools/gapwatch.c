@@ -1,0 +1,47 @@
+/*
+ * gapwatch: the command-line companion of gapwatchd.
+ *
+ *   gapwatch produce      JSON lines -> protobuf events on Kafka
+ *   gapwatch kafka-mock   an embedded Kafka (librdkafka's mock cluster)
+ *   gapwatch rep          a rep's windows from Redis
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"produce", cmd_produce, "produce events from JSON lines to Kafka"},
+    {"kafka-mock", cmd_kafka_mock, "run an embedded Kafka cluster (librdkafka mock)"},
+    {"rep", cmd_rep, "show a rep's windows from Redis"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: gapwatch COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n'gapwatch COMMAND -h' shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "gapwatch: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
