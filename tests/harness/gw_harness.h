@@ -1,0 +1,100 @@
+/*
+ * gw_harness: starts the real parts for integration tests, each in a
+ * private temp dir on free loopback ports, and stops them at exit:
+ *
+ *   - redis-server (Debian's), no persistence unless asked;
+ *   - `gapwatch kafka-mock` (librdkafka's mock cluster over TCP), with its
+ *     stdin kept for control commands (down/up/rtt);
+ *   - gapwatchd, as a child process that tests may SIGKILL and restart.
+ *
+ * Binary paths come from the build (GW_GAPWATCHD, GW_GAPWATCH). Every
+ * function aborts the test with a message on failure: a harness that cannot
+ * start a server is a failed test, not a skipped one.
+ */
+#ifndef GW_HARNESS_H
+#define GW_HARNESS_H
+
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct {
+    char dir[256];
+    int redis_port;
+    pid_t redis_pid;
+    char redis_args[256];
+    pid_t kafka_pid;
+    int kafka_ctl; /* write end of kafka-mock's stdin */
+    FILE *kafka_out; /* kafka-mock's stdout */
+    char bootstrap[256];
+    pid_t daemon_pid;
+    int daemon_starts;
+    char config_path[300];
+} gwh_t;
+
+/* Creates the temp dir and registers cleanup. */
+void gwh_init(gwh_t *h, const char *name);
+
+/* Kills every child and removes the temp dir (also run at exit). */
+void gwh_cleanup(gwh_t *h);
+
+/* Starts redis-server on a free port; `extra` is appended to its command
+ * line (e.g. "--appendonly yes --appendfsync always"), may be NULL. */
+void gwh_redis_start(gwh_t *h, const char *extra);
+void gwh_redis_stop(gwh_t *h);  /* SIGTERM and wait */
+void gwh_redis_restart(gwh_t *h); /* same port and dir */
+
+/* A new connection to the test Redis (caller frees). */
+redisContext *gwh_redis(gwh_t *h);
+
+/* Starts the mock cluster with `brokers` brokers and the given topics
+ * ("name:partitions", NULL-terminated). */
+void gwh_kafka_start(gwh_t *h, int brokers, const char *const *topics);
+
+/* Sends a control command ("down all", "up 1") and checks the "ok". */
+void gwh_kafka_ctl(gwh_t *h, const char *cmd);
+
+/* Writes the daemon's config: Kafka and Redis of the harness, test-speed
+ * consumer group settings, then `extra_yaml` (top-level keys) verbatim. */
+void gwh_write_config(gwh_t *h, const char *extra_yaml);
+
+/* Starts gapwatchd with the config; its log goes to <dir>/gapwatchd.log. */
+void gwh_daemon_start(gwh_t *h);
+
+/* Sends `sig` to the daemon and, unless SIGKILL... always waits for it.
+ * Returns its exit status (or 128 + signal). */
+int gwh_daemon_stop(gwh_t *h, int sig);
+
+/* True while the daemon process is alive. */
+bool gwh_daemon_alive(gwh_t *h);
+
+/* A producer to the harness' Kafka; delivery reports call `dr` with the
+ * message's opaque. */
+rd_kafka_t *gwh_producer(gwh_t *h, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                         void *opaque);
+
+/* Sum over partitions of the high watermark of `topic`. */
+int64_t gwh_topic_end(gwh_t *h, rd_kafka_t *rk, const char *topic, int partitions);
+
+/* Waits until the positions the daemon recorded in Redis for `topic` reach
+ * the end of every partition, or `timeout_ms` passes. Returns true if
+ * reached. */
+bool gwh_wait_consumed(gwh_t *h, rd_kafka_t *rk, const char *topic, int partitions,
+                       int64_t timeout_ms);
+
+/* Sum of the positions recorded in Redis for `topic` (progress). */
+int64_t gwh_positions_sum(gwh_t *h, const char *topic);
+
+/* Milliseconds since the epoch, and a sleep. */
+int64_t gwh_now_ms(void);
+void gwh_sleep_ms(int ms);
+
+/* Prints the tail of the daemon's log to stderr (for failure reports). */
+void gwh_dump_daemon_log(gwh_t *h, int lines);
+
+/* Counts lines of the daemon's log containing `needle`. */
+int gwh_daemon_log_count(gwh_t *h, const char *needle);
+
+#endif
