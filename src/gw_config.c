@@ -313,10 +313,10 @@ typedef struct {
     bool windows_given;
 } main_extra_t;
 
-static void load_properties(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+/* Reads a mapping of librdkafka properties into *out / *nout. */
+static void load_property_map(cfg_loader_t *L, yaml_node_t *node, const char *path,
+                              gw_config_prop_t **out, size_t *nout)
 {
-    (void)base;
-    gw_config_t *cfg = L->cfg;
     if (node->type == YAML_SCALAR_NODE && node->data.scalar.length == 0)
         return;
     if (node->type != YAML_MAPPING_NODE) {
@@ -352,8 +352,30 @@ static void load_properties(cfg_loader_t *L, yaml_node_t *node, const char *path
         np++;
     }
     rd_kafka_conf_destroy(probe);
-    cfg->kafka.properties = props;
-    cfg->kafka.nproperties = np;
+    *out = props;
+    *nout = np;
+}
+
+static void load_properties(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    load_property_map(L, node, path, &L->cfg->kafka.properties, &L->cfg->kafka.nproperties);
+}
+
+static void load_consumer_properties(cfg_loader_t *L, yaml_node_t *node, const char *path,
+                                     void *base)
+{
+    (void)base;
+    load_property_map(L, node, path, &L->cfg->kafka.consumer_properties,
+                      &L->cfg->kafka.nconsumer_properties);
+}
+
+static void load_producer_properties(cfg_loader_t *L, yaml_node_t *node, const char *path,
+                                     void *base)
+{
+    (void)base;
+    load_property_map(L, node, path, &L->cfg->kafka.producer_properties,
+                      &L->cfg->kafka.nproducer_properties);
 }
 
 static void load_topics_marker(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base);
@@ -378,6 +400,8 @@ static const cfg_field_t kafka_fields[] = {
     {"group_id", CFG_STR, offsetof(gw_config_t, kafka.group_id)},
     {"topics", CFG_CUSTOM, 0, 0, 0, NULL, load_topics_marker},
     {"properties", CFG_CUSTOM, 0, 0, 0, NULL, load_properties},
+    {"consumer_properties", CFG_CUSTOM, 0, 0, 0, NULL, load_consumer_properties},
+    {"producer_properties", CFG_CUSTOM, 0, 0, 0, NULL, load_producer_properties},
     {NULL},
 };
 

@@ -38,8 +38,12 @@ typedef struct gw_config_s {
         const char *topic_events;
         const char *topic_dead_letter;
         const char *topic_alerts;
-        gw_config_prop_t *properties; /* passed to librdkafka verbatim */
+        gw_config_prop_t *properties; /* passed to librdkafka verbatim, both clients */
         size_t nproperties;
+        gw_config_prop_t *consumer_properties; /* only the consumer's */
+        size_t nconsumer_properties;
+        gw_config_prop_t *producer_properties; /* only the producer's */
+        size_t nproducer_properties;
     } kafka;
 
     struct {

@@ -181,7 +181,7 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
     }
     c->cfg = cfg;
     c->store = store;
-    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, errstr, errstr_size);
+    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, GW_KAFKA_CONSUMER, errstr, errstr_size);
     if (!conf) {
         free(c);
         return NULL;
@@ -194,12 +194,12 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         {"client.id", "gapwatchd"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-        if (!gw_kafka_property_given(cfg, defaults[i][0]) &&
+        if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&
             gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size))
             goto fail_conf;
     }
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-        if (gw_kafka_property_given(cfg, required[i][0]))
+        if (gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, required[i][0]))
             gw_log_warn("kafka property ignored: gapwatch needs its own value", "property=%s",
                         required[i][0]);
         if (gw_kafka_conf_set(conf, required[i][0], required[i][1], errstr, errstr_size))

@@ -11,12 +11,27 @@
 
 #include "gw_kafka.h"
 #include "gw_log.h"
+#include "gw_time.h"
 
 struct gw_producer_s {
     rd_kafka_t *rk;
     uint64_t delivered;
     uint64_t failed;
+    int64_t last_error_log_ms;
 };
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    gw_producer_t *p = opaque;
+    /* Repeats while brokers are away: at most one line every 5 s. */
+    int64_t now = gw_mono_ms();
+    if (err == RD_KAFKA_RESP_ERR__FATAL || now - p->last_error_log_ms >= 5000) {
+        p->last_error_log_ms = now;
+        gw_log_warn("kafka producer error", "code=%s err=\"%s\"",
+                    rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    }
+}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -39,7 +54,7 @@ gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, ch
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, errstr, errstr_size);
+    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, GW_KAFKA_PRODUCER, errstr, errstr_size);
     if (!conf) {
         free(p);
         return NULL;
@@ -51,7 +66,7 @@ gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, ch
         {"linger.ms", "5"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-        if (!gw_kafka_property_given(cfg, defaults[i][0]) &&
+        if (!gw_kafka_property_given(cfg, GW_KAFKA_PRODUCER, defaults[i][0]) &&
             gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size)) {
             rd_kafka_conf_destroy(conf);
             free(p);
@@ -64,6 +79,7 @@ gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, ch
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, p);
     char err[512];
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));

@@ -204,6 +204,11 @@ void gwh_redis_stop(gwh_t *h)
     kill_wait(&h->redis_pid, SIGTERM);
 }
 
+void gwh_redis_kill(gwh_t *h)
+{
+    kill_wait(&h->redis_pid, SIGKILL);
+}
+
 void gwh_redis_restart(gwh_t *h)
 {
     redis_spawn(h);
@@ -260,9 +265,10 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
             "kafka:\n"
             "  bootstrap_servers: \"%s\"\n"
             "  properties:\n"
+            "    topic.metadata.refresh.interval.ms: \"2000\"\n"
+            "  consumer_properties:\n"
             "    session.timeout.ms: \"6000\"\n"
             "    heartbeat.interval.ms: \"500\"\n"
-            "    topic.metadata.refresh.interval.ms: \"2000\"\n"
             "redis:\n"
             "  host: 127.0.0.1\n"
             "  port: %d\n"

@@ -44,6 +44,7 @@ void gwh_cleanup(gwh_t *h);
  * line (e.g. "--appendonly yes --appendfsync always"), may be NULL. */
 void gwh_redis_start(gwh_t *h, const char *extra);
 void gwh_redis_stop(gwh_t *h);  /* SIGTERM and wait */
+void gwh_redis_kill(gwh_t *h);  /* SIGKILL and wait: a crash */
 void gwh_redis_restart(gwh_t *h); /* same port and dir */
 
 /* A new connection to the test Redis (caller frees). */

@@ -1,0 +1,295 @@
+/*
+ * The store against a real redis-server: the apply script's effectively-once
+ * rules (skip, redo on straddle), the window slide, late counts, positions,
+ * script reload after SCRIPT FLUSH, and reconnection after a restart.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gw_coalesce.h"
+#include "gw_harness.h"
+#include "gw_store.h"
+
+#define H 3600000LL
+#define D 86400000LL
+#define T0 (20000 * D)
+
+typedef struct {
+    gwh_t h;
+    gw_config_t *cfg;
+    gw_store_t *store;
+    gw_coalesce_t *batch;
+    redisContext *redis;
+} ctx_t;
+
+static int setup(void **state)
+{
+    static ctx_t ctx;
+    gwh_init(&ctx.h, "store");
+    gwh_redis_start(&ctx.h, NULL);
+    char yaml[512], err[2048];
+    snprintf(yaml, sizeof(yaml),
+             "redis: {port: %d}\n"
+             "windows:\n"
+             "  - {name: 1d, length: 1d, bucket: 1h, grace: 0s}\n"
+             "  - {name: 7d, length: 7d, bucket: 1d, grace: 0s}\n",
+             ctx.h.redis_port);
+    if (gw_config_load_string(yaml, "store-test", &ctx.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    ctx.store = gw_store_new(ctx.cfg);
+    ctx.batch = gw_coalesce_new(ctx.cfg->windows, ctx.cfg->nwindows, &ctx.cfg->kinds);
+    ctx.redis = gwh_redis(&ctx.h);
+    *state = &ctx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    ctx_t *ctx = *state;
+    redisFree(ctx->redis);
+    gw_coalesce_free(ctx->batch);
+    gw_store_free(ctx->store);
+    gw_config_free(ctx->cfg);
+    gwh_cleanup(&ctx->h);
+    return 0;
+}
+
+static int before_each(void **state)
+{
+    ctx_t *ctx = *state;
+    freeReplyObject(redisCommand(ctx->redis, "FLUSHALL"));
+    return 0;
+}
+
+static gw_event_t ev(const char *rep, int64_t t, int kind)
+{
+    gw_event_t e;
+    memset(&e, 0, sizeof(e));
+    strcpy(e.tenant, "acme");
+    strcpy(e.rep, rep);
+    strcpy(e.team, "east");
+    strcpy(e.event_id, "x");
+    e.occurred_at_ms = t;
+    e.kind = kind;
+    return e;
+}
+
+/* Adds DIAL events of `rep` at offsets [lo, hi] of `partition`, one per
+ * minute from `t`. */
+static void add_range(ctx_t *ctx, const char *rep, int partition, int lo, int hi, int64_t t)
+{
+    for (int o = lo; o <= hi; o++) {
+        gw_event_t e = ev(rep, t + (o - lo) * 60000LL, 1);
+        assert_int_equal(gw_coalesce_add(ctx->batch, &e, partition, o, e.occurred_at_ms), 0);
+    }
+}
+
+static gw_apply_result_t apply(ctx_t *ctx)
+{
+    gw_apply_result_t res;
+    char err[512];
+    int rc = gw_store_apply(ctx->store, ctx->batch, "sales.events", &res, err, sizeof(err));
+    if (rc != GW_STORE_OK)
+        fail_msg("apply failed: %s", err);
+    return res;
+}
+
+static long long hget(ctx_t *ctx, const char *key, const char *field)
+{
+    redisReply *r = redisCommand(ctx->redis, "HGET %s %s", key, field);
+    long long v = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+static void test_store_redelivered_batch_is_skipped(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 9, T0);
+    gw_apply_result_t res = apply(ctx);
+    assert_int_equal(res.applied, 2); /* rep and team */
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 10);
+    assert_int_equal(hget(ctx, "gw:{acme:team:east}:w:7d", "events"), 10);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:off", "sales.events/0"), 9);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:meta", "first_ms"), T0);
+    redisReply *r = redisCommand(ctx->redis, "HGET gw:{acme:r1}:meta team");
+    assert_string_equal(r->str, "east");
+    freeReplyObject(r);
+    res = apply(ctx); /* the same batch again, as after a crash */
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.skipped, 2);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 10);
+    /* The roster records the rep's partition. */
+    r = redisCommand(ctx->redis, "HGET gw:roster:sales.events:0 acme:r1");
+    assert_string_equal(r->str, "east");
+    freeReplyObject(r);
+}
+
+static void test_store_straddling_batch_asks_for_redo_and_writes_nothing(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 9, T0);
+    apply(ctx);
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 5, 14, T0 + 5 * 60000);
+    gw_apply_result_t res = apply(ctx);
+    assert_int_equal(res.redo, 2);
+    assert_int_equal(res.nredo_parts, 2);
+    assert_int_equal(res.redo_parts[0].partition, 0);
+    assert_int_equal(res.redo_parts[0].stored, 9);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 10);
+    /* Re-sending only the offsets after the stored one applies them. */
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 10, 14, T0 + 10 * 60000);
+    res = apply(ctx);
+    assert_int_equal(res.applied, 2);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 15);
+    assert_int_equal(hget(ctx, "gw:{acme:team:east}:off", "sales.events/0"), 14);
+}
+
+static void test_store_team_with_one_partition_done_and_one_new_is_redone(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 4, T0);
+    apply(ctx);
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 4, T0);  /* applied before */
+    add_range(ctx, "r2", 1, 0, 4, T0);  /* new */
+    gw_apply_result_t res = apply(ctx);
+    assert_int_equal(res.skipped, 1);   /* r1 */
+    assert_int_equal(res.applied, 1);   /* r2 */
+    assert_int_equal(res.redo, 1);      /* the team: partition 0 done, 1 new */
+    assert_int_equal(hget(ctx, "gw:{acme:team:east}:w:1d", "DIAL"), 5);
+}
+
+static void test_store_window_slides_and_subtracts_left_buckets(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 2, T0); /* 3 dials in hour 0 of day T0 */
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 3);
+    /* 30 hours later: the 1d window has moved past hour 0, the 7d has not. */
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 3, 3, T0 + 30 * H);
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 1);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 4);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "wm"), T0 + 30 * H);
+    char field[64];
+    snprintf(field, sizeof(field), "%lld|DIAL", (long long)T0);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d:b", field), 0); /* bucket deleted */
+    /* An event of a bucket that has left arrives from another partition
+     * whose stream time is old: not late there, but outside this entity's
+     * window, so it changes nothing. */
+    gw_coalesce_reset(ctx->batch);
+    gw_event_t old = ev("r1", T0 + 10 * 60000, 1);
+    gw_coalesce_add(ctx->batch, &old, 2, 0, T0 + 10 * 60000);
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 1);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 5);
+    /* Nine days on, everything has left both windows: fields are removed. */
+    gw_coalesce_reset(ctx->batch);
+    gw_event_t later = ev("r1", T0 + 9 * D, 9);
+    gw_coalesce_add(ctx->batch, &later, 0, 4, T0 + 9 * D);
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 0);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "MEETING_BOOKED"), 1);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "events"), 1);
+    redisReply *r = redisCommand(ctx->redis, "HLEN gw:{acme:r1}:w:7d:b");
+    assert_int_equal(r->integer, 2); /* the new bucket: events, MEETING_BOOKED */
+    freeReplyObject(r);
+}
+
+static void test_store_counts_late_events(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_coalesce_reset(ctx->batch);
+    gw_event_t late = ev("r1", T0 - 3 * D, 1);
+    gw_coalesce_add(ctx->batch, &late, 0, 0, T0); /* 3 days behind the stream */
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "late"), 1);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 0);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "late"), 0);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 1);
+    assert_int_equal(hget(ctx, "gw:{acme:team:east}:w:1d", "late"), 1);
+}
+
+static void test_store_reloads_scripts_after_script_flush(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 0, T0);
+    apply(ctx);
+    freeReplyObject(redisCommand(ctx->redis, "SCRIPT FLUSH"));
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 1, 1, T0);
+    gw_apply_result_t res = apply(ctx);
+    assert_int_equal(res.applied, 2);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 2);
+}
+
+static void test_store_positions_only_move_forward(void **state)
+{
+    ctx_t *ctx = *state;
+    char err[256];
+    gw_position_t p[2] = {{0, 100, T0}, {3, 7, T0 + 5}};
+    assert_int_equal(gw_store_positions_write(ctx->store, "ev", p, 2, err, sizeof(err)), 0);
+    gw_position_t back = {0, 50, T0 - 1};
+    assert_int_equal(gw_store_positions_write(ctx->store, "ev", &back, 1, err, sizeof(err)), 0);
+    gw_position_t r[3] = {{0, 0, 0}, {3, 0, 0}, {9, 0, 0}};
+    assert_int_equal(gw_store_positions_read(ctx->store, "ev", r, 3, err, sizeof(err)), 0);
+    assert_int_equal(r[0].next_offset, 100);
+    assert_int_equal(r[0].stream_ms, T0);
+    assert_int_equal(r[1].next_offset, 7);
+    assert_int_equal(r[1].stream_ms, T0 + 5);
+    assert_int_equal(r[2].next_offset, -1);
+    assert_int_equal(r[2].stream_ms, -1);
+}
+
+static void test_store_reports_down_and_reconnects(void **state)
+{
+    ctx_t *ctx = *state;
+    redisFree(ctx->redis);
+    gwh_redis_stop(&ctx->h);
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 0, T0);
+    gw_apply_result_t res;
+    char err[512];
+    assert_int_equal(gw_store_apply(ctx->store, ctx->batch, "sales.events", &res, err, sizeof(err)),
+                     GW_STORE_DOWN);
+    assert_non_null(strstr(err, "redis"));
+    gwh_redis_restart(&ctx->h);
+    ctx->redis = gwh_redis(&ctx->h);
+    assert_int_equal(gw_store_apply(ctx->store, ctx->batch, "sales.events", &res, err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(res.applied, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_store_redelivered_batch_is_skipped, before_each),
+        cmocka_unit_test_setup(test_store_straddling_batch_asks_for_redo_and_writes_nothing,
+                               before_each),
+        cmocka_unit_test_setup(test_store_team_with_one_partition_done_and_one_new_is_redone,
+                               before_each),
+        cmocka_unit_test_setup(test_store_window_slides_and_subtracts_left_buckets, before_each),
+        cmocka_unit_test_setup(test_store_counts_late_events, before_each),
+        cmocka_unit_test_setup(test_store_reloads_scripts_after_script_flush, before_each),
+        cmocka_unit_test_setup(test_store_positions_only_move_forward, before_each),
+        cmocka_unit_test_setup(test_store_reports_down_and_reconnects, before_each),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,200 @@
+/* Config: every error names the key and the line; defaults; secrets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gw_config.h"
+
+static char err[8192];
+
+static gw_config_t *load_ok(const char *yaml)
+{
+    gw_config_t *cfg = NULL;
+    if (gw_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)) != 0)
+        fail_msg("expected the config to load, got:\n%s", err);
+    return cfg;
+}
+
+static void expect_error(const char *yaml, const char *needle)
+{
+    gw_config_t *cfg = NULL;
+    if (gw_config_load_string(yaml, "t.yaml", &cfg, err, sizeof(err)) == 0) {
+        gw_config_free(cfg);
+        fail_msg("expected an error containing \"%s\"", needle);
+    }
+    if (!strstr(err, needle))
+        fail_msg("expected an error containing \"%s\", got:\n%s", needle, err);
+}
+
+static void test_config_empty_file_gives_defaults(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = load_ok("");
+    assert_string_equal(cfg->kafka.topic_events, "sales.events");
+    assert_string_equal(cfg->kafka.topic_dead_letter, "sales.events.dlq");
+    assert_string_equal(cfg->key_prefix, "gw");
+    assert_int_equal(cfg->redis.port, 6379);
+    assert_int_equal(cfg->nwindows, 3);
+    assert_string_equal(cfg->windows[1].name, "7d");
+    gw_config_free(cfg);
+}
+
+static void test_config_full_file_is_read(void **state)
+{
+    (void)state;
+    setenv("GW_TEST_BOOTSTRAP", "k1:9092,k2:9092", 1);
+    gw_config_t *cfg = load_ok("log_level: debug\n"
+                               "kafka:\n"
+                               "  bootstrap_servers: ${GW_TEST_BOOTSTRAP}\n"
+                               "  group_id: gw-prod\n"
+                               "  topics: {events: ev, dead_letter: dlq, alerts: al}\n"
+                               "  properties:\n"
+                               "    session.timeout.ms: 10000\n"
+                               "consumer: {batch_max_messages: 5000, batch_max_wait: 50ms}\n"
+                               "redis: {host: redis.internal, port: 6380, db: 2}\n"
+                               "key_prefix: prod\n"
+                               "windows:\n"
+                               "  - {name: 14d, length: 2w, bucket: 1d, grace: 2h}\n"
+                               "custom_kinds:\n"
+                               "  - {name: linkedin_inmail, class: activity}\n"
+                               "validation: {max_future: 10m}\n"
+                               "metrics: {listen: \"0.0.0.0:9464\"}\n");
+    assert_string_equal(cfg->kafka.bootstrap_servers, "k1:9092,k2:9092");
+    assert_string_equal(cfg->kafka.group_id, "gw-prod");
+    assert_string_equal(cfg->kafka.topic_alerts, "al");
+    assert_int_equal(cfg->kafka.nproperties, 1);
+    assert_string_equal(cfg->kafka.properties[0].name, "session.timeout.ms");
+    assert_int_equal(cfg->kafka.properties[0].line, 7);
+    assert_int_equal(cfg->consumer.batch_max_messages, 5000);
+    assert_int_equal(cfg->consumer.batch_max_wait_ms, 50);
+    assert_string_equal(cfg->redis.host, "redis.internal");
+    assert_int_equal(cfg->redis.db, 2);
+    assert_int_equal(cfg->nwindows, 1);
+    assert_int_equal(cfg->windows[0].nbuckets, 14);
+    assert_int_equal(cfg->windows[0].grace_ms, 2 * 3600000);
+    assert_int_equal(cfg->kinds.ncustom, 1);
+    assert_int_equal(cfg->validation.max_future_ms, 600000);
+    assert_int_equal(cfg->log_level, GW_LOG_DEBUG);
+    gw_config_free(cfg);
+}
+
+static void test_config_unknown_key_names_key_and_line(void **state)
+{
+    (void)state;
+    expect_error("kafka:\n  group_id: a\n  group_idd: b\n",
+                 "t.yaml:3: kafka.group_idd: unknown key (allowed here: bootstrap_servers, "
+                 "group_id, topics, properties, consumer_properties, producer_properties)");
+    expect_error("redis:\n  port: 6379\nwindow:\n  - x\n", "t.yaml:3: window: unknown key");
+}
+
+static void test_config_reports_every_error_not_just_the_first(void **state)
+{
+    (void)state;
+    expect_error("redis:\n  port: seventy\nconsumer:\n  batch_max_messages: 0\n",
+                 "t.yaml:2: redis.port: \"seventy\" is not an integer");
+    assert_non_null(strstr(err, "t.yaml:4: consumer.batch_max_messages: 0 is out of range"));
+}
+
+static void test_config_bad_values_name_key_and_line(void **state)
+{
+    (void)state;
+    expect_error("consumer:\n  batch_max_wait: soon\n",
+                 "t.yaml:2: consumer.batch_max_wait: \"soon\" is not a duration");
+    expect_error("key_prefix: \"g w\"\n", "t.yaml:1: key_prefix:");
+    expect_error("metrics:\n  listen: nowhere\n", "t.yaml:2: metrics.listen: \"nowhere\" is not");
+    expect_error("windows:\n  - {name: 7d, length: 7d, bucket: 5h}\n",
+                 "t.yaml:2: windows[0]: window 7d: length must be a whole number of buckets");
+    expect_error("windows:\n  - {name: a, length: 1d, bucket: 1h}\n  - {name: a, length: 2d, "
+                 "bucket: 1h}\n",
+                 "t.yaml:3: windows[1]: window name \"a\" is used twice");
+    expect_error("windows: []\n", "windows: at least one window is needed");
+    expect_error("custom_kinds:\n  - {name: DIAL, class: activity}\n",
+                 "t.yaml:2: custom_kinds[0]: \"DIAL\" cannot name a custom kind");
+    expect_error("custom_kinds:\n  - {name: fax, class: sometimes}\n",
+                 "class \"sometimes\" is not activity, output or outcome");
+    expect_error("kafka:\n  topics: {events: a, dead_letter: a}\n",
+                 "t.yaml:2: kafka.topics: topic \"a\" is used for two purposes");
+    expect_error("log_level: loud\n", "t.yaml:1: log_level: \"loud\" is not debug");
+    expect_error("kafka: [1, 2]\n", "t.yaml:1: kafka: expected a mapping");
+}
+
+static void test_config_librdkafka_property_is_checked(void **state)
+{
+    (void)state;
+    expect_error("kafka:\n  properties:\n    no.such.property: 1\n",
+                 "t.yaml:3: kafka.properties.no.such.property: librdkafka rejects it");
+    expect_error("kafka:\n  properties:\n    session.timeout.ms: often\n",
+                 "t.yaml:3: kafka.properties.session.timeout.ms: librdkafka rejects it");
+}
+
+static void test_config_yaml_syntax_error_has_line(void **state)
+{
+    (void)state;
+    expect_error("kafka:\n  group_id: [unclosed\n", "t.yaml:");
+    assert_non_null(strstr(err, "YAML syntax error"));
+}
+
+static void test_config_secrets_come_from_env_or_file(void **state)
+{
+    (void)state;
+    unsetenv("GW_TEST_NOPE");
+    expect_error("redis:\n  password_env: GW_TEST_NOPE\n",
+                 "t.yaml:2: redis.password_env: environment variable GW_TEST_NOPE is not set");
+    expect_error("kafka:\n  group_id: ${GW_TEST_NOPE}\n",
+                 "t.yaml:2: kafka.group_id: environment variable GW_TEST_NOPE is not set");
+    setenv("GW_TEST_PW", "s3cret", 1);
+    gw_config_t *cfg = load_ok("redis:\n  user: gapwatch\n  password_env: GW_TEST_PW\n");
+    assert_string_equal(cfg->redis.password, "s3cret");
+    assert_string_equal(cfg->redis.user, "gapwatch");
+    gw_config_free(cfg);
+
+    char path[] = "/tmp/gw-test-pw-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "from-file\n", 10), 10);
+    close(fd);
+    char yaml[256];
+    snprintf(yaml, sizeof(yaml), "redis:\n  password_file: %s\n", path);
+    cfg = load_ok(yaml);
+    assert_string_equal(cfg->redis.password, "from-file");
+    gw_config_free(cfg);
+    snprintf(yaml, sizeof(yaml), "redis:\n  password_env: GW_TEST_PW\n  password_file: %s\n",
+             path);
+    expect_error(yaml, "t.yaml:3: redis.password_file: give password_env or password_file");
+    unlink(path);
+    expect_error("redis:\n  password_file: /nonexistent/pw\n",
+                 "t.yaml:2: redis.password_file: cannot read /nonexistent/pw");
+    expect_error("redis:\n  user: gapwatch\n", "redis.user: an ACL user needs a password");
+}
+
+static void test_config_file_errors_name_the_file(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    assert_int_equal(gw_config_load_file("/nonexistent/gapwatchd.yaml", &cfg, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "/nonexistent/gapwatchd.yaml: cannot open"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_empty_file_gives_defaults),
+        cmocka_unit_test(test_config_full_file_is_read),
+        cmocka_unit_test(test_config_unknown_key_names_key_and_line),
+        cmocka_unit_test(test_config_reports_every_error_not_just_the_first),
+        cmocka_unit_test(test_config_bad_values_name_key_and_line),
+        cmocka_unit_test(test_config_librdkafka_property_is_checked),
+        cmocka_unit_test(test_config_yaml_syntax_error_has_line),
+        cmocka_unit_test(test_config_secrets_come_from_env_or_file),
+        cmocka_unit_test(test_config_file_errors_name_the_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
