@@ -32,18 +32,17 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gapwatchd [-c FILE] [--log-level LEVEL]\n"
-            "       gapwatchd --check-config FILE\n"
-            "\n"
-            "  -c, --config FILE        YAML configuration (default: embedded defaults,\n"
-            "                           Kafka 127.0.0.1:9092, Redis 127.0.0.1:6379)\n"
-            "      --check-config FILE  validate FILE, print every error with its line, exit\n"
-            "      --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
-            "  -V, --version            print the version\n"
-            "  -h, --help               this help\n"
-            "\n"
-            "Signals: SIGTERM or SIGINT finish the batch in hand, commit and exit 0.\n");
+    fprintf(out, "usage: gapwatchd [-c FILE] [--log-level LEVEL]\n"
+                 "       gapwatchd --check-config FILE\n"
+                 "\n"
+                 "  -c, --config FILE        YAML configuration (default: embedded defaults,\n"
+                 "                           Kafka 127.0.0.1:9092, Redis 127.0.0.1:6379)\n"
+                 "      --check-config FILE  validate FILE, print every error with its line, exit\n"
+                 "      --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
+                 "  -V, --version            print the version\n"
+                 "  -h, --help               this help\n"
+                 "\n"
+                 "Signals: SIGTERM or SIGINT finish the batch in hand, commit and exit 0.\n");
 }
 
 typedef struct {
@@ -126,8 +125,15 @@ static int run(daemon_t *d)
             last_commit = gw_mono_ms();
         }
     }
-    gw_log_info("gapwatchd stopping", "consumed=%llu valid=%llu batches=%llu",
+    uint64_t dead = 0, late = 0;
+    for (int r = 0; r < GW_REASON_COUNT; r++)
+        dead += d->metrics.dead_lettered[r];
+    for (int w = 0; w < cfg->nwindows; w++)
+        late += d->metrics.late[w];
+    gw_log_info("gapwatchd stopping",
+                "consumed=%llu valid=%llu dead_lettered=%llu late_window_drops=%llu batches=%llu",
                 (unsigned long long)d->metrics.consumed, (unsigned long long)d->metrics.valid,
+                (unsigned long long)dead, (unsigned long long)late,
                 (unsigned long long)d->metrics.batches);
     return 0;
 }
@@ -191,8 +197,7 @@ int main(int argc, char **argv)
     if (level) {
         gw_log_level_t l;
         if (gw_log_level_parse(level, &l) != 0) {
-            fprintf(stderr, "gapwatchd: --log-level %s is not debug, info, warn or error\n",
-                    level);
+            fprintf(stderr, "gapwatchd: --log-level %s is not debug, info, warn or error\n", level);
             gw_config_free(d.cfg);
             return 2;
         }

@@ -177,8 +177,8 @@ static int find_entity(gw_coalesce_t *c, gw_entity_kind_t kind, const char *tena
 
 static uint64_t cell_hash(int entity, int window, int64_t bucket, int metric)
 {
-    return mix64(((uint64_t)(uint32_t)entity << 32) ^ ((uint64_t)window << 24) ^
-                 (uint64_t)metric ^ mix64((uint64_t)bucket));
+    return mix64(((uint64_t)(uint32_t)entity << 32) ^ ((uint64_t)window << 24) ^ (uint64_t)metric ^
+                 mix64((uint64_t)bucket));
 }
 
 static int rehash_cells(gw_coalesce_t *c)

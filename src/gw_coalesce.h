@@ -42,11 +42,11 @@ typedef struct {
     gw_entity_kind_t kind;
     const char *tenant;
     const char *id;
-    const char *team; /* for a rep: the team of its last event; NULL for a team */
+    const char *team;       /* for a rep: the team of its last event; NULL for a team */
     int64_t first_event_ms; /* earliest occurred_at_ms in the batch */
     int64_t wm_ms;          /* newest stream time among its events */
     uint32_t nevents;
-    int64_t late[GW_WINDOWS_MAX]; /* events too late for each window */
+    int64_t late[GW_WINDOWS_MAX];  /* events too late for each window */
     int32_t cells[GW_WINDOWS_MAX]; /* head cell per window, -1 if none */
     int32_t parts;                 /* head part */
 } gw_delta_t;

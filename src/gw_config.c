@@ -44,7 +44,8 @@ void cfg_error(cfg_loader_t *L, const yaml_node_t *node, const char *path, const
         n = snprintf(L->err + L->err_len, L->err_size - L->err_len, "%s: %s: %s\n", L->file, path,
                      msg);
     if (n > 0)
-        L->err_len += (size_t)n < L->err_size - L->err_len ? (size_t)n : L->err_size - L->err_len - 1;
+        L->err_len +=
+            (size_t)n < L->err_size - L->err_len ? (size_t)n : L->err_size - L->err_len - 1;
 }
 
 const char *cfg_strdup(cfg_loader_t *L, const char *s)
@@ -291,8 +292,8 @@ void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
         return;
     }
     int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start;
-         it < node->data.sequence.items.top; it++, i++) {
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
         char sub[256];
         snprintf(sub, sizeof(sub), "%s[%d]", path, i);
         fn(L, yaml_document_get_node(&L->doc, *it), sub, i, base);
@@ -406,14 +407,11 @@ static const cfg_field_t kafka_fields[] = {
 };
 
 static const cfg_field_t consumer_fields[] = {
-    {"batch_max_messages", CFG_INT, offsetof(gw_config_t, consumer.batch_max_messages), 1,
-     1000000},
-    {"batch_max_wait", CFG_DURATION, offsetof(gw_config_t, consumer.batch_max_wait_ms), 0,
-     60000},
+    {"batch_max_messages", CFG_INT, offsetof(gw_config_t, consumer.batch_max_messages), 1, 1000000},
+    {"batch_max_wait", CFG_DURATION, offsetof(gw_config_t, consumer.batch_max_wait_ms), 0, 60000},
     {"commit_interval", CFG_DURATION, offsetof(gw_config_t, consumer.commit_interval_ms), 100,
      3600000},
-    {"idle_after", CFG_DURATION, offsetof(gw_config_t, consumer.idle_after_ms), 1000,
-     86400000},
+    {"idle_after", CFG_DURATION, offsetof(gw_config_t, consumer.idle_after_ms), 1000, 86400000},
     {NULL},
 };
 
@@ -441,10 +439,8 @@ static const cfg_field_t redis_fields[] = {
     {"user", CFG_STR_OPT, offsetof(gw_config_t, redis.user)},
     {"password_env", CFG_CUSTOM, 0, 0, 0, NULL, load_password_env},
     {"password_file", CFG_CUSTOM, 0, 0, 0, NULL, load_password_file},
-    {"connect_timeout", CFG_DURATION, offsetof(gw_config_t, redis.connect_timeout_ms), 10,
-     600000},
-    {"command_timeout", CFG_DURATION, offsetof(gw_config_t, redis.command_timeout_ms), 10,
-     600000},
+    {"connect_timeout", CFG_DURATION, offsetof(gw_config_t, redis.connect_timeout_ms), 10, 600000},
+    {"command_timeout", CFG_DURATION, offsetof(gw_config_t, redis.command_timeout_ms), 10, 600000},
     {NULL},
 };
 
@@ -453,8 +449,7 @@ typedef struct {
     int64_t length, bucket, grace;
 } window_scratch_t;
 
-static void load_window(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
-                        void *base)
+static void load_window(cfg_loader_t *L, yaml_node_t *item, const char *path, int index, void *base)
 {
     (void)base;
     gw_config_t *cfg = L->cfg;

@@ -47,7 +47,7 @@ typedef struct gw_config_s {
     } kafka;
 
     struct {
-        int batch_max_messages;   /* most messages per batch */
+        int batch_max_messages;    /* most messages per batch */
         int64_t batch_max_wait_ms; /* longest wait to fill a batch */
         int64_t commit_interval_ms;
         int64_t idle_after_ms; /* caught-up partition counts as idle after */

@@ -30,11 +30,11 @@
 
 typedef struct {
     bool assigned;
-    uint32_t epoch;            /* changes on every assign and revoke */
-    int64_t stream_ms;         /* newest valid event time read and applied, -1 unknown */
-    int64_t next_offset;       /* offset after the last applied message, -1 unknown */
+    uint32_t epoch;             /* changes on every assign and revoke */
+    int64_t stream_ms;          /* newest valid event time read and applied, -1 unknown */
+    int64_t next_offset;        /* offset after the last applied message, -1 unknown */
     int64_t caught_up_since_ms; /* wall clock of reaching the end, 0 while behind */
-    int64_t lag;               /* messages behind the high watermark, -1 unknown */
+    int64_t lag;                /* messages behind the high watermark, -1 unknown */
 } gw_partition_state_t;
 
 typedef struct gw_consumer_s gw_consumer_t;

@@ -185,8 +185,7 @@ static gw_reason_t validate(gw_decoder_t *d, const Gapwatch__V1__Event *m, int64
         return GW_REASON_OCCURRED_AT;
     }
     if (m->occurred_at_ms < 0) {
-        snprintf(detail, dsize, "occurred_at_ms is negative (%lld)",
-                 (long long)m->occurred_at_ms);
+        snprintf(detail, dsize, "occurred_at_ms is negative (%lld)", (long long)m->occurred_at_ms);
         return GW_REASON_OCCURRED_AT;
     }
     if (m->occurred_at_ms > now_ms + d->cfg->validation.max_future_ms) {

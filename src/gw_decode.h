@@ -19,19 +19,19 @@
 
 typedef enum {
     GW_REASON_OK = 0,
-    GW_REASON_DECODE,          /* "decode_error": not a gapwatch.v1.Event */
-    GW_REASON_EVENT_ID,        /* "invalid_event_id": missing or over 64 bytes */
-    GW_REASON_TENANT_ID,       /* "invalid_tenant_id" */
-    GW_REASON_REP_ID,          /* "invalid_rep_id" */
-    GW_REASON_TEAM_ID,         /* "invalid_team_id" */
-    GW_REASON_OCCURRED_AT,     /* "invalid_occurred_at": missing or negative */
-    GW_REASON_FUTURE,          /* "occurred_at_in_future": beyond validation.max_future */
-    GW_REASON_KIND,            /* "invalid_kind": unspecified or not a Kind */
-    GW_REASON_CUSTOM_KIND,     /* "invalid_custom_kind": undeclared, or set without CUSTOM */
-    GW_REASON_AMOUNT,          /* "invalid_amount": negative */
-    GW_REASON_CURRENCY,        /* "invalid_currency": not three letters A-Z */
-    GW_REASON_CHANNEL,         /* "invalid_channel": not a Channel */
-    GW_REASON_TEXT,            /* "invalid_text": free text too long or not UTF-8 */
+    GW_REASON_DECODE,      /* "decode_error": not a gapwatch.v1.Event */
+    GW_REASON_EVENT_ID,    /* "invalid_event_id": missing or over 64 bytes */
+    GW_REASON_TENANT_ID,   /* "invalid_tenant_id" */
+    GW_REASON_REP_ID,      /* "invalid_rep_id" */
+    GW_REASON_TEAM_ID,     /* "invalid_team_id" */
+    GW_REASON_OCCURRED_AT, /* "invalid_occurred_at": missing or negative */
+    GW_REASON_FUTURE,      /* "occurred_at_in_future": beyond validation.max_future */
+    GW_REASON_KIND,        /* "invalid_kind": unspecified or not a Kind */
+    GW_REASON_CUSTOM_KIND, /* "invalid_custom_kind": undeclared, or set without CUSTOM */
+    GW_REASON_AMOUNT,      /* "invalid_amount": negative */
+    GW_REASON_CURRENCY,    /* "invalid_currency": not three letters A-Z */
+    GW_REASON_CHANNEL,     /* "invalid_channel": not a Channel */
+    GW_REASON_TEXT,        /* "invalid_text": free text too long or not UTF-8 */
     GW_REASON_COUNT
 } gw_reason_t;
 

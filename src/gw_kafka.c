@@ -15,9 +15,10 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
      * failures (FAIL, ERROR) repeat every second while a broker is away;
      * they also reach the error callbacks, which log them rate-limited, so
      * here they only show at debug level. */
-    gw_log_level_t l = level <= 3 ? GW_LOG_ERROR : level == 4 ? GW_LOG_WARN
-                                               : level <= 6  ? GW_LOG_INFO
-                                                             : GW_LOG_DEBUG;
+    gw_log_level_t l = level <= 3   ? GW_LOG_ERROR
+                       : level == 4 ? GW_LOG_WARN
+                       : level <= 6 ? GW_LOG_INFO
+                                    : GW_LOG_DEBUG;
     if (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR"))
         l = GW_LOG_DEBUG;
     gw_log(l, "librdkafka", "client=%s facility=%s detail=\"%s\"", rd_kafka_name(rk), fac, buf);
@@ -34,8 +35,7 @@ int gw_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value
     return 0;
 }
 
-static const gw_config_prop_t *role_props(const gw_config_t *cfg, gw_kafka_role_t role,
-                                          size_t *n)
+static const gw_config_prop_t *role_props(const gw_config_t *cfg, gw_kafka_role_t role, size_t *n)
 {
     if (role == GW_KAFKA_CONSUMER) {
         *n = cfg->kafka.nconsumer_properties;

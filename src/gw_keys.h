@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define GW_KEY_MAX 256
-#define GW_ID_MAX 64
+#define GW_KEY_MAX    256
+#define GW_ID_MAX     64
 #define GW_PREFIX_MAX 32
 
 typedef enum {

@@ -11,23 +11,17 @@ static const struct {
     const char *name;
     gw_kind_class_t cls;
 } builtin[GW_KIND_BUILTIN_LAST + 1] = {
-    [1] = {"DIAL", GW_CLASS_ACTIVITY},
-    [2] = {"EMAIL_SENT", GW_CLASS_ACTIVITY},
-    [3] = {"SOCIAL_TOUCH", GW_CLASS_ACTIVITY},
-    [4] = {"MEETING_HELD", GW_CLASS_ACTIVITY},
-    [5] = {"DEMO_GIVEN", GW_CLASS_ACTIVITY},
-    [6] = {"PROPOSAL_SENT", GW_CLASS_ACTIVITY},
-    [7] = {"CONVERSATION", GW_CLASS_OUTPUT},
-    [8] = {"EMAIL_REPLY", GW_CLASS_OUTPUT},
-    [9] = {"MEETING_BOOKED", GW_CLASS_OUTCOME},
-    [10] = {"OPPORTUNITY_QUALIFIED", GW_CLASS_OUTCOME},
-    [11] = {"DEAL_WON", GW_CLASS_OUTCOME},
-    [12] = {"DEAL_LOST", GW_CLASS_OUTCOME},
+    [1] = {"DIAL", GW_CLASS_ACTIVITY},          [2] = {"EMAIL_SENT", GW_CLASS_ACTIVITY},
+    [3] = {"SOCIAL_TOUCH", GW_CLASS_ACTIVITY},  [4] = {"MEETING_HELD", GW_CLASS_ACTIVITY},
+    [5] = {"DEMO_GIVEN", GW_CLASS_ACTIVITY},    [6] = {"PROPOSAL_SENT", GW_CLASS_ACTIVITY},
+    [7] = {"CONVERSATION", GW_CLASS_OUTPUT},    [8] = {"EMAIL_REPLY", GW_CLASS_OUTPUT},
+    [9] = {"MEETING_BOOKED", GW_CLASS_OUTCOME}, [10] = {"OPPORTUNITY_QUALIFIED", GW_CLASS_OUTCOME},
+    [11] = {"DEAL_WON", GW_CLASS_OUTCOME},      [12] = {"DEAL_LOST", GW_CLASS_OUTCOME},
 };
 
 /* Field names of the Redis totals hash that are not metrics of a kind. */
 static const char *const reserved[] = {"events", "activities", "with_goal", "with_next_step",
-                                       "wm", "late", "CUSTOM", "KIND_UNSPECIFIED"};
+                                       "wm",     "late",       "CUSTOM",    "KIND_UNSPECIFIED"};
 
 const char *gw_kind_name(const gw_kinds_t *kinds, int k)
 {

@@ -20,20 +20,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define GW_KIND_BUILTIN_LAST 12 /* DEAL_LOST */
-#define GW_KIND_PROTO_CUSTOM 13 /* Kind.CUSTOM on the wire */
-#define GW_KIND_CUSTOM_BASE 16
-#define GW_CUSTOM_KINDS_MAX 32
-#define GW_KIND_MAX (GW_KIND_CUSTOM_BASE + GW_CUSTOM_KINDS_MAX)
-#define GW_KIND_NAME_MAX 48
+#define GW_KIND_BUILTIN_LAST     12 /* DEAL_LOST */
+#define GW_KIND_PROTO_CUSTOM     13 /* Kind.CUSTOM on the wire */
+#define GW_KIND_CUSTOM_BASE      16
+#define GW_CUSTOM_KINDS_MAX      32
+#define GW_KIND_MAX              (GW_KIND_CUSTOM_BASE + GW_CUSTOM_KINDS_MAX)
+#define GW_KIND_NAME_MAX         48
 
-#define GW_METRIC_EVENTS 0
-#define GW_METRIC_ACTIVITIES 1
-#define GW_METRIC_WITH_GOAL 2
+#define GW_METRIC_EVENTS         0
+#define GW_METRIC_ACTIVITIES     1
+#define GW_METRIC_WITH_GOAL      2
 #define GW_METRIC_WITH_NEXT_STEP 3
-#define GW_METRIC_KIND_BASE 4
-#define GW_METRIC_MAX (GW_METRIC_KIND_BASE + 2 * GW_KIND_MAX)
-#define GW_METRIC_NAME_MAX (GW_KIND_NAME_MAX + 8)
+#define GW_METRIC_KIND_BASE      4
+#define GW_METRIC_MAX            (GW_METRIC_KIND_BASE + 2 * GW_KIND_MAX)
+#define GW_METRIC_NAME_MAX       (GW_KIND_NAME_MAX + 8)
 
 typedef enum {
     GW_CLASS_NONE = 0, /* not a kind */

@@ -32,8 +32,8 @@ void gw_log(gw_log_level_t level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define gw_log_debug(msg, ...) gw_log(GW_LOG_DEBUG, msg, __VA_ARGS__)
-#define gw_log_info(msg, ...) gw_log(GW_LOG_INFO, msg, __VA_ARGS__)
-#define gw_log_warn(msg, ...) gw_log(GW_LOG_WARN, msg, __VA_ARGS__)
+#define gw_log_info(msg, ...)  gw_log(GW_LOG_INFO, msg, __VA_ARGS__)
+#define gw_log_warn(msg, ...)  gw_log(GW_LOG_WARN, msg, __VA_ARGS__)
 #define gw_log_error(msg, ...) gw_log(GW_LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

@@ -15,7 +15,7 @@
 #include "gw_decode.h"
 #include "gw_window.h"
 
-#define GW_BATCH_BUCKETS 8
+#define GW_BATCH_BUCKETS   8
 #define GW_LATENCY_BUCKETS 12
 
 typedef struct {
@@ -27,7 +27,7 @@ typedef struct {
     uint64_t batch_size_le[GW_BATCH_BUCKETS]; /* histogram of messages per batch */
     uint64_t batch_size_sum;
     uint64_t redis_commands;
-    uint64_t redis_failures;     /* failed batch applications (retried) */
+    uint64_t redis_failures;                       /* failed batch applications (retried) */
     uint64_t redis_latency_le[GW_LATENCY_BUCKETS]; /* histogram of apply round trips */
     double redis_latency_sum_s;
     uint64_t redis_latency_count;

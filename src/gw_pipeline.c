@@ -19,8 +19,8 @@
 #include "gw_log.h"
 #include "gw_time.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
 #define REDO_ROUNDS_MAX 5
 
 typedef struct {
@@ -228,8 +228,8 @@ static int build(gw_pipeline_t *pl, bool first)
     char detail[512];
     for (size_t i = 0; i < pl->nmsgs; i++) {
         const rd_kafka_message_t *msg = pl->msgs[i];
-        gw_reason_t r = gw_decoder_decode(pl->dec, msg->payload, msg->len, pl->now_ms, &ev,
-                                          detail, sizeof(detail));
+        gw_reason_t r = gw_decoder_decode(pl->dec, msg->payload, msg->len, pl->now_ms, &ev, detail,
+                                          sizeof(detail));
         if (r != GW_REASON_OK) {
             pl->stream[i] = -1;
             if (first) {
@@ -441,14 +441,17 @@ static int wait_dead_letters(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
     int64_t last_log = start;
     while (gw_producer_in_flight(pl->producer) > 0) {
         gw_producer_flush(pl->producer, 100);
-        /* Keep the group membership alive during a long broker outage. */
-        if (gw_producer_in_flight(pl->producer) > 0) {
+        int64_t waited = gw_mono_ms() - start;
+        /* A first delivery to the topic takes a metadata round trip; only
+         * a longer wait (a broker outage) pauses consumption, and polling
+         * keeps the group membership alive meanwhile. */
+        if (gw_producer_in_flight(pl->producer) > 0 && waited > 2000) {
             gw_consumer_pause(pl->consumer);
             size_t room = pl->cap - pl->ncarry;
             if (room)
                 pl->ncarry += gw_consumer_poll(pl->consumer, pl->carry + pl->ncarry, room, 0, 0);
         }
-        if (*stop && gw_mono_ms() - start > 10000)
+        if (*stop && waited > 10000)
             return -1;
         if (gw_mono_ms() - last_log > 10000) {
             last_log = gw_mono_ms();
@@ -498,8 +501,8 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
         pl->ncarry = 0;
         wait_ms = 0;
     }
-    pl->nmsgs += gw_consumer_poll(pl->consumer, pl->msgs + pl->nmsgs, pl->cap - pl->nmsgs,
-                                  wait_ms, pl->cfg->consumer.batch_max_wait_ms);
+    pl->nmsgs += gw_consumer_poll(pl->consumer, pl->msgs + pl->nmsgs, pl->cap - pl->nmsgs, wait_ms,
+                                  pl->cfg->consumer.batch_max_wait_ms);
     if (pl->nmsgs == 0) {
         if (gw_consumer_paused(pl->consumer))
             gw_consumer_resume(pl->consumer);

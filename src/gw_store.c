@@ -148,8 +148,7 @@ int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
     }
     if (redisSetTimeout(c, ms_to_tv(cfg->redis.command_timeout_ms)) != REDIS_OK ||
         redisEnableKeepAlive(c) != REDIS_OK) {
-        snprintf(errstr, errstr_size, "redis %s: cannot set socket options: %s", where,
-                 c->errstr);
+        snprintf(errstr, errstr_size, "redis %s: cannot set socket options: %s", where, c->errstr);
         redisFree(c);
         return GW_STORE_DOWN;
     }

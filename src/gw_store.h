@@ -25,8 +25,8 @@
 #include "gw_coalesce.h"
 #include "gw_config.h"
 
-#define GW_STORE_OK 0
-#define GW_STORE_DOWN (-1)
+#define GW_STORE_OK    0
+#define GW_STORE_DOWN  (-1)
 #define GW_STORE_ERROR (-2)
 
 typedef struct gw_store_s gw_store_t;
@@ -40,9 +40,9 @@ typedef struct {
 } gw_redo_t;
 
 typedef struct {
-    size_t applied; /* deltas written */
-    size_t skipped; /* deltas whose offsets were already recorded */
-    size_t redo;    /* deltas to re-send with only the newer events */
+    size_t applied;              /* deltas written */
+    size_t skipped;              /* deltas whose offsets were already recorded */
+    size_t redo;                 /* deltas to re-send with only the newer events */
     const gw_redo_t *redo_parts; /* `nredo_parts` entries, valid until the next apply */
     size_t nredo_parts;
     uint64_t commands; /* Redis commands sent, for metrics */

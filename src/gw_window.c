@@ -55,8 +55,8 @@ int gw_window_init(gw_window_t *w, const char *name, int64_t length_ms, int64_t 
 static const struct {
     const char *unit;
     int64_t ms;
-} units[] = {{"ms", 1},          {"s", 1000},          {"m", 60000},
-             {"h", 3600000},     {"d", 86400000},      {"w", 604800000}};
+} units[] = {{"ms", 1},      {"s", 1000},     {"m", 60000},
+             {"h", 3600000}, {"d", 86400000}, {"w", 604800000}};
 
 int gw_duration_parse(const char *s, int64_t *out_ms, char *errstr, size_t errstr_size)
 {

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_WINDOWS_MAX 8
-#define GW_WINDOW_NAME_MAX 16
+#define GW_WINDOWS_MAX        8
+#define GW_WINDOW_NAME_MAX    16
 #define GW_WINDOW_BUCKETS_MAX 1024
 
 typedef struct {

@@ -35,15 +35,14 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gapwatch kafka-mock [-n BROKERS] [-t TOPIC[:PARTITIONS]]... [-o FILE] "
-            "[--control]\n"
-            "\n"
-            "  -n BROKERS            number of brokers (default 1)\n"
-            "  -t TOPIC[:PARTITIONS] create a topic (repeatable; default sales.events:12,\n"
-            "                        sales.events.dlq:1, sales.alerts:3)\n"
-            "  -o FILE               also write the bootstrap address to FILE\n"
-            "      --control         read down/up/rtt commands from stdin\n");
+    fprintf(out, "usage: gapwatch kafka-mock [-n BROKERS] [-t TOPIC[:PARTITIONS]]... [-o FILE] "
+                 "[--control]\n"
+                 "\n"
+                 "  -n BROKERS            number of brokers (default 1)\n"
+                 "  -t TOPIC[:PARTITIONS] create a topic (repeatable; default sales.events:12,\n"
+                 "                        sales.events.dlq:1, sales.alerts:3)\n"
+                 "  -o FILE               also write the bootstrap address to FILE\n"
+                 "      --control         read down/up/rtt commands from stdin\n");
 }
 
 static int write_file_atomically(const char *path, const char *text)
@@ -71,8 +70,8 @@ static void each_broker(rd_kafka_mock_cluster_t *mc, int nbrokers, const char *a
         }
     }
     for (int id = lo; id <= hi; id++) {
-        rd_kafka_resp_err_t err = up ? rd_kafka_mock_broker_set_up(mc, id)
-                                     : rd_kafka_mock_broker_set_down(mc, id);
+        rd_kafka_resp_err_t err =
+            up ? rd_kafka_mock_broker_set_up(mc, id) : rd_kafka_mock_broker_set_down(mc, id);
         if (err) {
             printf("error: broker %d: %s\n", id, rd_kafka_err2str(err));
             return;
@@ -176,8 +175,7 @@ int cmd_kafka_mock(int argc, char **argv)
             partitions = atoi(colon + 1);
         }
         if (!*name || partitions < 1 || partitions > 1000) {
-            fprintf(stderr, "gapwatch kafka-mock: bad topic \"%s\" (TOPIC[:1-1000])\n",
-                    topics[i]);
+            fprintf(stderr, "gapwatch kafka-mock: bad topic \"%s\" (TOPIC[:1-1000])\n", topics[i]);
             rc = 2;
             goto out;
         }

@@ -93,12 +93,12 @@ static int set_field(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, j
         else if (json_is_integer(value))
             ev = protobuf_c_enum_descriptor_get_value(ed, (int)json_integer_value(value));
         if (!ev) {
-            char names[512];
+            char names[320];
             size_t n = 0;
             for (unsigned i = 0; i < ed->n_values && n < sizeof(names); i++)
                 n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "",
                                       ed->values[i].name);
-            snprintf(err, errsize, "field \"%s\": %s%s%s is not a %s (%s)", f->name,
+            snprintf(err, errsize, "field \"%s\": %s%.64s%s is not a %s (%s)", f->name,
                      json_is_string(value) ? "\"" : "",
                      json_is_string(value) ? json_string_value(value) : "value",
                      json_is_string(value) ? "\"" : "", ed->name, names);
@@ -114,8 +114,8 @@ static int set_field(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, j
 }
 
 /* Converts one JSON line into a packed Event in `*out` (malloc'ed). */
-static int line_to_event(const char *line, size_t len, uint8_t **out, size_t *out_len,
-                         char *key, size_t key_size, char *err, size_t errsize)
+static int line_to_event(const char *line, size_t len, uint8_t **out, size_t *out_len, char *key,
+                         size_t key_size, char *err, size_t errsize)
 {
     json_error_t jerr;
     json_t *root = json_loadb(line, len, 0, &jerr);
@@ -135,7 +135,8 @@ static int line_to_event(const char *line, size_t len, uint8_t **out, size_t *ou
     int rc = 0;
     json_object_foreach(root, name, value)
     {
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(md, name);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(md, name);
         if (!f) {
             snprintf(err, errsize, "field \"%s\": not a field of gapwatch.v1.Event", name);
             rc = -1;
@@ -206,7 +207,7 @@ int cmd_produce(int argc, char **argv)
         fprintf(stderr, "gapwatch produce: cannot open %s\n", input);
         goto usage_fail;
     }
-    char err[512];
+    char err[1024];
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
     rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
     rd_kafka_conf_set(conf, "linger.ms", "20", NULL, 0);
@@ -268,8 +269,9 @@ int cmd_produce(int argc, char **argv)
             break;
         }
     rd_kafka_destroy(rk);
-    fprintf(stderr, "gapwatch produce: %lu events to %s (%" PRIu64 " delivered, %" PRIu64
-                    " failed), %lu bad lines\n",
+    fprintf(stderr,
+            "gapwatch produce: %lu events to %s (%" PRIu64 " delivered, %" PRIu64
+            " failed), %lu bad lines\n",
             produced, topic, st.delivered, st.failed, bad);
     return (bad || st.failed || st.delivered != produced) ? 1 : 0;
 

@@ -164,8 +164,9 @@ static void redis_spawn(gwh_t *h)
     char port[16], logf[300];
     snprintf(port, sizeof(port), "%d", h->redis_port);
     snprintf(logf, sizeof(logf), "%s/redis.log", h->dir);
-    char *argv[48] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", h->dir,
-                      "--save", "", "--appendonly", "no", "--logfile", logf, NULL};
+    char *argv[48] = {"redis-server", "--port",    port,     "--bind", "127.0.0.1",
+                      "--dir",        h->dir,      "--save", "",       "--appendonly",
+                      "no",           "--logfile", logf,     NULL};
     int argc = 13;
     char extra[256];
     snprintf(extra, sizeof(extra), "%s", h->redis_args);

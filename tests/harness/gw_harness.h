@@ -26,7 +26,7 @@ typedef struct {
     pid_t redis_pid;
     char redis_args[256];
     pid_t kafka_pid;
-    int kafka_ctl; /* write end of kafka-mock's stdin */
+    int kafka_ctl;   /* write end of kafka-mock's stdin */
     FILE *kafka_out; /* kafka-mock's stdout */
     char bootstrap[256];
     pid_t daemon_pid;
@@ -43,8 +43,8 @@ void gwh_cleanup(gwh_t *h);
 /* Starts redis-server on a free port; `extra` is appended to its command
  * line (e.g. "--appendonly yes --appendfsync always"), may be NULL. */
 void gwh_redis_start(gwh_t *h, const char *extra);
-void gwh_redis_stop(gwh_t *h);  /* SIGTERM and wait */
-void gwh_redis_kill(gwh_t *h);  /* SIGKILL and wait: a crash */
+void gwh_redis_stop(gwh_t *h);    /* SIGTERM and wait */
+void gwh_redis_kill(gwh_t *h);    /* SIGKILL and wait: a crash */
 void gwh_redis_restart(gwh_t *h); /* same port and dir */
 
 /* A new connection to the test Redis (caller frees). */

@@ -23,8 +23,7 @@ static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "s
 static void write_config_with_batch(gwh_t *h, int batch)
 {
     char yaml[2048];
-    snprintf(yaml, sizeof(yaml), "%sconsumer:\n  batch_max_messages: %d\n", tev_config_yaml,
-             batch);
+    snprintf(yaml, sizeof(yaml), "%sconsumer:\n  batch_max_messages: %d\n", tev_config_yaml, batch);
     gwh_write_config(h, yaml);
 }
 
@@ -43,8 +42,8 @@ static void test_counts_exact_after_five_sigkills(void **state)
     rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
     int64_t total = gwh_topic_end(&h, rk, "sales.events", 12);
 
-    unsigned seed = getenv("GW_TEST_SEED") ? (unsigned)atoi(getenv("GW_TEST_SEED"))
-                                           : (unsigned)gwh_now_ms();
+    unsigned seed =
+        getenv("GW_TEST_SEED") ? (unsigned)atoi(getenv("GW_TEST_SEED")) : (unsigned)gwh_now_ms();
     srand(seed);
     fprintf(stderr, "crash test seed %u (set GW_TEST_SEED to replay)\n", seed);
     static const int batches[] = {5000, 700, 3000, 1500, 9000, 2500};

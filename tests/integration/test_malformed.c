@@ -233,7 +233,8 @@ static void test_malformed_messages_go_to_dlq_and_redis_is_untouched(void **stat
     rd_kafka_t *cons = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     assert_non_null(cons);
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tp, "sales.events.dlq", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(tp, "sales.events.dlq", 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
     assert_int_equal(rd_kafka_assign(cons, tp), 0);
     rd_kafka_topic_partition_list_destroy(tp);
     int got = 0, wrong = 0;

@@ -16,8 +16,8 @@
 #include "gw_harness.h"
 #include "gw_store.h"
 
-#define H 3600000LL
-#define D 86400000LL
+#define H  3600000LL
+#define D  86400000LL
 #define T0 (20000 * D)
 
 typedef struct {
@@ -164,12 +164,12 @@ static void test_store_team_with_one_partition_done_and_one_new_is_redone(void *
     add_range(ctx, "r1", 0, 0, 4, T0);
     apply(ctx);
     gw_coalesce_reset(ctx->batch);
-    add_range(ctx, "r1", 0, 0, 4, T0);  /* applied before */
-    add_range(ctx, "r2", 1, 0, 4, T0);  /* new */
+    add_range(ctx, "r1", 0, 0, 4, T0); /* applied before */
+    add_range(ctx, "r2", 1, 0, 4, T0); /* new */
     gw_apply_result_t res = apply(ctx);
-    assert_int_equal(res.skipped, 1);   /* r1 */
-    assert_int_equal(res.applied, 1);   /* r2 */
-    assert_int_equal(res.redo, 1);      /* the team: partition 0 done, 1 new */
+    assert_int_equal(res.skipped, 1); /* r1 */
+    assert_int_equal(res.applied, 1); /* r2 */
+    assert_int_equal(res.redo, 1);    /* the team: partition 0 done, 1 new */
     assert_int_equal(hget(ctx, "gw:{acme:team:east}:w:1d", "DIAL"), 5);
 }
 

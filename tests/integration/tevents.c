@@ -22,9 +22,19 @@ const char *const tev_config_yaml = "windows:\n"
                                     "  - {name: referral, class: outcome}\n";
 
 static const char *const builtin_names[] = {
-    "",           "DIAL",         "EMAIL_SENT",     "SOCIAL_TOUCH",          "MEETING_HELD",
-    "DEMO_GIVEN", "PROPOSAL_SENT", "CONVERSATION",  "EMAIL_REPLY",           "MEETING_BOOKED",
-    "OPPORTUNITY_QUALIFIED", "DEAL_WON", "DEAL_LOST",
+    "",
+    "DIAL",
+    "EMAIL_SENT",
+    "SOCIAL_TOUCH",
+    "MEETING_HELD",
+    "DEMO_GIVEN",
+    "PROPOSAL_SENT",
+    "CONVERSATION",
+    "EMAIL_REPLY",
+    "MEETING_BOOKED",
+    "OPPORTUNITY_QUALIFIED",
+    "DEAL_WON",
+    "DEAL_LOST",
 };
 
 static uint64_t rng_state;
@@ -276,8 +286,7 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
     for (size_t i = 0; i < n; i++) {
         snprintf(mem[2 * i].key, sizeof(mem[0].key), "R|%s|%s", s->ev[i].tenant, s->ev[i].rep);
         mem[2 * i].idx = i;
-        snprintf(mem[2 * i + 1].key, sizeof(mem[0].key), "T|%s|%s", s->ev[i].tenant,
-                 s->ev[i].team);
+        snprintf(mem[2 * i + 1].key, sizeof(mem[0].key), "T|%s|%s", s->ev[i].tenant, s->ev[i].team);
         mem[2 * i + 1].idx = i;
     }
     qsort(mem, 2 * n, sizeof(*mem), by_key);

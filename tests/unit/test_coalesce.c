@@ -101,8 +101,8 @@ static void test_coalesce_folds_events_per_rep_and_team(void **state)
         gw_event_t e = event("r1", "east", t + i, 1);
         gw_coalesce_add(c, &e, 0, i, t + i);
     }
-    const gw_delta_t *rep = gw_coalesce_delta(c, (size_t)gw_coalesce_find(c, GW_ENTITY_REP,
-                                                                          "acme", "r1"));
+    const gw_delta_t *rep =
+        gw_coalesce_delta(c, (size_t)gw_coalesce_find(c, GW_ENTITY_REP, "acme", "r1"));
     int cells = 0;
     for (int32_t i = rep->cells[0]; i >= 0; i = gw_coalesce_cell(c, i)->next)
         cells++;

@@ -165,8 +165,7 @@ static void test_config_secrets_come_from_env_or_file(void **state)
     cfg = load_ok(yaml);
     assert_string_equal(cfg->redis.password, "from-file");
     gw_config_free(cfg);
-    snprintf(yaml, sizeof(yaml), "redis:\n  password_env: GW_TEST_PW\n  password_file: %s\n",
-             path);
+    snprintf(yaml, sizeof(yaml), "redis:\n  password_env: GW_TEST_PW\n  password_file: %s\n", path);
     expect_error(yaml, "t.yaml:3: redis.password_file: give password_env or password_file");
     unlink(path);
     expect_error("redis:\n  password_file: /nonexistent/pw\n",

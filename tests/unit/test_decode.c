@@ -104,27 +104,93 @@ typedef struct {
 
 static char long_text[700];
 
-static void m_no_event_id(Gapwatch__V1__Event *m) { m->event_id = ""; }
-static void m_long_event_id(Gapwatch__V1__Event *m) { long_text[65] = 0; m->event_id = long_text; }
-static void m_bad_tenant(Gapwatch__V1__Event *m) { m->tenant_id = "ac me"; }
-static void m_no_rep(Gapwatch__V1__Event *m) { m->rep_id = ""; }
-static void m_rep_colon(Gapwatch__V1__Event *m) { m->rep_id = "r:17"; }
-static void m_rep_brace(Gapwatch__V1__Event *m) { m->rep_id = "r}"; }
-static void m_no_team(Gapwatch__V1__Event *m) { m->team_id = ""; }
-static void m_team_space(Gapwatch__V1__Event *m) { m->team_id = "east coast"; }
-static void m_no_time(Gapwatch__V1__Event *m) { m->occurred_at_ms = 0; }
-static void m_neg_time(Gapwatch__V1__Event *m) { m->occurred_at_ms = -1; }
-static void m_future(Gapwatch__V1__Event *m) { m->occurred_at_ms = NOW + 2 * 3600000LL; }
-static void m_no_kind(Gapwatch__V1__Event *m) { m->kind = 0; }
-static void m_unknown_kind(Gapwatch__V1__Event *m) { m->kind = (Gapwatch__V1__Kind)77; }
-static void m_custom_undeclared(Gapwatch__V1__Event *m) { m->kind = 13; m->custom_kind = "fax"; }
-static void m_custom_missing(Gapwatch__V1__Event *m) { m->kind = 13; }
-static void m_custom_on_dial(Gapwatch__V1__Event *m) { m->custom_kind = "linkedin_inmail"; }
-static void m_neg_amount(Gapwatch__V1__Event *m) { m->amount_minor = -1; }
-static void m_bad_currency(Gapwatch__V1__Event *m) { m->currency = "eur"; }
-static void m_bad_channel(Gapwatch__V1__Event *m) { m->channel = (Gapwatch__V1__Channel)9; }
-static void m_long_goal(Gapwatch__V1__Event *m) { long_text[513] = 0; m->goal = long_text; }
-static void m_bad_utf8(Gapwatch__V1__Event *m) { m->next_step = "caf\xc3"; }
+static void m_no_event_id(Gapwatch__V1__Event *m)
+{
+    m->event_id = "";
+}
+static void m_long_event_id(Gapwatch__V1__Event *m)
+{
+    long_text[65] = 0;
+    m->event_id = long_text;
+}
+static void m_bad_tenant(Gapwatch__V1__Event *m)
+{
+    m->tenant_id = "ac me";
+}
+static void m_no_rep(Gapwatch__V1__Event *m)
+{
+    m->rep_id = "";
+}
+static void m_rep_colon(Gapwatch__V1__Event *m)
+{
+    m->rep_id = "r:17";
+}
+static void m_rep_brace(Gapwatch__V1__Event *m)
+{
+    m->rep_id = "r}";
+}
+static void m_no_team(Gapwatch__V1__Event *m)
+{
+    m->team_id = "";
+}
+static void m_team_space(Gapwatch__V1__Event *m)
+{
+    m->team_id = "east coast";
+}
+static void m_no_time(Gapwatch__V1__Event *m)
+{
+    m->occurred_at_ms = 0;
+}
+static void m_neg_time(Gapwatch__V1__Event *m)
+{
+    m->occurred_at_ms = -1;
+}
+static void m_future(Gapwatch__V1__Event *m)
+{
+    m->occurred_at_ms = NOW + 2 * 3600000LL;
+}
+static void m_no_kind(Gapwatch__V1__Event *m)
+{
+    m->kind = 0;
+}
+static void m_unknown_kind(Gapwatch__V1__Event *m)
+{
+    m->kind = (Gapwatch__V1__Kind)77;
+}
+static void m_custom_undeclared(Gapwatch__V1__Event *m)
+{
+    m->kind = 13;
+    m->custom_kind = "fax";
+}
+static void m_custom_missing(Gapwatch__V1__Event *m)
+{
+    m->kind = 13;
+}
+static void m_custom_on_dial(Gapwatch__V1__Event *m)
+{
+    m->custom_kind = "linkedin_inmail";
+}
+static void m_neg_amount(Gapwatch__V1__Event *m)
+{
+    m->amount_minor = -1;
+}
+static void m_bad_currency(Gapwatch__V1__Event *m)
+{
+    m->currency = "eur";
+}
+static void m_bad_channel(Gapwatch__V1__Event *m)
+{
+    m->channel = (Gapwatch__V1__Channel)9;
+}
+static void m_long_goal(Gapwatch__V1__Event *m)
+{
+    long_text[513] = 0;
+    m->goal = long_text;
+}
+static void m_bad_utf8(Gapwatch__V1__Event *m)
+{
+    m->next_step = "caf\xc3";
+}
 
 static void test_decode_rejects_each_rule_with_reason_and_field(void **state)
 {
@@ -162,8 +228,7 @@ static void test_decode_rejects_each_rule_with_reason_and_field(void **state)
         gw_reason_t r = decode_msg(ctx, &m, &ev, detail, sizeof(detail));
         if (r != cases[i].reason || !strstr(detail, cases[i].detail_has))
             fail_msg("%s: expected %s with \"%s\", got %s: %s", cases[i].what,
-                     gw_reason_str(cases[i].reason), cases[i].detail_has, gw_reason_str(r),
-                     detail);
+                     gw_reason_str(cases[i].reason), cases[i].detail_has, gw_reason_str(r), detail);
     }
 }
 
@@ -204,8 +269,8 @@ static void test_decode_fixtures_give_their_documented_reason(void **state)
         char detail[256];
         gw_reason_t r = gw_decoder_decode(ctx->dec, buf, n, NOW, &ev, detail, sizeof(detail));
         if (r != cases[i].reason)
-            fail_msg("%s: expected %s, got %s (%s)", cases[i].file,
-                     gw_reason_str(cases[i].reason), gw_reason_str(r), detail);
+            fail_msg("%s: expected %s, got %s (%s)", cases[i].file, gw_reason_str(cases[i].reason),
+                     gw_reason_str(r), detail);
     }
     /* The valid fixture decodes to what its README says. */
     uint8_t buf[1024];

@@ -36,8 +36,7 @@ static void test_kinds_classes_follow_the_sales_model(void **state)
     assert_int_equal(gw_kind_class(&kinds, gw_kind_parse(&kinds, "DIAL")), GW_CLASS_ACTIVITY);
     assert_int_equal(gw_kind_class(&kinds, gw_kind_parse(&kinds, "PROPOSAL_SENT")),
                      GW_CLASS_ACTIVITY);
-    assert_int_equal(gw_kind_class(&kinds, gw_kind_parse(&kinds, "EMAIL_REPLY")),
-                     GW_CLASS_OUTPUT);
+    assert_int_equal(gw_kind_class(&kinds, gw_kind_parse(&kinds, "EMAIL_REPLY")), GW_CLASS_OUTPUT);
     assert_int_equal(gw_kind_class(&kinds, gw_kind_parse(&kinds, "DEAL_WON")), GW_CLASS_OUTCOME);
 }
 
@@ -56,9 +55,8 @@ static void test_kinds_metric_names_are_the_redis_fields(void **state)
     assert_string_equal(buf, "amount:DEAL_WON");
     gw_metric_name(&kinds, gw_metric_count(GW_KIND_CUSTOM_BASE), buf, sizeof(buf));
     assert_string_equal(buf, "linkedin_inmail");
-    assert_int_equal(gw_metric_name(&kinds, gw_metric_count(GW_KIND_CUSTOM_BASE + 1), buf,
-                                    sizeof(buf)),
-                     -1);
+    assert_int_equal(
+        gw_metric_name(&kinds, gw_metric_count(GW_KIND_CUSTOM_BASE + 1), buf, sizeof(buf)), -1);
 }
 
 static void test_kinds_custom_names_cannot_shadow_fields(void **state)

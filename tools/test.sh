@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, checks formatting, builds,
+# runs the whole ctest suite (unit and integration: real redis-server and
+# librdkafka's mock Kafka cluster), then builds again with ASan+UBSan and
+# runs the suite once more.
+#
+#   tools/test.sh            everything (what CI runs)
+#   tools/test.sh --fast     one build, no sanitizers, no slow tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fast=0
+[ "${1:-}" = "--fast" ] && fast=1
+
+tools/deps.sh
+tools/format.sh --check
+
+start=$(date +%s)
+BUILD_DIR=build tools/build.sh
+if [ $fast -eq 1 ]; then
+  (cd build && ctest --output-on-failure -LE slow)
+  exit 0
+fi
+(cd build && ctest --output-on-failure)
+mid=$(date +%s)
+echo "test: plain build passed in $((mid - start)) s" >&2
+
+BUILD_DIR=build-asan BUILD_TYPE=Debug tools/build.sh -DGW_SANITIZE=ON
+# LeakSanitizer: librdkafka's and libyaml's own allocations at exit are not
+# ours; the suppressions file names them.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure)
+end=$(date +%s)
+echo "test: sanitizer build passed in $((end - mid)) s; total $((end - start)) s" >&2
