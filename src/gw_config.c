@@ -213,7 +213,7 @@ static void set_field(cfg_loader_t *L, const cfg_field_t *f, yaml_node_t *value,
         break;
     case CFG_DOUBLE: {
         double d;
-        if (cfg_double(L, value, path, (double)f->min, (double)f->max, &d) == 0)
+        if (cfg_double(L, value, path, f->dmin, f->dmax, &d) == 0)
             *(double *)dst = d;
         break;
     }
@@ -620,6 +620,8 @@ static const cfg_field_t top_fields[] = {
     {"custom_kinds", CFG_CUSTOM, 0, 0, 0, NULL, load_custom_kinds},
     {"validation", CFG_SECTION, 0, 0, 0, validation_fields},
     {"metrics", CFG_SECTION, 0, 0, 0, metrics_fields},
+    {"playbooks", CFG_CUSTOM, 0, 0, 0, NULL, cfg_load_playbooks},
+    {"evaluation", CFG_SECTION, 0, 0, 0, cfg_evaluation_fields},
     {NULL},
 };
 
@@ -652,6 +654,9 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->key_ttl_ms = 62LL * 86400000;
     cfg->validation.max_future_ms = 3600000;
     cfg->metrics.listen = "127.0.0.1:9464";
+    cfg->evaluation.sweep_interval_ms = 60000;
+    cfg->evaluation.min_interval_ms = 10000;
+    cfg->evaluation.max_lag = 1000;
     char err[128];
     int rc = gw_window_init(&cfg->windows[0], "1d", 86400000, 3600000, 900000, err, sizeof(err));
     rc |= gw_window_init(&cfg->windows[1], "7d", 7 * 86400000LL, 6 * 3600000LL, 3600000, err,
@@ -773,6 +778,7 @@ static int load(const char *text, size_t len, const char *name, gw_config_t **ou
         cfg_walk_mapping(&L, root, "", top_fields, cfg);
     read_password(&L, &extra);
     check_cross(&L, &extra);
+    cfg_resolve_playbooks(&L);
     yaml_document_delete(&L.doc);
 
     if (L.nerr) {

@@ -20,6 +20,7 @@
 
 #include "gw_kinds.h"
 #include "gw_log.h"
+#include "gw_playbook.h"
 #include "gw_window.h"
 
 typedef struct {
@@ -79,6 +80,15 @@ typedef struct gw_config_s {
     struct {
         const char *listen; /* host:port of /metrics, "" to disable */
     } metrics;
+
+    gw_playbook_t *playbooks; /* see gw_playbook.h */
+    int nplaybooks;
+
+    struct {
+        int64_t sweep_interval_ms; /* every known rep is evaluated this often */
+        int64_t min_interval_ms;   /* a rep touched by batches at most this often */
+        int max_lag;               /* evaluate only when every partition is this close */
+    } evaluation;
 
     void *internal; /* owned storage */
 } gw_config_t;

@@ -44,6 +44,7 @@ struct cfg_field_s {
     int64_t min, max;
     const cfg_field_t *section; /* CFG_SECTION: fields, NULL-key terminated */
     cfg_custom_fn fn;           /* CFG_CUSTOM */
+    double dmin, dmax;          /* CFG_DOUBLE bounds */
 };
 
 struct cfg_loader_s {
@@ -55,7 +56,8 @@ struct cfg_loader_s {
     size_t err_size;
     size_t err_len;
     int nerr;
-    void *extra; /* state of the section loaders (e.g. line numbers) */
+    void *extra;          /* state of gw_config.c's loaders (e.g. line numbers) */
+    void *playbook_state; /* state of gw_config_playbook.c, resolved after the walk */
 };
 
 /* Records one error at `node`'s line (line 0 when node is NULL). */
@@ -91,5 +93,13 @@ int cfg_duration(cfg_loader_t *L, yaml_node_t *node, const char *path, int64_t m
                  int64_t *out);
 int cfg_double(cfg_loader_t *L, yaml_node_t *node, const char *path, double min, double max,
                double *out);
+
+/* The `playbooks:` and `evaluation:` sections (gw_config_playbook.c). The
+ * loader walks them like any key; cfg_resolve_playbooks() runs after the
+ * whole document is walked, when windows and custom kinds are known, and
+ * reports unknown kinds, windows and overlapping teams at their lines. */
+void cfg_load_playbooks(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base);
+void cfg_resolve_playbooks(cfg_loader_t *L);
+extern const cfg_field_t cfg_evaluation_fields[];
 
 #endif

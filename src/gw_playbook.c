@@ -1,0 +1,57 @@
+/* gw_playbook: playbook lookups. */
+#include "gw_playbook.h"
+
+#include <math.h>
+#include <string.h>
+
+const gw_playbook_t *gw_playbook_for_team(const gw_playbook_t *books, int n, const char *tenant,
+                                          const char *team)
+{
+    const gw_playbook_t *by_team = NULL, *by_star = NULL;
+    size_t tlen = strlen(tenant);
+    for (int i = 0; i < n; i++) {
+        for (int t = 0; t < books[i].nteams; t++) {
+            const char *entry = books[i].teams[t];
+            const char *slash = strchr(entry, '/');
+            if (slash) {
+                if ((size_t)(slash - entry) == tlen && !strncmp(entry, tenant, tlen) &&
+                    !strcmp(slash + 1, team))
+                    return &books[i];
+            } else if (!strcmp(entry, "*")) {
+                by_star = &books[i];
+            } else if (!strcmp(entry, team)) {
+                by_team = &books[i];
+            }
+        }
+    }
+    return by_team ? by_team : by_star;
+}
+
+double gw_playbook_target(const gw_playbook_t *pb, const char *tenant, const char *rep, int w)
+{
+    for (int i = 0; i < pb->noverrides; i++) {
+        const gw_override_t *o = &pb->overrides[i];
+        if (!strcmp(o->rep, rep) && (!o->tenant || !strcmp(o->tenant, tenant)) &&
+            !isnan(o->target[w]))
+            return o->target[w];
+    }
+    return pb->target[w];
+}
+
+double gw_playbook_ramp(const gw_playbook_t *pb, int64_t weeks)
+{
+    if (weeks < 0)
+        weeks = 0;
+    if (weeks >= pb->nramp)
+        return 1.0;
+    return pb->ramp[weeks];
+}
+
+int gw_playbook_stage_of(const gw_playbook_t *pb, int kind)
+{
+    for (int s = 0; s < pb->nstages; s++)
+        for (int k = 0; k < pb->stages[s].nkinds; k++)
+            if (pb->stages[s].kinds[k] == kind)
+                return s;
+    return -1;
+}
