@@ -14,8 +14,8 @@
 #include "gw_config_internal.h"
 #include "gw_stats.h"
 
-#define RAW_TARGETS_MAX GW_WINDOWS_MAX
-#define RAW_TEAMS_MAX 256
+#define RAW_TARGETS_MAX   GW_WINDOWS_MAX
+#define RAW_TEAMS_MAX     256
 #define RAW_OVERRIDES_MAX 1024
 
 typedef struct {
@@ -71,8 +71,7 @@ typedef struct {
 const cfg_field_t cfg_evaluation_fields[] = {
     {"sweep_interval", CFG_DURATION, offsetof(gw_config_t, evaluation.sweep_interval_ms), 1000,
      86400000},
-    {"min_interval", CFG_DURATION, offsetof(gw_config_t, evaluation.min_interval_ms), 0,
-     86400000},
+    {"min_interval", CFG_DURATION, offsetof(gw_config_t, evaluation.min_interval_ms), 0, 86400000},
     {"max_lag", CFG_INT, offsetof(gw_config_t, evaluation.max_lag), 0, 1000000000},
     {NULL},
 };
@@ -94,8 +93,8 @@ static void load_name_list(cfg_loader_t *L, yaml_node_t *node, const char *path,
         return;
     }
     int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start;
-         it < node->data.sequence.items.top; it++, i++) {
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
         char sub[256];
         snprintf(sub, sizeof(sub), "%s[%d]", path, i);
         yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
@@ -199,8 +198,7 @@ static void load_objective_kind(cfg_loader_t *L, yaml_node_t *node, const char *
     rb->objective_kind.node = node;
 }
 
-static void load_objective_amount(cfg_loader_t *L, yaml_node_t *node, const char *path,
-                                  void *base)
+static void load_objective_amount(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
     raw_playbook_t *rb = current(L);
@@ -220,8 +218,7 @@ static void load_objective(cfg_loader_t *L, yaml_node_t *node, const char *path,
     cfg_walk_mapping(L, node, path, fields, base);
 }
 
-static void load_override_targets(cfg_loader_t *L, yaml_node_t *node, const char *path,
-                                  void *base)
+static void load_override_targets(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     raw_override_t *o = base;
     load_targets(L, node, path, o->targets, &o->ntargets);
@@ -270,8 +267,8 @@ static void load_ramp(cfg_loader_t *L, yaml_node_t *node, const char *path, void
         return;
     }
     int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start;
-         it < node->data.sequence.items.top; it++, i++) {
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
         char sub[256];
         snprintf(sub, sizeof(sub), "%s[%d]", path, i);
         yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
@@ -290,8 +287,8 @@ static const cfg_field_t quality_fields[] = {
     {"min_activities", CFG_INT, offsetof(gw_playbook_t, quality_min_activities), 1, 1000000000},
     {"min_goal_share", CFG_DOUBLE, offsetof(gw_playbook_t, quality_min_goal_share), 0, 0, NULL,
      NULL, 0.0, 1.0},
-    {"min_next_step_share", CFG_DOUBLE, offsetof(gw_playbook_t, quality_min_next_step_share), 0,
-     0, NULL, NULL, 0.0, 1.0},
+    {"min_next_step_share", CFG_DOUBLE, offsetof(gw_playbook_t, quality_min_next_step_share), 0, 0,
+     NULL, NULL, 0.0, 1.0},
     {NULL},
 };
 
@@ -302,8 +299,7 @@ static const cfg_field_t playbook_fields[] = {
     {"objective", CFG_CUSTOM, 0, 0, 0, NULL, load_objective},
     {"overrides", CFG_CUSTOM, 0, 0, 0, NULL, load_overrides},
     {"ramp", CFG_CUSTOM, 0, 0, 0, NULL, load_ramp},
-    {"confidence", CFG_DOUBLE, offsetof(gw_playbook_t, confidence), 0, 0, NULL, NULL, 0.5,
-     0.9999},
+    {"confidence", CFG_DOUBLE, offsetof(gw_playbook_t, confidence), 0, 0, NULL, NULL, 0.5, 0.9999},
     {"tolerance", CFG_DOUBLE, offsetof(gw_playbook_t, tolerance), 0, 0, NULL, NULL, 0.0, 0.9},
     {"min_rep_trials", CFG_INT, offsetof(gw_playbook_t, min_rep_trials), 1, 1000000000},
     {"min_team_trials", CFG_INT, offsetof(gw_playbook_t, min_team_trials), 1, 1000000000},
@@ -496,8 +492,7 @@ void cfg_resolve_playbooks(cfg_loader_t *L)
         for (int j = 0; j < i; j++) {
             const raw_playbook_t *b = &st->books[j];
             if (a->pb->name && b->pb->name && !strcmp(a->pb->name, b->pb->name))
-                cfg_error(L, a->node, a->path, "playbook name \"%s\" is used twice",
-                          a->pb->name);
+                cfg_error(L, a->node, a->path, "playbook name \"%s\" is used twice", a->pb->name);
             for (int x = 0; x < a->nteams; x++)
                 for (int y = 0; y < b->nteams; y++)
                     if (!strcmp(a->teams[x].name, b->teams[y].name))

@@ -110,8 +110,7 @@ static void further_signals(const gw_playbook_t *pb, const gw_detector_input_t *
         d->signals |= GW_SIGNAL_GAMING;
 }
 
-void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in,
-                          gw_diagnosis_t *d)
+void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in, gw_diagnosis_t *d)
 {
     memset(d, 0, sizeof(*d));
     d->weakest = -1;
@@ -195,8 +194,7 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         }
     }
     bool silent = rep[GW_METRIC_EVENTS] == 0;
-    bool volume_low =
-        known && d->actual_volume < d->required_volume * (1 - pb->tolerance);
+    bool volume_low = known && d->actual_volume < d->required_volume * (1 - pb->tolerance);
     if (silent) {
         d->signals |= GW_SIGNAL_SILENT;
         d->kind = GW_DIAG_EFFICIENCY; /* the largest efficiency gap */

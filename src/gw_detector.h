@@ -39,12 +39,13 @@ typedef enum {
  * "insufficient_data", "within_noise", "no_objective". */
 const char *gw_diag_str(gw_diag_kind_t kind);
 
-#define GW_SIGNAL_LOW_QUALITY (1u << 0)        /* goals / next steps not recorded */
-#define GW_SIGNAL_PIPELINE_INFLATION (1u << 1) /* open pipeline far above objective, poor qualification */
-#define GW_SIGNAL_GAMING (1u << 2)             /* volume far above the team, conversion collapsing */
-#define GW_SIGNAL_SILENT (1u << 3)             /* no event at all in the window */
-#define GW_SIGNAL_RAMPING (1u << 4)            /* objective scaled down by the ramp */
-#define GW_SIGNAL_COUNT 5
+#define GW_SIGNAL_LOW_QUALITY (1u << 0) /* goals / next steps not recorded */
+#define GW_SIGNAL_PIPELINE_INFLATION                                                               \
+    (1u << 1)                       /* open pipeline far above objective, poor qualification */
+#define GW_SIGNAL_GAMING  (1u << 2) /* volume far above the team, conversion collapsing */
+#define GW_SIGNAL_SILENT  (1u << 3) /* no event at all in the window */
+#define GW_SIGNAL_RAMPING (1u << 4) /* objective scaled down by the ramp */
+#define GW_SIGNAL_COUNT   5
 
 /* Name of signal bit `i` ("low_quality", "pipeline_inflation", "gaming",
  * "silent", "ramping"). */
@@ -56,24 +57,24 @@ typedef struct {
     int64_t team_trials, team_successes; /* the team's, without the rep */
     double rep_rate, rep_lo, rep_hi;     /* rate and Wilson interval */
     double team_rate;                    /* NaN when the team has too few trials */
-    bool judged; /* enough rep trials and a team rate: the test was made */
-    bool below;  /* significantly below the team */
+    bool judged;                         /* enough rep trials and a team rate: the test was made */
+    bool below;                          /* significantly below the team */
 } gw_transition_t;
 
 typedef struct {
     gw_diag_kind_t kind;
-    double objective;      /* after override and ramp */
-    double ramp_factor;    /* 1 when not ramping */
-    double result;         /* count or amount of the objective kind */
-    double attainment;     /* result / objective */
+    double objective;       /* after override and ramp */
+    double ramp_factor;     /* 1 when not ramping */
+    double result;          /* count or amount of the objective kind */
+    double attainment;      /* result / objective */
     double required_volume; /* top-of-funnel volume needed; NaN when unknown */
     double actual_volume;   /* rep's top-of-funnel count */
     int weakest;            /* transition with the largest significant gap, -1 */
     int ntransitions;       /* nstages - 1 */
     gw_transition_t tr[GW_STAGES_MAX - 1];
-    int64_t rep_stage[GW_STAGES_MAX];  /* rep's count per stage */
-    int64_t team_stage[GW_STAGES_MAX]; /* team's count per stage, without the rep */
-    unsigned signals;                  /* GW_SIGNAL_* */
+    int64_t rep_stage[GW_STAGES_MAX];   /* rep's count per stage */
+    int64_t team_stage[GW_STAGES_MAX];  /* team's count per stage, without the rep */
+    unsigned signals;                   /* GW_SIGNAL_* */
     double goal_share, next_step_share; /* of activities; NaN without activities */
     double pipeline_open;   /* qualified - won - lost amounts; NaN without opportunities */
     double objective_value; /* the objective in money; NaN when unknown */

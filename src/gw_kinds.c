@@ -140,3 +140,21 @@ int gw_metric_name(const gw_kinds_t *kinds, int m, char *buf, size_t size)
     }
     return n < 0 || (size_t)n >= size ? -1 : n;
 }
+
+int gw_metric_parse(const gw_kinds_t *kinds, const char *name)
+{
+    if (!strcmp(name, "events"))
+        return GW_METRIC_EVENTS;
+    if (!strcmp(name, "activities"))
+        return GW_METRIC_ACTIVITIES;
+    if (!strcmp(name, "with_goal"))
+        return GW_METRIC_WITH_GOAL;
+    if (!strcmp(name, "with_next_step"))
+        return GW_METRIC_WITH_NEXT_STEP;
+    if (!strncmp(name, "amount:", 7)) {
+        int k = gw_kind_parse(kinds, name + 7);
+        return k < 0 ? -1 : gw_metric_amount(k);
+    }
+    int k = gw_kind_parse(kinds, name);
+    return k < 0 ? -1 : gw_metric_count(k);
+}

@@ -84,6 +84,10 @@ static inline int gw_metric_amount(int kind)
     return GW_METRIC_KIND_BASE + GW_KIND_MAX + kind;
 }
 
+/* Metric number of a Redis field name ("events", "DIAL", "amount:DEAL_WON",
+ * a custom kind's name); -1 if it names no metric (e.g. "wm"). */
+int gw_metric_parse(const gw_kinds_t *kinds, const char *name);
+
 /* Writes metric `m`'s Redis field name into `buf`. Returns its length, or -1
  * if `m` names no kind of `kinds` or `buf` is too small. */
 int gw_metric_name(const gw_kinds_t *kinds, int m, char *buf, size_t size);

@@ -16,11 +16,11 @@
 #include "gw_kinds.h"
 #include "gw_window.h"
 
-#define GW_STAGES_MAX 8
+#define GW_STAGES_MAX      8
 #define GW_STAGE_KINDS_MAX 8
-#define GW_STAGE_NAME_MAX 32
-#define GW_PLAYBOOKS_MAX 16
-#define GW_RAMP_WEEKS_MAX 26
+#define GW_STAGE_NAME_MAX  32
+#define GW_PLAYBOOKS_MAX   16
+#define GW_RAMP_WEEKS_MAX  26
 
 typedef struct {
     char name[GW_STAGE_NAME_MAX + 1];
@@ -48,22 +48,22 @@ typedef struct {
     int nstages;
     gw_objective_type_t objective_type;
     int objective_kind;
-    int objective_stage;            /* stage holding objective_kind */
-    double target[GW_WINDOWS_MAX];  /* per configured window; NaN: not evaluated there */
+    int objective_stage;           /* stage holding objective_kind */
+    double target[GW_WINDOWS_MAX]; /* per configured window; NaN: not evaluated there */
     gw_override_t *overrides;
     int noverrides;
     double ramp[GW_RAMP_WEEKS_MAX]; /* objective factor in week i since the rep's first event */
     int nramp;
-    double confidence; /* of the Wilson intervals */
-    double z;          /* derived from confidence */
-    double tolerance;  /* relative shortfall ignored by both gap tests */
+    double confidence;   /* of the Wilson intervals */
+    double z;            /* derived from confidence */
+    double tolerance;    /* relative shortfall ignored by both gap tests */
     int min_rep_trials;  /* a rep's stage with fewer trials is not judged */
     int min_team_trials; /* a team baseline with fewer trials is unknown */
     int quality_min_activities;
     double quality_min_goal_share;      /* 0 disables */
     double quality_min_next_step_share; /* 0 disables */
-    double pipeline_inflation; /* open pipeline above this many objectives; 0 disables */
-    double gaming_factor;      /* volume above this many team averages; 0 disables */
+    double pipeline_inflation;          /* open pipeline above this many objectives; 0 disables */
+    double gaming_factor;               /* volume above this many team averages; 0 disables */
 } gw_playbook_t;
 
 /* The playbook covering `team` of `tenant` among `n`, or NULL. An exact

@@ -284,31 +284,42 @@ static int append_args(gw_store_t *s)
     return rc == REDIS_OK ? 0 : -1;
 }
 
+/* Pushes the KEYS of the apply script for entity `e`. */
+static int build_keys(gw_store_t *s, const gw_entity_t *e)
+{
+    const gw_config_t *cfg = s->cfg;
+    const char *prefix = cfg->key_prefix;
+    char key[GW_KEY_MAX];
+    int rc = 0;
+    if (gw_keys_offsets(key, sizeof(key), prefix, e) < 0)
+        return -1;
+    rc |= args_fmt(s, "%s", key);
+    if (gw_keys_meta(key, sizeof(key), prefix, e) < 0)
+        return -1;
+    rc |= args_fmt(s, "%s", key);
+    for (int w = 0; w < cfg->nwindows; w++) {
+        if (gw_keys_totals(key, sizeof(key), prefix, e, cfg->windows[w].name) < 0)
+            return -1;
+        rc |= args_fmt(s, "%s", key);
+        if (gw_keys_buckets(key, sizeof(key), prefix, e, cfg->windows[w].name) < 0)
+            return -1;
+        rc |= args_fmt(s, "%s", key);
+    }
+    return rc;
+}
+
 /* Builds the EVALSHA of one delta (layout: src/lua/apply.lua). */
 static int build_apply(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
                        const char *topic)
 {
     const gw_config_t *cfg = s->cfg;
-    const char *prefix = cfg->key_prefix;
     gw_entity_t e = {d->kind, d->tenant, d->id};
-    char key[GW_KEY_MAX];
-    int rc = args_str(s, "EVALSHA") | args_str(s, s->sha[SCRIPT_APPLY]);
+    int rc = args_str(s, "EVALSHA");
+    rc |= args_str(s, s->sha[SCRIPT_APPLY]);
     rc |= args_i64(s, 2 + 2 * cfg->nwindows);
-    if (gw_keys_offsets(key, sizeof(key), prefix, &e) < 0)
-        return -1;
-    rc |= args_fmt(s, "%s", key);
-    if (gw_keys_meta(key, sizeof(key), prefix, &e) < 0)
-        return -1;
-    rc |= args_fmt(s, "%s", key);
-    for (int w = 0; w < cfg->nwindows; w++) {
-        if (gw_keys_totals(key, sizeof(key), prefix, &e, cfg->windows[w].name) < 0)
-            return -1;
-        rc |= args_fmt(s, "%s", key);
-        if (gw_keys_buckets(key, sizeof(key), prefix, &e, cfg->windows[w].name) < 0)
-            return -1;
-        rc |= args_fmt(s, "%s", key);
-    }
+    rc |= build_keys(s, &e);
     rc |= args_i64(s, cfg->key_ttl_ms);
+    rc |= args_str(s, "apply");
     int nparts = 0;
     for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next)
         nparts++;
@@ -316,23 +327,30 @@ static int build_apply(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta
     for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next) {
         const gw_delta_part_t *part = gw_coalesce_part(batch, p);
         rc |= args_fmt(s, "%s/%d", topic, part->partition);
-        rc |= args_i64(s, part->min_offset) | args_i64(s, part->max_offset);
+        rc |= args_i64(s, part->min_offset);
+        rc |= args_i64(s, part->max_offset);
     }
     rc |= args_str(s, d->kind == GW_ENTITY_REP && d->team ? d->team : "");
-    rc |= args_i64(s, d->first_event_ms) | args_i64(s, d->wm_ms);
+    rc |= args_i64(s, d->first_event_ms);
+    rc |= args_i64(s, d->wm_ms);
     for (int w = 0; w < cfg->nwindows; w++) {
         const gw_window_t *win = &cfg->windows[w];
         int ncells = 0;
         for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next)
             ncells++;
-        rc |= args_i64(s, win->bucket_ms) | args_i64(s, win->nbuckets);
-        rc |= args_i64(s, win->grace_ms) | args_i64(s, d->late[w]) | args_i64(s, ncells);
+        rc |= args_i64(s, win->bucket_ms);
+        rc |= args_i64(s, win->nbuckets);
+        rc |= args_i64(s, win->grace_ms);
+        rc |= args_i64(s, d->late[w]);
+        rc |= args_i64(s, ncells);
         for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
             const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
             char name[GW_METRIC_NAME_MAX];
             if (gw_metric_name(&cfg->kinds, cell->metric, name, sizeof(name)) < 0)
                 return -1;
-            rc |= args_i64(s, cell->bucket) | args_fmt(s, "%s", name) | args_i64(s, cell->value);
+            rc |= args_i64(s, cell->bucket);
+            rc |= args_fmt(s, "%s", name);
+            rc |= args_i64(s, cell->value);
         }
     }
     return rc ? -1 : 0;
@@ -345,8 +363,10 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
     int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
     if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0)
         return -1;
-    int rc = args_str(s, "HSET") | args_fmt(s, "%s", key);
-    rc |= args_fmt(s, "%s:%s", d->tenant, d->id) | args_str(s, d->team ? d->team : "");
+    int rc = args_str(s, "HSET");
+    rc |= args_fmt(s, "%s", key);
+    rc |= args_fmt(s, "%s:%s", d->tenant, d->id);
+    rc |= args_str(s, d->team ? d->team : "");
     return rc ? -1 : 0;
 }
 
@@ -498,9 +518,12 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
         return GW_STORE_ERROR;
     }
     args_reset(s);
-    rc = args_str(s, "HMGET") | args_fmt(s, "%s", key);
-    for (size_t i = 0; i < n; i++)
-        rc |= args_fmt(s, "%d", pos[i].partition) | args_fmt(s, "wm:%d", pos[i].partition);
+    rc = args_str(s, "HMGET");
+    rc |= args_fmt(s, "%s", key);
+    for (size_t i = 0; i < n; i++) {
+        rc |= args_fmt(s, "%d", pos[i].partition);
+        rc |= args_fmt(s, "wm:%d", pos[i].partition);
+    }
     if (rc) {
         args_reset(s);
         snprintf(errstr, errstr_size, "out of memory");
@@ -540,11 +563,16 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         args_reset(s);
-        rc = args_str(s, "EVALSHA") | args_str(s, s->sha[SCRIPT_POSITIONS]) | args_str(s, "1");
-        rc |= args_fmt(s, "%s", key) | args_i64(s, (int64_t)n);
-        for (size_t i = 0; i < n; i++)
-            rc |= args_fmt(s, "%d", pos[i].partition) | args_i64(s, pos[i].next_offset) |
-                  args_i64(s, pos[i].stream_ms);
+        rc = args_str(s, "EVALSHA");
+        rc |= args_str(s, s->sha[SCRIPT_POSITIONS]);
+        rc |= args_str(s, "1");
+        rc |= args_fmt(s, "%s", key);
+        rc |= args_i64(s, (int64_t)n);
+        for (size_t i = 0; i < n; i++) {
+            rc |= args_fmt(s, "%d", pos[i].partition);
+            rc |= args_i64(s, pos[i].next_offset);
+            rc |= args_i64(s, pos[i].stream_ms);
+        }
         if (rc) {
             args_reset(s);
             snprintf(errstr, errstr_size, "out of memory");
@@ -594,4 +622,207 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
             break;
     freeReplyObject(r);
     return GW_STORE_OK;
+}
+
+/* ---- evaluation reads and snapshot writes ------------------------------ */
+
+static void parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->wm = -1;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!f || !v)
+            continue;
+        if (!strcmp(f, "wm"))
+            t->wm = strtoll(v, NULL, 10);
+        else if (!strcmp(f, "late"))
+            t->late = strtoll(v, NULL, 10);
+        else {
+            int m = gw_metric_parse(kinds, f);
+            if (m >= 0)
+                t->v[m] = strtoll(v, NULL, 10);
+        }
+    }
+}
+
+static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e)
+{
+    e->exists = false;
+    e->first_ms = -1;
+    e->team[0] = '\0';
+    const redisReply *meta = r->element[0];
+    for (size_t i = 0; meta->type == REDIS_REPLY_ARRAY && i + 1 < meta->elements; i += 2) {
+        if (!strcmp(meta->element[i]->str, "first_ms"))
+            e->first_ms = strtoll(meta->element[i + 1]->str, NULL, 10);
+        else if (!strcmp(meta->element[i]->str, "team"))
+            snprintf(e->team, sizeof(e->team), "%s", meta->element[i + 1]->str);
+    }
+    for (int w = 0; w < cfg->nwindows; w++) {
+        parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w]);
+        if (e->win[w].wm >= 0)
+            e->exists = true;
+    }
+}
+
+static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
+                     bool *noscript, char *errstr, size_t errstr_size)
+{
+    const gw_config_t *cfg = s->cfg;
+    for (size_t i = 0; i < n; i++) {
+        int rc = args_str(s, "EVALSHA");
+        rc |= args_str(s, s->sha[SCRIPT_APPLY]);
+        rc |= args_i64(s, 2 + 2 * cfg->nwindows);
+        rc |= build_keys(s, &reads[i].entity);
+        rc |= args_i64(s, cfg->key_ttl_ms);
+        rc |= args_str(s, "read");
+        rc |= args_i64(s, wm_ms);
+        for (int w = 0; w < cfg->nwindows; w++) {
+            rc |= args_i64(s, cfg->windows[w].bucket_ms);
+            rc |= args_i64(s, cfg->windows[w].nbuckets);
+            rc |= args_i64(s, cfg->windows[w].grace_ms);
+        }
+        if (rc || append_args(s) != 0) {
+            args_reset(s);
+            snprintf(errstr, errstr_size, "redis: cannot build a read (key too long?)");
+            gw_store_disconnect(s);
+            return GW_STORE_ERROR;
+        }
+    }
+    char first_error[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+            snprintf(errstr, errstr_size, "redis: connection lost while reading: %s",
+                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+            gw_store_disconnect(s);
+            return GW_STORE_DOWN;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (!strncmp(r->str, "NOSCRIPT", 8))
+                *noscript = true;
+            else if (!first_error[0])
+                snprintf(first_error, sizeof(first_error), "%s", r->str);
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)(1 + cfg->nwindows)) {
+            parse_read(cfg, r, &reads[i]);
+        } else if (!first_error[0]) {
+            snprintf(first_error, sizeof(first_error), "read script returned an unexpected reply");
+        }
+        freeReplyObject(r);
+    }
+    if (first_error[0]) {
+        snprintf(errstr, errstr_size, "redis: %s", first_error);
+        return GW_STORE_ERROR;
+    }
+    return GW_STORE_OK;
+}
+
+int gw_store_read_entities(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
+                           char *errstr, size_t errstr_size)
+{
+    if (n == 0)
+        return GW_STORE_OK;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    bool noscript = false;
+    rc = read_once(s, reads, n, wm_ms, &noscript, errstr, errstr_size);
+    if (rc == GW_STORE_OK && noscript) {
+        rc = load_scripts(s, errstr, errstr_size);
+        if (rc != GW_STORE_OK) {
+            gw_store_disconnect(s);
+            return rc;
+        }
+        noscript = false;
+        rc = read_once(s, reads, n, wm_ms, &noscript, errstr, errstr_size);
+        if (rc == GW_STORE_OK && noscript) {
+            snprintf(errstr, errstr_size, "redis: scripts vanished again right after loading");
+            rc = GW_STORE_ERROR;
+        }
+    }
+    return rc;
+}
+
+int gw_store_write_hashes(gw_store_t *s, const gw_hash_write_t *writes, size_t n, char *errstr,
+                          size_t errstr_size)
+{
+    if (n == 0)
+        return GW_STORE_OK;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        const gw_hash_write_t *w = &writes[i];
+        int brc = args_str(s, "MULTI");
+        brc |= append_args(s);
+        brc |= args_str(s, "DEL");
+        brc |= args_str(s, w->key);
+        brc |= append_args(s);
+        sent += 3;
+        if (w->nfields) {
+            brc |= args_str(s, "HSET");
+            brc |= args_str(s, w->key);
+            for (size_t f = 0; f < w->nfields; f++) {
+                brc |= args_str(s, w->fields[f]);
+                brc |= args_str(s, w->values[f]);
+            }
+            brc |= append_args(s);
+            sent++;
+            if (w->ttl_ms > 0) {
+                brc |= args_str(s, "PEXPIRE");
+                brc |= args_str(s, w->key);
+                brc |= args_i64(s, w->ttl_ms);
+                brc |= append_args(s);
+                sent++;
+            }
+        }
+        brc |= args_str(s, "EXEC");
+        brc |= append_args(s);
+        sent++;
+        if (brc) {
+            args_reset(s);
+            snprintf(errstr, errstr_size, "redis: cannot build a hash write (out of memory)");
+            gw_store_disconnect(s);
+            return GW_STORE_ERROR;
+        }
+    }
+    char first_error[256] = "";
+    for (size_t k = 0; k < sent; k++) {
+        redisReply *r = NULL;
+        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+            snprintf(errstr, errstr_size, "redis: connection lost while writing: %s",
+                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+            gw_store_disconnect(s);
+            return GW_STORE_DOWN;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !first_error[0])
+            snprintf(first_error, sizeof(first_error), "%s", r->str);
+        freeReplyObject(r);
+    }
+    if (first_error[0]) {
+        snprintf(errstr, errstr_size, "redis: %s", first_error);
+        return GW_STORE_ERROR;
+    }
+    return GW_STORE_OK;
+}
+
+int gw_store_hdel(gw_store_t *s, const char *key, const char *field, char *errstr,
+                  size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    const char *argv[3] = {"HDEL", key, field};
+    size_t lens[3] = {4, strlen(key), strlen(field)};
+    redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+    if (rc != GW_STORE_OK)
+        snprintf(errstr, errstr_size, "redis: HDEL %s: %s", key, r->str);
+    freeReplyObject(r);
+    return rc;
 }

@@ -91,6 +91,47 @@ int gw_store_positions_read(gw_store_t *store, const char *topic, gw_position_t 
 int gw_store_positions_write(gw_store_t *store, const char *topic, const gw_position_t *pos,
                              size_t n, char *errstr, size_t errstr_size);
 
+/* One window's totals as read from Redis. */
+typedef struct {
+    int64_t v[GW_METRIC_MAX]; /* by metric number; absent fields are 0 */
+    int64_t wm;               /* the window's watermark; -1 when the window is empty */
+    int64_t late;
+} gw_totals_t;
+
+/* One entity to read with gw_store_read_entities(). */
+typedef struct {
+    gw_entity_t entity;              /* in; strings borrowed */
+    bool exists;                     /* out: Redis holds a window of it */
+    int64_t first_ms;                /* out: meta first_ms, -1 unknown */
+    char team[GW_ID_MAX + 1];        /* out: meta team, "" unknown */
+    gw_totals_t win[GW_WINDOWS_MAX]; /* out, per configured window */
+} gw_entity_read_t;
+
+/*
+ * Slides every window of each of `n` entities to the evaluation watermark
+ * `wm_ms` (never backwards; a missing entity is not created) and reads its
+ * totals and metadata, pipelined. Fills the out fields of `reads`.
+ */
+int gw_store_read_entities(gw_store_t *store, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
+                           char *errstr, size_t errstr_size);
+
+/* A hash to write whole with gw_store_write_hashes(). */
+typedef struct {
+    const char *key;
+    const char *const *fields;
+    const char *const *values;
+    size_t nfields;
+    int64_t ttl_ms; /* 0: no expiry */
+} gw_hash_write_t;
+
+/* Replaces each hash atomically (MULTI: DEL, HSET, PEXPIRE), pipelined. */
+int gw_store_write_hashes(gw_store_t *store, const gw_hash_write_t *writes, size_t n, char *errstr,
+                          size_t errstr_size);
+
+/* HDEL `field` of `key`. */
+int gw_store_hdel(gw_store_t *store, const char *key, const char *field, char *errstr,
+                  size_t errstr_size);
+
 /* Callback for gw_store_read_hash: one field and value (not NUL-terminated
  * beyond their lengths... they are, for convenience). Return non-zero to
  * stop. */

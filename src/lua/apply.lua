@@ -6,15 +6,22 @@
 -- KEYS[2] meta hash     team, first_ms
 -- KEYS[2w+1], KEYS[2w+2] totals and buckets hash of window w (w = 1..W)
 --
--- ARGV: ttl_ms, nparts, {part, min_offset, max_offset} * nparts,
+-- ARGV[1] ttl_ms, ARGV[2] mode.
+--
+-- mode "apply": then nparts, {part, min_offset, max_offset} * nparts,
 --       team ('' for a team entity), first_ms, wm_ms,
 --       then per window: bucket_ms, nbuckets, grace_ms, late, ncells,
 --                        {bucket, field, value} * ncells
+--   Returns {0} already applied, {1} applied, or {2, part, stored, ...} when
+--   some offsets of this delta were applied before and others not (batch
+--   boundaries differ after a crash): nothing is written and the caller
+--   resends only the events after each part's stored offset.
 --
--- Returns {0} already applied, {1} applied, or {2, part, stored, ...} when
--- some offsets of this delta were applied before and others not (batch
--- boundaries differ after a crash): nothing is written and the caller
--- resends only the events after each part's stored offset.
+-- mode "read": then wm_ms, then per window: bucket_ms, nbuckets, grace_ms.
+--   Slides every window of an existing entity to wm_ms (the evaluation
+--   watermark; never backwards) and returns {meta, totals_1, ..., totals_W},
+--   each a flat field/value list. An entity that does not exist is not
+--   created.
 --
 -- Window rule (mirrors gw_window.h): at watermark wm the window holds every
 -- bucket >= floor((wm - grace) / bucket_ms) - nbuckets + 1. Buckets below
@@ -33,46 +40,10 @@ local function fmt(x)
   return string.format('%.0f', x)
 end
 
-local ttl = num()
-local nparts = num()
-local names, highs, stored = {}, {}, {}
-local fresh, done = 0, 0
-for i = 1, nparts do
-  local name, lo, hi = arg(), num(), num()
-  local s = tonumber(redis.call('HGET', KEYS[1], name) or '-1')
-  if s >= hi then
-    done = done + 1
-  elseif s < lo then
-    fresh = fresh + 1
-  end
-  names[i], highs[i], stored[i] = name, hi, s
-end
-if done == nparts then
-  return {0}
-end
-if fresh < nparts then
-  local r = {2}
-  for i = 1, nparts do
-    r[#r + 1] = names[i]
-    r[#r + 1] = fmt(stored[i])
-  end
-  return r
-end
-
-local team, first_ms, wm = arg(), num(), num()
-if team ~= '' then
-  redis.call('HSET', KEYS[2], 'team', team)
-end
-local f0 = tonumber(redis.call('HGET', KEYS[2], 'first_ms') or '')
-if not f0 or first_ms < f0 then
-  redis.call('HSET', KEYS[2], 'first_ms', fmt(first_ms))
-end
-redis.call('PEXPIRE', KEYS[2], ttl)
-
-local nwin = (#KEYS - 2) / 2
-for w = 1, nwin do
-  local tot, bkt = KEYS[2 * w + 1], KEYS[2 * w + 2]
-  local B, N, G, late, ncells = num(), num(), num(), num(), num()
+-- Moves window (tot, bkt) from its stored watermark to `wm` (never back):
+-- buckets that leave are subtracted from the totals and deleted. Returns the
+-- watermark now in force and the first bucket inside the window.
+local function slide(tot, bkt, wm, B, N, G)
   local old = tonumber(redis.call('HGET', tot, 'wm') or '')
   local new = wm
   if old and old > new then
@@ -119,6 +90,67 @@ for w = 1, nwin do
       end
     end
   end
+  return new, start
+end
+
+local ttl = num()
+local mode = arg()
+local nwin = (#KEYS - 2) / 2
+
+if mode == 'read' then
+  local wm = num()
+  local out = {redis.call('HGETALL', KEYS[2])}
+  for w = 1, nwin do
+    local tot, bkt = KEYS[2 * w + 1], KEYS[2 * w + 2]
+    local B, N, G = num(), num(), num()
+    if redis.call('EXISTS', tot) == 1 then
+      local new = slide(tot, bkt, wm, B, N, G)
+      redis.call('HSET', tot, 'wm', fmt(new))
+    end
+    out[#out + 1] = redis.call('HGETALL', tot)
+  end
+  return out
+end
+
+local nparts = num()
+local names, highs, stored = {}, {}, {}
+local fresh, done = 0, 0
+for i = 1, nparts do
+  local name, lo, hi = arg(), num(), num()
+  local s = tonumber(redis.call('HGET', KEYS[1], name) or '-1')
+  if s >= hi then
+    done = done + 1
+  elseif s < lo then
+    fresh = fresh + 1
+  end
+  names[i], highs[i], stored[i] = name, hi, s
+end
+if done == nparts then
+  return {0}
+end
+if fresh < nparts then
+  local r = {2}
+  for i = 1, nparts do
+    r[#r + 1] = names[i]
+    r[#r + 1] = fmt(stored[i])
+  end
+  return r
+end
+
+local team, first_ms, wm = arg(), num(), num()
+if team ~= '' then
+  redis.call('HSET', KEYS[2], 'team', team)
+end
+local f0 = tonumber(redis.call('HGET', KEYS[2], 'first_ms') or '')
+if not f0 or first_ms < f0 then
+  redis.call('HSET', KEYS[2], 'first_ms', fmt(first_ms))
+end
+redis.call('PEXPIRE', KEYS[2], ttl)
+
+for w = 1, nwin do
+  local tot, bkt = KEYS[2 * w + 1], KEYS[2 * w + 2]
+  local B, N, G, late, ncells = num(), num(), num(), num(), num()
+  local new, start = slide(tot, bkt, wm, B, N, G)
   for _ = 1, ncells do
     local b, f, v = num(), arg(), arg()
     if b >= start then

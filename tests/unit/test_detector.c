@@ -11,9 +11,19 @@
 #include "gw_detector.h"
 #include "gw_stats.h"
 
-enum { DIAL = 1, EMAIL_SENT = 2, MEETING_HELD = 4, DEMO_GIVEN = 5, PROPOSAL_SENT = 6,
-       CONVERSATION = 7, EMAIL_REPLY = 8, MEETING_BOOKED = 9, QUALIFIED = 10, DEAL_WON = 11,
-       DEAL_LOST = 12 };
+enum {
+    DIAL = 1,
+    EMAIL_SENT = 2,
+    MEETING_HELD = 4,
+    DEMO_GIVEN = 5,
+    PROPOSAL_SENT = 6,
+    CONVERSATION = 7,
+    EMAIL_REPLY = 8,
+    MEETING_BOOKED = 9,
+    QUALIFIED = 10,
+    DEAL_WON = 11,
+    DEAL_LOST = 12
+};
 
 static int64_t rep[GW_METRIC_MAX], team[GW_METRIC_MAX];
 
