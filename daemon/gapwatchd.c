@@ -15,6 +15,7 @@
 
 #include "gw_config.h"
 #include "gw_consumer.h"
+#include "gw_evaluator.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
 #include "gw_pipeline.h"
@@ -51,11 +52,13 @@ typedef struct {
     gw_producer_t *producer;
     gw_consumer_t *consumer;
     gw_pipeline_t *pipeline;
+    gw_evaluator_t *evaluator;
     gw_metrics_t metrics;
 } daemon_t;
 
 static void daemon_free(daemon_t *d)
 {
+    gw_evaluator_free(d->evaluator);
     gw_pipeline_free(d->pipeline);
     if (d->consumer) {
         gw_consumer_commit(d->consumer, true);
@@ -101,17 +104,19 @@ static int run(daemon_t *d)
         return 1;
     }
     d->pipeline = gw_pipeline_new(cfg, d->consumer, d->producer, d->store, &d->metrics);
-    if (!d->pipeline) {
+    d->evaluator = gw_evaluator_new(cfg, d->store, d->consumer, &d->metrics);
+    if (!d->pipeline || !d->evaluator) {
         gw_log_error("out of memory", NULL);
         return 1;
     }
     gw_log_info("gapwatchd started",
-                "config=%s bootstrap=%s group=%s topic=%s redis=%s:%d prefix=%s windows=%d",
+                "config=%s bootstrap=%s group=%s topic=%s redis=%s:%d prefix=%s windows=%d "
+                "playbooks=%d",
                 cfg->source, cfg->kafka.bootstrap_servers, cfg->kafka.group_id,
                 cfg->kafka.topic_events,
                 cfg->redis.unix_socket && *cfg->redis.unix_socket ? cfg->redis.unix_socket
                                                                   : cfg->redis.host,
-                cfg->redis.port, cfg->key_prefix, cfg->nwindows);
+                cfg->redis.port, cfg->key_prefix, cfg->nwindows, cfg->nplaybooks);
     int64_t last_commit = gw_mono_ms();
     while (!stop_requested) {
         long n = gw_pipeline_step(d->pipeline, 100, &stop_requested);
@@ -119,6 +124,11 @@ static int run(daemon_t *d)
             gw_log_error("batch failed; stopping", NULL);
             return 1;
         }
+        if (n > 0)
+            gw_evaluator_note_batch(d->evaluator, gw_pipeline_last_batch(d->pipeline));
+        /* Evaluation shares the loop: a bounded slice per turn keeps the
+         * consumer polling during a sweep over many reps. */
+        gw_evaluator_tick(d->evaluator, 50);
         gw_producer_poll(d->producer, 0);
         if (gw_mono_ms() - last_commit >= cfg->consumer.commit_interval_ms) {
             gw_consumer_commit(d->consumer, false);

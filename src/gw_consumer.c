@@ -7,6 +7,7 @@
  */
 #include "gw_consumer.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,35 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
 }
 
+/* librdkafka's statistics (every statistics.interval.ms, served inside
+ * rd_kafka_consumer_poll): the consumer lag of each partition of the event
+ * topic; -1 means librdkafka does not know it yet. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    gw_consumer_t *c = opaque;
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, 0, &jerr);
+    if (!root)
+        return 0;
+    json_t *parts = json_object_get(
+        json_object_get(json_object_get(root, "topics"), c->cfg->kafka.topic_events), "partitions");
+    const char *key;
+    json_t *p;
+    json_object_foreach(parts, key, p)
+    {
+        int32_t partition = (int32_t)strtol(key, NULL, 10);
+        json_t *lag = json_object_get(p, "consumer_lag");
+        if (partition < 0 || !json_is_integer(lag))
+            continue;
+        gw_partition_state_t *st = part_state(c, partition);
+        if (st && st->assigned && st->caught_up_since_ms == 0)
+            st->lag = json_integer_value(lag);
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees `json` */
+}
+
 /* Properties the pipeline's guarantees depend on: set after the user's. */
 static const char *const required[][2] = {
     {"enable.auto.offset.store", "false"},
@@ -192,6 +222,7 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         {"partition.assignment.strategy", "cooperative-sticky"},
         {"auto.offset.reset", "earliest"},
         {"client.id", "gapwatchd"},
+        {"statistics.interval.ms", "5000"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&
@@ -209,6 +240,7 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         goto fail_conf;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, c);
 
     char err[512];

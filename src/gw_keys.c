@@ -38,6 +38,14 @@ int gw_keys_buckets(char *buf, size_t size, const char *prefix, const gw_entity_
     return gw_keys_entity(buf, size, prefix, e, suffix);
 }
 
+int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                      const char *window)
+{
+    char suffix[40];
+    snprintf(suffix, sizeof(suffix), ":diag:%s", window);
+    return gw_keys_entity(buf, size, prefix, e, suffix);
+}
+
 int gw_keys_offsets(char *buf, size_t size, const char *prefix, const gw_entity_t *e)
 {
     return gw_keys_entity(buf, size, prefix, e, ":off");

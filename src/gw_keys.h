@@ -54,6 +54,11 @@ int gw_keys_offsets(char *buf, size_t size, const char *prefix, const gw_entity_
 /* Entity metadata: "<prefix>:{tag}:meta" (hash team, first_ms). */
 int gw_keys_meta(char *buf, size_t size, const char *prefix, const gw_entity_t *e);
 
+/* Diagnosis snapshot of a rep in a window: "<prefix>:{tag}:diag:<window>"
+ * (hash, one HGETALL per read; fields in README.md). */
+int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                      const char *window);
+
 /* Consumer positions: "<prefix>:positions:<topic>" (hash "<p>" -> next offset,
  * "wm:<p>" -> stream time). */
 int gw_keys_positions(char *buf, size_t size, const char *prefix, const char *topic);

@@ -36,6 +36,7 @@ struct gw_store_s {
     size_t argc, argcap;
     gw_redo_t *redo;
     size_t nredo, redocap;
+    size_t pending_replies; /* queued by gw_store_queue_hash, read by gw_store_flush */
 };
 
 static const char *script_source(int i)
@@ -81,6 +82,7 @@ void gw_store_disconnect(gw_store_t *s)
         redisFree(s->ctx);
         s->ctx = NULL;
     }
+    s->pending_replies = 0;
 }
 
 static struct timeval ms_to_tv(int64_t ms)
@@ -745,59 +747,58 @@ int gw_store_read_entities(gw_store_t *s, gw_entity_read_t *reads, size_t n, int
     return rc;
 }
 
-int gw_store_write_hashes(gw_store_t *s, const gw_hash_write_t *writes, size_t n, char *errstr,
-                          size_t errstr_size)
+int gw_store_queue_hash(gw_store_t *s, const gw_hash_write_t *w, char *errstr, size_t errstr_size)
 {
-    if (n == 0)
-        return GW_STORE_OK;
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    size_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        const gw_hash_write_t *w = &writes[i];
-        int brc = args_str(s, "MULTI");
-        brc |= append_args(s);
-        brc |= args_str(s, "DEL");
+    int brc = args_str(s, "MULTI");
+    brc |= append_args(s);
+    brc |= args_str(s, "DEL");
+    brc |= args_str(s, w->key);
+    brc |= append_args(s);
+    s->pending_replies += 2;
+    if (w->nfields) {
+        brc |= args_str(s, "HSET");
         brc |= args_str(s, w->key);
-        brc |= append_args(s);
-        sent += 3;
-        if (w->nfields) {
-            brc |= args_str(s, "HSET");
-            brc |= args_str(s, w->key);
-            for (size_t f = 0; f < w->nfields; f++) {
-                brc |= args_str(s, w->fields[f]);
-                brc |= args_str(s, w->values[f]);
-            }
-            brc |= append_args(s);
-            sent++;
-            if (w->ttl_ms > 0) {
-                brc |= args_str(s, "PEXPIRE");
-                brc |= args_str(s, w->key);
-                brc |= args_i64(s, w->ttl_ms);
-                brc |= append_args(s);
-                sent++;
-            }
+        for (size_t f = 0; f < w->nfields; f++) {
+            brc |= args_str(s, w->fields[f]);
+            brc |= args_str(s, w->values[f]);
         }
-        brc |= args_str(s, "EXEC");
         brc |= append_args(s);
-        sent++;
-        if (brc) {
-            args_reset(s);
-            snprintf(errstr, errstr_size, "redis: cannot build a hash write (out of memory)");
-            gw_store_disconnect(s);
-            return GW_STORE_ERROR;
+        s->pending_replies++;
+        if (w->ttl_ms > 0) {
+            brc |= args_str(s, "PEXPIRE");
+            brc |= args_str(s, w->key);
+            brc |= args_i64(s, w->ttl_ms);
+            brc |= append_args(s);
+            s->pending_replies++;
         }
     }
+    brc |= args_str(s, "EXEC");
+    brc |= append_args(s);
+    s->pending_replies++;
+    if (brc) {
+        args_reset(s);
+        snprintf(errstr, errstr_size, "redis: cannot build a hash write (out of memory)");
+        gw_store_disconnect(s);
+        return GW_STORE_ERROR;
+    }
+    return GW_STORE_OK;
+}
+
+int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
+{
     char first_error[256] = "";
-    for (size_t k = 0; k < sent; k++) {
+    while (s->pending_replies > 0) {
         redisReply *r = NULL;
-        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+        if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
             snprintf(errstr, errstr_size, "redis: connection lost while writing: %s",
-                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+                     s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
             gw_store_disconnect(s);
             return GW_STORE_DOWN;
         }
+        s->pending_replies--;
         if (r->type == REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error), "%s", r->str);
         freeReplyObject(r);

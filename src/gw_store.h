@@ -115,7 +115,7 @@ typedef struct {
 int gw_store_read_entities(gw_store_t *store, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
                            char *errstr, size_t errstr_size);
 
-/* A hash to write whole with gw_store_write_hashes(). */
+/* A hash to write whole with gw_store_queue_hash(). */
 typedef struct {
     const char *key;
     const char *const *fields;
@@ -124,9 +124,15 @@ typedef struct {
     int64_t ttl_ms; /* 0: no expiry */
 } gw_hash_write_t;
 
-/* Replaces each hash atomically (MULTI: DEL, HSET, PEXPIRE), pipelined. */
-int gw_store_write_hashes(gw_store_t *store, const gw_hash_write_t *writes, size_t n, char *errstr,
-                          size_t errstr_size);
+/* Queues the atomic replacement of one hash (MULTI: DEL, HSET, PEXPIRE,
+ * EXEC) without waiting for Redis; the arguments are copied. Call
+ * gw_store_flush() before any other store function. Returns GW_STORE_OK or a
+ * failure (then nothing of the queued writes is known to have happened). */
+int gw_store_queue_hash(gw_store_t *store, const gw_hash_write_t *write, char *errstr,
+                        size_t errstr_size);
+
+/* Waits for the replies of every queued write. */
+int gw_store_flush(gw_store_t *store, char *errstr, size_t errstr_size);
 
 /* HDEL `field` of `key`. */
 int gw_store_hdel(gw_store_t *store, const char *key, const char *field, char *errstr,

@@ -1,0 +1,522 @@
+/*
+ * gw_evaluator: known reps (a map filled from batches and from the Redis
+ * rosters of the assigned partitions), a queue of reps touched by batches,
+ * a sweep cursor, and the chunked evaluation itself.
+ *
+ * Invariant: a rep record is never freed before the evaluator (the queue
+ * and the sweep hold pointers to records).
+ */
+#include "gw_evaluator.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_keys.h"
+#include "gw_log.h"
+#include "gw_map.h"
+#include "gw_time.h"
+
+#define CHUNK_REPS 200
+#define WEEK_MS (7LL * 86400000)
+
+typedef struct {
+    char *tenant;
+    char *rep;
+    char *team;
+    int32_t partition;
+    int64_t last_eval_mono; /* 0: never */
+    bool queued;            /* in the touched queue */
+    bool gone;              /* its keys expired: dropped from the roster */
+} rep_rec_t;
+
+struct gw_evaluator_s {
+    const gw_config_t *cfg;
+    gw_store_t *store;
+    gw_consumer_t *consumer;
+    gw_metrics_t *m;
+    gw_evaluation_fn listener;
+    void *listener_ctx;
+
+    gw_map_t *reps;       /* "tenant:rep" -> rep_rec_t */
+    gw_map_t *team_sizes; /* "tenant:team" -> (void *)(intptr_t)count */
+    rep_rec_t **queue;    /* touched by batches */
+    size_t nqueue, capqueue;
+    rep_rec_t **sweep; /* the current sweep's reps */
+    size_t nsweep, capsweep, sweep_pos;
+    bool sweeping;
+    int64_t next_sweep_mono;
+    int64_t watermark; /* never moves back */
+
+    gw_entity_read_t *reads; /* CHUNK_REPS reps and up to as many teams */
+};
+
+static void free_rec(void *p)
+{
+    rep_rec_t *r = p;
+    if (!r)
+        return;
+    free(r->tenant);
+    free(r->rep);
+    free(r->team);
+    free(r);
+}
+
+gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store,
+                                 gw_consumer_t *consumer, gw_metrics_t *metrics)
+{
+    gw_evaluator_t *ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return NULL;
+    ev->cfg = cfg;
+    ev->store = store;
+    ev->consumer = consumer;
+    ev->m = metrics;
+    ev->reps = gw_map_new();
+    ev->team_sizes = gw_map_new();
+    ev->reads = calloc(2 * CHUNK_REPS, sizeof(*ev->reads));
+    ev->watermark = -1;
+    if (!ev->reps || !ev->team_sizes || !ev->reads) {
+        gw_evaluator_free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+void gw_evaluator_free(gw_evaluator_t *ev)
+{
+    if (!ev)
+        return;
+    gw_map_free(ev->reps, free_rec);
+    gw_map_free(ev->team_sizes, NULL);
+    free(ev->queue);
+    free(ev->sweep);
+    free(ev->reads);
+    free(ev);
+}
+
+void gw_evaluator_set_listener(gw_evaluator_t *ev, gw_evaluation_fn fn, void *ctx)
+{
+    ev->listener = fn;
+    ev->listener_ctx = ctx;
+}
+
+size_t gw_evaluator_known_reps(const gw_evaluator_t *ev)
+{
+    return gw_map_count(ev->reps);
+}
+
+static int push(rep_rec_t ***arr, size_t *n, size_t *cap, rep_rec_t *r)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        rep_rec_t **na = realloc(*arr, ncap * sizeof(*na));
+        if (!na)
+            return -1;
+        *arr = na;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = r;
+    return 0;
+}
+
+/* Finds or adds a rep; updates its team and partition. NULL on OOM. */
+static rep_rec_t *known(gw_evaluator_t *ev, const char *tenant, const char *rep, const char *team,
+                        int32_t partition)
+{
+    char key[2 * GW_ID_MAX + 2];
+    snprintf(key, sizeof(key), "%s:%s", tenant, rep);
+    rep_rec_t *r = gw_map_get(ev->reps, key);
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return NULL;
+        r->tenant = strdup(tenant);
+        r->rep = strdup(rep);
+        r->team = strdup(team);
+        if (!r->tenant || !r->rep || !r->team || gw_map_put(ev->reps, key, r) != 0) {
+            free_rec(r);
+            return NULL;
+        }
+    } else if (strcmp(r->team, team) != 0) {
+        char *t = strdup(team);
+        if (t) {
+            free(r->team);
+            r->team = t;
+        }
+    }
+    r->partition = partition;
+    r->gone = false;
+    return r;
+}
+
+void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch)
+{
+    if (!batch || ev->cfg->nplaybooks == 0)
+        return;
+    size_t n = gw_coalesce_count(batch);
+    for (size_t i = 0; i < n; i++) {
+        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+        if (d->kind != GW_ENTITY_REP || !d->team)
+            continue;
+        int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
+        rep_rec_t *r = known(ev, d->tenant, d->id, d->team, partition);
+        if (r && !r->queued && push(&ev->queue, &ev->nqueue, &ev->capqueue, r) == 0)
+            r->queued = true;
+    }
+}
+
+/* ---- watermark and readiness ------------------------------------------ */
+
+bool gw_evaluator_caught_up(const gw_evaluator_t *ev)
+{
+    int assigned = 0;
+    for (int32_t p = 0; p < gw_consumer_partition_count(ev->consumer); p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
+        if (!st->assigned)
+            continue;
+        assigned++;
+        bool at_end = st->caught_up_since_ms > 0;
+        bool close = st->lag >= 0 && st->lag <= ev->cfg->evaluation.max_lag;
+        if (!at_end && !close)
+            return false;
+    }
+    return assigned > 0;
+}
+
+int64_t gw_evaluator_watermark(gw_evaluator_t *ev)
+{
+    int64_t behind_min = INT64_MAX, newest = -1, last_caught_up = 0;
+    bool any_behind = false, any = false;
+    for (int32_t p = 0; p < gw_consumer_partition_count(ev->consumer); p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
+        if (!st->assigned)
+            continue;
+        any = true;
+        if (st->caught_up_since_ms == 0) {
+            /* Still has messages to read: it holds the watermark back, and
+             * an unknown stream time means the watermark is unknown. */
+            any_behind = true;
+            if (st->stream_ms < 0)
+                return ev->watermark;
+            if (st->stream_ms < behind_min)
+                behind_min = st->stream_ms;
+        } else if (st->caught_up_since_ms > last_caught_up) {
+            last_caught_up = st->caught_up_since_ms;
+        }
+        if (st->stream_ms > newest)
+            newest = st->stream_ms;
+    }
+    int64_t w = -1;
+    if (!any)
+        return ev->watermark;
+    if (any_behind) {
+        w = behind_min;
+    } else if (newest >= 0) {
+        /* Everything read: the newest event time, advancing with the clock
+         * once every partition has been idle for idle_after. */
+        w = newest;
+        int64_t idle = gw_now_ms() - last_caught_up;
+        if (idle >= ev->cfg->consumer.idle_after_ms)
+            w += idle;
+    }
+    if (w > ev->watermark)
+        ev->watermark = w;
+    return ev->watermark;
+}
+
+/* ---- the sweep ------------------------------------------------------------ */
+
+typedef struct {
+    gw_evaluator_t *ev;
+    int32_t partition;
+    int failed;
+} roster_ctx_t;
+
+static int roster_field(void *ctx, const char *field, const char *value)
+{
+    roster_ctx_t *rc = ctx;
+    const char *colon = strchr(field, ':');
+    if (!colon)
+        return 0;
+    char tenant[GW_ID_MAX + 1];
+    snprintf(tenant, sizeof(tenant), "%.*s", (int)(colon - field), field);
+    rep_rec_t *r = known(rc->ev, tenant, colon + 1, value, rc->partition);
+    if (!r || push(&rc->ev->sweep, &rc->ev->nsweep, &rc->ev->capsweep, r) != 0)
+        rc->failed = 1;
+    return 0;
+}
+
+/* Loads the rosters of the assigned partitions into a new sweep list and
+ * recounts the team sizes. */
+static int start_sweep(gw_evaluator_t *ev, char *err, size_t errsize)
+{
+    ev->nsweep = 0;
+    ev->sweep_pos = 0;
+    for (int32_t p = 0; p < gw_consumer_partition_count(ev->consumer); p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
+        if (!st->assigned)
+            continue;
+        char key[GW_KEY_MAX];
+        gw_keys_roster(key, sizeof(key), ev->cfg->key_prefix, ev->cfg->kafka.topic_events, p);
+        roster_ctx_t rc = {ev, p, 0};
+        int rrc = gw_store_read_hash(ev->store, key, roster_field, &rc, err, errsize);
+        if (rrc != GW_STORE_OK)
+            return rrc;
+    }
+    gw_map_free(ev->team_sizes, NULL);
+    ev->team_sizes = gw_map_new();
+    if (!ev->team_sizes)
+        return GW_STORE_ERROR;
+    for (size_t i = 0; i < ev->nsweep; i++) {
+        char key[2 * GW_ID_MAX + 2];
+        snprintf(key, sizeof(key), "%s:%s", ev->sweep[i]->tenant, ev->sweep[i]->team);
+        intptr_t n = (intptr_t)gw_map_get(ev->team_sizes, key);
+        gw_map_put(ev->team_sizes, key, (void *)(n + 1));
+    }
+    ev->sweeping = true;
+    gw_log_debug("sweep started", "reps=%zu", ev->nsweep);
+    return GW_STORE_OK;
+}
+
+void gw_evaluator_sweep_now(gw_evaluator_t *ev)
+{
+    ev->next_sweep_mono = 0;
+}
+
+/* ---- evaluating a chunk ------------------------------------------------- */
+
+static void put(const char **fields, const char **values, char (*buf)[48], size_t *n,
+                const char *field, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void put(const char **fields, const char **values, char (*buf)[48], size_t *n,
+                const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf[*n], sizeof(buf[0]), fmt, ap);
+    va_end(ap);
+    fields[*n] = field;
+    values[*n] = buf[*n];
+    (*n)++;
+}
+
+#define SNAP_MAX 160
+
+/* Queues the snapshot of one rep's diagnosis in one window. */
+static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *team,
+                          const gw_playbook_t *pb, int w, int64_t wm, const gw_diagnosis_t *d,
+                          char *err, size_t errsize)
+{
+    static const char *const stage_fields[GW_STAGES_MAX][9] = {
+#define STAGE_FIELDS(i)                                                                            \
+    {"stage." #i ".name",      "stage." #i ".rep",     "stage." #i ".team",                        \
+     "stage." #i ".rep_rate",  "stage." #i ".rep_lo",  "stage." #i ".rep_hi",                      \
+     "stage." #i ".team_rate", "stage." #i ".judged",  "stage." #i ".below"}
+        STAGE_FIELDS(0), STAGE_FIELDS(1), STAGE_FIELDS(2), STAGE_FIELDS(3),
+        STAGE_FIELDS(4), STAGE_FIELDS(5), STAGE_FIELDS(6), STAGE_FIELDS(7),
+#undef STAGE_FIELDS
+    };
+    const char *fields[SNAP_MAX], *values[SNAP_MAX];
+    char buf[SNAP_MAX][48];
+    size_t n = 0;
+    char signals[160] = "";
+    for (int i = 0; i < GW_SIGNAL_COUNT; i++)
+        if (d->signals & (1u << i))
+            snprintf(signals + strlen(signals), sizeof(signals) - strlen(signals), "%s%s",
+                     signals[0] ? "," : "", gw_signal_str(i));
+    put(fields, values, buf, &n, "evaluated_at_ms", "%lld", (long long)gw_now_ms());
+    put(fields, values, buf, &n, "watermark_ms", "%lld", (long long)wm);
+    put(fields, values, buf, &n, "playbook", "%s", pb->name);
+    put(fields, values, buf, &n, "team", "%s", team);
+    put(fields, values, buf, &n, "diagnosis", "%s", gw_diag_str(d->kind));
+    put(fields, values, buf, &n, "objective_kind", "%s",
+        gw_kind_name(&ev->cfg->kinds, pb->objective_kind));
+    put(fields, values, buf, &n, "objective_type", "%s",
+        pb->objective_type == GW_OBJECTIVE_AMOUNT ? "amount" : "count");
+    put(fields, values, buf, &n, "objective", "%.6g", d->objective);
+    put(fields, values, buf, &n, "ramp_factor", "%.6g", d->ramp_factor);
+    put(fields, values, buf, &n, "result", "%.6g", d->result);
+    if (isfinite(d->attainment))
+        put(fields, values, buf, &n, "attainment", "%.6g", d->attainment);
+    if (!isnan(d->required_volume))
+        put(fields, values, buf, &n, "required_volume", "%.6g", d->required_volume);
+    put(fields, values, buf, &n, "actual_volume", "%.6g", d->actual_volume);
+    if (d->weakest >= 0)
+        put(fields, values, buf, &n, "weakest_stage", "%s", pb->stages[d->weakest + 1].name);
+    put(fields, values, buf, &n, "signals", "%s", signals);
+    if (!isnan(d->goal_share))
+        put(fields, values, buf, &n, "goal_share", "%.6g", d->goal_share);
+    if (!isnan(d->next_step_share))
+        put(fields, values, buf, &n, "next_step_share", "%.6g", d->next_step_share);
+    if (!isnan(d->pipeline_open))
+        put(fields, values, buf, &n, "pipeline_open", "%.6g", d->pipeline_open);
+    if (!isnan(d->team_avg_volume))
+        put(fields, values, buf, &n, "team_avg_volume", "%.6g", d->team_avg_volume);
+    put(fields, values, buf, &n, "stages", "%d", pb->nstages);
+    for (int s = 0; s < pb->nstages; s++) {
+        const char *const *f = stage_fields[s];
+        put(fields, values, buf, &n, f[0], "%s", pb->stages[s].name);
+        put(fields, values, buf, &n, f[1], "%lld", (long long)d->rep_stage[s]);
+        put(fields, values, buf, &n, f[2], "%lld", (long long)d->team_stage[s]);
+        if (s == 0)
+            continue;
+        const gw_transition_t *t = &d->tr[s - 1];
+        put(fields, values, buf, &n, f[3], "%.6g", t->rep_rate);
+        put(fields, values, buf, &n, f[4], "%.6g", t->rep_lo);
+        put(fields, values, buf, &n, f[5], "%.6g", t->rep_hi);
+        if (!isnan(t->team_rate))
+            put(fields, values, buf, &n, f[6], "%.6g", t->team_rate);
+        put(fields, values, buf, &n, f[7], "%d", t->judged);
+        put(fields, values, buf, &n, f[8], "%d", t->below);
+    }
+    char key[GW_KEY_MAX];
+    gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
+    gw_keys_diagnosis(key, sizeof(key), ev->cfg->key_prefix, &e, ev->cfg->windows[w].name);
+    gw_hash_write_t hw = {key, fields, values, n, ev->cfg->key_ttl_ms};
+    return gw_store_queue_hash(ev->store, &hw, err, errsize);
+}
+
+static int team_size(gw_evaluator_t *ev, const char *tenant, const char *team)
+{
+    char key[2 * GW_ID_MAX + 2];
+    snprintf(key, sizeof(key), "%s:%s", tenant, team);
+    return (int)(intptr_t)gw_map_get(ev->team_sizes, key);
+}
+
+static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *err,
+                          size_t errsize)
+{
+    const gw_config_t *cfg = ev->cfg;
+    int64_t wm = gw_evaluator_watermark(ev);
+    if (wm < 0)
+        return 0;
+    /* Reads: each rep, then each distinct team of the chunk. */
+    size_t nreads = 0;
+    int team_of[CHUNK_REPS];
+    for (size_t i = 0; i < n; i++) {
+        ev->reads[nreads++].entity = (gw_entity_t){GW_ENTITY_REP, reps[i]->tenant, reps[i]->rep};
+    }
+    for (size_t i = 0; i < n; i++) {
+        team_of[i] = -1;
+        for (size_t j = n; j < nreads; j++)
+            if (!strcmp(ev->reads[j].entity.id, reps[i]->team) &&
+                !strcmp(ev->reads[j].entity.tenant, reps[i]->tenant))
+                team_of[i] = (int)j;
+        if (team_of[i] < 0) {
+            team_of[i] = (int)nreads;
+            ev->reads[nreads++].entity =
+                (gw_entity_t){GW_ENTITY_TEAM, reps[i]->tenant, reps[i]->team};
+        }
+    }
+    int rc = gw_store_read_entities(ev->store, ev->reads, nreads, wm, err, errsize);
+    if (rc != GW_STORE_OK)
+        return -1;
+    int evaluated = 0;
+    int64_t now_mono = gw_mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        rep_rec_t *r = reps[i];
+        const gw_entity_read_t *rr = &ev->reads[i];
+        r->last_eval_mono = now_mono;
+        if (!rr->exists && rr->first_ms < 0) {
+            /* Its keys expired (key_ttl): forget it in the roster. */
+            char key[GW_KEY_MAX], field[2 * GW_ID_MAX + 2];
+            gw_keys_roster(key, sizeof(key), cfg->key_prefix, cfg->kafka.topic_events,
+                           r->partition);
+            snprintf(field, sizeof(field), "%s:%s", r->tenant, r->rep);
+            if (gw_store_hdel(ev->store, key, field, err, errsize) != GW_STORE_OK)
+                return -1;
+            r->gone = true;
+            continue;
+        }
+        const char *team = rr->team[0] ? rr->team : r->team;
+        const gw_playbook_t *pb =
+            gw_playbook_for_team(cfg->playbooks, cfg->nplaybooks, r->tenant, team);
+        if (!pb)
+            continue;
+        const gw_entity_read_t *tr = &ev->reads[team_of[i]];
+        int64_t weeks = rr->first_ms >= 0 ? (wm - rr->first_ms) / WEEK_MS : 0;
+        double ramp = gw_playbook_ramp(pb, weeks);
+        for (int w = 0; w < cfg->nwindows; w++) {
+            double target = gw_playbook_target(pb, r->tenant, r->rep, w);
+            if (isnan(target))
+                continue;
+            gw_detector_input_t in = {rr->win[w].v, tr->win[w].v,
+                                      team_size(ev, r->tenant, team), target, ramp};
+            gw_diagnosis_t d;
+            gw_detector_evaluate(pb, &in, &d);
+            if (queue_snapshot(ev, r, team, pb, w, wm, &d, err, errsize) != GW_STORE_OK)
+                return -1;
+            if (ev->listener) {
+                gw_evaluation_t e = {r->tenant, r->rep, team, pb, w, wm, &d};
+                ev->listener(ev->listener_ctx, &e);
+            }
+        }
+        evaluated++;
+    }
+    if (gw_store_flush(ev->store, err, errsize) != GW_STORE_OK)
+        return -1;
+    return evaluated;
+}
+
+int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms)
+{
+    const gw_config_t *cfg = ev->cfg;
+    if (cfg->nplaybooks == 0 || !gw_evaluator_caught_up(ev))
+        return 0;
+    int64_t start = gw_mono_ms();
+    char err[512];
+    int total = 0;
+    if (!ev->sweeping && start >= ev->next_sweep_mono) {
+        if (start_sweep(ev, err, sizeof(err)) != GW_STORE_OK) {
+            gw_log_warn("cannot load the roster for a sweep; will retry", "err=\"%s\"", err);
+            return -1;
+        }
+        ev->next_sweep_mono = start + cfg->evaluation.sweep_interval_ms;
+    }
+    while (gw_mono_ms() - start < budget_ms) {
+        rep_rec_t *chunk[CHUNK_REPS];
+        size_t n = 0;
+        /* Touched reps first (rate-limited), then the sweep. */
+        size_t kept = 0;
+        int64_t now = gw_mono_ms();
+        for (size_t i = 0; i < ev->nqueue; i++) {
+            rep_rec_t *r = ev->queue[i];
+            bool due = r->last_eval_mono == 0 ||
+                       now - r->last_eval_mono >= cfg->evaluation.min_interval_ms;
+            if (due && n < CHUNK_REPS) {
+                chunk[n++] = r;
+                r->queued = false;
+            } else {
+                ev->queue[kept++] = r;
+            }
+        }
+        ev->nqueue = kept;
+        while (ev->sweeping && n < CHUNK_REPS && ev->sweep_pos < ev->nsweep) {
+            rep_rec_t *r = ev->sweep[ev->sweep_pos++];
+            if (!r->gone)
+                chunk[n++] = r;
+        }
+        if (ev->sweeping && ev->sweep_pos >= ev->nsweep)
+            ev->sweeping = false;
+        if (n == 0)
+            break;
+        int done = evaluate_chunk(ev, chunk, n, err, sizeof(err));
+        if (done < 0) {
+            gw_log_warn("evaluation failed; will retry", "err=\"%s\"", err);
+            /* Put the chunk back at the front of the work. */
+            for (size_t i = 0; i < n; i++) {
+                chunk[i]->last_eval_mono = 0;
+                if (!chunk[i]->queued &&
+                    push(&ev->queue, &ev->nqueue, &ev->capqueue, chunk[i]) == 0)
+                    chunk[i]->queued = true;
+            }
+            return -1;
+        }
+        total += done;
+    }
+    return total;
+}

@@ -1,0 +1,84 @@
+/*
+ * gw_evaluator: the window/rep reader and the sweep timer of the
+ * architecture. Decides when and whom to evaluate, reads the rep's and the
+ * team's window totals as of the evaluation watermark, runs the detector,
+ * writes the diagnosis snapshot to Redis and hands each diagnosis to a
+ * listener (the alerts).
+ *
+ * When: after each batch for the reps it touched (each rep at most every
+ * evaluation.min_interval), and every evaluation.sweep_interval for every
+ * rep known on the partitions this instance owns (the roster), so a rep who
+ * logs nothing is evaluated too. Only while the consumer is caught up
+ * (every assigned partition at its end or within evaluation.max_lag
+ * messages): a replayed backlog is never judged half-read.
+ *
+ * Evaluation watermark (README.md, "Evaluation"): the minimum stream time
+ * of the assigned partitions that still have messages to read; when all are
+ * caught up, the newest stream time, which advances with the wall clock
+ * once every partition has been idle for consumer.idle_after.
+ *
+ * Work is done in chunks (at most a few hundred reps per call) so the loop
+ * keeps consuming during a sweep. Not thread-safe: the loop owns it.
+ */
+#ifndef GW_EVALUATOR_H
+#define GW_EVALUATOR_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gw_coalesce.h"
+#include "gw_config.h"
+#include "gw_consumer.h"
+#include "gw_detector.h"
+#include "gw_metrics.h"
+#include "gw_store.h"
+
+/* One diagnosis, as handed to the listener. Pointers valid during the call. */
+typedef struct {
+    const char *tenant;
+    const char *rep;
+    const char *team;
+    const gw_playbook_t *playbook;
+    int window; /* index into cfg->windows */
+    int64_t watermark_ms;
+    const gw_diagnosis_t *diag;
+} gw_evaluation_t;
+
+typedef void (*gw_evaluation_fn)(void *ctx, const gw_evaluation_t *evaluation);
+
+typedef struct gw_evaluator_s gw_evaluator_t;
+
+/* All arguments borrowed; NULL on OOM. */
+gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store,
+                                 gw_consumer_t *consumer, gw_metrics_t *metrics);
+
+/* Accepts NULL. */
+void gw_evaluator_free(gw_evaluator_t *ev);
+
+/* Sets the listener called for every diagnosis (NULL to remove). */
+void gw_evaluator_set_listener(gw_evaluator_t *ev, gw_evaluation_fn fn, void *ctx);
+
+/* Queues the reps of an applied batch for evaluation. */
+void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch);
+
+/*
+ * Does the evaluation work that is due, in chunks, until nothing is due or
+ * `budget_ms` has passed. Returns the number of reps evaluated, or -1 when
+ * Redis failed (the work stays queued).
+ */
+int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms);
+
+/* Starts a sweep now (used at start-up and by tests). */
+void gw_evaluator_sweep_now(gw_evaluator_t *ev);
+
+/* The current evaluation watermark (ms), or -1 when unknown. */
+int64_t gw_evaluator_watermark(gw_evaluator_t *ev);
+
+/* True when every assigned partition is caught up (see above). */
+bool gw_evaluator_caught_up(const gw_evaluator_t *ev);
+
+/* Reps known to this instance. */
+size_t gw_evaluator_known_reps(const gw_evaluator_t *ev);
+
+#endif

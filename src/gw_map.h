@@ -1,0 +1,33 @@
+/*
+ * gw_map: a string-keyed hash map of pointers (open addressing, linear
+ * probing, grows at half full). Keys are copied; values are the caller's.
+ * Used for the sets the daemon keeps per known rep or team (a few per rep,
+ * never per event). Not thread-safe.
+ */
+#ifndef GW_MAP_H
+#define GW_MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct gw_map_s gw_map_t;
+
+/* NULL on OOM. */
+gw_map_t *gw_map_new(void);
+
+/* Frees the map and its keys; calls `free_value` (may be NULL) on each
+ * value. Accepts NULL. */
+void gw_map_free(gw_map_t *m, void (*free_value)(void *));
+
+/* The value of `key`, or NULL. */
+void *gw_map_get(const gw_map_t *m, const char *key);
+
+/* Sets `key` to `value` (replacing). Returns 0, or -1 on OOM. */
+int gw_map_put(gw_map_t *m, const char *key, void *value);
+
+size_t gw_map_count(const gw_map_t *m);
+
+/* Iterates: start with *iter = 0; returns false at the end. */
+bool gw_map_next(const gw_map_t *m, size_t *iter, const char **key, void **value);
+
+#endif
