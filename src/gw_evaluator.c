@@ -21,7 +21,7 @@
 #include "gw_time.h"
 
 #define CHUNK_REPS 200
-#define WEEK_MS (7LL * 86400000)
+#define WEEK_MS    (7LL * 86400000)
 
 typedef struct {
     char *tenant;
@@ -65,8 +65,8 @@ static void free_rec(void *p)
     free(r);
 }
 
-gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store,
-                                 gw_consumer_t *consumer, gw_metrics_t *metrics)
+gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_consumer_t *consumer,
+                                 gw_metrics_t *metrics)
 {
     gw_evaluator_t *ev = calloc(1, sizeof(*ev));
     if (!ev)
@@ -313,9 +313,9 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
 {
     static const char *const stage_fields[GW_STAGES_MAX][9] = {
 #define STAGE_FIELDS(i)                                                                            \
-    {"stage." #i ".name",      "stage." #i ".rep",     "stage." #i ".team",                        \
-     "stage." #i ".rep_rate",  "stage." #i ".rep_lo",  "stage." #i ".rep_hi",                      \
-     "stage." #i ".team_rate", "stage." #i ".judged",  "stage." #i ".below"}
+    {"stage." #i ".name",      "stage." #i ".rep",    "stage." #i ".team",                         \
+     "stage." #i ".rep_rate",  "stage." #i ".rep_lo", "stage." #i ".rep_hi",                       \
+     "stage." #i ".team_rate", "stage." #i ".judged", "stage." #i ".below"}
         STAGE_FIELDS(0), STAGE_FIELDS(1), STAGE_FIELDS(2), STAGE_FIELDS(3),
         STAGE_FIELDS(4), STAGE_FIELDS(5), STAGE_FIELDS(6), STAGE_FIELDS(7),
 #undef STAGE_FIELDS
@@ -339,6 +339,7 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
         pb->objective_type == GW_OBJECTIVE_AMOUNT ? "amount" : "count");
     put(fields, values, buf, &n, "objective", "%.6g", d->objective);
     put(fields, values, buf, &n, "ramp_factor", "%.6g", d->ramp_factor);
+    put(fields, values, buf, &n, "confidence", "%.6g", pb->confidence);
     put(fields, values, buf, &n, "result", "%.6g", d->result);
     if (isfinite(d->attainment))
         put(fields, values, buf, &n, "attainment", "%.6g", d->attainment);
@@ -387,8 +388,7 @@ static int team_size(gw_evaluator_t *ev, const char *tenant, const char *team)
     return (int)(intptr_t)gw_map_get(ev->team_sizes, key);
 }
 
-static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *err,
-                          size_t errsize)
+static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *err, size_t errsize)
 {
     const gw_config_t *cfg = ev->cfg;
     int64_t wm = gw_evaluator_watermark(ev);
@@ -444,8 +444,8 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
             double target = gw_playbook_target(pb, r->tenant, r->rep, w);
             if (isnan(target))
                 continue;
-            gw_detector_input_t in = {rr->win[w].v, tr->win[w].v,
-                                      team_size(ev, r->tenant, team), target, ramp};
+            gw_detector_input_t in = {rr->win[w].v, tr->win[w].v, team_size(ev, r->tenant, team),
+                                      target, ramp};
             gw_diagnosis_t d;
             gw_detector_evaluate(pb, &in, &d);
             if (queue_snapshot(ev, r, team, pb, w, wm, &d, err, errsize) != GW_STORE_OK)

@@ -50,8 +50,8 @@ typedef void (*gw_evaluation_fn)(void *ctx, const gw_evaluation_t *evaluation);
 typedef struct gw_evaluator_s gw_evaluator_t;
 
 /* All arguments borrowed; NULL on OOM. */
-gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store,
-                                 gw_consumer_t *consumer, gw_metrics_t *metrics);
+gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_consumer_t *consumer,
+                                 gw_metrics_t *metrics);
 
 /* Accepts NULL. */
 void gw_evaluator_free(gw_evaluator_t *ev);

@@ -39,13 +39,13 @@ const char *gw_archetype_str(gw_archetype_t a);
 int gw_archetype_parse(const char *name);
 
 typedef struct {
-    const char *tenant;  /* default "acme" */
-    int teams;           /* >= 1 */
-    int reps_per_team;   /* >= 1; with plant, the first GW_ARCH_COUNT - 1 are planted */
-    int days;            /* simulated days, >= 14 */
+    const char *tenant; /* default "acme" */
+    int teams;          /* >= 1 */
+    int reps_per_team;  /* >= 1; with plant, the first GW_ARCH_COUNT - 1 are planted */
+    int days;           /* simulated days, >= 14 */
     uint32_t seed;
-    int64_t end_ms;      /* event time of the end of the last day */
-    bool plant;          /* one rep of each archetype per team; the rest healthy */
+    int64_t end_ms; /* event time of the end of the last day */
+    bool plant;     /* one rep of each archetype per team; the rest healthy */
 } gw_sim_config_t;
 
 typedef struct {

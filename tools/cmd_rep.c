@@ -1,9 +1,13 @@
 /*
- * gapwatch rep TENANT REP: a rep's windows as Redis holds them (one HGETALL
- * per window: the totals are kept current by gapwatchd, never summed here).
+ * gapwatch rep TENANT REP: a rep's windows as gapwatchd left them in Redis:
+ * the diagnosis snapshot (one HGETALL per window) as a table of the funnel
+ * (counts, rep vs team conversion with the rep's interval), required vs
+ * actual volume and the diagnosis; the window totals where no playbook
+ * applies. --json prints the same data for scripts.
  */
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,25 +27,115 @@ static void usage(FILE *out)
                  "      --json     print JSON instead of a table\n");
 }
 
-typedef struct {
-    json_t *obj;
-} collect_t;
-
 static int collect(void *ctx, const char *field, const char *value)
 {
-    collect_t *c = ctx;
+    json_t *obj = ctx;
     char *end;
-    long long v = strtoll(value, &end, 10);
-    json_object_set_new(c->obj, field, *end ? json_string(value) : json_integer(v));
+    double d = strtod(value, &end);
+    if (*value && !*end)
+        json_object_set_new(obj, field,
+                            d == floor(d) && fabs(d) < 9e15 ? json_integer((json_int_t)d)
+                                                            : json_real(d));
+    else
+        json_object_set_new(obj, field, json_string(value));
     return 0;
 }
 
-static void format_ms(long long ms, char *buf, size_t size)
+static const char *str(json_t *o, const char *k)
 {
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static double num(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void format_ms(double ms, char *buf, size_t size)
+{
+    if (isnan(ms)) {
+        snprintf(buf, size, "-");
+        return;
+    }
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void pct(double v, char *buf, size_t size)
+{
+    if (isnan(v))
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, "%.1f%%", 100 * v);
+}
+
+static void print_diagnosis(const char *window, json_t *d)
+{
+    char diag[64];
+    snprintf(diag, sizeof(diag), "%s", str(d, "diagnosis"));
+    for (char *p = diag; *p; p++)
+        if (*p == '_')
+            *p = ' ';
+    const char *weakest = str(d, "weakest_stage");
+    printf("\n%-5s %s%s%s\n", window, diag, weakest[0] ? " at " : "", weakest);
+    printf("      result %.6g of %.6g %s%s (attainment %.0f%%", num(d, "result"),
+           num(d, "objective"), !strcmp(str(d, "objective_type"), "amount") ? "amount of " : "",
+           str(d, "objective_kind"), 100 * num(d, "attainment"));
+    if (num(d, "ramp_factor") < 1)
+        printf(", objective ramped to %.0f%%", 100 * num(d, "ramp_factor"));
+    printf(")\n");
+    int conf = (int)lround(100 * num(d, "confidence"));
+    printf("      %-10s %8s %8s   %-22s %-28s %s\n", "stage", "rep", "team", "conversion",
+           "rep rate [interval]", "team rate");
+    int stages = (int)num(d, "stages");
+    char prev[64] = "";
+    for (int s = 0; s < stages; s++) {
+        char f[64];
+        snprintf(f, sizeof(f), "stage.%d.name", s);
+        const char *name = str(d, f);
+        snprintf(f, sizeof(f), "stage.%d.rep", s);
+        double rep = num(d, f);
+        snprintf(f, sizeof(f), "stage.%d.team", s);
+        double team = num(d, f);
+        printf("      %-10s %8.0f %8.0f", name, rep, team);
+        if (s > 0) {
+            char conv[64], rr[16], lo[16], hi[16], tr[16], interval[64];
+            snprintf(conv, sizeof(conv), "%s -> %s", prev, name);
+            snprintf(f, sizeof(f), "stage.%d.rep_rate", s);
+            pct(num(d, f), rr, sizeof(rr));
+            snprintf(f, sizeof(f), "stage.%d.rep_lo", s);
+            pct(num(d, f), lo, sizeof(lo));
+            snprintf(f, sizeof(f), "stage.%d.rep_hi", s);
+            pct(num(d, f), hi, sizeof(hi));
+            snprintf(f, sizeof(f), "stage.%d.team_rate", s);
+            pct(num(d, f), tr, sizeof(tr));
+            snprintf(interval, sizeof(interval), "%s [%s, %s]", rr, lo, hi);
+            snprintf(f, sizeof(f), "stage.%d.below", s);
+            bool below = num(d, f) == 1;
+            snprintf(f, sizeof(f), "stage.%d.judged", s);
+            bool judged = num(d, f) == 1;
+            printf("   %-22s %-28s %-9s %s", conv, interval, tr,
+                   below    ? "significantly below"
+                   : judged ? ""
+                            : "(too few to judge)");
+        }
+        printf("\n");
+        snprintf(prev, sizeof(prev), "%s", name);
+    }
+    double req = num(d, "required_volume");
+    if (isnan(req))
+        printf("      volume     %.0f actual; required unknown (team baseline too small)\n",
+               num(d, "actual_volume"));
+    else
+        printf("      volume     %.0f actual vs %.0f required at the team's conversion\n",
+               num(d, "actual_volume"), req);
+    const char *signals = str(d, "signals");
+    printf("      signals    %s\n", signals[0] ? signals : "-");
+    printf("      (rep intervals are Wilson %d%%)\n", conf);
 }
 
 int cmd_rep(int argc, char **argv)
@@ -109,27 +203,31 @@ int cmd_rep(int argc, char **argv)
     json_object_set_new(out, "rep", json_string(rep));
     gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
     char key[GW_KEY_MAX];
-    collect_t meta = {json_object()};
+    json_t *meta = json_object();
+    json_object_set_new(out, "meta", meta);
     gw_keys_meta(key, sizeof(key), cfg->key_prefix, &e);
-    if (gw_store_read_hash(store, key, collect, &meta, err, sizeof(err)) != GW_STORE_OK) {
+    if (gw_store_read_hash(store, key, collect, meta, err, sizeof(err)) != GW_STORE_OK) {
         fprintf(stderr, "gapwatch rep: %s\n", err);
-        json_decref(meta.obj);
         rc = 1;
         goto out;
     }
-    json_object_set_new(out, "meta", meta.obj);
     json_t *windows = json_object();
     json_object_set_new(out, "windows", windows);
     for (int w = 0; w < cfg->nwindows; w++) {
-        collect_t tot = {json_object()};
+        json_t *win = json_object(), *tot = json_object(), *diag = json_object();
+        json_object_set_new(windows, cfg->windows[w].name, win);
+        json_object_set_new(win, "totals", tot);
+        json_object_set_new(win, "diagnosis", diag);
         gw_keys_totals(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
-        if (gw_store_read_hash(store, key, collect, &tot, err, sizeof(err)) != GW_STORE_OK) {
+        int r1 = gw_store_read_hash(store, key, collect, tot, err, sizeof(err));
+        gw_keys_diagnosis(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
+        int r2 = r1 == GW_STORE_OK ? gw_store_read_hash(store, key, collect, diag, err, sizeof(err))
+                                   : r1;
+        if (r2 != GW_STORE_OK) {
             fprintf(stderr, "gapwatch rep: %s\n", err);
-            json_decref(tot.obj);
             rc = 1;
             goto out;
         }
-        json_object_set_new(windows, cfg->windows[w].name, tot.obj);
     }
     if (as_json) {
         char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -137,26 +235,41 @@ int cmd_rep(int argc, char **argv)
         free(s);
         goto out;
     }
-    json_t *team = json_object_get(meta.obj, "team");
-    if (!team && json_object_size(meta.obj) == 0) {
-        printf("rep %s/%s: no data in Redis (prefix %s)\n", tenant, rep, cfg->key_prefix);
+    if (json_object_size(meta) == 0) {
+        printf("rep %s/%s: no data in Redis (key prefix %s)\n", tenant, rep, cfg->key_prefix);
+        rc = 1;
         goto out;
     }
-    printf("rep %s/%s  team %s\n", tenant, rep, team ? json_string_value(team) : "?");
+    const char *playbook = "";
+    double evaluated = NAN, watermark = NAN;
+    for (int w = 0; w < cfg->nwindows && !playbook[0]; w++) {
+        json_t *d = json_object_get(json_object_get(windows, cfg->windows[w].name), "diagnosis");
+        playbook = str(d, "playbook");
+        evaluated = num(d, "evaluated_at_ms");
+        watermark = num(d, "watermark_ms");
+    }
+    char ev[32], wm[32];
+    format_ms(evaluated, ev, sizeof(ev));
+    format_ms(watermark, wm, sizeof(wm));
+    printf("rep %s/%s · team %s · playbook %s\n", tenant, rep, str(meta, "team"),
+           playbook[0] ? playbook : "(none)");
+    if (playbook[0])
+        printf("evaluated %s at event-time watermark %s\n", ev, wm);
     for (int w = 0; w < cfg->nwindows; w++) {
-        json_t *tot = json_object_get(windows, cfg->windows[w].name);
-        json_t *wm = json_object_get(tot, "wm");
-        char when[32] = "-";
-        if (json_is_integer(wm))
-            format_ms((long long)json_integer_value(wm), when, sizeof(when));
-        printf("\n  window %s (watermark %s)\n", cfg->windows[w].name, when);
+        json_t *win = json_object_get(windows, cfg->windows[w].name);
+        json_t *d = json_object_get(win, "diagnosis");
+        if (json_object_size(d) > 0) {
+            print_diagnosis(cfg->windows[w].name, d);
+            continue;
+        }
+        json_t *tot = json_object_get(win, "totals");
+        printf("\n%-5s totals (no objective in this window)\n", cfg->windows[w].name);
         const char *field;
         json_t *v;
         json_object_foreach(tot, field, v)
         {
-            if (!strcmp(field, "wm"))
-                continue;
-            printf("    %-24s %lld\n", field, (long long)json_integer_value(v));
+            if (strcmp(field, "wm") != 0)
+                printf("      %-24s %lld\n", field, (long long)json_integer_value(v));
         }
     }
 out:

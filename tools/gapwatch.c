@@ -3,7 +3,8 @@
  *
  *   gapwatch produce      JSON lines -> protobuf events on Kafka
  *   gapwatch kafka-mock   an embedded Kafka (librdkafka's mock cluster)
- *   gapwatch rep          a rep's windows from Redis
+ *   gapwatch rep          a rep's windows and diagnosis from Redis
+ *   gapwatch sim          a simulated sales org, to Kafka or JSON lines
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static const struct {
 } commands[] = {
     {"produce", cmd_produce, "produce events from JSON lines to Kafka"},
     {"kafka-mock", cmd_kafka_mock, "run an embedded Kafka cluster (librdkafka mock)"},
-    {"rep", cmd_rep, "show a rep's windows from Redis"},
+    {"rep", cmd_rep, "show a rep's windows and diagnosis from Redis"},
+    {"sim", cmd_sim, "simulate a sales org and produce its events"},
 };
 
 static void usage(FILE *out)

@@ -83,7 +83,8 @@ static void test_planted_reps_get_their_diagnosis(void **state)
                            .teams = 2,
                            .reps_per_team = 10,
                            .days = 30,
-                           .seed = getenv("GW_TEST_SEED") ? (uint32_t)atoi(getenv("GW_TEST_SEED")) : 7,
+                           .seed =
+                               getenv("GW_TEST_SEED") ? (uint32_t)atoi(getenv("GW_TEST_SEED")) : 7,
                            .end_ms = gwh_now_ms() - 1800000,
                            .plant = true};
     int nreps = gw_sim_rep_count(&sim);

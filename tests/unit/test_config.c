@@ -1,4 +1,5 @@
 /* Config: every error names the key and the line; defaults; secrets. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,6 +183,89 @@ static void test_config_file_errors_name_the_file(void **state)
     assert_non_null(strstr(err, "/nonexistent/gapwatchd.yaml: cannot open"));
 }
 
+static const char *const sdr =
+    "playbooks:\n"                                                  /* 1 */
+    "  - name: sdr\n"                                               /* 2 */
+    "    teams: [east, west]\n"                                     /* 3 */
+    "    funnel:\n"                                                 /* 4 */
+    "      - {name: reach, kinds: [DIAL, EMAIL_SENT]}\n"            /* 5 */
+    "      - {name: connect, kinds: [CONVERSATION, EMAIL_REPLY]}\n" /* 6 */
+    "      - {name: book, kinds: [MEETING_BOOKED]}\n"               /* 7 */
+    "    objective: {kind: MEETING_BOOKED, per_window: {7d: 12}}\n" /* 8 */
+    "    overrides:\n"                                              /* 9 */
+    "      - {rep: r17, per_window: {7d: 6}}\n"                     /* 10 */
+    "    ramp: [0.25, 0.5]\n";                                      /* 11 */
+
+static void test_config_playbook_is_read(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = load_ok(sdr);
+    assert_int_equal(cfg->nplaybooks, 1);
+    const gw_playbook_t *pb = &cfg->playbooks[0];
+    assert_string_equal(pb->name, "sdr");
+    assert_int_equal(pb->nstages, 3);
+    assert_string_equal(pb->stages[1].name, "connect");
+    assert_int_equal(pb->stages[0].nkinds, 2);
+    assert_int_equal(pb->objective_kind, 9);
+    assert_int_equal(pb->objective_stage, 2);
+    int w7 = gw_config_window_index(cfg, "7d"), w1 = gw_config_window_index(cfg, "1d");
+    assert_true(pb->target[w7] == 12);
+    assert_true(isnan(pb->target[w1]));
+    assert_true(gw_playbook_target(pb, "acme", "r17", w7) == 6);
+    assert_true(gw_playbook_target(pb, "acme", "r18", w7) == 12);
+    assert_true(gw_playbook_ramp(pb, 1) == 0.5);
+    assert_true(gw_playbook_for_team(cfg->playbooks, 1, "acme", "west") == pb);
+    assert_null(gw_playbook_for_team(cfg->playbooks, 1, "acme", "north"));
+    assert_true(pb->z > 1.95 && pb->z < 1.97);
+    gw_config_free(cfg);
+}
+
+static void test_config_playbook_errors_name_key_and_line(void **state)
+{
+    (void)state;
+    char yaml[2048];
+    /* a stage with no kinds */
+    snprintf(yaml, sizeof(yaml), "%s", sdr);
+    char *p = strstr(yaml, "[CONVERSATION, EMAIL_REPLY]");
+    memcpy(p, "[]                         ", 27);
+    expect_error(yaml, "t.yaml:6: playbooks[0].funnel[1]: a stage needs at least one kind");
+    /* an objective kind that is not in the funnel */
+    snprintf(yaml, sizeof(yaml), "%s", sdr);
+    p = strstr(yaml, "kind: MEETING_BOOKED");
+    memcpy(p, "kind: DEAL_WON      ", 20);
+    expect_error(yaml, "t.yaml:8: playbooks[0].objective: objective kind DEAL_WON is not in the "
+                       "funnel");
+    /* overlapping teams */
+    snprintf(yaml, sizeof(yaml),
+             "%s  - name: ae\n"
+             "    teams: [north, west]\n"
+             "    funnel: [{kinds: [PROPOSAL_SENT]}, {kinds: [DEAL_WON]}]\n"
+             "    objective: {amount_of: DEAL_WON, per_window: {30d: 5000000}}\n",
+             sdr);
+    expect_error(yaml, "t.yaml:13: playbooks[1]: team \"west\" is already covered by playbook "
+                       "\"sdr\"");
+    /* unknown kind, unknown window, one-stage funnel */
+    expect_error("playbooks:\n  - name: x\n    teams: [a]\n    funnel:\n      - {kinds: [DAIL]}\n"
+                 "      - {kinds: [MEETING_BOOKED]}\n"
+                 "    objective: {kind: MEETING_BOOKED, per_window: {9d: 1}}\n",
+                 "t.yaml:5: playbooks[0].funnel[0]: \"DAIL\" is not a kind");
+    assert_non_null(strstr(err, "t.yaml:7: playbooks[0].objective: window \"9d\" is not one of"));
+    expect_error("playbooks:\n  - name: x\n    teams: [a]\n    funnel: [{kinds: [DIAL]}]\n"
+                 "    objective: {kind: DIAL, per_window: {7d: 1}}\n",
+                 "t.yaml:4: playbooks[0].funnel: a funnel needs at least two stages");
+    expect_error("playbooks:\n  - name: x\n    teams: [a]\n    funnel: [{kinds: [DIAL]}, "
+                 "{kinds: [MEETING_BOOKED]}]\n    confidence: 1.5\n"
+                 "    objective: {kind: MEETING_BOOKED, per_window: {7d: 1}}\n",
+                 "t.yaml:5: playbooks[0].confidence: 1.5 is out of range");
+    /* custom kinds declared after the playbook still resolve */
+    gw_config_t *cfg = load_ok("playbooks:\n  - name: x\n    teams: [\"*\"]\n"
+                               "    funnel: [{kinds: [fax]}, {kinds: [MEETING_BOOKED]}]\n"
+                               "    objective: {kind: MEETING_BOOKED, per_window: {7d: 1}}\n"
+                               "custom_kinds: [{name: fax, class: activity}]\n");
+    assert_int_equal(cfg->playbooks[0].stages[0].kinds[0], GW_KIND_CUSTOM_BASE);
+    gw_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +278,8 @@ int main(void)
         cmocka_unit_test(test_config_yaml_syntax_error_has_line),
         cmocka_unit_test(test_config_secrets_come_from_env_or_file),
         cmocka_unit_test(test_config_file_errors_name_the_file),
+        cmocka_unit_test(test_config_playbook_is_read),
+        cmocka_unit_test(test_config_playbook_errors_name_key_and_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
