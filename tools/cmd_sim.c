@@ -33,26 +33,25 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gapwatch sim [-b BROKERS | -F FILE | --json FILE] [options]\n"
-            "\n"
-            "  -b BROKERS         produce to Kafka at BROKERS\n"
-            "  -F FILE            read the bootstrap servers from FILE\n"
-            "      --json FILE    write JSON lines (gapwatch produce's format) instead; - for "
-            "stdout\n"
-            "  -t TOPIC           topic (default sales.events)\n"
-            "  -X name=value      librdkafka property (repeatable)\n"
-            "      --tenant T     tenant id (default acme)\n"
-            "      --teams N      teams (default 3)\n"
-            "      --reps N       reps per team (default 10: 7 planted archetypes + healthy)\n"
-            "      --days N       simulated days (default 30, at least 14)\n"
-            "      --seed N       random seed (default 1)\n"
-            "      --no-plant     every rep healthy\n"
-            "      --speed X      pace production X times faster than real time (default: all "
-            "at once)\n"
-            "      --truth FILE   write the ground truth (one JSON object per rep)\n"
-            "      --print-config print the gapwatchd config (windows, playbook) for the "
-            "simulation\n");
+    fprintf(out, "usage: gapwatch sim [-b BROKERS | -F FILE | --json FILE] [options]\n"
+                 "\n"
+                 "  -b BROKERS         produce to Kafka at BROKERS\n"
+                 "  -F FILE            read the bootstrap servers from FILE\n"
+                 "      --json FILE    write JSON lines (gapwatch produce's format) instead; - for "
+                 "stdout\n"
+                 "  -t TOPIC           topic (default sales.events)\n"
+                 "  -X name=value      librdkafka property (repeatable)\n"
+                 "      --tenant T     tenant id (default acme)\n"
+                 "      --teams N      teams (default 3)\n"
+                 "      --reps N       reps per team (default 10: 7 planted archetypes + healthy)\n"
+                 "      --days N       simulated days (default 30, at least 14)\n"
+                 "      --seed N       random seed (default 1)\n"
+                 "      --no-plant     every rep healthy\n"
+                 "      --speed X      pace production X times faster than real time (default: all "
+                 "at once)\n"
+                 "      --truth FILE   write the ground truth (one JSON object per rep)\n"
+                 "      --print-config print the gapwatchd config (windows, playbook) for the "
+                 "simulation\n");
 }
 
 typedef struct {
@@ -77,8 +76,8 @@ static void emit(void *opaque, const gw_sim_event_t *e)
     if (sim_stop || c->failed)
         return;
     if (c->speed > 0) {
-        int64_t due = c->start_wall + (int64_t)((double)(e->occurred_at_ms - c->start_sim) /
-                                                c->speed);
+        int64_t due =
+            c->start_wall + (int64_t)((double)(e->occurred_at_ms - c->start_sim) / c->speed);
         int64_t now = gw_now_ms();
         while (due > now && !sim_stop) {
             if (c->rk)
@@ -95,10 +94,10 @@ static void emit(void *opaque, const gw_sim_event_t *e)
         json_object_set_new(o, "rep_id", json_string(e->rep));
         json_object_set_new(o, "team_id", json_string(e->team));
         json_object_set_new(o, "occurred_at_ms", json_integer(e->occurred_at_ms));
-        json_object_set_new(o, "kind", json_string(enum_name(&gapwatch__v1__kind__descriptor,
-                                                             e->kind)));
-        json_object_set_new(o, "channel", json_string(enum_name(
-                                              &gapwatch__v1__channel__descriptor, e->channel)));
+        json_object_set_new(o, "kind",
+                            json_string(enum_name(&gapwatch__v1__kind__descriptor, e->kind)));
+        json_object_set_new(o, "channel",
+                            json_string(enum_name(&gapwatch__v1__channel__descriptor, e->channel)));
         if (e->goal)
             json_object_set_new(o, "goal", json_string("qualify the account"));
         if (e->next_step)
@@ -181,8 +180,18 @@ static int write_truth(const char *path, const gw_sim_rep_t *reps, int n)
 
 int cmd_sim(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_TENANT, O_TEAMS, O_REPS, O_DAYS, O_SEED, O_NOPLANT, O_SPEED, O_TRUTH,
-           O_PRINT };
+    enum {
+        O_JSON = 256,
+        O_TENANT,
+        O_TEAMS,
+        O_REPS,
+        O_DAYS,
+        O_SEED,
+        O_NOPLANT,
+        O_SPEED,
+        O_TRUTH,
+        O_PRINT
+    };
     static const struct option opts[] = {
         {"json", required_argument, NULL, O_JSON},
         {"tenant", required_argument, NULL, O_TENANT},
@@ -197,8 +206,8 @@ int cmd_sim(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    gw_sim_config_t sim = {.tenant = "acme", .teams = 3, .reps_per_team = 10, .days = 30,
-                           .seed = 1, .plant = true};
+    gw_sim_config_t sim = {
+        .tenant = "acme", .teams = 3, .reps_per_team = 10, .days = 30, .seed = 1, .plant = true};
     char bootstrap[1024] = "";
     const char *json_path = NULL, *truth_path = NULL;
     sim_ctx_t ctx = {.topic = "sales.events"};
@@ -261,8 +270,8 @@ int cmd_sim(int argc, char **argv)
             goto done;
         }
     }
-    if (sim.teams < 1 || sim.teams > 1000 || sim.reps_per_team < 1 ||
-        sim.reps_per_team > 10000 || sim.days < 14 || sim.days > 365 || ctx.speed < 0) {
+    if (sim.teams < 1 || sim.teams > 1000 || sim.reps_per_team < 1 || sim.reps_per_team > 10000 ||
+        sim.days < 14 || sim.days > 365 || ctx.speed < 0) {
         fprintf(stderr, "gapwatch sim: --teams 1-1000, --reps 1-10000, --days 14-365, --speed "
                         ">= 0\n");
         goto done;

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "gapwatch/v1/event.pb-c.h"
 #include "gw_harness.h"
 #include "gw_sim.h"
@@ -143,6 +145,32 @@ static void test_planted_reps_get_their_diagnosis(void **state)
         wrong += !ok;
     }
     assert_int_equal(wrong, 0);
+
+    /* What an operator reads: gapwatch rep, as a table and as JSON. */
+    char cmd[512], line[512];
+    snprintf(cmd, sizeof(cmd), "%s rep -r 127.0.0.1:%d acme north-r03", GW_GAPWATCH, h.redis_port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    bool named = false, below = false;
+    while (fgets(line, sizeof(line), p)) {
+        named |= strstr(line, "7d    effectiveness gap at book") != NULL;
+        below |= strstr(line, "connect -> book") && strstr(line, "significantly below");
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_true(named && below);
+    snprintf(cmd, sizeof(cmd), "%s rep --json -r 127.0.0.1:%d acme north-r02", GW_GAPWATCH,
+             h.redis_port);
+    p = popen(cmd, "r");
+    json_error_t jerr;
+    json_t *doc = json_loadf(p, 0, &jerr);
+    assert_int_equal(pclose(p), 0);
+    assert_non_null(doc);
+    json_t *d7 =
+        json_object_get(json_object_get(json_object_get(doc, "windows"), "7d"), "diagnosis");
+    assert_string_equal(json_string_value(json_object_get(d7, "diagnosis")), "efficiency_gap");
+    assert_true(json_integer_value(json_object_get(d7, "actual_volume")) <
+                json_number_value(json_object_get(d7, "required_volume")));
+    json_decref(doc);
     redisFree(c);
     assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
     free(reps);
