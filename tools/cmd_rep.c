@@ -103,7 +103,7 @@ static void print_diagnosis(const char *window, json_t *d)
         double team = num(d, f);
         printf("      %-10s %8.0f %8.0f", name, rep, team);
         if (s > 0) {
-            char conv[64], rr[16], lo[16], hi[16], tr[16], interval[64];
+            char conv[140], rr[16], lo[16], hi[16], tr[16], interval[64];
             snprintf(conv, sizeof(conv), "%s -> %s", prev, name);
             snprintf(f, sizeof(f), "stage.%d.rep_rate", s);
             pct(num(d, f), rr, sizeof(rr));
