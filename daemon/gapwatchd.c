@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_alerter.h"
 #include "gw_config.h"
 #include "gw_consumer.h"
 #include "gw_evaluator.h"
@@ -53,6 +54,7 @@ typedef struct {
     gw_consumer_t *consumer;
     gw_pipeline_t *pipeline;
     gw_evaluator_t *evaluator;
+    gw_alerter_t *alerter;
     gw_metrics_t metrics;
 } daemon_t;
 
@@ -64,7 +66,15 @@ static void daemon_free(daemon_t *d)
         gw_consumer_commit(d->consumer, true);
         gw_consumer_free(d->consumer);
     }
-    gw_producer_free(d->producer, 10000);
+    /* Deliver what is in flight, then record the confirmations (an alert
+     * left unconfirmed is sent again at the next start). */
+    if (d->producer && gw_producer_flush(d->producer, 10000) != 0)
+        gw_log_warn("messages still in flight at shutdown", "in_flight=%zu",
+                    gw_producer_in_flight(d->producer));
+    if (d->alerter)
+        gw_alerter_poll(d->alerter);
+    gw_alerter_free(d->alerter);
+    gw_producer_free(d->producer, 0);
     gw_store_free(d->store);
     gw_config_free(d->cfg);
 }
@@ -109,6 +119,12 @@ static int run(daemon_t *d)
         gw_log_error("out of memory", NULL);
         return 1;
     }
+    d->alerter = gw_alerter_new(cfg, d->store, d->producer, &d->metrics, err, sizeof(err));
+    if (!d->alerter) {
+        gw_log_error("cannot start", "err=\"%s\"", err);
+        return 1;
+    }
+    gw_evaluator_set_listener(d->evaluator, gw_alerter_observe, gw_alerter_flush, d->alerter);
     gw_log_info("gapwatchd started",
                 "config=%s bootstrap=%s group=%s topic=%s redis=%s:%d prefix=%s windows=%d "
                 "playbooks=%d",
@@ -130,6 +146,7 @@ static int run(daemon_t *d)
          * consumer polling during a sweep over many reps. */
         gw_evaluator_tick(d->evaluator, 50);
         gw_producer_poll(d->producer, 0);
+        gw_alerter_poll(d->alerter);
         if (gw_mono_ms() - last_commit >= cfg->consumer.commit_interval_ms) {
             gw_consumer_commit(d->consumer, false);
             last_commit = gw_mono_ms();

@@ -197,8 +197,8 @@ int gw_alert_summary(const gw_alert_t *a, char *buf, size_t size)
     result_phrase(a, res, sizeof(res));
     const char *top = pb->stages[0].name;
     if (a->state == GW_SEND_RESOLVED)
-        return snprintf(buf, size, "%s's %s in %s has cleared: %s", a->rep,
-                        kinds[a->kind].phrase, a->window, res);
+        return snprintf(buf, size, "%s's %s in %s has cleared: %s", a->rep, kinds[a->kind].phrase,
+                        a->window, res);
     switch (a->kind) {
     case GW_ALERT_EFFICIENCY:
         if (d->signals & GW_SIGNAL_SILENT)
@@ -220,8 +220,8 @@ int gw_alert_summary(const gw_alert_t *a, char *buf, size_t size)
                             "%s %s in %s; %s->%s %.1f%% vs %.1f%% for the team - effectiveness "
                             "gap at %s",
                             a->rep, res, a->window, pb->stages[d->weakest].name,
-                            pb->stages[d->weakest + 1].name, 100 * t->rep_rate,
-                            100 * t->team_rate, pb->stages[d->weakest + 1].name);
+                            pb->stages[d->weakest + 1].name, 100 * t->rep_rate, 100 * t->team_rate,
+                            pb->stages[d->weakest + 1].name);
         }
         return snprintf(buf, size, "%s %s in %s - effectiveness gap", a->rep, res, a->window);
     case GW_ALERT_LOW_QUALITY:

@@ -83,8 +83,8 @@ typedef enum {
 
 /* Moves `st` for one evaluation at event time `wm_ms` (wall clock `now_ms`)
  * and returns what to send. On a send, st->seq and st->msgno are advanced. */
-gw_alert_send_t gw_alert_step(const gw_alert_policy_t *policy, gw_alert_state_t *st,
-                              bool condition, int64_t wm_ms, int64_t now_ms);
+gw_alert_send_t gw_alert_step(const gw_alert_policy_t *policy, gw_alert_state_t *st, bool condition,
+                              int64_t wm_ms, int64_t now_ms);
 
 /* "inactive", "pending", "firing", "resolving"; parse returns -1 if unknown. */
 const char *gw_alert_phase_str(gw_alert_phase_t phase);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_alerts.h"
 #include "gw_keys.h"
 
 /* ---- helpers shared with other config files ---------------------------- */
@@ -312,6 +313,7 @@ typedef struct {
     const char *password_env_name;
     const char *password_file_path;
     bool windows_given;
+    yaml_node_t *alert_windows; /* resolved after the walk */
 } main_extra_t;
 
 /* Reads a mapping of librdkafka properties into *out / *nout. */
@@ -598,6 +600,91 @@ static void load_listen(cfg_loader_t *L, yaml_node_t *node, const char *path, vo
     L->cfg->metrics.listen = s;
 }
 
+static void load_alert_kinds(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    if (node->type != YAML_SEQUENCE_NODE) {
+        cfg_error(L, node, path, "expected a list of alert kinds");
+        return;
+    }
+    unsigned mask = 0;
+    int i = 0;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s[%d]", path, i);
+        yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
+        const char *name = cfg_scalar(L, item, sub);
+        if (!name)
+            continue;
+        int k = gw_alert_kind_parse(name);
+        if (k < 0)
+            cfg_error(L, item, sub,
+                      "\"%s\" is not an alert kind (efficiency_gap, effectiveness_gap, "
+                      "low_activity_quality, pipeline_inflation, suspected_gaming)",
+                      name);
+        else
+            mask |= 1u << k;
+    }
+    L->cfg->alerting.kinds = mask;
+}
+
+static void load_alert_windows(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    (void)path;
+    ((main_extra_t *)L->extra)->alert_windows = node;
+}
+
+/* Window names may be declared after `alerting:`; resolved after the walk. */
+static void resolve_alert_windows(cfg_loader_t *L, main_extra_t *x)
+{
+    yaml_node_t *node = x->alert_windows;
+    if (!node)
+        return;
+    if (node->type != YAML_SEQUENCE_NODE) {
+        cfg_error(L, node, "alerting.windows", "expected a list of window names");
+        return;
+    }
+    unsigned mask = 0;
+    int i = 0;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
+        char sub[64];
+        snprintf(sub, sizeof(sub), "alerting.windows[%d]", i);
+        yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
+        const char *name = cfg_scalar(L, item, sub);
+        if (!name)
+            continue;
+        int w = gw_config_window_index(L->cfg, name);
+        if (w < 0)
+            cfg_error(L, item, sub, "window \"%s\" is not one of the configured windows", name);
+        else
+            mask |= 1u << w;
+    }
+    L->cfg->alerting.windows = mask;
+}
+
+static const cfg_field_t alertmanager_fields[] = {
+    {"url", CFG_STR_OPT, offsetof(gw_config_t, alerting.alertmanager_url)},
+    {"timeout", CFG_DURATION, offsetof(gw_config_t, alerting.alertmanager_timeout_ms), 100, 60000},
+    {NULL},
+};
+
+static const cfg_field_t alerting_fields[] = {
+    {"fire_after", CFG_DURATION, offsetof(gw_config_t, alerting.fire_after_ms), 0,
+     366LL * 86400000},
+    {"resolve_after", CFG_DURATION, offsetof(gw_config_t, alerting.resolve_after_ms), 0,
+     366LL * 86400000},
+    {"repeat_interval", CFG_DURATION, offsetof(gw_config_t, alerting.repeat_interval_ms), 0,
+     366LL * 86400000},
+    {"kinds", CFG_CUSTOM, 0, 0, 0, NULL, load_alert_kinds},
+    {"windows", CFG_CUSTOM, 0, 0, 0, NULL, load_alert_windows},
+    {"stream_max_length", CFG_INT, offsetof(gw_config_t, alerting.stream_max_length), 1, 100000000},
+    {"alertmanager", CFG_SECTION, 0, 0, 0, alertmanager_fields},
+    {NULL},
+};
+
 static const cfg_field_t validation_fields[] = {
     {"max_future", CFG_DURATION, offsetof(gw_config_t, validation.max_future_ms), 0,
      366LL * 86400000},
@@ -622,6 +709,7 @@ static const cfg_field_t top_fields[] = {
     {"metrics", CFG_SECTION, 0, 0, 0, metrics_fields},
     {"playbooks", CFG_CUSTOM, 0, 0, 0, NULL, cfg_load_playbooks},
     {"evaluation", CFG_SECTION, 0, 0, 0, cfg_evaluation_fields},
+    {"alerting", CFG_SECTION, 0, 0, 0, alerting_fields},
     {NULL},
 };
 
@@ -654,6 +742,13 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->key_ttl_ms = 62LL * 86400000;
     cfg->validation.max_future_ms = 3600000;
     cfg->metrics.listen = "127.0.0.1:9464";
+    cfg->alerting.resolve_after_ms = 3600000;
+    cfg->alerting.repeat_interval_ms = 24 * 3600000LL;
+    cfg->alerting.kinds = (1u << GW_ALERT_KINDS) - 1;
+    cfg->alerting.windows = ~0u;
+    cfg->alerting.stream_max_length = 10000;
+    cfg->alerting.alertmanager_url = "";
+    cfg->alerting.alertmanager_timeout_ms = 2000;
     cfg->evaluation.sweep_interval_ms = 60000;
     cfg->evaluation.min_interval_ms = 10000;
     cfg->evaluation.max_lag = 1000;
@@ -779,6 +874,7 @@ static int load(const char *text, size_t len, const char *name, gw_config_t **ou
     read_password(&L, &extra);
     check_cross(&L, &extra);
     cfg_resolve_playbooks(&L);
+    resolve_alert_windows(&L, &extra);
     yaml_document_delete(&L.doc);
 
     if (L.nerr) {

@@ -85,6 +85,17 @@ typedef struct gw_config_s {
     int nplaybooks;
 
     struct {
+        int64_t fire_after_ms;        /* a condition must hold this long to fire */
+        int64_t resolve_after_ms;     /* ... and be clear this long to resolve */
+        int64_t repeat_interval_ms;   /* FIRING repeated after this while it holds; 0: never */
+        unsigned kinds;               /* bit per gw_alert_kind_t that is published */
+        unsigned windows;             /* bit per window that alerts; all by default */
+        int stream_max_length;        /* of the per-tenant Redis stream */
+        const char *alertmanager_url; /* "" disables; e.g. http://127.0.0.1:9093 */
+        int64_t alertmanager_timeout_ms;
+    } alerting;
+
+    struct {
         int64_t sweep_interval_ms; /* every known rep is evaluated this often */
         int64_t min_interval_ms;   /* a rep touched by batches at most this often */
         int max_lag;               /* evaluate only when every partition is this close */

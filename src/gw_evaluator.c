@@ -39,6 +39,7 @@ struct gw_evaluator_s {
     gw_consumer_t *consumer;
     gw_metrics_t *m;
     gw_evaluation_fn listener;
+    gw_evaluation_done_fn listener_done;
     void *listener_ctx;
 
     gw_map_t *reps;       /* "tenant:rep" -> rep_rec_t */
@@ -98,9 +99,11 @@ void gw_evaluator_free(gw_evaluator_t *ev)
     free(ev);
 }
 
-void gw_evaluator_set_listener(gw_evaluator_t *ev, gw_evaluation_fn fn, void *ctx)
+void gw_evaluator_set_listener(gw_evaluator_t *ev, gw_evaluation_fn fn, gw_evaluation_done_fn done,
+                               void *ctx)
 {
     ev->listener = fn;
+    ev->listener_done = done;
     ev->listener_ctx = ctx;
 }
 
@@ -459,6 +462,9 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
     }
     if (gw_store_flush(ev->store, err, errsize) != GW_STORE_OK)
         return -1;
+    if (ev->listener_done)
+        ev->listener_done(ev->listener_ctx);
+    ev->m->evaluations += (uint64_t)evaluated;
     return evaluated;
 }
 
@@ -506,6 +512,7 @@ int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms)
             break;
         int done = evaluate_chunk(ev, chunk, n, err, sizeof(err));
         if (done < 0) {
+            ev->m->evaluation_failures++;
             gw_log_warn("evaluation failed; will retry", "err=\"%s\"", err);
             /* Put the chunk back at the front of the work. */
             for (size_t i = 0; i < n; i++) {

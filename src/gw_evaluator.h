@@ -47,6 +47,9 @@ typedef struct {
 
 typedef void (*gw_evaluation_fn)(void *ctx, const gw_evaluation_t *evaluation);
 
+/* Called after each chunk of evaluations (the listener may batch its I/O). */
+typedef void (*gw_evaluation_done_fn)(void *ctx);
+
 typedef struct gw_evaluator_s gw_evaluator_t;
 
 /* All arguments borrowed; NULL on OOM. */
@@ -56,8 +59,10 @@ gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_c
 /* Accepts NULL. */
 void gw_evaluator_free(gw_evaluator_t *ev);
 
-/* Sets the listener called for every diagnosis (NULL to remove). */
-void gw_evaluator_set_listener(gw_evaluator_t *ev, gw_evaluation_fn fn, void *ctx);
+/* Sets the listener called for every diagnosis and after every chunk (NULL
+ * to remove). */
+void gw_evaluator_set_listener(gw_evaluator_t *ev, gw_evaluation_fn fn, gw_evaluation_done_fn done,
+                               void *ctx);
 
 /* Queues the reps of an applied batch for evaluation. */
 void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch);

@@ -109,6 +109,30 @@ int gw_map_put(gw_map_t *m, const char *key, void *value)
     return 0;
 }
 
+void *gw_map_remove(gw_map_t *m, const char *key)
+{
+    size_t mask = m->cap - 1, i = find(m, key, hash_str(key));
+    if (!m->slots[i].key)
+        return NULL;
+    void *value = m->slots[i].value;
+    free(m->slots[i].key);
+    m->slots[i].key = NULL;
+    m->count--;
+    /* Backward-shift deletion keeps every probe chain unbroken: move later
+     * entries of the cluster into the hole when their home allows it. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = m->slots[j].hash & mask;
+        bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            m->slots[hole] = m->slots[j];
+            m->slots[j].key = NULL;
+            hole = j;
+        }
+    }
+    return value;
+}
+
 size_t gw_map_count(const gw_map_t *m)
 {
     return m->count;

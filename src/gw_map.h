@@ -25,9 +25,13 @@ void *gw_map_get(const gw_map_t *m, const char *key);
 /* Sets `key` to `value` (replacing). Returns 0, or -1 on OOM. */
 int gw_map_put(gw_map_t *m, const char *key, void *value);
 
+/* Removes `key`; returns its value (NULL if absent). The key copy is freed. */
+void *gw_map_remove(gw_map_t *m, const char *key);
+
 size_t gw_map_count(const gw_map_t *m);
 
-/* Iterates: start with *iter = 0; returns false at the end. */
+/* Iterates: start with *iter = 0; returns false at the end. The map must
+ * not change during an iteration. */
 bool gw_map_next(const gw_map_t *m, size_t *iter, const char **key, void **value);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "gw_alerts.h"
 #include "gw_decode.h"
 #include "gw_window.h"
 
@@ -34,6 +35,15 @@ typedef struct {
     uint64_t deltas_applied;
     uint64_t deltas_skipped; /* already applied: redelivered after a crash or rebalance */
     uint64_t deltas_redone;  /* re-sent with only newer events */
+    uint64_t evaluations;    /* rep evaluations (all windows of a rep count once) */
+    uint64_t evaluation_failures;
+    uint64_t alerts_decided[GW_ALERT_KINDS][2]; /* by kind; [0] firing, [1] resolved */
+    uint64_t alerts_delivered;
+    uint64_t alert_delivery_failures;
+    uint64_t alert_failures; /* evaluations whose alert state could not be recorded */
+    uint64_t alert_cas_lost; /* another instance decided first */
+    uint64_t alertmanager_posts;
+    uint64_t alertmanager_failures;
 } gw_metrics_t;
 
 /* Upper bounds of the batch size histogram buckets (messages). */

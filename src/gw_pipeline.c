@@ -204,7 +204,7 @@ static void dead_letter(gw_pipeline_t *pl, const rd_kafka_message_t *msg, gw_rea
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
     char err[512];
     if (gw_producer_send(pl->producer, pl->cfg->kafka.topic_dead_letter, msg->key, msg->key_len,
-                         msg->payload, msg->len, h, ts > 0 ? ts : 0, err, sizeof(err)) != 0) {
+                         msg->payload, msg->len, h, ts > 0 ? ts : 0, NULL, err, sizeof(err)) != 0) {
         /* Only a fatal producer state gets here; the positions will not
          * move past this message (see wait_dead_letters). */
         gw_log_error("cannot dead-letter message", "partition=%d offset=%lld err=\"%s\"",

@@ -18,6 +18,8 @@ struct gw_producer_s {
     uint64_t delivered;
     uint64_t failed;
     int64_t last_error_log_ms;
+    gw_delivery_fn listener;
+    void *listener_ctx;
 };
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -44,6 +46,14 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     } else {
         p->delivered++;
     }
+    if (m->_private && p->listener)
+        p->listener(p->listener_ctx, m->_private, m->err);
+}
+
+void gw_producer_set_listener(gw_producer_t *p, gw_delivery_fn fn, void *ctx)
+{
+    p->listener = fn;
+    p->listener_ctx = ctx;
 }
 
 gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
@@ -105,13 +115,14 @@ void gw_producer_free(gw_producer_t *p, int flush_ms)
 
 int gw_producer_send(gw_producer_t *p, const char *topic, const void *key, size_t key_len,
                      const void *payload, size_t len, rd_kafka_headers_t *headers,
-                     int64_t timestamp_ms, char *errstr, size_t errstr_size)
+                     int64_t timestamp_ms, void *msg_opaque, char *errstr, size_t errstr_size)
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)payload, len),
-            RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+            RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(headers),
+            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
             return 0;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {

@@ -28,12 +28,20 @@ void gw_producer_free(gw_producer_t *p, int flush_ms);
 
 /*
  * Produces one message (payload and key copied; `headers` taken over even on
- * failure, may be NULL). `timestamp_ms` 0 means now. Blocks while the local
- * queue is full (serving delivery reports). Returns 0, or -1 with `errstr`.
+ * failure, may be NULL). `timestamp_ms` 0 means now. `msg_opaque` (may be
+ * NULL) is handed to the delivery listener with the outcome. Blocks while
+ * the local queue is full (serving delivery reports). Returns 0, or -1 with
+ * `errstr` (the listener is then not called for this message).
  */
 int gw_producer_send(gw_producer_t *p, const char *topic, const void *key, size_t key_len,
                      const void *payload, size_t len, rd_kafka_headers_t *headers,
-                     int64_t timestamp_ms, char *errstr, size_t errstr_size);
+                     int64_t timestamp_ms, void *msg_opaque, char *errstr, size_t errstr_size);
+
+/* Called from delivery reports (on the loop's thread, inside poll/flush) for
+ * every message sent with a non-NULL msg_opaque. */
+typedef void (*gw_delivery_fn)(void *ctx, void *msg_opaque, rd_kafka_resp_err_t err);
+
+void gw_producer_set_listener(gw_producer_t *p, gw_delivery_fn fn, void *ctx);
 
 /* Serves delivery reports for at most `timeout_ms`. */
 void gw_producer_poll(gw_producer_t *p, int timeout_ms);

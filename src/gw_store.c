@@ -23,8 +23,9 @@
 
 extern const char gw_lua_apply[];
 extern const char gw_lua_positions[];
+extern const char gw_lua_alerts[];
 
-enum { SCRIPT_APPLY, SCRIPT_POSITIONS, SCRIPT_COUNT };
+enum { SCRIPT_APPLY, SCRIPT_POSITIONS, SCRIPT_ALERTS, SCRIPT_COUNT };
 
 struct gw_store_s {
     const gw_config_t *cfg;
@@ -41,7 +42,9 @@ struct gw_store_s {
 
 static const char *script_source(int i)
 {
-    return i == SCRIPT_APPLY ? gw_lua_apply : gw_lua_positions;
+    static const char *const sources[SCRIPT_COUNT] = {gw_lua_apply, gw_lua_positions,
+                                                      gw_lua_alerts};
+    return sources[i];
 }
 
 gw_store_t *gw_store_new(const gw_config_t *cfg)
@@ -787,6 +790,102 @@ int gw_store_queue_hash(gw_store_t *s, const gw_hash_write_t *w, char *errstr, s
     return GW_STORE_OK;
 }
 
+int gw_store_queue_argv(gw_store_t *s, int argc, const char *const *argv, const size_t *lens,
+                        char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    if (redisAppendCommandArgv(s->ctx, argc, (const char **)argv, lens) != REDIS_OK) {
+        snprintf(errstr, errstr_size, "redis: cannot queue a command (out of memory)");
+        gw_store_disconnect(s);
+        return GW_STORE_ERROR;
+    }
+    s->pending_replies++;
+    return GW_STORE_OK;
+}
+
+int gw_store_queue_alerts(gw_store_t *s, const char *key, int argc, const char *const *argv,
+                          const size_t *lens, char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    rc = args_str(s, "EVALSHA");
+    rc |= args_str(s, s->sha[SCRIPT_ALERTS]);
+    rc |= args_str(s, "1");
+    rc |= args_str(s, key);
+    for (int i = 0; i < argc; i++)
+        rc |= args_push(s, argv[i], lens[i]);
+    if (rc || append_args(s) != 0) {
+        args_reset(s);
+        snprintf(errstr, errstr_size, "redis: cannot queue the alerts script (out of memory)");
+        gw_store_disconnect(s);
+        return GW_STORE_ERROR;
+    }
+    s->pending_replies++;
+    return GW_STORE_OK;
+}
+
+int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char *errstr,
+                           size_t errstr_size)
+{
+    char first_error[256] = "";
+    bool noscript = false;
+    for (size_t i = 0; s->pending_replies > 0; i++) {
+        redisReply *r = NULL;
+        if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+            snprintf(errstr, errstr_size, "redis: connection lost while writing: %s",
+                     s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+            gw_store_disconnect(s);
+            return GW_STORE_DOWN;
+        }
+        s->pending_replies--;
+        gw_store_reply_t out = {.index = i};
+        switch (r->type) {
+        case REDIS_REPLY_ERROR:
+            out.error = r->str;
+            noscript |= !strncmp(r->str, "NOSCRIPT", 8);
+            if (!first_error[0])
+                snprintf(first_error, sizeof(first_error), "%s", r->str);
+            break;
+        case REDIS_REPLY_INTEGER:
+            out.integer = r->integer;
+            break;
+        case REDIS_REPLY_STRING:
+        case REDIS_REPLY_STATUS:
+            out.str = r->str;
+            out.len = r->len;
+            break;
+        case REDIS_REPLY_ARRAY:
+            out.array = true;
+            for (size_t k = 0; k + 1 < r->elements && k / 2 < GW_STORE_PAIRS_MAX; k += 2) {
+                out.fields[out.npairs] = r->element[k]->str;
+                out.values[out.npairs] = r->element[k + 1]->str;
+                out.value_lens[out.npairs] = r->element[k + 1]->len;
+                out.npairs++;
+            }
+            break;
+        default:
+            break;
+        }
+        if (fn)
+            fn(ctx, &out);
+        freeReplyObject(r);
+    }
+    if (noscript) {
+        /* Redis lost the scripts: load them for the next attempt. */
+        char err[256];
+        if (load_scripts(s, err, sizeof(err)) != GW_STORE_OK)
+            gw_store_disconnect(s);
+    }
+    if (first_error[0]) {
+        snprintf(errstr, errstr_size, "redis: %s", first_error);
+        return GW_STORE_ERROR;
+    }
+    return GW_STORE_OK;
+}
+
 int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
 {
     char first_error[256] = "";
@@ -826,4 +925,42 @@ int gw_store_hdel(gw_store_t *s, const char *key, const char *field, char *errst
         snprintf(errstr, errstr_size, "redis: HDEL %s: %s", key, r->str);
     freeReplyObject(r);
     return rc;
+}
+
+int gw_store_stream_read(gw_store_t *s, const char *key, char *last_id, int block_ms,
+                         gw_store_entry_fn fn, void *ctx, char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char block[16];
+    snprintf(block, sizeof(block), "%d", block_ms);
+    const char *argv[7] = {"XREAD", "BLOCK", block, "STREAMS", key, last_id};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = command_argv(s, 6, argv, lens, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(errstr, errstr_size, "redis: XREAD %s: %s", key, r->str);
+        freeReplyObject(r);
+        return GW_STORE_ERROR;
+    }
+    /* [[key, [[id, [f, v, ...]], ...]]] or nil on timeout */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
+        const redisReply *entries = r->element[0]->element[1];
+        for (size_t i = 0; i < entries->elements; i++) {
+            const redisReply *e = entries->element[i];
+            if (e->elements != 2)
+                continue;
+            const char *id = e->element[0]->str;
+            snprintf(last_id, 64, "%s", id);
+            const redisReply *fv = e->element[1];
+            for (size_t k = 0; k + 1 < fv->elements; k += 2)
+                fn(ctx, id, fv->element[k]->str, fv->element[k + 1]->str);
+        }
+    }
+    freeReplyObject(r);
+    return GW_STORE_OK;
 }

@@ -134,6 +134,49 @@ int gw_store_queue_hash(gw_store_t *store, const gw_hash_write_t *write, char *e
 /* Waits for the replies of every queued write. */
 int gw_store_flush(gw_store_t *store, char *errstr, size_t errstr_size);
 
+/* Queues any command without waiting (arguments copied). */
+int gw_store_queue_argv(gw_store_t *store, int argc, const char *const *argv, const size_t *lens,
+                        char *errstr, size_t errstr_size);
+
+/* Queues a call of the alerts script (src/lua/alerts.lua) on `key` with
+ * `argc` ARGV (binary-safe). */
+int gw_store_queue_alerts(gw_store_t *store, const char *key, int argc, const char *const *argv,
+                          const size_t *lens, char *errstr, size_t errstr_size);
+
+#define GW_STORE_PAIRS_MAX 128
+
+/* One reply, as handed to a gw_store_reply_fn: valid during the call. */
+typedef struct {
+    size_t index;      /* 0 for the first queued command */
+    const char *error; /* non-NULL for an error reply */
+    long long integer;
+    const char *str; /* string or status reply */
+    size_t len;
+    bool array; /* an array reply, read as field/value pairs (HGETALL) */
+    const char *fields[GW_STORE_PAIRS_MAX];
+    const char *values[GW_STORE_PAIRS_MAX];
+    size_t value_lens[GW_STORE_PAIRS_MAX];
+    size_t npairs;
+} gw_store_reply_t;
+
+typedef void (*gw_store_reply_fn)(void *ctx, const gw_store_reply_t *reply);
+
+/* Waits for every queued command's reply, handing each to `fn` (may be
+ * NULL). Returns GW_STORE_ERROR when any reply was an error (after all
+ * replies were read; scripts lost by Redis are loaded again for the next
+ * attempt), GW_STORE_DOWN when the connection broke. */
+int gw_store_flush_replies(gw_store_t *store, gw_store_reply_fn fn, void *ctx, char *errstr,
+                           size_t errstr_size);
+
+/* Callback for gw_store_stream_read: one entry's id and one of its fields. */
+typedef int (*gw_store_entry_fn)(void *ctx, const char *id, const char *field, const char *value);
+
+/* XREAD of stream `key` after entry `*last_id` ("0" from the start, "$"
+ * only new ones), waiting up to `block_ms` for one; updates *last_id (a
+ * buffer of 64 bytes). */
+int gw_store_stream_read(gw_store_t *store, const char *key, char *last_id, int block_ms,
+                         gw_store_entry_fn fn, void *ctx, char *errstr, size_t errstr_size);
+
 /* HDEL `field` of `key`. */
 int gw_store_hdel(gw_store_t *store, const char *key, const char *field, char *errstr,
                   size_t errstr_size);

@@ -13,6 +13,7 @@ int cmd_produce(int argc, char **argv);
 int cmd_kafka_mock(int argc, char **argv);
 int cmd_rep(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
 
 /* Reads a bootstrap address from -F FILE (first line), as written by
  * `gapwatch kafka-mock -o FILE`. Returns 0 or -1 (message printed). */

@@ -5,6 +5,7 @@
  *   gapwatch kafka-mock   an embedded Kafka (librdkafka's mock cluster)
  *   gapwatch rep          a rep's windows and diagnosis from Redis
  *   gapwatch sim          a simulated sales org, to Kafka or JSON lines
+ *   gapwatch alerts       tail the alerts
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static const struct {
     {"kafka-mock", cmd_kafka_mock, "run an embedded Kafka cluster (librdkafka mock)"},
     {"rep", cmd_rep, "show a rep's windows and diagnosis from Redis"},
     {"sim", cmd_sim, "simulate a sales org and produce its events"},
+    {"alerts", cmd_alerts, "tail the alerts (Kafka topic or Redis stream)"},
 };
 
 static void usage(FILE *out)

@@ -5,6 +5,7 @@
 #include "gw_harness.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -95,6 +96,7 @@ static void kill_wait(pid_t *pid, int sig)
 void gwh_cleanup(gwh_t *h)
 {
     kill_wait(&h->daemon_pid, SIGKILL);
+    kill_wait(&h->am_pid, SIGTERM);
     kill_wait(&h->kafka_pid, SIGTERM);
     kill_wait(&h->redis_pid, SIGKILL);
     if (h->kafka_ctl >= 0) {
@@ -335,6 +337,8 @@ rd_kafka_t *gwh_producer(gwh_t *h, void (*dr)(rd_kafka_t *, const rd_kafka_messa
     rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
     rd_kafka_conf_set(conf, "linger.ms", "10", NULL, 0);
     rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", NULL, 0);
+    /* Tests take brokers down on purpose: only critical logs. */
+    rd_kafka_conf_set(conf, "log_level", "2", NULL, 0);
     if (dr)
         rd_kafka_conf_set_dr_msg_cb(conf, dr);
     rd_kafka_conf_set_opaque(conf, opaque);
@@ -410,4 +414,82 @@ int gwh_daemon_log_count(gwh_t *h, const char *needle)
             n++;
     fclose(f);
     return n;
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+} body_t;
+
+static size_t body_write(char *data, size_t size, size_t n, void *ctx)
+{
+    body_t *b = ctx;
+    char *nb = realloc(b->buf, b->len + size * n + 1);
+    if (!nb)
+        return 0;
+    b->buf = nb;
+    memcpy(b->buf + b->len, data, size * n);
+    b->len += size * n;
+    b->buf[b->len] = '\0';
+    return size * n;
+}
+
+char *gwh_http_get(int port, const char *path)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return NULL;
+    body_t b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK || code != 200) {
+        free(b.buf);
+        return NULL;
+    }
+    if (!b.buf)
+        b.buf = calloc(1, 1);
+    return b.buf;
+}
+
+void gwh_alertmanager_start(gwh_t *h)
+{
+    char cfg[300], storage[300], listen[64], cfgarg[320], storarg[320];
+    snprintf(cfg, sizeof(cfg), "%s/alertmanager.yml", h->dir);
+    snprintf(storage, sizeof(storage), "%s/alertmanager", h->dir);
+    FILE *f = fopen(cfg, "w");
+    if (!f)
+        die("write %s: %s", cfg, strerror(errno));
+    fprintf(f,
+            "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n");
+    fclose(f);
+    mkdir(storage, 0755);
+    h->am_port = free_port();
+    snprintf(listen, sizeof(listen), "--web.listen-address=127.0.0.1:%d", h->am_port);
+    snprintf(cfgarg, sizeof(cfgarg), "--config.file=%s", cfg);
+    snprintf(storarg, sizeof(storarg), "--storage.path=%s", storage);
+    char logf[300];
+    snprintf(logf, sizeof(logf), "%s/alertmanager.log", h->dir);
+    int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    char *argv[] = {"prometheus-alertmanager",   cfgarg, storarg, listen,
+                    "--cluster.listen-address=", NULL};
+    h->am_pid = spawn(argv, -1, fd, fd);
+    close(fd);
+    for (int i = 0; i < 100; i++) {
+        char *body = gwh_http_get(h->am_port, "/api/v2/status");
+        if (body) {
+            free(body);
+            return;
+        }
+        gwh_sleep_ms(100);
+    }
+    die("alertmanager did not answer on port %d (see %s)", h->am_port, logf);
 }

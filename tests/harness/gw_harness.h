@@ -31,6 +31,8 @@ typedef struct {
     char bootstrap[256];
     pid_t daemon_pid;
     int daemon_starts;
+    pid_t am_pid;
+    int am_port;
     char config_path[300];
 } gwh_t;
 
@@ -60,6 +62,14 @@ void gwh_kafka_ctl(gwh_t *h, const char *cmd);
 /* Writes the daemon's config: Kafka and Redis of the harness, test-speed
  * consumer group settings, then `extra_yaml` (top-level keys) verbatim. */
 void gwh_write_config(gwh_t *h, const char *extra_yaml);
+
+/* Starts Debian's prometheus-alertmanager on a free loopback port (no
+ * clustering), waiting until its API answers. */
+void gwh_alertmanager_start(gwh_t *h);
+
+/* GET http://127.0.0.1:<port><path> into a malloc'ed NUL-terminated body
+ * (caller frees); NULL on failure. */
+char *gwh_http_get(int port, const char *path);
 
 /* Starts gapwatchd with the config; its log goes to <dir>/gapwatchd.log. */
 void gwh_daemon_start(gwh_t *h);

@@ -1,0 +1,613 @@
+/*
+ * gw_alerter: observations of one evaluator chunk are buffered; the flush
+ * does three pipelined round trips (read states, compare-and-set, then
+ * publish), and gw_alerter_poll() turns delivery reports into "delivered"
+ * marks and stream entries.
+ *
+ * Alert state hash fields are listed in src/lua/alerts.lua.
+ */
+#include "gw_alerter.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw_alerts.h"
+#include "gw_keys.h"
+#include "gw_log.h"
+#include "gw_map.h"
+#include "gw_time.h"
+
+typedef struct {
+    char tenant[GW_ID_MAX + 1];
+    char rep[GW_ID_MAX + 1];
+    char team[GW_ID_MAX + 1];
+    char key[GW_KEY_MAX]; /* the alert state hash */
+    const gw_playbook_t *pb;
+    int window;
+    int64_t wm;
+    gw_diagnosis_t diag;
+    uint64_t version;
+    gw_alert_state_t st[GW_ALERT_KINDS];
+    uint8_t *payload[GW_ALERT_KINDS]; /* stored message, for re-sends (malloc'ed) */
+    size_t payload_len[GW_ALERT_KINDS];
+    gw_alert_send_t send[GW_ALERT_KINDS];
+    uint8_t *fresh[GW_ALERT_KINDS]; /* newly decided message (malloc'ed) */
+    size_t fresh_len[GW_ALERT_KINDS];
+    char *fresh_json[GW_ALERT_KINDS];
+    bool changed;
+    bool written; /* the compare-and-set won */
+} obs_t;
+
+/* One message in flight, handed to librdkafka as msg_opaque. */
+typedef struct ack_s {
+    struct ack_s *next;
+    char key[GW_KEY_MAX];
+    char tenant[GW_ID_MAX + 1];
+    char inflight[48];
+    int kind;
+    uint64_t msgno;
+    char *json; /* for the stream */
+    rd_kafka_resp_err_t err;
+} ack_t;
+
+struct gw_alerter_s {
+    const gw_config_t *cfg;
+    gw_store_t *store;
+    gw_producer_t *producer;
+    gw_metrics_t *m;
+    gw_alert_policy_t policy;
+    obs_t *obs;
+    size_t nobs, capobs;
+    gw_map_t *inflight; /* "<alert_id>:<msgno>" -> ack_t */
+    ack_t *done;        /* delivery reports not yet recorded */
+    CURL *curl;
+    char am_url[512];
+    int64_t last_fail_log_ms;
+};
+
+static void delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err)
+{
+    gw_alerter_t *al = ctx;
+    ack_t *a = opaque;
+    a->err = err;
+    a->next = al->done;
+    al->done = a;
+}
+
+gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_producer_t *producer,
+                             gw_metrics_t *metrics, char *errstr, size_t errstr_size)
+{
+    gw_alerter_t *al = calloc(1, sizeof(*al));
+    if (!al) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    al->cfg = cfg;
+    al->store = store;
+    al->producer = producer;
+    al->m = metrics;
+    al->policy = (gw_alert_policy_t){cfg->alerting.fire_after_ms, cfg->alerting.resolve_after_ms,
+                                     cfg->alerting.repeat_interval_ms};
+    al->inflight = gw_map_new();
+    if (!al->inflight) {
+        free(al);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (cfg->alerting.alertmanager_url && *cfg->alerting.alertmanager_url) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(al->curl = curl_easy_init())) {
+            snprintf(errstr, errstr_size, "cannot initialise libcurl for Alertmanager");
+            gw_map_free(al->inflight, NULL);
+            free(al);
+            return NULL;
+        }
+        const char *u = cfg->alerting.alertmanager_url;
+        size_t len = strlen(u);
+        snprintf(al->am_url, sizeof(al->am_url), "%.*s/api/v2/alerts",
+                 (int)(len && u[len - 1] == '/' ? len - 1 : len), u);
+    }
+    gw_producer_set_listener(producer, delivered, al);
+    return al;
+}
+
+static void free_obs_buffers(obs_t *o)
+{
+    for (int k = 0; k < GW_ALERT_KINDS; k++) {
+        free(o->payload[k]);
+        free(o->fresh[k]);
+        free(o->fresh_json[k]);
+        o->payload[k] = o->fresh[k] = NULL;
+        o->fresh_json[k] = NULL;
+    }
+}
+
+static void free_ack(void *p)
+{
+    ack_t *a = p;
+    if (a) {
+        free(a->json);
+        free(a);
+    }
+}
+
+void gw_alerter_free(gw_alerter_t *al)
+{
+    if (!al)
+        return;
+    for (size_t i = 0; i < al->nobs; i++)
+        free_obs_buffers(&al->obs[i]);
+    free(al->obs);
+    /* Reports not recorded: their messages are re-sent at the next start. */
+    while (al->done) {
+        ack_t *a = al->done;
+        al->done = a->next;
+        gw_map_remove(al->inflight, a->inflight);
+        free_ack(a);
+    }
+    gw_map_free(al->inflight, free_ack);
+    if (al->curl) {
+        curl_easy_cleanup(al->curl);
+        curl_global_cleanup();
+    }
+    gw_producer_set_listener(al->producer, NULL, NULL);
+    free(al);
+}
+
+size_t gw_alerter_in_flight(const gw_alerter_t *al)
+{
+    return gw_map_count(al->inflight);
+}
+
+/* ---- observe ------------------------------------------------------------- */
+
+void gw_alerter_observe(void *ctx, const gw_evaluation_t *e)
+{
+    gw_alerter_t *al = ctx;
+    const gw_config_t *cfg = al->cfg;
+    if (!(cfg->alerting.windows & (1u << e->window)) || e->diag->kind == GW_DIAG_NO_OBJECTIVE)
+        return;
+    if (al->nobs == al->capobs) {
+        size_t ncap = al->capobs ? al->capobs * 2 : 64;
+        obs_t *n = realloc(al->obs, ncap * sizeof(*n));
+        if (!n)
+            return; /* evaluated again at the next sweep */
+        al->obs = n;
+        al->capobs = ncap;
+    }
+    obs_t *o = &al->obs[al->nobs++];
+    memset(o, 0, sizeof(*o));
+    snprintf(o->tenant, sizeof(o->tenant), "%s", e->tenant);
+    snprintf(o->rep, sizeof(o->rep), "%s", e->rep);
+    snprintf(o->team, sizeof(o->team), "%s", e->team);
+    char suffix[40];
+    snprintf(suffix, sizeof(suffix), ":alerts:%s", cfg->windows[e->window].name);
+    gw_entity_t ent = {GW_ENTITY_REP, o->tenant, o->rep};
+    gw_keys_entity(o->key, sizeof(o->key), cfg->key_prefix, &ent, suffix);
+    o->pb = e->playbook;
+    o->window = e->window;
+    o->wm = e->watermark_ms;
+    o->diag = *e->diag;
+}
+
+/* ---- flush: read, step, compare-and-set, publish --------------------------- */
+
+static uint64_t u64(const char *s)
+{
+    return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static void parse_state(void *ctx, const gw_store_reply_t *r)
+{
+    gw_alerter_t *al = ctx;
+    obs_t *o = &al->obs[r->index];
+    for (size_t i = 0; i < r->npairs; i++) {
+        const char *f = r->fields[i], *v = r->values[i];
+        if (!strcmp(f, "version")) {
+            o->version = u64(v);
+            continue;
+        }
+        const char *dot = strchr(f, '.');
+        if (!dot)
+            continue;
+        char kname[40];
+        snprintf(kname, sizeof(kname), "%.*s", (int)(dot - f), f);
+        int k = gw_alert_kind_parse(kname);
+        if (k < 0)
+            continue;
+        gw_alert_state_t *st = &o->st[k];
+        const char *field = dot + 1;
+        if (!strcmp(field, "phase")) {
+            int p = gw_alert_phase_parse(v);
+            st->phase = p < 0 ? GW_PHASE_INACTIVE : (gw_alert_phase_t)p;
+        } else if (!strcmp(field, "since")) {
+            st->since_wm = strtoll(v, NULL, 10);
+        } else if (!strcmp(field, "clear")) {
+            st->clear_since_wm = strtoll(v, NULL, 10);
+        } else if (!strcmp(field, "last_sent")) {
+            st->last_sent_wm = strtoll(v, NULL, 10);
+        } else if (!strcmp(field, "starts_at")) {
+            st->starts_at_ms = strtoll(v, NULL, 10);
+        } else if (!strcmp(field, "seq")) {
+            st->seq = (uint32_t)u64(v);
+        } else if (!strcmp(field, "msgno")) {
+            st->msgno = u64(v);
+        } else if (!strcmp(field, "delivered")) {
+            st->delivered = u64(v);
+        } else if (!strcmp(field, "payload") && r->value_lens[i] > 0) {
+            o->payload[k] = malloc(r->value_lens[i]);
+            if (o->payload[k]) {
+                memcpy(o->payload[k], v, r->value_lens[i]);
+                o->payload_len[k] = r->value_lens[i];
+            }
+        }
+    }
+}
+
+static void parse_cas(void *ctx, const gw_store_reply_t *r)
+{
+    bool *won = ctx;
+    won[r->index] = !r->error && r->integer == 1;
+}
+
+/* Steps every enabled kind of `o`; builds the messages to send. */
+static void step(gw_alerter_t *al, obs_t *o, int64_t now)
+{
+    const gw_config_t *cfg = al->cfg;
+    for (int k = 0; k < GW_ALERT_KINDS; k++) {
+        if (!(cfg->alerting.kinds & (1u << k)))
+            continue;
+        gw_alert_state_t before = o->st[k];
+        bool cond = gw_alert_condition((gw_alert_kind_t)k, &o->diag);
+        o->send[k] = gw_alert_step(&al->policy, &o->st[k], cond, o->wm, now);
+        if (memcmp(&before, &o->st[k], sizeof(before)) != 0)
+            o->changed = true;
+        if (o->send[k] == GW_SEND_NONE)
+            continue;
+        gw_alert_t a = {o->tenant,
+                        o->rep,
+                        o->team,
+                        cfg->windows[o->window].name,
+                        o->pb,
+                        &cfg->kinds,
+                        (gw_alert_kind_t)k,
+                        o->send[k],
+                        &o->diag,
+                        o->wm,
+                        now,
+                        o->st[k].starts_at_ms,
+                        o->send[k] == GW_SEND_RESOLVED ? now : 0,
+                        o->st[k].seq};
+        if (gw_alert_pack(&a, &o->fresh[k], &o->fresh_len[k]) != 0) {
+            o->send[k] = GW_SEND_NONE;
+            continue;
+        }
+        o->fresh_json[k] = gw_alert_json(&a);
+    }
+}
+
+#define STATE_FIELDS 9
+
+static int queue_cas(gw_alerter_t *al, obs_t *o, char *err, size_t errsize)
+{
+    /* mode, version, ttl + per kind STATE_FIELDS pairs */
+    const char *argv[3 + 2 * STATE_FIELDS * GW_ALERT_KINDS];
+    size_t lens[3 + 2 * STATE_FIELDS * GW_ALERT_KINDS];
+    char names[GW_ALERT_KINDS * STATE_FIELDS][48];
+    char vals[GW_ALERT_KINDS * STATE_FIELDS][32];
+    char version[24], ttl[24];
+    int argc = 0, nn = 0;
+    snprintf(version, sizeof(version), "%" PRIu64, o->version);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, al->cfg->key_ttl_ms);
+    argv[argc] = "cas";
+    lens[argc++] = 3;
+    argv[argc] = version;
+    lens[argc++] = strlen(version);
+    argv[argc] = ttl;
+    lens[argc++] = strlen(ttl);
+    for (int k = 0; k < GW_ALERT_KINDS; k++) {
+        if (!(al->cfg->alerting.kinds & (1u << k)))
+            continue;
+        const gw_alert_state_t *st = &o->st[k];
+        const char *kn = gw_alert_kind_str((gw_alert_kind_t)k);
+        struct {
+            const char *field;
+            char value[32];
+        } f[8];
+        int nf = 0;
+        f[nf].field = "phase";
+        snprintf(f[nf++].value, 32, "%s", gw_alert_phase_str(st->phase));
+        f[nf].field = "since";
+        snprintf(f[nf++].value, 32, "%" PRId64, st->since_wm);
+        f[nf].field = "clear";
+        snprintf(f[nf++].value, 32, "%" PRId64, st->clear_since_wm);
+        f[nf].field = "last_sent";
+        snprintf(f[nf++].value, 32, "%" PRId64, st->last_sent_wm);
+        f[nf].field = "starts_at";
+        snprintf(f[nf++].value, 32, "%" PRId64, st->starts_at_ms);
+        f[nf].field = "seq";
+        snprintf(f[nf++].value, 32, "%" PRIu32, st->seq);
+        f[nf].field = "msgno";
+        snprintf(f[nf++].value, 32, "%" PRIu64, st->msgno);
+        for (int i = 0; i < nf; i++, nn++) {
+            snprintf(names[nn], sizeof(names[0]), "%s.%s", kn, f[i].field);
+            memcpy(vals[nn], f[i].value, sizeof(vals[0]));
+            argv[argc] = names[nn];
+            lens[argc++] = strlen(names[nn]);
+            argv[argc] = vals[nn];
+            lens[argc++] = strlen(vals[nn]);
+        }
+        if (o->send[k] != GW_SEND_NONE) {
+            snprintf(names[nn], sizeof(names[0]), "%s.payload", kn);
+            argv[argc] = names[nn];
+            lens[argc] = strlen(names[nn]);
+            argc++;
+            nn++;
+            argv[argc] = (const char *)o->fresh[k];
+            lens[argc] = o->fresh_len[k];
+            argc++;
+        }
+    }
+    return gw_store_queue_alerts(al->store, o->key, argc, argv, lens, err, errsize);
+}
+
+/* Produces one message (fresh or a re-send of an unconfirmed one). */
+static void publish(gw_alerter_t *al, const obs_t *o, int k, const uint8_t *payload, size_t len,
+                    const char *json, uint64_t msgno)
+{
+    char alert_id[17];
+    gw_alert_id(alert_id, o->tenant, o->rep, (gw_alert_kind_t)k, al->cfg->windows[o->window].name);
+    char inflight[48];
+    snprintf(inflight, sizeof(inflight), "%s:%" PRIu64, alert_id, msgno);
+    if (gw_map_get(al->inflight, inflight))
+        return; /* already on its way */
+    ack_t *a = calloc(1, sizeof(*a));
+    if (!a)
+        return;
+    snprintf(a->key, sizeof(a->key), "%s", o->key);
+    snprintf(a->tenant, sizeof(a->tenant), "%s", o->tenant);
+    snprintf(a->inflight, sizeof(a->inflight), "%s", inflight);
+    a->kind = k;
+    a->msgno = msgno;
+    a->json = json ? strdup(json) : NULL;
+    char err[512];
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    rd_kafka_header_add(h, "gw.alert_id", -1, alert_id, -1);
+    rd_kafka_header_add(h, "gw.alert_kind", -1, gw_alert_kind_str((gw_alert_kind_t)k), -1);
+    if (gw_map_put(al->inflight, inflight, a) != 0 ||
+        gw_producer_send(al->producer, al->cfg->kafka.topic_alerts, o->rep, strlen(o->rep),
+                         payload, len, h, 0, a, err, sizeof(err)) != 0) {
+        gw_log_error("cannot produce an alert; it is sent again at the next evaluation",
+                     "rep=%s kind=%s err=\"%s\"", o->rep, gw_alert_kind_str((gw_alert_kind_t)k),
+                     err);
+        gw_map_remove(al->inflight, inflight);
+        free_ack(a);
+    }
+}
+
+static void rfc3339(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* Alertmanager: firing alerts are (re-)posted with an end in the future,
+ * resolved ones with their end now. */
+static void post_alertmanager(gw_alerter_t *al, int64_t now)
+{
+    json_t *arr = json_array();
+    const gw_config_t *cfg = al->cfg;
+    int64_t validity = 3 * cfg->evaluation.sweep_interval_ms;
+    for (size_t i = 0; i < al->nobs; i++) {
+        const obs_t *o = &al->obs[i];
+        if (!o->written && o->changed)
+            continue; /* another instance decided this rep */
+        for (int k = 0; k < GW_ALERT_KINDS; k++) {
+            bool firing = o->st[k].phase == GW_PHASE_FIRING ||
+                          o->st[k].phase == GW_PHASE_RESOLVING;
+            bool resolved = o->send[k] == GW_SEND_RESOLVED;
+            if (!(cfg->alerting.kinds & (1u << k)) || (!firing && !resolved))
+                continue;
+            json_t *labels = json_object(), *ann = json_object(), *a = json_object();
+            json_object_set_new(labels, "alertname",
+                                json_string(gw_alert_kind_alertname((gw_alert_kind_t)k)));
+            json_object_set_new(labels, "tenant", json_string(o->tenant));
+            json_object_set_new(labels, "team", json_string(o->team));
+            json_object_set_new(labels, "rep", json_string(o->rep));
+            json_object_set_new(labels, "window", json_string(cfg->windows[o->window].name));
+            json_object_set_new(labels, "stage",
+                                json_string(o->diag.weakest >= 0
+                                                ? o->pb->stages[o->diag.weakest + 1].name
+                                                : ""));
+            json_object_set_new(labels, "playbook", json_string(o->pb->name));
+            char id[17], summary[512];
+            gw_alert_id(id, o->tenant, o->rep, (gw_alert_kind_t)k, cfg->windows[o->window].name);
+            gw_alert_t al_msg = {o->tenant, o->rep, o->team, cfg->windows[o->window].name, o->pb,
+                                 &cfg->kinds, (gw_alert_kind_t)k,
+                                 resolved ? GW_SEND_RESOLVED : GW_SEND_FIRING, &o->diag, o->wm,
+                                 now, o->st[k].starts_at_ms, resolved ? now : 0, o->st[k].seq};
+            gw_alert_summary(&al_msg, summary, sizeof(summary));
+            json_object_set_new(ann, "summary", json_string(summary));
+            json_object_set_new(ann, "diagnosis", json_string(gw_diag_str(o->diag.kind)));
+            json_object_set_new(ann, "alert_id", json_string(id));
+            char starts[40], ends[40];
+            rfc3339(o->st[k].starts_at_ms ? o->st[k].starts_at_ms : now, starts, sizeof(starts));
+            rfc3339(resolved ? now : now + validity, ends, sizeof(ends));
+            json_object_set_new(a, "labels", labels);
+            json_object_set_new(a, "annotations", ann);
+            json_object_set_new(a, "startsAt", json_string(starts));
+            json_object_set_new(a, "endsAt", json_string(ends));
+            json_array_append_new(arr, a);
+        }
+    }
+    if (json_array_size(arr) == 0) {
+        json_decref(arr);
+        return;
+    }
+    char *body = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_reset(al->curl);
+    curl_easy_setopt(al->curl, CURLOPT_URL, al->am_url);
+    curl_easy_setopt(al->curl, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(al->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(al->curl, CURLOPT_TIMEOUT_MS, (long)cfg->alerting.alertmanager_timeout_ms);
+    curl_easy_setopt(al->curl, CURLOPT_NOSIGNAL, 1L);
+    CURLcode cc = curl_easy_perform(al->curl);
+    long code = 0;
+    curl_easy_getinfo(al->curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdr);
+    free(body);
+    al->m->alertmanager_posts++;
+    if (cc != CURLE_OK || code != 200) {
+        al->m->alertmanager_failures++;
+        int64_t t = gw_mono_ms();
+        if (t - al->last_fail_log_ms > 10000) {
+            al->last_fail_log_ms = t;
+            gw_log_warn("alertmanager post failed; firing alerts are posted again at the next "
+                        "evaluation",
+                        "url=%s http_status=%ld err=\"%s\"", al->am_url, code,
+                        cc == CURLE_OK ? "unexpected status" : curl_easy_strerror(cc));
+        }
+    }
+}
+
+void gw_alerter_flush(void *ctx)
+{
+    gw_alerter_t *al = ctx;
+    if (al->nobs == 0)
+        return;
+    char err[512];
+    int64_t now = gw_now_ms();
+    /* 1. Read every observed rep's state for its window. */
+    for (size_t i = 0; i < al->nobs; i++) {
+        const char *argv[2] = {"HGETALL", al->obs[i].key};
+        size_t lens[2] = {7, strlen(al->obs[i].key)};
+        if (gw_store_queue_argv(al->store, 2, argv, lens, err, sizeof(err)) != GW_STORE_OK)
+            goto failed;
+    }
+    if (gw_store_flush_replies(al->store, parse_state, al, err, sizeof(err)) != GW_STORE_OK)
+        goto failed;
+    /* 2. Step; 3. compare-and-set what changed. */
+    size_t ncas = 0;
+    size_t *cas_of = calloc(al->nobs, sizeof(*cas_of));
+    bool *won = calloc(al->nobs, sizeof(*won));
+    if (!cas_of || !won) {
+        free(cas_of);
+        free(won);
+        snprintf(err, sizeof(err), "out of memory");
+        goto failed;
+    }
+    for (size_t i = 0; i < al->nobs; i++) {
+        step(al, &al->obs[i], now);
+        if (!al->obs[i].changed)
+            continue;
+        if (queue_cas(al, &al->obs[i], err, sizeof(err)) != GW_STORE_OK) {
+            free(cas_of);
+            free(won);
+            goto failed;
+        }
+        cas_of[ncas++] = i;
+    }
+    int frc = gw_store_flush_replies(al->store, parse_cas, won, err, sizeof(err));
+    if (frc == GW_STORE_DOWN) {
+        free(cas_of);
+        free(won);
+        goto failed;
+    }
+    for (size_t c = 0; c < ncas; c++) {
+        obs_t *o = &al->obs[cas_of[c]];
+        o->written = won[c];
+        if (!won[c])
+            al->m->alert_cas_lost++;
+    }
+    free(cas_of);
+    free(won);
+    /* 4. Publish what this instance decided, and re-send what an earlier
+     * run decided but never saw confirmed. */
+    for (size_t i = 0; i < al->nobs; i++) {
+        obs_t *o = &al->obs[i];
+        if (o->changed && !o->written)
+            continue;
+        for (int k = 0; k < GW_ALERT_KINDS; k++) {
+            if (o->send[k] != GW_SEND_NONE) {
+                publish(al, o, k, o->fresh[k], o->fresh_len[k], o->fresh_json[k],
+                        o->st[k].msgno);
+                al->m->alerts_decided[k][o->send[k] == GW_SEND_RESOLVED]++;
+            } else if (o->st[k].msgno > o->st[k].delivered && o->payload[k]) {
+                publish(al, o, k, o->payload[k], o->payload_len[k], NULL, o->st[k].msgno);
+            }
+        }
+    }
+    if (al->curl)
+        post_alertmanager(al, now);
+    goto out;
+failed:
+    al->m->alert_failures++;
+    gw_log_warn("alert evaluation not recorded; it is repeated at the next evaluation",
+                "err=\"%s\"", err);
+out:
+    for (size_t i = 0; i < al->nobs; i++)
+        free_obs_buffers(&al->obs[i]);
+    al->nobs = 0;
+}
+
+/* ---- delivery reports ------------------------------------------------------- */
+
+void gw_alerter_poll(gw_alerter_t *al)
+{
+    if (!al->done)
+        return;
+    char err[512];
+    ack_t *list = al->done;
+    al->done = NULL;
+    int queued = 0;
+    for (ack_t *a = list; a; a = a->next) {
+        if (a->err) {
+            al->m->alert_delivery_failures++;
+            gw_log_error("alert not delivered; it is sent again at the next evaluation",
+                         "kind=%s err=\"%s\"", gw_alert_kind_str((gw_alert_kind_t)a->kind),
+                         rd_kafka_err2str(a->err));
+            continue;
+        }
+        al->m->alerts_delivered++;
+        char msgno[24];
+        snprintf(msgno, sizeof(msgno), "%" PRIu64, a->msgno);
+        const char *kn = gw_alert_kind_str((gw_alert_kind_t)a->kind);
+        const char *argv[3] = {"ack", kn, msgno};
+        size_t lens[3] = {3, strlen(kn), strlen(msgno)};
+        if (gw_store_queue_alerts(al->store, a->key, 3, argv, lens, err, sizeof(err)) !=
+            GW_STORE_OK)
+            break;
+        queued++;
+        if (a->json) {
+            char stream[GW_KEY_MAX], maxlen[24];
+            snprintf(stream, sizeof(stream), "%s:alerts:{%s}", al->cfg->key_prefix, a->tenant);
+            snprintf(maxlen, sizeof(maxlen), "%d", al->cfg->alerting.stream_max_length);
+            const char *x[] = {"XADD", stream, "MAXLEN", "~", maxlen, "*", "alert", a->json};
+            size_t xl[8];
+            for (int i = 0; i < 8; i++)
+                xl[i] = strlen(x[i]);
+            if (gw_store_queue_argv(al->store, 8, x, xl, err, sizeof(err)) != GW_STORE_OK)
+                break;
+            queued++;
+        }
+    }
+    if (queued && gw_store_flush_replies(al->store, NULL, NULL, err, sizeof(err)) != GW_STORE_OK)
+        gw_log_warn("cannot record alert deliveries; they may be sent again after a restart",
+                    "err=\"%s\"", err);
+    while (list) {
+        ack_t *a = list;
+        list = a->next;
+        gw_map_remove(al->inflight, a->inflight);
+        free_ack(a);
+    }
+}

@@ -1,0 +1,55 @@
+/*
+ * gw_alerter: the alert state (dedup) and the alert publisher boxes of the
+ * architecture. Listens to the evaluator; per rep and window it reads the
+ * alert state from Redis, steps each kind's lifecycle (gw_alerts), writes
+ * the new state by compare-and-set, and only the writer that won publishes:
+ *
+ *   - to Kafka (alerting topic, key = rep, idempotent producer with
+ *     unlimited retries; delivery reports are checked);
+ *   - once the broker took it: to the tenant's capped Redis stream, and the
+ *     state records the message as delivered;
+ *   - optionally to Prometheus Alertmanager's v2 API (libcurl), where firing
+ *     alerts are re-posted at every evaluation, as Alertmanager expects.
+ *
+ * A decided message whose delivery was never confirmed (the daemon died
+ * with it in flight) is sent again at the rep's next evaluation; nothing
+ * confirmed is sent twice, by this or another instance. The only duplicate
+ * possible is a message confirmed by the broker whose confirmation was not
+ * yet recorded when the process died (milliseconds); consumers can drop
+ * repeats of (alert_id, sequence, state).
+ *
+ * Not thread-safe: the loop owns it.
+ */
+#ifndef GW_ALERTER_H
+#define GW_ALERTER_H
+
+#include <stddef.h>
+
+#include "gw_config.h"
+#include "gw_evaluator.h"
+#include "gw_metrics.h"
+#include "gw_producer.h"
+#include "gw_store.h"
+
+typedef struct gw_alerter_s gw_alerter_t;
+
+/* All arguments borrowed. Registers itself as the producer's delivery
+ * listener. NULL with `errstr` on failure. */
+gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_producer_t *producer,
+                             gw_metrics_t *metrics, char *errstr, size_t errstr_size);
+
+/* Accepts NULL. Call gw_alerter_poll() after flushing the producer first, so
+ * confirmed deliveries are recorded. */
+void gw_alerter_free(gw_alerter_t *al);
+
+/* The evaluator's listener and chunk-done hook (ctx = the alerter). */
+void gw_alerter_observe(void *al, const gw_evaluation_t *evaluation);
+void gw_alerter_flush(void *al);
+
+/* Records confirmed deliveries (state, stream). Call from the loop. */
+void gw_alerter_poll(gw_alerter_t *al);
+
+/* Alert messages produced and not yet confirmed. */
+size_t gw_alerter_in_flight(const gw_alerter_t *al);
+
+#endif

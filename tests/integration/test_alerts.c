@@ -1,0 +1,321 @@
+/*
+ * Alerts end to end, on a simulated org with planted reps, through Kafka,
+ * gapwatchd, Redis and Debian's prometheus-alertmanager on loopback:
+ *
+ *   1. the brokers go down right after the stream is consumed, while the
+ *      alerts are due (they fire 5 s of event time after the first
+ *      evaluation); once the brokers are back every alert arrives: exactly
+ *      one FIRING per planted gap, nothing for healthy, lean or ramping reps;
+ *   2. Alertmanager holds them with the right labels;
+ *   3. a rep who recovers gets exactly one RESOLVED;
+ *   4. after a SIGKILL and a restart nothing is sent again;
+ *   5. the tenant's Redis stream mirrors every delivered alert.
+ */
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gapwatch/v1/alert.pb-c.h"
+#include "gapwatch/v1/event.pb-c.h"
+#include "gw_harness.h"
+#include "gw_sim.h"
+
+static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
+                                     NULL};
+
+typedef struct {
+    char rep[64];
+    char kind[32];
+    char state[16];
+    char alert_id[32];
+    unsigned sequence;
+} got_t;
+
+static got_t got[1024];
+static int ngot;
+
+/* Polls the alert topic for `ms`, appending what arrives. */
+static void collect(rd_kafka_t *c, int ms)
+{
+    int64_t end = gwh_now_ms() + ms;
+    while (gwh_now_ms() < end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m)
+            continue;
+        if (!m->err && ngot < 1024) {
+            Gapwatch__V1__GapAlert *a = gapwatch__v1__gap_alert__unpack(NULL, m->len, m->payload);
+            assert_non_null(a);
+            got_t *g = &got[ngot++];
+            snprintf(g->rep, sizeof(g->rep), "%s", a->rep_id);
+            snprintf(g->kind, sizeof(g->kind), "%s",
+                     protobuf_c_enum_descriptor_get_value(&gapwatch__v1__alert_kind__descriptor,
+                                                          a->kind)
+                         ->name);
+            snprintf(g->state, sizeof(g->state), "%s",
+                     a->state == GAPWATCH__V1__ALERT_STATE__FIRING ? "FIRING" : "RESOLVED");
+            snprintf(g->alert_id, sizeof(g->alert_id), "%s", a->alert_id);
+            g->sequence = a->sequence;
+            fprintf(stderr, "  alert: %-8s %-20s %-10s #%u %s\n", g->state, g->kind, g->rep,
+                    g->sequence, a->summary);
+            gapwatch__v1__gap_alert__free_unpacked(a, NULL);
+        }
+        rd_kafka_message_destroy(m);
+    }
+}
+
+static int count(const char *rep, const char *kind, const char *state)
+{
+    int n = 0;
+    for (int i = 0; i < ngot; i++)
+        n += !strcmp(got[i].rep, rep) && (!kind || !strcmp(got[i].kind, kind)) &&
+             (!state || !strcmp(got[i].state, state));
+    return n;
+}
+
+/* The alert kinds each archetype must fire in the 7d window. */
+static const char *const *expected_kinds(gw_archetype_t a)
+{
+    static const char *const none[] = {NULL};
+    static const char *const eff[] = {"EFFICIENCY_GAP", NULL};
+    static const char *const weak[] = {"EFFECTIVENESS_GAP", NULL};
+    static const char *const high[] = {"EFFECTIVENESS_GAP", "LOW_ACTIVITY_QUALITY",
+                                       "SUSPECTED_GAMING", NULL};
+    switch (a) {
+    case GW_ARCH_LOW_ACTIVITY:
+    case GW_ARCH_SILENT:
+        return eff;
+    case GW_ARCH_WEAK_STAGE:
+        return weak;
+    case GW_ARCH_HIGH_VOLUME:
+        return high;
+    default:
+        return none;
+    }
+}
+
+typedef struct {
+    rd_kafka_t *rk;
+} emit_ctx_t;
+
+static void produce_event(rd_kafka_t *rk, const gw_sim_event_t *e)
+{
+    Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
+    m.event_id = (char *)e->event_id;
+    m.tenant_id = (char *)e->tenant;
+    m.rep_id = (char *)e->rep;
+    m.team_id = (char *)e->team;
+    m.occurred_at_ms = e->occurred_at_ms;
+    m.kind = (Gapwatch__V1__Kind)e->kind;
+    m.goal = e->goal ? "qualify" : "";
+    m.next_step = e->next_step ? "send deck" : "";
+    uint8_t buf[512];
+    size_t len = gapwatch__v1__event__pack(&m, buf);
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(e->rep, strlen(e->rep)),
+            RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 50);
+            continue;
+        }
+        assert_int_equal(err, 0);
+        return;
+    }
+}
+
+static void emit(void *ctx, const gw_sim_event_t *e)
+{
+    produce_event(((emit_ctx_t *)ctx)->rk, e);
+}
+
+static rd_kafka_t *alert_consumer(gwh_t *h)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "alert-test-reader", NULL, 0);
+    rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(3);
+    for (int p = 0; p < 3; p++)
+        rd_kafka_topic_partition_list_add(tp, "sales.alerts", p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(c, tp), 0);
+    rd_kafka_topic_partition_list_destroy(tp);
+    return c;
+}
+
+/* Alertmanager drops labels whose value is empty: a missing label is "". */
+static const char *label(json_t *labels, const char *name)
+{
+    const char *v = json_string_value(json_object_get(labels, name));
+    return v ? v : "";
+}
+
+static bool am_has(json_t *alerts, const char *alertname, const char *rep, const char *team,
+                   const char *stage)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a)
+    {
+        json_t *l = json_object_get(a, "labels");
+        if (strcmp(label(l, "alertname"), alertname) || strcmp(label(l, "rep"), rep))
+            continue;
+        return !strcmp(label(l, "tenant"), "acme") && !strcmp(label(l, "team"), team) &&
+               !strcmp(label(l, "window"), "7d") && !strcmp(label(l, "stage"), stage) &&
+               label(json_object_get(a, "annotations"), "summary")[0];
+    }
+    return false;
+}
+
+static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **state)
+{
+    (void)state;
+    gwh_t h;
+    gwh_init(&h, "alerts");
+    gwh_redis_start(&h, NULL);
+    gwh_kafka_start(&h, 3, topics);
+    gwh_alertmanager_start(&h);
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "%s"
+             "consumer: {idle_after: 1s}\n"
+             "evaluation: {sweep_interval: 2s, min_interval: 1s}\n"
+             "alerting:\n"
+             "  windows: [7d]\n"
+             "  fire_after: 5s\n"
+             "  resolve_after: 0s\n"
+             "  repeat_interval: 30d\n"
+             "  alertmanager: {url: \"http://127.0.0.1:%d\"}\n",
+             GW_SIM_CONFIG_YAML, h.am_port);
+    gwh_write_config(&h, yaml);
+
+    gw_sim_config_t sim = {.tenant = "acme",
+                           .teams = 2,
+                           .reps_per_team = 10,
+                           .days = 30,
+                           .seed = 3,
+                           .end_ms = gwh_now_ms() - 1800000,
+                           .plant = true};
+    int nreps = gw_sim_rep_count(&sim);
+    gw_sim_rep_t *reps = calloc((size_t)nreps, sizeof(*reps));
+    emit_ctx_t ctx = {gwh_producer(&h, NULL, NULL)};
+    assert_true(gw_sim_run(&sim, reps, emit, &ctx) > 10000);
+    rd_kafka_flush(ctx.rk, 60000);
+    assert_int_equal(rd_kafka_outq_len(ctx.rk), 0);
+
+    /* 1. Brokers down while the alerts are due. */
+    gwh_daemon_start(&h);
+    assert_true(gwh_wait_consumed(&h, ctx.rk, "sales.events", 12, 120000));
+    gwh_kafka_ctl(&h, "down all");
+    gwh_sleep_ms(9000);
+    assert_true(gwh_daemon_alive(&h));
+    gwh_kafka_ctl(&h, "up all");
+    rd_kafka_t *c = alert_consumer(&h);
+    int expected = 0;
+    for (int i = 0; i < nreps; i++)
+        for (const char *const *k = expected_kinds(reps[i].archetype); *k; k++)
+            expected++;
+    int64_t deadline = gwh_now_ms() + 60000;
+    while (ngot < expected && gwh_now_ms() < deadline)
+        collect(c, 500);
+    collect(c, 5000); /* two more sweeps: anything extra would show */
+    if (ngot != expected)
+        gwh_dump_daemon_log(&h, 30);
+    for (int i = 0; i < nreps; i++) {
+        const gw_sim_rep_t *r = &reps[i];
+        int want = 0;
+        for (const char *const *k = expected_kinds(r->archetype); *k; k++, want++)
+            if (count(r->rep, *k, "FIRING") != 1)
+                fail_msg("%s (%s): %d FIRING %s, expected exactly 1", r->rep,
+                         gw_archetype_str(r->archetype), count(r->rep, *k, "FIRING"), *k);
+        if (count(r->rep, NULL, NULL) != want)
+            fail_msg("%s (%s): %d alerts, expected %d", r->rep, gw_archetype_str(r->archetype),
+                     count(r->rep, NULL, NULL), want);
+    }
+    assert_int_equal(ngot, expected);
+
+    /* 2. Alertmanager has them, labelled. */
+    char *body = gwh_http_get(h.am_port, "/api/v2/alerts");
+    assert_non_null(body);
+    json_error_t jerr;
+    json_t *am = json_loads(body, 0, &jerr);
+    free(body);
+    assert_non_null(am);
+    assert_int_equal(json_array_size(am), (size_t)expected);
+    for (int i = 0; i < nreps; i++) {
+        const gw_sim_rep_t *r = &reps[i];
+        if (r->archetype == GW_ARCH_LOW_ACTIVITY || r->archetype == GW_ARCH_SILENT)
+            assert_true(am_has(am, "GapwatchEfficiencyGap", r->rep, r->team, ""));
+        if (r->archetype == GW_ARCH_WEAK_STAGE)
+            assert_true(am_has(am, "GapwatchEffectivenessGap", r->rep, r->team, "book"));
+        if (r->archetype == GW_ARCH_HIGH_VOLUME) {
+            assert_true(am_has(am, "GapwatchEffectivenessGap", r->rep, r->team, "connect"));
+            assert_true(am_has(am, "GapwatchSuspectedGaming", r->rep, r->team, "connect"));
+        }
+    }
+    json_decref(am);
+
+    /* 3. The low-activity rep of the first team books 12 meetings: one RESOLVED. */
+    const gw_sim_rep_t *low = &reps[GW_ARCH_LOW_ACTIVITY - 1];
+    assert_int_equal(low->archetype, GW_ARCH_LOW_ACTIVITY);
+    for (int i = 0; i < 12; i++) {
+        gw_sim_event_t e;
+        memset(&e, 0, sizeof(e));
+        snprintf(e.event_id, sizeof(e.event_id), "recovery-%d", i);
+        snprintf(e.tenant, sizeof(e.tenant), "%s", low->tenant);
+        snprintf(e.rep, sizeof(e.rep), "%s", low->rep);
+        snprintf(e.team, sizeof(e.team), "%s", low->team);
+        e.occurred_at_ms = sim.end_ms - 8 * 3600000LL + i * 60000;
+        e.kind = 9; /* MEETING_BOOKED */
+        produce_event(ctx.rk, &e);
+    }
+    rd_kafka_flush(ctx.rk, 30000);
+    int before = ngot;
+    deadline = gwh_now_ms() + 30000;
+    while (count(low->rep, "EFFICIENCY_GAP", "RESOLVED") == 0 && gwh_now_ms() < deadline)
+        collect(c, 500);
+    collect(c, 5000);
+    assert_int_equal(count(low->rep, "EFFICIENCY_GAP", "RESOLVED"), 1);
+    assert_int_equal(ngot, before + 1);
+
+    /* 4. SIGKILL and restart: nothing is sent again. */
+    assert_int_equal(gwh_daemon_stop(&h, SIGKILL), 128 + SIGKILL);
+    gwh_daemon_start(&h);
+    before = ngot;
+    collect(c, 15000); /* the group rejoins (session timeout), then sweeps */
+    assert_true(gwh_daemon_log_count(&h, "partition assigned") > 12);
+    assert_int_equal(ngot, before);
+
+    /* 5. The stream mirrors every delivered alert. */
+    redisContext *rc = gwh_redis(&h);
+    redisReply *r = redisCommand(rc, "XLEN gw:alerts:{acme}");
+    assert_non_null(r);
+    assert_int_equal(r->integer, ngot);
+    freeReplyObject(r);
+    redisFree(rc);
+
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    rd_kafka_destroy(ctx.rk);
+    assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
+    free(reps);
+    gwh_cleanup(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alert_lifecycle_through_kafka_redis_and_alertmanager),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
