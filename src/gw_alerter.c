@@ -380,8 +380,8 @@ static void publish(gw_alerter_t *al, const obs_t *o, int k, const uint8_t *payl
     rd_kafka_header_add(h, "gw.alert_id", -1, alert_id, -1);
     rd_kafka_header_add(h, "gw.alert_kind", -1, gw_alert_kind_str((gw_alert_kind_t)k), -1);
     if (gw_map_put(al->inflight, inflight, a) != 0 ||
-        gw_producer_send(al->producer, al->cfg->kafka.topic_alerts, o->rep, strlen(o->rep),
-                         payload, len, h, 0, a, err, sizeof(err)) != 0) {
+        gw_producer_send(al->producer, al->cfg->kafka.topic_alerts, o->rep, strlen(o->rep), payload,
+                         len, h, 0, a, err, sizeof(err)) != 0) {
         gw_log_error("cannot produce an alert; it is sent again at the next evaluation",
                      "rep=%s kind=%s err=\"%s\"", o->rep, gw_alert_kind_str((gw_alert_kind_t)k),
                      err);
@@ -405,14 +405,18 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
 {
     json_t *arr = json_array();
     const gw_config_t *cfg = al->cfg;
+    /* Firing alerts are re-posted at every evaluation; the end lies far
+     * enough ahead that a pause in evaluation (a backlog being read, a
+     * rebalance) does not let Alertmanager resolve them on its own. */
     int64_t validity = 3 * cfg->evaluation.sweep_interval_ms;
+    if (validity < 600000)
+        validity = 600000;
     for (size_t i = 0; i < al->nobs; i++) {
         const obs_t *o = &al->obs[i];
         if (!o->written && o->changed)
             continue; /* another instance decided this rep */
         for (int k = 0; k < GW_ALERT_KINDS; k++) {
-            bool firing = o->st[k].phase == GW_PHASE_FIRING ||
-                          o->st[k].phase == GW_PHASE_RESOLVING;
+            bool firing = o->st[k].phase == GW_PHASE_FIRING || o->st[k].phase == GW_PHASE_RESOLVING;
             bool resolved = o->send[k] == GW_SEND_RESOLVED;
             if (!(cfg->alerting.kinds & (1u << k)) || (!firing && !resolved))
                 continue;
@@ -423,17 +427,26 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
             json_object_set_new(labels, "team", json_string(o->team));
             json_object_set_new(labels, "rep", json_string(o->rep));
             json_object_set_new(labels, "window", json_string(cfg->windows[o->window].name));
-            json_object_set_new(labels, "stage",
-                                json_string(o->diag.weakest >= 0
-                                                ? o->pb->stages[o->diag.weakest + 1].name
-                                                : ""));
+            json_object_set_new(
+                labels, "stage",
+                json_string(o->diag.weakest >= 0 ? o->pb->stages[o->diag.weakest + 1].name : ""));
             json_object_set_new(labels, "playbook", json_string(o->pb->name));
             char id[17], summary[512];
             gw_alert_id(id, o->tenant, o->rep, (gw_alert_kind_t)k, cfg->windows[o->window].name);
-            gw_alert_t al_msg = {o->tenant, o->rep, o->team, cfg->windows[o->window].name, o->pb,
-                                 &cfg->kinds, (gw_alert_kind_t)k,
-                                 resolved ? GW_SEND_RESOLVED : GW_SEND_FIRING, &o->diag, o->wm,
-                                 now, o->st[k].starts_at_ms, resolved ? now : 0, o->st[k].seq};
+            gw_alert_t al_msg = {o->tenant,
+                                 o->rep,
+                                 o->team,
+                                 cfg->windows[o->window].name,
+                                 o->pb,
+                                 &cfg->kinds,
+                                 (gw_alert_kind_t)k,
+                                 resolved ? GW_SEND_RESOLVED : GW_SEND_FIRING,
+                                 &o->diag,
+                                 o->wm,
+                                 now,
+                                 o->st[k].starts_at_ms,
+                                 resolved ? now : 0,
+                                 o->st[k].seq};
             gw_alert_summary(&al_msg, summary, sizeof(summary));
             json_object_set_new(ann, "summary", json_string(summary));
             json_object_set_new(ann, "diagnosis", json_string(gw_diag_str(o->diag.kind)));
@@ -539,8 +552,7 @@ void gw_alerter_flush(void *ctx)
             continue;
         for (int k = 0; k < GW_ALERT_KINDS; k++) {
             if (o->send[k] != GW_SEND_NONE) {
-                publish(al, o, k, o->fresh[k], o->fresh_len[k], o->fresh_json[k],
-                        o->st[k].msgno);
+                publish(al, o, k, o->fresh[k], o->fresh_len[k], o->fresh_json[k], o->st[k].msgno);
                 al->m->alerts_decided[k][o->send[k] == GW_SEND_RESOLVED]++;
             } else if (o->st[k].msgno > o->st[k].delivered && o->payload[k]) {
                 publish(al, o, k, o->payload[k], o->payload_len[k], NULL, o->st[k].msgno);

@@ -28,21 +28,20 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gapwatch alerts (-b BROKERS | -F FILE) [-t TOPIC] [options]\n"
-            "       gapwatch alerts -r HOST:PORT --tenant TENANT [--prefix P] [options]\n"
-            "\n"
-            "  -b BROKERS         read the alert topic at BROKERS\n"
-            "  -F FILE            read the bootstrap servers from FILE\n"
-            "  -t TOPIC           alert topic (default sales.alerts)\n"
-            "  -X name=value      librdkafka property (repeatable)\n"
-            "  -r HOST:PORT       read the tenant's Redis alert stream instead\n"
-            "      --tenant T     tenant of the stream\n"
-            "      --prefix P     key prefix (default gw)\n"
-            "      --from-beginning  start at the oldest alert (default: new ones only)\n"
-            "      --json         print each alert as one JSON object\n"
-            "  -n COUNT           exit after COUNT alerts\n"
-            "      --idle S       exit after S seconds without an alert\n");
+    fprintf(out, "usage: gapwatch alerts (-b BROKERS | -F FILE) [-t TOPIC] [options]\n"
+                 "       gapwatch alerts -r HOST:PORT --tenant TENANT [--prefix P] [options]\n"
+                 "\n"
+                 "  -b BROKERS         read the alert topic at BROKERS\n"
+                 "  -F FILE            read the bootstrap servers from FILE\n"
+                 "  -t TOPIC           alert topic (default sales.alerts)\n"
+                 "  -X name=value      librdkafka property (repeatable)\n"
+                 "  -r HOST:PORT       read the tenant's Redis alert stream instead\n"
+                 "      --tenant T     tenant of the stream\n"
+                 "      --prefix P     key prefix (default gw)\n"
+                 "      --from-beginning  start at the oldest alert (default: new ones only)\n"
+                 "      --json         print each alert as one JSON object\n"
+                 "  -n COUNT           exit after COUNT alerts\n"
+                 "      --idle S       exit after S seconds without an alert\n");
 }
 
 typedef struct {
@@ -174,8 +173,8 @@ static int tail_topic(print_ctx_t *p, rd_kafka_conf_t *conf, const char *bootstr
                 }
                 gapwatch__v1__gap_alert__free_unpacked(a, NULL);
             } else {
-                fprintf(stderr, "gapwatch alerts: %s [%d] offset %lld is not a GapAlert\n",
-                        topic, m->partition, (long long)m->offset);
+                fprintf(stderr, "gapwatch alerts: %s [%d] offset %lld is not a GapAlert\n", topic,
+                        m->partition, (long long)m->offset);
             }
             last_seen = gw_mono_ms();
         }

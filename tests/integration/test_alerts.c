@@ -2,9 +2,8 @@
  * Alerts end to end, on a simulated org with planted reps, through Kafka,
  * gapwatchd, Redis and Debian's prometheus-alertmanager on loopback:
  *
- *   1. the brokers go down right after the stream is consumed, while the
- *      alerts are due (they fire 5 s of event time after the first
- *      evaluation); once the brokers are back every alert arrives: exactly
+ *   1. the brokers go down for 5 s while the alerts fall due; once they
+ *      are back every alert arrives: exactly
  *      one FIRING per planted gap, nothing for healthy, lean or ramping reps;
  *   2. Alertmanager holds them with the right labels;
  *   3. a rep who recovers gets exactly one RESOLVED;
@@ -54,10 +53,10 @@ static void collect(rd_kafka_t *c, int ms)
             assert_non_null(a);
             got_t *g = &got[ngot++];
             snprintf(g->rep, sizeof(g->rep), "%s", a->rep_id);
-            snprintf(g->kind, sizeof(g->kind), "%s",
-                     protobuf_c_enum_descriptor_get_value(&gapwatch__v1__alert_kind__descriptor,
-                                                          a->kind)
-                         ->name);
+            snprintf(
+                g->kind, sizeof(g->kind), "%s",
+                protobuf_c_enum_descriptor_get_value(&gapwatch__v1__alert_kind__descriptor, a->kind)
+                    ->name);
             snprintf(g->state, sizeof(g->state), "%s",
                      a->state == GAPWATCH__V1__ALERT_STATE__FIRING ? "FIRING" : "RESOLVED");
             snprintf(g->alert_id, sizeof(g->alert_id), "%s", a->alert_id);
@@ -189,10 +188,10 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     snprintf(yaml, sizeof(yaml),
              "%s"
              "consumer: {idle_after: 1s}\n"
-             "evaluation: {sweep_interval: 2s, min_interval: 1s}\n"
+             "evaluation: {sweep_interval: 1s, min_interval: 1s}\n"
              "alerting:\n"
              "  windows: [7d]\n"
-             "  fire_after: 5s\n"
+             "  fire_after: 3s\n"
              "  resolve_after: 0s\n"
              "  repeat_interval: 30d\n"
              "  alertmanager: {url: \"http://127.0.0.1:%d\"}\n",
@@ -216,9 +215,35 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     /* 1. Brokers down while the alerts are due. */
     gwh_daemon_start(&h);
     assert_true(gwh_wait_consumed(&h, ctx.rk, "sales.events", 12, 120000));
+    /* Once the first evaluation has made the gaps pending (they fire 3 s of
+     * event time later, and event time follows the clock once everything
+     * is read), the brokers go down: the alerts are decided while they
+     * cannot be delivered. */
+    const gw_sim_rep_t *low = &reps[GW_ARCH_LOW_ACTIVITY - 1];
+    char key[256];
+    snprintf(key, sizeof(key), "gw:{acme:%s}:alerts:7d", low->rep);
+    redisContext *rc = gwh_redis(&h);
+    redisReply *r = NULL;
+    int64_t pending_by = gwh_now_ms() + 30000;
+    bool pending = false;
+    while (!pending && gwh_now_ms() < pending_by) {
+        r = redisCommand(rc, "HGET %s efficiency_gap.phase", key);
+        pending = r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "pending");
+        freeReplyObject(r);
+        if (!pending)
+            gwh_sleep_ms(20);
+    }
+    assert_true(pending);
     gwh_kafka_ctl(&h, "down all");
-    gwh_sleep_ms(9000);
+    gwh_sleep_ms(5000);
     assert_true(gwh_daemon_alive(&h));
+    r = redisCommand(rc, "HMGET %s efficiency_gap.msgno efficiency_gap.delivered", key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->element[0]->str, "1");           /* decided */
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_NIL); /* not delivered */
+    freeReplyObject(r);
     gwh_kafka_ctl(&h, "up all");
     rd_kafka_t *c = alert_consumer(&h);
     int expected = 0;
@@ -232,15 +257,15 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     if (ngot != expected)
         gwh_dump_daemon_log(&h, 30);
     for (int i = 0; i < nreps; i++) {
-        const gw_sim_rep_t *r = &reps[i];
+        const gw_sim_rep_t *sr = &reps[i];
         int want = 0;
-        for (const char *const *k = expected_kinds(r->archetype); *k; k++, want++)
-            if (count(r->rep, *k, "FIRING") != 1)
-                fail_msg("%s (%s): %d FIRING %s, expected exactly 1", r->rep,
-                         gw_archetype_str(r->archetype), count(r->rep, *k, "FIRING"), *k);
-        if (count(r->rep, NULL, NULL) != want)
-            fail_msg("%s (%s): %d alerts, expected %d", r->rep, gw_archetype_str(r->archetype),
-                     count(r->rep, NULL, NULL), want);
+        for (const char *const *k = expected_kinds(sr->archetype); *k; k++, want++)
+            if (count(sr->rep, *k, "FIRING") != 1)
+                fail_msg("%s (%s): %d FIRING %s, expected exactly 1", sr->rep,
+                         gw_archetype_str(sr->archetype), count(sr->rep, *k, "FIRING"), *k);
+        if (count(sr->rep, NULL, NULL) != want)
+            fail_msg("%s (%s): %d alerts, expected %d", sr->rep, gw_archetype_str(sr->archetype),
+                     count(sr->rep, NULL, NULL), want);
     }
     assert_int_equal(ngot, expected);
 
@@ -253,20 +278,24 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     assert_non_null(am);
     assert_int_equal(json_array_size(am), (size_t)expected);
     for (int i = 0; i < nreps; i++) {
-        const gw_sim_rep_t *r = &reps[i];
-        if (r->archetype == GW_ARCH_LOW_ACTIVITY || r->archetype == GW_ARCH_SILENT)
-            assert_true(am_has(am, "GapwatchEfficiencyGap", r->rep, r->team, ""));
-        if (r->archetype == GW_ARCH_WEAK_STAGE)
-            assert_true(am_has(am, "GapwatchEffectivenessGap", r->rep, r->team, "book"));
-        if (r->archetype == GW_ARCH_HIGH_VOLUME) {
-            assert_true(am_has(am, "GapwatchEffectivenessGap", r->rep, r->team, "connect"));
-            assert_true(am_has(am, "GapwatchSuspectedGaming", r->rep, r->team, "connect"));
+        const gw_sim_rep_t *sr = &reps[i];
+        if (sr->archetype == GW_ARCH_LOW_ACTIVITY || sr->archetype == GW_ARCH_SILENT)
+            assert_true(am_has(am, "GapwatchEfficiencyGap", sr->rep, sr->team, ""));
+        if (sr->archetype == GW_ARCH_WEAK_STAGE)
+            assert_true(am_has(am, "GapwatchEffectivenessGap", sr->rep, sr->team, "book"));
+        if (sr->archetype == GW_ARCH_HIGH_VOLUME) {
+            assert_true(am_has(am, "GapwatchEffectivenessGap", sr->rep, sr->team, "connect"));
+            assert_true(am_has(am, "GapwatchSuspectedGaming", sr->rep, sr->team, "connect"));
         }
     }
     json_decref(am);
 
+    /* ... and recorded as delivered once the broker took it. */
+    r = redisCommand(rc, "HGET %s efficiency_gap.delivered", key);
+    assert_string_equal(r->str, "1");
+    freeReplyObject(r);
+
     /* 3. The low-activity rep of the first team books 12 meetings: one RESOLVED. */
-    const gw_sim_rep_t *low = &reps[GW_ARCH_LOW_ACTIVITY - 1];
     assert_int_equal(low->archetype, GW_ARCH_LOW_ACTIVITY);
     for (int i = 0; i < 12; i++) {
         gw_sim_event_t e;
@@ -297,12 +326,43 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     assert_int_equal(ngot, before);
 
     /* 5. The stream mirrors every delivered alert. */
-    redisContext *rc = gwh_redis(&h);
-    redisReply *r = redisCommand(rc, "XLEN gw:alerts:{acme}");
+    r = redisCommand(rc, "XLEN gw:alerts:{acme}");
     assert_non_null(r);
     assert_int_equal(r->integer, ngot);
     freeReplyObject(r);
     redisFree(rc);
+
+    /* 6. gapwatch alerts prints them, from the topic and from the stream. */
+    char cmd[512], line[4096];
+    snprintf(cmd, sizeof(cmd), "%s alerts -b %s --from-beginning -n %d --idle 20", GW_GAPWATCH,
+             h.bootstrap, ngot);
+    FILE *p = popen(cmd, "r");
+    int lines = 0, resolved = 0;
+    while (fgets(line, sizeof(line), p)) {
+        lines++;
+        resolved +=
+            strstr(line, " RESOLVED ") && strstr(line, low->rep) && strstr(line, "has cleared");
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(lines, ngot);
+    assert_int_equal(resolved, 1);
+    snprintf(cmd, sizeof(cmd),
+             "%s alerts -r 127.0.0.1:%d --tenant acme --from-beginning --json "
+             "--idle 1",
+             GW_GAPWATCH, h.redis_port);
+    p = popen(cmd, "r");
+    lines = 0;
+    while (fgets(line, sizeof(line), p)) {
+        json_error_t je;
+        json_t *a = json_loads(line, 0, &je);
+        assert_non_null(a);
+        assert_non_null(json_string_value(json_object_get(a, "summary")));
+        assert_int_equal(strlen(json_string_value(json_object_get(a, "alert_id"))), 16);
+        json_decref(a);
+        lines++;
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(lines, ngot);
 
     rd_kafka_consumer_close(c);
     rd_kafka_destroy(c);
