@@ -14,7 +14,7 @@
 #include "gw_stats.h"
 
 #define MIN 60000LL
-#define H (60 * MIN)
+#define H   (60 * MIN)
 
 static void test_condition_fires_once_and_repeats_after_interval(void **state)
 {
@@ -121,8 +121,8 @@ static void test_summary_says_who_what_how_far_and_what_to_coach(void **state)
     d.actual_volume = 180;
     d.required_volume = 420;
     d.weakest = -1;
-    gw_alert_t a = {"acme", "r17", "east", "7d", &pb, &kinds, GW_ALERT_EFFICIENCY,
-                    GW_SEND_FIRING, &d, 0, 0, 0, 0, 1};
+    gw_alert_t a = {"acme",         "r17", "east", "7d", &pb, &kinds, GW_ALERT_EFFICIENCY,
+                    GW_SEND_FIRING, &d,    0,      0,    0,   0,      1};
     char buf[512];
     gw_alert_summary(&a, buf, sizeof(buf));
     assert_string_equal(buf, "r17 booked 3 of 12 meetings in 7d; dials 180 vs 420 needed at the "
