@@ -55,11 +55,76 @@ typedef struct {
     gw_pipeline_t *pipeline;
     gw_evaluator_t *evaluator;
     gw_alerter_t *alerter;
+    gw_metrics_server_t *http;
     gw_metrics_t metrics;
+    /* scratch for the metrics view, sized to the partitions seen */
+    int8_t *v_assigned;
+    int64_t *v_lag, *v_stream;
+    int32_t v_cap;
 } daemon_t;
+
+/* Renders the metrics and hands them to the HTTP thread with the
+ * readiness: ready when partitions are assigned and Redis answers. */
+static void publish_metrics(daemon_t *d)
+{
+    if (!d->http)
+        return;
+    const gw_config_t *cfg = d->cfg;
+    int32_t n = gw_consumer_partition_count(d->consumer);
+    if (n > d->v_cap) {
+        int8_t *a = realloc(d->v_assigned, (size_t)n);
+        if (a)
+            d->v_assigned = a;
+        int64_t *l = realloc(d->v_lag, (size_t)n * sizeof(int64_t));
+        if (l)
+            d->v_lag = l;
+        int64_t *s = realloc(d->v_stream, (size_t)n * sizeof(int64_t));
+        if (s)
+            d->v_stream = s;
+        if (!a || !l || !s)
+            return;
+        d->v_cap = n;
+    }
+    int assigned = 0;
+    for (int32_t p = 0; p < n; p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(d->consumer, p);
+        d->v_assigned[p] = st->assigned;
+        d->v_lag[p] = st->lag;
+        d->v_stream[p] = st->stream_ms;
+        assigned += st->assigned;
+    }
+    const char *names[GW_WINDOWS_MAX];
+    for (int w = 0; w < cfg->nwindows; w++)
+        names[w] = cfg->windows[w].name;
+    bool redis_up = gw_store_connected(d->store);
+    gw_metrics_view_t view = {GW_VERSION,
+                              names,
+                              cfg->nwindows,
+                              assigned,
+                              n,
+                              d->v_assigned,
+                              d->v_lag,
+                              d->v_stream,
+                              gw_evaluator_watermark(d->evaluator),
+                              gw_evaluator_known_reps(d->evaluator),
+                              redis_up,
+                              gw_alerter_in_flight(d->alerter)};
+    size_t len = 0;
+    char *text = gw_metrics_render(&d->metrics, &view, &len);
+    const char *reason = NULL;
+    if (!redis_up)
+        reason = "redis unreachable";
+    else if (assigned == 0)
+        reason = "no partitions assigned";
+    gw_metrics_server_publish(d->http, text, len, reason == NULL, reason);
+}
 
 static void daemon_free(daemon_t *d)
 {
+    gw_metrics_server_stop(d->http);
+    free(d->v_assigned);
+    free(d->v_lag);
+    free(d->v_stream);
     gw_evaluator_free(d->evaluator);
     gw_pipeline_free(d->pipeline);
     if (d->consumer) {
@@ -125,6 +190,14 @@ static int run(daemon_t *d)
         return 1;
     }
     gw_evaluator_set_listener(d->evaluator, gw_alerter_observe, gw_alerter_flush, d->alerter);
+    if (cfg->metrics.listen && *cfg->metrics.listen) {
+        d->http = gw_metrics_server_start(cfg->metrics.listen, err, sizeof(err));
+        if (!d->http) {
+            gw_log_error("cannot start", "err=\"%s\"", err);
+            return 1;
+        }
+        gw_log_info("serving /metrics, /healthz, /readyz", "listen=%s", cfg->metrics.listen);
+    }
     gw_log_info("gapwatchd started",
                 "config=%s bootstrap=%s group=%s topic=%s redis=%s:%d prefix=%s windows=%d "
                 "playbooks=%d",
@@ -133,7 +206,7 @@ static int run(daemon_t *d)
                 cfg->redis.unix_socket && *cfg->redis.unix_socket ? cfg->redis.unix_socket
                                                                   : cfg->redis.host,
                 cfg->redis.port, cfg->key_prefix, cfg->nwindows, cfg->nplaybooks);
-    int64_t last_commit = gw_mono_ms();
+    int64_t last_commit = gw_mono_ms(), last_publish = 0;
     while (!stop_requested) {
         long n = gw_pipeline_step(d->pipeline, 100, &stop_requested);
         if (n < 0 && !stop_requested) {
@@ -150,6 +223,10 @@ static int run(daemon_t *d)
         if (gw_mono_ms() - last_commit >= cfg->consumer.commit_interval_ms) {
             gw_consumer_commit(d->consumer, false);
             last_commit = gw_mono_ms();
+        }
+        if (gw_mono_ms() - last_publish >= 1000) {
+            publish_metrics(d);
+            last_publish = gw_mono_ms();
         }
     }
     uint64_t dead = 0, late = 0;

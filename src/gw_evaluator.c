@@ -27,6 +27,7 @@ typedef struct {
     char *tenant;
     char *rep;
     char *team;
+    char *old_team; /* the team before a move: its export fields are deleted */
     int32_t partition;
     int64_t last_eval_mono; /* 0: never */
     bool queued;            /* in the touched queue */
@@ -52,8 +53,144 @@ struct gw_evaluator_s {
     int64_t next_sweep_mono;
     int64_t watermark; /* never moves back */
 
-    gw_entity_read_t *reads; /* CHUNK_REPS reps and up to as many teams */
+    gw_entity_read_t *reads;  /* CHUNK_REPS reps and up to as many teams */
+    void *export;             /* export_t scratch */
+    gw_map_t *export_tenants; /* tenants already added to the export set */
 };
+
+/* ---- export hashes for Prometheus ----------------------------------------- */
+
+#define EXPORT_MAX (16 + 3 * GW_STAGES_MAX)
+
+typedef struct {
+    const char *fields[EXPORT_MAX];
+    const char *values[EXPORT_MAX];
+    char fbuf[EXPORT_MAX][2 * GW_ID_MAX + GW_WINDOW_NAME_MAX + GW_STAGE_NAME_MAX + 24];
+    char vbuf[EXPORT_MAX][32];
+    size_t n;
+    const char *dels[EXPORT_MAX]; /* fields whose value is unknown now */
+    size_t ndel;
+} export_t;
+
+static void export_field(export_t *x, const char *team, const char *rep, const char *window,
+                         const char *metric, const char *metric2, double v)
+{
+    size_t i = x->n + x->ndel;
+    snprintf(x->fbuf[i], sizeof(x->fbuf[0]), "%s|%s|%s|%s%s", team, rep, window, metric,
+             metric2 ? metric2 : "");
+    if (isnan(v) || isinf(v)) {
+        x->dels[x->ndel++] = x->fbuf[i];
+        return;
+    }
+    snprintf(x->vbuf[i], sizeof(x->vbuf[0]), "%.6g", v);
+    x->fields[x->n] = x->fbuf[i];
+    x->values[x->n] = x->vbuf[i];
+    x->n++;
+}
+
+/* Fills the export fields of one diagnosis (README.md, "Grafana"). With
+ * `d` NULL only the names are filled (as deletions), to forget a rep. */
+static void export_build(export_t *x, const gw_playbook_t *pb, const char *team, const char *rep,
+                         const char *window, const gw_diagnosis_t *d)
+{
+    x->n = x->ndel = 0;
+    double nan = NAN;
+    bool gap_e = d && (d->kind == GW_DIAG_EFFICIENCY || d->kind == GW_DIAG_BOTH);
+    bool gap_f = d && (d->kind == GW_DIAG_EFFECTIVENESS || d->kind == GW_DIAG_BOTH);
+    export_field(x, team, rep, window, "attainment", NULL, d ? d->attainment : nan);
+    export_field(x, team, rep, window, "result", NULL, d ? d->result : nan);
+    export_field(x, team, rep, window, "objective", NULL, d ? d->objective : nan);
+    export_field(x, team, rep, window, "actual_volume", NULL, d ? d->actual_volume : nan);
+    export_field(x, team, rep, window, "required_volume", NULL, d ? d->required_volume : nan);
+    export_field(x, team, rep, window, "healthy", NULL,
+                 d ? (double)(d->kind == GW_DIAG_HEALTHY) : nan);
+    export_field(x, team, rep, window, "efficiency_gap", NULL, d ? (double)gap_e : nan);
+    export_field(x, team, rep, window, "effectiveness_gap", NULL, d ? (double)gap_f : nan);
+    export_field(x, team, rep, window, "insufficient_data", NULL,
+                 d ? (double)(d->kind == GW_DIAG_INSUFFICIENT) : nan);
+    export_field(x, team, rep, window, "low_quality", NULL,
+                 d ? (double)((d->signals & GW_SIGNAL_LOW_QUALITY) != 0) : nan);
+    export_field(x, team, rep, window, "suspected_gaming", NULL,
+                 d ? (double)((d->signals & GW_SIGNAL_GAMING) != 0) : nan);
+    export_field(x, team, rep, window, "pipeline_inflation", NULL,
+                 d ? (double)((d->signals & GW_SIGNAL_PIPELINE_INFLATION) != 0) : nan);
+    for (int s = 0; s < pb->nstages; s++) {
+        const char *st = pb->stages[s].name;
+        export_field(x, team, rep, window, "count_", st, d ? (double)d->rep_stage[s] : nan);
+        if (s == 0)
+            continue;
+        export_field(x, team, rep, window, "rate_", st, d ? d->tr[s - 1].rep_rate : nan);
+        export_field(x, team, rep, window, "team_rate_", st, d ? d->tr[s - 1].team_rate : nan);
+    }
+}
+
+static int queue_export(gw_evaluator_t *ev, const char *tenant, const export_t *x, char *err,
+                        size_t errsize)
+{
+    char key[GW_KEY_MAX];
+    gw_keys_export(key, sizeof(key), ev->cfg->key_prefix, tenant);
+    if (!gw_map_get(ev->export_tenants, tenant)) {
+        /* The exporter script finds the tenants through this set. */
+        char set[GW_KEY_MAX];
+        gw_keys_export_tenants(set, sizeof(set), ev->cfg->key_prefix);
+        const char *sa[3] = {"SADD", set, tenant};
+        size_t sl[3] = {4, strlen(set), strlen(tenant)};
+        if (gw_store_queue_argv(ev->store, 3, sa, sl, err, errsize) != GW_STORE_OK ||
+            gw_map_put(ev->export_tenants, tenant, (void *)1) != 0)
+            return -1;
+    }
+    const char *argv[2 + 2 * EXPORT_MAX];
+    size_t lens[2 + 2 * EXPORT_MAX];
+    int argc = 0;
+    if (x->n) {
+        argv[argc] = "HSET";
+        lens[argc++] = 4;
+        argv[argc] = key;
+        lens[argc++] = strlen(key);
+        for (size_t i = 0; i < x->n; i++) {
+            argv[argc] = x->fields[i];
+            lens[argc++] = strlen(x->fields[i]);
+            argv[argc] = x->values[i];
+            lens[argc++] = strlen(x->values[i]);
+        }
+        if (gw_store_queue_argv(ev->store, argc, argv, lens, err, errsize) != GW_STORE_OK)
+            return -1;
+    }
+    if (x->ndel) {
+        argc = 0;
+        argv[argc] = "HDEL";
+        lens[argc++] = 4;
+        argv[argc] = key;
+        lens[argc++] = strlen(key);
+        for (size_t i = 0; i < x->ndel; i++) {
+            argv[argc] = x->dels[i];
+            lens[argc++] = strlen(x->dels[i]);
+        }
+        if (gw_store_queue_argv(ev->store, argc, argv, lens, err, errsize) != GW_STORE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+/* Deletes every export field a rep can have in `team` (it left, or moved). */
+static int export_forget(gw_evaluator_t *ev, const char *tenant, const char *team, const char *rep,
+                         char *err, size_t errsize)
+{
+    const gw_playbook_t *pb =
+        gw_playbook_for_team(ev->cfg->playbooks, ev->cfg->nplaybooks, tenant, team);
+    if (!pb)
+        return 0;
+    export_t *x = malloc(sizeof(*x));
+    if (!x)
+        return -1;
+    int rc = 0;
+    for (int w = 0; w < ev->cfg->nwindows && rc == 0; w++) {
+        export_build(x, pb, team, rep, ev->cfg->windows[w].name, NULL);
+        rc = queue_export(ev, tenant, x, err, errsize);
+    }
+    free(x);
+    return rc;
+}
 
 static void free_rec(void *p)
 {
@@ -63,6 +200,7 @@ static void free_rec(void *p)
     free(r->tenant);
     free(r->rep);
     free(r->team);
+    free(r->old_team);
     free(r);
 }
 
@@ -79,8 +217,10 @@ gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_c
     ev->reps = gw_map_new();
     ev->team_sizes = gw_map_new();
     ev->reads = calloc(2 * CHUNK_REPS, sizeof(*ev->reads));
+    ev->export = malloc(sizeof(export_t));
+    ev->export_tenants = gw_map_new();
     ev->watermark = -1;
-    if (!ev->reps || !ev->team_sizes || !ev->reads) {
+    if (!ev->reps || !ev->team_sizes || !ev->reads || !ev->export || !ev->export_tenants) {
         gw_evaluator_free(ev);
         return NULL;
     }
@@ -96,6 +236,8 @@ void gw_evaluator_free(gw_evaluator_t *ev)
     free(ev->queue);
     free(ev->sweep);
     free(ev->reads);
+    free(ev->export);
+    gw_map_free(ev->export_tenants, NULL);
     free(ev);
 }
 
@@ -147,7 +289,8 @@ static rep_rec_t *known(gw_evaluator_t *ev, const char *tenant, const char *rep,
     } else if (strcmp(r->team, team) != 0) {
         char *t = strdup(team);
         if (t) {
-            free(r->team);
+            free(r->old_team);
+            r->old_team = r->team;
             r->team = t;
         }
     }
@@ -432,10 +575,18 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
             snprintf(field, sizeof(field), "%s:%s", r->tenant, r->rep);
             if (gw_store_hdel(ev->store, key, field, err, errsize) != GW_STORE_OK)
                 return -1;
+            if (export_forget(ev, r->tenant, r->team, r->rep, err, errsize) != 0)
+                return -1;
             r->gone = true;
             continue;
         }
         const char *team = rr->team[0] ? rr->team : r->team;
+        if (r->old_team) {
+            if (export_forget(ev, r->tenant, r->old_team, r->rep, err, errsize) != 0)
+                return -1;
+            free(r->old_team);
+            r->old_team = NULL;
+        }
         const gw_playbook_t *pb =
             gw_playbook_for_team(cfg->playbooks, cfg->nplaybooks, r->tenant, team);
         if (!pb)
@@ -452,6 +603,9 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
             gw_diagnosis_t d;
             gw_detector_evaluate(pb, &in, &d);
             if (queue_snapshot(ev, r, team, pb, w, wm, &d, err, errsize) != GW_STORE_OK)
+                return -1;
+            export_build(ev->export, pb, team, r->rep, cfg->windows[w].name, &d);
+            if (queue_export(ev, r->tenant, ev->export, err, errsize) != 0)
                 return -1;
             if (ev->listener) {
                 gw_evaluation_t e = {r->tenant, r->rep, team, pb, w, wm, &d};

@@ -56,6 +56,16 @@ int gw_keys_meta(char *buf, size_t size, const char *prefix, const gw_entity_t *
     return gw_keys_entity(buf, size, prefix, e, ":meta");
 }
 
+int gw_keys_export(char *buf, size_t size, const char *prefix, const char *tenant)
+{
+    return fit(snprintf(buf, size, "%s:export:{%s}", prefix, tenant), size);
+}
+
+int gw_keys_export_tenants(char *buf, size_t size, const char *prefix)
+{
+    return fit(snprintf(buf, size, "%s:export:tenants", prefix), size);
+}
+
 int gw_keys_positions(char *buf, size_t size, const char *prefix, const char *topic)
 {
     return fit(snprintf(buf, size, "%s:positions:%s", prefix, topic), size);

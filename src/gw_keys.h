@@ -59,6 +59,13 @@ int gw_keys_meta(char *buf, size_t size, const char *prefix, const gw_entity_t *
 int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                       const char *window);
 
+/* Export hash of a tenant for Prometheus (via redis_exporter's script):
+ * "<prefix>:export:{<tenant>}", fields "<team>|<rep>|<window>|<metric>" with
+ * numeric values only. The set of tenants with one is
+ * "<prefix>:export:tenants". */
+int gw_keys_export(char *buf, size_t size, const char *prefix, const char *tenant);
+int gw_keys_export_tenants(char *buf, size_t size, const char *prefix);
+
 /* Consumer positions: "<prefix>:positions:<topic>" (hash "<p>" -> next offset,
  * "wm:<p>" -> stream time). */
 int gw_keys_positions(char *buf, size_t size, const char *prefix, const char *topic);

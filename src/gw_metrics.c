@@ -1,8 +1,13 @@
 /*
- * gw_metrics: counters and histogram helpers. The HTTP exposition is added
- * alongside (gw_metrics_server) when the daemon serves /metrics.
+ * gw_metrics: counters, histograms and their Prometheus text rendering.
+ * The HTTP side is gw_metrics_server.c.
  */
 #include "gw_metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 const double gw_metrics_batch_bounds[GW_BATCH_BUCKETS] = {1,    10,    100,   1000,
                                                           5000, 10000, 50000, 1e300};
@@ -14,4 +19,160 @@ void gw_metrics_observe(uint64_t *le, const double *bounds, int n, double value)
     for (int i = 0; i < n; i++)
         if (value <= bounds[i])
             le[i]++;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} sb_t;
+
+static void sb_printf(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sb_t *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap * 2 + (size_t)n;
+        char *nb = realloc(b->buf, ncap);
+        if (!nb) {
+            b->failed = true;
+            return;
+        }
+        b->buf = nb;
+        b->cap = ncap;
+    }
+}
+
+static void header(sb_t *b, const char *name, const char *type, const char *help)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(sb_t *b, const char *name, const char *help, uint64_t v)
+{
+    header(b, name, "counter", help);
+    sb_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(sb_t *b, const char *name, const char *help, double v)
+{
+    header(b, name, "gauge", help);
+    sb_printf(b, "%s %.17g\n", name, v);
+}
+
+static void histogram(sb_t *b, const char *name, const char *help, const uint64_t *le,
+                      const double *bounds, int n, double sum, uint64_t count)
+{
+    header(b, name, "histogram", help);
+    for (int i = 0; i < n; i++) {
+        if (bounds[i] > 1e299)
+            sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)le[i]);
+        else
+            sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)le[i]);
+    }
+    sb_printf(b, "%s_sum %.17g\n%s_count %llu\n", name, sum, name, (unsigned long long)count);
+}
+
+char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_t *len)
+{
+    sb_t b = {malloc(16384), 0, 16384, false};
+    if (!b.buf)
+        return NULL;
+    header(&b, "gapwatch_build_info", "gauge", "Version of gapwatchd.");
+    sb_printf(&b, "gapwatch_build_info{version=\"%s\"} 1\n", v->version);
+    counter(&b, "gapwatch_events_consumed_total", "Messages read from the event topic.",
+            m->consumed);
+    counter(&b, "gapwatch_events_valid_total", "Events that decoded and passed validation.",
+            m->valid);
+    header(&b, "gapwatch_events_dead_lettered_total", "counter",
+           "Messages sent to the dead-letter topic, by reason.");
+    for (int r = 1; r < GW_REASON_COUNT; r++)
+        sb_printf(&b, "gapwatch_events_dead_lettered_total{reason=\"%s\"} %llu\n",
+                  gw_reason_str((gw_reason_t)r), (unsigned long long)m->dead_lettered[r]);
+    header(&b, "gapwatch_events_late_total", "counter",
+           "Events dropped as too late for a window, by window.");
+    for (int w = 0; w < v->nwindows; w++)
+        sb_printf(&b, "gapwatch_events_late_total{window=\"%s\"} %llu\n", v->window_names[w],
+                  (unsigned long long)m->late[w]);
+    counter(&b, "gapwatch_batches_total", "Batches applied to Redis.", m->batches);
+    histogram(&b, "gapwatch_batch_messages", "Messages per batch.", m->batch_size_le,
+              gw_metrics_batch_bounds, GW_BATCH_BUCKETS, (double)m->batch_size_sum, m->batches);
+    histogram(&b, "gapwatch_redis_apply_seconds",
+              "Round trip of one batch's pipelined apply to Redis.", m->redis_latency_le,
+              gw_metrics_latency_bounds, GW_LATENCY_BUCKETS, m->redis_latency_sum_s,
+              m->redis_latency_count);
+    counter(&b, "gapwatch_redis_commands_total", "Redis commands sent by the pipeline.",
+            m->redis_commands);
+    counter(&b, "gapwatch_redis_failures_total",
+            "Batch applications or position writes that failed and were retried.",
+            m->redis_failures);
+    header(&b, "gapwatch_deltas_total", "counter",
+           "Entity deltas sent to Redis: applied, skipped as already applied, re-sent.");
+    sb_printf(&b, "gapwatch_deltas_total{result=\"applied\"} %llu\n",
+              (unsigned long long)m->deltas_applied);
+    sb_printf(&b, "gapwatch_deltas_total{result=\"skipped\"} %llu\n",
+              (unsigned long long)m->deltas_skipped);
+    sb_printf(&b, "gapwatch_deltas_total{result=\"redone\"} %llu\n",
+              (unsigned long long)m->deltas_redone);
+    gauge(&b, "gapwatch_redis_up", "1 if the last Redis operation succeeded.", v->redis_up);
+    gauge(&b, "gapwatch_partitions_assigned", "Event topic partitions assigned to this instance.",
+          v->partitions_assigned);
+    header(&b, "gapwatch_consumer_lag", "gauge",
+           "Messages behind the partition's end (librdkafka statistics; absent when unknown).");
+    for (int32_t p = 0; p < v->npartitions; p++)
+        if (v->assigned[p] && v->lag[p] >= 0)
+            sb_printf(&b, "gapwatch_consumer_lag{partition=\"%d\"} %lld\n", p,
+                      (long long)v->lag[p]);
+    header(&b, "gapwatch_partition_stream_time_seconds", "gauge",
+           "Event-time watermark of each assigned partition: newest event time read.");
+    for (int32_t p = 0; p < v->npartitions; p++)
+        if (v->assigned[p] && v->stream_ms[p] >= 0)
+            sb_printf(&b, "gapwatch_partition_stream_time_seconds{partition=\"%d\"} %.3f\n", p,
+                      (double)v->stream_ms[p] / 1000.0);
+    if (v->evaluation_watermark_ms >= 0)
+        gauge(&b, "gapwatch_evaluation_watermark_seconds", "Event time the diagnoses are made at.",
+              (double)v->evaluation_watermark_ms / 1000.0);
+    gauge(&b, "gapwatch_reps_known", "Reps known to this instance (its partitions' rosters).",
+          (double)v->reps_known);
+    counter(&b, "gapwatch_evaluations_total", "Rep evaluations.", m->evaluations);
+    counter(&b, "gapwatch_evaluation_failures_total", "Evaluation chunks that failed on Redis.",
+            m->evaluation_failures);
+    header(&b, "gapwatch_alerts_total", "counter", "Alert messages decided, by kind and state.");
+    for (int k = 0; k < GW_ALERT_KINDS; k++)
+        for (int st = 0; st < 2; st++)
+            sb_printf(&b, "gapwatch_alerts_total{kind=\"%s\",state=\"%s\"} %llu\n",
+                      gw_alert_kind_str((gw_alert_kind_t)k), st ? "resolved" : "firing",
+                      (unsigned long long)m->alerts_decided[k][st]);
+    counter(&b, "gapwatch_alerts_delivered_total", "Alert messages the broker confirmed.",
+            m->alerts_delivered);
+    gauge(&b, "gapwatch_alerts_in_flight", "Alert messages produced and not yet confirmed.",
+          (double)v->alerts_in_flight);
+    counter(&b, "gapwatch_alert_delivery_failures_total", "Alert messages the broker refused.",
+            m->alert_delivery_failures);
+    counter(&b, "gapwatch_alert_state_failures_total",
+            "Evaluations whose alert state could not be recorded (retried).", m->alert_failures);
+    counter(&b, "gapwatch_alertmanager_posts_total", "POSTs to Alertmanager.",
+            m->alertmanager_posts);
+    counter(&b, "gapwatch_alertmanager_failures_total", "Failed POSTs to Alertmanager.",
+            m->alertmanager_failures);
+    if (b.failed) {
+        free(b.buf);
+        return NULL;
+    }
+    *len = b.len;
+    return b.buf;
 }

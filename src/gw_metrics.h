@@ -10,6 +10,8 @@
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gw_alerts.h"
@@ -53,5 +55,53 @@ extern const double gw_metrics_latency_bounds[GW_LATENCY_BUCKETS];
 
 /* Adds one observation to a histogram of `n` buckets with `bounds`. */
 void gw_metrics_observe(uint64_t *le, const double *bounds, int n, double value);
+
+/* State read off the other modules when rendering (the loop fills it). */
+typedef struct {
+    const char *version;
+    const char *const *window_names; /* per configured window */
+    int nwindows;
+    int partitions_assigned;
+    int32_t npartitions;             /* entries in the arrays below */
+    const int8_t *assigned;          /* per partition: 1 if assigned */
+    const int64_t *lag;              /* per partition, -1 unknown */
+    const int64_t *stream_ms;        /* per partition, -1 unknown */
+    int64_t evaluation_watermark_ms; /* -1 unknown */
+    uint64_t reps_known;
+    int redis_up;
+    uint64_t alerts_in_flight;
+} gw_metrics_view_t;
+
+/*
+ * Renders every metric in the Prometheus text format (0.0.4) into a
+ * malloc'ed NUL-terminated buffer (caller frees; *len set). NULL on OOM.
+ * Metric names and labels are listed in README.md ("Metrics").
+ */
+char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *view, size_t *len);
+
+/*
+ * The HTTP endpoint (libmicrohttpd, its own thread): /metrics serves the
+ * last text published by the loop, /healthz answers 200 while the loop
+ * published within the last 30 s (503 when it stalls), /readyz answers 200
+ * while the loop says it is ready (partitions assigned, Redis reachable),
+ * 503 with the reason otherwise. The loop never blocks on the server and
+ * the server never touches the loop's state: it only swaps buffers under a
+ * mutex.
+ */
+typedef struct gw_metrics_server_s gw_metrics_server_t;
+
+/* Listens on "host:port". NULL with `errstr` on failure. */
+gw_metrics_server_t *gw_metrics_server_start(const char *listen, char *errstr, size_t errstr_size);
+
+/* Publishes a rendered text (taken over; freed by the server) and the
+ * readiness (reason: NULL when ready). */
+void gw_metrics_server_publish(gw_metrics_server_t *srv, char *text, size_t len, bool ready,
+                               const char *not_ready_reason);
+
+/* Stops the server and frees. Accepts NULL. */
+void gw_metrics_server_stop(gw_metrics_server_t *srv);
+
+/* The port actually bound (useful with port 0). */
+int gw_metrics_server_port(const gw_metrics_server_t *srv);
 
 #endif

@@ -7,7 +7,8 @@ PACKAGES=(
   build-essential cmake pkg-config clang-format
   librdkafka-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
   libyaml-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
-  redis-server redis-tools prometheus-alertmanager
+  libmicrohttpd-dev
+  redis-server redis-tools prometheus-alertmanager prometheus prometheus-redis-exporter
 )
 
 missing=()

@@ -97,6 +97,9 @@ void gwh_cleanup(gwh_t *h)
 {
     kill_wait(&h->daemon_pid, SIGKILL);
     kill_wait(&h->am_pid, SIGTERM);
+    for (int i = 0; i < h->nextra; i++)
+        kill_wait(&h->extra[i], SIGTERM);
+    h->nextra = 0;
     kill_wait(&h->kafka_pid, SIGTERM);
     kill_wait(&h->redis_pid, SIGKILL);
     if (h->kafka_ctl >= 0) {
@@ -118,7 +121,7 @@ void gwh_cleanup(gwh_t *h)
         registered = NULL;
 }
 
-static int free_port(void)
+int gwh_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
@@ -197,7 +200,7 @@ static void redis_spawn(gwh_t *h)
 
 void gwh_redis_start(gwh_t *h, const char *extra)
 {
-    h->redis_port = free_port();
+    h->redis_port = gwh_free_port();
     snprintf(h->redis_args, sizeof(h->redis_args), "%s", extra ? extra : "");
     redis_spawn(h);
 }
@@ -472,7 +475,7 @@ void gwh_alertmanager_start(gwh_t *h)
             "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n");
     fclose(f);
     mkdir(storage, 0755);
-    h->am_port = free_port();
+    h->am_port = gwh_free_port();
     snprintf(listen, sizeof(listen), "--web.listen-address=127.0.0.1:%d", h->am_port);
     snprintf(cfgarg, sizeof(cfgarg), "--config.file=%s", cfg);
     snprintf(storarg, sizeof(storarg), "--storage.path=%s", storage);
@@ -492,4 +495,23 @@ void gwh_alertmanager_start(gwh_t *h)
         gwh_sleep_ms(100);
     }
     die("alertmanager did not answer on port %d (see %s)", h->am_port, logf);
+}
+
+pid_t gwh_spawn(gwh_t *h, const char *name, char *const argv[])
+{
+    if (h->nextra == (int)(sizeof(h->extra) / sizeof(h->extra[0])))
+        die("too many helper processes");
+    char logf[300];
+    snprintf(logf, sizeof(logf), "%s/%s.log", h->dir, name);
+    int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    pid_t pid = spawn(argv, -1, fd, fd);
+    close(fd);
+    h->extra[h->nextra++] = pid;
+    return pid;
+}
+
+int gwh_run(const char *cmd)
+{
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }

@@ -33,6 +33,8 @@ typedef struct {
     int daemon_starts;
     pid_t am_pid;
     int am_port;
+    pid_t extra[8]; /* gwh_spawn'ed helpers */
+    int nextra;
     char config_path[300];
 } gwh_t;
 
@@ -66,6 +68,15 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml);
 /* Starts Debian's prometheus-alertmanager on a free loopback port (no
  * clustering), waiting until its API answers. */
 void gwh_alertmanager_start(gwh_t *h);
+
+/* A free loopback TCP port. */
+int gwh_free_port(void);
+
+/* Starts `argv` with stdout/stderr to <dir>/<name>.log; killed at cleanup. */
+pid_t gwh_spawn(gwh_t *h, const char *name, char *const argv[]);
+
+/* Runs `cmd` through the shell; returns its exit status. */
+int gwh_run(const char *cmd);
 
 /* GET http://127.0.0.1:<port><path> into a malloc'ed NUL-terminated body
  * (caller frees); NULL on failure. */
