@@ -35,6 +35,8 @@ struct gw_coalesce_s {
 
     uint64_t events;
     uint64_t late[GW_WINDOWS_MAX];
+    int last_rep, last_team;
+    size_t found; /* delta of the last gw_coalesce_add_one */
 };
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
@@ -276,13 +278,13 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
             d->late[w]++;
             continue;
         }
+        /* events and activities are sums of the kinds' counts: readers
+         * derive them, so they cost no writes here. */
         int64_t b = gw_window_bucket(win, ev->occurred_at_ms);
-        int rc = add_cell(c, e, w, b, GW_METRIC_EVENTS, 1);
-        rc |= add_cell(c, e, w, b, gw_metric_count(ev->kind), 1);
+        int rc = add_cell(c, e, w, b, gw_metric_count(ev->kind), 1);
         if (ev->amount_minor > 0)
             rc |= add_cell(c, e, w, b, gw_metric_amount(ev->kind), ev->amount_minor);
         if (cls == GW_CLASS_ACTIVITY) {
-            rc |= add_cell(c, e, w, b, GW_METRIC_ACTIVITIES, 1);
             rc |= add_cell(c, e, w, b, GW_METRIC_WITH_GOAL, ev->has_goal);
             rc |= add_cell(c, e, w, b, GW_METRIC_WITH_NEXT_STEP, ev->has_next_step);
         }
@@ -299,6 +301,7 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
     int e = find_entity(c, kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
     if (e < 0)
         return -1;
+    c->found = (size_t)e;
     if (kind == GW_ENTITY_REP) {
         /* The rep remembers the team of its latest event. */
         gw_delta_t *d = &c->deltas[e];
@@ -314,9 +317,12 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
-    if (gw_coalesce_add_one(c, ev, GW_ENTITY_REP, partition, offset, stream_ms) != 0 ||
-        gw_coalesce_add_one(c, ev, GW_ENTITY_TEAM, partition, offset, stream_ms) != 0)
+    if (gw_coalesce_add_one(c, ev, GW_ENTITY_REP, partition, offset, stream_ms) != 0)
         return -1;
+    c->last_rep = (int)c->found;
+    if (gw_coalesce_add_one(c, ev, GW_ENTITY_TEAM, partition, offset, stream_ms) != 0)
+        return -1;
+    c->last_team = (int)c->found;
     c->events++;
     for (int w = 0; w < c->nwindows; w++)
         if (gw_window_is_late(&c->windows[w], ev->occurred_at_ms, stream_ms))
@@ -336,6 +342,12 @@ int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *
         s = (s + 1) & mask;
     }
     return -1;
+}
+
+void gw_coalesce_last(const gw_coalesce_t *c, int *rep, int *team)
+{
+    *rep = c->last_rep;
+    *team = c->last_team;
 }
 
 size_t gw_coalesce_count(const gw_coalesce_t *c)

@@ -71,6 +71,10 @@ void gw_coalesce_reset(gw_coalesce_t *c);
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms);
 
+/* The delta indices of the rep and the team the last gw_coalesce_add()
+ * added to. */
+void gw_coalesce_last(const gw_coalesce_t *c, int *rep, int *team);
+
 /* As gw_coalesce_add, but only to the event's rep (GW_ENTITY_REP) or only
  * to its team (GW_ENTITY_TEAM): used to re-send one entity's newer events. */
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,

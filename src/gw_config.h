@@ -63,6 +63,7 @@ typedef struct gw_config_s {
         const char *password; /* from password_env / password_file; never logged */
         int64_t connect_timeout_ms;
         int64_t command_timeout_ms;
+        bool cluster; /* Redis Cluster: one entity per script call */
     } redis;
 
     const char *key_prefix;

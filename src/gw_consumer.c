@@ -223,6 +223,10 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         {"auto.offset.reset", "earliest"},
         {"client.id", "gapwatchd"},
         {"statistics.interval.ms", "5000"},
+        /* librdkafka prefetches up to 64 MB by default; batches are decoded
+         * and their messages freed at once, so 16 MB keeps memory bounded
+         * without starving the loop. */
+        {"queued.max.messages.kbytes", "16384"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&
@@ -293,12 +297,14 @@ size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
     while (n < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
         if (!m) {
+            /* Nothing queued right now. While messages keep coming the
+             * batch grows (a backlog is read in big batches); once they
+             * stop, wait for more only until fill_ms after the first. */
             if (n == 0 || deadline < 0)
                 break;
             int64_t left = deadline - gw_mono_ms();
             if (left <= 0)
                 break;
-            /* Nothing queued right now: wait for more up to the deadline. */
             m = rd_kafka_consumer_poll(c->rk, (int)left);
             if (!m)
                 break;
@@ -329,8 +335,6 @@ size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
                 deadline = gw_mono_ms() + fill_ms;
         }
         timeout = 0;
-        if (deadline >= 0 && gw_mono_ms() >= deadline)
-            break;
     }
     return n;
 }

@@ -46,14 +46,9 @@ int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entit
     return gw_keys_entity(buf, size, prefix, e, suffix);
 }
 
-int gw_keys_offsets(char *buf, size_t size, const char *prefix, const gw_entity_t *e)
+int gw_keys_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e)
 {
-    return gw_keys_entity(buf, size, prefix, e, ":off");
-}
-
-int gw_keys_meta(char *buf, size_t size, const char *prefix, const gw_entity_t *e)
-{
-    return gw_keys_entity(buf, size, prefix, e, ":meta");
+    return gw_keys_entity(buf, size, prefix, e, ":state");
 }
 
 int gw_keys_export(char *buf, size_t size, const char *prefix, const char *tenant)

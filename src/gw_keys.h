@@ -48,11 +48,9 @@ int gw_keys_totals(char *buf, size_t size, const char *prefix, const gw_entity_t
 int gw_keys_buckets(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                     const char *window);
 
-/* Applied offsets: "<prefix>:{tag}:off" (hash "<topic>/<partition>" -> offset). */
-int gw_keys_offsets(char *buf, size_t size, const char *prefix, const gw_entity_t *e);
-
-/* Entity metadata: "<prefix>:{tag}:meta" (hash team, first_ms). */
-int gw_keys_meta(char *buf, size_t size, const char *prefix, const gw_entity_t *e);
+/* Entity state: "<prefix>:{tag}:state" (hash "o:<topic>/<partition>" ->
+ * last applied offset, team (a rep's latest), first_ms, exp). */
+int gw_keys_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e);
 
 /* Diagnosis snapshot of a rep in a window: "<prefix>:{tag}:diag:<window>"
  * (hash, one HGETALL per read; fields in README.md). */

@@ -67,18 +67,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     } else if (!strcmp(url, "/readyz")) {
         char body[300];
         int n = snprintf(body, sizeof(body), "%s\n", srv->ready ? "ready" : srv->reason);
-        ret = reply(c, srv->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
-                    body, (size_t)n);
+        ret = reply(c, srv->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", body,
+                    (size_t)n);
     } else {
-        ret = reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "see /metrics, /healthz, /readyz\n",
-                    32);
+        ret = reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "see /metrics, /healthz, /readyz\n", 32);
     }
     pthread_mutex_unlock(&srv->lock);
     return ret;
 }
 
-gw_metrics_server_t *gw_metrics_server_start(const char *listen, char *errstr,
-                                             size_t errstr_size)
+gw_metrics_server_t *gw_metrics_server_start(const char *listen, char *errstr, size_t errstr_size)
 {
     const char *colon = strrchr(listen, ':');
     if (!colon) {
@@ -111,8 +109,7 @@ gw_metrics_server_t *gw_metrics_server_start(const char *listen, char *errstr,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!srv->mhd) {
-        snprintf(errstr, errstr_size, "cannot listen on %s for /metrics (address in use?)",
-                 listen);
+        snprintf(errstr, errstr_size, "cannot listen on %s for /metrics (address in use?)", listen);
         pthread_mutex_destroy(&srv->lock);
         free(srv);
         return NULL;

@@ -1,13 +1,19 @@
 /*
  * gw_pipeline: the batch state machine. Invariants:
  *
- * - A message's stream time is computed from the partition's stream time
- *   at the start of the batch (restored from Redis at assignment), so a
- *   retried or rebuilt batch computes exactly the same values.
+ * - A Kafka message lives only while it is decoded: valid events become a
+ *   compact record (offsets, times, the delta indices of their rep and
+ *   team) and bad ones are dead-lettered (payload copied), so a batch of
+ *   200k events holds no librdkafka memory.
+ * - A message's stream time is computed from the partition's stream time at
+ *   the start of the batch (restored from Redis at assignment), so a retried
+ *   batch computes exactly the same values.
  * - Positions and Kafka offsets move only after Redis acknowledged every
  *   delta of the batch and every dead-letter message was delivered.
  * - A batch is re-sent whole after any Redis failure: the apply script
- *   skips what already ran.
+ *   skips what already ran. Partitions revoked meanwhile stay in the batch:
+ *   the script's offsets make applying them here and at their new owner
+ *   harmless (one applies, the other skips or re-sends the rest).
  */
 #include "gw_pipeline.h"
 
@@ -22,14 +28,27 @@
 #define BACKOFF_MIN_MS  100
 #define BACKOFF_MAX_MS  5000
 #define REDO_ROUNDS_MAX 5
+#define POLL_CHUNK      1024
 
 typedef struct {
     bool in_batch;
-    uint32_t epoch;
     int64_t start_stream;
     int64_t stream;
     int64_t last_offset;
 } part_info_t;
+
+/* A valid event of the batch, as much as a re-send needs. */
+typedef struct {
+    int64_t offset;
+    int64_t stream_ms;
+    int64_t occurred_at_ms;
+    int64_t amount_minor;
+    int32_t partition;
+    int32_t rep;  /* delta index of its rep */
+    int32_t team; /* delta index of its team */
+    int16_t kind;
+    uint8_t goal, next_step;
+} record_t;
 
 /* One part of an entity whose offsets straddled the batch. */
 typedef struct {
@@ -50,11 +69,12 @@ struct gw_pipeline_s {
     gw_coalesce_t *batch;
     gw_coalesce_t *redo;
 
-    rd_kafka_message_t **msgs;
-    int64_t *stream; /* per message: partition stream time after it, -1 if invalid */
-    size_t nmsgs, cap;
+    rd_kafka_message_t **poll; /* POLL_CHUNK messages at a time */
+    record_t *rec;
+    size_t nrec, caprec;
+    size_t nmsgs;               /* messages in the batch, valid or not */
     rd_kafka_message_t **carry; /* arrived while paused; first in the next batch */
-    size_t ncarry;
+    size_t ncarry, capcarry;
 
     part_info_t *parts;
     int32_t nparts;
@@ -82,14 +102,11 @@ gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
     pl->producer = producer;
     pl->store = store;
     pl->m = metrics;
-    pl->cap = (size_t)cfg->consumer.batch_max_messages;
     pl->dec = gw_decoder_new(cfg);
     pl->batch = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
     pl->redo = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
-    pl->msgs = calloc(pl->cap, sizeof(*pl->msgs));
-    pl->stream = calloc(pl->cap, sizeof(*pl->stream));
-    pl->carry = calloc(pl->cap, sizeof(*pl->carry));
-    if (!pl->dec || !pl->batch || !pl->redo || !pl->msgs || !pl->stream || !pl->carry) {
+    pl->poll = calloc(POLL_CHUNK, sizeof(*pl->poll));
+    if (!pl->dec || !pl->batch || !pl->redo || !pl->poll) {
         gw_pipeline_free(pl);
         return NULL;
     }
@@ -97,25 +114,17 @@ gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
     return pl;
 }
 
-static void destroy_messages(rd_kafka_message_t **msgs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_message_destroy(msgs[i]);
-}
-
 void gw_pipeline_free(gw_pipeline_t *pl)
 {
     if (!pl)
         return;
-    if (pl->msgs)
-        destroy_messages(pl->msgs, pl->nmsgs);
-    if (pl->carry)
-        destroy_messages(pl->carry, pl->ncarry);
+    for (size_t i = 0; i < pl->ncarry; i++)
+        rd_kafka_message_destroy(pl->carry[i]);
     gw_decoder_free(pl->dec);
     gw_coalesce_free(pl->batch);
     gw_coalesce_free(pl->redo);
-    free(pl->msgs);
-    free(pl->stream);
+    free(pl->poll);
+    free(pl->rec);
     free(pl->carry);
     free(pl->parts);
     free(pl->touched);
@@ -130,6 +139,8 @@ const gw_coalesce_t *gw_pipeline_last_batch(const gw_pipeline_t *pl)
 
 /* ---- partitions of the batch ------------------------------------------ */
 
+/* The batch's info of partition `p`, created on first sight with the
+ * partition's stream time as the consumer has it. NULL on OOM. */
 static part_info_t *part_info(gw_pipeline_t *pl, int32_t p)
 {
     if (p >= pl->nparts) {
@@ -137,47 +148,36 @@ static part_info_t *part_info(gw_pipeline_t *pl, int32_t p)
         while (n <= p)
             n *= 2;
         part_info_t *np = realloc(pl->parts, (size_t)n * sizeof(*np));
-        int32_t *nt = realloc(pl->touched, (size_t)n * sizeof(*nt));
-        if (!np || !nt) {
-            /* realloc failures leave the old blocks valid */
-            if (np)
-                pl->parts = np;
-            if (nt)
-                pl->touched = nt;
+        if (!np)
             return NULL;
-        }
-        memset(np + pl->nparts, 0, (size_t)(n - pl->nparts) * sizeof(*np));
         pl->parts = np;
+        int32_t *nt = realloc(pl->touched, (size_t)n * sizeof(*nt));
+        if (!nt)
+            return NULL;
         pl->touched = nt;
+        memset(np + pl->nparts, 0, (size_t)(n - pl->nparts) * sizeof(*np));
         pl->nparts = n;
     }
-    return &pl->parts[p];
+    part_info_t *pi = &pl->parts[p];
+    if (!pi->in_batch) {
+        const gw_partition_state_t *st = gw_consumer_partition(pl->consumer, p);
+        pi->in_batch = true;
+        pi->start_stream = pi->stream = st ? st->stream_ms : -1;
+        pi->last_offset = -1;
+        pl->touched[pl->ntouched++] = p;
+    }
+    return pi;
 }
 
-/* Records which partitions the batch holds, their epoch and start stream
- * time. Returns -1 on OOM. */
-static int init_parts(gw_pipeline_t *pl)
+static void reset_batch(gw_pipeline_t *pl)
 {
     for (size_t i = 0; i < pl->ntouched; i++)
         pl->parts[pl->touched[i]].in_batch = false;
     pl->ntouched = 0;
-    for (size_t i = 0; i < pl->nmsgs; i++) {
-        const rd_kafka_message_t *msg = pl->msgs[i];
-        part_info_t *pi = part_info(pl, msg->partition);
-        if (!pi)
-            return -1;
-        if (!pi->in_batch) {
-            const gw_partition_state_t *st = gw_consumer_partition(pl->consumer, msg->partition);
-            pi->in_batch = true;
-            pi->epoch = st ? st->epoch : 0;
-            pi->start_stream = st ? st->stream_ms : -1;
-            pi->last_offset = -1;
-            pl->touched[pl->ntouched++] = msg->partition;
-        }
-        if (msg->offset > pi->last_offset)
-            pi->last_offset = msg->offset;
-    }
-    return 0;
+    pl->nrec = 0;
+    pl->nmsgs = 0;
+    pl->dead_lettered = 0;
+    gw_coalesce_reset(pl->batch);
 }
 
 /* ---- decode, dead-letter, coalesce -------------------------------------- */
@@ -214,43 +214,59 @@ static void dead_letter(gw_pipeline_t *pl, const rd_kafka_message_t *msg, gw_rea
     pl->dead_lettered++;
 }
 
-/* Decodes every message and coalesces the valid ones. On the first build
- * bad messages are dead-lettered and counted; a rebuild (after partitions
- * were revoked) only recomputes. Returns -1 on OOM. */
-static int build(gw_pipeline_t *pl, bool first)
+/* Decodes one message into the batch and destroys it. Returns -1 on OOM. */
+static int take(gw_pipeline_t *pl, rd_kafka_message_t *msg)
 {
-    gw_coalesce_reset(pl->batch);
-    for (size_t i = 0; i < pl->ntouched; i++) {
-        part_info_t *pi = &pl->parts[pl->touched[i]];
-        pi->stream = pi->start_stream;
-    }
     gw_event_t ev;
     char detail[512];
-    for (size_t i = 0; i < pl->nmsgs; i++) {
-        const rd_kafka_message_t *msg = pl->msgs[i];
-        gw_reason_t r = gw_decoder_decode(pl->dec, msg->payload, msg->len, pl->now_ms, &ev, detail,
-                                          sizeof(detail));
-        if (r != GW_REASON_OK) {
-            pl->stream[i] = -1;
-            if (first) {
-                pl->m->dead_lettered[r]++;
-                dead_letter(pl, msg, r, detail);
-            }
-            continue;
-        }
-        part_info_t *pi = &pl->parts[msg->partition];
+    int rc = 0;
+    part_info_t *pi = part_info(pl, msg->partition);
+    if (!pi) {
+        rd_kafka_message_destroy(msg);
+        return -1;
+    }
+    if (msg->offset > pi->last_offset)
+        pi->last_offset = msg->offset;
+    pl->nmsgs++;
+    gw_reason_t r =
+        gw_decoder_decode(pl->dec, msg->payload, msg->len, pl->now_ms, &ev, detail, sizeof(detail));
+    if (r != GW_REASON_OK) {
+        pl->m->dead_lettered[r]++;
+        dead_letter(pl, msg, r, detail);
+    } else {
         if (ev.occurred_at_ms > pi->stream)
             pi->stream = ev.occurred_at_ms;
-        pl->stream[i] = pi->stream;
-        if (gw_coalesce_add(pl->batch, &ev, msg->partition, msg->offset, pi->stream) != 0)
-            return -1;
-        if (first)
+        if (pl->nrec == pl->caprec) {
+            size_t ncap = pl->caprec ? pl->caprec * 2 : 4096;
+            record_t *nr = realloc(pl->rec, ncap * sizeof(*nr));
+            if (!nr) {
+                rd_kafka_message_destroy(msg);
+                return -1;
+            }
+            pl->rec = nr;
+            pl->caprec = ncap;
+        }
+        if (gw_coalesce_add(pl->batch, &ev, msg->partition, msg->offset, pi->stream) != 0) {
+            rc = -1;
+        } else {
+            record_t *rec = &pl->rec[pl->nrec++];
+            int rep, team;
+            gw_coalesce_last(pl->batch, &rep, &team);
+            rec->offset = msg->offset;
+            rec->stream_ms = pi->stream;
+            rec->occurred_at_ms = ev.occurred_at_ms;
+            rec->amount_minor = ev.amount_minor;
+            rec->partition = msg->partition;
+            rec->rep = rep;
+            rec->team = team;
+            rec->kind = (int16_t)ev.kind;
+            rec->goal = ev.has_goal;
+            rec->next_step = ev.has_next_step;
             pl->m->valid++;
+        }
     }
-    if (first)
-        for (int w = 0; w < pl->cfg->nwindows; w++)
-            pl->m->late[w] += gw_coalesce_late(pl->batch, w);
-    return 0;
+    rd_kafka_message_destroy(msg);
+    return rc;
 }
 
 /* ---- redo: re-send only the events after each part's stored offset ---- */
@@ -305,25 +321,42 @@ static bool spec_wants(const gw_pipeline_t *pl, gw_entity_kind_t kind, const cha
     return hit && offset > hit->stored;
 }
 
+/* The event of a record, from the batch's deltas. */
+static void record_event(const gw_pipeline_t *pl, const record_t *r, gw_event_t *ev)
+{
+    const gw_delta_t *rep = gw_coalesce_delta(pl->batch, (size_t)r->rep);
+    const gw_delta_t *team = gw_coalesce_delta(pl->batch, (size_t)r->team);
+    memset(ev, 0, sizeof(*ev));
+    snprintf(ev->tenant, sizeof(ev->tenant), "%s", rep->tenant);
+    snprintf(ev->rep, sizeof(ev->rep), "%s", rep->id);
+    snprintf(ev->team, sizeof(ev->team), "%s", team->id);
+    ev->occurred_at_ms = r->occurred_at_ms;
+    ev->kind = r->kind;
+    ev->amount_minor = r->amount_minor;
+    ev->has_goal = r->goal;
+    ev->has_next_step = r->next_step;
+}
+
 static int build_redo(gw_pipeline_t *pl)
 {
     gw_coalesce_reset(pl->redo);
     gw_event_t ev;
-    char detail[512];
-    for (size_t i = 0; i < pl->nmsgs; i++) {
-        if (pl->stream[i] < 0)
+    for (size_t i = 0; i < pl->nrec; i++) {
+        const record_t *r = &pl->rec[i];
+        const gw_delta_t *rep = gw_coalesce_delta(pl->batch, (size_t)r->rep);
+        const gw_delta_t *team = gw_coalesce_delta(pl->batch, (size_t)r->team);
+        bool want_rep =
+            spec_wants(pl, GW_ENTITY_REP, rep->tenant, rep->id, r->partition, r->offset);
+        bool want_team =
+            spec_wants(pl, GW_ENTITY_TEAM, team->tenant, team->id, r->partition, r->offset);
+        if (!want_rep && !want_team)
             continue;
-        const rd_kafka_message_t *msg = pl->msgs[i];
-        if (gw_decoder_decode(pl->dec, msg->payload, msg->len, pl->now_ms, &ev, detail,
-                              sizeof(detail)) != GW_REASON_OK)
-            continue;
-        if (spec_wants(pl, GW_ENTITY_REP, ev.tenant, ev.rep, msg->partition, msg->offset) &&
-            gw_coalesce_add_one(pl->redo, &ev, GW_ENTITY_REP, msg->partition, msg->offset,
-                                pl->stream[i]) != 0)
+        record_event(pl, r, &ev);
+        if (want_rep && gw_coalesce_add_one(pl->redo, &ev, GW_ENTITY_REP, r->partition, r->offset,
+                                            r->stream_ms) != 0)
             return -1;
-        if (spec_wants(pl, GW_ENTITY_TEAM, ev.tenant, ev.team, msg->partition, msg->offset) &&
-            gw_coalesce_add_one(pl->redo, &ev, GW_ENTITY_TEAM, msg->partition, msg->offset,
-                                pl->stream[i]) != 0)
+        if (want_team && gw_coalesce_add_one(pl->redo, &ev, GW_ENTITY_TEAM, r->partition, r->offset,
+                                             r->stream_ms) != 0)
             return -1;
     }
     return 0;
@@ -378,49 +411,40 @@ static int apply(gw_pipeline_t *pl, char *err, size_t errsize)
 
 /* ---- waiting out an outage ------------------------------------------ */
 
-/* Drops messages of partitions revoked since the batch started. Returns
- * true if any were dropped. */
-static bool drop_revoked(gw_pipeline_t *pl)
+/* Keeps messages that arrive while the batch in hand waits: they start the
+ * next batch. */
+static void hold(gw_pipeline_t *pl, size_t got)
 {
-    size_t kept = 0;
-    bool dropped = false;
-    for (size_t i = 0; i < pl->nmsgs; i++) {
-        rd_kafka_message_t *msg = pl->msgs[i];
-        const gw_partition_state_t *st = gw_consumer_partition(pl->consumer, msg->partition);
-        if (!st || !st->assigned || st->epoch != pl->parts[msg->partition].epoch) {
-            rd_kafka_message_destroy(msg);
-            dropped = true;
-            continue;
+    for (size_t i = 0; i < got; i++) {
+        if (pl->ncarry == pl->capcarry) {
+            size_t ncap = pl->capcarry ? pl->capcarry * 2 : 256;
+            rd_kafka_message_t **n = realloc(pl->carry, ncap * sizeof(*n));
+            if (!n) {
+                /* Cannot happen in practice (paused partitions deliver
+                 * nothing); dropping would lose data, so abort loudly. */
+                gw_log_error("out of memory holding messages during an outage", NULL);
+                abort();
+            }
+            pl->carry = n;
+            pl->capcarry = ncap;
         }
-        pl->msgs[kept++] = msg;
+        pl->carry[pl->ncarry++] = pl->poll[i];
     }
-    pl->nmsgs = kept;
-    return dropped;
 }
 
 /* Pauses consumption and waits `backoff` while keeping the group
- * membership alive. Returns true if partitions of the batch were revoked
- * meanwhile (the batch must be rebuilt). */
-static bool wait_out(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
+ * membership alive. */
+static void wait_out(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
 {
     gw_consumer_pause(pl->consumer);
     int64_t until = gw_mono_ms() + pl->backoff_ms;
     while (!*stop && gw_mono_ms() < until) {
-        /* Paused partitions deliver nothing; anything that still arrives
-         * (a partition assigned meanwhile) waits in the carry. */
-        size_t room = pl->cap - pl->ncarry;
-        if (room == 0) {
-            gw_sleep_ms(50);
-            continue;
-        }
-        size_t got = gw_consumer_poll(pl->consumer, pl->carry + pl->ncarry, room, 50, 0);
-        pl->ncarry += got;
+        hold(pl, gw_consumer_poll(pl->consumer, pl->poll, POLL_CHUNK, 50, 0));
         gw_producer_poll(pl->producer, 0);
     }
     pl->backoff_ms *= 2;
     if (pl->backoff_ms > BACKOFF_MAX_MS)
         pl->backoff_ms = BACKOFF_MAX_MS;
-    return drop_revoked(pl);
 }
 
 static void log_failure(gw_pipeline_t *pl, const char *what, const char *err)
@@ -447,9 +471,7 @@ static int wait_dead_letters(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
          * keeps the group membership alive meanwhile. */
         if (gw_producer_in_flight(pl->producer) > 0 && waited > 2000) {
             gw_consumer_pause(pl->consumer);
-            size_t room = pl->cap - pl->ncarry;
-            if (room)
-                pl->ncarry += gw_consumer_poll(pl->consumer, pl->carry + pl->ncarry, room, 0, 0);
+            hold(pl, gw_consumer_poll(pl->consumer, pl->poll, POLL_CHUNK, 0, 0));
         }
         if (*stop && waited > 10000)
             return -1;
@@ -484,42 +506,60 @@ static int write_positions(gw_pipeline_t *pl, char *err, size_t errsize)
     return GW_STORE_OK;
 }
 
-static long finish(gw_pipeline_t *pl, long rc)
+/* Fills the batch: held messages first, then polled ones, until it is full
+ * or batch_max_wait has passed since its first message. */
+static int fill(gw_pipeline_t *pl, int wait_ms)
 {
-    destroy_messages(pl->msgs, pl->nmsgs);
-    pl->nmsgs = 0;
-    return rc;
+    size_t max = (size_t)pl->cfg->consumer.batch_max_messages;
+    for (size_t i = 0; i < pl->ncarry; i++)
+        if (take(pl, pl->carry[i]) != 0)
+            return -1;
+    pl->ncarry = 0;
+    /* While messages keep coming the batch grows up to its maximum; when
+     * they pause, it waits batch_max_wait after its first message at most. */
+    int64_t deadline = pl->nmsgs ? gw_mono_ms() + pl->cfg->consumer.batch_max_wait_ms : -1;
+    while (pl->nmsgs < max) {
+        size_t room = max - pl->nmsgs < POLL_CHUNK ? max - pl->nmsgs : POLL_CHUNK;
+        int64_t left = deadline < 0 ? pl->cfg->consumer.batch_max_wait_ms : deadline - gw_mono_ms();
+        size_t got = gw_consumer_poll(pl->consumer, pl->poll, room, deadline < 0 ? wait_ms : 0,
+                                      left > 0 ? left : 0);
+        if (got == 0)
+            break;
+        if (deadline < 0)
+            deadline = gw_mono_ms() + pl->cfg->consumer.batch_max_wait_ms;
+        for (size_t i = 0; i < got; i++) {
+            if (take(pl, pl->poll[i]) != 0) {
+                for (size_t k = i + 1; k < got; k++)
+                    rd_kafka_message_destroy(pl->poll[k]);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *stop)
 {
     pl->batch_ok = false;
-    pl->nmsgs = 0;
-    if (pl->ncarry) {
-        memcpy(pl->msgs, pl->carry, pl->ncarry * sizeof(*pl->msgs));
-        pl->nmsgs = pl->ncarry;
-        pl->ncarry = 0;
-        wait_ms = 0;
+    reset_batch(pl);
+    pl->now_ms = gw_now_ms();
+    if (fill(pl, wait_ms) != 0) {
+        gw_log_error("out of memory building a batch", "messages=%zu", pl->nmsgs);
+        return -1;
     }
-    pl->nmsgs += gw_consumer_poll(pl->consumer, pl->msgs + pl->nmsgs, pl->cap - pl->nmsgs, wait_ms,
-                                  pl->cfg->consumer.batch_max_wait_ms);
     if (pl->nmsgs == 0) {
         if (gw_consumer_paused(pl->consumer))
             gw_consumer_resume(pl->consumer);
         return 0;
     }
     long processed = (long)pl->nmsgs;
-    pl->now_ms = gw_now_ms();
-    pl->dead_lettered = 0;
     pl->m->consumed += pl->nmsgs;
     pl->m->batches++;
     pl->m->batch_size_sum += pl->nmsgs;
     gw_metrics_observe(pl->m->batch_size_le, gw_metrics_batch_bounds, GW_BATCH_BUCKETS,
                        (double)pl->nmsgs);
-    if (init_parts(pl) != 0 || build(pl, true) != 0) {
-        gw_log_error("out of memory building a batch", "messages=%zu", pl->nmsgs);
-        return finish(pl, -1);
-    }
+    for (int w = 0; w < pl->cfg->nwindows; w++)
+        pl->m->late[w] += gw_coalesce_late(pl->batch, w);
 
     char err[512];
     for (;;) {
@@ -527,17 +567,12 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
         if (rc == GW_STORE_OK)
             break;
         log_failure(pl, "cannot apply batch to redis; retrying", err);
-        if (wait_out(pl, stop)) {
-            gw_log_info("partitions revoked during the outage; rebuilding the batch",
-                        "messages_left=%zu", pl->nmsgs);
-            if (init_parts(pl) != 0 || build(pl, false) != 0)
-                return finish(pl, -1);
-        }
+        wait_out(pl, stop);
         if (*stop)
-            return finish(pl, -1);
+            return -1;
     }
     if (pl->dead_lettered && wait_dead_letters(pl, stop) != 0)
-        return finish(pl, -1);
+        return -1;
     for (;;) {
         int rc = write_positions(pl, err, sizeof(err));
         if (rc == GW_STORE_OK)
@@ -545,7 +580,7 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
         log_failure(pl, "cannot record positions in redis; retrying", err);
         wait_out(pl, stop);
         if (*stop)
-            return finish(pl, -1);
+            return -1;
     }
     pl->backoff_ms = BACKOFF_MIN_MS;
     for (size_t i = 0; i < pl->ntouched; i++) {
@@ -555,5 +590,5 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
     if (gw_consumer_paused(pl->consumer))
         gw_consumer_resume(pl->consumer);
     pl->batch_ok = true;
-    return finish(pl, processed);
+    return processed;
 }

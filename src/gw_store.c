@@ -20,6 +20,8 @@
 #include "gw_arena.h"
 #include "gw_keys.h"
 #include "gw_log.h"
+#include "gw_map.h"
+#include "gw_time.h"
 
 extern const char gw_lua_apply[];
 extern const char gw_lua_positions[];
@@ -38,6 +40,10 @@ struct gw_store_s {
     gw_redo_t *redo;
     size_t nredo, redocap;
     size_t pending_replies; /* queued by gw_store_queue_hash, read by gw_store_flush */
+    int64_t now_ms;         /* wall clock of the batch being applied (TTL bookkeeping) */
+    gw_map_t *roster;       /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
+    uint8_t *roster_sent;   /* per delta of the batch being applied */
+    size_t roster_cap;
 };
 
 static const char *script_source(int i)
@@ -54,7 +60,10 @@ gw_store_t *gw_store_new(const gw_config_t *cfg)
         return NULL;
     s->cfg = cfg;
     s->args_arena = gw_arena_new(65536);
-    if (!s->args_arena) {
+    s->roster = gw_map_new();
+    if (!s->args_arena || !s->roster) {
+        gw_arena_free(s->args_arena);
+        gw_map_free(s->roster, NULL);
         free(s);
         return NULL;
     }
@@ -68,6 +77,8 @@ void gw_store_free(gw_store_t *s)
     if (s->ctx)
         redisFree(s->ctx);
     gw_arena_free(s->args_arena);
+    gw_map_free(s->roster, NULL);
+    free(s->roster_sent);
     free(s->argv);
     free(s->argvlen);
     free(s->redo);
@@ -208,6 +219,13 @@ int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
         gw_store_disconnect(s);
         return rc;
     }
+    /* A new connection may be to a Redis that lost its data: add every rep
+     * to its roster again. */
+    gw_map_t *fresh = gw_map_new();
+    if (fresh) {
+        gw_map_free(s->roster, NULL);
+        s->roster = fresh;
+    }
     return GW_STORE_OK;
 }
 
@@ -296,10 +314,7 @@ static int build_keys(gw_store_t *s, const gw_entity_t *e)
     const char *prefix = cfg->key_prefix;
     char key[GW_KEY_MAX];
     int rc = 0;
-    if (gw_keys_offsets(key, sizeof(key), prefix, e) < 0)
-        return -1;
-    rc |= args_fmt(s, "%s", key);
-    if (gw_keys_meta(key, sizeof(key), prefix, e) < 0)
+    if (gw_keys_state(key, sizeof(key), prefix, e) < 0)
         return -1;
     rc |= args_fmt(s, "%s", key);
     for (int w = 0; w < cfg->nwindows; w++) {
@@ -313,18 +328,30 @@ static int build_keys(gw_store_t *s, const gw_entity_t *e)
     return rc;
 }
 
-/* Builds the EVALSHA of one delta (layout: src/lua/apply.lua). */
-static int build_apply(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
-                       const char *topic)
+/* Pushes the script's common ARGV head: ttl, now, mode, the windows. */
+static int build_head(gw_store_t *s, const char *mode)
 {
     const gw_config_t *cfg = s->cfg;
-    gw_entity_t e = {d->kind, d->tenant, d->id};
-    int rc = args_str(s, "EVALSHA");
-    rc |= args_str(s, s->sha[SCRIPT_APPLY]);
-    rc |= args_i64(s, 2 + 2 * cfg->nwindows);
-    rc |= build_keys(s, &e);
-    rc |= args_i64(s, cfg->key_ttl_ms);
-    rc |= args_str(s, "apply");
+    int rc = args_i64(s, cfg->key_ttl_ms);
+    rc |= args_i64(s, s->now_ms);
+    rc |= args_str(s, mode);
+    rc |= args_i64(s, cfg->nwindows);
+    for (int w = 0; w < cfg->nwindows; w++) {
+        const gw_window_t *win = &cfg->windows[w];
+        rc |= args_str(s, win->name);
+        rc |= args_i64(s, win->bucket_ms);
+        rc |= args_i64(s, win->nbuckets);
+        rc |= args_i64(s, win->grace_ms);
+    }
+    return rc;
+}
+
+/* Pushes one delta's ARGV section (layout: src/lua/apply.lua). */
+static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
+                        const char *topic)
+{
+    const gw_config_t *cfg = s->cfg;
+    int rc = 0;
     int nparts = 0;
     for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next)
         nparts++;
@@ -340,32 +367,92 @@ static int build_apply(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta
     rc |= args_i64(s, d->wm_ms);
     for (int w = 0; w < cfg->nwindows; w++) {
         const gw_window_t *win = &cfg->windows[w];
-        int ncells = 0;
-        for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next)
-            ncells++;
-        rc |= args_i64(s, win->bucket_ms);
-        rc |= args_i64(s, win->nbuckets);
-        rc |= args_i64(s, win->grace_ms);
-        rc |= args_i64(s, d->late[w]);
-        rc |= args_i64(s, ncells);
+        /* Sum each metric over the window's cells: the script adds one
+         * total per metric, and names no field itself. */
+        struct {
+            int metric;
+            int64_t sum;
+        } sums[64];
+        int nsums = 0, ncells = 0;
+        int64_t lowest = INT64_MAX;
         for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
             const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
-            char name[GW_METRIC_NAME_MAX];
-            if (gw_metric_name(&cfg->kinds, cell->metric, name, sizeof(name)) < 0)
+            int k = 0;
+            while (k < nsums && sums[k].metric != cell->metric)
+                k++;
+            if (k == nsums) {
+                if (nsums == 64)
+                    return -1;
+                sums[nsums].metric = cell->metric;
+                sums[nsums++].sum = 0;
+            }
+            sums[k].sum += cell->value;
+            if (cell->bucket < lowest)
+                lowest = cell->bucket;
+            ncells++;
+        }
+        rc |= args_i64(s, d->late[w]);
+        rc |= args_i64(s, nsums);
+        char names[64][GW_METRIC_NAME_MAX];
+        for (int k = 0; k < nsums; k++) {
+            if (gw_metric_name(&cfg->kinds, sums[k].metric, names[k], sizeof(names[k])) < 0)
                 return -1;
+            rc |= args_fmt(s, "%s", names[k]);
+            rc |= args_i64(s, sums[k].sum);
+        }
+        rc |= args_i64(s, ncells);
+        rc |= args_i64(s, ncells ? lowest : 0);
+        for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
+            const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
+            int k = 0;
+            while (sums[k].metric != cell->metric)
+                k++;
             rc |= args_i64(s, cell->bucket);
-            rc |= args_fmt(s, "%s", name);
+            rc |= args_fmt(s, "%" PRId64 "|%s", cell->bucket * win->bucket_ms, names[k]);
             rc |= args_i64(s, cell->value);
+            rc |= args_i64(s, k + 1);
         }
     }
     return rc ? -1 : 0;
 }
 
+/* Builds one EVALSHA applying deltas [lo, hi) (layout: src/lua/apply.lua). */
+static int build_call(gw_store_t *s, const gw_coalesce_t *batch, size_t lo, size_t hi,
+                      const char *topic)
+{
+    const gw_config_t *cfg = s->cfg;
+    int rc = args_str(s, "EVALSHA");
+    rc |= args_str(s, s->sha[SCRIPT_APPLY]);
+    rc |= args_i64(s, (int64_t)(hi - lo) * (1 + 2 * cfg->nwindows));
+    for (size_t i = lo; i < hi; i++) {
+        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+        gw_entity_t e = {d->kind, d->tenant, d->id};
+        rc |= build_keys(s, &e);
+    }
+    rc |= build_head(s, "apply");
+    rc |= args_i64(s, (int64_t)(hi - lo));
+    for (size_t i = lo; i < hi; i++)
+        if (build_entity(s, batch, gw_coalesce_delta(batch, i), topic) != 0)
+            return -1;
+    return rc ? -1 : 0;
+}
+
+/* Adds the rep to its partition's roster unless this connection already
+ * did (*queued tells whether a command was appended). */
 static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
-                        const char *topic)
+                        const char *topic, bool *queued)
 {
     char key[GW_KEY_MAX];
     int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
+    char known[3 * GW_ID_MAX + 24];
+    snprintf(known, sizeof(known), "%d|%s:%s|%s", partition, d->tenant, d->id,
+             d->team ? d->team : "");
+    *queued = false;
+    if (gw_map_get(s->roster, known))
+        return 0;
+    if (gw_map_put(s->roster, known, (void *)1) != 0)
+        return -1;
+    *queued = true;
     if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0)
         return -1;
     int rc = args_str(s, "HSET");
@@ -395,70 +482,122 @@ static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t sto
     return 0;
 }
 
+#define APPLY_CHUNK 2000
+/* entities per script call on a standalone Redis (one on a cluster) */
+#define ENTITIES_PER_CALL 32
+
+/* Accounts the reply of one call applying `n` deltas from `first`: per
+ * delta 0 skipped, 1 applied, or -k followed by k pairs {part, stored} to
+ * re-send. */
+static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisReply *r, size_t first,
+                          size_t n, char *first_error, size_t size)
+{
+    if (r->type != REDIS_REPLY_ARRAY) {
+        if (!first_error[0])
+            snprintf(first_error, size, "apply script returned an unexpected reply");
+        return;
+    }
+    size_t e = 0;
+    for (size_t d = 0; d < n; d++) {
+        if (e >= r->elements || r->element[e]->type != REDIS_REPLY_INTEGER) {
+            if (!first_error[0])
+                snprintf(first_error, size, "apply script returned a malformed reply");
+            return;
+        }
+        long long v = r->element[e++]->integer;
+        if (v == 0) {
+            res->skipped++;
+        } else if (v == 1) {
+            res->applied++;
+        } else {
+            res->redo++;
+            for (long long k = 0; k < -v; k++, e += 2) {
+                if (e + 1 >= r->elements || r->element[e]->type != REDIS_REPLY_STRING ||
+                    r->element[e + 1]->type != REDIS_REPLY_STRING ||
+                    add_redo(s, (uint32_t)(first + d), r->element[e]->str,
+                             strtoll(r->element[e + 1]->str, NULL, 10)) != 0) {
+                    if (!first_error[0])
+                        snprintf(first_error, size, "apply script returned a malformed redo list");
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /* Sends the batch once. *noscript is set when Redis lost the scripts. */
 static int apply_once(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,
                       gw_apply_result_t *res, bool *noscript, char *errstr, size_t errstr_size)
 {
     size_t n = gw_coalesce_count(batch);
     size_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        const gw_delta_t *d = gw_coalesce_delta(batch, i);
-        if (build_apply(s, batch, d, topic) != 0 || append_args(s) != 0)
-            goto build_failed;
-        sent++;
-        if (d->kind == GW_ENTITY_REP) {
-            if (build_roster(s, batch, d, topic) != 0 || append_args(s) != 0)
+    if (n > s->roster_cap) {
+        uint8_t *nr = realloc(s->roster_sent, n);
+        if (!nr) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return GW_STORE_ERROR;
+        }
+        s->roster_sent = nr;
+        s->roster_cap = n;
+    }
+    memset(s->roster_sent, 0, n);
+    uint8_t *roster_sent = s->roster_sent;
+    char first_error[256] = "";
+    /* Pipelined in chunks: the output buffer (and Redis' query buffer)
+     * stays bounded whatever the batch size. */
+    size_t per_call = s->cfg->redis.cluster ? 1 : ENTITIES_PER_CALL;
+    for (size_t lo = 0; lo < n; lo += APPLY_CHUNK) {
+        size_t hi = lo + APPLY_CHUNK < n ? lo + APPLY_CHUNK : n;
+        size_t calls = 0;
+        for (size_t c = lo; c < hi; c += per_call) {
+            size_t ce = c + per_call < hi ? c + per_call : hi;
+            if (build_call(s, batch, c, ce, topic) != 0 || append_args(s) != 0)
                 goto build_failed;
             sent++;
-        }
-    }
-    res->commands += sent;
-    char first_error[256] = "";
-    for (size_t i = 0; i < n; i++) {
-        const gw_delta_t *d = gw_coalesce_delta(batch, i);
-        int replies = d->kind == GW_ENTITY_REP ? 2 : 1;
-        for (int k = 0; k < replies; k++) {
-            redisReply *r = NULL;
-            if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-                snprintf(errstr, errstr_size, "redis: connection lost during a batch: %s",
-                         s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-                gw_store_disconnect(s);
-                return GW_STORE_DOWN;
-            }
-            if (r->type == REDIS_REPLY_ERROR) {
-                if (!strncmp(r->str, "NOSCRIPT", 8))
-                    *noscript = true;
-                else if (!first_error[0])
-                    snprintf(first_error, sizeof(first_error), "%s", r->str);
-            } else if (k == 0) {
-                /* The script's reply: {0} skipped, {1} applied, {2, part,
-                 * stored, ...} redo. */
-                if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-                    r->element[0]->type != REDIS_REPLY_INTEGER) {
-                    if (!first_error[0])
-                        snprintf(first_error, sizeof(first_error),
-                                 "apply script returned an unexpected reply");
-                } else if (r->element[0]->integer == 0) {
-                    res->skipped++;
-                } else if (r->element[0]->integer == 1) {
-                    res->applied++;
-                } else {
-                    res->redo++;
-                    for (size_t e = 1; e + 1 < r->elements; e += 2) {
-                        const redisReply *part = r->element[e];
-                        const redisReply *st = r->element[e + 1];
-                        if (part->type != REDIS_REPLY_STRING || st->type != REDIS_REPLY_STRING ||
-                            add_redo(s, (uint32_t)i, part->str, strtoll(st->str, NULL, 10)) != 0) {
-                            if (!first_error[0])
-                                snprintf(first_error, sizeof(first_error),
-                                         "apply script returned a malformed redo list");
-                        }
-                    }
+            calls++;
+            for (size_t i = c; i < ce; i++) {
+                const gw_delta_t *d = gw_coalesce_delta(batch, i);
+                if (d->kind != GW_ENTITY_REP)
+                    continue;
+                bool queued;
+                if (build_roster(s, batch, d, topic, &queued) != 0)
+                    goto build_failed;
+                if (queued) {
+                    if (append_args(s) != 0)
+                        goto build_failed;
+                    sent++;
+                    roster_sent[i] = true;
                 }
             }
-            freeReplyObject(r);
         }
+        for (size_t c = lo; c < hi; c += per_call) {
+            size_t ce = c + per_call < hi ? c + per_call : hi;
+            /* the script's reply, then the roster replies of its reps */
+            size_t nreplies = 1;
+            for (size_t i = c; i < ce; i++)
+                nreplies += roster_sent[i];
+            for (size_t k = 0; k < nreplies; k++) {
+                redisReply *r = NULL;
+                if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+                    snprintf(errstr, errstr_size, "redis: connection lost during a batch: %s",
+                             s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+                    gw_store_disconnect(s);
+                    return GW_STORE_DOWN;
+                }
+                if (r->type == REDIS_REPLY_ERROR) {
+                    if (!strncmp(r->str, "NOSCRIPT", 8))
+                        *noscript = true;
+                    else if (!first_error[0])
+                        snprintf(first_error, sizeof(first_error), "%s", r->str);
+                } else if (k == 0) {
+                    count_replies(s, res, r, c, ce - c, first_error, sizeof(first_error));
+                }
+                freeReplyObject(r);
+            }
+        }
+        (void)calls;
     }
+    res->commands += sent;
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
         return GW_STORE_ERROR;
@@ -475,6 +614,7 @@ int gw_store_apply(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,
 {
     memset(res, 0, sizeof(*res));
     s->nredo = 0;
+    s->now_ms = gw_now_ms();
     if (gw_coalesce_count(batch) == 0)
         return GW_STORE_OK;
     int rc = gw_store_connect(s, errstr, errstr_size);
@@ -641,15 +781,22 @@ static void parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals
         const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
         if (!f || !v)
             continue;
-        if (!strcmp(f, "wm"))
-            t->wm = strtoll(v, NULL, 10);
-        else if (!strcmp(f, "late"))
+        if (!strcmp(f, "late"))
             t->late = strtoll(v, NULL, 10);
         else {
             int m = gw_metric_parse(kinds, f);
             if (m >= 0)
                 t->v[m] = strtoll(v, NULL, 10);
         }
+    }
+    /* Not stored (they would double the writes): derived from the kinds. */
+    for (int k = 0; k < GW_KIND_MAX; k++) {
+        int64_t n = t->v[gw_metric_count(k)];
+        if (!n)
+            continue;
+        t->v[GW_METRIC_EVENTS] += n;
+        if (gw_kind_class(kinds, k) == GW_CLASS_ACTIVITY)
+            t->v[GW_METRIC_ACTIVITIES] += n;
     }
 }
 
@@ -658,17 +805,22 @@ static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_re
     e->exists = false;
     e->first_ms = -1;
     e->team[0] = '\0';
-    const redisReply *meta = r->element[0];
-    for (size_t i = 0; meta->type == REDIS_REPLY_ARRAY && i + 1 < meta->elements; i += 2) {
-        if (!strcmp(meta->element[i]->str, "first_ms"))
-            e->first_ms = strtoll(meta->element[i + 1]->str, NULL, 10);
-        else if (!strcmp(meta->element[i]->str, "team"))
-            snprintf(e->team, sizeof(e->team), "%s", meta->element[i + 1]->str);
-    }
-    for (int w = 0; w < cfg->nwindows; w++) {
+    for (int w = 0; w < cfg->nwindows; w++)
         parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w]);
-        if (e->win[w].wm >= 0)
-            e->exists = true;
+    const redisReply *st = r->element[0];
+    for (size_t i = 0; st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
+        const char *f = st->element[i]->str, *v = st->element[i + 1]->str;
+        if (!strcmp(f, "first_ms")) {
+            e->first_ms = strtoll(v, NULL, 10);
+        } else if (!strcmp(f, "team")) {
+            snprintf(e->team, sizeof(e->team), "%s", v);
+        } else if (!strncmp(f, "wm:", 3)) {
+            int w = gw_config_window_index(cfg, f + 3);
+            if (w >= 0) {
+                e->win[w].wm = strtoll(v, NULL, 10);
+                e->exists = true;
+            }
+        }
     }
 }
 
@@ -677,18 +829,13 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
 {
     const gw_config_t *cfg = s->cfg;
     for (size_t i = 0; i < n; i++) {
+        s->now_ms = gw_now_ms();
         int rc = args_str(s, "EVALSHA");
         rc |= args_str(s, s->sha[SCRIPT_APPLY]);
-        rc |= args_i64(s, 2 + 2 * cfg->nwindows);
+        rc |= args_i64(s, 1 + 2 * cfg->nwindows);
         rc |= build_keys(s, &reads[i].entity);
-        rc |= args_i64(s, cfg->key_ttl_ms);
-        rc |= args_str(s, "read");
+        rc |= build_head(s, "read");
         rc |= args_i64(s, wm_ms);
-        for (int w = 0; w < cfg->nwindows; w++) {
-            rc |= args_i64(s, cfg->windows[w].bucket_ms);
-            rc |= args_i64(s, cfg->windows[w].nbuckets);
-            rc |= args_i64(s, cfg->windows[w].grace_ms);
-        }
         if (rc || append_args(s) != 0) {
             args_reset(s);
             snprintf(errstr, errstr_size, "redis: cannot build a read (key too long?)");

@@ -205,7 +205,7 @@ int cmd_rep(int argc, char **argv)
     char key[GW_KEY_MAX];
     json_t *meta = json_object();
     json_object_set_new(out, "meta", meta);
-    gw_keys_meta(key, sizeof(key), cfg->key_prefix, &e);
+    gw_keys_state(key, sizeof(key), cfg->key_prefix, &e);
     if (gw_store_read_hash(store, key, collect, meta, err, sizeof(err)) != GW_STORE_OK) {
         fprintf(stderr, "gapwatch rep: %s\n", err);
         rc = 1;

@@ -1,32 +1,51 @@
--- gapwatch apply: one entity's (rep's or team's) increments of one batch,
--- applied together with the offsets they cover. Effectively once: a part
--- (topic/partition range) whose offsets are already recorded is skipped.
+-- gapwatch apply: the increments of one batch for one or more entities
+-- (reps or teams), each applied together with the offsets it covers.
+-- Effectively once: a part (topic/partition range) whose offsets are
+-- already recorded is skipped.
 --
--- KEYS[1] offsets hash  "<topic>/<partition>" -> last applied offset
--- KEYS[2] meta hash     team, first_ms
--- KEYS[2w+1], KEYS[2w+2] totals and buckets hash of window w (w = 1..W)
+-- Keys of entity e (W windows, K = 1 + 2W keys each, in KEYS order):
+--   state                  hash: "o:<topic>/<partition>" -> last applied
+--                          offset, "wm:<window>" -> the window's watermark,
+--                          first_ms, team, exp (when the keys' TTL runs out)
+--   totals_w, buckets_w    hashes of window w (w = 1..W); bucket fields are
+--                          "<bucket start ms>|<field>"
+-- All keys of one entity share its hash tag. On Redis Cluster the client
+-- sends one entity per call; on a standalone Redis, many.
 --
--- ARGV[1] ttl_ms, ARGV[2] mode.
+-- ARGV[1] ttl_ms, ARGV[2] now_ms (wall clock), ARGV[3] mode, ARGV[4] W,
+-- then the window parameters once: {name, bucket_ms, nbuckets, grace_ms} * W.
 --
--- mode "apply": then nparts, {part, min_offset, max_offset} * nparts,
+-- mode "apply": then the number of entities, and per entity:
+--       nparts, {part, min_offset, max_offset} * nparts,
 --       team ('' for a team entity), first_ms, wm_ms,
---       then per window: bucket_ms, nbuckets, grace_ms, late, ncells,
---                        {bucket, field, value} * ncells
---   Returns {0} already applied, {1} applied, or {2, part, stored, ...} when
---   some offsets of this delta were applied before and others not (batch
---   boundaries differ after a crash): nothing is written and the caller
---   resends only the events after each part's stored offset.
+--       then per window: late, nsums, {metric, sum} * nsums,
+--                        ncells, lowest bucket of the cells,
+--                        {bucket, "<bucket start ms>|<metric>", value,
+--                         index of the metric in the sums} * ncells
+--   Returns one reply per entity, flattened: 0 already applied, 1 applied,
+--   or -n followed by n pairs {part, stored} when some offsets of the delta
+--   were applied before and others not (batch boundaries differ after a
+--   crash): nothing of that entity is written and the caller re-sends only
+--   the events after each part's stored offset.
 --
--- mode "read": then wm_ms, then per window: bucket_ms, nbuckets, grace_ms.
---   Slides every window of an existing entity to wm_ms (the evaluation
---   watermark; never backwards) and returns {meta, totals_1, ..., totals_W},
---   each a flat field/value list. An entity that does not exist is not
---   created.
+-- mode "read": then wm_ms. One entity (its K keys). Slides every window of
+--   an existing entity to wm_ms (the evaluation watermark; never backwards)
+--   and returns {state, totals_1, ..., totals_W}, each a flat field/value
+--   list. A missing entity is not created.
 --
 -- Window rule (mirrors gw_window.h): at watermark wm the window holds every
 -- bucket >= floor((wm - grace) / bucket_ms) - nbuckets + 1. Buckets below
 -- leave the totals when wm moves; increments for them are not applied.
-local a = 1
+--
+-- Cost: every redis.call costs about a microsecond, and converting numbers
+-- to or from text in Lua costs about as much (Lua numbers are doubles,
+-- printed with printf). So the common path reads and writes the state once
+-- per entity and passes the client's text straight into HINCRBY, which
+-- Redis parses in C: the client names every bucket field, sums each metric
+-- per window and sends the lowest bucket, so the script only compares
+-- numbers when a cell may lie outside the window. Sliding (rare: when a
+-- watermark crosses a bucket boundary) reads the totals and leaving buckets.
+local a = 4
 local function arg()
   local v = ARGV[a]
   a = a + 1
@@ -35,139 +54,249 @@ end
 local function num()
   return tonumber(arg())
 end
--- Lua 5.1's tostring() prints large integers in exponent form.
-local function fmt(x)
-  return string.format('%.0f', x)
+local function int(x)
+  return string.format('%d', x)
 end
 
--- Moves window (tot, bkt) from its stored watermark to `wm` (never back):
--- buckets that leave are subtracted from the totals and deleted. Returns the
--- watermark now in force and the first bucket inside the window.
-local function slide(tot, bkt, wm, B, N, G)
-  local old = tonumber(redis.call('HGET', tot, 'wm') or '')
-  local new = wm
-  if old and old > new then
-    new = old
+local ttl, now, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local W = num()
+local wname, wB, wN, wG = {}, {}, {}, {}
+for w = 1, W do
+  wname[w], wB[w], wN[w], wG[w] = arg(), num(), num(), num()
+end
+local K = 1 + 2 * W
+
+local function start_of(w, wm)
+  return math.floor((wm - wG[w]) / wB[w]) - wN[w] + 1
+end
+
+-- Moves window w of an entity (totals tot, buckets bkt) from watermark
+-- `old` to `new` (> old): buckets that leave are subtracted from the totals
+-- and deleted; totals that reach zero are removed. Returns true when the
+-- buckets hash was deleted whole.
+local function slide(w, tot, bkt, old, new)
+  local ostart, start = start_of(w, old), start_of(w, new)
+  if start <= ostart then
+    return false
   end
-  local start = math.floor((new - G) / B) - N + 1
-  if old and new > old then
-    local ostart = math.floor((old - G) / B) - N + 1
-    if start > ostart then
-      local metrics = {}
-      for _, f in ipairs(redis.call('HKEYS', tot)) do
-        if f ~= 'wm' and f ~= 'late' then
-          metrics[#metrics + 1] = f
-        end
-      end
-      if #metrics > 0 then
-        if start > math.floor(old / B) then
-          -- every bucket that can hold data has left: drop them all
-          redis.call('DEL', bkt)
-          redis.call('HDEL', tot, unpack(metrics))
-        else
-          for b = ostart, start - 1 do
-            local pfx = fmt(b * B) .. '|'
-            local fields = {}
-            for i, f in ipairs(metrics) do
-              fields[i] = pfx .. f
-            end
-            local vals = redis.call('HMGET', bkt, unpack(fields))
-            local any = false
-            for i = 1, #metrics do
-              local v = vals[i]
-              if v then
-                any = true
-                if redis.call('HINCRBY', tot, metrics[i], -tonumber(v)) == 0 then
-                  redis.call('HDEL', tot, metrics[i])
-                end
-              end
-            end
-            if any then
-              redis.call('HDEL', bkt, unpack(fields))
-            end
-          end
-        end
-      end
+  local kv = redis.call('HGETALL', tot)
+  local metrics, values = {}, {}
+  for i = 1, #kv, 2 do
+    if kv[i] ~= 'late' then
+      metrics[#metrics + 1] = kv[i]
+      values[#values + 1] = tonumber(kv[i + 1])
     end
   end
-  return new, start
+  if #metrics == 0 then
+    return false
+  end
+  if start > math.floor(old / wB[w]) then
+    -- every bucket that can hold data has left
+    redis.call('DEL', bkt)
+    redis.call('HDEL', tot, unpack(metrics))
+    return true
+  end
+  local fields = {}
+  for b = ostart, start - 1 do
+    local pfx = int(b * wB[w]) .. '|'
+    for _, f in ipairs(metrics) do
+      fields[#fields + 1] = pfx .. f
+    end
+  end
+  local vals = redis.call('HMGET', bkt, unpack(fields))
+  local nm, present, changed = #metrics, {}, {}
+  for i = 1, #fields do
+    local v = vals[i]
+    if v then
+      local m = (i - 1) % nm + 1
+      values[m] = values[m] - tonumber(v)
+      changed[m] = true
+      present[#present + 1] = fields[i]
+    end
+  end
+  if #present > 0 then
+    redis.call('HDEL', bkt, unpack(present))
+  end
+  local set, del = {}, {}
+  for m, _ in pairs(changed) do
+    if values[m] == 0 then
+      del[#del + 1] = metrics[m]
+    else
+      set[#set + 1] = metrics[m]
+      set[#set + 1] = int(values[m])
+    end
+  end
+  if #set > 0 then
+    redis.call('HSET', tot, unpack(set))
+  end
+  if #del > 0 then
+    redis.call('HDEL', tot, unpack(del))
+  end
+  return false
 end
-
-local ttl = num()
-local mode = arg()
-local nwin = (#KEYS - 2) / 2
 
 if mode == 'read' then
   local wm = num()
-  local out = {redis.call('HGETALL', KEYS[2])}
-  for w = 1, nwin do
-    local tot, bkt = KEYS[2 * w + 1], KEYS[2 * w + 2]
-    local B, N, G = num(), num(), num()
-    if redis.call('EXISTS', tot) == 1 then
-      local new = slide(tot, bkt, wm, B, N, G)
-      redis.call('HSET', tot, 'wm', fmt(new))
+  local want = {}
+  for w = 1, W do
+    want[w] = 'wm:' .. wname[w]
+  end
+  local wms = redis.call('HMGET', KEYS[1], unpack(want))
+  local set = {}
+  for w = 1, W do
+    local old = tonumber(wms[w])
+    if old and wm > old then
+      slide(w, KEYS[2 * w], KEYS[2 * w + 1], old, wm)
+      set[#set + 1] = want[w]
+      set[#set + 1] = int(wm)
     end
-    out[#out + 1] = redis.call('HGETALL', tot)
+  end
+  if #set > 0 then
+    redis.call('HSET', KEYS[1], unpack(set))
+  end
+  local out = {redis.call('HGETALL', KEYS[1])}
+  for w = 1, W do
+    out[#out + 1] = redis.call('HGETALL', KEYS[2 * w])
   end
   return out
 end
 
-local nparts = num()
-local names, highs, stored = {}, {}, {}
-local fresh, done = 0, 0
-for i = 1, nparts do
-  local name, lo, hi = arg(), num(), num()
-  local s = tonumber(redis.call('HGET', KEYS[1], name) or '-1')
-  if s >= hi then
-    done = done + 1
-  elseif s < lo then
-    fresh = fresh + 1
+-- Applies the next entity of ARGV whose keys start at KEYS[base + 1].
+local function apply_entity(base, out)
+  local state = KEYS[base + 1]
+  local nparts = num()
+  local names, lows, highs = {}, {}, {}
+  local want = {'first_ms', 'exp'}
+  for w = 1, W do
+    want[2 + w] = 'wm:' .. wname[w]
   end
-  names[i], highs[i], stored[i] = name, hi, s
-end
-if done == nparts then
-  return {0}
-end
-if fresh < nparts then
-  local r = {2}
   for i = 1, nparts do
-    r[#r + 1] = names[i]
-    r[#r + 1] = fmt(stored[i])
+    names[i], lows[i], highs[i] = arg(), num(), num()
+    want[#want + 1] = 'o:' .. names[i]
   end
-  return r
-end
+  local team, first_ms, wm = arg(), num(), num()
+  local st = redis.call('HMGET', state, unpack(want))
+  local fresh, done, stored = 0, 0, {}
+  for i = 1, nparts do
+    local s = tonumber(st[2 + W + i] or '-1')
+    if s >= highs[i] then
+      done = done + 1
+    elseif s < lows[i] then
+      fresh = fresh + 1
+    end
+    stored[i] = s
+  end
+  if fresh < nparts then
+    -- skip this entity's windows in ARGV
+    for _ = 1, W do
+      a = a + 1
+      local nsums = num()
+      a = a + 2 * nsums
+      local ncells = num()
+      a = a + 1 + 4 * ncells
+    end
+    if done == nparts then
+      out[#out + 1] = 0
+    else
+      out[#out + 1] = -nparts
+      for i = 1, nparts do
+        out[#out + 1] = names[i]
+        out[#out + 1] = int(stored[i])
+      end
+    end
+    return
+  end
 
-local team, first_ms, wm = arg(), num(), num()
-if team ~= '' then
-  redis.call('HSET', KEYS[2], 'team', team)
-end
-local f0 = tonumber(redis.call('HGET', KEYS[2], 'first_ms') or '')
-if not f0 or first_ms < f0 then
-  redis.call('HSET', KEYS[2], 'first_ms', fmt(first_ms))
-end
-redis.call('PEXPIRE', KEYS[2], ttl)
-
-for w = 1, nwin do
-  local tot, bkt = KEYS[2 * w + 1], KEYS[2 * w + 2]
-  local B, N, G, late, ncells = num(), num(), num(), num(), num()
-  local new, start = slide(tot, bkt, wm, B, N, G)
-  for _ = 1, ncells do
-    local b, f, v = num(), arg(), arg()
-    if b >= start then
-      redis.call('HINCRBY', bkt, fmt(b * B) .. '|' .. f, v)
-      redis.call('HINCRBY', tot, f, v)
+  local f0, exp = tonumber(st[1]), tonumber(st[2])
+  -- TTL: every key of the entity expires `ttl` after it was last refreshed;
+  -- refreshing at half-life keeps the calls off the common path.
+  local refresh = (not exp) or (exp - now < ttl / 2)
+  local set = {}
+  for i = 1, nparts do
+    set[#set + 1] = 'o:' .. names[i]
+    set[#set + 1] = int(highs[i])
+  end
+  if team ~= '' then
+    set[#set + 1] = 'team'
+    set[#set + 1] = team
+  end
+  if not f0 or first_ms < f0 then
+    set[#set + 1] = 'first_ms'
+    set[#set + 1] = int(first_ms)
+  end
+  for w = 1, W do
+    local tot, bkt = KEYS[base + 2 * w], KEYS[base + 2 * w + 1]
+    local old = tonumber(st[2 + w])
+    local new = wm
+    if old and old > new then
+      new = old
+    end
+    local emptied = false
+    if old and new > old then
+      emptied = slide(w, tot, bkt, old, new)
+    end
+    if new ~= old then
+      set[#set + 1] = want[2 + w]
+      set[#set + 1] = int(new)
+    end
+    local start = start_of(w, new)
+    local late, nsums = num(), num()
+    local sums_at = a
+    a = a + 2 * nsums
+    local ncells, lowest = num(), num()
+    if ncells > 0 and lowest >= start then
+      -- every cell is inside the window: pass the text through
+      for _ = 1, ncells do
+        redis.call('HINCRBY', bkt, ARGV[a + 1], ARGV[a + 2])
+        a = a + 4
+      end
+      for i = 0, nsums - 1 do
+        redis.call('HINCRBY', tot, ARGV[sums_at + 2 * i], ARGV[sums_at + 2 * i + 1])
+      end
+    elseif ncells > 0 then
+      local excluded = {}
+      for _ = 1, ncells do
+        local b, f, v, mi = num(), arg(), arg(), num()
+        if b >= start then
+          redis.call('HINCRBY', bkt, f, v)
+        else
+          -- its bucket left the window already: not counted
+          excluded[mi] = (excluded[mi] or 0) + tonumber(v)
+        end
+      end
+      for i = 1, nsums do
+        local v = ARGV[sums_at + 2 * i - 1]
+        if excluded[i] then
+          v = int(tonumber(v) - excluded[i])
+        end
+        if v ~= '0' then
+          redis.call('HINCRBY', tot, ARGV[sums_at + 2 * i - 2], v)
+        end
+      end
+    end
+    if late > 0 then
+      redis.call('HINCRBY', tot, 'late', late)
+    end
+    if refresh or not old or emptied then
+      -- the totals and buckets hashes may be new: give them their TTL
+      redis.call('PEXPIRE', tot, ttl)
+      redis.call('PEXPIRE', bkt, ttl)
     end
   end
-  redis.call('HSET', tot, 'wm', fmt(new))
-  if late > 0 then
-    redis.call('HINCRBY', tot, 'late', late)
+  if refresh then
+    set[#set + 1] = 'exp'
+    set[#set + 1] = int(now + ttl)
   end
-  redis.call('PEXPIRE', tot, ttl)
-  redis.call('PEXPIRE', bkt, ttl)
+  redis.call('HSET', state, unpack(set))
+  if refresh then
+    redis.call('PEXPIRE', state, ttl)
+  end
+  out[#out + 1] = 1
 end
 
-for i = 1, nparts do
-  redis.call('HSET', KEYS[1], names[i], fmt(highs[i]))
+local n = num()
+local out = {}
+for e = 0, n - 1 do
+  apply_entity(e * K, out)
 end
-redis.call('PEXPIRE', KEYS[1], ttl)
-return {1}
+return out

@@ -439,7 +439,7 @@ static size_t body_write(char *data, size_t size, size_t n, void *ctx)
 
 char *gwh_http_get(int port, const char *path)
 {
-    char url[256];
+    char url[16384];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
     CURL *c = curl_easy_init();
     if (!c)

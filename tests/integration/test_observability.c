@@ -139,8 +139,7 @@ static void expected_labels(const char *expr, char labels[][32], int *n)
             if (k)
                 (*n)++;
         }
-    } else if (strstr(expr, "gapwatch_rep{") && !strstr(expr, "sum(") &&
-               !strstr(expr, "count(")) {
+    } else if (strstr(expr, "gapwatch_rep{") && !strstr(expr, "sum(") && !strstr(expr, "count(")) {
         static const char *const five[] = {"tenant", "team", "rep", "window", "metric"};
         for (int i = 0; i < 5; i++)
             strcpy(labels[(*n)++], five[i]);
@@ -361,8 +360,8 @@ static void test_dashboard_queries_return_data_through_exporter_and_prometheus(v
     assert_true(w.checked >= 10);
 
     /* A few values equal what Redis holds. */
-    static const char *const fields[] = {"attainment", "result", "count_book", "rate_book",
-                                         "team_rate_book", "effectiveness_gap"};
+    static const char *const fields[] = {"attainment", "result",         "count_book",
+                                         "rate_book",  "team_rate_book", "effectiveness_gap"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         char q[256], field[128];
         snprintf(q, sizeof(q),

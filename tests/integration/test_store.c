@@ -118,10 +118,10 @@ static void test_store_redelivered_batch_is_skipped(void **state)
     gw_apply_result_t res = apply(ctx);
     assert_int_equal(res.applied, 2); /* rep and team */
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 10);
-    assert_int_equal(hget(ctx, "gw:{acme:team:east}:w:7d", "events"), 10);
-    assert_int_equal(hget(ctx, "gw:{acme:r1}:off", "sales.events/0"), 9);
-    assert_int_equal(hget(ctx, "gw:{acme:r1}:meta", "first_ms"), T0);
-    redisReply *r = redisCommand(ctx->redis, "HGET gw:{acme:r1}:meta team");
+    assert_int_equal(hget(ctx, "gw:{acme:team:east}:w:7d", "DIAL"), 10);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:state", "o:sales.events/0"), 9);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:state", "first_ms"), T0);
+    redisReply *r = redisCommand(ctx->redis, "HGET gw:{acme:r1}:state team");
     assert_string_equal(r->str, "east");
     freeReplyObject(r);
     res = apply(ctx); /* the same batch again, as after a crash */
@@ -154,7 +154,7 @@ static void test_store_straddling_batch_asks_for_redo_and_writes_nothing(void **
     res = apply(ctx);
     assert_int_equal(res.applied, 2);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 15);
-    assert_int_equal(hget(ctx, "gw:{acme:team:east}:off", "sales.events/0"), 14);
+    assert_int_equal(hget(ctx, "gw:{acme:team:east}:state", "o:sales.events/0"), 14);
 }
 
 static void test_store_team_with_one_partition_done_and_one_new_is_redone(void **state)
@@ -186,7 +186,7 @@ static void test_store_window_slides_and_subtracts_left_buckets(void **state)
     apply(ctx);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 1);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 4);
-    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "wm"), T0 + 30 * H);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:state", "wm:1d"), T0 + 30 * H);
     char field[64];
     snprintf(field, sizeof(field), "%lld|DIAL", (long long)T0);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d:b", field), 0); /* bucket deleted */
@@ -206,10 +206,21 @@ static void test_store_window_slides_and_subtracts_left_buckets(void **state)
     apply(ctx);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 0);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "MEETING_BOOKED"), 1);
-    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "events"), 1);
-    redisReply *r = redisCommand(ctx->redis, "HLEN gw:{acme:r1}:w:7d:b");
-    assert_int_equal(r->integer, 2); /* the new bucket: events, MEETING_BOOKED */
+    redisReply *r = redisCommand(ctx->redis, "HLEN gw:{acme:r1}:w:7d");
+    assert_int_equal(r->integer, 1); /* MEETING_BOOKED: the DIAL field is gone */
     freeReplyObject(r);
+    r = redisCommand(ctx->redis, "HLEN gw:{acme:r1}:w:7d:b");
+    assert_int_equal(r->integer, 1); /* only the new bucket's MEETING_BOOKED */
+    freeReplyObject(r);
+    /* Every key of the entity carries the TTL. */
+    static const char *const keys[] = {"gw:{acme:r1}:state", "gw:{acme:r1}:w:1d",
+                                       "gw:{acme:r1}:w:7d", "gw:{acme:r1}:w:7d:b"};
+    for (size_t i = 0; i < 4; i++) {
+        r = redisCommand(ctx->redis, "PTTL %s", keys[i]);
+        if (r->integer <= 0)
+            fail_msg("%s has no TTL (PTTL %lld)", keys[i], r->integer);
+        freeReplyObject(r);
+    }
 }
 
 static void test_store_counts_late_events(void **state)

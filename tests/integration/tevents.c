@@ -322,7 +322,6 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
                     late++;
                 if (b < start)
                     continue;
-                fadd(&exp, "events", 1);
                 fadd(&exp, e->kind_name, 1);
                 if (e->amount > 0) {
                     char an[64];
@@ -330,7 +329,6 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
                     fadd(&exp, an, e->amount);
                 }
                 if (e->activity) {
-                    fadd(&exp, "activities", 1);
                     fadd(&exp, "with_goal", e->goal);
                     fadd(&exp, "with_next_step", e->next_step);
                 }
@@ -343,13 +341,16 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
             for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
                 const char *f = r->element[i]->str;
                 int64_t v = strtoll(r->element[i + 1]->str, NULL, 10);
-                if (!strcmp(f, "wm"))
-                    got_wm = v;
-                else if (!strcmp(f, "late"))
+                if (!strcmp(f, "late"))
                     got_late = v;
                 else
                     fadd(&got, f, v);
             }
+            if (r)
+                freeReplyObject(r);
+            r = redisCommand(c, "HGET gw:%s:state wm:%s", tag, win->name);
+            if (r && r->type == REDIS_REPLY_STRING)
+                got_wm = strtoll(r->str, NULL, 10);
             if (r)
                 freeReplyObject(r);
             for (int i = 0; i < exp.n; i++) {
@@ -378,7 +379,7 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
     size_t in_redis = 0;
     unsigned long long cursor = 0;
     do {
-        redisReply *r = redisCommand(c, "SCAN %llu MATCH gw:{*}:w:1d COUNT 1000", cursor);
+        redisReply *r = redisCommand(c, "SCAN %llu MATCH gw:{*}:state COUNT 1000", cursor);
         if (!r || r->type != REDIS_REPLY_ARRAY)
             break;
         cursor = strtoull(r->element[0]->str, NULL, 10);
@@ -386,8 +387,8 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
         freeReplyObject(r);
     } while (cursor != 0);
     if (in_redis != entities && mismatches++ < 20)
-        fprintf(stderr, "MISMATCH entities with a 1d window: expected %zu, redis has %zu\n",
-                entities, in_redis);
+        fprintf(stderr, "MISMATCH entities with state: expected %zu, redis has %zu\n", entities,
+                in_redis);
     redisFree(c);
     fprintf(stderr,
             "recount: %zu events, %zu entities, %zu windows with data, %zu fields compared, "

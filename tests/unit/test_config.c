@@ -42,8 +42,9 @@ static void test_config_empty_file_gives_defaults(void **state)
     assert_string_equal(cfg->kafka.topic_dead_letter, "sales.events.dlq");
     assert_string_equal(cfg->key_prefix, "gw");
     assert_int_equal(cfg->redis.port, 6379);
-    assert_int_equal(cfg->nwindows, 3);
-    assert_string_equal(cfg->windows[1].name, "7d");
+    assert_int_equal(cfg->nwindows, 2);
+    assert_string_equal(cfg->windows[0].name, "7d");
+    assert_string_equal(cfg->windows[1].name, "30d");
     gw_config_free(cfg);
 }
 
@@ -208,9 +209,9 @@ static void test_config_playbook_is_read(void **state)
     assert_int_equal(pb->stages[0].nkinds, 2);
     assert_int_equal(pb->objective_kind, 9);
     assert_int_equal(pb->objective_stage, 2);
-    int w7 = gw_config_window_index(cfg, "7d"), w1 = gw_config_window_index(cfg, "1d");
+    int w7 = gw_config_window_index(cfg, "7d"), w30 = gw_config_window_index(cfg, "30d");
     assert_true(pb->target[w7] == 12);
-    assert_true(isnan(pb->target[w1]));
+    assert_true(isnan(pb->target[w30]));
     assert_true(gw_playbook_target(pb, "acme", "r17", w7) == 6);
     assert_true(gw_playbook_target(pb, "acme", "r18", w7) == 12);
     assert_true(gw_playbook_ramp(pb, 1) == 0.5);

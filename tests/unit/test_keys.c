@@ -19,10 +19,12 @@ static void test_keys_rep_and_team_share_their_hash_tag(void **state)
     assert_string_equal(k, "gw:{acme:r17}:w:7d");
     gw_keys_buckets(k, sizeof(k), "gw", &rep, "7d");
     assert_string_equal(k, "gw:{acme:r17}:w:7d:b");
-    gw_keys_offsets(k, sizeof(k), "gw", &rep);
-    assert_string_equal(k, "gw:{acme:r17}:off");
-    gw_keys_meta(k, sizeof(k), "gw", &rep);
-    assert_string_equal(k, "gw:{acme:r17}:meta");
+    gw_keys_state(k, sizeof(k), "gw", &rep);
+    assert_string_equal(k, "gw:{acme:r17}:state");
+    gw_keys_diagnosis(k, sizeof(k), "gw", &rep, "7d");
+    assert_string_equal(k, "gw:{acme:r17}:diag:7d");
+    gw_keys_export(k, sizeof(k), "gw", "acme");
+    assert_string_equal(k, "gw:export:{acme}");
     gw_keys_totals(k, sizeof(k), "prod", &team, "30d");
     assert_string_equal(k, "prod:{acme:team:east}:w:30d");
     gw_keys_positions(k, sizeof(k), "gw", "sales.events");

@@ -1,0 +1,567 @@
+/*
+ * gw_bench: gapwatchd against its ceiling, in one run, with real parts
+ * (redis-server, librdkafka's mock cluster over TCP, the gapwatchd binary).
+ * Not part of the test suite's pass/fail: it prints a table of figures.
+ *
+ *   1. preload one topic of 12 partitions with N events (default 2,000,000
+ *      over 10,000 reps);
+ *   2. the ceiling: a bare librdkafka batch-consume loop over the topic;
+ *   3. gapwatchd end to end until every offset is recorded (positions are
+ *      written after Redis acknowledged the counts): events/s, ratio to
+ *      the ceiling, Redis commands per event, peak RSS;
+ *   4. at a fixed produce rate (default 50,000 events/s), the latency from
+ *      produce to counts visible in Redis (p50, p99);
+ *   5. peak RSS of a gapwatchd that has seen 100,000 distinct reps.
+ *
+ * usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S]
+ *                 [--rss-reps N] [--batch N] [--skip-rss]
+ */
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gapwatch/v1/event.pb-c.h"
+#include "gw_harness.h"
+#include "gw_window.h"
+
+#define DAY 86400000LL
+
+static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
+                                     "rss.events:12", NULL};
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* One event of rep `r`; `t` its event time. */
+static size_t make_event(uint8_t *buf, long i, int r, int64_t t)
+{
+    static const int kinds[] = {1, 1, 1, 1, 2, 2, 2, 7, 7, 8, 9, 3, 4, 5, 6, 10, 11};
+    char id[32], rep[24], team[24];
+    snprintf(id, sizeof(id), "b-%ld", i);
+    snprintf(rep, sizeof(rep), "rep-%d", r);
+    snprintf(team, sizeof(team), "team-%d", r / 10);
+    Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
+    m.event_id = id;
+    m.tenant_id = "bench";
+    m.rep_id = rep;
+    m.team_id = team;
+    m.occurred_at_ms = t;
+    m.kind = (Gapwatch__V1__Kind)kinds[next_rand() % (sizeof(kinds) / sizeof(kinds[0]))];
+    m.goal = next_rand() % 2 ? "qualify" : "";
+    if (m.kind == 11 || m.kind == 10)
+        m.amount_minor = (int64_t)(next_rand() % 1000000);
+    return gapwatch__v1__event__pack(&m, buf);
+}
+
+static void produce_one(rd_kafka_t *rk, const char *topic, int r, const uint8_t *buf, size_t len,
+                        void *opaque)
+{
+    char rep[24];
+    snprintf(rep, sizeof(rep), "rep-%d", r);
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(rep, strlen(rep)),
+                             RD_KAFKA_V_VALUE((void *)buf, len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(rk, 10);
+}
+
+static rd_kafka_t *bench_producer(gwh_t *h,
+                                  void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  void *opaque, const char *linger)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "linger.ms", linger, NULL, 0);
+    rd_kafka_conf_set(conf, "batch.num.messages", "100000", NULL, 0);
+    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", NULL, 0);
+    rd_kafka_conf_set(conf, "log_level", "2", NULL, 0);
+    /* librdkafka's mock cluster keeps a bounded log per partition (by bytes
+     * and by message sets) and trims older sets beyond it; compressed, in
+     * large batches, 2 million events fit in 12 partitions. */
+    if (rd_kafka_conf_set(conf, "compression.type", "zstd", NULL, 0) != RD_KAFKA_CONF_OK)
+        rd_kafka_conf_set(conf, "compression.type", "lz4", NULL, 0);
+    if (dr)
+        rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        fprintf(stderr, "producer: %s\n", err);
+        exit(1);
+    }
+    return rk;
+}
+
+static int64_t span_ms = 3600000;
+
+/* N events over `reps` reps with event times spread over the last span_ms
+ * (default 1 h: a backlog as a live system builds it; a replay of weeks
+ * slides every window at every batch and measures that instead). */
+static void preload(gwh_t *h, const char *topic, long n, int reps)
+{
+    rd_kafka_t *rk = bench_producer(h, NULL, NULL, "500");
+    int64_t end = gwh_now_ms() - 60000, span = span_ms;
+    uint8_t buf[512];
+    for (long i = 0; i < n; i++) {
+        int r = (int)(next_rand() % (uint64_t)reps);
+        int64_t t = end - span + (int64_t)((double)span * (double)i / (double)n) -
+                    (int64_t)(next_rand() % 60000);
+        produce_one(rk, topic, r, buf, make_event(buf, i, r, t), NULL);
+        if (i % 10000 == 0)
+            rd_kafka_poll(rk, 0);
+    }
+    while (rd_kafka_outq_len(rk) > 0)
+        rd_kafka_flush(rk, 1000);
+    int64_t end_offsets = gwh_topic_end(h, rk, topic, 12);
+    rd_kafka_destroy(rk);
+    if (end_offsets < n) {
+        fprintf(stderr, "bench: the topic holds %lld of the %ld events produced\n",
+                (long long)end_offsets, n);
+        exit(1);
+    }
+}
+
+static double ceiling(gwh_t *h, const char *topic, long n)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "bench-ceiling", NULL, 0);
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, t);
+    rd_kafka_topic_partition_list_destroy(t);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+    rd_kafka_message_t *msgs[10000];
+    long got = 0;
+    int64_t start = 0, last = gwh_now_ms();
+    uint64_t bytes = 0;
+    while (got < n) {
+        ssize_t k = rd_kafka_consume_batch_queue(q, 1000, msgs, 10000);
+        if (k > 0)
+            last = gwh_now_ms();
+        else if (gwh_now_ms() - last > 15000) {
+            fprintf(stderr, "bench: the ceiling consumer stalled at %ld of %ld messages\n", got,
+                    n);
+            exit(1);
+        }
+        for (ssize_t i = 0; i < k; i++) {
+            if (!msgs[i]->err) {
+                if (!start)
+                    start = gwh_now_ms();
+                got++;
+                bytes += msgs[i]->len;
+            }
+            rd_kafka_message_destroy(msgs[i]);
+        }
+    }
+    int64_t ms = gwh_now_ms() - start;
+    rd_kafka_queue_destroy(q);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    (void)bytes;
+    return (double)n * 1000.0 / (double)(ms ? ms : 1);
+}
+
+static long vm_hwm_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static long long redis_calls(gwh_t *h)
+{
+    redisContext *c = gwh_redis(h);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    long long total = 0;
+    for (const char *p = r->str; (p = strstr(p, "calls=")); p += 6)
+        total += atoll(p + 6);
+    freeReplyObject(r);
+    redisFree(c);
+    return total;
+}
+
+/* usec_per_call of a command in INFO commandstats, -1 when absent. */
+static double usec_per_call(gwh_t *h, const char *cmd)
+{
+    redisContext *c = gwh_redis(h);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    char needle[64];
+    snprintf(needle, sizeof(needle), "cmdstat_%s:", cmd);
+    const char *p = strstr(r->str, needle);
+    double v = -1;
+    if (p && (p = strstr(p, "usec_per_call=")))
+        v = atof(p + 14);
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+static long long metric(int port, const char *name)
+{
+    char *body = gwh_http_get(port, "/metrics");
+    long long v = -1;
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *p = body ? strstr(body, needle) : NULL;
+    if (p)
+        v = atoll(p + strlen(needle));
+    free(body);
+    return v;
+}
+
+static void write_config(gwh_t *h, const char *topic, const char *prefix, int metrics_port,
+                         int batch)
+{
+    char extra[1024];
+    snprintf(extra, sizeof(extra),
+             "key_prefix: %s\n"
+             "consumer: {batch_max_messages: %d}\n",
+             prefix, batch);
+    gwh_write_config(h, extra);
+    /* topic and metrics port */
+    FILE *f = fopen(h->config_path, "r");
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    f = fopen(h->config_path, "w");
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strstr(line, "listen: \"\""))
+            fprintf(f, "  listen: \"127.0.0.1:%d\"\n", metrics_port);
+        else
+            fprintf(f, "%s\n", line);
+        if (!strncmp(line, "kafka:", 6))
+            fprintf(f, "  topics: {events: %s}\n  group_id: bench-%s\n", topic, prefix);
+    }
+    fclose(f);
+}
+
+/* ---- latency at a fixed rate -------------------------------------------- */
+
+#define LAT_MAX 4000000
+
+typedef struct {
+    int64_t sent_us[LAT_MAX];
+    int32_t partition[LAT_MAX];
+    int64_t offset[LAT_MAX];
+    long n;
+} lat_t;
+
+static lat_t *lat;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void lat_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    long i = (long)(intptr_t)m->_private;
+    if (!m->err && i >= 0 && i < LAT_MAX) {
+        lat->partition[i] = m->partition;
+        lat->offset[i] = m->offset;
+    }
+}
+
+typedef struct {
+    gwh_t *h;
+    const char *prefix, *topic;
+    volatile int stop;
+    /* per partition: time (us) at which each recorded position was first seen */
+    int64_t *seen_at[12];
+    int64_t *seen_pos[12];
+    long nseen[12], capseen[12];
+} sampler_t;
+
+static void *sample(void *arg)
+{
+    sampler_t *s = arg;
+    redisContext *c = gwh_redis(s->h);
+    int64_t last[12];
+    for (int p = 0; p < 12; p++)
+        last[p] = -1;
+    while (!s->stop) {
+        redisReply *r = redisCommand(c, "HGETALL %s:positions:%s", s->prefix, s->topic);
+        int64_t t = now_us();
+        for (size_t i = 0; r && i + 1 < r->elements; i += 2) {
+            const char *f = r->element[i]->str;
+            if (!strncmp(f, "wm:", 3))
+                continue;
+            int p = atoi(f);
+            int64_t pos = atoll(r->element[i + 1]->str);
+            if (p < 0 || p >= 12 || pos == last[p])
+                continue;
+            last[p] = pos;
+            if (s->nseen[p] == s->capseen[p]) {
+                s->capseen[p] = s->capseen[p] ? s->capseen[p] * 2 : 4096;
+                s->seen_at[p] = realloc(s->seen_at[p], (size_t)s->capseen[p] * sizeof(int64_t));
+                s->seen_pos[p] = realloc(s->seen_pos[p], (size_t)s->capseen[p] * sizeof(int64_t));
+            }
+            s->seen_at[p][s->nseen[p]] = t;
+            s->seen_pos[p][s->nseen[p]] = pos;
+            s->nseen[p]++;
+        }
+        if (r)
+            freeReplyObject(r);
+        usleep(500);
+    }
+    redisFree(c);
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void latency(gwh_t *h, const char *topic, const char *prefix, int rate, int seconds,
+                    int reps, double *p50, double *p99, long *measured)
+{
+    lat = calloc(1, sizeof(*lat));
+    sampler_t s = {h, prefix, topic, 0, {0}, {0}, {0}, {0}};
+    pthread_t th;
+    pthread_create(&th, NULL, sample, &s);
+    rd_kafka_t *rk = bench_producer(h, lat_dr, NULL, "1");
+    uint8_t buf[512];
+    long total = (long)rate * seconds;
+    if (total > LAT_MAX)
+        total = LAT_MAX;
+    int64_t start = now_us();
+    for (long i = 0; i < total; i++) {
+        int64_t due = start + (int64_t)((double)i * 1e6 / rate);
+        int64_t now;
+        while ((now = now_us()) < due) {
+            rd_kafka_poll(rk, 0);
+            if (due - now > 200)
+                usleep(100);
+        }
+        int r = (int)(next_rand() % (uint64_t)reps);
+        size_t len = make_event(buf, 10000000 + i, r, gwh_now_ms() - 1000);
+        lat->sent_us[i] = now_us();
+        lat->offset[i] = -1;
+        produce_one(rk, topic, r, buf, len, (void *)(intptr_t)i);
+    }
+    rd_kafka_flush(rk, 30000);
+    rd_kafka_destroy(rk);
+    gwh_sleep_ms(2000);
+    s.stop = 1;
+    pthread_join(th, NULL);
+    int64_t *lats = malloc((size_t)total * sizeof(int64_t));
+    long n = 0;
+    for (long i = 0; i < total; i++) {
+        int p = lat->partition[i];
+        if (lat->offset[i] < 0 || p < 0 || p >= 12)
+            continue;
+        /* the first time a position beyond the event's offset was seen */
+        long lo = 0, hi = s.nseen[p];
+        while (lo < hi) {
+            long mid = (lo + hi) / 2;
+            if (s.seen_pos[p][mid] > lat->offset[i])
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        if (lo < s.nseen[p])
+            lats[n++] = s.seen_at[p][lo] - lat->sent_us[i];
+    }
+    qsort(lats, (size_t)n, sizeof(*lats), cmp_i64);
+    *p50 = n ? (double)lats[n / 2] / 1000.0 : NAN;
+    *p99 = n ? (double)lats[(long)((double)n * 0.99)] / 1000.0 : NAN;
+    *measured = n;
+    free(lats);
+    for (int p = 0; p < 12; p++) {
+        free(s.seen_at[p]);
+        free(s.seen_pos[p]);
+    }
+    free(lat);
+}
+
+static int64_t wait_positions(gwh_t *h, const char *prefix, const char *topic, long target,
+                              int64_t *first_ms)
+{
+    redisContext *c = gwh_redis(h);
+    *first_ms = 0;
+    for (;;) {
+        redisReply *r = redisCommand(c, "HGETALL %s:positions:%s", prefix, topic);
+        long sum = 0;
+        for (size_t i = 0; r && i + 1 < r->elements; i += 2)
+            if (strncmp(r->element[i]->str, "wm:", 3))
+                sum += atol(r->element[i + 1]->str);
+        if (r)
+            freeReplyObject(r);
+        if (sum > 0 && !*first_ms)
+            *first_ms = gwh_now_ms();
+        if (sum >= target)
+            break;
+        gwh_sleep_ms(20);
+    }
+    redisFree(c);
+    return gwh_now_ms();
+}
+
+int main(int argc, char **argv)
+{
+    long events = 2000000, rss_events = 1000000;
+    int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 20000;
+    bool skip_rss = false;
+    static const struct option opts[] = {
+        {"events", required_argument, NULL, 'e'}, {"reps", required_argument, NULL, 'r'},
+        {"rate", required_argument, NULL, 'R'},   {"seconds", required_argument, NULL, 's'},
+        {"rss-reps", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
+        {"skip-rss", no_argument, NULL, 'k'},     {"span", required_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            events = atol(optarg);
+            break;
+        case 'r':
+            reps = atoi(optarg);
+            break;
+        case 'R':
+            rate = atoi(optarg);
+            break;
+        case 's':
+            seconds = atoi(optarg);
+            break;
+        case 'm':
+            rss_reps = atoi(optarg);
+            rss_events = 10L * rss_reps;
+            break;
+        case 'b':
+            batch = atoi(optarg);
+            break;
+        case 'k':
+            skip_rss = true;
+            break;
+        case 'S': {
+            char err[128];
+            if (gw_duration_parse(optarg, &span_ms, err, sizeof(err)) != 0) {
+                fprintf(stderr, "gw_bench: --span: %s\n", err);
+                return 2;
+            }
+            break;
+        }
+        default:
+            fprintf(stderr, "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
+                            "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss]\n");
+            return 2;
+        }
+    }
+    gwh_t h;
+    gwh_init(&h, "bench");
+    gwh_redis_start(&h, NULL);
+    gwh_kafka_start(&h, 1, topics);
+    fprintf(stderr, "bench: preloading %ld events over %d reps...\n", events, reps);
+    int64_t t0 = gwh_now_ms();
+    preload(&h, "sales.events", events, reps);
+    fprintf(stderr, "bench: preloaded in %.1f s; measuring the ceiling...\n",
+            (double)(gwh_now_ms() - t0) / 1000.0);
+    double ceil_rate = ceiling(&h, "sales.events", events);
+
+    fprintf(stderr, "bench: gapwatchd end to end...\n");
+    int mport = gwh_free_port();
+    write_config(&h, "sales.events", "gw", mport, batch);
+    long long calls0 = redis_calls(&h);
+    int64_t start = gwh_now_ms(), first;
+    gwh_daemon_start(&h);
+    int64_t done = wait_positions(&h, "gw", "sales.events", events, &first);
+    double e2e = (double)events * 1000.0 / (double)(done - start);
+    double steady = (double)events * 1000.0 / (double)(done - first > 0 ? done - first : 1);
+    long long calls = redis_calls(&h) - calls0;
+    double evalsha_us = usec_per_call(&h, "evalsha"), hincrby_us = usec_per_call(&h, "hincrby");
+    gwh_sleep_ms(1200); /* one metrics publish */
+    long long sent = metric(mport, "gapwatch_redis_commands_total");
+    long long nbatches = metric(mport, "gapwatch_batches_total");
+    long long redis_ms = 0;
+    {
+        char *body = gwh_http_get(mport, "/metrics");
+        const char *needle = "\ngapwatch_redis_apply_seconds_sum ";
+        const char *p = body ? strstr(body, needle) : NULL;
+        if (p)
+            redis_ms = (long long)(atof(p + strlen(needle)) * 1000);
+        free(body);
+    }
+    long rss_e2e = vm_hwm_kb(h.daemon_pid);
+
+    fprintf(stderr, "bench: latency at %d events/s for %d s...\n", rate, seconds);
+    double p50, p99;
+    long measured;
+    latency(&h, "sales.events", "gw", rate, seconds, reps, &p50, &p99, &measured);
+    long rss_lat = vm_hwm_kb(h.daemon_pid);
+    gwh_daemon_stop(&h, SIGTERM);
+
+    long rss_100k = -1;
+    if (!skip_rss) {
+        fprintf(stderr, "bench: %d distinct reps (%ld events)...\n", rss_reps, rss_events);
+        preload(&h, "rss.events", rss_events, rss_reps);
+        write_config(&h, "rss.events", "rss", gwh_free_port(), batch);
+        gwh_daemon_start(&h);
+        wait_positions(&h, "rss", "rss.events", rss_events, &first);
+        rss_100k = vm_hwm_kb(h.daemon_pid);
+        gwh_daemon_stop(&h, SIGTERM);
+    }
+
+    printf("\n%-52s %14s  %s\n", "measure", "value", "target");
+    printf("%-52s %14.0f\n", "ceiling: bare librdkafka batch consume (events/s)", ceil_rate);
+    printf("%-52s %14.0f  >= 250000\n", "gapwatchd end to end, from start (events/s)", e2e);
+    printf("%-52s %14.0f\n", "gapwatchd end to end, from first batch (events/s)", steady);
+    printf("%-52s %13.1f%%  >= 30%%\n", "ratio to the ceiling (from start)",
+           100.0 * e2e / ceil_rate);
+    printf("%-52s %14.3f\n", "Redis commands sent per event", (double)sent / (double)events);
+    printf("%-52s %14.3f\n", "Redis calls executed per event (incl. in scripts)",
+           (double)calls / (double)events);
+    printf("%-52s %11.1f us\n", "Redis time per apply script (EVALSHA)", evalsha_us);
+    printf("%-52s %11.2f us\n", "Redis time per HINCRBY inside scripts", hincrby_us);
+    printf("%-52s %14.0f\n", "average batch (events)",
+           nbatches > 0 ? (double)events / (double)nbatches : 0);
+    printf("%-52s %13.0f%%\n", "share of the run waiting on Redis",
+           100.0 * (double)redis_ms / (double)(done - first > 0 ? done - first : 1));
+    printf("%-52s %11.1f MB\n", "peak RSS, end to end run", (double)rss_e2e / 1024.0);
+    printf("%-52s %8.1f / %.1f ms  p99 < 100 ms\n", "latency produce -> Redis p50 / p99", p50,
+           p99);
+    printf("%-52s %14ld\n", "  (events measured at the fixed rate)", measured);
+    printf("%-52s %11.1f MB\n", "peak RSS after the latency run", (double)rss_lat / 1024.0);
+    if (rss_100k >= 0)
+        printf("%-52s %11.1f MB  < 100 MB\n", "peak RSS with 100k distinct reps",
+               (double)rss_100k / 1024.0);
+    char span_str[32];
+    gw_duration_format(span_ms, span_str, sizeof(span_str));
+    printf("(%ld events over %s of event time, %d reps, %d partitions, windows 7d/30d (defaults), "
+           "batch_max_messages %d, %d cores)\n",
+           events, span_str, reps, 12, batch, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    gwh_cleanup(&h);
+    return 0;
+}
