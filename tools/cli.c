@@ -2,6 +2,9 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_read_bootstrap_file(const char *path, char *buf, size_t size)
@@ -41,5 +44,49 @@ int cli_conf_set_kv(rd_kafka_conf_t *conf, const char *kv)
         fprintf(stderr, "gapwatch: -X %s: %s\n", name, err);
         return -1;
     }
+    return 0;
+}
+
+gw_config_t *cli_load_config(const char *cmd, const char *path, const char *redis_addr, char *host,
+                             size_t hostsize, int *usage)
+{
+    static char err[8192];
+    gw_config_t *cfg = NULL;
+    *usage = 0;
+    if (redis_addr && !strrchr(redis_addr, ':')) {
+        fprintf(stderr, "gapwatch %s: -r expects HOST:PORT, got \"%s\"\n", cmd, redis_addr);
+        *usage = 1;
+        return NULL;
+    }
+    if (path) {
+        if (gw_config_load_file(path, &cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return NULL;
+        }
+    } else if (!(cfg = gw_config_defaults())) {
+        fprintf(stderr, "gapwatch %s: out of memory\n", cmd);
+        return NULL;
+    }
+    if (redis_addr) {
+        const char *colon = strrchr(redis_addr, ':');
+        snprintf(host, hostsize, "%.*s", (int)(colon - redis_addr), redis_addr);
+        cfg->redis.host = host;
+        cfg->redis.port = atoi(colon + 1);
+        cfg->redis.unix_socket = NULL;
+    }
+    return cfg;
+}
+
+int cli_collect_json(void *ctx, const char *field, const char *value)
+{
+    json_t *obj = ctx;
+    char *end;
+    double d = strtod(value, &end);
+    if (*value && !*end)
+        json_object_set_new(obj, field,
+                            d == floor(d) && fabs(d) < 9e15 ? json_integer((json_int_t)d)
+                                                            : json_real(d));
+    else
+        json_object_set_new(obj, field, json_string(value));
     return 0;
 }

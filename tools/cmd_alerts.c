@@ -93,19 +93,11 @@ static int stream_entry(void *ctx, const char *id, const char *field, const char
 static int tail_stream(print_ctx_t *p, const char *redis_addr, const char *tenant,
                        const char *prefix, bool from_beginning, int idle_s)
 {
-    gw_config_t *cfg = gw_config_defaults();
-    if (!cfg)
-        return 1;
     char host[256];
-    const char *colon = strrchr(redis_addr, ':');
-    if (!colon) {
-        fprintf(stderr, "gapwatch alerts: -r expects HOST:PORT\n");
-        gw_config_free(cfg);
-        return 2;
-    }
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - redis_addr), redis_addr);
-    cfg->redis.host = host;
-    cfg->redis.port = atoi(colon + 1);
+    int bad_usage;
+    gw_config_t *cfg = cli_load_config("alerts", NULL, redis_addr, host, sizeof(host), &bad_usage);
+    if (!cfg)
+        return bad_usage ? 2 : 1;
     gw_store_t *store = gw_store_new(cfg);
     char key[256], last[64], err[512];
     snprintf(key, sizeof(key), "%s:alerts:{%s}", prefix, tenant);

@@ -27,20 +27,6 @@ static void usage(FILE *out)
                  "      --json     print JSON instead of a table\n");
 }
 
-static int collect(void *ctx, const char *field, const char *value)
-{
-    json_t *obj = ctx;
-    char *end;
-    double d = strtod(value, &end);
-    if (*value && !*end)
-        json_object_set_new(obj, field,
-                            d == floor(d) && fabs(d) < 9e15 ? json_integer((json_int_t)d)
-                                                            : json_real(d));
-    else
-        json_object_set_new(obj, field, json_string(value));
-    return 0;
-}
-
 static const char *str(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
@@ -174,28 +160,12 @@ int cmd_rep(int argc, char **argv)
     }
     const char *tenant = argv[optind], *rep = argv[optind + 1];
     static char err[8192];
-    gw_config_t *cfg = NULL;
-    if (config_path) {
-        if (gw_config_load_file(config_path, &cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s\n", err);
-            return 1;
-        }
-    } else if (!(cfg = gw_config_defaults())) {
-        return 1;
-    }
     char host[256];
-    if (redis_addr) {
-        const char *colon = strrchr(redis_addr, ':');
-        if (!colon) {
-            fprintf(stderr, "gapwatch rep: -r expects HOST:PORT\n");
-            gw_config_free(cfg);
-            return 2;
-        }
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - redis_addr), redis_addr);
-        cfg->redis.host = host;
-        cfg->redis.port = atoi(colon + 1);
-        cfg->redis.unix_socket = NULL;
-    }
+    int bad_usage;
+    gw_config_t *cfg =
+        cli_load_config("rep", config_path, redis_addr, host, sizeof(host), &bad_usage);
+    if (!cfg)
+        return bad_usage ? 2 : 1;
     gw_store_t *store = gw_store_new(cfg);
     int rc = 0;
     json_t *out = json_object();
@@ -206,7 +176,7 @@ int cmd_rep(int argc, char **argv)
     json_t *meta = json_object();
     json_object_set_new(out, "meta", meta);
     gw_keys_state(key, sizeof(key), cfg->key_prefix, &e);
-    if (gw_store_read_hash(store, key, collect, meta, err, sizeof(err)) != GW_STORE_OK) {
+    if (gw_store_read_hash(store, key, cli_collect_json, meta, err, sizeof(err)) != GW_STORE_OK) {
         fprintf(stderr, "gapwatch rep: %s\n", err);
         rc = 1;
         goto out;
@@ -219,10 +189,11 @@ int cmd_rep(int argc, char **argv)
         json_object_set_new(win, "totals", tot);
         json_object_set_new(win, "diagnosis", diag);
         gw_keys_totals(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
-        int r1 = gw_store_read_hash(store, key, collect, tot, err, sizeof(err));
+        int r1 = gw_store_read_hash(store, key, cli_collect_json, tot, err, sizeof(err));
         gw_keys_diagnosis(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
-        int r2 = r1 == GW_STORE_OK ? gw_store_read_hash(store, key, collect, diag, err, sizeof(err))
-                                   : r1;
+        int r2 = r1 == GW_STORE_OK
+                     ? gw_store_read_hash(store, key, cli_collect_json, diag, err, sizeof(err))
+                     : r1;
         if (r2 != GW_STORE_OK) {
             fprintf(stderr, "gapwatch rep: %s\n", err);
             rc = 1;

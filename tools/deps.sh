@@ -9,6 +9,7 @@ PACKAGES=(
   libyaml-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   libmicrohttpd-dev
   redis-server redis-tools prometheus-alertmanager prometheus prometheus-redis-exporter
+  systemd  # systemd-analyze: test_deploy verifies deploy/systemd/gapwatchd.service
 )
 
 missing=()

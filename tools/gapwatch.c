@@ -22,6 +22,7 @@ static const struct {
     {"rep", cmd_rep, "show a rep's windows and diagnosis from Redis"},
     {"sim", cmd_sim, "simulate a sales org and produce its events"},
     {"alerts", cmd_alerts, "tail the alerts (Kafka topic or Redis stream)"},
+    {"scoreboard", cmd_scoreboard, "compare a simulation's ground truth with the diagnoses"},
 };
 
 static void usage(FILE *out)

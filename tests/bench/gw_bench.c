@@ -157,8 +157,7 @@ static double ceiling(gwh_t *h, const char *topic, long n)
         if (k > 0)
             last = gwh_now_ms();
         else if (gwh_now_ms() - last > 15000) {
-            fprintf(stderr, "bench: the ceiling consumer stalled at %ld of %ld messages\n", got,
-                    n);
+            fprintf(stderr, "bench: the ceiling consumer stalled at %ld of %ld messages\n", got, n);
             exit(1);
         }
         for (ssize_t i = 0; i < k; i++) {
@@ -435,10 +434,14 @@ int main(int argc, char **argv)
     int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 20000;
     bool skip_rss = false;
     static const struct option opts[] = {
-        {"events", required_argument, NULL, 'e'}, {"reps", required_argument, NULL, 'r'},
-        {"rate", required_argument, NULL, 'R'},   {"seconds", required_argument, NULL, 's'},
-        {"rss-reps", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
-        {"skip-rss", no_argument, NULL, 'k'},     {"span", required_argument, NULL, 'S'},
+        {"events", required_argument, NULL, 'e'},
+        {"reps", required_argument, NULL, 'r'},
+        {"rate", required_argument, NULL, 'R'},
+        {"seconds", required_argument, NULL, 's'},
+        {"rss-reps", required_argument, NULL, 'm'},
+        {"batch", required_argument, NULL, 'b'},
+        {"skip-rss", no_argument, NULL, 'k'},
+        {"span", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -550,8 +553,7 @@ int main(int argc, char **argv)
     printf("%-52s %13.0f%%\n", "share of the run waiting on Redis",
            100.0 * (double)redis_ms / (double)(done - first > 0 ? done - first : 1));
     printf("%-52s %11.1f MB\n", "peak RSS, end to end run", (double)rss_e2e / 1024.0);
-    printf("%-52s %8.1f / %.1f ms  p99 < 100 ms\n", "latency produce -> Redis p50 / p99", p50,
-           p99);
+    printf("%-52s %8.1f / %.1f ms  p99 < 100 ms\n", "latency produce -> Redis p50 / p99", p50, p99);
     printf("%-52s %14ld\n", "  (events measured at the fixed rate)", measured);
     printf("%-52s %11.1f MB\n", "peak RSS after the latency run", (double)rss_lat / 1024.0);
     if (rss_100k >= 0)
