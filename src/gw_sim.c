@@ -8,6 +8,7 @@
  */
 #include "gw_sim.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,4 +249,27 @@ out:
     free(day.ev);
     free(st);
     return total;
+}
+
+int gw_sim_write_truth(const char *path, const gw_sim_rep_t *reps, int n)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "tenant", json_string(reps[i].tenant));
+        json_object_set_new(o, "rep", json_string(reps[i].rep));
+        json_object_set_new(o, "team", json_string(reps[i].team));
+        json_object_set_new(o, "archetype", json_string(gw_archetype_str(reps[i].archetype)));
+        json_object_set_new(o, "window", json_string("7d"));
+        json_object_set_new(o, "diagnosis", json_string(reps[i].expected_diagnosis));
+        json_object_set_new(o, "weakest_stage", json_string(reps[i].expected_weakest));
+        json_object_set_new(o, "signal", json_string(reps[i].expected_signal));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(f, "%s\n", s);
+        free(s);
+        json_decref(o);
+    }
+    return fclose(f) == 0 ? 0 : -1;
 }

@@ -153,31 +153,6 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-static int write_truth(const char *path, const gw_sim_rep_t *reps, int n)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "gapwatch sim: cannot write %s\n", path);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        json_t *o = json_object();
-        json_object_set_new(o, "tenant", json_string(reps[i].tenant));
-        json_object_set_new(o, "rep", json_string(reps[i].rep));
-        json_object_set_new(o, "team", json_string(reps[i].team));
-        json_object_set_new(o, "archetype", json_string(gw_archetype_str(reps[i].archetype)));
-        json_object_set_new(o, "window", json_string("7d"));
-        json_object_set_new(o, "diagnosis", json_string(reps[i].expected_diagnosis));
-        json_object_set_new(o, "weakest_stage", json_string(reps[i].expected_weakest));
-        json_object_set_new(o, "signal", json_string(reps[i].expected_signal));
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        fprintf(f, "%s\n", s);
-        free(s);
-        json_decref(o);
-    }
-    return fclose(f) == 0 ? 0 : -1;
-}
-
 int cmd_sim(int argc, char **argv)
 {
     enum {
@@ -317,7 +292,7 @@ int cmd_sim(int argc, char **argv)
     rc = 1;
     if (n < 0) {
         fprintf(stderr, "gapwatch sim: simulation failed\n");
-    } else if (truth_path && write_truth(truth_path, reps, nreps) != 0) {
+    } else if (truth_path && gw_sim_write_truth(truth_path, reps, nreps) != 0) {
         fprintf(stderr, "gapwatch sim: cannot write %s\n", truth_path);
     } else {
         rc = 0;

@@ -515,3 +515,21 @@ int gwh_run(const char *cmd)
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
+
+int gwh_run_capture(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        die("popen %s: %s", cmd, strerror(errno));
+    size_t n = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+        fwrite(chunk, 1, got, stderr);
+        size_t take = got < size - 1 - n ? got : size - 1 - n;
+        memcpy(out + n, chunk, take);
+        n += take;
+    }
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

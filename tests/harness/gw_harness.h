@@ -116,6 +116,11 @@ void gwh_sleep_ms(int ms);
 /* Prints the tail of the daemon's log to stderr (for failure reports). */
 void gwh_dump_daemon_log(gwh_t *h, int lines);
 
+/* Runs `cmd` with the shell, its stdout into `out` (NUL-terminated,
+ * truncated to size - 1; also echoed to stderr for the test log). Returns
+ * its exit status, or -1 when it did not exit normally. */
+int gwh_run_capture(const char *cmd, char *out, size_t size);
+
 /* Counts lines of the daemon's log containing `needle`. */
 int gwh_daemon_log_count(gwh_t *h, const char *needle);
 

@@ -147,7 +147,7 @@ static void test_planted_reps_get_their_diagnosis(void **state)
     assert_int_equal(wrong, 0);
 
     /* What an operator reads: gapwatch rep, as a table and as JSON. */
-    char cmd[512], line[512];
+    char cmd[1024], line[512];
     snprintf(cmd, sizeof(cmd), "%s rep -r 127.0.0.1:%d acme north-r03", GW_GAPWATCH, h.redis_port);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -171,6 +171,30 @@ static void test_planted_reps_get_their_diagnosis(void **state)
     assert_true(json_integer_value(json_object_get(d7, "actual_volume")) <
                 json_number_value(json_object_get(d7, "required_volume")));
     json_decref(doc);
+
+    /* gapwatch scoreboard (the demo's verdict) agrees: every rep matches
+     * its ground truth; with one expectation falsified, that rep is marked
+     * and the exit status says so. */
+    char truth[512], out[64 * 1024];
+    snprintf(truth, sizeof(truth), "%s/truth.jsonl", h.dir);
+    assert_int_equal(gw_sim_write_truth(truth, reps, nreps), 0);
+    snprintf(cmd, sizeof(cmd), "%s scoreboard -r 127.0.0.1:%d --truth %s", GW_GAPWATCH,
+             h.redis_port, truth);
+    char expect[64];
+    snprintf(expect, sizeof(expect), "%d of %d reps match the ground truth", nreps, nreps);
+    int status = gwh_run_capture(cmd, out, sizeof(out));
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(out, expect));
+    reps[0].expected_diagnosis = "efficiency_gap"; /* north-r01 is lean but on target */
+    assert_int_equal(gw_sim_write_truth(truth, reps, nreps), 0);
+    status = gwh_run_capture(cmd, out, sizeof(out));
+    assert_int_equal(status, 1);
+    snprintf(expect, sizeof(expect), "%d of %d reps match the ground truth", nreps - 1, nreps);
+    assert_non_null(strstr(out, expect));
+    const char *r01 = strstr(out, reps[0].rep);
+    assert_non_null(r01);
+    assert_non_null(strstr(r01, "NO"));
+    assert_true(strstr(r01, "NO") < strchr(r01, '\n'));
     redisFree(c);
     assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
     free(reps);
