@@ -49,7 +49,8 @@ static void usage(FILE *out)
 
 typedef struct {
     gw_config_t *cfg;
-    gw_store_t *store;
+    gw_store_t *store;       /* evaluation, alerts, assignments */
+    gw_store_t *apply_store; /* the pipeline's own connection */
     gw_producer_t *producer;
     gw_consumer_t *consumer;
     gw_pipeline_t *pipeline;
@@ -96,7 +97,7 @@ static void publish_metrics(daemon_t *d)
     const char *names[GW_WINDOWS_MAX];
     for (int w = 0; w < cfg->nwindows; w++)
         names[w] = cfg->windows[w].name;
-    bool redis_up = gw_store_connected(d->store);
+    bool redis_up = gw_store_connected(d->store) && gw_store_connected(d->apply_store);
     gw_metrics_view_t view = {GW_VERSION,
                               names,
                               cfg->nwindows,
@@ -140,6 +141,7 @@ static void daemon_free(daemon_t *d)
         gw_alerter_poll(d->alerter);
     gw_alerter_free(d->alerter);
     gw_producer_free(d->producer, 0);
+    gw_store_free(d->apply_store);
     gw_store_free(d->store);
     gw_config_free(d->cfg);
 }
@@ -162,11 +164,13 @@ static int run(daemon_t *d)
     char err[1024];
     const gw_config_t *cfg = d->cfg;
     d->store = gw_store_new(cfg);
-    if (!d->store) {
+    d->apply_store = gw_store_new(cfg);
+    if (!d->store || !d->apply_store) {
         gw_log_error("out of memory", NULL);
         return 1;
     }
-    if (gw_store_connect(d->store, err, sizeof(err)) != GW_STORE_OK)
+    if (gw_store_connect(d->store, err, sizeof(err)) != GW_STORE_OK ||
+        gw_store_connect(d->apply_store, err, sizeof(err)) != GW_STORE_OK)
         gw_log_warn("redis not reachable yet; will keep trying", "err=\"%s\"", err);
     d->producer = gw_producer_new(cfg, "gapwatchd-producer", err, sizeof(err));
     if (!d->producer) {
@@ -178,7 +182,7 @@ static int run(daemon_t *d)
         gw_log_error("cannot start", "err=\"%s\"", err);
         return 1;
     }
-    d->pipeline = gw_pipeline_new(cfg, d->consumer, d->producer, d->store, &d->metrics);
+    d->pipeline = gw_pipeline_new(cfg, d->consumer, d->producer, d->apply_store, &d->metrics);
     d->evaluator = gw_evaluator_new(cfg, d->store, d->consumer, &d->metrics);
     if (!d->pipeline || !d->evaluator) {
         gw_log_error("out of memory", NULL);
@@ -229,6 +233,10 @@ static int run(daemon_t *d)
             last_publish = gw_mono_ms();
         }
     }
+    /* The batch in flight is finished (or, when Redis is down, left to be
+     * consumed again at the next start). */
+    if (gw_pipeline_drain(d->pipeline, &stop_requested) > 0)
+        gw_evaluator_note_batch(d->evaluator, gw_pipeline_last_batch(d->pipeline));
     uint64_t dead = 0, late = 0;
     for (int r = 0; r < GW_REASON_COUNT; r++)
         dead += d->metrics.dead_lettered[r];

@@ -1,13 +1,18 @@
 /*
- * gw_pipeline: the batch state machine. Invariants:
+ * gw_pipeline: the batch state machine, with two batches: one in flight in
+ * Redis while the next is read and decoded, so the daemon's CPU work and
+ * Redis' overlap. Invariants:
  *
  * - A Kafka message lives only while it is decoded: valid events become a
  *   compact record (offsets, times, the delta indices of their rep and
  *   team) and bad ones are dead-lettered (payload copied), so a batch of
  *   200k events holds no librdkafka memory.
- * - A message's stream time is computed from the partition's stream time at
- *   the start of the batch (restored from Redis at assignment), so a retried
- *   batch computes exactly the same values.
+ * - A message's stream time continues from the partition's stream time
+ *   where the previous batch (in flight or applied) left it, or, for the
+ *   first batch after an assignment, from what Redis recorded; so a retried
+ *   or replayed batch computes exactly the same values.
+ * - Batches are applied in the order they were read, one at a time: the
+ *   next starts only after the previous one's positions are written.
  * - Positions and Kafka offsets move only after Redis acknowledged every
  *   delta of the batch and every dead-letter message was delivered.
  * - A batch is re-sent whole after any Redis failure: the apply script
@@ -59,6 +64,21 @@ typedef struct {
     int64_t stored;
 } redo_spec_t;
 
+/* One batch: filled from Kafka, then in flight in Redis. */
+typedef struct {
+    gw_coalesce_t *batch;
+    record_t *rec;
+    size_t nrec, caprec;
+    size_t nmsgs; /* messages in the batch, valid or not */
+    part_info_t *parts;
+    int32_t nparts;
+    int32_t *touched;
+    size_t ntouched;
+    size_t dead_lettered;
+    int64_t now_ms;
+    int64_t started_ms; /* when its apply started */
+} slot_t;
+
 struct gw_pipeline_s {
     const gw_config_t *cfg;
     gw_consumer_t *consumer;
@@ -66,29 +86,22 @@ struct gw_pipeline_s {
     gw_store_t *store;
     gw_metrics_t *m;
     gw_decoder_t *dec;
-    gw_coalesce_t *batch;
+    slot_t slot[2];
+    int filling;      /* the slot the next step fills */
+    int flight;       /* the slot being applied in Redis, -1 when none */
+    bool flight_idle; /* the flight needs nothing more from Redis */
+    int done;         /* the slot the last step completed, -1 when none */
     gw_coalesce_t *redo;
 
-    rd_kafka_message_t **poll; /* POLL_CHUNK messages at a time */
-    record_t *rec;
-    size_t nrec, caprec;
-    size_t nmsgs;               /* messages in the batch, valid or not */
+    rd_kafka_message_t **poll;  /* POLL_CHUNK messages at a time */
     rd_kafka_message_t **carry; /* arrived while paused; first in the next batch */
     size_t ncarry, capcarry;
-
-    part_info_t *parts;
-    int32_t nparts;
-    int32_t *touched;
-    size_t ntouched;
 
     redo_spec_t *spec;
     size_t nspec, specap;
 
-    int64_t now_ms;
-    size_t dead_lettered;
     int64_t backoff_ms;
     int64_t last_fail_log_ms;
-    bool batch_ok;
 };
 
 gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
@@ -102,11 +115,13 @@ gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
     pl->producer = producer;
     pl->store = store;
     pl->m = metrics;
+    pl->flight = pl->done = -1;
     pl->dec = gw_decoder_new(cfg);
-    pl->batch = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
+    for (int i = 0; i < 2; i++)
+        pl->slot[i].batch = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
     pl->redo = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
     pl->poll = calloc(POLL_CHUNK, sizeof(*pl->poll));
-    if (!pl->dec || !pl->batch || !pl->redo || !pl->poll) {
+    if (!pl->dec || !pl->slot[0].batch || !pl->slot[1].batch || !pl->redo || !pl->poll) {
         gw_pipeline_free(pl);
         return NULL;
     }
@@ -121,69 +136,83 @@ void gw_pipeline_free(gw_pipeline_t *pl)
     for (size_t i = 0; i < pl->ncarry; i++)
         rd_kafka_message_destroy(pl->carry[i]);
     gw_decoder_free(pl->dec);
-    gw_coalesce_free(pl->batch);
+    for (int i = 0; i < 2; i++) {
+        gw_coalesce_free(pl->slot[i].batch);
+        free(pl->slot[i].rec);
+        free(pl->slot[i].parts);
+        free(pl->slot[i].touched);
+    }
     gw_coalesce_free(pl->redo);
     free(pl->poll);
-    free(pl->rec);
     free(pl->carry);
-    free(pl->parts);
-    free(pl->touched);
     free(pl->spec);
     free(pl);
 }
 
 const gw_coalesce_t *gw_pipeline_last_batch(const gw_pipeline_t *pl)
 {
-    return pl->batch_ok ? pl->batch : NULL;
+    return pl->done >= 0 ? pl->slot[pl->done].batch : NULL;
 }
 
 /* ---- partitions of the batch ------------------------------------------ */
 
-/* The batch's info of partition `p`, created on first sight with the
- * partition's stream time as the consumer has it. NULL on OOM. */
-static part_info_t *part_info(gw_pipeline_t *pl, int32_t p)
+/* The stream time partition `p` had before slot `sl`'s messages: where the
+ * batch in flight left it, else as the consumer has it (what Redis
+ * recorded). */
+static int64_t stream_before(const gw_pipeline_t *pl, const slot_t *sl, int32_t p)
 {
-    if (p >= pl->nparts) {
-        int32_t n = pl->nparts ? pl->nparts : 16;
+    if (pl->flight >= 0 && &pl->slot[pl->flight] != sl) {
+        const slot_t *f = &pl->slot[pl->flight];
+        if (p < f->nparts && f->parts[p].in_batch)
+            return f->parts[p].stream;
+    }
+    const gw_partition_state_t *st = gw_consumer_partition(pl->consumer, p);
+    return st ? st->stream_ms : -1;
+}
+
+/* The batch's info of partition `p`, created on first sight. NULL on OOM. */
+static part_info_t *part_info(gw_pipeline_t *pl, slot_t *sl, int32_t p)
+{
+    if (p >= sl->nparts) {
+        int32_t n = sl->nparts ? sl->nparts : 16;
         while (n <= p)
             n *= 2;
-        part_info_t *np = realloc(pl->parts, (size_t)n * sizeof(*np));
+        part_info_t *np = realloc(sl->parts, (size_t)n * sizeof(*np));
         if (!np)
             return NULL;
-        pl->parts = np;
-        int32_t *nt = realloc(pl->touched, (size_t)n * sizeof(*nt));
+        sl->parts = np;
+        int32_t *nt = realloc(sl->touched, (size_t)n * sizeof(*nt));
         if (!nt)
             return NULL;
-        pl->touched = nt;
-        memset(np + pl->nparts, 0, (size_t)(n - pl->nparts) * sizeof(*np));
-        pl->nparts = n;
+        sl->touched = nt;
+        memset(np + sl->nparts, 0, (size_t)(n - sl->nparts) * sizeof(*np));
+        sl->nparts = n;
     }
-    part_info_t *pi = &pl->parts[p];
+    part_info_t *pi = &sl->parts[p];
     if (!pi->in_batch) {
-        const gw_partition_state_t *st = gw_consumer_partition(pl->consumer, p);
         pi->in_batch = true;
-        pi->start_stream = pi->stream = st ? st->stream_ms : -1;
+        pi->start_stream = pi->stream = stream_before(pl, sl, p);
         pi->last_offset = -1;
-        pl->touched[pl->ntouched++] = p;
+        sl->touched[sl->ntouched++] = p;
     }
     return pi;
 }
 
-static void reset_batch(gw_pipeline_t *pl)
+static void reset_slot(slot_t *sl)
 {
-    for (size_t i = 0; i < pl->ntouched; i++)
-        pl->parts[pl->touched[i]].in_batch = false;
-    pl->ntouched = 0;
-    pl->nrec = 0;
-    pl->nmsgs = 0;
-    pl->dead_lettered = 0;
-    gw_coalesce_reset(pl->batch);
+    for (size_t i = 0; i < sl->ntouched; i++)
+        sl->parts[sl->touched[i]].in_batch = false;
+    sl->ntouched = 0;
+    sl->nrec = 0;
+    sl->nmsgs = 0;
+    sl->dead_lettered = 0;
+    gw_coalesce_reset(sl->batch);
 }
 
 /* ---- decode, dead-letter, coalesce -------------------------------------- */
 
-static void dead_letter(gw_pipeline_t *pl, const rd_kafka_message_t *msg, gw_reason_t reason,
-                        const char *detail)
+static void dead_letter(gw_pipeline_t *pl, slot_t *sl, const rd_kafka_message_t *msg,
+                        gw_reason_t reason, const char *detail)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
     rd_kafka_headers_t *src = NULL;
@@ -211,47 +240,47 @@ static void dead_letter(gw_pipeline_t *pl, const rd_kafka_message_t *msg, gw_rea
                      msg->partition, (long long)msg->offset, err);
         return;
     }
-    pl->dead_lettered++;
+    sl->dead_lettered++;
 }
 
-/* Decodes one message into the batch and destroys it. Returns -1 on OOM. */
-static int take(gw_pipeline_t *pl, rd_kafka_message_t *msg)
+/* Decodes one message into slot `sl` and destroys it. Returns -1 on OOM. */
+static int take(gw_pipeline_t *pl, slot_t *sl, rd_kafka_message_t *msg)
 {
     gw_event_t ev;
     char detail[512];
     int rc = 0;
-    part_info_t *pi = part_info(pl, msg->partition);
+    part_info_t *pi = part_info(pl, sl, msg->partition);
     if (!pi) {
         rd_kafka_message_destroy(msg);
         return -1;
     }
     if (msg->offset > pi->last_offset)
         pi->last_offset = msg->offset;
-    pl->nmsgs++;
+    sl->nmsgs++;
     gw_reason_t r =
-        gw_decoder_decode(pl->dec, msg->payload, msg->len, pl->now_ms, &ev, detail, sizeof(detail));
+        gw_decoder_decode(pl->dec, msg->payload, msg->len, sl->now_ms, &ev, detail, sizeof(detail));
     if (r != GW_REASON_OK) {
         pl->m->dead_lettered[r]++;
-        dead_letter(pl, msg, r, detail);
+        dead_letter(pl, sl, msg, r, detail);
     } else {
         if (ev.occurred_at_ms > pi->stream)
             pi->stream = ev.occurred_at_ms;
-        if (pl->nrec == pl->caprec) {
-            size_t ncap = pl->caprec ? pl->caprec * 2 : 4096;
-            record_t *nr = realloc(pl->rec, ncap * sizeof(*nr));
+        if (sl->nrec == sl->caprec) {
+            size_t ncap = sl->caprec ? sl->caprec * 2 : 4096;
+            record_t *nr = realloc(sl->rec, ncap * sizeof(*nr));
             if (!nr) {
                 rd_kafka_message_destroy(msg);
                 return -1;
             }
-            pl->rec = nr;
-            pl->caprec = ncap;
+            sl->rec = nr;
+            sl->caprec = ncap;
         }
-        if (gw_coalesce_add(pl->batch, &ev, msg->partition, msg->offset, pi->stream) != 0) {
+        if (gw_coalesce_add(sl->batch, &ev, msg->partition, msg->offset, pi->stream) != 0) {
             rc = -1;
         } else {
-            record_t *rec = &pl->rec[pl->nrec++];
+            record_t *rec = &sl->rec[sl->nrec++];
             int rep, team;
-            gw_coalesce_last(pl->batch, &rep, &team);
+            gw_coalesce_last(sl->batch, &rep, &team);
             rec->offset = msg->offset;
             rec->stream_ms = pi->stream;
             rec->occurred_at_ms = ev.occurred_at_ms;
@@ -322,10 +351,10 @@ static bool spec_wants(const gw_pipeline_t *pl, gw_entity_kind_t kind, const cha
 }
 
 /* The event of a record, from the batch's deltas. */
-static void record_event(const gw_pipeline_t *pl, const record_t *r, gw_event_t *ev)
+static void record_event(const slot_t *sl, const record_t *r, gw_event_t *ev)
 {
-    const gw_delta_t *rep = gw_coalesce_delta(pl->batch, (size_t)r->rep);
-    const gw_delta_t *team = gw_coalesce_delta(pl->batch, (size_t)r->team);
+    const gw_delta_t *rep = gw_coalesce_delta(sl->batch, (size_t)r->rep);
+    const gw_delta_t *team = gw_coalesce_delta(sl->batch, (size_t)r->team);
     memset(ev, 0, sizeof(*ev));
     snprintf(ev->tenant, sizeof(ev->tenant), "%s", rep->tenant);
     snprintf(ev->rep, sizeof(ev->rep), "%s", rep->id);
@@ -337,21 +366,21 @@ static void record_event(const gw_pipeline_t *pl, const record_t *r, gw_event_t 
     ev->has_next_step = r->next_step;
 }
 
-static int build_redo(gw_pipeline_t *pl)
+static int build_redo(gw_pipeline_t *pl, const slot_t *sl)
 {
     gw_coalesce_reset(pl->redo);
     gw_event_t ev;
-    for (size_t i = 0; i < pl->nrec; i++) {
-        const record_t *r = &pl->rec[i];
-        const gw_delta_t *rep = gw_coalesce_delta(pl->batch, (size_t)r->rep);
-        const gw_delta_t *team = gw_coalesce_delta(pl->batch, (size_t)r->team);
+    for (size_t i = 0; i < sl->nrec; i++) {
+        const record_t *r = &sl->rec[i];
+        const gw_delta_t *rep = gw_coalesce_delta(sl->batch, (size_t)r->rep);
+        const gw_delta_t *team = gw_coalesce_delta(sl->batch, (size_t)r->team);
         bool want_rep =
             spec_wants(pl, GW_ENTITY_REP, rep->tenant, rep->id, r->partition, r->offset);
         bool want_team =
             spec_wants(pl, GW_ENTITY_TEAM, team->tenant, team->id, r->partition, r->offset);
         if (!want_rep && !want_team)
             continue;
-        record_event(pl, r, &ev);
+        record_event(sl, r, &ev);
         if (want_rep && gw_coalesce_add_one(pl->redo, &ev, GW_ENTITY_REP, r->partition, r->offset,
                                             r->stream_ms) != 0)
             return -1;
@@ -374,39 +403,48 @@ static void count_result(gw_pipeline_t *pl, const gw_apply_result_t *res, int64_
     pl->m->deltas_skipped += res->skipped;
 }
 
-/* Applies the batch, then re-sends straddling entities until none is left. */
-static int apply(gw_pipeline_t *pl, char *err, size_t errsize)
+/* Re-sends straddling entities (res: the answer of applying `sl`'s batch)
+ * until none is left. */
+static int redo_rounds(gw_pipeline_t *pl, const slot_t *sl, gw_apply_result_t *res, char *err,
+                       size_t errsize)
 {
-    gw_apply_result_t res;
-    int64_t t0 = gw_mono_ms();
-    int rc = gw_store_apply(pl->store, pl->batch, pl->cfg->kafka.topic_events, &res, err, errsize);
-    if (rc != GW_STORE_OK)
-        return rc;
-    count_result(pl, &res, t0);
-    const gw_coalesce_t *from = pl->batch;
-    for (int round = 0; res.redo > 0; round++) {
+    const gw_coalesce_t *from = sl->batch;
+    for (int round = 0; res->redo > 0; round++) {
         if (round == REDO_ROUNDS_MAX) {
             snprintf(err, errsize,
                      "offsets of %zu entities kept moving while re-sending; is another "
                      "instance consuming the same partitions with another group?",
-                     res.redo);
+                     res->redo);
             return GW_STORE_ERROR;
         }
         gw_log_info("re-sending entities whose offsets straddle the batch", "entities=%zu",
-                    res.redo);
-        pl->m->deltas_redone += res.redo;
-        if (collect_spec(pl, from, &res) != 0 || build_redo(pl) != 0) {
+                    res->redo);
+        pl->m->deltas_redone += res->redo;
+        if (collect_spec(pl, from, res) != 0 || build_redo(pl, sl) != 0) {
             snprintf(err, errsize, "out of memory while re-sending");
             return GW_STORE_ERROR;
         }
-        t0 = gw_mono_ms();
-        rc = gw_store_apply(pl->store, pl->redo, pl->cfg->kafka.topic_events, &res, err, errsize);
+        int64_t t0 = gw_mono_ms();
+        int rc =
+            gw_store_apply(pl->store, pl->redo, pl->cfg->kafka.topic_events, res, err, errsize);
         if (rc != GW_STORE_OK)
             return rc;
-        count_result(pl, &res, t0);
+        count_result(pl, res, t0);
         from = pl->redo;
     }
     return GW_STORE_OK;
+}
+
+/* Applies slot `sl`'s batch from the start, blocking (after a failure). */
+static int apply_again(gw_pipeline_t *pl, const slot_t *sl, char *err, size_t errsize)
+{
+    gw_apply_result_t res;
+    int64_t t0 = gw_mono_ms();
+    int rc = gw_store_apply(pl->store, sl->batch, pl->cfg->kafka.topic_events, &res, err, errsize);
+    if (rc != GW_STORE_OK)
+        return rc;
+    count_result(pl, &res, t0);
+    return redo_rounds(pl, sl, &res, err, errsize);
 }
 
 /* ---- waiting out an outage ------------------------------------------ */
@@ -486,16 +524,16 @@ static int wait_dead_letters(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
 
 /* ---- the step --------------------------------------------------------- */
 
-static int write_positions(gw_pipeline_t *pl, char *err, size_t errsize)
+static int write_positions(gw_pipeline_t *pl, const slot_t *sl, char *err, size_t errsize)
 {
     gw_position_t pos[64];
     size_t n = 0;
-    for (size_t i = 0; i < pl->ntouched; i++) {
-        const part_info_t *pi = &pl->parts[pl->touched[i]];
-        pos[n].partition = pl->touched[i];
+    for (size_t i = 0; i < sl->ntouched; i++) {
+        const part_info_t *pi = &sl->parts[sl->touched[i]];
+        pos[n].partition = sl->touched[i];
         pos[n].next_offset = pi->last_offset + 1;
         pos[n].stream_ms = pi->stream;
-        if (++n == sizeof(pos) / sizeof(pos[0]) || i + 1 == pl->ntouched) {
+        if (++n == sizeof(pos) / sizeof(pos[0]) || i + 1 == sl->ntouched) {
             int rc = gw_store_positions_write(pl->store, pl->cfg->kafka.topic_events, pos, n, err,
                                               errsize);
             if (rc != GW_STORE_OK)
@@ -506,75 +544,117 @@ static int write_positions(gw_pipeline_t *pl, char *err, size_t errsize)
     return GW_STORE_OK;
 }
 
-/* Fills the batch: held messages first, then polled ones, until it is full
- * or batch_max_wait has passed since its first message. */
-static int fill(gw_pipeline_t *pl, int wait_ms)
+/* Moves the batch in flight on, if any; true when it needs nothing more
+ * from Redis (or there is none). */
+static bool pump_flight(gw_pipeline_t *pl)
+{
+    if (pl->flight >= 0 && !pl->flight_idle)
+        pl->flight_idle = gw_store_apply_pump(pl->store);
+    return pl->flight < 0 || pl->flight_idle;
+}
+
+/*
+ * Fills slot `sl`: held messages first, then polled ones.
+ *
+ * With no batch in flight: until it is full or no message came for
+ * batch_max_wait after the first of a poll; when empty, waiting up to
+ * `wait_ms` for a first one. With a batch in flight: keeps that moving and
+ * fills until the flight needs Redis no more, then returns at once, so
+ * Redis never waits for the daemon and the flight's results are recorded
+ * without delay. Batches thus size themselves: small when Redis keeps up
+ * (low latency), up to batch_max_messages when it does not (more
+ * coalescing, fewer Redis calls per event).
+ */
+static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
 {
     size_t max = (size_t)pl->cfg->consumer.batch_max_messages;
+    int64_t batch_wait = pl->cfg->consumer.batch_max_wait_ms;
     for (size_t i = 0; i < pl->ncarry; i++)
-        if (take(pl, pl->carry[i]) != 0)
+        if (take(pl, sl, pl->carry[i]) != 0)
             return -1;
     pl->ncarry = 0;
-    /* While messages keep coming the batch grows up to its maximum; when
-     * they pause, it waits batch_max_wait after its first message at most. */
-    int64_t deadline = pl->nmsgs ? gw_mono_ms() + pl->cfg->consumer.batch_max_wait_ms : -1;
-    while (pl->nmsgs < max) {
-        size_t room = max - pl->nmsgs < POLL_CHUNK ? max - pl->nmsgs : POLL_CHUNK;
-        int64_t left = deadline < 0 ? pl->cfg->consumer.batch_max_wait_ms : deadline - gw_mono_ms();
-        size_t got = gw_consumer_poll(pl->consumer, pl->poll, room, deadline < 0 ? wait_ms : 0,
-                                      left > 0 ? left : 0);
-        if (got == 0)
+    int64_t first_until = gw_mono_ms() + wait_ms;
+    int64_t deadline = -1;
+    while (sl->nmsgs < max) {
+        bool idle = pump_flight(pl);
+        bool flying = pl->flight >= 0 && !idle;
+        if (pl->flight >= 0 && idle)
             break;
-        if (deadline < 0)
-            deadline = gw_mono_ms() + pl->cfg->consumer.batch_max_wait_ms;
+        int64_t now = gw_mono_ms();
+        int poll_wait;
+        int64_t fill_ms;
+        if (flying) {
+            poll_wait = 1;
+            fill_ms = 0;
+        } else if (sl->nmsgs == 0) {
+            if (now >= first_until)
+                break;
+            poll_wait = (int)(first_until - now);
+            fill_ms = batch_wait;
+        } else {
+            poll_wait = 0;
+            fill_ms = deadline > now ? deadline - now : 0;
+        }
+        size_t room = max - sl->nmsgs < POLL_CHUNK ? max - sl->nmsgs : POLL_CHUNK;
+        size_t got = gw_consumer_poll(pl->consumer, pl->poll, room, poll_wait, fill_ms);
+        if (got > 0 && deadline < 0)
+            deadline = gw_mono_ms() + batch_wait;
         for (size_t i = 0; i < got; i++) {
-            if (take(pl, pl->poll[i]) != 0) {
+            if (take(pl, sl, pl->poll[i]) != 0) {
                 for (size_t k = i + 1; k < got; k++)
                     rd_kafka_message_destroy(pl->poll[k]);
                 return -1;
             }
         }
+        /* Nothing more came within the batch's wait: close it. */
+        if (!flying && got == 0 && sl->nmsgs > 0)
+            break;
     }
     return 0;
 }
 
-long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *stop)
+static void start_flight(gw_pipeline_t *pl, int index)
 {
-    pl->batch_ok = false;
-    reset_batch(pl);
-    pl->now_ms = gw_now_ms();
-    if (fill(pl, wait_ms) != 0) {
-        gw_log_error("out of memory building a batch", "messages=%zu", pl->nmsgs);
-        return -1;
-    }
-    if (pl->nmsgs == 0) {
-        if (gw_consumer_paused(pl->consumer))
-            gw_consumer_resume(pl->consumer);
-        return 0;
-    }
-    long processed = (long)pl->nmsgs;
-    pl->m->consumed += pl->nmsgs;
+    slot_t *sl = &pl->slot[index];
+    pl->m->consumed += sl->nmsgs;
     pl->m->batches++;
-    pl->m->batch_size_sum += pl->nmsgs;
+    pl->m->batch_size_sum += sl->nmsgs;
     gw_metrics_observe(pl->m->batch_size_le, gw_metrics_batch_bounds, GW_BATCH_BUCKETS,
-                       (double)pl->nmsgs);
+                       (double)sl->nmsgs);
     for (int w = 0; w < pl->cfg->nwindows; w++)
-        pl->m->late[w] += gw_coalesce_late(pl->batch, w);
-
+        pl->m->late[w] += gw_coalesce_late(sl->batch, w);
     char err[512];
-    for (;;) {
-        int rc = apply(pl, err, sizeof(err));
-        if (rc == GW_STORE_OK)
-            break;
+    sl->started_ms = gw_mono_ms();
+    /* A failure here is reported again by finish, and retried there. */
+    gw_store_apply_start(pl->store, sl->batch, pl->cfg->kafka.topic_events, err, sizeof(err));
+    pl->flight = index;
+    pl->flight_idle = false;
+}
+
+/* Completes the batch in flight: its replies (or a retry of it until Redis
+ * takes it), straddling entities, dead letters, positions, then the
+ * consumer's offsets. Returns its message count, or -1 when stopped. */
+static long finish_flight(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
+{
+    slot_t *sl = &pl->slot[pl->flight];
+    char err[512];
+    gw_apply_result_t res;
+    int rc = gw_store_apply_finish(pl->store, &res, err, sizeof(err));
+    if (rc == GW_STORE_OK) {
+        count_result(pl, &res, sl->started_ms);
+        rc = redo_rounds(pl, sl, &res, err, sizeof(err));
+    }
+    while (rc != GW_STORE_OK) {
         log_failure(pl, "cannot apply batch to redis; retrying", err);
         wait_out(pl, stop);
         if (*stop)
             return -1;
+        rc = apply_again(pl, sl, err, sizeof(err));
     }
-    if (pl->dead_lettered && wait_dead_letters(pl, stop) != 0)
+    if (sl->dead_lettered && wait_dead_letters(pl, stop) != 0)
         return -1;
     for (;;) {
-        int rc = write_positions(pl, err, sizeof(err));
+        rc = write_positions(pl, sl, err, sizeof(err));
         if (rc == GW_STORE_OK)
             break;
         log_failure(pl, "cannot record positions in redis; retrying", err);
@@ -583,12 +663,47 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
             return -1;
     }
     pl->backoff_ms = BACKOFF_MIN_MS;
-    for (size_t i = 0; i < pl->ntouched; i++) {
-        const part_info_t *pi = &pl->parts[pl->touched[i]];
-        gw_consumer_applied(pl->consumer, pl->touched[i], pi->last_offset + 1, pi->stream);
+    for (size_t i = 0; i < sl->ntouched; i++) {
+        const part_info_t *pi = &sl->parts[sl->touched[i]];
+        gw_consumer_applied(pl->consumer, sl->touched[i], pi->last_offset + 1, pi->stream);
     }
     if (gw_consumer_paused(pl->consumer))
         gw_consumer_resume(pl->consumer);
-    pl->batch_ok = true;
+    pl->done = pl->flight;
+    pl->flight = -1;
+    return (long)sl->nmsgs;
+}
+
+long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *stop)
+{
+    pl->done = -1;
+    int index = pl->filling;
+    slot_t *sl = &pl->slot[index];
+    reset_slot(sl);
+    sl->now_ms = gw_now_ms();
+    if (fill(pl, sl, wait_ms) != 0) {
+        gw_log_error("out of memory building a batch", "messages=%zu", sl->nmsgs);
+        return -1;
+    }
+    long processed = 0;
+    if (pl->flight >= 0) {
+        processed = finish_flight(pl, stop);
+        if (processed < 0)
+            return -1;
+    }
+    if (sl->nmsgs > 0) {
+        start_flight(pl, index);
+        pl->filling = index ^ 1;
+    }
+    if (pl->flight < 0 && gw_consumer_paused(pl->consumer))
+        gw_consumer_resume(pl->consumer);
     return processed;
+}
+
+long gw_pipeline_drain(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
+{
+    pl->done = -1;
+    if (pl->flight < 0)
+        return 0;
+    return finish_flight(pl, stop);
 }

@@ -1,5 +1,5 @@
 /*
- * gw_pipeline: one batch from Kafka to Redis, effectively once.
+ * gw_pipeline: batches from Kafka to Redis, effectively once.
  *
  *   poll a batch -> decode and validate each message (bad ones to the
  *   dead-letter topic) -> coalesce per entity -> apply in Redis (retry with
@@ -8,9 +8,13 @@
  *   dead-letter deliveries -> record positions in Redis -> store offsets
  *   for Kafka's commit.
  *
- * Messages a batch holds are destroyed by the pipeline. The batch's deltas
- * stay readable (gw_pipeline_last_batch) until the next step, so the
- * detector can evaluate the reps a batch touched.
+ * While one batch is being applied in Redis the next one is polled and
+ * decoded (two batches at most, applied in order). The pipeline needs a
+ * store of its own: nothing else may use that connection.
+ *
+ * Messages a batch holds are destroyed by the pipeline. The deltas of the
+ * batch a step completed stay readable (gw_pipeline_last_batch) until the
+ * next step, so the detector can evaluate the reps a batch touched.
  */
 #ifndef GW_PIPELINE_H
 #define GW_PIPELINE_H
@@ -35,15 +39,21 @@ gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
 void gw_pipeline_free(gw_pipeline_t *pl);
 
 /*
- * Polls one batch (waiting up to `wait_ms` for the first message) and
- * processes it to the end. Returns the number of messages processed (0 when
- * none came), or -1 when `*stop` was set while the batch could not be
- * applied (nothing of it was recorded as done; it is consumed again after a
- * restart).
+ * Polls the next batch (waiting up to `wait_ms` for a first message when no
+ * batch is in flight) while moving the batch in flight on, completes the
+ * batch in flight, and starts applying the new one. Returns the number of
+ * messages of the batch it completed (0 when none), or -1 when `*stop` was
+ * set while a batch could not be applied (nothing of it was recorded as
+ * done; it is consumed again after a restart).
  */
 long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *stop);
 
-/* The deltas of the last applied batch (valid until the next step). */
+/* Completes the batch in flight, if any (at shutdown). Returns as
+ * gw_pipeline_step. */
+long gw_pipeline_drain(gw_pipeline_t *pl, volatile sig_atomic_t *stop);
+
+/* The deltas of the batch the last step (or drain) completed, NULL when it
+ * completed none; valid until the next step. */
 const gw_coalesce_t *gw_pipeline_last_batch(const gw_pipeline_t *pl);
 
 #endif

@@ -15,12 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
-#include "gw_arena.h"
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_map.h"
+#include "gw_resp.h"
 #include "gw_time.h"
 
 extern const char gw_lua_apply[];
@@ -29,21 +32,48 @@ extern const char gw_lua_alerts[];
 
 enum { SCRIPT_APPLY, SCRIPT_POSITIONS, SCRIPT_ALERTS, SCRIPT_COUNT };
 
+/* What the next reply of an apply answers. */
+typedef struct {
+    bool apply; /* an apply call (else a roster HSET) */
+    uint32_t first, n;
+} expect_t;
+
+/* The batch being applied (gw_store_apply_start .. _finish). */
+typedef struct {
+    bool active;
+    const gw_coalesce_t *batch; /* borrowed */
+    const char *topic;          /* borrowed */
+    size_t next;                /* next delta to build */
+    size_t sent;                /* bytes of s->resp written to the socket */
+    expect_t *expect;           /* one per command built, in order */
+    size_t nexpect, capexpect, nreplies, built_replies;
+    gw_apply_result_t res;
+    bool noscript;
+    char error[256]; /* first error reply */
+    int rc;          /* a connection or build failure ends the flight */
+    char fail[256];
+    int64_t progress_ms;
+} apply_flight_t;
+
 struct gw_store_s {
     const gw_config_t *cfg;
     redisContext *ctx;
     char sha[SCRIPT_COUNT][41];
-    gw_arena_t *args_arena;
-    const char **argv;
-    size_t *argvlen;
-    size_t argc, argcap;
+    gw_resp_t resp; /* commands being built; handed to hiredis whole */
+    /* ":w:<window>" per window, the totals key's suffix after the tag */
+    char win_suffix[GW_WINDOWS_MAX][GW_WINDOW_NAME_MAX + 4];
+    size_t win_suffix_len[GW_WINDOWS_MAX];
+    /* "|<field>" per metric number (length 0: not a metric of the config) */
+    char metric_name[GW_METRIC_MAX][GW_METRIC_NAME_MAX + 1];
+    size_t metric_len[GW_METRIC_MAX];
+    char ofield[GW_KEY_MAX]; /* "o:<topic>/" of the batch being applied */
+    apply_flight_t flight;
+    size_t ofield_len;
     gw_redo_t *redo;
     size_t nredo, redocap;
     size_t pending_replies; /* queued by gw_store_queue_hash, read by gw_store_flush */
     int64_t now_ms;         /* wall clock of the batch being applied (TTL bookkeeping) */
     gw_map_t *roster;       /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
-    uint8_t *roster_sent;   /* per delta of the batch being applied */
-    size_t roster_cap;
 };
 
 static const char *script_source(int i)
@@ -59,13 +89,19 @@ gw_store_t *gw_store_new(const gw_config_t *cfg)
     if (!s)
         return NULL;
     s->cfg = cfg;
-    s->args_arena = gw_arena_new(65536);
     s->roster = gw_map_new();
-    if (!s->args_arena || !s->roster) {
-        gw_arena_free(s->args_arena);
-        gw_map_free(s->roster, NULL);
+    if (!s->roster) {
         free(s);
         return NULL;
+    }
+    for (int w = 0; w < cfg->nwindows; w++) {
+        int n = snprintf(s->win_suffix[w], sizeof(s->win_suffix[w]), ":w:%s", cfg->windows[w].name);
+        s->win_suffix_len[w] = n > 0 && (size_t)n < sizeof(s->win_suffix[w]) ? (size_t)n : 0;
+    }
+    for (int m = 0; m < GW_METRIC_MAX; m++) {
+        s->metric_name[m][0] = '|';
+        int n = gw_metric_name(&cfg->kinds, m, s->metric_name[m] + 1, GW_METRIC_NAME_MAX);
+        s->metric_len[m] = n > 0 ? (size_t)n + 1 : 0;
     }
     return s;
 }
@@ -76,11 +112,9 @@ void gw_store_free(gw_store_t *s)
         return;
     if (s->ctx)
         redisFree(s->ctx);
-    gw_arena_free(s->args_arena);
+    gw_resp_free(&s->resp);
+    free(s->flight.expect);
     gw_map_free(s->roster, NULL);
-    free(s->roster_sent);
-    free(s->argv);
-    free(s->argvlen);
     free(s->redo);
     free(s);
 }
@@ -246,125 +280,105 @@ int gw_store_ping(gw_store_t *s, char *errstr, size_t errstr_size)
     return rc;
 }
 
-/* ---- argument building ---------------------------------------------- */
+/* ---- command building ------------------------------------------------ */
 
-static int args_push(gw_store_t *s, const char *p, size_t len)
+/* Hands the commands written to s->resp to hiredis' output buffer. */
+static int send_resp(gw_store_t *s)
 {
-    if (s->argc == s->argcap) {
-        size_t ncap = s->argcap ? s->argcap * 2 : 256;
-        const char **na = realloc(s->argv, ncap * sizeof(*na));
-        if (!na)
-            return -1;
-        s->argv = na;
-        size_t *nl = realloc(s->argvlen, ncap * sizeof(*nl));
-        if (!nl)
-            return -1;
-        s->argvlen = nl;
-        s->argcap = ncap;
+    gw_resp_t *r = &s->resp;
+    int rc = gw_resp_ok(r) && redisAppendFormattedCommand(s->ctx, r->buf, r->len) == REDIS_OK;
+    gw_resp_reset(r);
+    return rc ? 0 : -1;
+}
+
+/* Sends the one command in s->resp and waits for its reply (caller frees);
+ * NULL after dropping the connection. */
+static redisReply *command_resp(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    if (send_resp(s) != 0) {
+        snprintf(errstr, errstr_size, "redis: cannot build a command (out of memory)");
+        gw_store_disconnect(s);
+        return NULL;
     }
-    s->argv[s->argc] = p;
-    s->argvlen[s->argc] = len;
-    s->argc++;
-    return 0;
+    redisReply *r = NULL;
+    if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+        snprintf(errstr, errstr_size, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+        gw_store_disconnect(s);
+        return NULL;
+    }
+    return r;
 }
 
-static int args_str(gw_store_t *s, const char *str)
-{
-    return args_push(s, str, strlen(str));
-}
-
-/* Copies a formatted string into the args arena and pushes it. */
-static int args_fmt(gw_store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int args_fmt(gw_store_t *s, const char *fmt, ...)
-{
-    char buf[GW_KEY_MAX + 64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return -1;
-    char *p = gw_arena_strndup(s->args_arena, buf, (size_t)n);
-    return p ? args_push(s, p, (size_t)n) : -1;
-}
-
-static int args_i64(gw_store_t *s, int64_t v)
-{
-    return args_fmt(s, "%" PRId64, v);
-}
-
-static void args_reset(gw_store_t *s)
-{
-    s->argc = 0;
-    gw_arena_reset(s->args_arena);
-}
-
-static int append_args(gw_store_t *s)
-{
-    int rc = redisAppendCommandArgv(s->ctx, (int)s->argc, s->argv, s->argvlen);
-    args_reset(s);
-    return rc == REDIS_OK ? 0 : -1;
-}
-
-/* Pushes the KEYS of the apply script for entity `e`. */
+/* Writes the KEYS of the apply script for entity `e`: its state, then the
+ * totals and buckets of every window (names as gw_keys_*). */
 static int build_keys(gw_store_t *s, const gw_entity_t *e)
 {
     const gw_config_t *cfg = s->cfg;
-    const char *prefix = cfg->key_prefix;
-    char key[GW_KEY_MAX];
-    int rc = 0;
-    if (gw_keys_state(key, sizeof(key), prefix, e) < 0)
+    char key[GW_KEY_MAX + 64];
+    int n = gw_keys_entity(key, GW_KEY_MAX, cfg->key_prefix, e, "");
+    if (n < 0)
         return -1;
-    rc |= args_fmt(s, "%s", key);
+    size_t base = (size_t)n;
+    memcpy(key + base, ":state", 6);
+    gw_resp_arg(&s->resp, key, base + 6);
     for (int w = 0; w < cfg->nwindows; w++) {
-        if (gw_keys_totals(key, sizeof(key), prefix, e, cfg->windows[w].name) < 0)
+        size_t sl = s->win_suffix_len[w];
+        if (base + sl + 2 >= GW_KEY_MAX)
             return -1;
-        rc |= args_fmt(s, "%s", key);
-        if (gw_keys_buckets(key, sizeof(key), prefix, e, cfg->windows[w].name) < 0)
-            return -1;
-        rc |= args_fmt(s, "%s", key);
+        memcpy(key + base, s->win_suffix[w], sl);
+        gw_resp_arg(&s->resp, key, base + sl);
+        memcpy(key + base + sl, ":b", 2);
+        gw_resp_arg(&s->resp, key, base + sl + 2);
     }
-    return rc;
+    return 0;
 }
 
-/* Pushes the script's common ARGV head: ttl, now, mode, the windows. */
-static int build_head(gw_store_t *s, const char *mode)
+/* Writes the script's common ARGV head: ttl, now, mode, the windows. */
+static void build_head(gw_store_t *s, const char *mode)
 {
     const gw_config_t *cfg = s->cfg;
-    int rc = args_i64(s, cfg->key_ttl_ms);
-    rc |= args_i64(s, s->now_ms);
-    rc |= args_str(s, mode);
-    rc |= args_i64(s, cfg->nwindows);
+    gw_resp_t *r = &s->resp;
+    gw_resp_arg_i64(r, cfg->key_ttl_ms);
+    gw_resp_arg_i64(r, s->now_ms);
+    gw_resp_arg_str(r, mode);
+    gw_resp_arg_i64(r, cfg->nwindows);
     for (int w = 0; w < cfg->nwindows; w++) {
         const gw_window_t *win = &cfg->windows[w];
-        rc |= args_str(s, win->name);
-        rc |= args_i64(s, win->bucket_ms);
-        rc |= args_i64(s, win->nbuckets);
-        rc |= args_i64(s, win->grace_ms);
+        gw_resp_arg_str(r, win->name);
+        gw_resp_arg_i64(r, win->bucket_ms);
+        gw_resp_arg_i64(r, win->nbuckets);
+        gw_resp_arg_i64(r, win->grace_ms);
     }
-    return rc;
 }
 
-/* Pushes one delta's ARGV section (layout: src/lua/apply.lua). */
-static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
-                        const char *topic)
+/* Writes "o:<topic>/<partition>", the state field of a partition's offset. */
+static void build_offset_field(gw_store_t *s, int32_t partition)
+{
+    char f[GW_KEY_MAX + 32];
+    size_t n = s->ofield_len;
+    memcpy(f, s->ofield, n);
+    n += gw_resp_i64_text(partition, f + n);
+    gw_resp_arg(&s->resp, f, n);
+}
+
+/* Writes one delta's ARGV section (layout: src/lua/apply.lua). */
+static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d)
 {
     const gw_config_t *cfg = s->cfg;
-    int rc = 0;
+    gw_resp_t *r = &s->resp;
     int nparts = 0;
     for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next)
         nparts++;
-    rc |= args_i64(s, nparts);
+    gw_resp_arg_i64(r, nparts);
     for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next) {
         const gw_delta_part_t *part = gw_coalesce_part(batch, p);
-        rc |= args_fmt(s, "%s/%d", topic, part->partition);
-        rc |= args_i64(s, part->min_offset);
-        rc |= args_i64(s, part->max_offset);
+        build_offset_field(s, part->partition);
+        gw_resp_arg_i64(r, part->min_offset);
+        gw_resp_arg_i64(r, part->max_offset);
     }
-    rc |= args_str(s, d->kind == GW_ENTITY_REP && d->team ? d->team : "");
-    rc |= args_i64(s, d->first_event_ms);
-    rc |= args_i64(s, d->wm_ms);
+    gw_resp_arg_str(r, d->kind == GW_ENTITY_REP && d->team ? d->team : "");
+    gw_resp_arg_i64(r, d->first_event_ms);
+    gw_resp_arg_i64(r, d->wm_ms);
     for (int w = 0; w < cfg->nwindows; w++) {
         const gw_window_t *win = &cfg->windows[w];
         /* Sum each metric over the window's cells: the script adds one
@@ -377,6 +391,8 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
         int64_t lowest = INT64_MAX;
         for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
             const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
+            if (s->metric_len[cell->metric] == 0)
+                return -1;
             int k = 0;
             while (k < nsums && sums[k].metric != cell->metric)
                 k++;
@@ -391,54 +407,50 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
                 lowest = cell->bucket;
             ncells++;
         }
-        rc |= args_i64(s, d->late[w]);
-        rc |= args_i64(s, nsums);
-        char names[64][GW_METRIC_NAME_MAX];
+        gw_resp_arg_i64(r, d->late[w]);
+        gw_resp_arg_i64(r, nsums);
         for (int k = 0; k < nsums; k++) {
-            if (gw_metric_name(&cfg->kinds, sums[k].metric, names[k], sizeof(names[k])) < 0)
-                return -1;
-            rc |= args_fmt(s, "%s", names[k]);
-            rc |= args_i64(s, sums[k].sum);
+            int m = sums[k].metric;
+            gw_resp_arg(r, s->metric_name[m] + 1, s->metric_len[m] - 1);
+            gw_resp_arg_i64(r, sums[k].sum);
         }
-        rc |= args_i64(s, ncells);
-        rc |= args_i64(s, ncells ? lowest : 0);
+        gw_resp_arg_i64(r, ncells);
+        gw_resp_arg_i64(r, ncells ? lowest : 0);
         for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
             const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
-            int k = 0;
-            while (sums[k].metric != cell->metric)
-                k++;
-            rc |= args_i64(s, cell->bucket);
-            rc |= args_fmt(s, "%" PRId64 "|%s", cell->bucket * win->bucket_ms, names[k]);
-            rc |= args_i64(s, cell->value);
-            rc |= args_i64(s, k + 1);
+            gw_resp_arg_i64_cat(r, cell->bucket * win->bucket_ms, s->metric_name[cell->metric],
+                                s->metric_len[cell->metric]);
+            gw_resp_arg_i64(r, cell->value);
         }
     }
-    return rc ? -1 : 0;
+    return 0;
 }
 
-/* Builds one EVALSHA applying deltas [lo, hi) (layout: src/lua/apply.lua). */
-static int build_call(gw_store_t *s, const gw_coalesce_t *batch, size_t lo, size_t hi,
-                      const char *topic)
+/* Writes one EVALSHA applying deltas [lo, hi) (layout: src/lua/apply.lua). */
+static int build_call(gw_store_t *s, const gw_coalesce_t *batch, size_t lo, size_t hi)
 {
     const gw_config_t *cfg = s->cfg;
-    int rc = args_str(s, "EVALSHA");
-    rc |= args_str(s, s->sha[SCRIPT_APPLY]);
-    rc |= args_i64(s, (int64_t)(hi - lo) * (1 + 2 * cfg->nwindows));
+    gw_resp_t *r = &s->resp;
+    gw_resp_begin(r);
+    gw_resp_arg(r, "EVALSHA", 7);
+    gw_resp_arg(r, s->sha[SCRIPT_APPLY], 40);
+    gw_resp_arg_i64(r, (int64_t)(hi - lo) * (1 + 2 * cfg->nwindows));
     for (size_t i = lo; i < hi; i++) {
         const gw_delta_t *d = gw_coalesce_delta(batch, i);
         gw_entity_t e = {d->kind, d->tenant, d->id};
-        rc |= build_keys(s, &e);
-    }
-    rc |= build_head(s, "apply");
-    rc |= args_i64(s, (int64_t)(hi - lo));
-    for (size_t i = lo; i < hi; i++)
-        if (build_entity(s, batch, gw_coalesce_delta(batch, i), topic) != 0)
+        if (build_keys(s, &e) != 0)
             return -1;
-    return rc ? -1 : 0;
+    }
+    build_head(s, "apply");
+    gw_resp_arg_i64(r, (int64_t)(hi - lo));
+    for (size_t i = lo; i < hi; i++)
+        if (build_entity(s, batch, gw_coalesce_delta(batch, i)) != 0)
+            return -1;
+    return gw_resp_end(r);
 }
 
 /* Adds the rep to its partition's roster unless this connection already
- * did (*queued tells whether a command was appended). */
+ * did (*queued tells whether a command was written). */
 static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d,
                         const char *topic, bool *queued)
 {
@@ -455,11 +467,15 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
     *queued = true;
     if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0)
         return -1;
-    int rc = args_str(s, "HSET");
-    rc |= args_fmt(s, "%s", key);
-    rc |= args_fmt(s, "%s:%s", d->tenant, d->id);
-    rc |= args_str(s, d->team ? d->team : "");
-    return rc ? -1 : 0;
+    char member[2 * GW_ID_MAX + 2];
+    int n = snprintf(member, sizeof(member), "%s:%s", d->tenant, d->id);
+    gw_resp_t *r = &s->resp;
+    gw_resp_begin(r);
+    gw_resp_arg(r, "HSET", 4);
+    gw_resp_arg_str(r, key);
+    gw_resp_arg(r, member, (size_t)n);
+    gw_resp_arg_str(r, d->team ? d->team : "");
+    return gw_resp_end(r);
 }
 
 static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t stored)
@@ -482,9 +498,11 @@ static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t sto
     return 0;
 }
 
-#define APPLY_CHUNK 2000
 /* entities per script call on a standalone Redis (one on a cluster) */
 #define ENTITIES_PER_CALL 32
+/* entities built at a time: the commands in flight stay bounded whatever
+ * the batch size, and building overlaps Redis running the previous piece */
+#define ENTITIES_PER_PIECE 512
 
 /* Accounts the reply of one call applying `n` deltas from `first`: per
  * delta 0 skipped, 1 applied, or -k followed by k pairs {part, stored} to
@@ -525,126 +543,268 @@ static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisRepl
     }
 }
 
-/* Sends the batch once. *noscript is set when Redis lost the scripts. */
-static int apply_once(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,
-                      gw_apply_result_t *res, bool *noscript, char *errstr, size_t errstr_size)
+/* Records that the next reply answers a command of kind `apply` covering
+ * deltas [first, first + n) (a roster HSET when !apply). */
+static int expect_reply(gw_store_t *s, bool apply, size_t first, size_t n)
 {
-    size_t n = gw_coalesce_count(batch);
-    size_t sent = 0;
-    if (n > s->roster_cap) {
-        uint8_t *nr = realloc(s->roster_sent, n);
-        if (!nr) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return GW_STORE_ERROR;
-        }
-        s->roster_sent = nr;
-        s->roster_cap = n;
+    apply_flight_t *f = &s->flight;
+    if (f->nexpect == f->capexpect) {
+        size_t ncap = f->capexpect ? f->capexpect * 2 : 256;
+        expect_t *ne = realloc(f->expect, ncap * sizeof(*ne));
+        if (!ne)
+            return -1;
+        f->expect = ne;
+        f->capexpect = ncap;
     }
-    memset(s->roster_sent, 0, n);
-    uint8_t *roster_sent = s->roster_sent;
-    char first_error[256] = "";
-    /* Pipelined in chunks: the output buffer (and Redis' query buffer)
-     * stays bounded whatever the batch size. */
+    f->expect[f->nexpect++] =
+        (expect_t){.apply = apply, .first = (uint32_t)first, .n = (uint32_t)n};
+    return 0;
+}
+
+/* Builds the commands of the next ENTITIES_PER_PIECE deltas into s->resp. */
+static int build_piece(gw_store_t *s)
+{
+    apply_flight_t *f = &s->flight;
+    size_t n = gw_coalesce_count(f->batch);
+    size_t end = f->next + ENTITIES_PER_PIECE < n ? f->next + ENTITIES_PER_PIECE : n;
     size_t per_call = s->cfg->redis.cluster ? 1 : ENTITIES_PER_CALL;
-    for (size_t lo = 0; lo < n; lo += APPLY_CHUNK) {
-        size_t hi = lo + APPLY_CHUNK < n ? lo + APPLY_CHUNK : n;
-        size_t calls = 0;
-        for (size_t c = lo; c < hi; c += per_call) {
-            size_t ce = c + per_call < hi ? c + per_call : hi;
-            if (build_call(s, batch, c, ce, topic) != 0 || append_args(s) != 0)
-                goto build_failed;
-            sent++;
-            calls++;
-            for (size_t i = c; i < ce; i++) {
-                const gw_delta_t *d = gw_coalesce_delta(batch, i);
-                if (d->kind != GW_ENTITY_REP)
-                    continue;
-                bool queued;
-                if (build_roster(s, batch, d, topic, &queued) != 0)
-                    goto build_failed;
-                if (queued) {
-                    if (append_args(s) != 0)
-                        goto build_failed;
-                    sent++;
-                    roster_sent[i] = true;
-                }
-            }
+    for (size_t c = f->next; c < end; c += per_call) {
+        size_t ce = c + per_call < end ? c + per_call : end;
+        if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, true, c, ce - c) != 0)
+            return -1;
+        for (size_t i = c; i < ce; i++) {
+            const gw_delta_t *d = gw_coalesce_delta(f->batch, i);
+            if (d->kind != GW_ENTITY_REP)
+                continue;
+            bool queued;
+            if (build_roster(s, f->batch, d, f->topic, &queued) != 0)
+                return -1;
+            if (queued && expect_reply(s, false, i, 1) != 0)
+                return -1;
         }
-        for (size_t c = lo; c < hi; c += per_call) {
-            size_t ce = c + per_call < hi ? c + per_call : hi;
-            /* the script's reply, then the roster replies of its reps */
-            size_t nreplies = 1;
-            for (size_t i = c; i < ce; i++)
-                nreplies += roster_sent[i];
-            for (size_t k = 0; k < nreplies; k++) {
-                redisReply *r = NULL;
-                if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-                    snprintf(errstr, errstr_size, "redis: connection lost during a batch: %s",
-                             s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-                    gw_store_disconnect(s);
-                    return GW_STORE_DOWN;
-                }
-                if (r->type == REDIS_REPLY_ERROR) {
-                    if (!strncmp(r->str, "NOSCRIPT", 8))
-                        *noscript = true;
-                    else if (!first_error[0])
-                        snprintf(first_error, sizeof(first_error), "%s", r->str);
-                } else if (k == 0) {
-                    count_replies(s, res, r, c, ce - c, first_error, sizeof(first_error));
-                }
-                freeReplyObject(r);
-            }
-        }
-        (void)calls;
     }
-    res->commands += sent;
-    if (first_error[0]) {
-        snprintf(errstr, errstr_size, "redis: %s", first_error);
+    f->res.commands += f->nexpect - f->built_replies;
+    f->built_replies = f->nexpect;
+    f->next = end;
+    return gw_resp_ok(&s->resp) ? 0 : -1;
+}
+
+static void handle_reply(gw_store_t *s, redisReply *r)
+{
+    apply_flight_t *f = &s->flight;
+    const expect_t *e = &f->expect[f->nreplies++];
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (!strncmp(r->str, "NOSCRIPT", 8))
+            f->noscript = true;
+        else if (!f->error[0])
+            snprintf(f->error, sizeof(f->error), "%s", r->str);
+    } else if (e->apply) {
+        count_replies(s, &f->res, r, e->first, e->n, f->error, sizeof(f->error));
+    }
+}
+
+static bool flight_done(const gw_store_t *s)
+{
+    const apply_flight_t *f = &s->flight;
+    return f->next == gw_coalesce_count(f->batch) && f->sent == s->resp.len &&
+           f->nreplies == f->nexpect;
+}
+
+static int flight_fail(gw_store_t *s, int rc, const char *why)
+{
+    apply_flight_t *f = &s->flight;
+    snprintf(f->fail, sizeof(f->fail), "redis: %s", why);
+    f->rc = rc;
+    gw_resp_reset(&s->resp);
+    gw_store_disconnect(s);
+    return rc;
+}
+
+/* Moves the flight on without blocking: builds, writes what the socket
+ * takes, reads and accounts what Redis answered. */
+static int flight_pump(gw_store_t *s)
+{
+    apply_flight_t *f = &s->flight;
+    if (f->rc != GW_STORE_OK)
+        return f->rc;
+    char buf[65536];
+    for (;;) {
+        bool progress = false;
+        if (f->sent == s->resp.len && f->next < gw_coalesce_count(f->batch)) {
+            gw_resp_reset(&s->resp);
+            f->sent = 0;
+            if (build_piece(s) != 0)
+                return flight_fail(s, GW_STORE_ERROR,
+                                   "cannot build command (key too long or out of memory)");
+        }
+        if (f->sent < s->resp.len) {
+            ssize_t w = send(s->ctx->fd, s->resp.buf + f->sent, s->resp.len - f->sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0) {
+                f->sent += (size_t)w;
+                progress = true;
+            } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                char why[128];
+                snprintf(why, sizeof(why), "connection lost during a batch: %s", strerror(errno));
+                return flight_fail(s, GW_STORE_DOWN, why);
+            }
+        }
+        ssize_t got = recv(s->ctx->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (got > 0) {
+            if (redisReaderFeed(s->ctx->reader, buf, (size_t)got) != REDIS_OK)
+                return flight_fail(s, GW_STORE_ERROR, "out of memory reading replies");
+            progress = true;
+        } else if (got == 0) {
+            return flight_fail(s, GW_STORE_DOWN, "connection closed by the server during a batch");
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            char why[128];
+            snprintf(why, sizeof(why), "connection lost during a batch: %s", strerror(errno));
+            return flight_fail(s, GW_STORE_DOWN, why);
+        }
+        for (;;) {
+            void *reply = NULL;
+            if (redisReaderGetReply(s->ctx->reader, &reply) != REDIS_OK)
+                return flight_fail(s, GW_STORE_ERROR, "protocol error in a reply");
+            if (!reply)
+                break;
+            if (f->nreplies == f->nexpect) {
+                freeReplyObject(reply);
+                return flight_fail(s, GW_STORE_ERROR, "a reply nobody asked for");
+            }
+            handle_reply(s, reply);
+            freeReplyObject(reply);
+        }
+        if (progress)
+            f->progress_ms = gw_mono_ms();
+        if (flight_done(s) || !progress)
+            return GW_STORE_OK;
+    }
+}
+
+int gw_store_apply_start(gw_store_t *s, const gw_coalesce_t *batch, const char *topic, char *errstr,
+                         size_t errstr_size)
+{
+    apply_flight_t *f = &s->flight;
+    expect_t *expect = f->expect;
+    size_t capexpect = f->capexpect;
+    memset(f, 0, sizeof(*f));
+    f->expect = expect;
+    f->capexpect = capexpect;
+    f->batch = batch;
+    f->topic = topic;
+    f->active = true;
+    f->rc = GW_STORE_OK;
+    s->nredo = 0;
+    s->now_ms = gw_now_ms();
+    gw_resp_reset(&s->resp);
+    int n = snprintf(s->ofield, sizeof(s->ofield) - 24, "o:%s/", topic);
+    if (n < 0 || (size_t)n >= sizeof(s->ofield) - 24) {
+        snprintf(f->fail, sizeof(f->fail), "topic name %s is too long", topic);
+        f->rc = GW_STORE_ERROR;
+        snprintf(errstr, errstr_size, "%s", f->fail);
+        return f->rc;
+    }
+    s->ofield_len = (size_t)n;
+    if (gw_coalesce_count(batch) == 0)
+        return GW_STORE_OK;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK) {
+        f->rc = rc;
+        snprintf(f->fail, sizeof(f->fail), "%s", errstr);
+        return rc;
+    }
+    f->progress_ms = gw_mono_ms();
+    rc = flight_pump(s);
+    if (rc != GW_STORE_OK)
+        snprintf(errstr, errstr_size, "%s", f->fail);
+    return rc;
+}
+
+bool gw_store_apply_pump(gw_store_t *s)
+{
+    apply_flight_t *f = &s->flight;
+    if (!f->active || f->rc != GW_STORE_OK || gw_coalesce_count(f->batch) == 0)
+        return true;
+    return flight_pump(s) != GW_STORE_OK || flight_done(s);
+}
+
+/* Blocks until the flight is done or fails. */
+static int flight_wait(gw_store_t *s)
+{
+    apply_flight_t *f = &s->flight;
+    while (f->rc == GW_STORE_OK && gw_coalesce_count(f->batch) > 0 && !flight_done(s)) {
+        if (flight_pump(s) != GW_STORE_OK || flight_done(s))
+            break;
+        int64_t left = f->progress_ms + s->cfg->redis.command_timeout_ms - gw_mono_ms();
+        if (left <= 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "no answer for %lld ms during a batch",
+                     (long long)s->cfg->redis.command_timeout_ms);
+            return flight_fail(s, GW_STORE_DOWN, why);
+        }
+        struct pollfd pfd = {.fd = s->ctx->fd, .events = POLLIN};
+        if (f->sent < s->resp.len)
+            pfd.events |= POLLOUT;
+        if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR) {
+            char why[128];
+            snprintf(why, sizeof(why), "poll: %s", strerror(errno));
+            return flight_fail(s, GW_STORE_DOWN, why);
+        }
+    }
+    return f->rc;
+}
+
+int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, size_t errstr_size)
+{
+    apply_flight_t *f = &s->flight;
+    memset(res, 0, sizeof(*res));
+    if (!f->active) {
+        snprintf(errstr, errstr_size, "no batch is being applied");
+        return GW_STORE_ERROR;
+    }
+    int rc = flight_wait(s);
+    if (rc == GW_STORE_OK && f->noscript) {
+        /* Redis restarted or SCRIPT FLUSH ran: load again and resend. The
+         * deltas that did run are skipped by their offsets. */
+        gw_log_warn("redis lost the scripts; loading them again", NULL);
+        uint64_t commands = f->res.commands;
+        rc = load_scripts(s, errstr, errstr_size);
+        if (rc != GW_STORE_OK) {
+            f->active = false;
+            gw_store_disconnect(s);
+            return rc;
+        }
+        rc = gw_store_apply_start(s, f->batch, f->topic, errstr, errstr_size);
+        if (rc == GW_STORE_OK)
+            rc = flight_wait(s);
+        f->res.commands += commands;
+        if (rc == GW_STORE_OK && f->noscript) {
+            snprintf(f->fail, sizeof(f->fail), "redis: scripts vanished again right after loading");
+            rc = GW_STORE_ERROR;
+        }
+    }
+    f->active = false;
+    *res = f->res;
+    res->redo_parts = s->redo;
+    res->nredo_parts = s->nredo;
+    if (rc != GW_STORE_OK) {
+        snprintf(errstr, errstr_size, "%s", f->fail);
+        return rc;
+    }
+    gw_resp_reset(&s->resp);
+    if (f->error[0]) {
+        snprintf(errstr, errstr_size, "redis: %s", f->error);
         return GW_STORE_ERROR;
     }
     return GW_STORE_OK;
-build_failed:
-    snprintf(errstr, errstr_size, "redis: cannot build command (key too long or out of memory)");
-    gw_store_disconnect(s);
-    return GW_STORE_ERROR;
 }
 
 int gw_store_apply(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,
                    gw_apply_result_t *res, char *errstr, size_t errstr_size)
 {
-    memset(res, 0, sizeof(*res));
-    s->nredo = 0;
-    s->now_ms = gw_now_ms();
-    if (gw_coalesce_count(batch) == 0)
-        return GW_STORE_OK;
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    bool noscript = false;
-    rc = apply_once(s, batch, topic, res, &noscript, errstr, errstr_size);
-    if (rc == GW_STORE_OK && noscript) {
-        /* Redis restarted or SCRIPT FLUSH ran: load again and resend. The
-         * deltas that did run are skipped by their offsets. */
-        gw_log_warn("redis lost the scripts; loading them again", NULL);
-        rc = load_scripts(s, errstr, errstr_size);
-        if (rc != GW_STORE_OK) {
-            gw_store_disconnect(s);
-            return rc;
-        }
-        uint64_t commands = res->commands;
-        memset(res, 0, sizeof(*res));
-        res->commands = commands;
-        s->nredo = 0;
-        noscript = false;
-        rc = apply_once(s, batch, topic, res, &noscript, errstr, errstr_size);
-        if (rc == GW_STORE_OK && noscript) {
-            snprintf(errstr, errstr_size, "redis: scripts vanished again right after loading");
-            rc = GW_STORE_ERROR;
-        }
-    }
-    res->redo_parts = s->redo;
-    res->nredo_parts = s->nredo;
-    return rc;
+    int rc = gw_store_apply_start(s, batch, topic, errstr, errstr_size);
+    int frc = gw_store_apply_finish(s, res, errstr, errstr_size);
+    return rc != GW_STORE_OK ? rc : frc;
 }
 
 /* ---- positions and reads --------------------------------------------- */
@@ -662,20 +822,18 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
         snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
         return GW_STORE_ERROR;
     }
-    args_reset(s);
-    rc = args_str(s, "HMGET");
-    rc |= args_fmt(s, "%s", key);
+    gw_resp_t *b = &s->resp;
+    gw_resp_begin(b);
+    gw_resp_arg(b, "HMGET", 5);
+    gw_resp_arg_str(b, key);
     for (size_t i = 0; i < n; i++) {
-        rc |= args_fmt(s, "%d", pos[i].partition);
-        rc |= args_fmt(s, "wm:%d", pos[i].partition);
+        gw_resp_arg_i64(b, pos[i].partition);
+        char f[24] = "wm:";
+        size_t fl = 3 + gw_resp_i64_text(pos[i].partition, f + 3);
+        gw_resp_arg(b, f, fl);
     }
-    if (rc) {
-        args_reset(s);
-        snprintf(errstr, errstr_size, "out of memory");
-        return GW_STORE_ERROR;
-    }
-    redisReply *r = command_argv(s, (int)s->argc, s->argv, s->argvlen, errstr, errstr_size);
-    args_reset(s);
+    gw_resp_end(b);
+    redisReply *r = command_resp(s, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
@@ -707,24 +865,20 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
         return GW_STORE_ERROR;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
-        args_reset(s);
-        rc = args_str(s, "EVALSHA");
-        rc |= args_str(s, s->sha[SCRIPT_POSITIONS]);
-        rc |= args_str(s, "1");
-        rc |= args_fmt(s, "%s", key);
-        rc |= args_i64(s, (int64_t)n);
+        gw_resp_t *b = &s->resp;
+        gw_resp_begin(b);
+        gw_resp_arg(b, "EVALSHA", 7);
+        gw_resp_arg(b, s->sha[SCRIPT_POSITIONS], 40);
+        gw_resp_arg(b, "1", 1);
+        gw_resp_arg_str(b, key);
+        gw_resp_arg_i64(b, (int64_t)n);
         for (size_t i = 0; i < n; i++) {
-            rc |= args_fmt(s, "%d", pos[i].partition);
-            rc |= args_i64(s, pos[i].next_offset);
-            rc |= args_i64(s, pos[i].stream_ms);
+            gw_resp_arg_i64(b, pos[i].partition);
+            gw_resp_arg_i64(b, pos[i].next_offset);
+            gw_resp_arg_i64(b, pos[i].stream_ms);
         }
-        if (rc) {
-            args_reset(s);
-            snprintf(errstr, errstr_size, "out of memory");
-            return GW_STORE_ERROR;
-        }
-        redisReply *r = command_argv(s, (int)s->argc, s->argv, s->argvlen, errstr, errstr_size);
-        args_reset(s);
+        gw_resp_end(b);
+        redisReply *r = command_resp(s, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && attempt == 0) {
@@ -830,14 +984,16 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
     const gw_config_t *cfg = s->cfg;
     for (size_t i = 0; i < n; i++) {
         s->now_ms = gw_now_ms();
-        int rc = args_str(s, "EVALSHA");
-        rc |= args_str(s, s->sha[SCRIPT_APPLY]);
-        rc |= args_i64(s, 1 + 2 * cfg->nwindows);
-        rc |= build_keys(s, &reads[i].entity);
-        rc |= build_head(s, "read");
-        rc |= args_i64(s, wm_ms);
-        if (rc || append_args(s) != 0) {
-            args_reset(s);
+        gw_resp_t *b = &s->resp;
+        gw_resp_begin(b);
+        gw_resp_arg(b, "EVALSHA", 7);
+        gw_resp_arg(b, s->sha[SCRIPT_APPLY], 40);
+        gw_resp_arg_i64(b, 1 + 2 * cfg->nwindows);
+        int rc = build_keys(s, &reads[i].entity);
+        build_head(s, "read");
+        gw_resp_arg_i64(b, wm_ms);
+        if (rc != 0 || gw_resp_end(b) != 0 || send_resp(s) != 0) {
+            gw_resp_reset(b);
             snprintf(errstr, errstr_size, "redis: cannot build a read (key too long?)");
             gw_store_disconnect(s);
             return GW_STORE_ERROR;
@@ -902,34 +1058,39 @@ int gw_store_queue_hash(gw_store_t *s, const gw_hash_write_t *w, char *errstr, s
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    int brc = args_str(s, "MULTI");
-    brc |= append_args(s);
-    brc |= args_str(s, "DEL");
-    brc |= args_str(s, w->key);
-    brc |= append_args(s);
+    gw_resp_t *b = &s->resp;
+    gw_resp_begin(b);
+    gw_resp_arg(b, "MULTI", 5);
+    gw_resp_end(b);
+    gw_resp_begin(b);
+    gw_resp_arg(b, "DEL", 3);
+    gw_resp_arg_str(b, w->key);
+    gw_resp_end(b);
     s->pending_replies += 2;
     if (w->nfields) {
-        brc |= args_str(s, "HSET");
-        brc |= args_str(s, w->key);
+        gw_resp_begin(b);
+        gw_resp_arg(b, "HSET", 4);
+        gw_resp_arg_str(b, w->key);
         for (size_t f = 0; f < w->nfields; f++) {
-            brc |= args_str(s, w->fields[f]);
-            brc |= args_str(s, w->values[f]);
+            gw_resp_arg_str(b, w->fields[f]);
+            gw_resp_arg_str(b, w->values[f]);
         }
-        brc |= append_args(s);
+        gw_resp_end(b);
         s->pending_replies++;
         if (w->ttl_ms > 0) {
-            brc |= args_str(s, "PEXPIRE");
-            brc |= args_str(s, w->key);
-            brc |= args_i64(s, w->ttl_ms);
-            brc |= append_args(s);
+            gw_resp_begin(b);
+            gw_resp_arg(b, "PEXPIRE", 7);
+            gw_resp_arg_str(b, w->key);
+            gw_resp_arg_i64(b, w->ttl_ms);
+            gw_resp_end(b);
             s->pending_replies++;
         }
     }
-    brc |= args_str(s, "EXEC");
-    brc |= append_args(s);
+    gw_resp_begin(b);
+    gw_resp_arg(b, "EXEC", 4);
+    gw_resp_end(b);
     s->pending_replies++;
-    if (brc) {
-        args_reset(s);
+    if (send_resp(s) != 0) {
         snprintf(errstr, errstr_size, "redis: cannot build a hash write (out of memory)");
         gw_store_disconnect(s);
         return GW_STORE_ERROR;
@@ -958,14 +1119,16 @@ int gw_store_queue_alerts(gw_store_t *s, const char *key, int argc, const char *
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    rc = args_str(s, "EVALSHA");
-    rc |= args_str(s, s->sha[SCRIPT_ALERTS]);
-    rc |= args_str(s, "1");
-    rc |= args_str(s, key);
+    gw_resp_t *b = &s->resp;
+    gw_resp_begin(b);
+    gw_resp_arg(b, "EVALSHA", 7);
+    gw_resp_arg(b, s->sha[SCRIPT_ALERTS], 40);
+    gw_resp_arg(b, "1", 1);
+    gw_resp_arg_str(b, key);
     for (int i = 0; i < argc; i++)
-        rc |= args_push(s, argv[i], lens[i]);
-    if (rc || append_args(s) != 0) {
-        args_reset(s);
+        gw_resp_arg(b, argv[i], lens[i]);
+    gw_resp_end(b);
+    if (send_resp(s) != 0) {
         snprintf(errstr, errstr_size, "redis: cannot queue the alerts script (out of memory)");
         gw_store_disconnect(s);
         return GW_STORE_ERROR;

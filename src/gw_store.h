@@ -70,10 +70,32 @@ int gw_store_ping(gw_store_t *store, char *errstr, size_t errstr_size);
 /*
  * Applies every delta of `batch` read from `topic` and records, for each rep,
  * its partition in the roster. Fills `res`. Returns GW_STORE_OK when Redis
- * answered every call (check res->redo), else a failure.
+ * answered every call (check res->redo), else a failure. Blocks until done:
+ * gw_store_apply_start() + gw_store_apply_finish().
  */
 int gw_store_apply(gw_store_t *store, const gw_coalesce_t *batch, const char *topic,
                    gw_apply_result_t *res, char *errstr, size_t errstr_size);
+
+/*
+ * The same in steps, so the caller can decode the next batch while Redis
+ * runs this one: start, then gw_store_apply_pump() as often as convenient
+ * (it never blocks: it writes what the socket takes and accounts the
+ * replies that arrived), then gw_store_apply_finish(), which blocks until
+ * every reply is read (or redis.command_timeout passes without progress)
+ * and reports as gw_store_apply() does. `batch` and `topic` are borrowed
+ * until finish returns; between start and finish the store may not be
+ * used for anything else (give other users their own store). A failure of
+ * start is reported again by finish, which must be called in any case.
+ */
+int gw_store_apply_start(gw_store_t *store, const gw_coalesce_t *batch, const char *topic,
+                         char *errstr, size_t errstr_size);
+
+/* True when the batch in flight needs nothing more from Redis (done or
+ * failed): finish will not block. */
+bool gw_store_apply_pump(gw_store_t *store);
+
+int gw_store_apply_finish(gw_store_t *store, gw_apply_result_t *res, char *errstr,
+                          size_t errstr_size);
 
 /* A partition's resume point. */
 typedef struct {

@@ -16,17 +16,16 @@
 -- then the window parameters once: {name, bucket_ms, nbuckets, grace_ms} * W.
 --
 -- mode "apply": then the number of entities, and per entity:
---       nparts, {part, min_offset, max_offset} * nparts,
+--       nparts, {"o:<topic>/<partition>", min_offset, max_offset} * nparts,
 --       team ('' for a team entity), first_ms, wm_ms,
 --       then per window: late, nsums, {metric, sum} * nsums,
 --                        ncells, lowest bucket of the cells,
---                        {bucket, "<bucket start ms>|<metric>", value,
---                         index of the metric in the sums} * ncells
+--                        {"<bucket start ms>|<metric>", value} * ncells
 --   Returns one reply per entity, flattened: 0 already applied, 1 applied,
---   or -n followed by n pairs {part, stored} when some offsets of the delta
---   were applied before and others not (batch boundaries differ after a
---   crash): nothing of that entity is written and the caller re-sends only
---   the events after each part's stored offset.
+--   or -n followed by n pairs {"o:<topic>/<partition>", stored} when some
+--   offsets of the delta were applied before and others not (batch
+--   boundaries differ after a crash): nothing of that entity is written and
+--   the caller re-sends only the events after each part's stored offset.
 --
 -- mode "read": then wm_ms. One entity (its K keys). Slides every window of
 --   an existing entity to wm_ms (the evaluation watermark; never backwards)
@@ -161,20 +160,28 @@ if mode == 'read' then
   return out
 end
 
+-- The state fields every apply reads, before the entity's offsets.
+local wmf = {}
+for w = 1, W do
+  wmf[w] = 'wm:' .. wname[w]
+end
+
 -- Applies the next entity of ARGV whose keys start at KEYS[base + 1].
 local function apply_entity(base, out)
   local state = KEYS[base + 1]
   local nparts = num()
-  local names, lows, highs = {}, {}, {}
+  local names, lows, highs, htext = {}, {}, {}, {}
   local want = {'first_ms', 'exp'}
   for w = 1, W do
-    want[2 + w] = 'wm:' .. wname[w]
+    want[2 + w] = wmf[w]
   end
   for i = 1, nparts do
-    names[i], lows[i], highs[i] = arg(), num(), num()
-    want[#want + 1] = 'o:' .. names[i]
+    names[i], lows[i], htext[i] = arg(), num(), arg()
+    highs[i] = tonumber(htext[i])
+    want[2 + W + i] = names[i]
   end
-  local team, first_ms, wm = arg(), num(), num()
+  local team, ftext, wtext = arg(), arg(), arg()
+  local first_ms, wm = tonumber(ftext), tonumber(wtext)
   local st = redis.call('HMGET', state, unpack(want))
   local fresh, done, stored = 0, 0, {}
   for i = 1, nparts do
@@ -193,7 +200,7 @@ local function apply_entity(base, out)
       local nsums = num()
       a = a + 2 * nsums
       local ncells = num()
-      a = a + 1 + 4 * ncells
+      a = a + 1 + 2 * ncells
     end
     if done == nparts then
       out[#out + 1] = 0
@@ -213,8 +220,8 @@ local function apply_entity(base, out)
   local refresh = (not exp) or (exp - now < ttl / 2)
   local set = {}
   for i = 1, nparts do
-    set[#set + 1] = 'o:' .. names[i]
-    set[#set + 1] = int(highs[i])
+    set[#set + 1] = names[i]
+    set[#set + 1] = htext[i]
   end
   if team ~= '' then
     set[#set + 1] = 'team'
@@ -222,7 +229,7 @@ local function apply_entity(base, out)
   end
   if not f0 or first_ms < f0 then
     set[#set + 1] = 'first_ms'
-    set[#set + 1] = int(first_ms)
+    set[#set + 1] = ftext
   end
   for w = 1, W do
     local tot, bkt = KEYS[base + 2 * w], KEYS[base + 2 * w + 1]
@@ -236,8 +243,8 @@ local function apply_entity(base, out)
       emptied = slide(w, tot, bkt, old, new)
     end
     if new ~= old then
-      set[#set + 1] = want[2 + w]
-      set[#set + 1] = int(new)
+      set[#set + 1] = wmf[w]
+      set[#set + 1] = wtext
     end
     local start = start_of(w, new)
     local late, nsums = num(), num()
@@ -247,30 +254,33 @@ local function apply_entity(base, out)
     if ncells > 0 and lowest >= start then
       -- every cell is inside the window: pass the text through
       for _ = 1, ncells do
-        redis.call('HINCRBY', bkt, ARGV[a + 1], ARGV[a + 2])
-        a = a + 4
+        redis.call('HINCRBY', bkt, ARGV[a], ARGV[a + 1])
+        a = a + 2
       end
       for i = 0, nsums - 1 do
         redis.call('HINCRBY', tot, ARGV[sums_at + 2 * i], ARGV[sums_at + 2 * i + 1])
       end
     elseif ncells > 0 then
+      -- some cells' buckets left the window already: those are not
+      -- counted (rare: only right after a watermark crossed a boundary)
       local excluded = {}
       for _ = 1, ncells do
-        local b, f, v, mi = num(), arg(), arg(), num()
-        if b >= start then
+        local f, v = arg(), arg()
+        local bar = string.find(f, '|', 1, true)
+        if tonumber(string.sub(f, 1, bar - 1)) / wB[w] >= start then
           redis.call('HINCRBY', bkt, f, v)
         else
-          -- its bucket left the window already: not counted
-          excluded[mi] = (excluded[mi] or 0) + tonumber(v)
+          local m = string.sub(f, bar + 1)
+          excluded[m] = (excluded[m] or 0) + tonumber(v)
         end
       end
-      for i = 1, nsums do
-        local v = ARGV[sums_at + 2 * i - 1]
-        if excluded[i] then
-          v = int(tonumber(v) - excluded[i])
+      for i = 0, nsums - 1 do
+        local m, v = ARGV[sums_at + 2 * i], ARGV[sums_at + 2 * i + 1]
+        if excluded[m] then
+          v = int(tonumber(v) - excluded[m])
         end
         if v ~= '0' then
-          redis.call('HINCRBY', tot, ARGV[sums_at + 2 * i - 2], v)
+          redis.call('HINCRBY', tot, m, v)
         end
       end
     end

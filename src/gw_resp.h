@@ -1,0 +1,65 @@
+/*
+ * gw_resp: writes Redis commands in the wire protocol (RESP arrays of bulk
+ * strings) straight into one growable buffer. Pure: no I/O. The store
+ * builds every pipelined batch command with it, because formatting each
+ * argument through printf and hiredis' argv formatter cost more CPU than
+ * decoding the events.
+ *
+ * Usage: gw_resp_begin(), any number of gw_resp_arg*(), gw_resp_end(); many
+ * commands may follow each other in one buffer. Memory errors are sticky:
+ * after one, every call is a no-op and gw_resp_end() (and gw_resp_ok())
+ * report it. Not thread-safe: one owner.
+ */
+#ifndef GW_RESP_H
+#define GW_RESP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *buf;        /* the commands written so far: buf[0..len) */
+    size_t len, cap;
+    size_t cmd_start; /* where the open command's reserved header starts */
+    size_t argc;      /* arguments of the open command */
+    bool open;
+    bool oom;
+} gw_resp_t;
+
+/* A zeroed gw_resp_t is valid and empty. */
+#define GW_RESP_INIT {0}
+
+/* Frees the buffer; the struct is empty and reusable afterwards. */
+void gw_resp_free(gw_resp_t *r);
+
+/* Forgets the commands written; keeps the memory. Clears a memory error. */
+void gw_resp_reset(gw_resp_t *r);
+
+/* Opens a command. */
+void gw_resp_begin(gw_resp_t *r);
+
+/* Appends one argument: `len` bytes of `p` (binary-safe). */
+void gw_resp_arg(gw_resp_t *r, const void *p, size_t len);
+
+/* Appends a NUL-terminated string argument. */
+void gw_resp_arg_str(gw_resp_t *r, const char *s);
+
+/* Appends an integer as its decimal text. */
+void gw_resp_arg_i64(gw_resp_t *r, int64_t v);
+
+/* Appends one argument made of the decimal text of `v`, then `len` bytes
+ * of `p` (e.g. "1764633600000" "|DIAL"). */
+void gw_resp_arg_i64_cat(gw_resp_t *r, int64_t v, const char *p, size_t len);
+
+/* Closes the open command. Returns 0, or -1 after a memory error (the
+ * buffer then holds no usable command). */
+int gw_resp_end(gw_resp_t *r);
+
+/* False after a memory error. */
+bool gw_resp_ok(const gw_resp_t *r);
+
+/* Writes the decimal text of `v` into `out` (at least 21 bytes) without a
+ * NUL; returns its length. */
+size_t gw_resp_i64_text(int64_t v, char *out);
+
+#endif
