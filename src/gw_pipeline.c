@@ -34,6 +34,7 @@
 #define BACKOFF_MAX_MS  5000
 #define REDO_ROUNDS_MAX 5
 #define POLL_CHUNK      1024
+#define PUMP_EVERY      128 /* messages decoded between two pumps of the flight */
 
 typedef struct {
     bool in_batch;
@@ -605,6 +606,9 @@ static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
                     rd_kafka_message_destroy(pl->poll[k]);
                 return -1;
             }
+            /* Often enough that Redis never drains what was sent. */
+            if (flying && i % PUMP_EVERY == PUMP_EVERY - 1)
+                pump_flight(pl);
         }
         /* Nothing more came within the batch's wait: close it. */
         if (!flying && got == 0 && sl->nmsgs > 0)

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 typedef struct {
-    char *buf;        /* the commands written so far: buf[0..len) */
+    char *buf; /* the commands written so far: buf[0..len) */
     size_t len, cap;
     size_t cmd_start; /* where the open command's reserved header starts */
     size_t argc;      /* arguments of the open command */
@@ -27,7 +27,10 @@ typedef struct {
 } gw_resp_t;
 
 /* A zeroed gw_resp_t is valid and empty. */
-#define GW_RESP_INIT {0}
+#define GW_RESP_INIT                                                                               \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* Frees the buffer; the struct is empty and reusable afterwards. */
 void gw_resp_free(gw_resp_t *r);

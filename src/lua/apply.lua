@@ -160,76 +160,78 @@ if mode == 'read' then
   return out
 end
 
--- The state fields every apply reads, before the entity's offsets.
+-- The hot path reads ARGV through a local index (no helper calls) and
+-- reuses two tables for every entity (lengths passed to unpack): in Lua
+-- a function call or a new table per field costs about what the Redis
+-- command itself does.
+local A = ARGV
 local wmf = {}
 for w = 1, W do
   wmf[w] = 'wm:' .. wname[w]
 end
+local want, set = {'first_ms', 'exp'}, {}
+for w = 1, W do
+  want[2 + w] = wmf[w]
+end
+local NW = 2 + W
 
--- Applies the next entity of ARGV whose keys start at KEYS[base + 1].
-local function apply_entity(base, out)
+-- Applies the entity whose keys start at KEYS[base + 1] and whose section
+-- of ARGV starts at A[i]; returns where the next section starts.
+local function apply_entity(base, i, out)
   local state = KEYS[base + 1]
-  local nparts = num()
-  local names, lows, highs, htext = {}, {}, {}, {}
-  local want = {'first_ms', 'exp'}
-  for w = 1, W do
-    want[2 + w] = wmf[w]
+  local nparts = tonumber(A[i])
+  local p0 = i + 1 -- {offset field, min_offset, max_offset} * nparts
+  for k = 0, nparts - 1 do
+    want[NW + 1 + k] = A[p0 + 3 * k]
   end
-  for i = 1, nparts do
-    names[i], lows[i], htext[i] = arg(), num(), arg()
-    highs[i] = tonumber(htext[i])
-    want[2 + W + i] = names[i]
-  end
-  local team, ftext, wtext = arg(), arg(), arg()
-  local first_ms, wm = tonumber(ftext), tonumber(wtext)
-  local st = redis.call('HMGET', state, unpack(want))
-  local fresh, done, stored = 0, 0, {}
-  for i = 1, nparts do
-    local s = tonumber(st[2 + W + i] or '-1')
-    if s >= highs[i] then
+  i = p0 + 3 * nparts
+  local team, ftext, wtext = A[i], A[i + 1], A[i + 2]
+  i = i + 3
+  local st = redis.call('HMGET', state, unpack(want, 1, NW + nparts))
+  local fresh, done = 0, 0
+  for k = 0, nparts - 1 do
+    local s = tonumber(st[NW + 1 + k] or '-1')
+    if s >= tonumber(A[p0 + 3 * k + 2]) then
       done = done + 1
-    elseif s < lows[i] then
+    elseif s < tonumber(A[p0 + 3 * k + 1]) then
       fresh = fresh + 1
     end
-    stored[i] = s
   end
   if fresh < nparts then
     -- skip this entity's windows in ARGV
     for _ = 1, W do
-      a = a + 1
-      local nsums = num()
-      a = a + 2 * nsums
-      local ncells = num()
-      a = a + 1 + 2 * ncells
+      i = i + 2 + 2 * tonumber(A[i + 1])
+      i = i + 2 + 2 * tonumber(A[i])
     end
     if done == nparts then
       out[#out + 1] = 0
     else
       out[#out + 1] = -nparts
-      for i = 1, nparts do
-        out[#out + 1] = names[i]
-        out[#out + 1] = int(stored[i])
+      for k = 0, nparts - 1 do
+        out[#out + 1] = A[p0 + 3 * k]
+        out[#out + 1] = st[NW + 1 + k] or '-1'
       end
     end
-    return
+    return i
   end
 
+  local wm, first_ms = tonumber(wtext), tonumber(ftext)
   local f0, exp = tonumber(st[1]), tonumber(st[2])
   -- TTL: every key of the entity expires `ttl` after it was last refreshed;
   -- refreshing at half-life keeps the calls off the common path.
   local refresh = (not exp) or (exp - now < ttl / 2)
-  local set = {}
-  for i = 1, nparts do
-    set[#set + 1] = names[i]
-    set[#set + 1] = htext[i]
+  local n = 0
+  for k = 0, nparts - 1 do
+    set[n + 1], set[n + 2] = A[p0 + 3 * k], A[p0 + 3 * k + 2]
+    n = n + 2
   end
   if team ~= '' then
-    set[#set + 1] = 'team'
-    set[#set + 1] = team
+    set[n + 1], set[n + 2] = 'team', team
+    n = n + 2
   end
   if not f0 or first_ms < f0 then
-    set[#set + 1] = 'first_ms'
-    set[#set + 1] = ftext
+    set[n + 1], set[n + 2] = 'first_ms', ftext
+    n = n + 2
   end
   for w = 1, W do
     local tot, bkt = KEYS[base + 2 * w], KEYS[base + 2 * w + 1]
@@ -243,29 +245,29 @@ local function apply_entity(base, out)
       emptied = slide(w, tot, bkt, old, new)
     end
     if new ~= old then
-      set[#set + 1] = wmf[w]
-      set[#set + 1] = wtext
+      set[n + 1], set[n + 2] = wmf[w], wtext
+      n = n + 2
     end
-    local start = start_of(w, new)
-    local late, nsums = num(), num()
-    local sums_at = a
-    a = a + 2 * nsums
-    local ncells, lowest = num(), num()
-    if ncells > 0 and lowest >= start then
+    local late, nsums = tonumber(A[i]), tonumber(A[i + 1])
+    local sums = i + 2
+    i = sums + 2 * nsums
+    local ncells, lowest = tonumber(A[i]), tonumber(A[i + 1])
+    local cells = i + 2
+    i = cells + 2 * ncells
+    if ncells > 0 and lowest >= start_of(w, new) then
       -- every cell is inside the window: pass the text through
-      for _ = 1, ncells do
-        redis.call('HINCRBY', bkt, ARGV[a], ARGV[a + 1])
-        a = a + 2
+      for c = cells, i - 1, 2 do
+        redis.call('HINCRBY', bkt, A[c], A[c + 1])
       end
-      for i = 0, nsums - 1 do
-        redis.call('HINCRBY', tot, ARGV[sums_at + 2 * i], ARGV[sums_at + 2 * i + 1])
+      for c = sums, sums + 2 * nsums - 1, 2 do
+        redis.call('HINCRBY', tot, A[c], A[c + 1])
       end
     elseif ncells > 0 then
       -- some cells' buckets left the window already: those are not
       -- counted (rare: only right after a watermark crossed a boundary)
-      local excluded = {}
-      for _ = 1, ncells do
-        local f, v = arg(), arg()
+      local start, excluded = start_of(w, new), {}
+      for c = cells, i - 1, 2 do
+        local f, v = A[c], A[c + 1]
         local bar = string.find(f, '|', 1, true)
         if tonumber(string.sub(f, 1, bar - 1)) / wB[w] >= start then
           redis.call('HINCRBY', bkt, f, v)
@@ -274,8 +276,8 @@ local function apply_entity(base, out)
           excluded[m] = (excluded[m] or 0) + tonumber(v)
         end
       end
-      for i = 0, nsums - 1 do
-        local m, v = ARGV[sums_at + 2 * i], ARGV[sums_at + 2 * i + 1]
+      for c = sums, sums + 2 * nsums - 1, 2 do
+        local m, v = A[c], A[c + 1]
         if excluded[m] then
           v = int(tonumber(v) - excluded[m])
         end
@@ -294,19 +296,21 @@ local function apply_entity(base, out)
     end
   end
   if refresh then
-    set[#set + 1] = 'exp'
-    set[#set + 1] = int(now + ttl)
+    set[n + 1], set[n + 2] = 'exp', int(now + ttl)
+    n = n + 2
   end
-  redis.call('HSET', state, unpack(set))
+  redis.call('HSET', state, unpack(set, 1, n))
   if refresh then
     redis.call('PEXPIRE', state, ttl)
   end
   out[#out + 1] = 1
+  return i
 end
 
 local n = num()
 local out = {}
+local i = a
 for e = 0, n - 1 do
-  apply_entity(e * K, out)
+  i = apply_entity(e * K, i, out)
 end
 return out

@@ -14,7 +14,8 @@
  *   5. peak RSS of a gapwatchd that has seen 100,000 distinct reps.
  *
  * usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S]
- *                 [--rss-reps N] [--batch N] [--skip-rss]
+ *                 [--rss-reps N] [--batch N] [--span DURATION] [--skip-rss]
+ *                 [-X consumer.property=value]...
  */
 #include <getopt.h>
 #include <time.h>
@@ -78,6 +79,14 @@ static void produce_one(rd_kafka_t *rk, const char *topic, int r, const uint8_t 
         rd_kafka_poll(rk, 10);
 }
 
+/* -X name=value: librdkafka consumer properties for gapwatchd and the
+ * ceiling's consumer alike */
+static const char *props[32];
+static int nprops;
+
+/* messages per produced message set (--set-size) */
+static char set_size[16] = "100000";
+
 static rd_kafka_t *bench_producer(gwh_t *h,
                                   void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                   void *opaque, const char *linger)
@@ -86,7 +95,7 @@ static rd_kafka_t *bench_producer(gwh_t *h,
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
     rd_kafka_conf_set(conf, "linger.ms", linger, NULL, 0);
-    rd_kafka_conf_set(conf, "batch.num.messages", "100000", NULL, 0);
+    rd_kafka_conf_set(conf, "batch.num.messages", set_size, NULL, 0);
     rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", NULL, 0);
     rd_kafka_conf_set(conf, "log_level", "2", NULL, 0);
     /* librdkafka's mock cluster keeps a bounded log per partition (by bytes
@@ -125,11 +134,20 @@ static void preload(gwh_t *h, const char *topic, long n, int reps)
     }
     while (rd_kafka_outq_len(rk) > 0)
         rd_kafka_flush(rk, 1000);
-    int64_t end_offsets = gwh_topic_end(h, rk, topic, 12);
+    /* Every event must still be in the log (the mock trims a partition's
+     * oldest message sets beyond 5 MB): count from the low watermarks. */
+    int64_t held = 0;
+    for (int p = 0; p < 12; p++) {
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000) == 0)
+            held += hi - lo;
+    }
     rd_kafka_destroy(rk);
-    if (end_offsets < n) {
-        fprintf(stderr, "bench: the topic holds %lld of the %ld events produced\n",
-                (long long)end_offsets, n);
+    if (held < n) {
+        fprintf(stderr,
+                "bench: the topic holds %lld of the %ld events produced (the mock cluster "
+                "keeps 5 MB per partition)\n",
+                (long long)held, n);
         exit(1);
     }
 }
@@ -142,6 +160,12 @@ static double ceiling(gwh_t *h, const char *topic, long n)
     rd_kafka_conf_set(conf, "group.id", "bench-ceiling", NULL, 0);
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    for (int i = 0; i < nprops; i++) {
+        char name[128];
+        const char *eq = strchr(props[i], '=');
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - props[i]), props[i]);
+        rd_kafka_conf_set(conf, name, eq + 1, NULL, 0);
+    }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
@@ -179,6 +203,25 @@ static double ceiling(gwh_t *h, const char *topic, long n)
     return (double)n * 1000.0 / (double)(ms ? ms : 1);
 }
 
+/* CPU seconds (user + system) process `pid` has used so far. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* fields 14 and 15 (utime, stime) follow the ")" closing the name */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static long vm_hwm_kb(pid_t pid)
 {
     char path[64], line[256];
@@ -203,6 +246,25 @@ static long long redis_calls(gwh_t *h)
     freeReplyObject(r);
     redisFree(c);
     return total;
+}
+
+/* Prints, per command of INFO commandstats with at least 0.01 calls per
+ * event, calls and microseconds of Redis per event: where Redis' time goes. */
+static void print_command_mix(gwh_t *h, long events)
+{
+    redisContext *c = gwh_redis(h);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    printf("Redis per event, by command (calls, us):");
+    for (const char *p = r->str; (p = strstr(p, "cmdstat_")); p += 8) {
+        char name[32];
+        double calls = 0, usec = 0;
+        if (sscanf(p, "cmdstat_%31[^:]:calls=%lf,usec=%lf", name, &calls, &usec) == 3 &&
+            calls / (double)events >= 0.01)
+            printf(" %s %.2f/%.2f", name, calls / (double)events, usec / (double)events);
+    }
+    printf("\n");
+    freeReplyObject(r);
+    redisFree(c);
 }
 
 /* usec_per_call of a command in INFO commandstats, -1 when absent. */
@@ -271,6 +333,11 @@ static void write_config(gwh_t *h, const char *topic, const char *prefix, int me
             fprintf(f, "  listen: \"127.0.0.1:%d\"\n", metrics_port);
         else
             fprintf(f, "%s\n", line);
+        if (!strcmp(line, "  consumer_properties:"))
+            for (int i = 0; i < nprops; i++) {
+                const char *eq = strchr(props[i], '=');
+                fprintf(f, "    %.*s: \"%s\"\n", (int)(eq - props[i]), props[i], eq + 1);
+            }
         if (!strncmp(line, "kafka:", 6))
             fprintf(f, "  topics: {events: %s}\n  group_id: bench-%s\n", topic, prefix);
     }
@@ -484,10 +551,12 @@ int main(int argc, char **argv)
         {"batch", required_argument, NULL, 'b'},
         {"skip-rss", no_argument, NULL, 'k'},
         {"span", required_argument, NULL, 'S'},
+        {"property", required_argument, NULL, 'X'},
+        {"set-size", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "X:", opts, NULL)) != -1) {
         switch (c) {
         case 'e':
             events = atol(optarg);
@@ -511,6 +580,16 @@ int main(int argc, char **argv)
         case 'k':
             skip_rss = true;
             break;
+        case 'z':
+            snprintf(set_size, sizeof(set_size), "%d", atoi(optarg));
+            break;
+        case 'X':
+            if (!strchr(optarg, '=') || nprops == 32) {
+                fprintf(stderr, "gw_bench: -X takes name=value (at most 32)\n");
+                return 2;
+            }
+            props[nprops++] = optarg;
+            break;
         case 'S': {
             char err[128];
             if (gw_duration_parse(optarg, &span_ms, err, sizeof(err)) != 0) {
@@ -521,7 +600,8 @@ int main(int argc, char **argv)
         }
         default:
             fprintf(stderr, "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
-                            "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss]\n");
+                            "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] "
+                            "[-X consumer.property=value]...\n");
             return 2;
         }
     }
@@ -539,10 +619,17 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench: gapwatchd end to end...\n");
     int mport = gwh_free_port();
     write_config(&h, "sales.events", "gw", mport, batch);
+    redisContext *rc = gwh_redis(&h);
+    freeReplyObject(redisCommand(rc, "CONFIG RESETSTAT"));
+    redisFree(rc);
     long long calls0 = redis_calls(&h);
     int64_t start = gwh_now_ms();
+    double redis_cpu0 = cpu_seconds(h.redis_pid), kafka_cpu0 = cpu_seconds(h.kafka_pid);
     gwh_daemon_start(&h);
     int64_t done = wait_positions(&h, "gw", "sales.events", events);
+    double daemon_cpu = cpu_seconds(h.daemon_pid),
+           redis_cpu = cpu_seconds(h.redis_pid) - redis_cpu0,
+           kafka_cpu = cpu_seconds(h.kafka_pid) - kafka_cpu0;
     int64_t assigned = assigned_at(&h);
     double e2e = (double)events * 1000.0 / (double)(done - start);
     double steady = (double)events * 1000.0 /
@@ -554,6 +641,7 @@ int main(int argc, char **argv)
     long long nbatches = metric(mport, "gapwatch_batches_total");
     double redis_busy_ms = usec_total(&h, "evalsha") / 1000.0;
     long rss_e2e = vm_hwm_kb(h.daemon_pid);
+    print_command_mix(&h, events);
 
     fprintf(stderr, "bench: latency at %d events/s for %d s...\n", rate, seconds);
     double p50, p99;
@@ -589,6 +677,8 @@ int main(int argc, char **argv)
            nbatches > 0 ? (double)events / (double)nbatches : 0);
     printf("%-52s %13.0f%%\n", "Redis busy in apply scripts (share of the run)",
            100.0 * redis_busy_ms / (double)(done - start > 0 ? done - start : 1));
+    printf("%-52s %5.1f / %.1f / %.1f s\n", "CPU of gapwatchd / redis-server / the broker",
+           daemon_cpu, redis_cpu, kafka_cpu);
     printf("%-52s %11.1f MB\n", "peak RSS, end to end run", (double)rss_e2e / 1024.0);
     printf("%-52s %8.1f / %.1f ms  p99 < 100 ms\n", "latency produce -> Redis p50 / p99", p50, p99);
     printf("%-52s %14ld\n", "  (events measured at the fixed rate)", measured);

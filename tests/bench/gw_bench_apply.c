@@ -86,8 +86,8 @@ int main(int argc, char **argv)
     gw_coalesce_t *batch = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
     static const int kinds[] = {1, 1, 1, 1, 2, 2, 2, 7, 7, 8, 9, 3, 4, 5, 6, 10, 11};
     const int nkinds = (int)(sizeof(kinds) / sizeof(kinds[0]));
-    printf("%-22s %12s %12s %12s %12s %12s\n", "events per rep/batch", "Redis us/ev",
-           "us/entity", "calls/ev", "HINCRBY us", "other us/ev");
+    printf("%-22s %12s %12s %12s %12s %12s\n", "events per rep/batch", "Redis us/ev", "us/entity",
+           "calls/ev", "HINCRBY us", "other us/ev");
     /* row 0 creates every key (their first TTLs) and is not printed */
     static const int per_rep[] = {1, 1, 2, 5, 20};
     int64_t offset = 0, t0 = gwh_now_ms() - 3600000;
