@@ -410,6 +410,7 @@ static const cfg_field_t kafka_fields[] = {
 
 static const cfg_field_t consumer_fields[] = {
     {"batch_max_messages", CFG_INT, offsetof(gw_config_t, consumer.batch_max_messages), 1, 1000000},
+    {"batch_max_entities", CFG_INT, offsetof(gw_config_t, consumer.batch_max_entities), 1, 1000000},
     {"batch_max_wait", CFG_DURATION, offsetof(gw_config_t, consumer.batch_max_wait_ms), 0, 60000},
     {"commit_interval", CFG_DURATION, offsetof(gw_config_t, consumer.commit_interval_ms), 100,
      3600000},
@@ -730,7 +731,8 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->kafka.topic_events = "sales.events";
     cfg->kafka.topic_dead_letter = "sales.events.dlq";
     cfg->kafka.topic_alerts = "sales.alerts";
-    cfg->consumer.batch_max_messages = 20000;
+    cfg->consumer.batch_max_messages = 200000;
+    cfg->consumer.batch_max_entities = 16384;
     cfg->consumer.batch_max_wait_ms = 20;
     cfg->consumer.commit_interval_ms = 1000;
     cfg->consumer.idle_after_ms = 30000;

@@ -49,6 +49,7 @@ typedef struct gw_config_s {
 
     struct {
         int batch_max_messages;    /* most messages per batch */
+        int batch_max_entities;    /* most distinct reps and teams per batch (memory) */
         int64_t batch_max_wait_ms; /* longest wait to fill a batch */
         int64_t commit_interval_ms;
         int64_t idle_after_ms; /* caught-up partition counts as idle after */

@@ -28,6 +28,9 @@ struct gw_consumer_s {
     int32_t nparts;
     bool paused;
     int64_t last_error_log_ms;
+    rd_kafka_topic_t *rkt; /* the events topic, for seeks */
+    int64_t last_wake_ms;
+    int64_t empty_since_ms; /* the queue was found empty since, 0 when not */
 };
 
 static gw_partition_state_t *part_state(gw_consumer_t *c, int32_t p)
@@ -42,7 +45,7 @@ static gw_partition_state_t *part_state(gw_consumer_t *c, int32_t p)
         if (!np)
             return NULL;
         for (int32_t i = c->nparts; i < n; i++)
-            np[i] = (gw_partition_state_t){false, 0, -1, -1, 0, -1};
+            np[i] = (gw_partition_state_t){false, 0, -1, -1, 0, -1, -1};
         c->parts = np;
         c->nparts = n;
     }
@@ -81,9 +84,11 @@ static void seed_positions(gw_consumer_t *c, rd_kafka_topic_partition_list_t *li
         st->epoch++;
         st->caught_up_since_ms = 0;
         st->lag = -1;
+        st->consumed_next = -1;
         if (rc == GW_STORE_OK && pos[i].next_offset >= 0) {
             tp->offset = pos[i].next_offset;
             st->next_offset = pos[i].next_offset;
+            st->consumed_next = pos[i].next_offset;
             st->stream_ms = pos[i].stream_ms;
         } else {
             tp->offset = RD_KAFKA_OFFSET_INVALID;
@@ -104,6 +109,7 @@ static void mark_revoked(gw_consumer_t *c, const rd_kafka_topic_partition_list_t
             continue;
         st->assigned = false;
         st->epoch++;
+        st->consumed_next = -1;
         gw_log_info("partition revoked", "topic=%s partition=%d", list->elems[i].topic,
                     list->elems[i].partition);
     }
@@ -227,6 +233,14 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
          * and their messages freed at once, so 16 MB keeps memory bounded
          * without starving the loop. */
         {"queued.max.messages.kbytes", "16384"},
+        /* The count threshold binds first (a queued message costs about
+         * 900 bytes here, payload and librdkafka's bookkeeping); 100k by
+         * default, 90 MB. Fetches are re-woken when the queue runs dry
+         * (wake_fetcher), so a small prefetch does not starve the loop. */
+        {"queued.min.messages", "20000"},
+        /* A fetch brings up to this much per partition (compressed: five
+         * to ten times more once decompressed) whatever the queue holds. */
+        {"max.partition.fetch.bytes", "262144"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&
@@ -266,6 +280,8 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         free(c);
         return NULL;
     }
+    /* A handle for seeks; without one the fetcher is only not woken. */
+    c->rkt = rd_kafka_topic_new(c->rk, cfg->kafka.topic_events, NULL);
     return c;
 fail_conf:
     if (conf)
@@ -279,6 +295,8 @@ void gw_consumer_free(gw_consumer_t *c)
     if (!c)
         return;
     if (c->rk) {
+        if (c->rkt)
+            rd_kafka_topic_destroy(c->rkt);
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
         if (err)
             gw_log_warn("consumer close failed", "err=\"%s\"", rd_kafka_err2str(err));
@@ -286,6 +304,49 @@ void gw_consumer_free(gw_consumer_t *c)
     }
     free(c->parts);
     free(c);
+}
+
+/*
+ * librdkafka 2.0.2 stops fetching a partition once the local queue holds
+ * queued.min.messages (or queued.max.messages.kbytes) and decides again
+ * only when its broker thread next wakes up, up to a second later: a
+ * consumer slower than its broker then idles most of the time (measured:
+ * 55% of a backlog's replay), unless the queue is made to hold a second of
+ * messages (hundreds of MB). Later versions call that delay
+ * fetch.queue.backoff.ms. Instead, when the queue is found empty while a
+ * partition has more at the broker (its cached high watermark), a seek to
+ * exactly the next offset not yet handed out, an operation for that
+ * thread, makes it fetch again at once. Nothing is skipped or repeated:
+ * the seek's offset is the one after the last message this consumer
+ * returned, and messages fetched before the seek are discarded by
+ * librdkafka and fetched again. Only after the queue stayed empty for
+ * STARVED_MS (a fetch round trip takes a few), and at most every WAKE_MS,
+ * so a fetch in flight is rarely thrown away.
+ */
+#define STARVED_MS 10
+#define WAKE_MS    50
+
+static void wake_fetcher(gw_consumer_t *c)
+{
+    int64_t now = gw_mono_ms();
+    if (!c->empty_since_ms)
+        c->empty_since_ms = now;
+    if (c->paused || !c->rkt || now - c->empty_since_ms < STARVED_MS ||
+        now - c->last_wake_ms < WAKE_MS)
+        return;
+    c->last_wake_ms = now;
+    for (int32_t p = 0; p < c->nparts; p++) {
+        gw_partition_state_t *st = &c->parts[p];
+        int64_t lo, hi;
+        if (!st->assigned || st->consumed_next < 0 ||
+            rd_kafka_get_watermark_offsets(c->rk, c->cfg->kafka.topic_events, p, &lo, &hi) ||
+            hi <= st->consumed_next)
+            continue;
+        rd_kafka_resp_err_t err = rd_kafka_seek(c->rkt, p, st->consumed_next, 0);
+        if (err)
+            gw_log_debug("seek to wake the fetcher failed", "partition=%d err=\"%s\"", p,
+                         rd_kafka_err2str(err));
+    }
 }
 
 size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int wait_ms,
@@ -296,6 +357,8 @@ size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
     int timeout = wait_ms;
     while (n < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
+        if (!m && n == 0)
+            wake_fetcher(c);
         if (!m) {
             /* Nothing queued right now. While messages keep coming the
              * batch grows (a backlog is read in big batches); once they
@@ -328,8 +391,11 @@ size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
             rd_kafka_message_destroy(m);
         } else {
             gw_partition_state_t *st = part_state(c, m->partition);
-            if (st)
+            if (st) {
                 st->caught_up_since_ms = 0;
+                st->consumed_next = m->offset + 1;
+            }
+            c->empty_since_ms = 0;
             msgs[n++] = m;
             if (deadline < 0)
                 deadline = gw_mono_ms() + fill_ms;

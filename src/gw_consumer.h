@@ -35,6 +35,7 @@ typedef struct {
     int64_t next_offset;        /* offset after the last applied message, -1 unknown */
     int64_t caught_up_since_ms; /* wall clock of reaching the end, 0 while behind */
     int64_t lag;                /* messages behind the high watermark, -1 unknown */
+    int64_t consumed_next;      /* offset after the last message polled, -1 unknown */
 } gw_partition_state_t;
 
 typedef struct gw_consumer_s gw_consumer_t;

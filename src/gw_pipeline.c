@@ -564,7 +564,9 @@ static bool pump_flight(gw_pipeline_t *pl)
  * Redis never waits for the daemon and the flight's results are recorded
  * without delay. Batches thus size themselves: small when Redis keeps up
  * (low latency), up to batch_max_messages when it does not (more
- * coalescing, fewer Redis calls per event).
+ * coalescing, fewer Redis calls per event), or batch_max_entities: when
+ * most entities are distinct, a bigger batch coalesces little and only
+ * costs memory.
  */
 static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
 {
@@ -576,7 +578,8 @@ static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
     pl->ncarry = 0;
     int64_t first_until = gw_mono_ms() + wait_ms;
     int64_t deadline = -1;
-    while (sl->nmsgs < max) {
+    size_t max_entities = (size_t)pl->cfg->consumer.batch_max_entities;
+    while (sl->nmsgs < max && gw_coalesce_count(sl->batch) < max_entities) {
         bool idle = pump_flight(pl);
         bool flying = pl->flight >= 0 && !idle;
         if (pl->flight >= 0 && idle)

@@ -85,7 +85,7 @@ static const char *props[32];
 static int nprops;
 
 /* messages per produced message set (--set-size) */
-static char set_size[16] = "100000";
+static char set_size[16] = "10000";
 
 static rd_kafka_t *bench_producer(gwh_t *h,
                                   void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
@@ -316,10 +316,10 @@ static void write_config(gwh_t *h, const char *topic, const char *prefix, int me
                          int batch)
 {
     char extra[1024];
-    snprintf(extra, sizeof(extra),
-             "key_prefix: %s\n"
-             "consumer: {batch_max_messages: %d}\n",
-             prefix, batch);
+    int len = snprintf(extra, sizeof(extra), "key_prefix: %s\n", prefix);
+    if (batch > 0) /* else gapwatchd's defaults */
+        snprintf(extra + len, sizeof(extra) - (size_t)len, "consumer: {batch_max_messages: %d}\n",
+                 batch);
     gwh_write_config(h, extra);
     /* topic and metrics port */
     FILE *f = fopen(h->config_path, "r");
@@ -540,7 +540,7 @@ static int64_t wait_positions(gwh_t *h, const char *prefix, const char *topic, l
 int main(int argc, char **argv)
 {
     long events = 2000000, rss_events = 1000000;
-    int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 20000;
+    int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 0;
     bool skip_rss = false;
     static const struct option opts[] = {
         {"events", required_argument, NULL, 'e'},
@@ -639,6 +639,7 @@ int main(int argc, char **argv)
     gwh_sleep_ms(1200); /* one metrics publish */
     long long sent = metric(mport, "gapwatch_redis_commands_total");
     long long nbatches = metric(mport, "gapwatch_batches_total");
+    long long consumed = metric(mport, "gapwatch_events_consumed_total");
     double redis_busy_ms = usec_total(&h, "evalsha") / 1000.0;
     long rss_e2e = vm_hwm_kb(h.daemon_pid);
     print_command_mix(&h, events);
@@ -673,6 +674,7 @@ int main(int argc, char **argv)
            (double)calls / (double)events);
     printf("%-52s %11.1f us\n", "Redis time per apply script (EVALSHA)", evalsha_us);
     printf("%-52s %11.2f us\n", "Redis time per HINCRBY inside scripts", hincrby_us);
+    printf("%-52s %14lld\n", "messages gapwatchd consumed (replays included)", consumed);
     printf("%-52s %14.0f\n", "average batch (events)",
            nbatches > 0 ? (double)events / (double)nbatches : 0);
     printf("%-52s %13.0f%%\n", "Redis busy in apply scripts (share of the run)",
@@ -688,9 +690,12 @@ int main(int argc, char **argv)
                (double)rss_100k / 1024.0);
     char span_str[32];
     gw_duration_format(span_ms, span_str, sizeof(span_str));
+    char batch_str[32] = "default";
+    if (batch > 0)
+        snprintf(batch_str, sizeof(batch_str), "%d", batch);
     printf("(%ld events over %s of event time, %d reps, %d partitions, windows 7d/30d (defaults), "
-           "batch_max_messages %d, %d cores)\n",
-           events, span_str, reps, 12, batch, (int)sysconf(_SC_NPROCESSORS_ONLN));
+           "batch_max_messages %s, %d cores)\n",
+           events, span_str, reps, 12, batch_str, (int)sysconf(_SC_NPROCESSORS_ONLN));
     gwh_cleanup(&h);
     return 0;
 }
