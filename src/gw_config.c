@@ -733,7 +733,7 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->kafka.topic_alerts = "sales.alerts";
     cfg->consumer.batch_max_messages = 200000;
     cfg->consumer.batch_max_entities = 16384;
-    cfg->consumer.batch_max_wait_ms = 20;
+    cfg->consumer.batch_max_wait_ms = 5;
     cfg->consumer.commit_interval_ms = 1000;
     cfg->consumer.idle_after_ms = 30000;
     cfg->redis.host = "127.0.0.1";

@@ -241,6 +241,11 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         /* A fetch brings up to this much per partition (compressed: five
          * to ten times more once decompressed) whatever the queue holds. */
         {"max.partition.fetch.bytes", "262144"},
+        /* A caught-up consumer's fetch waits this long for data at the
+         * broker; brokers that answer only at the deadline (librdkafka's
+         * mock cluster does) add it to the latency. 50 fetches/s per idle
+         * broker is cheap. */
+        {"fetch.wait.max.ms", "20"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&

@@ -434,7 +434,7 @@ static void latency(gwh_t *h, const char *topic, const char *prefix, int rate, i
     sampler_t s = {h, prefix, topic, 0, {0}, {0}, {0}, {0}};
     pthread_t th;
     pthread_create(&th, NULL, sample, &s);
-    rd_kafka_t *rk = bench_producer(h, lat_dr, NULL, "1");
+    rd_kafka_t *rk = bench_producer(h, lat_dr, NULL, "5");
     uint8_t buf[512];
     long total = (long)rate * seconds;
     if (total > LAT_MAX)
