@@ -71,6 +71,7 @@ static void publish_metrics(daemon_t *d)
     if (!d->http)
         return;
     const gw_config_t *cfg = d->cfg;
+    d->metrics.fetch_wakes = gw_consumer_fetch_wakes(d->consumer);
     int32_t n = gw_consumer_partition_count(d->consumer);
     if (n > d->v_cap) {
         int8_t *a = realloc(d->v_assigned, (size_t)n);
@@ -243,10 +244,12 @@ static int run(daemon_t *d)
     for (int w = 0; w < cfg->nwindows; w++)
         late += d->metrics.late[w];
     gw_log_info("gapwatchd stopping",
-                "consumed=%llu valid=%llu dead_lettered=%llu late_window_drops=%llu batches=%llu",
+                "consumed=%llu valid=%llu dead_lettered=%llu late_window_drops=%llu batches=%llu "
+                "fetch_wakes=%llu",
                 (unsigned long long)d->metrics.consumed, (unsigned long long)d->metrics.valid,
                 (unsigned long long)dead, (unsigned long long)late,
-                (unsigned long long)d->metrics.batches);
+                (unsigned long long)d->metrics.batches,
+                (unsigned long long)gw_consumer_fetch_wakes(d->consumer));
     return 0;
 }
 

@@ -31,6 +31,7 @@ struct gw_consumer_s {
     rd_kafka_topic_t *rkt; /* the events topic, for seeks */
     int64_t last_wake_ms;
     int64_t empty_since_ms; /* the queue was found empty since, 0 when not */
+    uint64_t wakes;
 };
 
 static gw_partition_state_t *part_state(gw_consumer_t *c, int32_t p)
@@ -348,7 +349,9 @@ static void wake_fetcher(gw_consumer_t *c)
             hi <= st->consumed_next)
             continue;
         rd_kafka_resp_err_t err = rd_kafka_seek(c->rkt, p, st->consumed_next, 0);
-        if (err)
+        if (!err)
+            c->wakes++;
+        else
             gw_log_debug("seek to wake the fetcher failed", "partition=%d err=\"%s\"", p,
                          rd_kafka_err2str(err));
     }
@@ -448,6 +451,11 @@ void gw_consumer_resume(gw_consumer_t *c)
 bool gw_consumer_paused(const gw_consumer_t *c)
 {
     return c->paused;
+}
+
+uint64_t gw_consumer_fetch_wakes(const gw_consumer_t *c)
+{
+    return c->wakes;
 }
 
 void gw_consumer_applied(gw_consumer_t *c, int32_t partition, int64_t next_offset,

@@ -66,6 +66,10 @@ void gw_consumer_pause(gw_consumer_t *c);
 void gw_consumer_resume(gw_consumer_t *c);
 bool gw_consumer_paused(const gw_consumer_t *c);
 
+/* How often the fetcher was woken because the queue ran dry while the
+ * broker had more (see gw_consumer.c). */
+uint64_t gw_consumer_fetch_wakes(const gw_consumer_t *c);
+
 /* Records that `partition` is applied up to `next_offset` - 1 with stream
  * time `stream_ms`: stores the offset for the next commit. */
 void gw_consumer_applied(gw_consumer_t *c, int32_t partition, int64_t next_offset,

@@ -109,6 +109,8 @@ char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_
         sb_printf(&b, "gapwatch_events_late_total{window=\"%s\"} %llu\n", v->window_names[w],
                   (unsigned long long)m->late[w]);
     counter(&b, "gapwatch_batches_total", "Batches applied to Redis.", m->batches);
+    counter(&b, "gapwatch_consumer_fetch_wakes_total",
+            "Seeks that woke librdkafka's fetcher after its queue ran dry.", m->fetch_wakes);
     histogram(&b, "gapwatch_batch_messages", "Messages per batch.", m->batch_size_le,
               gw_metrics_batch_bounds, GW_BATCH_BUCKETS, (double)m->batch_size_sum, m->batches);
     histogram(&b, "gapwatch_redis_apply_seconds",

@@ -419,6 +419,25 @@ int gwh_daemon_log_count(gwh_t *h, const char *needle)
     return n;
 }
 
+long long gwh_daemon_log_field(gwh_t *h, const char *needle, const char *key)
+{
+    char path[300], want[64];
+    snprintf(path, sizeof(path), "%s/gapwatchd.log", h->dir);
+    snprintf(want, sizeof(want), " %s=", key);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    long long v = -1;
+    while (fgets(line, sizeof(line), f)) {
+        const char *k = strstr(line, needle) ? strstr(line, want) : NULL;
+        if (k)
+            v = strtoll(k + strlen(want), NULL, 10);
+    }
+    fclose(f);
+    return v;
+}
+
 typedef struct {
     char *buf;
     size_t len;

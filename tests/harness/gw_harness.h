@@ -124,4 +124,8 @@ int gwh_run_capture(const char *cmd, char *out, size_t size);
 /* Counts lines of the daemon's log containing `needle`. */
 int gwh_daemon_log_count(gwh_t *h, const char *needle);
 
+/* The integer value of `key=` on the last daemon log line containing
+ * `needle`, or -1. */
+long long gwh_daemon_log_field(gwh_t *h, const char *needle, const char *key);
+
 #endif

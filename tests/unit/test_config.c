@@ -45,6 +45,9 @@ static void test_config_empty_file_gives_defaults(void **state)
     assert_int_equal(cfg->nwindows, 2);
     assert_string_equal(cfg->windows[0].name, "7d");
     assert_string_equal(cfg->windows[1].name, "30d");
+    assert_int_equal(cfg->consumer.batch_max_messages, 200000);
+    assert_int_equal(cfg->consumer.batch_max_entities, 16384);
+    assert_int_equal(cfg->consumer.batch_max_wait_ms, 5);
     gw_config_free(cfg);
 }
 
@@ -59,7 +62,8 @@ static void test_config_full_file_is_read(void **state)
                                "  topics: {events: ev, dead_letter: dlq, alerts: al}\n"
                                "  properties:\n"
                                "    session.timeout.ms: 10000\n"
-                               "consumer: {batch_max_messages: 5000, batch_max_wait: 50ms}\n"
+                               "consumer: {batch_max_messages: 5000, batch_max_entities: 700, "
+                               "batch_max_wait: 50ms}\n"
                                "redis: {host: redis.internal, port: 6380, db: 2}\n"
                                "key_prefix: prod\n"
                                "windows:\n"
@@ -75,6 +79,7 @@ static void test_config_full_file_is_read(void **state)
     assert_string_equal(cfg->kafka.properties[0].name, "session.timeout.ms");
     assert_int_equal(cfg->kafka.properties[0].line, 7);
     assert_int_equal(cfg->consumer.batch_max_messages, 5000);
+    assert_int_equal(cfg->consumer.batch_max_entities, 700);
     assert_int_equal(cfg->consumer.batch_max_wait_ms, 50);
     assert_string_equal(cfg->redis.host, "redis.internal");
     assert_int_equal(cfg->redis.db, 2);

@@ -1,0 +1,112 @@
+/*
+ * gw_resp: the commands it writes are byte for byte what hiredis formats
+ * for the same arguments, for every argument form and command size.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "gw_resp.h"
+
+/* Asserts that `r` holds exactly hiredis' formatting of argv. */
+static void assert_same_as_hiredis(const gw_resp_t *r, int argc, const char **argv,
+                                   const size_t *lens)
+{
+    char *want = NULL;
+    long long n = redisFormatCommandArgv(&want, argc, argv, lens);
+    assert_true(n > 0);
+    if ((size_t)n != r->len || memcmp(want, r->buf, r->len) != 0)
+        fail_msg("expected %lld bytes \"%.*s\", got %zu bytes \"%.*s\"", n, (int)n, want, r->len,
+                 (int)r->len, r->buf);
+    redisFreeCommand(want);
+}
+
+static void test_resp_writes_what_hiredis_formats(void **state)
+{
+    (void)state;
+    gw_resp_t r = GW_RESP_INIT;
+    gw_resp_begin(&r);
+    gw_resp_arg(&r, "HINCRBY", 7);
+    gw_resp_arg_str(&r, "gw:{acme:r17}:w:7d:b");
+    gw_resp_arg_i64_cat(&r, 1764633600000LL, "|DIAL", 5);
+    gw_resp_arg_i64(&r, -42);
+    gw_resp_arg(&r, "a\0b\r\n", 5); /* binary-safe */
+    gw_resp_arg(&r, "", 0);
+    assert_int_equal(gw_resp_end(&r), 0);
+    const char *argv[] = {"HINCRBY", "gw:{acme:r17}:w:7d:b", "1764633600000|DIAL", "-42",
+                          "a\0b\r\n", ""};
+    const size_t lens[] = {7, 20, 18, 3, 5, 0};
+    assert_same_as_hiredis(&r, 6, argv, lens);
+    gw_resp_free(&r);
+}
+
+static void test_resp_counts_arguments_past_one_digit_and_chains_commands(void **state)
+{
+    (void)state;
+    gw_resp_t r = GW_RESP_INIT;
+    enum { N = 1500 };
+    static char text[N][24];
+    static const char *argv[N];
+    static size_t lens[N];
+    gw_resp_begin(&r);
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i], sizeof(text[i]), "%d", i * 7919);
+        argv[i] = text[i];
+        lens[i] = strlen(text[i]);
+        gw_resp_arg_i64(&r, (int64_t)i * 7919);
+    }
+    assert_int_equal(gw_resp_end(&r), 0);
+    assert_same_as_hiredis(&r, N, argv, lens);
+
+    /* a second command follows the first in the same buffer */
+    size_t first = r.len;
+    gw_resp_begin(&r);
+    gw_resp_arg_str(&r, "PING");
+    assert_int_equal(gw_resp_end(&r), 0);
+    assert_int_equal(r.len - first, 14);
+    assert_memory_equal(r.buf + first, "*1\r\n$4\r\nPING\r\n", 14);
+
+    gw_resp_reset(&r);
+    assert_int_equal(r.len, 0);
+    assert_true(gw_resp_ok(&r));
+    gw_resp_free(&r);
+}
+
+static void test_resp_integer_text_covers_the_int64_range(void **state)
+{
+    (void)state;
+    const int64_t v[] = {0, 9, 10, -1, INT64_MAX, INT64_MIN, 1000000007LL};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char got[24], want[32];
+        size_t n = gw_resp_i64_text(v[i], got);
+        snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(got, want, n);
+    }
+}
+
+static void test_resp_end_without_begin_is_an_error(void **state)
+{
+    (void)state;
+    gw_resp_t r = GW_RESP_INIT;
+    assert_int_equal(gw_resp_end(&r), -1);
+    gw_resp_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resp_writes_what_hiredis_formats),
+        cmocka_unit_test(test_resp_counts_arguments_past_one_digit_and_chains_commands),
+        cmocka_unit_test(test_resp_integer_text_covers_the_int64_range),
+        cmocka_unit_test(test_resp_end_without_begin_is_an_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
