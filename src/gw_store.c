@@ -478,19 +478,26 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
     return gw_resp_end(r);
 }
 
+/* Makes room for one more element in *arr (of `elem` bytes, *cap of them,
+ * `used` in use), doubling. Returns 0, or -1 on OOM (*arr unchanged). */
+static int room_for_one(void **arr, size_t *cap, size_t used, size_t elem)
+{
+    if (used < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *n = realloc(*arr, ncap * elem);
+    if (!n)
+        return -1;
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
 static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t stored)
 {
     const char *slash = strrchr(part, '/');
-    if (!slash)
+    if (!slash || room_for_one((void **)&s->redo, &s->redocap, s->nredo, sizeof(*s->redo)) != 0)
         return -1;
-    if (s->nredo == s->redocap) {
-        size_t ncap = s->redocap ? s->redocap * 2 : 64;
-        gw_redo_t *n = realloc(s->redo, ncap * sizeof(*n));
-        if (!n)
-            return -1;
-        s->redo = n;
-        s->redocap = ncap;
-    }
     s->redo[s->nredo].delta = delta;
     s->redo[s->nredo].partition = (int32_t)strtol(slash + 1, NULL, 10);
     s->redo[s->nredo].stored = stored;
@@ -548,14 +555,8 @@ static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisRepl
 static int expect_reply(gw_store_t *s, bool apply, size_t first, size_t n)
 {
     apply_flight_t *f = &s->flight;
-    if (f->nexpect == f->capexpect) {
-        size_t ncap = f->capexpect ? f->capexpect * 2 : 256;
-        expect_t *ne = realloc(f->expect, ncap * sizeof(*ne));
-        if (!ne)
-            return -1;
-        f->expect = ne;
-        f->capexpect = ncap;
-    }
+    if (room_for_one((void **)&f->expect, &f->capexpect, f->nexpect, sizeof(*f->expect)) != 0)
+        return -1;
     f->expect[f->nexpect++] =
         (expect_t){.apply = apply, .first = (uint32_t)first, .n = (uint32_t)n};
     return 0;
