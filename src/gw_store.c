@@ -309,6 +309,15 @@ static redisReply *command_resp(gw_store_t *s, char *errstr, size_t errstr_size)
     return r;
 }
 
+/* Opens "EVALSHA <sha of script> <numkeys>" in s->resp. */
+static void begin_evalsha(gw_store_t *s, int script, int64_t numkeys)
+{
+    gw_resp_begin(&s->resp);
+    gw_resp_arg(&s->resp, "EVALSHA", 7);
+    gw_resp_arg(&s->resp, s->sha[script], 40);
+    gw_resp_arg_i64(&s->resp, numkeys);
+}
+
 /* Writes the KEYS of the apply script for entity `e`: its state, then the
  * totals and buckets of every window (names as gw_keys_*). */
 static int build_keys(gw_store_t *s, const gw_entity_t *e)
@@ -431,10 +440,7 @@ static int build_call(gw_store_t *s, const gw_coalesce_t *batch, size_t lo, size
 {
     const gw_config_t *cfg = s->cfg;
     gw_resp_t *r = &s->resp;
-    gw_resp_begin(r);
-    gw_resp_arg(r, "EVALSHA", 7);
-    gw_resp_arg(r, s->sha[SCRIPT_APPLY], 40);
-    gw_resp_arg_i64(r, (int64_t)(hi - lo) * (1 + 2 * cfg->nwindows));
+    begin_evalsha(s, SCRIPT_APPLY, (int64_t)(hi - lo) * (1 + 2 * cfg->nwindows));
     for (size_t i = lo; i < hi; i++) {
         const gw_delta_t *d = gw_coalesce_delta(batch, i);
         gw_entity_t e = {d->kind, d->tenant, d->id};
@@ -867,10 +873,7 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         gw_resp_t *b = &s->resp;
-        gw_resp_begin(b);
-        gw_resp_arg(b, "EVALSHA", 7);
-        gw_resp_arg(b, s->sha[SCRIPT_POSITIONS], 40);
-        gw_resp_arg(b, "1", 1);
+        begin_evalsha(s, SCRIPT_POSITIONS, 1);
         gw_resp_arg_str(b, key);
         gw_resp_arg_i64(b, (int64_t)n);
         for (size_t i = 0; i < n; i++) {
@@ -986,10 +989,7 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
     for (size_t i = 0; i < n; i++) {
         s->now_ms = gw_now_ms();
         gw_resp_t *b = &s->resp;
-        gw_resp_begin(b);
-        gw_resp_arg(b, "EVALSHA", 7);
-        gw_resp_arg(b, s->sha[SCRIPT_APPLY], 40);
-        gw_resp_arg_i64(b, 1 + 2 * cfg->nwindows);
+        begin_evalsha(s, SCRIPT_APPLY, 1 + 2 * cfg->nwindows);
         int rc = build_keys(s, &reads[i].entity);
         build_head(s, "read");
         gw_resp_arg_i64(b, wm_ms);
@@ -1121,10 +1121,7 @@ int gw_store_queue_alerts(gw_store_t *s, const char *key, int argc, const char *
     if (rc != GW_STORE_OK)
         return rc;
     gw_resp_t *b = &s->resp;
-    gw_resp_begin(b);
-    gw_resp_arg(b, "EVALSHA", 7);
-    gw_resp_arg(b, s->sha[SCRIPT_ALERTS], 40);
-    gw_resp_arg(b, "1", 1);
+    begin_evalsha(s, SCRIPT_ALERTS, 1);
     gw_resp_arg_str(b, key);
     for (int i = 0; i < argc; i++)
         gw_resp_arg(b, argv[i], lens[i]);

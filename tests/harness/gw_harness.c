@@ -419,6 +419,15 @@ int gwh_daemon_log_count(gwh_t *h, const char *needle)
     return n;
 }
 
+uint64_t gwh_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
 long long gwh_daemon_log_field(gwh_t *h, const char *needle, const char *key)
 {
     char path[300], want[64];

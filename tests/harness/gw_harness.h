@@ -111,6 +111,10 @@ int64_t gwh_positions_sum(gwh_t *h, const char *topic);
 
 /* Milliseconds since the epoch, and a sleep. */
 int64_t gwh_now_ms(void);
+
+/* xorshift64: a fast, repeatable generator for test and benchmark data;
+ * *state must start non-zero. */
+uint64_t gwh_rand(uint64_t *state);
 void gwh_sleep_ms(int ms);
 
 /* Prints the tail of the daemon's log to stderr (for failure reports). */
