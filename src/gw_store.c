@@ -398,6 +398,10 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
         } sums[64];
         int nsums = 0, ncells = 0;
         int64_t lowest = INT64_MAX;
+        /* Cells in the bucket of the watermark (the open bucket, see
+         * src/lua/apply.lua) go to the totals only: they are named by the
+         * sums alone. */
+        int64_t open = gw_window_bucket(win, d->wm_ms);
         for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
             const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
             if (s->metric_len[cell->metric] == 0)
@@ -412,9 +416,11 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
                 sums[nsums++].sum = 0;
             }
             sums[k].sum += cell->value;
-            if (cell->bucket < lowest)
-                lowest = cell->bucket;
-            ncells++;
+            if (cell->bucket < open) {
+                if (cell->bucket < lowest)
+                    lowest = cell->bucket;
+                ncells++;
+            }
         }
         gw_resp_arg_i64(r, d->late[w]);
         gw_resp_arg_i64(r, nsums);
@@ -425,10 +431,13 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
         }
         gw_resp_arg_i64(r, ncells);
         gw_resp_arg_i64(r, ncells ? lowest : 0);
-        for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
+        for (int32_t c = d->cells[w]; c >= 0 && ncells > 0; c = gw_coalesce_cell(batch, c)->next) {
             const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
-            gw_resp_arg_i64_cat(r, cell->bucket * win->bucket_ms, s->metric_name[cell->metric],
-                                s->metric_len[cell->metric]);
+            if (cell->bucket >= open)
+                continue;
+            int m = cell->metric;
+            gw_resp_arg_i64(r, cell->bucket * win->bucket_ms);
+            gw_resp_arg(r, s->metric_name[m] + 1, s->metric_len[m] - 1);
             gw_resp_arg_i64(r, cell->value);
         }
     }

@@ -7,10 +7,21 @@
 --   state                  hash: "o:<topic>/<partition>" -> last applied
 --                          offset, "wm:<window>" -> the window's watermark,
 --                          first_ms, team, exp (when the keys' TTL runs out)
---   totals_w, buckets_w    hashes of window w (w = 1..W); bucket fields are
---                          "<bucket start ms>|<field>"
+--   totals_w, buckets_w    hashes of window w (w = 1..W)
 -- All keys of one entity share its hash tag. On Redis Cluster the client
 -- sends one entity per call; on a standalone Redis, many.
+--
+-- The open bucket. Of window w, the bucket of the entity's watermark,
+-- floor(wm / bucket_ms), is "open": its counts are not written to the
+-- buckets hash but are implied, totals minus the closed buckets. Every
+-- event of an entity is at or before its watermark (a partition's stream
+-- time is the newest event time read from it), so an event in the open
+-- bucket costs one HINCRBY per metric and window, on the totals only. The
+-- buckets hash holds the closed buckets, "<bucket start ms>|<metric>" ->
+-- count, and their sums per metric, "c|<metric>". When the watermark enters
+-- a later bucket the open one closes: its counts (totals - c|) are written
+-- and c| becomes the totals; buckets leaving the window are subtracted from
+-- the totals and from c|.
 --
 -- ARGV[1] ttl_ms, ARGV[2] now_ms (wall clock), ARGV[3] mode, ARGV[4] W,
 -- then the window parameters once: {name, bucket_ms, nbuckets, grace_ms} * W.
@@ -18,9 +29,11 @@
 -- mode "apply": then the number of entities, and per entity:
 --       nparts, {"o:<topic>/<partition>", min_offset, max_offset} * nparts,
 --       team ('' for a team entity), first_ms, wm_ms,
---       then per window: late, nsums, {metric, sum} * nsums,
---                        ncells, lowest bucket of the cells,
---                        {"<bucket start ms>|<metric>", value} * ncells
+--       then per window: late, nsums, {metric, sum} * nsums (every cell),
+--                        ncells, lowest bucket of those cells,
+--                        {bucket start ms, metric, value} * ncells: the
+--                        cells before the bucket of wm_ms (the rest are in
+--                        the open bucket and only in the sums)
 --   Returns one reply per entity, flattened: 0 already applied, 1 applied,
 --   or -n followed by n pairs {"o:<topic>/<partition>", stored} when some
 --   offsets of the delta were applied before and others not (batch
@@ -40,10 +53,11 @@
 -- to or from text in Lua costs about as much (Lua numbers are doubles,
 -- printed with printf). So the common path reads and writes the state once
 -- per entity and passes the client's text straight into HINCRBY, which
--- Redis parses in C: the client names every bucket field, sums each metric
--- per window and sends the lowest bucket, so the script only compares
--- numbers when a cell may lie outside the window. Sliding (rare: when a
--- watermark crosses a bucket boundary) reads the totals and leaving buckets.
+-- Redis parses in C: the client sums each metric per window and sends the
+-- lowest bucket of the other cells, so the script only compares numbers
+-- when a cell may lie outside the window. Closing a bucket or sliding
+-- (when a watermark crosses a bucket boundary) reads the totals and c|.
+local call, tonumber, floor, unpack = redis.call, tonumber, math.floor, unpack
 local a = 4
 local function arg()
   local v = ARGV[a]
@@ -66,57 +80,90 @@ end
 local K = 1 + 2 * W
 
 local function start_of(w, wm)
-  return math.floor((wm - wG[w]) / wB[w]) - wN[w] + 1
+  return floor((wm - wG[w]) / wB[w]) - wN[w] + 1
 end
 
 -- Moves window w of an entity (totals tot, buckets bkt) from watermark
--- `old` to `new` (> old): buckets that leave are subtracted from the totals
--- and deleted; totals that reach zero are removed. Returns true when the
--- buckets hash was deleted whole.
-local function slide(w, tot, bkt, old, new)
+-- `old` to `new` (> old): closes the open bucket if `new` is in a later
+-- one, subtracts the buckets that leave from the totals and c| and deletes
+-- them; totals that reach zero are removed. Returns true when it wrote
+-- (hashes it emptied are gone, one it wrote may be new: the caller sets
+-- their TTL).
+local function advance(w, tot, bkt, old, new)
+  local B = wB[w]
+  local ob, nb = floor(old / B), floor(new / B)
   local ostart, start = start_of(w, old), start_of(w, new)
-  if start <= ostart then
+  if nb == ob and start <= ostart then
     return false
   end
-  local kv = redis.call('HGETALL', tot)
-  local metrics, values = {}, {}
+  local kv = call('HGETALL', tot)
+  local metrics, texts, values, cfields = {}, {}, {}, {}
   for i = 1, #kv, 2 do
     if kv[i] ~= 'late' then
-      metrics[#metrics + 1] = kv[i]
-      values[#values + 1] = tonumber(kv[i + 1])
+      local m = #metrics + 1
+      metrics[m], texts[m] = kv[i], kv[i + 1]
+      values[m] = tonumber(texts[m])
+      cfields[m] = 'c|' .. kv[i]
     end
   end
-  if #metrics == 0 then
+  local nm = #metrics
+  if nm == 0 then
     return false
   end
-  if start > math.floor(old / wB[w]) then
-    -- every bucket that can hold data has left
-    redis.call('DEL', bkt)
-    redis.call('HDEL', tot, unpack(metrics))
+  local wrote = false
+  if start > ob then
+    -- every bucket that can hold data has left, the open one too
+    call('DEL', bkt)
+    call('HDEL', tot, unpack(metrics))
     return true
+  end
+  if nb > ob then
+    -- the open bucket closes: write its counts, totals minus the closed
+    local closed = call('HMGET', bkt, unpack(cfields))
+    local set, pfx = {}, int(ob * B) .. '|'
+    for m = 1, nm do
+      local open = values[m] - (tonumber(closed[m]) or 0)
+      if open ~= 0 then
+        set[#set + 1] = pfx .. metrics[m]
+        set[#set + 1] = int(open)
+      end
+      set[#set + 1] = cfields[m]
+      set[#set + 1] = texts[m]
+    end
+    call('HSET', bkt, unpack(set))
+    wrote = true
+  end
+  if start <= ostart then
+    return wrote
   end
   local fields = {}
   for b = ostart, start - 1 do
-    local pfx = int(b * wB[w]) .. '|'
+    local pfx = int(b * B) .. '|'
     for _, f in ipairs(metrics) do
       fields[#fields + 1] = pfx .. f
     end
   end
-  local vals = redis.call('HMGET', bkt, unpack(fields))
-  local nm, present, changed = #metrics, {}, {}
-  for i = 1, #fields do
+  local nl = #fields
+  for m = 1, nm do
+    fields[nl + m] = cfields[m]
+  end
+  local vals = call('HMGET', bkt, unpack(fields))
+  local closed, present, changed = {}, {}, {}
+  for m = 1, nm do
+    closed[m] = tonumber(vals[nl + m]) or 0
+  end
+  for i = 1, nl do
     local v = vals[i]
     if v then
       local m = (i - 1) % nm + 1
-      values[m] = values[m] - tonumber(v)
+      v = tonumber(v)
+      values[m] = values[m] - v
+      closed[m] = closed[m] - v
       changed[m] = true
       present[#present + 1] = fields[i]
     end
   end
-  if #present > 0 then
-    redis.call('HDEL', bkt, unpack(present))
-  end
-  local set, del = {}, {}
+  local set, del, bset = {}, {}, {}
   for m, _ in pairs(changed) do
     if values[m] == 0 then
       del[#del + 1] = metrics[m]
@@ -124,14 +171,26 @@ local function slide(w, tot, bkt, old, new)
       set[#set + 1] = metrics[m]
       set[#set + 1] = int(values[m])
     end
+    if closed[m] == 0 then
+      present[#present + 1] = cfields[m]
+    else
+      bset[#bset + 1] = cfields[m]
+      bset[#bset + 1] = int(closed[m])
+    end
+  end
+  if #present > 0 then
+    call('HDEL', bkt, unpack(present))
+  end
+  if #bset > 0 then
+    call('HSET', bkt, unpack(bset))
   end
   if #set > 0 then
-    redis.call('HSET', tot, unpack(set))
+    call('HSET', tot, unpack(set))
   end
   if #del > 0 then
-    redis.call('HDEL', tot, unpack(del))
+    call('HDEL', tot, unpack(del))
   end
-  return false
+  return true
 end
 
 if mode == 'read' then
@@ -140,22 +199,25 @@ if mode == 'read' then
   for w = 1, W do
     want[w] = 'wm:' .. wname[w]
   end
-  local wms = redis.call('HMGET', KEYS[1], unpack(want))
+  local wms = call('HMGET', KEYS[1], unpack(want))
   local set = {}
   for w = 1, W do
     local old = tonumber(wms[w])
     if old and wm > old then
-      slide(w, KEYS[2 * w], KEYS[2 * w + 1], old, wm)
+      if advance(w, KEYS[2 * w], KEYS[2 * w + 1], old, wm) then
+        call('PEXPIRE', KEYS[2 * w], ttl)
+        call('PEXPIRE', KEYS[2 * w + 1], ttl)
+      end
       set[#set + 1] = want[w]
       set[#set + 1] = int(wm)
     end
   end
   if #set > 0 then
-    redis.call('HSET', KEYS[1], unpack(set))
+    call('HSET', KEYS[1], unpack(set))
   end
-  local out = {redis.call('HGETALL', KEYS[1])}
+  local out = {call('HGETALL', KEYS[1])}
   for w = 1, W do
-    out[#out + 1] = redis.call('HGETALL', KEYS[2 * w])
+    out[#out + 1] = call('HGETALL', KEYS[2 * w])
   end
   return out
 end
@@ -175,6 +237,48 @@ for w = 1, W do
 end
 local NW = 2 + W
 
+-- The cells of window w when the entity's open bucket is not the client's
+-- (a stored watermark ahead of the batch's, in a later bucket) or some
+-- cells' buckets left the window already (those are not counted): every
+-- cell is placed by its bucket, the open bucket's cells being the sums
+-- minus the others. Rare: only right after a watermark crossed a boundary.
+local function place_cells(w, tot, bkt, new, wm, sums, nsums, cells, ncells)
+  local B = wB[w]
+  local start, nb, cb = start_of(w, new), floor(new / B), floor(wm / B)
+  local rest, excluded = {}, {}
+  for c = sums, sums + 2 * nsums - 1, 2 do
+    rest[A[c]] = tonumber(A[c + 1])
+  end
+  local function place(b, bms, m, v, vtext)
+    if b < start then
+      excluded[m] = (excluded[m] or 0) + v
+    elseif b < nb then
+      call('HINCRBY', bkt, bms .. '|' .. m, vtext)
+      call('HINCRBY', bkt, 'c|' .. m, vtext)
+    end
+  end
+  for c = cells, cells + 3 * ncells - 1, 3 do
+    local m, v = A[c + 1], tonumber(A[c + 2])
+    rest[m] = rest[m] - v
+    place(tonumber(A[c]) / B, A[c], m, v, A[c + 2])
+  end
+  for c = sums, sums + 2 * nsums - 1, 2 do
+    local m = A[c]
+    if rest[m] ~= 0 then
+      place(cb, int(cb * B), m, rest[m], int(rest[m]))
+    end
+  end
+  for c = sums, sums + 2 * nsums - 1, 2 do
+    local m, v = A[c], A[c + 1]
+    if excluded[m] then
+      v = int(tonumber(v) - excluded[m])
+    end
+    if v ~= '0' then
+      call('HINCRBY', tot, m, v)
+    end
+  end
+end
+
 -- Applies the entity whose keys start at KEYS[base + 1] and whose section
 -- of ARGV starts at A[i]; returns where the next section starts.
 local function apply_entity(base, i, out)
@@ -187,7 +291,7 @@ local function apply_entity(base, i, out)
   i = p0 + 3 * nparts
   local team, ftext, wtext = A[i], A[i + 1], A[i + 2]
   i = i + 3
-  local st = redis.call('HMGET', state, unpack(want, 1, NW + nparts))
+  local st = call('HMGET', state, unpack(want, 1, NW + nparts))
   local fresh, done = 0, 0
   for k = 0, nparts - 1 do
     local s = tonumber(st[NW + 1 + k] or '-1')
@@ -201,7 +305,7 @@ local function apply_entity(base, i, out)
     -- skip this entity's windows in ARGV
     for _ = 1, W do
       i = i + 2 + 2 * tonumber(A[i + 1])
-      i = i + 2 + 2 * tonumber(A[i])
+      i = i + 2 + 3 * tonumber(A[i])
     end
     if done == nparts then
       out[#out + 1] = 0
@@ -240,9 +344,9 @@ local function apply_entity(base, i, out)
     if old and old > new then
       new = old
     end
-    local emptied = false
+    local moved = false
     if old and new > old then
-      emptied = slide(w, tot, bkt, old, new)
+      moved = advance(w, tot, bkt, old, new)
     end
     if new ~= old then
       set[n + 1], set[n + 2] = wmf[w], wtext
@@ -253,55 +357,40 @@ local function apply_entity(base, i, out)
     i = sums + 2 * nsums
     local ncells, lowest = tonumber(A[i]), tonumber(A[i + 1])
     local cells = i + 2
-    i = cells + 2 * ncells
-    if ncells > 0 and lowest >= start_of(w, new) then
-      -- every cell is inside the window: pass the text through
-      for c = cells, i - 1, 2 do
-        redis.call('HINCRBY', bkt, A[c], A[c + 1])
-      end
-      for c = sums, sums + 2 * nsums - 1, 2 do
-        redis.call('HINCRBY', tot, A[c], A[c + 1])
-      end
-    elseif ncells > 0 then
-      -- some cells' buckets left the window already: those are not
-      -- counted (rare: only right after a watermark crossed a boundary)
-      local start, excluded = start_of(w, new), {}
-      for c = cells, i - 1, 2 do
-        local f, v = A[c], A[c + 1]
-        local bar = string.find(f, '|', 1, true)
-        if tonumber(string.sub(f, 1, bar - 1)) / wB[w] >= start then
-          redis.call('HINCRBY', bkt, f, v)
-        else
-          local m = string.sub(f, bar + 1)
-          excluded[m] = (excluded[m] or 0) + tonumber(v)
+    i = cells + 3 * ncells
+    if nsums > 0 then
+      local B = wB[w]
+      if (new == wm or floor(new / B) == floor(wm / B))
+          and (ncells == 0 or lowest >= start_of(w, new)) then
+        -- the common case: every cell is inside the window, in the open
+        -- bucket (totals only) or a closed one; text passed through
+        for c = sums, sums + 2 * nsums - 1, 2 do
+          call('HINCRBY', tot, A[c], A[c + 1])
         end
-      end
-      for c = sums, sums + 2 * nsums - 1, 2 do
-        local m, v = A[c], A[c + 1]
-        if excluded[m] then
-          v = int(tonumber(v) - excluded[m])
+        for c = cells, i - 1, 3 do
+          call('HINCRBY', bkt, A[c] .. '|' .. A[c + 1], A[c + 2])
+          call('HINCRBY', bkt, 'c|' .. A[c + 1], A[c + 2])
         end
-        if v ~= '0' then
-          redis.call('HINCRBY', tot, m, v)
-        end
+      else
+        place_cells(w, tot, bkt, new, wm, sums, nsums, cells, ncells)
       end
     end
     if late > 0 then
-      redis.call('HINCRBY', tot, 'late', late)
+      call('HINCRBY', tot, 'late', late)
     end
-    if refresh or not old or emptied then
+    if refresh or not old or moved or ncells > 0 then
       -- the totals and buckets hashes may be new: give them their TTL
-      redis.call('PEXPIRE', tot, ttl)
-      redis.call('PEXPIRE', bkt, ttl)
+      call('PEXPIRE', tot, ttl)
+      call('PEXPIRE', bkt, ttl)
     end
   end
   if refresh then
     set[n + 1], set[n + 2] = 'exp', int(now + ttl)
     n = n + 2
   end
-  redis.call('HSET', state, unpack(set, 1, n))
+  call('HSET', state, unpack(set, 1, n))
   if refresh then
-    redis.call('PEXPIRE', state, ttl)
+    call('PEXPIRE', state, ttl)
   end
   out[#out + 1] = 1
   return i

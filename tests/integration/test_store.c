@@ -209,18 +209,99 @@ static void test_store_window_slides_and_subtracts_left_buckets(void **state)
     redisReply *r = redisCommand(ctx->redis, "HLEN gw:{acme:r1}:w:7d");
     assert_int_equal(r->integer, 1); /* MEETING_BOOKED: the DIAL field is gone */
     freeReplyObject(r);
-    r = redisCommand(ctx->redis, "HLEN gw:{acme:r1}:w:7d:b");
-    assert_int_equal(r->integer, 1); /* only the new bucket's MEETING_BOOKED */
+    /* The new event is in the open bucket, counted in the totals only; the
+     * old buckets have left, so no buckets hash remains. */
+    r = redisCommand(ctx->redis, "EXISTS gw:{acme:r1}:w:7d:b");
+    assert_int_equal(r->integer, 0);
     freeReplyObject(r);
     /* Every key of the entity carries the TTL. */
     static const char *const keys[] = {"gw:{acme:r1}:state", "gw:{acme:r1}:w:1d",
-                                       "gw:{acme:r1}:w:7d", "gw:{acme:r1}:w:7d:b"};
-    for (size_t i = 0; i < 4; i++) {
+                                       "gw:{acme:r1}:w:7d"};
+    for (size_t i = 0; i < 3; i++) {
         r = redisCommand(ctx->redis, "PTTL %s", keys[i]);
         if (r->integer <= 0)
             fail_msg("%s has no TTL (PTTL %lld)", keys[i], r->integer);
         freeReplyObject(r);
     }
+}
+
+/* A field of the 1d buckets hash of r1: bucket `b` (its start) or the
+ * closed sum ("c") of DIAL. */
+static long long bucket_dials(ctx_t *ctx, int64_t b)
+{
+    char field[64];
+    snprintf(field, sizeof(field), "%lld|DIAL", (long long)b);
+    return hget(ctx, "gw:{acme:r1}:w:1d:b", field);
+}
+
+static long long closed_dials(ctx_t *ctx)
+{
+    return hget(ctx, "gw:{acme:r1}:w:1d:b", "c|DIAL");
+}
+
+static void test_store_open_bucket_closes_with_its_counts(void **state)
+{
+    ctx_t *ctx = *state;
+    /* Three dials in hour 0: the open bucket, in the totals only. */
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 2, T0);
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 3);
+    redisReply *r = redisCommand(ctx->redis, "EXISTS gw:{acme:r1}:w:1d:b");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    /* Two in hour 2: hour 0 closes with its three. */
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 3, 4, T0 + 2 * H);
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 5);
+    assert_int_equal(bucket_dials(ctx, T0), 3);
+    assert_int_equal(bucket_dials(ctx, T0 + 2 * H), 0); /* open */
+    assert_int_equal(closed_dials(ctx), 3);
+    r = redisCommand(ctx->redis, "PTTL gw:{acme:r1}:w:1d:b");
+    if (r->integer <= 0)
+        fail_msg("the buckets hash has no TTL (PTTL %lld)", r->integer);
+    freeReplyObject(r);
+    /* An out-of-order event of hour 0 (partition 1, whose stream time is
+     * there) lands in the closed bucket. */
+    gw_coalesce_reset(ctx->batch);
+    gw_event_t e = ev("r1", T0 + 30 * 60000, 1);
+    assert_int_equal(gw_coalesce_add(ctx->batch, &e, 1, 0, T0 + 30 * 60000), 0);
+    /* and, in the same batch, one of hour 2 on partition 0 */
+    e = ev("r1", T0 + 2 * H + 5 * 60000, 1);
+    assert_int_equal(gw_coalesce_add(ctx->batch, &e, 0, 5, T0 + 2 * H + 5 * 60000), 0);
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 7);
+    assert_int_equal(bucket_dials(ctx, T0), 4);
+    assert_int_equal(closed_dials(ctx), 4);
+    /* A day on, hour 0 leaves the 1d window and hour 2 closes. */
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 6, 6, T0 + 24 * H + 30 * 60000);
+    apply(ctx);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 4);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 8);
+    assert_int_equal(bucket_dials(ctx, T0), 0);
+    assert_int_equal(bucket_dials(ctx, T0 + 2 * H), 3);
+    assert_int_equal(closed_dials(ctx), 3);
+    /* An evaluation at hour 26 slides and closes the same way: hour 2
+     * leaves, hour 24 closes with its one dial. */
+    gw_entity_read_t rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.entity = (gw_entity_t){GW_ENTITY_REP, "acme", "r1"};
+    char err[256];
+    assert_int_equal(gw_store_read_entities(ctx->store, &rd, 1, T0 + 26 * H, err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 1);
+    assert_int_equal(bucket_dials(ctx, T0 + 2 * H), 0);
+    assert_int_equal(bucket_dials(ctx, T0 + 24 * H), 1);
+    assert_int_equal(closed_dials(ctx), 1);
+    /* Past the window entirely: everything has left. */
+    assert_int_equal(gw_store_read_entities(ctx->store, &rd, 1, T0 + 60 * H, err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 0);
+    r = redisCommand(ctx->redis, "EXISTS gw:{acme:r1}:w:1d:b");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
 }
 
 static void test_store_counts_late_events(void **state)
@@ -297,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup(test_store_team_with_one_partition_done_and_one_new_is_redone,
                                before_each),
         cmocka_unit_test_setup(test_store_window_slides_and_subtracts_left_buckets, before_each),
+        cmocka_unit_test_setup(test_store_open_bucket_closes_with_its_counts, before_each),
         cmocka_unit_test_setup(test_store_counts_late_events, before_each),
         cmocka_unit_test_setup(test_store_reloads_scripts_after_script_flush, before_each),
         cmocka_unit_test_setup(test_store_positions_only_move_forward, before_each),
