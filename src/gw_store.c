@@ -422,15 +422,21 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
                 ncells++;
             }
         }
-        gw_resp_arg_i64(r, d->late[w]);
-        gw_resp_arg_i64(r, nsums);
+        /* The common window (nothing late, every cell in the open bucket)
+         * costs the script one header argument, not four. */
+        if (d->late[w] == 0 && ncells == 0) {
+            gw_resp_arg_i64(r, nsums);
+        } else {
+            gw_resp_arg_i64(r, -(int64_t)nsums - 1);
+            gw_resp_arg_i64(r, d->late[w]);
+            gw_resp_arg_i64(r, ncells);
+            gw_resp_arg_i64(r, ncells ? lowest : 0);
+        }
         for (int k = 0; k < nsums; k++) {
             int m = sums[k].metric;
             gw_resp_arg(r, s->metric_name[m] + 1, s->metric_len[m] - 1);
             gw_resp_arg_i64(r, sums[k].sum);
         }
-        gw_resp_arg_i64(r, ncells);
-        gw_resp_arg_i64(r, ncells ? lowest : 0);
         for (int32_t c = d->cells[w]; c >= 0 && ncells > 0; c = gw_coalesce_cell(batch, c)->next) {
             const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
             if (cell->bucket >= open)
@@ -521,7 +527,7 @@ static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t sto
 }
 
 /* entities per script call on a standalone Redis (one on a cluster) */
-#define ENTITIES_PER_CALL 32
+#define ENTITIES_PER_CALL 128
 /* entities built at a time: the commands in flight stay bounded whatever
  * the batch size, and building overlaps Redis running the previous piece */
 #define ENTITIES_PER_PIECE 512

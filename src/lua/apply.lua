@@ -29,11 +29,13 @@
 -- mode "apply": then the number of entities, and per entity:
 --       nparts, {"o:<topic>/<partition>", min_offset, max_offset} * nparts,
 --       team ('' for a team entity), first_ms, wm_ms,
---       then per window: late, nsums, {metric, sum} * nsums (every cell),
---                        ncells, lowest bucket of those cells,
+--       then per window: a header, {metric, sum} * nsums (every cell),
 --                        {bucket start ms, metric, value} * ncells: the
 --                        cells before the bucket of wm_ms (the rest are in
---                        the open bucket and only in the sums)
+--                        the open bucket and only in the sums). The header
+--                        is nsums when nothing is late and ncells is 0 (the
+--                        common case), else -nsums - 1, late, ncells and the
+--                        lowest bucket of those cells.
 --   Returns one reply per entity, flattened: 0 already applied, 1 applied,
 --   or -n followed by n pairs {"o:<topic>/<partition>", stored} when some
 --   offsets of the delta were applied before and others not (batch
@@ -304,8 +306,12 @@ local function apply_entity(base, i, out)
   if fresh < nparts then
     -- skip this entity's windows in ARGV
     for _ = 1, W do
-      i = i + 2 + 2 * tonumber(A[i + 1])
-      i = i + 2 + 3 * tonumber(A[i])
+      local h = tonumber(A[i])
+      if h >= 0 then
+        i = i + 1 + 2 * h
+      else
+        i = i + 4 + 2 * (-h - 1) + 3 * tonumber(A[i + 2])
+      end
     end
     if done == nparts then
       out[#out + 1] = 0
@@ -352,11 +358,16 @@ local function apply_entity(base, i, out)
       set[n + 1], set[n + 2] = wmf[w], wtext
       n = n + 2
     end
-    local late, nsums = tonumber(A[i]), tonumber(A[i + 1])
-    local sums = i + 2
-    i = sums + 2 * nsums
-    local ncells, lowest = tonumber(A[i]), tonumber(A[i + 1])
-    local cells = i + 2
+    local nsums, late, ncells, lowest = tonumber(A[i]), 0, 0, 0
+    if nsums >= 0 then
+      i = i + 1
+    else
+      nsums = -nsums - 1
+      late, ncells, lowest = tonumber(A[i + 1]), tonumber(A[i + 2]), tonumber(A[i + 3])
+      i = i + 4
+    end
+    local sums = i
+    local cells = sums + 2 * nsums
     i = cells + 3 * ncells
     if nsums > 0 then
       local B = wB[w]
