@@ -107,15 +107,36 @@ void gw_coalesce_free(gw_coalesce_t *c)
     free(c);
 }
 
+/* Empties a probe table of `*cap` slots that held `used` entries. A table
+ * 16 times too big for the batch it served is given back for one 4 times
+ * it (at least `floor` slots): after a backlog's big batches, the small
+ * ones of a live stream would otherwise probe megabytes (a cache miss per
+ * event) and clear them every batch. Keeps the old table if calloc fails. */
+static void clear_table(uint32_t **tab, size_t *cap, size_t used, size_t floor)
+{
+    if (*cap > floor && used * 16 < *cap) {
+        size_t ncap = floor;
+        while (ncap < used * 4)
+            ncap *= 2;
+        uint32_t *t = calloc(ncap, sizeof(uint32_t));
+        if (t) {
+            free(*tab);
+            *tab = t;
+            *cap = ncap;
+            return;
+        }
+    }
+    if (used)
+        memset(*tab, 0, *cap * sizeof(uint32_t));
+}
+
 void gw_coalesce_reset(gw_coalesce_t *c)
 {
     gw_arena_reset(c->strings);
-    /* Clearing costs O(table); tables track the largest batch, so this is
-     * proportional to the work the batch itself did. */
-    if (c->ndeltas)
-        memset(c->etab, 0, c->etab_cap * sizeof(uint32_t));
-    if (c->ncells)
-        memset(c->ctab, 0, c->ctab_cap * sizeof(uint32_t));
+    /* Clearing costs O(table), and tables follow the batches' size, so this
+     * is proportional to the work the batch itself did. */
+    clear_table(&c->etab, &c->etab_cap, c->ndeltas, 1024);
+    clear_table(&c->ctab, &c->ctab_cap, c->ncells, 4096);
     c->ndeltas = c->ncells = c->nparts = 0;
     c->events = 0;
     memset(c->late, 0, sizeof(c->late));

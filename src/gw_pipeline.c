@@ -647,6 +647,8 @@ static long finish_flight(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
     char err[512];
     gw_apply_result_t res;
     int rc = gw_store_apply_finish(pl->store, &res, err, sizeof(err));
+    gw_log_debug("batch applied", "messages=%zu entities=%zu apply_ms=%lld", sl->nmsgs,
+                 gw_coalesce_count(sl->batch), (long long)(gw_mono_ms() - sl->started_ms));
     if (rc == GW_STORE_OK) {
         count_result(pl, &res, sl->started_ms);
         rc = redo_rounds(pl, sl, &res, err, sizeof(err));

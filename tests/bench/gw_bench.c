@@ -14,7 +14,7 @@
  *   5. peak RSS of a gapwatchd that has seen 100,000 distinct reps.
  *
  * usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S]
- *                 [--rss-reps N] [--batch N] [--span DURATION] [--skip-rss]
+ *                 [--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace]
  *                 [-X consumer.property=value]...
  */
 #include <getopt.h>
@@ -347,6 +347,7 @@ static void write_config(gwh_t *h, const char *topic, const char *prefix, int me
 
 typedef struct {
     int64_t sent_us[LAT_MAX];
+    int64_t acked_us[LAT_MAX]; /* delivery report */
     int32_t partition[LAT_MAX];
     int64_t offset[LAT_MAX];
     long n;
@@ -369,6 +370,7 @@ static void lat_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (!m->err && i >= 0 && i < LAT_MAX) {
         lat->partition[i] = m->partition;
         lat->offset[i] = m->offset;
+        lat->acked_us[i] = now_us();
     }
 }
 
@@ -416,6 +418,35 @@ static void *sample(void *arg)
     }
     redisFree(c);
     return NULL;
+}
+
+/* --trace: the latency of each second of the fixed-rate run (mean, max),
+ * to tell a steady delay from stalls */
+static int trace;
+static double trace_sum[600], trace_max[600], trace_ack[600];
+static long trace_n[600];
+
+static void trace_add(int64_t at_us, int64_t lat_us, int64_t ack_us)
+{
+    long sec = (long)(at_us / 1000000);
+    if (sec < 0 || sec >= 600)
+        return;
+    trace_ack[sec] += (double)ack_us / 1000.0;
+    trace_sum[sec] += (double)lat_us / 1000.0;
+    trace_n[sec]++;
+    if ((double)lat_us / 1000.0 > trace_max[sec])
+        trace_max[sec] = (double)lat_us / 1000.0;
+}
+
+static void trace_print(void)
+{
+    for (int sec = 0; sec < 600; sec++)
+        if (trace_n[sec])
+            fprintf(stderr,
+                    "trace: second %3d: %6ld events, mean %7.1f ms, max %7.1f ms, "
+                    "produce ack mean %6.1f ms\n",
+                    sec, trace_n[sec], trace_sum[sec] / (double)trace_n[sec], trace_max[sec],
+                    trace_ack[sec] / (double)trace_n[sec]);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -474,9 +505,14 @@ static void latency(gwh_t *h, const char *topic, const char *prefix, int rate, i
             else
                 lo = mid + 1;
         }
-        if (lo < s.nseen[p])
+        if (lo < s.nseen[p]) {
             lats[n++] = s.seen_at[p][lo] - lat->sent_us[i];
+            if (trace)
+                trace_add(lat->sent_us[i] - start, lats[n - 1], lat->acked_us[i] - lat->sent_us[i]);
+        }
     }
+    if (trace)
+        trace_print();
     qsort(lats, (size_t)n, sizeof(*lats), cmp_i64);
     *p50 = n ? (double)lats[n / 2] / 1000.0 : NAN;
     *p99 = n ? (double)lats[(long)((double)n * 0.99)] / 1000.0 : NAN;
@@ -540,17 +576,12 @@ int main(int argc, char **argv)
     int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 0;
     bool skip_rss = false;
     static const struct option opts[] = {
-        {"events", required_argument, NULL, 'e'},
-        {"reps", required_argument, NULL, 'r'},
-        {"rate", required_argument, NULL, 'R'},
-        {"seconds", required_argument, NULL, 's'},
-        {"rss-reps", required_argument, NULL, 'm'},
-        {"batch", required_argument, NULL, 'b'},
-        {"skip-rss", no_argument, NULL, 'k'},
-        {"span", required_argument, NULL, 'S'},
-        {"property", required_argument, NULL, 'X'},
-        {"set-size", required_argument, NULL, 'z'},
-        {NULL, 0, NULL, 0},
+        {"events", required_argument, NULL, 'e'},   {"reps", required_argument, NULL, 'r'},
+        {"rate", required_argument, NULL, 'R'},     {"seconds", required_argument, NULL, 's'},
+        {"rss-reps", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
+        {"skip-rss", no_argument, NULL, 'k'},       {"trace", no_argument, NULL, 't'},
+        {"span", required_argument, NULL, 'S'},     {"property", required_argument, NULL, 'X'},
+        {"set-size", required_argument, NULL, 'z'}, {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "X:", opts, NULL)) != -1) {
@@ -577,6 +608,9 @@ int main(int argc, char **argv)
         case 'k':
             skip_rss = true;
             break;
+        case 't':
+            trace = 1;
+            break;
         case 'z':
             snprintf(set_size, sizeof(set_size), "%d", atoi(optarg));
             break;
@@ -597,7 +631,7 @@ int main(int argc, char **argv)
         }
         default:
             fprintf(stderr, "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
-                            "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] "
+                            "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace] "
                             "[-X consumer.property=value]...\n");
             return 2;
         }

@@ -141,7 +141,7 @@ static void test_coalesce_add_one_touches_only_that_entity(void **state)
     gw_coalesce_free(c);
 }
 
-static void test_coalesce_grows_past_its_initial_tables(void **state)
+static void test_coalesce_grows_and_shrinks_its_tables(void **state)
 {
     (void)state;
     gw_coalesce_t *c = gw_coalesce_new(windows, 2, &kinds);
@@ -166,6 +166,21 @@ static void test_coalesce_grows_past_its_initial_tables(void **state)
     for (int k = 1; k <= 12; k++)
         all += cell_sum(c, team, 1, gw_metric_count(k));
     assert_int_equal(all, 5000);
+    /* A small batch after the big one (its tables are given back): still
+     * one delta per entity, and every event counted once. */
+    for (int round = 0; round < 3; round++) {
+        gw_coalesce_reset(c);
+        for (int i = 0; i < 30; i++) {
+            snprintf(rep, sizeof(rep), "r%d", i % 7);
+            gw_event_t e = event(rep, "east", 100 * D, 1);
+            assert_int_equal(gw_coalesce_add(c, &e, 0, i, 100 * D), 0);
+        }
+        assert_int_equal(gw_coalesce_count(c), 8);
+        int idx = gw_coalesce_find(c, GW_ENTITY_REP, "acme", "r0");
+        assert_int_equal(cell_sum(c, gw_coalesce_delta(c, (size_t)idx), 0, gw_metric_count(1)), 5);
+        team = gw_coalesce_delta(c, (size_t)gw_coalesce_find(c, GW_ENTITY_TEAM, "acme", "east"));
+        assert_int_equal(cell_sum(c, team, 0, gw_metric_count(1)), 30);
+    }
     gw_coalesce_free(c);
 }
 
@@ -175,7 +190,7 @@ int main(void)
         cmocka_unit_test(test_coalesce_folds_events_per_rep_and_team),
         cmocka_unit_test(test_coalesce_counts_late_events_per_window),
         cmocka_unit_test(test_coalesce_add_one_touches_only_that_entity),
-        cmocka_unit_test(test_coalesce_grows_past_its_initial_tables),
+        cmocka_unit_test(test_coalesce_grows_and_shrinks_its_tables),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
