@@ -165,20 +165,19 @@ local function advance(w, tot, bkt, old, new)
       present[#present + 1] = fields[i]
     end
   end
+  -- a field that reaches zero is deleted, any other is set
+  local function put(field, v, set, del)
+    if v == 0 then
+      del[#del + 1] = field
+    else
+      set[#set + 1] = field
+      set[#set + 1] = int(v)
+    end
+  end
   local set, del, bset = {}, {}, {}
   for m, _ in pairs(changed) do
-    if values[m] == 0 then
-      del[#del + 1] = metrics[m]
-    else
-      set[#set + 1] = metrics[m]
-      set[#set + 1] = int(values[m])
-    end
-    if closed[m] == 0 then
-      present[#present + 1] = cfields[m]
-    else
-      bset[#bset + 1] = cfields[m]
-      bset[#bset + 1] = int(closed[m])
-    end
+    put(metrics[m], values[m], set, del)
+    put(cfields[m], closed[m], bset, present)
   end
   if #present > 0 then
     call('HDEL', bkt, unpack(present))
