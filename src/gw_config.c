@@ -410,7 +410,7 @@ static const cfg_field_t kafka_fields[] = {
 
 static const cfg_field_t consumer_fields[] = {
     {"batch_max_messages", CFG_INT, offsetof(gw_config_t, consumer.batch_max_messages), 1, 1000000},
-    {"batch_max_entities", CFG_INT, offsetof(gw_config_t, consumer.batch_max_entities), 1, 1000000},
+    {"batch_max_entities", CFG_INT, offsetof(gw_config_t, consumer.batch_max_entities), 2, 1000000},
     {"batch_max_wait", CFG_DURATION, offsetof(gw_config_t, consumer.batch_max_wait_ms), 0, 60000},
     {"commit_interval", CFG_DURATION, offsetof(gw_config_t, consumer.commit_interval_ms), 100,
      3600000},

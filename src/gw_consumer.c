@@ -247,8 +247,17 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
          * mock cluster does) add it to the latency. 50 fetches/s per idle
          * broker is cheap. */
         {"fetch.wait.max.ms", "20"},
+        /* One fetch response per broker: 50 MB by default, up to every
+         * partition's max.partition.fetch.bytes at once. Decompressed, and
+         * held until its last message is freed, 12 partitions' worth cost
+         * 30 MB of RSS here; 1 MiB (librdkafka's floor, message.max.bytes
+         * + 512, unless that is set too) cost nothing in throughput. */
+        {"fetch.max.bytes", "1048576"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        if (!strcmp(defaults[i][0], "fetch.max.bytes") &&
+            gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, "message.max.bytes"))
+            continue; /* librdkafka sizes it from message.max.bytes */
         if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&
             gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size))
             goto fail_conf;

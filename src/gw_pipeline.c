@@ -579,7 +579,8 @@ static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
     int64_t first_until = gw_mono_ms() + wait_ms;
     int64_t deadline = -1;
     size_t max_entities = (size_t)pl->cfg->consumer.batch_max_entities;
-    while (sl->nmsgs < max && gw_coalesce_count(sl->batch) < max_entities) {
+    /* A message adds at most two entities (its rep and its team). */
+    while (sl->nmsgs < max && gw_coalesce_count(sl->batch) + 2 <= max_entities) {
         bool idle = pump_flight(pl);
         bool flying = pl->flight >= 0 && !idle;
         if (pl->flight >= 0 && idle)
@@ -600,6 +601,10 @@ static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
             fill_ms = deadline > now ? deadline - now : 0;
         }
         size_t room = max - sl->nmsgs < POLL_CHUNK ? max - sl->nmsgs : POLL_CHUNK;
+        /* never past batch_max_entities: it bounds the coalescer's tables */
+        size_t entity_room = (max_entities - gw_coalesce_count(sl->batch)) / 2;
+        if (room > entity_room)
+            room = entity_room;
         size_t got = gw_consumer_poll(pl->consumer, pl->poll, room, poll_wait, fill_ms);
         if (got > 0 && deadline < 0)
             deadline = gw_mono_ms() + batch_wait;

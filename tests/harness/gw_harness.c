@@ -293,7 +293,19 @@ void gwh_daemon_start(gwh_t *h)
     int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0)
         die("open %s: %s", logf, strerror(errno));
-    char *argv[] = {GW_GAPWATCHD, "-c", h->config_path, NULL};
+    /* GW_DAEMON_WRAPPER: a command line run in front of gapwatchd, split
+     * at spaces (a profiler: "valgrind --tool=massif", "perf record -g") */
+    char *argv[24];
+    int argc = 0;
+    char wrapper[256];
+    snprintf(wrapper, sizeof(wrapper), "%s",
+             getenv("GW_DAEMON_WRAPPER") ? getenv("GW_DAEMON_WRAPPER") : "");
+    for (char *tok = strtok(wrapper, " "); tok && argc < 20; tok = strtok(NULL, " "))
+        argv[argc++] = tok;
+    argv[argc++] = GW_GAPWATCHD;
+    argv[argc++] = "-c";
+    argv[argc++] = h->config_path;
+    argv[argc] = NULL;
     h->daemon_pid = spawn(argv, -1, fd, fd);
     close(fd);
     h->daemon_starts++;
