@@ -15,7 +15,7 @@
  *
  * usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S]
  *                 [--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace]
- *                 [-X consumer.property=value]...
+ *                 [--set-size N] [--linger MS] [-X consumer.property=value]...
  */
 #include <getopt.h>
 #include <time.h>
@@ -80,6 +80,12 @@ static void produce_one(rd_kafka_t *rk, const char *topic, int r, const uint8_t 
  * ceiling's consumer alike */
 static const char *props[32];
 static int nprops;
+
+/* linger.ms of the fixed-rate producer (--linger): librdkafka's default.
+ * Each produce request becomes one message set per partition at the mock
+ * broker, which finds a fetch's offset by walking the partition's sets
+ * from the oldest: its CPU grows with the run (see README). */
+static char lat_linger[16] = "5";
 
 /* messages per produced message set (--set-size) */
 static char set_size[16] = "10000";
@@ -462,7 +468,7 @@ static void latency(gwh_t *h, const char *topic, const char *prefix, int rate, i
     sampler_t s = {h, prefix, topic, 0, {0}, {0}, {0}, {0}};
     pthread_t th;
     pthread_create(&th, NULL, sample, &s);
-    rd_kafka_t *rk = bench_producer(h, lat_dr, NULL, "5");
+    rd_kafka_t *rk = bench_producer(h, lat_dr, NULL, lat_linger);
     uint8_t buf[512];
     long total = (long)rate * seconds;
     if (total > LAT_MAX)
@@ -576,12 +582,19 @@ int main(int argc, char **argv)
     int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 0;
     bool skip_rss = false;
     static const struct option opts[] = {
-        {"events", required_argument, NULL, 'e'},   {"reps", required_argument, NULL, 'r'},
-        {"rate", required_argument, NULL, 'R'},     {"seconds", required_argument, NULL, 's'},
-        {"rss-reps", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
-        {"skip-rss", no_argument, NULL, 'k'},       {"trace", no_argument, NULL, 't'},
-        {"span", required_argument, NULL, 'S'},     {"property", required_argument, NULL, 'X'},
-        {"set-size", required_argument, NULL, 'z'}, {NULL, 0, NULL, 0},
+        {"events", required_argument, NULL, 'e'},
+        {"reps", required_argument, NULL, 'r'},
+        {"rate", required_argument, NULL, 'R'},
+        {"seconds", required_argument, NULL, 's'},
+        {"rss-reps", required_argument, NULL, 'm'},
+        {"batch", required_argument, NULL, 'b'},
+        {"skip-rss", no_argument, NULL, 'k'},
+        {"trace", no_argument, NULL, 't'},
+        {"span", required_argument, NULL, 'S'},
+        {"property", required_argument, NULL, 'X'},
+        {"set-size", required_argument, NULL, 'z'},
+        {"linger", required_argument, NULL, 'L'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "X:", opts, NULL)) != -1) {
@@ -614,6 +627,9 @@ int main(int argc, char **argv)
         case 'z':
             snprintf(set_size, sizeof(set_size), "%d", atoi(optarg));
             break;
+        case 'L':
+            snprintf(lat_linger, sizeof(lat_linger), "%d", atoi(optarg));
+            break;
         case 'X':
             if (!strchr(optarg, '=') || nprops == 32) {
                 fprintf(stderr, "gw_bench: -X takes name=value (at most 32)\n");
@@ -632,7 +648,7 @@ int main(int argc, char **argv)
         default:
             fprintf(stderr, "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
                             "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace] "
-                            "[-X consumer.property=value]...\n");
+                            "[--set-size N] [--linger MS] [-X consumer.property=value]...\n");
             return 2;
         }
     }
@@ -678,7 +694,22 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench: latency at %d events/s for %d s...\n", rate, seconds);
     double p50, p99;
     long measured;
+    double lat_cpu0[3] = {cpu_seconds(h.daemon_pid), cpu_seconds(h.redis_pid),
+                          cpu_seconds(h.kafka_pid)};
+    long long wakes0 = metric(mport, "gapwatch_consumer_fetch_wakes_total");
+    rc = gwh_redis(&h);
+    freeReplyObject(redisCommand(rc, "CONFIG RESETSTAT"));
+    redisFree(rc);
+    int64_t lat_start = gwh_now_ms();
     latency(&h, "sales.events", "gw", rate, seconds, reps, &p50, &p99, &measured);
+    double lat_s = (double)(gwh_now_ms() - lat_start) / 1000.0;
+    double lat_cpu[3] = {cpu_seconds(h.daemon_pid) - lat_cpu0[0],
+                         cpu_seconds(h.redis_pid) - lat_cpu0[1],
+                         cpu_seconds(h.kafka_pid) - lat_cpu0[2]};
+    gwh_sleep_ms(1200); /* one metrics publish */
+    long long wakes = metric(mport, "gapwatch_consumer_fetch_wakes_total") - wakes0;
+    printf("latency run: ");
+    print_command_mix(&h, (long)rate * seconds);
     long rss_lat = vm_hwm_kb(h.daemon_pid);
     gwh_daemon_stop(&h, SIGTERM);
 
@@ -715,6 +746,10 @@ int main(int argc, char **argv)
     printf("%-52s %11.1f MB\n", "peak RSS, end to end run", (double)rss_e2e / 1024.0);
     printf("%-52s %8.1f / %.1f ms  p99 < 100 ms\n", "latency produce -> Redis p50 / p99", p50, p99);
     printf("%-52s %14ld\n", "  (events measured at the fixed rate)", measured);
+    printf("%-52s %3.0f%% / %.0f%% / %.0f%%\n", "  CPU of gapwatchd / redis-server / the broker",
+           100.0 * lat_cpu[0] / lat_s, 100.0 * lat_cpu[1] / lat_s, 100.0 * lat_cpu[2] / lat_s);
+    printf("%-52s %14lld\n", "  fetcher wake-ups (seeks)", wakes);
+    printf("%-52s %11s ms\n", "  producer linger.ms", lat_linger);
     printf("%-52s %11.1f MB\n", "peak RSS after the latency run", (double)rss_lat / 1024.0);
     if (rss_100k >= 0)
         printf("%-52s %11.1f MB  < 100 MB\n", "peak RSS with 100k distinct reps",

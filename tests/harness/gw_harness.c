@@ -267,7 +267,7 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
     if (!f)
         die("write %s: %s", h->config_path, strerror(errno));
     fprintf(f,
-            "log_level: info\n"
+            "log_level: %s\n"
             "kafka:\n"
             "  bootstrap_servers: \"%s\"\n"
             "  properties:\n"
@@ -282,7 +282,9 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
             "metrics:\n"
             "  listen: \"\"\n"
             "%s",
-            h->bootstrap, h->redis_port, extra_yaml ? extra_yaml : "");
+            /* GW_LOG_LEVEL: debug, to see each batch */
+            getenv("GW_LOG_LEVEL") ? getenv("GW_LOG_LEVEL") : "info", h->bootstrap, h->redis_port,
+            extra_yaml ? extra_yaml : "");
     fclose(f);
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -79,10 +80,68 @@ static void test_counts_exact_through_redis_crash_and_broker_outage(void **state
     gwh_cleanup(&h);
 }
 
+/* The largest "entities=" of the daemon's "batch applied" debug lines, and
+ * how many there were. */
+static long largest_batch(gwh_t *h, long *batches)
+{
+    char path[320], line[1024];
+    snprintf(path, sizeof(path), "%s/gapwatchd.log", h->dir);
+    FILE *f = fopen(path, "r");
+    long most = -1;
+    *batches = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, "msg=\"batch applied\"");
+        if (p && (p = strstr(p, " entities="))) {
+            long n = atol(p + 10);
+            most = n > most ? n : most;
+            (*batches)++;
+        }
+    }
+    if (f)
+        fclose(f);
+    return most;
+}
+
+/* consumer.batch_max_entities bounds every batch (the coalescer's memory),
+ * however many messages one poll brings, and the counts stay exact. */
+static void test_batches_stop_at_batch_max_entities(void **state)
+{
+    (void)state;
+    gwh_t h;
+    gwh_init(&h, "entities");
+    gwh_redis_start(&h, NULL);
+    gwh_kafka_start(&h, 1, topics);
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml), "%sconsumer:\n  batch_max_entities: 40\n", tev_config_yaml);
+    setenv("GW_LOG_LEVEL", "debug", 1);
+    gwh_write_config(&h, yaml);
+    unsetenv("GW_LOG_LEVEL");
+    tev_stream_t s;
+    tev_generate(&s, 5000, 400, 30, 77);
+    tev_produce(&h, &s, "sales.events");
+    rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
+    gwh_daemon_start(&h);
+    bool done = gwh_wait_consumed(&h, rk, "sales.events", 12, 120000);
+    rd_kafka_destroy(rk);
+    if (!done)
+        gwh_dump_daemon_log(&h, 40);
+    assert_true(done);
+    long batches, most = largest_batch(&h, &batches);
+    /* 5000 events of 430 entities cannot fit in fewer than 13 batches */
+    assert_true(batches >= 13);
+    assert_true(most >= 30 && most <= 40);
+    tev_stats_t st;
+    assert_int_equal(tev_compare(&h, &s, true, &st), 0);
+    assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
+    tev_free(&s);
+    gwh_cleanup(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_exact_through_redis_crash_and_broker_outage),
+        cmocka_unit_test(test_batches_stop_at_batch_max_entities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
