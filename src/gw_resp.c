@@ -114,18 +114,6 @@ void gw_resp_arg_i64(gw_resp_t *r, int64_t v)
     gw_resp_arg(r, txt, gw_resp_i64_text(v, txt));
 }
 
-void gw_resp_arg_i64_cat(gw_resp_t *r, int64_t v, const char *p, size_t len)
-{
-    char txt[24];
-    size_t n = gw_resp_i64_text(v, txt);
-    char *dst = arg_open(r, n + len);
-    if (!dst)
-        return;
-    memcpy(dst, txt, n);
-    if (len)
-        memcpy(dst + n, p, len);
-}
-
 int gw_resp_end(gw_resp_t *r)
 {
     if (r->oom || !r->open)

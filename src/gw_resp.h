@@ -50,10 +50,6 @@ void gw_resp_arg_str(gw_resp_t *r, const char *s);
 /* Appends an integer as its decimal text. */
 void gw_resp_arg_i64(gw_resp_t *r, int64_t v);
 
-/* Appends one argument made of the decimal text of `v`, then `len` bytes
- * of `p` (e.g. "1764633600000" "|DIAL"). */
-void gw_resp_arg_i64_cat(gw_resp_t *r, int64_t v, const char *p, size_t len);
-
 /* Closes the open command. Returns 0, or -1 after a memory error (the
  * buffer then holds no usable command). */
 int gw_resp_end(gw_resp_t *r);

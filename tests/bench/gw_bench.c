@@ -15,9 +15,16 @@
  *
  * usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S]
  *                 [--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace]
- *                 [--set-size N] [--linger MS] [-X consumer.property=value]...
+ *                 [--set-size N] [--linger MS] [--pin] [-X consumer.property=value]...
+ *
+ * --pin gives redis-server's main thread the last CPU and everything else
+ * (this process, the broker, gapwatchd) the others, as a deployment gives
+ * Redis a core of its own: unpinned, on 2 cores, Redis waits for a CPU
+ * behind the broker and the load generator.
  */
+#define _GNU_SOURCE
 #include <getopt.h>
+#include <sched.h>
 #include <time.h>
 #include <math.h>
 #include <pthread.h>
@@ -580,7 +587,7 @@ int main(int argc, char **argv)
 {
     long events = 2000000, rss_events = 1000000;
     int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 0;
-    bool skip_rss = false;
+    bool skip_rss = false, pin = false;
     static const struct option opts[] = {
         {"events", required_argument, NULL, 'e'},
         {"reps", required_argument, NULL, 'r'},
@@ -594,6 +601,7 @@ int main(int argc, char **argv)
         {"property", required_argument, NULL, 'X'},
         {"set-size", required_argument, NULL, 'z'},
         {"linger", required_argument, NULL, 'L'},
+        {"pin", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -627,6 +635,9 @@ int main(int argc, char **argv)
         case 'z':
             snprintf(set_size, sizeof(set_size), "%d", atoi(optarg));
             break;
+        case 'P':
+            pin = true;
+            break;
         case 'L':
             snprintf(lat_linger, sizeof(lat_linger), "%d", atoi(optarg));
             break;
@@ -646,15 +657,34 @@ int main(int argc, char **argv)
             break;
         }
         default:
-            fprintf(stderr, "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
-                            "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace] "
-                            "[--set-size N] [--linger MS] [-X consumer.property=value]...\n");
+            fprintf(stderr,
+                    "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
+                    "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace] "
+                    "[--set-size N] [--linger MS] [--pin] [-X consumer.property=value]...\n");
             return 2;
         }
     }
     gwh_t h;
     gwh_init(&h, "bench");
     gwh_redis_start(&h, NULL);
+    int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (pin && ncpu >= 2) {
+        cpu_set_t last, rest;
+        CPU_ZERO(&last);
+        CPU_ZERO(&rest);
+        CPU_SET(ncpu - 1, &last);
+        for (int i = 0; i < ncpu - 1; i++)
+            CPU_SET(i, &rest);
+        /* children spawned from here on inherit `rest` */
+        if (sched_setaffinity(h.redis_pid, sizeof(last), &last) != 0 ||
+            sched_setaffinity(0, sizeof(rest), &rest) != 0) {
+            perror("gw_bench: --pin: sched_setaffinity");
+            return 1;
+        }
+    } else if (pin) {
+        fprintf(stderr, "gw_bench: --pin needs at least 2 CPUs; running unpinned\n");
+        pin = false;
+    }
     gwh_kafka_start(&h, 1, topics);
     fprintf(stderr, "bench: preloading %ld events over %d reps...\n", events, reps);
     int64_t t0 = gwh_now_ms();
@@ -760,8 +790,9 @@ int main(int argc, char **argv)
     if (batch > 0)
         snprintf(batch_str, sizeof(batch_str), "%d", batch);
     printf("(%ld events over %s of event time, %d reps, %d partitions, windows 7d/30d (defaults), "
-           "batch_max_messages %s, %d cores)\n",
-           events, span_str, reps, 12, batch_str, (int)sysconf(_SC_NPROCESSORS_ONLN));
+           "batch_max_messages %s, %d cores%s)\n",
+           events, span_str, reps, 12, batch_str, ncpu,
+           pin ? ", redis-server pinned to its own" : "");
     gwh_cleanup(&h);
     return 0;
 }

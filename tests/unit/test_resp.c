@@ -35,14 +35,14 @@ static void test_resp_writes_what_hiredis_formats(void **state)
     gw_resp_begin(&r);
     gw_resp_arg(&r, "HINCRBY", 7);
     gw_resp_arg_str(&r, "gw:{acme:r17}:w:7d:b");
-    gw_resp_arg_i64_cat(&r, 1764633600000LL, "|DIAL", 5);
+    gw_resp_arg_i64(&r, 1764633600000LL);
     gw_resp_arg_i64(&r, -42);
     gw_resp_arg(&r, "a\0b\r\n", 5); /* binary-safe */
     gw_resp_arg(&r, "", 0);
     assert_int_equal(gw_resp_end(&r), 0);
-    const char *argv[] = {
-        "HINCRBY", "gw:{acme:r17}:w:7d:b", "1764633600000|DIAL", "-42", "a\0b\r\n", ""};
-    const size_t lens[] = {7, 20, 18, 3, 5, 0};
+    const char *argv[] = {"HINCRBY", "gw:{acme:r17}:w:7d:b", "1764633600000", "-42", "a\0b\r\n",
+                          ""};
+    const size_t lens[] = {7, 20, 13, 3, 5, 0};
     assert_same_as_hiredis(&r, 6, argv, lens);
     gw_resp_free(&r);
 }
