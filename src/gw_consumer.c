@@ -224,8 +224,9 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         return NULL;
     }
     /* gw_kafka_conf_new applied the user's properties; put our defaults
-     * under them by setting only what the user did not. */
-    static const char *const defaults[][2] = {
+     * under them by setting only what the user did not, nor the property
+     * a default is derived from (the third column). */
+    static const char *const defaults[][3] = {
         {"partition.assignment.strategy", "cooperative-sticky"},
         {"auto.offset.reset", "earliest"},
         {"client.id", "gapwatchd"},
@@ -250,14 +251,14 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
         /* One fetch response per broker: 50 MB by default, up to every
          * partition's max.partition.fetch.bytes at once. Decompressed, and
          * held until its last message is freed, 12 partitions' worth cost
-         * 30 MB of RSS here; 1 MiB (librdkafka's floor, message.max.bytes
-         * + 512, unless that is set too) cost nothing in throughput. */
-        {"fetch.max.bytes", "1048576"},
+         * 30 MB of RSS here; 1 MiB (just above message.max.bytes' default,
+         * the least librdkafka accepts) cost nothing in throughput. When
+         * message.max.bytes is set, librdkafka sizes it from that. */
+        {"fetch.max.bytes", "1048576", "message.max.bytes"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-        if (!strcmp(defaults[i][0], "fetch.max.bytes") &&
-            gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, "message.max.bytes"))
-            continue; /* librdkafka sizes it from message.max.bytes */
+        if (defaults[i][2] && gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][2]))
+            continue;
         if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&
             gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size))
             goto fail_conf;
