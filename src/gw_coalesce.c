@@ -223,15 +223,23 @@ static int rehash_cells(gw_coalesce_t *c)
     return 0;
 }
 
-static int add_cell(gw_coalesce_t *c, int entity, int window, int64_t bucket, int metric,
-                    int64_t value)
+/* One cell an event adds to, with its hash (see add_to_entity). */
+typedef struct {
+    int16_t window;
+    int16_t metric;
+    int64_t bucket;
+    int64_t value;
+    uint64_t hash;
+} cell_add_t;
+
+static int add_cell(gw_coalesce_t *c, int entity, const cell_add_t *a)
 {
-    if (value == 0)
-        return 0;
+    int window = a->window, metric = a->metric;
+    int64_t bucket = a->bucket, value = a->value;
     if ((c->ncells + 1) * 2 > c->ctab_cap && rehash_cells(c) != 0)
         return -1;
     size_t mask = c->ctab_cap - 1;
-    size_t s = cell_hash(entity, window, bucket, metric) & mask;
+    size_t s = a->hash & mask;
     while (c->ctab[s]) {
         gw_delta_cell_t *cell = &c->cells[c->ctab[s] - 1];
         if (cell->entity == entity && cell->bucket == bucket && cell->metric == metric &&
@@ -293,6 +301,11 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
         d->first_event_ms = ev->occurred_at_ms;
     if (stream_ms > d->wm_ms)
         d->wm_ms = stream_ms;
+    /* The event's cells, gathered first: each lookup misses the cache
+     * twice (table slot, then cell), and fetching every slot, then every
+     * cell, ahead of the updates lets those misses overlap. */
+    cell_add_t adds[GW_WINDOWS_MAX * 4];
+    int n = 0;
     for (int w = 0; w < c->nwindows; w++) {
         const gw_window_t *win = &c->windows[w];
         if (gw_window_is_late(win, ev->occurred_at_ms, stream_ms)) {
@@ -300,18 +313,44 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
             continue;
         }
         /* events and activities are sums of the kinds' counts: readers
-         * derive them, so they cost no writes here. */
+         * derive them, so they cost no writes here; a zero adds nothing. */
         int64_t b = gw_window_bucket(win, ev->occurred_at_ms);
-        int rc = add_cell(c, e, w, b, gw_metric_count(ev->kind), 1);
-        if (ev->amount_minor > 0)
-            rc |= add_cell(c, e, w, b, gw_metric_amount(ev->kind), ev->amount_minor);
-        if (cls == GW_CLASS_ACTIVITY) {
-            rc |= add_cell(c, e, w, b, GW_METRIC_WITH_GOAL, ev->has_goal);
-            rc |= add_cell(c, e, w, b, GW_METRIC_WITH_NEXT_STEP, ev->has_next_step);
+        int metrics[4], nm = 0;
+        int64_t values[4];
+        metrics[nm] = gw_metric_count(ev->kind);
+        values[nm++] = 1;
+        if (ev->amount_minor > 0) {
+            metrics[nm] = gw_metric_amount(ev->kind);
+            values[nm++] = ev->amount_minor;
         }
-        if (rc)
-            return -1;
+        if (cls == GW_CLASS_ACTIVITY && ev->has_goal) {
+            metrics[nm] = GW_METRIC_WITH_GOAL;
+            values[nm++] = 1;
+        }
+        if (cls == GW_CLASS_ACTIVITY && ev->has_next_step) {
+            metrics[nm] = GW_METRIC_WITH_NEXT_STEP;
+            values[nm++] = 1;
+        }
+        for (int k = 0; k < nm; k++) {
+            cell_add_t *a = &adds[n++];
+            a->window = (int16_t)w;
+            a->metric = (int16_t)metrics[k];
+            a->bucket = b;
+            a->value = values[k];
+            a->hash = cell_hash(e, w, b, metrics[k]);
+        }
     }
+    size_t mask = c->ctab_cap - 1;
+    for (int k = 0; k < n; k++)
+        __builtin_prefetch(&c->ctab[adds[k].hash & mask]);
+    for (int k = 0; k < n; k++) {
+        uint32_t slot = c->ctab[adds[k].hash & mask];
+        if (slot)
+            __builtin_prefetch(&c->cells[slot - 1]);
+    }
+    for (int k = 0; k < n; k++)
+        if (add_cell(c, e, &adds[k]) != 0)
+            return -1;
     return 0;
 }
 
