@@ -168,12 +168,14 @@ static int rehash_entities(gw_coalesce_t *c)
     return 0;
 }
 
-static int find_entity(gw_coalesce_t *c, gw_entity_kind_t kind, const char *tenant, const char *id)
+/* `hash`: entity_hash(kind, tenant, id). */
+static int find_entity(gw_coalesce_t *c, gw_entity_kind_t kind, const char *tenant, const char *id,
+                       uint64_t hash)
 {
     if ((c->ndeltas + 1) * 2 > c->etab_cap && rehash_entities(c) != 0)
         return -1;
     size_t mask = c->etab_cap - 1;
-    size_t s = entity_hash(kind, tenant, id) & mask;
+    size_t s = hash & mask;
     while (c->etab[s]) {
         gw_delta_t *d = &c->deltas[c->etab[s] - 1];
         if (d->kind == kind && !strcmp(d->id, id) && !strcmp(d->tenant, tenant))
@@ -354,11 +356,11 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
     return 0;
 }
 
-int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
-                        int32_t partition, int64_t offset, int64_t stream_ms)
+static int add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind, uint64_t hash,
+                   int32_t partition, int64_t offset, int64_t stream_ms)
 {
     gw_kind_class_t cls = gw_kind_class(c->kinds, ev->kind);
-    int e = find_entity(c, kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
+    int e = find_entity(c, kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team, hash);
     if (e < 0)
         return -1;
     c->found = (size_t)e;
@@ -374,13 +376,36 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
     return add_to_entity(c, e, ev, partition, offset, stream_ms, cls);
 }
 
+int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
+                        int32_t partition, int64_t offset, int64_t stream_ms)
+{
+    uint64_t hash = entity_hash(kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
+    return add_one(c, ev, kind, hash, partition, offset, stream_ms);
+}
+
+/* Starts fetching what looking up an entity of `hash` reads: its table
+ * slot, then the delta the slot names (a cache miss each, overlapped with
+ * the other entity's). */
+static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
+{
+    uint32_t slot = c->etab[hash & (c->etab_cap - 1)];
+    if (slot)
+        __builtin_prefetch(&c->deltas[slot - 1]);
+}
+
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
-    if (gw_coalesce_add_one(c, ev, GW_ENTITY_REP, partition, offset, stream_ms) != 0)
+    uint64_t hrep = entity_hash(GW_ENTITY_REP, ev->tenant, ev->rep),
+             hteam = entity_hash(GW_ENTITY_TEAM, ev->tenant, ev->team);
+    __builtin_prefetch(&c->etab[hrep & (c->etab_cap - 1)]);
+    __builtin_prefetch(&c->etab[hteam & (c->etab_cap - 1)]);
+    prefetch_entity(c, hrep);
+    prefetch_entity(c, hteam);
+    if (add_one(c, ev, GW_ENTITY_REP, hrep, partition, offset, stream_ms) != 0)
         return -1;
     c->last_rep = (int)c->found;
-    if (gw_coalesce_add_one(c, ev, GW_ENTITY_TEAM, partition, offset, stream_ms) != 0)
+    if (add_one(c, ev, GW_ENTITY_TEAM, hteam, partition, offset, stream_ms) != 0)
         return -1;
     c->last_team = (int)c->found;
     c->events++;
