@@ -15,7 +15,13 @@
  *
  * usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S]
  *                 [--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace]
- *                 [--set-size N] [--linger MS] [--pin] [-X consumer.property=value]...
+ *                 [--set-size N] [--linger MS] [--pin] [--repeat N]
+ *                 [-X consumer.property=value]...
+ *
+ * --repeat N measures the ceiling and the end-to-end run N times over the
+ * same preloaded topic (each gapwatchd run with a fresh consumer group and
+ * key prefix) and reports the median and the range: the machine is shared
+ * and one run varies by ±30%.
  *
  * --pin gives redis-server's main thread the last CPU and everything else
  * (this process, the broker, gapwatchd) the others, as a deployment gives
@@ -94,6 +100,8 @@ static int nprops;
  * from the oldest: its CPU grows with the run (see README). */
 static char lat_linger[16] = "5";
 
+#define REPEAT_MAX 9
+
 /* messages per produced message set (--set-size) */
 static char set_size[16] = "10000";
 
@@ -162,12 +170,15 @@ static void preload(gwh_t *h, const char *topic, long n, int reps)
     }
 }
 
-static double ceiling(gwh_t *h, const char *topic, long n)
+/* `run`: a group of its own for each (a new group reads from the start). */
+static double ceiling(gwh_t *h, const char *topic, long n, int run)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "group.id", "bench-ceiling", NULL, 0);
+    char group[32];
+    snprintf(group, sizeof(group), "bench-ceiling-%d", run);
+    rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     for (int i = 0; i < nprops; i++) {
@@ -462,6 +473,12 @@ static void trace_print(void)
                     trace_ack[sec] / (double)trace_n[sec]);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -538,10 +555,11 @@ static void latency(gwh_t *h, const char *topic, const char *prefix, int rate, i
     free(lat);
 }
 
-/* Wall-clock ms of the daemon's first "partition assigned" log line: when
- * it starts consuming, after the group join (the mock cluster, like Kafka,
- * holds a new group's first join for 3 s). -1 if not found. */
-static int64_t assigned_at(gwh_t *h)
+/* Wall-clock ms of the daemon's first "partition assigned" log line at or
+ * after `since`: when it starts consuming, after the group join (the mock
+ * cluster, like Kafka, holds a new group's first join for 3 s). -1 if not
+ * found. */
+static int64_t assigned_at(gwh_t *h, int64_t since)
 {
     char path[320], line[512];
     snprintf(path, sizeof(path), "%s/gapwatchd.log", h->dir);
@@ -557,6 +575,8 @@ static int64_t assigned_at(gwh_t *h)
             tm.tm_year -= 1900;
             tm.tm_mon -= 1;
             at = (int64_t)timegm(&tm) * 1000 + ms;
+            if (at < since)
+                at = -1;
         }
     }
     if (f)
@@ -588,6 +608,7 @@ int main(int argc, char **argv)
     long events = 2000000, rss_events = 1000000;
     int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 0;
     bool skip_rss = false, pin = false;
+    int repeat = 1;
     static const struct option opts[] = {
         {"events", required_argument, NULL, 'e'},
         {"reps", required_argument, NULL, 'r'},
@@ -602,6 +623,7 @@ int main(int argc, char **argv)
         {"set-size", required_argument, NULL, 'z'},
         {"linger", required_argument, NULL, 'L'},
         {"pin", no_argument, NULL, 'P'},
+        {"repeat", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -638,6 +660,13 @@ int main(int argc, char **argv)
         case 'P':
             pin = true;
             break;
+        case 'n':
+            repeat = atoi(optarg);
+            if (repeat < 1 || repeat > REPEAT_MAX) {
+                fprintf(stderr, "gw_bench: --repeat takes 1..%d\n", REPEAT_MAX);
+                return 2;
+            }
+            break;
         case 'L':
             snprintf(lat_linger, sizeof(lat_linger), "%d", atoi(optarg));
             break;
@@ -657,10 +686,10 @@ int main(int argc, char **argv)
             break;
         }
         default:
-            fprintf(stderr,
-                    "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
-                    "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace] "
-                    "[--set-size N] [--linger MS] [--pin] [-X consumer.property=value]...\n");
+            fprintf(stderr, "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
+                            "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace] "
+                            "[--set-size N] [--linger MS] [--pin] [--repeat N] "
+                            "[-X consumer.property=value]...\n");
             return 2;
         }
     }
@@ -691,34 +720,53 @@ int main(int argc, char **argv)
     preload(&h, "sales.events", events, reps);
     fprintf(stderr, "bench: preloaded in %.1f s; measuring the ceiling...\n",
             (double)(gwh_now_ms() - t0) / 1000.0);
-    double ceil_rate = ceiling(&h, "sales.events", events);
-
-    fprintf(stderr, "bench: gapwatchd end to end...\n");
-    int mport = gwh_free_port();
-    write_config(&h, "sales.events", "gw", mport, batch);
-    redisContext *rc = gwh_redis(&h);
-    freeReplyObject(redisCommand(rc, "CONFIG RESETSTAT"));
-    redisFree(rc);
-    long long calls0 = redis_calls(&h);
-    int64_t start = gwh_now_ms();
-    double redis_cpu0 = cpu_seconds(h.redis_pid), kafka_cpu0 = cpu_seconds(h.kafka_pid);
-    gwh_daemon_start(&h);
-    int64_t done = wait_positions(&h, "gw", "sales.events", events);
-    double daemon_cpu = cpu_seconds(h.daemon_pid),
-           redis_cpu = cpu_seconds(h.redis_pid) - redis_cpu0,
-           kafka_cpu = cpu_seconds(h.kafka_pid) - kafka_cpu0;
-    int64_t assigned = assigned_at(&h);
-    double e2e = (double)events * 1000.0 / (double)(done - start);
-    double steady = (double)events * 1000.0 /
-                    (double)(assigned > 0 && done > assigned ? done - assigned : done - start);
-    long long calls = redis_calls(&h) - calls0;
-    double evalsha_us = usec_per_call(&h, "evalsha"), hincrby_us = usec_per_call(&h, "hincrby");
-    gwh_sleep_ms(1200); /* one metrics publish */
-    long long sent = metric(mport, "gapwatch_redis_commands_total");
-    long long nbatches = metric(mport, "gapwatch_batches_total");
-    long long consumed = metric(mport, "gapwatch_events_consumed_total");
-    double redis_busy_ms = usec_total(&h, "evalsha") / 1000.0;
-    long rss_e2e = vm_hwm_kb(h.daemon_pid);
+    double ceil_runs[REPEAT_MAX], steady_runs[REPEAT_MAX], ratio_runs[REPEAT_MAX];
+    char prefix[16] = "gw";
+    int mport = 0;
+    double ceil_rate = 0, e2e = 0, steady = 0, daemon_cpu = 0, redis_cpu = 0, kafka_cpu = 0;
+    double evalsha_us = 0, hincrby_us = 0, redis_busy_ms = 0;
+    long long calls = 0, sent = 0, nbatches = 0, consumed = 0;
+    int64_t start = 0, done = 0, assigned = -1;
+    long rss_e2e = 0;
+    for (int run = 0; run < repeat; run++) {
+        ceil_rate = ceiling(&h, "sales.events", events, run);
+        if (run > 0) {
+            gwh_daemon_stop(&h, SIGTERM);
+            snprintf(prefix, sizeof(prefix), "gw%d", run + 1);
+        }
+        fprintf(stderr, "bench: gapwatchd end to end (run %d of %d)...\n", run + 1, repeat);
+        mport = gwh_free_port();
+        write_config(&h, "sales.events", prefix, mport, batch);
+        redisContext *rc = gwh_redis(&h);
+        freeReplyObject(redisCommand(rc, "CONFIG RESETSTAT"));
+        redisFree(rc);
+        long long calls0 = redis_calls(&h);
+        start = gwh_now_ms();
+        double redis_cpu0 = cpu_seconds(h.redis_pid), kafka_cpu0 = cpu_seconds(h.kafka_pid);
+        gwh_daemon_start(&h);
+        done = wait_positions(&h, prefix, "sales.events", events);
+        daemon_cpu = cpu_seconds(h.daemon_pid);
+        redis_cpu = cpu_seconds(h.redis_pid) - redis_cpu0;
+        kafka_cpu = cpu_seconds(h.kafka_pid) - kafka_cpu0;
+        assigned = assigned_at(&h, start);
+        e2e = (double)events * 1000.0 / (double)(done - start);
+        steady = (double)events * 1000.0 /
+                 (double)(assigned > 0 && done > assigned ? done - assigned : done - start);
+        calls = redis_calls(&h) - calls0;
+        evalsha_us = usec_per_call(&h, "evalsha");
+        hincrby_us = usec_per_call(&h, "hincrby");
+        gwh_sleep_ms(1200); /* one metrics publish */
+        sent = metric(mport, "gapwatch_redis_commands_total");
+        nbatches = metric(mport, "gapwatch_batches_total");
+        consumed = metric(mport, "gapwatch_events_consumed_total");
+        redis_busy_ms = usec_total(&h, "evalsha") / 1000.0;
+        rss_e2e = vm_hwm_kb(h.daemon_pid);
+        ceil_runs[run] = ceil_rate;
+        steady_runs[run] = steady;
+        ratio_runs[run] = 100.0 * steady / ceil_rate;
+        fprintf(stderr, "bench: run %d: ceiling %.0f, end to end %.0f events/s (%.1f%%)\n", run + 1,
+                ceil_rate, steady, ratio_runs[run]);
+    }
     print_command_mix(&h, events);
 
     fprintf(stderr, "bench: latency at %d events/s for %d s...\n", rate, seconds);
@@ -727,11 +775,11 @@ int main(int argc, char **argv)
     double lat_cpu0[3] = {cpu_seconds(h.daemon_pid), cpu_seconds(h.redis_pid),
                           cpu_seconds(h.kafka_pid)};
     long long wakes0 = metric(mport, "gapwatch_consumer_fetch_wakes_total");
-    rc = gwh_redis(&h);
+    redisContext *rc = gwh_redis(&h);
     freeReplyObject(redisCommand(rc, "CONFIG RESETSTAT"));
     redisFree(rc);
     int64_t lat_start = gwh_now_ms();
-    latency(&h, "sales.events", "gw", rate, seconds, reps, &p50, &p99, &measured);
+    latency(&h, "sales.events", prefix, rate, seconds, reps, &p50, &p99, &measured);
     double lat_s = (double)(gwh_now_ms() - lat_start) / 1000.0;
     double lat_cpu[3] = {cpu_seconds(h.daemon_pid) - lat_cpu0[0],
                          cpu_seconds(h.redis_pid) - lat_cpu0[1],
@@ -755,9 +803,24 @@ int main(int argc, char **argv)
     }
 
     printf("\n%-52s %14s  %s\n", "measure", "value", "target");
-    printf("%-52s %14.0f\n", "ceiling: bare librdkafka batch consume (events/s)", ceil_rate);
-    printf("%-52s %14.0f  >= 250000\n", "gapwatchd end to end, from assignment (events/s)", steady);
-    printf("%-52s %13.1f%%  >= 30%%\n", "ratio to the ceiling", 100.0 * steady / ceil_rate);
+    if (repeat > 1) {
+        qsort(ceil_runs, (size_t)repeat, sizeof(double), cmp_double);
+        qsort(steady_runs, (size_t)repeat, sizeof(double), cmp_double);
+        qsort(ratio_runs, (size_t)repeat, sizeof(double), cmp_double);
+        printf("(median of %d runs, range in brackets; the rest is of the last run)\n", repeat);
+    }
+    printf("%-52s %14.0f", "ceiling: bare librdkafka batch consume (events/s)",
+           ceil_runs[repeat / 2]);
+    if (repeat > 1)
+        printf("  [%.0f, %.0f]", ceil_runs[0], ceil_runs[repeat - 1]);
+    printf("\n%-52s %14.0f  >= 250000", "gapwatchd end to end, from assignment (events/s)",
+           steady_runs[repeat / 2]);
+    if (repeat > 1)
+        printf("  [%.0f, %.0f]", steady_runs[0], steady_runs[repeat - 1]);
+    printf("\n%-52s %13.1f%%  >= 30%%", "ratio to the ceiling", ratio_runs[repeat / 2]);
+    if (repeat > 1)
+        printf("  [%.1f%%, %.1f%%]", ratio_runs[0], ratio_runs[repeat - 1]);
+    printf("\n");
     printf("%-52s %14.0f\n", "gapwatchd end to end, from process start (events/s)", e2e);
     printf("%-52s %11.1f s\n", "  of which start-up and group join",
            assigned > 0 ? (double)(assigned - start) / 1000.0 : NAN);
