@@ -43,6 +43,7 @@
 #include "gapwatch/v1/event.pb-c.h"
 #include "gw_harness.h"
 #include "gw_window.h"
+#include "tevents.h"
 
 #define DAY 86400000LL
 
@@ -59,22 +60,7 @@ static uint64_t next_rand(void)
 /* One event of rep `r`; `t` its event time. */
 static size_t make_event(uint8_t *buf, long i, int r, int64_t t)
 {
-    static const int kinds[] = {1, 1, 1, 1, 2, 2, 2, 7, 7, 8, 9, 3, 4, 5, 6, 10, 11};
-    char id[32], rep[24], team[24];
-    snprintf(id, sizeof(id), "b-%ld", i);
-    snprintf(rep, sizeof(rep), "rep-%d", r);
-    snprintf(team, sizeof(team), "team-%d", r / 10);
-    Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
-    m.event_id = id;
-    m.tenant_id = "bench";
-    m.rep_id = rep;
-    m.team_id = team;
-    m.occurred_at_ms = t;
-    m.kind = (Gapwatch__V1__Kind)kinds[next_rand() % (sizeof(kinds) / sizeof(kinds[0]))];
-    m.goal = next_rand() % 2 ? "qualify" : "";
-    if (m.kind == 11 || m.kind == 10)
-        m.amount_minor = (int64_t)(next_rand() % 1000000);
-    return gapwatch__v1__event__pack(&m, buf);
+    return tev_bench_event(buf, i, r, t, &rng);
 }
 
 static void produce_one(rd_kafka_t *rk, const char *topic, int r, const uint8_t *buf, size_t len,

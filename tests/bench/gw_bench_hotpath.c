@@ -17,20 +17,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "gapwatch/v1/event.pb-c.h"
 #include "gw_coalesce.h"
 #include "gw_config.h"
 #include "gw_decode.h"
+#include "gw_harness.h"
+#include "tevents.h"
 
 static uint64_t rng = 88172645463325252ull;
-
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 static double cpu_ns(void)
 {
@@ -92,36 +85,23 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* The events of gw_bench's preload: same kinds, ids and time spread. */
-    static const int kinds[] = {1, 1, 1, 1, 2, 2, 2, 7, 7, 8, 9, 3, 4, 5, 6, 10, 11};
+    /* The events of gw_bench's preload, in the same order. */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     int64_t end = now_ms - 60000, span = 3600000;
     for (long i = 0; i < events; i++) {
-        char id[32], rep[24], team[24];
-        int r = (int)(next_rand() % (uint64_t)reps);
-        snprintf(id, sizeof(id), "b-%ld", i);
-        snprintf(rep, sizeof(rep), "rep-%d", r);
-        snprintf(team, sizeof(team), "team-%d", r / 10);
-        Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
-        m.event_id = id;
-        m.tenant_id = "bench";
-        m.rep_id = rep;
-        m.team_id = team;
-        m.occurred_at_ms = end - span + (int64_t)((double)span * (double)i / (double)events) -
-                           (int64_t)(next_rand() % 60000);
-        m.kind = (Gapwatch__V1__Kind)kinds[next_rand() % (sizeof(kinds) / sizeof(kinds[0]))];
-        m.goal = next_rand() % 2 ? "qualify" : "";
-        if (m.kind == 11 || m.kind == 10)
-            m.amount_minor = (int64_t)(next_rand() % 1000000);
-        msgs[i].len = gapwatch__v1__event__get_packed_size(&m);
+        uint8_t buf[512];
+        int r = (int)(gwh_rand(&rng) % (uint64_t)reps);
+        int64_t t = end - span + (int64_t)((double)span * (double)i / (double)events) -
+                    (int64_t)(gwh_rand(&rng) % 60000);
+        msgs[i].len = tev_bench_event(buf, i, r, t, &rng);
         msgs[i].buf = malloc(msgs[i].len);
         if (!msgs[i].buf) {
             fprintf(stderr, "gw_bench_hotpath: out of memory\n");
             return 1;
         }
-        gapwatch__v1__event__pack(&m, msgs[i].buf);
+        memcpy(msgs[i].buf, buf, msgs[i].len);
         msgs[i].partition = r % 12;
     }
 

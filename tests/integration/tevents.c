@@ -403,3 +403,23 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
     free(mem);
     return mismatches;
 }
+
+size_t tev_bench_event(uint8_t *buf, long i, int rep, int64_t t, uint64_t *rng)
+{
+    static const int kinds[] = {1, 1, 1, 1, 2, 2, 2, 7, 7, 8, 9, 3, 4, 5, 6, 10, 11};
+    char id[32], rname[24], team[24];
+    snprintf(id, sizeof(id), "b-%ld", i);
+    snprintf(rname, sizeof(rname), "rep-%d", rep);
+    snprintf(team, sizeof(team), "team-%d", rep / 10);
+    Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
+    m.event_id = id;
+    m.tenant_id = "bench";
+    m.rep_id = rname;
+    m.team_id = team;
+    m.occurred_at_ms = t;
+    m.kind = (Gapwatch__V1__Kind)kinds[gwh_rand(rng) % (sizeof(kinds) / sizeof(kinds[0]))];
+    m.goal = gwh_rand(rng) % 2 ? "qualify" : "";
+    if (m.kind == 11 || m.kind == 10)
+        m.amount_minor = (int64_t)(gwh_rand(rng) % 1000000);
+    return gapwatch__v1__event__pack(&m, buf);
+}

@@ -73,4 +73,10 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
 
 void tev_free(tev_stream_t *s);
 
+/* The benchmarks' event number `i` of rep `rep` (team rep / 10, tenant
+ * "bench") at event time `t`: a kind drawn from every kind (calls most),
+ * half with a goal, amounts on deals. Packs it into `buf` (512 bytes) and
+ * returns its length. */
+size_t tev_bench_event(uint8_t *buf, long i, int rep, int64_t t, uint64_t *rng);
+
 #endif
