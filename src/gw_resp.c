@@ -50,22 +50,40 @@ static bool reserve(gw_resp_t *r, size_t n)
     return true;
 }
 
+/* Two digits at a time: every argument's length and most of its values
+ * go through here. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324"
+                                  "25262728293031323334353637383940414243444546474849"
+                                  "50515253545556575859606162636465666768697071727374"
+                                  "75767778798081828384858687888990919293949596979899";
+
 size_t gw_resp_i64_text(int64_t v, char *out)
 {
-    char tmp[24];
-    size_t n = 0;
-    /* negate through unsigned: INT64_MIN has no positive counterpart */
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
     size_t len = 0;
     if (v < 0)
         out[len++] = '-';
-    while (n)
-        out[len++] = tmp[--n];
-    return len;
+    /* negate through unsigned: INT64_MIN has no positive counterpart */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    if (u < 10) {
+        out[len] = (char)('0' + u);
+        return len + 1;
+    }
+    char tmp[24];
+    size_t n = sizeof(tmp);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--n] = digit_pairs[d + 1];
+        tmp[--n] = digit_pairs[d];
+    }
+    if (u >= 10) {
+        tmp[--n] = digit_pairs[u * 2 + 1];
+        tmp[--n] = digit_pairs[u * 2];
+    } else {
+        tmp[--n] = (char)('0' + u);
+    }
+    memcpy(out + len, tmp + n, sizeof(tmp) - n);
+    return len + sizeof(tmp) - n;
 }
 
 void gw_resp_begin(gw_resp_t *r)

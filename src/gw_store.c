@@ -477,9 +477,23 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
 {
     char key[GW_KEY_MAX];
     int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
+    /* "<partition>|<tenant>:<rep>|<team>", copied (not printed: every rep
+     * of every batch is looked up) */
     char known[3 * GW_ID_MAX + 24];
-    snprintf(known, sizeof(known), "%d|%s:%s|%s", partition, d->tenant, d->id,
-             d->team ? d->team : "");
+    const char *team = d->team ? d->team : "";
+    size_t lt = strlen(d->tenant), li = strlen(d->id), lm = strlen(team);
+    if (lt + li + lm + 24 > sizeof(known))
+        return -1;
+    size_t n = gw_resp_i64_text(partition, known);
+    known[n++] = '|';
+    memcpy(known + n, d->tenant, lt);
+    n += lt;
+    known[n++] = ':';
+    memcpy(known + n, d->id, li);
+    n += li;
+    known[n++] = '|';
+    memcpy(known + n, team, lm);
+    known[n + lm] = '\0';
     *queued = false;
     if (gw_map_get(s->roster, known))
         return 0;
@@ -488,13 +502,13 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
     *queued = true;
     if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0)
         return -1;
-    char member[2 * GW_ID_MAX + 2];
-    int n = snprintf(member, sizeof(member), "%s:%s", d->tenant, d->id);
+    /* the member is the "<tenant>:<rep>" inside `known` */
+    const char *member = strchr(known, '|') + 1;
     gw_resp_t *r = &s->resp;
     gw_resp_begin(r);
     gw_resp_arg(r, "HSET", 4);
     gw_resp_arg_str(r, key);
-    gw_resp_arg(r, member, (size_t)n);
+    gw_resp_arg(r, member, lt + 1 + li);
     gw_resp_arg_str(r, d->team ? d->team : "");
     return gw_resp_end(r);
 }

@@ -39,6 +39,14 @@ static void test_keys_too_long_is_an_error_not_a_truncation(void **state)
     char k[16];
     gw_entity_t rep = {GW_ENTITY_REP, "acme", "a-rather-long-rep-id"};
     assert_int_equal(gw_keys_totals(k, sizeof(k), "gw", &rep, "7d"), -1);
+    /* "gw:{acme:r1}:state" is 18 characters: it fits 19 bytes, not 18 */
+    gw_entity_t r1 = {GW_ENTITY_REP, "acme", "r1"};
+    char exact[19];
+    assert_int_equal(gw_keys_state(exact, sizeof(exact), "gw", &r1), 18);
+    assert_string_equal(exact, "gw:{acme:r1}:state");
+    assert_int_equal(gw_keys_state(exact, sizeof(exact) - 1, "gw", &r1), -1);
+    gw_entity_t t1 = {GW_ENTITY_TEAM, "acme", "t1"};
+    assert_int_equal(gw_keys_state(exact, sizeof(exact), "gw", &t1), -1);
 }
 
 static void test_keys_id_charset_rejects_key_syntax(void **state)

@@ -82,11 +82,28 @@ static void test_resp_counts_arguments_past_one_digit_and_chains_commands(void *
 static void test_resp_integer_text_covers_the_int64_range(void **state)
 {
     (void)state;
-    const int64_t v[] = {0, 9, 10, -1, INT64_MAX, INT64_MIN, 1000000007LL};
+    const int64_t v[] = {0,    9,         10,        -1,           -9,
+                         -10,  99,        100,       101,          -99,
+                         -100, INT64_MAX, INT64_MIN, 1000000007LL, 1764633600000LL};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         char got[24], want[32];
         size_t n = gw_resp_i64_text(v[i], got);
         snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(got, want, n);
+    }
+    /* every length of digits, both signs: against printf */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t val = (int64_t)(x >> (x % 64));
+        if (i % 2)
+            val = -val;
+        char got[24], want[32];
+        size_t n = gw_resp_i64_text(val, got);
+        snprintf(want, sizeof(want), "%lld", (long long)val);
         assert_int_equal(n, strlen(want));
         assert_memory_equal(got, want, n);
     }
