@@ -340,15 +340,16 @@ static void write_config(gwh_t *h, const char *topic, const char *prefix, int me
             fprintf(f, "  listen: \"127.0.0.1:%d\"\n", metrics_port);
         else
             fprintf(f, "%s\n", line);
-        if (!strcmp(line, "  consumer_properties:"))
-            for (int i = 0; i < nprops; i++) {
-                const char *eq = strchr(props[i], '=');
-                fprintf(f, "    %.*s: \"%s\"\n", (int)(eq - props[i]), props[i], eq + 1);
-            }
         if (!strncmp(line, "kafka:", 6))
             fprintf(f, "  topics: {events: %s}\n  group_id: bench-%s\n", topic, prefix);
     }
     fclose(f);
+    for (int i = 0; i < nprops; i++) {
+        char line[256];
+        const char *eq = strchr(props[i], '=');
+        snprintf(line, sizeof(line), "%.*s: \"%s\"", (int)(eq - props[i]), props[i], eq + 1);
+        gwh_add_consumer_property(h, line);
+    }
 }
 
 /* ---- latency at a fixed rate -------------------------------------------- */

@@ -288,6 +288,26 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
     fclose(f);
 }
 
+void gwh_add_consumer_property(gwh_t *h, const char *line)
+{
+    FILE *f = fopen(h->config_path, "r");
+    if (!f)
+        die("read %s: %s", h->config_path, strerror(errno));
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    const char *at = strstr(buf, "  consumer_properties:\n");
+    if (!at)
+        die("%s has no consumer_properties", h->config_path);
+    size_t head = (size_t)(at - buf) + strlen("  consumer_properties:\n");
+    f = fopen(h->config_path, "w");
+    if (!f)
+        die("write %s: %s", h->config_path, strerror(errno));
+    fprintf(f, "%.*s    %s\n%s", (int)head, buf, line, buf + head);
+    fclose(f);
+}
+
 void gwh_daemon_start(gwh_t *h)
 {
     char logf[300];

@@ -83,6 +83,10 @@ int gwh_run(const char *cmd);
 char *gwh_http_get(int port, const char *path);
 
 /* Starts gapwatchd with the config; its log goes to <dir>/gapwatchd.log. */
+/* Adds `line` ("name: value") to kafka.consumer_properties of the config
+ * gwh_write_config wrote. */
+void gwh_add_consumer_property(gwh_t *h, const char *line);
+
 void gwh_daemon_start(gwh_t *h);
 
 /* Sends `sig` to the daemon and, unless SIGKILL... always waits for it.

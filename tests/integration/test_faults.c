@@ -102,24 +102,6 @@ static long largest_batch(gwh_t *h, long *batches)
     return most;
 }
 
-/* Adds `line` to the config's kafka.consumer_properties. */
-static void add_consumer_property(gwh_t *h, const char *line)
-{
-    FILE *f = fopen(h->config_path, "r");
-    assert_non_null(f);
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    const char *at = strstr(buf, "  consumer_properties:\n");
-    assert_non_null(at);
-    size_t head = (size_t)(at - buf) + strlen("  consumer_properties:\n");
-    f = fopen(h->config_path, "w");
-    assert_non_null(f);
-    fprintf(f, "%.*s    %s\n%s", (int)head, buf, line, buf + head);
-    fclose(f);
-}
-
 /* consumer.batch_max_entities bounds every batch (the coalescer's memory),
  * however many messages one poll brings, and the counts stay exact. The
  * config also sets message.max.bytes, which gapwatchd's own fetch.max.bytes
@@ -136,7 +118,7 @@ static void test_batches_stop_at_batch_max_entities(void **state)
     setenv("GW_LOG_LEVEL", "debug", 1);
     gwh_write_config(&h, yaml);
     unsetenv("GW_LOG_LEVEL");
-    add_consumer_property(&h, "message.max.bytes: \"2000000\"");
+    gwh_add_consumer_property(&h, "message.max.bytes: \"2000000\"");
     tev_stream_t s;
     tev_generate(&s, 5000, 400, 30, 77);
     tev_produce(&h, &s, "sales.events");
