@@ -26,14 +26,14 @@ static uint64_t next_rand(void)
 }
 
 typedef struct {
-    double evalsha_us, hincrby_us, calls;
+    double evalsha_us, hincrby_us, calls, cpu_us;
 } stats_t;
 
 static stats_t redis_stats(gwh_t *h)
 {
     redisContext *c = gwh_redis(h);
     redisReply *r = redisCommand(c, "INFO commandstats");
-    stats_t st = {0, 0, 0};
+    stats_t st = {0, 0, 0, 0};
     for (const char *p = r->str; (p = strstr(p, "cmdstat_")); p++) {
         const char *calls = strstr(p, "calls="), *usec = strstr(p, "usec=");
         if (!calls || !usec)
@@ -44,6 +44,12 @@ static stats_t redis_stats(gwh_t *h)
         if (!strncmp(p, "cmdstat_hincrby:", 16))
             st.hincrby_us = atof(usec + 5);
     }
+    freeReplyObject(r);
+    /* the server's CPU (user + system), networking and parsing included */
+    r = redisCommand(c, "INFO cpu");
+    const char *u = strstr(r->str, "used_cpu_user:"), *sy = strstr(r->str, "used_cpu_sys:");
+    if (u && sy)
+        st.cpu_us = (atof(u + 14) + atof(sy + 13)) * 1e6;
     freeReplyObject(r);
     redisFree(c);
     return st;
@@ -83,8 +89,8 @@ int main(int argc, char **argv)
     gw_coalesce_t *batch = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
     static const int kinds[] = {1, 1, 1, 1, 2, 2, 2, 7, 7, 8, 9, 3, 4, 5, 6, 10, 11};
     const int nkinds = (int)(sizeof(kinds) / sizeof(kinds[0]));
-    printf("%-22s %12s %12s %12s %12s %12s\n", "events per rep/batch", "Redis us/ev", "us/entity",
-           "calls/ev", "HINCRBY us", "other us/ev");
+    printf("%-22s %12s %12s %12s %12s %12s %12s\n", "events per rep/batch", "Redis us/ev",
+           "us/entity", "calls/ev", "HINCRBY us", "other us/ev", "CPU us/ev");
     /* row 0 creates every key (their first TTLs) and is not printed */
     static const int per_rep[] = {1, 1, 2, 5, 20};
     int64_t offset = 0, t0 = gwh_now_ms() - 3600000;
@@ -125,9 +131,10 @@ int main(int argc, char **argv)
             continue;
         char label[32];
         snprintf(label, sizeof(label), "%d", per_rep[k]);
-        printf("%-22s %12.2f %12.2f %12.2f %12.2f %12.2f\n", label, us / (double)events,
+        printf("%-22s %12.2f %12.2f %12.2f %12.2f %12.2f %12.2f\n", label, us / (double)events,
                us / (double)entities, (after.calls - before.calls) / (double)events,
-               hincr / (double)events, (us - hincr) / (double)events);
+               hincr / (double)events, (us - hincr) / (double)events,
+               (after.cpu_us - before.cpu_us) / (double)events);
     }
     printf("(%d reps in %d teams, %d batches per row, windows of the default config)\n", reps,
            reps / 10, batches);
