@@ -1,11 +1,17 @@
 /*
- * gw_coalesce: two open-addressing hash tables (entities; cells keyed by
- * entity, window, bucket and metric) over arrays that only grow. Per-entity
- * singly linked lists of cells and parts make iteration cheap without
+ * gw_coalesce: an open-addressing hash table of entities over an array that
+ * only grows, and per entity a small open-addressing table of its cells
+ * (keyed by window, bucket and metric) in a region of one shared cell pool.
+ * An event's cells are then a few adjacent slots of its entity's region
+ * (one or two cache misses per entity) rather than a table slot and a cell
+ * each, anywhere in megabytes. A region that fills up moves to one twice
+ * its size; freed regions are reused by size. Per-entity singly linked
+ * lists of cells (through the pool) and parts make iteration cheap without
  * sorting. Strings (tenant, ids) are copied into a batch arena.
  *
- * Invariant: table slots hold index + 1 (0 = empty); the tables are at most
- * half full, so probing always terminates.
+ * Invariants: entity table slots hold index + 1 (0 = empty) and the table is
+ * at most half full; a region is at most three quarters full and its empty
+ * slots have window -1, so probing always terminates.
  */
 #include "gw_coalesce.h"
 
@@ -13,6 +19,11 @@
 #include <string.h>
 
 #include "gw_arena.h"
+
+/* Regions hold 2^k slots, REGION_FIRST_BITS <= k < REGION_CLASSES; the
+ * first, 8 slots (256 bytes), holds an event's cells in two windows. */
+#define REGION_CLASSES    31
+#define REGION_FIRST_BITS 3
 
 struct gw_coalesce_s {
     const gw_window_t *windows;
@@ -25,10 +36,9 @@ struct gw_coalesce_s {
     uint32_t *etab; /* entity table */
     size_t etab_cap;
 
-    gw_delta_cell_t *cells;
+    gw_delta_cell_t *cells; /* the pool of regions */
     size_t ncells, cap_cells;
-    uint32_t *ctab; /* cell table */
-    size_t ctab_cap;
+    int32_t freed[REGION_CLASSES]; /* first free region of 2^k slots, -1 if none */
 
     gw_delta_part_t *parts;
     size_t nparts, cap_parts;
@@ -36,7 +46,6 @@ struct gw_coalesce_s {
     uint64_t events;
     uint64_t late[GW_WINDOWS_MAX];
     int last_rep, last_team;
-    size_t found; /* delta of the last gw_coalesce_add_one */
 };
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
@@ -74,6 +83,13 @@ static int grow(void **arr, size_t *cap, size_t elem, size_t need)
     return 0;
 }
 
+static void forget_regions(gw_coalesce_t *c)
+{
+    c->ncells = 0;
+    for (int k = 0; k < REGION_CLASSES; k++)
+        c->freed[k] = -1;
+}
+
 gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const gw_kinds_t *kinds)
 {
     gw_coalesce_t *c = calloc(1, sizeof(*c));
@@ -85,9 +101,8 @@ gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const g
     c->strings = gw_arena_new(65536);
     c->etab_cap = 1024;
     c->etab = calloc(c->etab_cap, sizeof(uint32_t));
-    c->ctab_cap = 4096;
-    c->ctab = calloc(c->ctab_cap, sizeof(uint32_t));
-    if (!c->strings || !c->etab || !c->ctab) {
+    forget_regions(c);
+    if (!c->strings || !c->etab) {
         gw_coalesce_free(c);
         return NULL;
     }
@@ -102,16 +117,16 @@ void gw_coalesce_free(gw_coalesce_t *c)
     free(c->deltas);
     free(c->etab);
     free(c->cells);
-    free(c->ctab);
     free(c->parts);
     free(c);
 }
 
-/* Empties a probe table of `*cap` slots that held `used` entries. A table
- * 16 times too big for the batch it served is given back for one 4 times
- * it (at least `floor` slots): after a backlog's big batches, the small
- * ones of a live stream would otherwise probe megabytes (a cache miss per
- * event) and clear them every batch. Keeps the old table if calloc fails. */
+/* Empties the entity table of `*cap` slots that held `used` entries. A
+ * table 16 times too big for the batch it served is given back for one 4
+ * times it (at least `floor` slots): after a backlog's big batches, the
+ * small ones of a live stream would otherwise probe megabytes (a cache miss
+ * per event) and clear them every batch. Keeps the old table if calloc
+ * fails. */
 static void clear_table(uint32_t **tab, size_t *cap, size_t used, size_t floor)
 {
     if (*cap > floor && used * 16 < *cap) {
@@ -133,11 +148,23 @@ static void clear_table(uint32_t **tab, size_t *cap, size_t used, size_t floor)
 void gw_coalesce_reset(gw_coalesce_t *c)
 {
     gw_arena_reset(c->strings);
-    /* Clearing costs O(table), and tables follow the batches' size, so this
-     * is proportional to the work the batch itself did. */
+    /* Clearing costs O(table), and the table follows the batches' size, so
+     * this is proportional to the work the batch itself did. */
     clear_table(&c->etab, &c->etab_cap, c->ndeltas, 1024);
-    clear_table(&c->ctab, &c->ctab_cap, c->ncells, 4096);
-    c->ndeltas = c->ncells = c->nparts = 0;
+    /* The pool needs no clearing (a region is cleared when handed out); one
+     * 16 times bigger than the batch used is given back down to 4 times. */
+    if (c->cap_cells > 4096 && c->ncells * 16 < c->cap_cells) {
+        size_t ncap = 4096;
+        while (ncap < c->ncells * 4)
+            ncap *= 2;
+        gw_delta_cell_t *n = realloc(c->cells, ncap * sizeof(*n));
+        if (n) {
+            c->cells = n;
+            c->cap_cells = ncap;
+        }
+    }
+    forget_regions(c);
+    c->ndeltas = c->nparts = 0;
     c->events = 0;
     memset(c->late, 0, sizeof(c->late));
 }
@@ -196,36 +223,19 @@ static int find_entity(gw_coalesce_t *c, gw_entity_kind_t kind, const char *tena
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
     d->parts = -1;
+    d->team_delta = -1;
     c->etab[s] = (uint32_t)c->ndeltas + 1;
     return (int)c->ndeltas++;
 }
 
-static uint64_t cell_hash(int entity, int window, int64_t bucket, int metric)
+/* The slot hash of a cell within its entity's region. */
+static uint64_t cell_hash(int window, int64_t bucket, int metric)
 {
-    return mix64(((uint64_t)(uint32_t)entity << 32) ^ ((uint64_t)window << 24) ^ (uint64_t)metric ^
-                 mix64((uint64_t)bucket));
+    return mix64((uint64_t)bucket * 0x9e3779b97f4a7c15ull ^ ((uint64_t)window << 16) ^
+                 (uint64_t)(uint16_t)metric);
 }
 
-static int rehash_cells(gw_coalesce_t *c)
-{
-    size_t ncap = c->ctab_cap * 2;
-    uint32_t *t = calloc(ncap, sizeof(uint32_t));
-    if (!t)
-        return -1;
-    for (size_t i = 0; i < c->ncells; i++) {
-        gw_delta_cell_t *cell = &c->cells[i];
-        size_t s = cell_hash(cell->entity, cell->window, cell->bucket, cell->metric) & (ncap - 1);
-        while (t[s])
-            s = (s + 1) & (ncap - 1);
-        t[s] = (uint32_t)i + 1;
-    }
-    free(c->ctab);
-    c->ctab = t;
-    c->ctab_cap = ncap;
-    return 0;
-}
-
-/* One cell an event adds to, with its hash (see add_to_entity). */
+/* One cell an event adds to, with its hash (see event_cells). */
 typedef struct {
     int16_t window;
     int16_t metric;
@@ -234,49 +244,117 @@ typedef struct {
     uint64_t hash;
 } cell_add_t;
 
+/* A cleared region of 2^k slots: a freed one of that size, else new slots
+ * at the end of the pool. -1 on OOM. */
+static int32_t take_region(gw_coalesce_t *c, int k)
+{
+    size_t size = (size_t)1 << k;
+    int32_t r = c->freed[k];
+    if (r >= 0) {
+        c->freed[k] = c->cells[r].next;
+    } else {
+        if (c->ncells + size > INT32_MAX ||
+            grow((void **)&c->cells, &c->cap_cells, sizeof(gw_delta_cell_t), c->ncells + size) != 0)
+            return -1;
+        r = (int32_t)c->ncells;
+        c->ncells += size;
+    }
+    for (size_t i = 0; i < size; i++)
+        c->cells[(size_t)r + i].window = -1;
+    return r;
+}
+
+/* Puts `cell` into the empty slot its hash finds in `d`'s region and links
+ * it into the delta's list of its window. */
+static void place(gw_coalesce_t *c, gw_delta_t *d, const gw_delta_cell_t *cell, uint64_t hash)
+{
+    size_t mask = ((size_t)1 << d->region_bits) - 1;
+    size_t s = hash & mask;
+    gw_delta_cell_t *r = &c->cells[d->region];
+    while (r[s].window >= 0)
+        s = (s + 1) & mask;
+    r[s] = *cell;
+    r[s].next = d->cells[cell->window];
+    d->cells[cell->window] = d->region + (int32_t)s;
+}
+
+/* Gives delta `d` a region twice as big (its first: 2^REGION_FIRST_BITS
+ * slots), moves its cells there and frees the old one. */
+static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
+{
+    int old_bits = d->region_bits;
+    int bits = old_bits ? old_bits + 1 : REGION_FIRST_BITS;
+    if (bits >= REGION_CLASSES)
+        return -1;
+    int32_t nr = take_region(c, bits);
+    if (nr < 0)
+        return -1;
+    int32_t old = d->region;
+    d->region = nr;
+    d->region_bits = (int16_t)bits;
+    for (int w = 0; w < GW_WINDOWS_MAX; w++)
+        d->cells[w] = -1;
+    if (old_bits) {
+        size_t size = (size_t)1 << old_bits;
+        for (size_t i = 0; i < size; i++) {
+            const gw_delta_cell_t *cell = &c->cells[(size_t)old + i];
+            if (cell->window >= 0)
+                place(c, d, cell, cell_hash(cell->window, cell->bucket, cell->metric));
+        }
+        c->cells[old].next = c->freed[old_bits];
+        c->freed[old_bits] = old;
+    }
+    return 0;
+}
+
 static int add_cell(gw_coalesce_t *c, int entity, const cell_add_t *a)
 {
-    int window = a->window, metric = a->metric;
-    int64_t bucket = a->bucket, value = a->value;
-    if ((c->ncells + 1) * 2 > c->ctab_cap && rehash_cells(c) != 0)
+    gw_delta_t *d = &c->deltas[entity];
+    if ((d->region_bits == 0 || (d->ncells + 1) * 4 > ((uint32_t)3 << d->region_bits)) &&
+        grow_region(c, d) != 0)
         return -1;
-    size_t mask = c->ctab_cap - 1;
+    size_t mask = ((size_t)1 << d->region_bits) - 1;
     size_t s = a->hash & mask;
-    while (c->ctab[s]) {
-        gw_delta_cell_t *cell = &c->cells[c->ctab[s] - 1];
-        if (cell->entity == entity && cell->bucket == bucket && cell->metric == metric &&
-            cell->window == window) {
-            cell->value += value;
+    gw_delta_cell_t *r = &c->cells[d->region];
+    while (r[s].window >= 0) {
+        gw_delta_cell_t *cell = &r[s];
+        if (cell->bucket == a->bucket && cell->metric == a->metric && cell->window == a->window) {
+            cell->value += a->value;
             return 0;
         }
         s = (s + 1) & mask;
     }
-    if (grow((void **)&c->cells, &c->cap_cells, sizeof(gw_delta_cell_t), c->ncells + 1) != 0)
-        return -1;
-    gw_delta_t *d = &c->deltas[entity];
-    gw_delta_cell_t *cell = &c->cells[c->ncells];
+    gw_delta_cell_t *cell = &r[s];
     cell->entity = entity;
-    cell->window = (int16_t)window;
-    cell->metric = (int16_t)metric;
-    cell->bucket = bucket;
-    cell->value = value;
-    cell->next = d->cells[window];
-    d->cells[window] = (int32_t)c->ncells;
-    c->ctab[s] = (uint32_t)c->ncells + 1;
-    c->ncells++;
+    cell->window = a->window;
+    cell->metric = a->metric;
+    cell->bucket = a->bucket;
+    cell->value = a->value;
+    cell->next = d->cells[a->window];
+    d->cells[a->window] = d->region + (int32_t)s;
+    d->ncells++;
     return 0;
 }
 
+/* Widens the offset range of `partition` in entity `entity`'s parts, or
+ * adds one. The part found moves to the front of the list: a poll returns
+ * runs of one partition's messages, so the next event usually finds it
+ * first (a team's list holds every partition its reps write to). */
 static int add_part(gw_coalesce_t *c, int entity, int32_t partition, int64_t offset)
 {
     gw_delta_t *d = &c->deltas[entity];
-    for (int32_t i = d->parts; i >= 0; i = c->parts[i].next) {
+    for (int32_t i = d->parts, prev = -1; i >= 0; prev = i, i = c->parts[i].next) {
         gw_delta_part_t *p = &c->parts[i];
         if (p->partition == partition) {
             if (offset < p->min_offset)
                 p->min_offset = offset;
             if (offset > p->max_offset)
                 p->max_offset = offset;
+            if (prev >= 0) {
+                c->parts[prev].next = p->next;
+                p->next = d->parts;
+                d->parts = i;
+            }
             return 0;
         }
     }
@@ -290,30 +368,18 @@ static int add_part(gw_coalesce_t *c, int entity, int32_t partition, int64_t off
     return 0;
 }
 
-/* Adds `ev` to entity `e` (already found): parts, times, and per window
- * either the late count or the metric cells. */
-static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t partition,
-                         int64_t offset, int64_t stream_ms, gw_kind_class_t cls)
+/* The cells `ev` adds to (the same for its rep and its team), with their
+ * hashes; `late[w]` says whether it is too late for window w. */
+static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms,
+                       cell_add_t *adds, bool *late)
 {
-    if (add_part(c, e, partition, offset) != 0)
-        return -1;
-    gw_delta_t *d = &c->deltas[e];
-    d->nevents++;
-    if (ev->occurred_at_ms < d->first_event_ms)
-        d->first_event_ms = ev->occurred_at_ms;
-    if (stream_ms > d->wm_ms)
-        d->wm_ms = stream_ms;
-    /* The event's cells, gathered first: each lookup misses the cache
-     * twice (table slot, then cell), and fetching every slot, then every
-     * cell, ahead of the updates lets those misses overlap. */
-    cell_add_t adds[GW_WINDOWS_MAX * 4];
+    gw_kind_class_t cls = gw_kind_class(c->kinds, ev->kind);
     int n = 0;
     for (int w = 0; w < c->nwindows; w++) {
         const gw_window_t *win = &c->windows[w];
-        if (gw_window_is_late(win, ev->occurred_at_ms, stream_ms)) {
-            d->late[w]++;
+        late[w] = gw_window_is_late(win, ev->occurred_at_ms, stream_ms);
+        if (late[w])
             continue;
-        }
         /* events and activities are sums of the kinds' counts: readers
          * derive them, so they cost no writes here; a zero adds nothing. */
         int64_t b = gw_window_bucket(win, ev->occurred_at_ms);
@@ -339,48 +405,83 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
             a->metric = (int16_t)metrics[k];
             a->bucket = b;
             a->value = values[k];
-            a->hash = cell_hash(e, w, b, metrics[k]);
+            a->hash = cell_hash(w, b, metrics[k]);
         }
     }
-    size_t mask = c->ctab_cap - 1;
+    return n;
+}
+
+/* Starts fetching the slots of entity `e`'s region that `adds` probe
+ * first, so that the misses of an event's cells (and of its two entities)
+ * overlap instead of queueing. */
+static void prefetch_cells(const gw_coalesce_t *c, int e, const cell_add_t *adds, int n)
+{
+    const gw_delta_t *d = &c->deltas[e];
+    if (!d->region_bits)
+        return;
+    size_t mask = ((size_t)1 << d->region_bits) - 1;
     for (int k = 0; k < n; k++)
-        __builtin_prefetch(&c->ctab[adds[k].hash & mask]);
-    for (int k = 0; k < n; k++) {
-        uint32_t slot = c->ctab[adds[k].hash & mask];
-        if (slot)
-            __builtin_prefetch(&c->cells[slot - 1]);
-    }
+        __builtin_prefetch(&c->cells[(size_t)d->region + (adds[k].hash & mask)]);
+}
+
+/* Adds an event of (`partition`, `offset`) whose cells are `adds` to
+ * entity `e`: parts, times, late counts and cells. */
+static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t partition,
+                         int64_t offset, int64_t stream_ms, const cell_add_t *adds, int n,
+                         const bool *late)
+{
+    if (add_part(c, e, partition, offset) != 0)
+        return -1;
+    gw_delta_t *d = &c->deltas[e];
+    d->nevents++;
+    if (ev->occurred_at_ms < d->first_event_ms)
+        d->first_event_ms = ev->occurred_at_ms;
+    if (stream_ms > d->wm_ms)
+        d->wm_ms = stream_ms;
+    for (int w = 0; w < c->nwindows; w++)
+        d->late[w] += late[w];
     for (int k = 0; k < n; k++)
         if (add_cell(c, e, &adds[k]) != 0)
             return -1;
     return 0;
 }
 
-static int add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind, uint64_t hash,
-                   int32_t partition, int64_t offset, int64_t stream_ms)
+/* The delta of the event's rep or team, found or created. A rep remembers
+ * the team of its latest event: for a rep, `team` is the index of that
+ * team's delta in this batch when known (its id is then shared, and a
+ * comparison of indices replaces one of strings), else -1. */
+static int locate(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind, uint64_t hash,
+                  int team)
 {
-    gw_kind_class_t cls = gw_kind_class(c->kinds, ev->kind);
     int e = find_entity(c, kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team, hash);
-    if (e < 0)
-        return -1;
-    c->found = (size_t)e;
-    if (kind == GW_ENTITY_REP) {
-        /* The rep remembers the team of its latest event. */
-        gw_delta_t *d = &c->deltas[e];
-        if (!d->team || strcmp(d->team, ev->team) != 0) {
-            d->team = gw_arena_strndup(c->strings, ev->team, strlen(ev->team));
-            if (!d->team)
-                return -1;
+    if (e < 0 || kind != GW_ENTITY_REP)
+        return e;
+    gw_delta_t *d = &c->deltas[e];
+    if (team >= 0) {
+        if (d->team_delta != team) {
+            d->team = c->deltas[team].id;
+            d->team_delta = team;
         }
+    } else if (!d->team || strcmp(d->team, ev->team) != 0) {
+        d->team = gw_arena_strndup(c->strings, ev->team, strlen(ev->team));
+        if (!d->team)
+            return -1;
+        d->team_delta = -1;
     }
-    return add_to_entity(c, e, ev, partition, offset, stream_ms, cls);
+    return e;
 }
 
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
                         int32_t partition, int64_t offset, int64_t stream_ms)
 {
     uint64_t hash = entity_hash(kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
-    return add_one(c, ev, kind, hash, partition, offset, stream_ms);
+    int e = locate(c, ev, kind, hash, -1);
+    if (e < 0)
+        return -1;
+    cell_add_t adds[GW_WINDOWS_MAX * 4];
+    bool late[GW_WINDOWS_MAX];
+    int n = event_cells(c, ev, stream_ms, adds, late);
+    return add_to_entity(c, e, ev, partition, offset, stream_ms, adds, n, late);
 }
 
 /* Starts fetching what looking up an entity of `hash` reads: its table
@@ -402,16 +503,23 @@ int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, i
     __builtin_prefetch(&c->etab[hteam & (c->etab_cap - 1)]);
     prefetch_entity(c, hrep);
     prefetch_entity(c, hteam);
-    if (add_one(c, ev, GW_ENTITY_REP, hrep, partition, offset, stream_ms) != 0)
+    cell_add_t adds[GW_WINDOWS_MAX * 4];
+    bool late[GW_WINDOWS_MAX];
+    int n = event_cells(c, ev, stream_ms, adds, late);
+    int team = locate(c, ev, GW_ENTITY_TEAM, hteam, -1);
+    int rep = team < 0 ? -1 : locate(c, ev, GW_ENTITY_REP, hrep, team);
+    if (rep < 0)
         return -1;
-    c->last_rep = (int)c->found;
-    if (add_one(c, ev, GW_ENTITY_TEAM, hteam, partition, offset, stream_ms) != 0)
+    prefetch_cells(c, rep, adds, n);
+    prefetch_cells(c, team, adds, n);
+    if (add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
+        add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0)
         return -1;
-    c->last_team = (int)c->found;
+    c->last_rep = rep;
+    c->last_team = team;
     c->events++;
     for (int w = 0; w < c->nwindows; w++)
-        if (gw_window_is_late(&c->windows[w], ev->occurred_at_ms, stream_ms))
-            c->late[w]++;
+        c->late[w] += late[w];
     return 0;
 }
 

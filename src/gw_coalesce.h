@@ -49,6 +49,12 @@ typedef struct {
     int64_t late[GW_WINDOWS_MAX];  /* events too late for each window */
     int32_t cells[GW_WINDOWS_MAX]; /* head cell per window, -1 if none */
     int32_t parts;                 /* head part */
+    uint32_t ncells;               /* cells, all windows */
+    /* the coalescer's own: the delta's cell table, 2^region_bits slots of
+     * the cell pool from index `region` (region_bits 0: none yet) */
+    int32_t region;
+    int16_t region_bits;
+    int32_t team_delta; /* for a rep: the delta of `team` if it is in this batch, else -1 */
 } gw_delta_t;
 
 typedef struct gw_coalesce_s gw_coalesce_t;

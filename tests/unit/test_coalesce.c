@@ -184,6 +184,141 @@ static void test_coalesce_grows_and_shrinks_its_tables(void **state)
     gw_coalesce_free(c);
 }
 
+/* The recount: random events (50 reps in 5 teams, every kind, goals, next
+ * steps and amounts, a month of event time so that entities have many
+ * cells and their tables grow, some events late) against a brute-force
+ * count of each entity's cells. Three batches on one coalescer, so tables
+ * freed by growing are reused; the rep r7 also gets events one entity at
+ * a time (gw_coalesce_add_one). */
+typedef struct {
+    gw_event_t ev;
+    int32_t partition;
+    int64_t offset, stream;
+    int only; /* -1: both entities, else the one kind gw_coalesce_add_one got */
+} recount_event_t;
+
+static bool counts_for(const recount_event_t *r, gw_entity_kind_t kind, const char *id)
+{
+    if (r->only >= 0 && r->only != (int)kind)
+        return false;
+    return !strcmp(kind == GW_ENTITY_REP ? r->ev.rep : r->ev.team, id);
+}
+
+static int64_t recount_cell(const recount_event_t *evs, int n, gw_entity_kind_t kind,
+                            const char *id, int w, int64_t bucket, int metric)
+{
+    int64_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        const gw_event_t *e = &evs[i].ev;
+        if (!counts_for(&evs[i], kind, id) ||
+            gw_window_is_late(&windows[w], e->occurred_at_ms, evs[i].stream) ||
+            gw_window_bucket(&windows[w], e->occurred_at_ms) != bucket)
+            continue;
+        bool activity = gw_kind_class(&kinds, e->kind) == GW_CLASS_ACTIVITY;
+        if (metric == gw_metric_count(e->kind))
+            sum++;
+        if (metric == gw_metric_amount(e->kind))
+            sum += e->amount_minor;
+        if (metric == GW_METRIC_WITH_GOAL && activity && e->has_goal)
+            sum++;
+        if (metric == GW_METRIC_WITH_NEXT_STEP && activity && e->has_next_step)
+            sum++;
+    }
+    return sum;
+}
+
+static void test_coalesce_equals_a_recount(void **state)
+{
+    (void)state;
+    enum { N = 1500 };
+    static recount_event_t evs[N];
+    gw_coalesce_t *c = gw_coalesce_new(windows, 2, &kinds);
+    uint64_t rng = 42;
+    for (int round = 0; round < 3; round++) {
+        gw_coalesce_reset(c);
+        int64_t stream = 100 * D;
+        for (int i = 0; i < N; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            uint64_t x = rng >> 16;
+            char rep[16], team[16];
+            int r = (int)(x % 50);
+            snprintf(rep, sizeof(rep), "r%d", r);
+            snprintf(team, sizeof(team), "t%d", r % 5);
+            /* mostly forward in time, sometimes days back (late for 1d) */
+            int64_t t = stream - (int64_t)((x >> 8) % 8 == 0 ? (x >> 12) % (3 * D) : 0) +
+                        (int64_t)((x >> 20) % (2 * H));
+            recount_event_t *re = &evs[i];
+            re->ev = event(rep, team, t, 1 + (int)((x >> 24) % 12));
+            re->ev.has_goal = (x >> 30) & 1;
+            re->ev.has_next_step = (x >> 31) & 1;
+            re->ev.amount_minor = (x >> 32) % 3 == 0 ? (int64_t)((x >> 34) % 5000) : 0;
+            re->partition = (int32_t)((x >> 40) % 12);
+            re->offset = i;
+            if (t > stream)
+                stream = t;
+            re->stream = stream;
+            re->only = -1;
+            if (r == 7 && (x >> 44) % 2) {
+                re->only = (int)((x >> 45) % 2 ? GW_ENTITY_REP : GW_ENTITY_TEAM);
+                assert_int_equal(gw_coalesce_add_one(c, &re->ev, (gw_entity_kind_t)re->only,
+                                                     re->partition, re->offset, re->stream),
+                                 0);
+            } else {
+                assert_int_equal(gw_coalesce_add(c, &re->ev, re->partition, re->offset, re->stream),
+                                 0);
+            }
+        }
+        assert_int_equal(gw_coalesce_count(c), 55);
+        for (size_t k = 0; k < gw_coalesce_count(c); k++) {
+            const gw_delta_t *d = gw_coalesce_delta(c, k);
+            uint32_t ncells = 0;
+            for (int w = 0; w < 2; w++) {
+                int64_t total = 0;
+                for (int32_t i = d->cells[w]; i >= 0; i = gw_coalesce_cell(c, i)->next) {
+                    const gw_delta_cell_t *cell = gw_coalesce_cell(c, i);
+                    assert_int_equal(cell->window, w);
+                    assert_int_equal(cell->entity, (int)k);
+                    /* one cell per bucket and metric */
+                    for (int32_t j = cell->next; j >= 0; j = gw_coalesce_cell(c, j)->next)
+                        assert_false(gw_coalesce_cell(c, j)->bucket == cell->bucket &&
+                                     gw_coalesce_cell(c, j)->metric == cell->metric);
+                    assert_int_equal(cell->value, recount_cell(evs, N, d->kind, d->id, w,
+                                                               cell->bucket, cell->metric));
+                    total += cell->value;
+                    ncells++;
+                }
+                /* and none missing: the cells hold everything the events add */
+                int64_t all = 0;
+                for (int i = 0; i < N; i++) {
+                    const gw_event_t *e = &evs[i].ev;
+                    if (!counts_for(&evs[i], d->kind, d->id) ||
+                        gw_window_is_late(&windows[w], e->occurred_at_ms, evs[i].stream))
+                        continue;
+                    bool activity = gw_kind_class(&kinds, e->kind) == GW_CLASS_ACTIVITY;
+                    all += 1 + e->amount_minor + (activity && e->has_goal) +
+                           (activity && e->has_next_step);
+                }
+                assert_int_equal(total, all);
+            }
+            assert_int_equal(ncells, d->ncells);
+            /* each part's range is its partition's lowest and highest offset */
+            for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(c, p)->next) {
+                const gw_delta_part_t *part = gw_coalesce_part(c, p);
+                int64_t lo = INT64_MAX, hi = -1;
+                for (int i = 0; i < N; i++)
+                    if (counts_for(&evs[i], d->kind, d->id) &&
+                        evs[i].partition == part->partition) {
+                        lo = evs[i].offset < lo ? evs[i].offset : lo;
+                        hi = evs[i].offset > hi ? evs[i].offset : hi;
+                    }
+                assert_int_equal(part->min_offset, lo);
+                assert_int_equal(part->max_offset, hi);
+            }
+        }
+    }
+    gw_coalesce_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_coalesce_counts_late_events_per_window),
         cmocka_unit_test(test_coalesce_add_one_touches_only_that_entity),
         cmocka_unit_test(test_coalesce_grows_and_shrinks_its_tables),
+        cmocka_unit_test(test_coalesce_equals_a_recount),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
