@@ -22,8 +22,7 @@
 
 /* One metric increment in one bucket of one window. */
 typedef struct {
-    int32_t next;   /* index of the next cell of the same entity and window, -1 at the end */
-    int32_t entity; /* index of the owning delta */
+    int32_t next; /* index of the next cell of the same entity and window, -1 at the end */
     int16_t window;
     int16_t metric;
     int64_t bucket;
