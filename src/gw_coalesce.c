@@ -9,9 +9,10 @@
  * lists of cells (through the pool) and parts make iteration cheap without
  * sorting. Strings (tenant, ids) are copied into a batch arena.
  *
- * Invariants: entity table slots hold index + 1 (0 = empty) and the table is
- * at most half full; a region is at most 7/8 full and its empty slots have
- * window -1, so probing always terminates.
+ * Invariants: entity table slots hold index + 1 (0 = empty) and a hash tag
+ * (see entity_slot), and the table is at most half full; a region is at
+ * most 7/8 full and its empty slots have window -1, so probing always
+ * terminates.
  */
 #include "gw_coalesce.h"
 
@@ -40,7 +41,7 @@ struct gw_coalesce_s {
 
     gw_delta_t *deltas;
     size_t ndeltas, cap_deltas;
-    uint32_t *etab; /* entity table */
+    uint64_t *etab; /* entity table: see entity_slot() */
     size_t etab_cap;
 
     gw_delta_cell_t *cells; /* the pool of regions */
@@ -107,7 +108,7 @@ gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const g
     c->kinds = kinds;
     c->strings = gw_arena_new(65536);
     c->etab_cap = 1024;
-    c->etab = calloc(c->etab_cap, sizeof(uint32_t));
+    c->etab = calloc(c->etab_cap, sizeof(uint64_t));
     forget_regions(c);
     if (!c->strings || !c->etab) {
         gw_coalesce_free(c);
@@ -134,13 +135,13 @@ void gw_coalesce_free(gw_coalesce_t *c)
  * small ones of a live stream would otherwise probe megabytes (a cache miss
  * per event) and clear them every batch. Keeps the old table if calloc
  * fails. */
-static void clear_table(uint32_t **tab, size_t *cap, size_t used, size_t floor)
+static void clear_table(uint64_t **tab, size_t *cap, size_t used, size_t floor)
 {
     if (*cap > floor && used * 16 < *cap) {
         size_t ncap = floor;
         while (ncap < used * 4)
             ncap *= 2;
-        uint32_t *t = calloc(ncap, sizeof(uint32_t));
+        uint64_t *t = calloc(ncap, sizeof(uint64_t));
         if (t) {
             free(*tab);
             *tab = t;
@@ -149,7 +150,7 @@ static void clear_table(uint32_t **tab, size_t *cap, size_t used, size_t floor)
         }
     }
     if (used)
-        memset(*tab, 0, *cap * sizeof(uint32_t));
+        memset(*tab, 0, *cap * sizeof(uint64_t));
 }
 
 void gw_coalesce_reset(gw_coalesce_t *c)
@@ -183,18 +184,38 @@ static uint64_t entity_hash(gw_entity_kind_t kind, const char *tenant, const cha
     return hash_bytes(h, id, strlen(id));
 }
 
+/* An entity table slot: the delta's index + 1 (0: empty) in the low half,
+ * the high half of the entity's hash in the high half, so that probing
+ * passes other entities without reading their deltas and strings (two
+ * cache misses each). */
+static uint64_t entity_slot(uint64_t hash, size_t index)
+{
+    return (hash & 0xffffffff00000000ull) | ((uint64_t)index + 1);
+}
+
+static bool slot_may_be(uint64_t slot, uint64_t hash)
+{
+    return (slot >> 32) == (hash >> 32);
+}
+
+static size_t slot_index(uint64_t slot)
+{
+    return (size_t)(uint32_t)slot - 1;
+}
+
 static int rehash_entities(gw_coalesce_t *c)
 {
     size_t ncap = c->etab_cap * 2;
-    uint32_t *t = calloc(ncap, sizeof(uint32_t));
+    uint64_t *t = calloc(ncap, sizeof(uint64_t));
     if (!t)
         return -1;
     for (size_t i = 0; i < c->ndeltas; i++) {
         gw_delta_t *d = &c->deltas[i];
-        size_t s = entity_hash(d->kind, d->tenant, d->id) & (ncap - 1);
+        uint64_t hash = entity_hash(d->kind, d->tenant, d->id);
+        size_t s = hash & (ncap - 1);
         while (t[s])
             s = (s + 1) & (ncap - 1);
-        t[s] = (uint32_t)i + 1;
+        t[s] = entity_slot(hash, i);
     }
     free(c->etab);
     c->etab = t;
@@ -210,11 +231,12 @@ static int find_entity(gw_coalesce_t *c, gw_entity_kind_t kind, const char *tena
         return -1;
     size_t mask = c->etab_cap - 1;
     size_t s = hash & mask;
-    while (c->etab[s]) {
-        gw_delta_t *d = &c->deltas[c->etab[s] - 1];
+    for (uint64_t slot; (slot = c->etab[s]) != 0; s = (s + 1) & mask) {
+        if (!slot_may_be(slot, hash))
+            continue;
+        gw_delta_t *d = &c->deltas[slot_index(slot)];
         if (d->kind == kind && !strcmp(d->id, id) && !strcmp(d->tenant, tenant))
-            return (int)(c->etab[s] - 1);
-        s = (s + 1) & mask;
+            return (int)slot_index(slot);
     }
     if (grow((void **)&c->deltas, &c->cap_deltas, sizeof(gw_delta_t), c->ndeltas + 1) != 0)
         return -1;
@@ -231,7 +253,7 @@ static int find_entity(gw_coalesce_t *c, gw_entity_kind_t kind, const char *tena
         d->cells[w] = -1;
     d->parts = -1;
     d->team_delta = -1;
-    c->etab[s] = (uint32_t)c->ndeltas + 1;
+    c->etab[s] = entity_slot(hash, c->ndeltas);
     return (int)c->ndeltas++;
 }
 
@@ -495,9 +517,9 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
  * the other entity's). */
 static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
 {
-    uint32_t slot = c->etab[hash & (c->etab_cap - 1)];
-    if (slot)
-        __builtin_prefetch(&c->deltas[slot - 1]);
+    uint64_t slot = c->etab[hash & (c->etab_cap - 1)];
+    if (slot && slot_may_be(slot, hash))
+        __builtin_prefetch(&c->deltas[slot_index(slot)]);
 }
 
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
@@ -533,12 +555,14 @@ int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *
                      const char *id)
 {
     size_t mask = c->etab_cap - 1;
-    size_t s = entity_hash(kind, tenant, id) & mask;
-    while (c->etab[s]) {
-        const gw_delta_t *d = &c->deltas[c->etab[s] - 1];
+    uint64_t hash = entity_hash(kind, tenant, id);
+    for (size_t s = hash & mask; c->etab[s]; s = (s + 1) & mask) {
+        uint64_t slot = c->etab[s];
+        if (!slot_may_be(slot, hash))
+            continue;
+        const gw_delta_t *d = &c->deltas[slot_index(slot)];
         if (d->kind == kind && !strcmp(d->id, id) && !strcmp(d->tenant, tenant))
-            return (int)(c->etab[s] - 1);
-        s = (s + 1) & mask;
+            return (int)slot_index(slot);
     }
     return -1;
 }
