@@ -177,11 +177,33 @@ void gw_coalesce_reset(gw_coalesce_t *c)
     memset(c->late, 0, sizeof(c->late));
 }
 
-static uint64_t entity_hash(gw_entity_kind_t kind, const char *tenant, const char *id)
+/* An entity as looked up: its kind, tenant and id with their lengths, and
+ * its hash. */
+typedef struct {
+    gw_entity_kind_t kind;
+    const char *tenant, *id;
+    size_t tlen, ilen;
+    uint64_t hash;
+} ekey_t;
+
+static ekey_t entity_key(gw_entity_kind_t kind, const char *tenant, size_t tlen, const char *id,
+                         size_t ilen)
 {
-    uint64_t h = 14695981039346656037ull ^ (uint64_t)kind;
-    h = hash_bytes(h, tenant, strlen(tenant) + 1);
-    return hash_bytes(h, id, strlen(id));
+    ekey_t k = {kind, tenant, id, tlen, ilen, 14695981039346656037ull ^ (uint64_t)kind};
+    k.hash = hash_bytes(k.hash, tenant, tlen + 1);
+    k.hash = hash_bytes(k.hash, id, ilen);
+    return k;
+}
+
+static bool is_entity(const gw_delta_t *d, const ekey_t *k)
+{
+    if (d->kind != k->kind)
+        return false;
+    size_t n = k->tlen + 1 + k->ilen;
+    if (n <= GW_DELTA_KEY_MAX)
+        return d->klen == n && !memcmp(d->key, k->tenant, k->tlen + 1) &&
+               !memcmp(d->key + k->tlen + 1, k->id, k->ilen);
+    return d->klen == 0 && !strcmp(d->id, k->id) && !strcmp(d->tenant, k->tenant);
 }
 
 /* An entity table slot: the delta's index + 1 (0: empty) in the low half,
@@ -211,7 +233,8 @@ static int rehash_entities(gw_coalesce_t *c)
         return -1;
     for (size_t i = 0; i < c->ndeltas; i++) {
         gw_delta_t *d = &c->deltas[i];
-        uint64_t hash = entity_hash(d->kind, d->tenant, d->id);
+        uint64_t hash =
+            entity_key(d->kind, d->tenant, strlen(d->tenant), d->id, strlen(d->id)).hash;
         size_t s = hash & (ncap - 1);
         while (t[s])
             s = (s + 1) & (ncap - 1);
@@ -223,37 +246,37 @@ static int rehash_entities(gw_coalesce_t *c)
     return 0;
 }
 
-/* `hash`: entity_hash(kind, tenant, id). */
-static int find_entity(gw_coalesce_t *c, gw_entity_kind_t kind, const char *tenant, const char *id,
-                       uint64_t hash)
+static int find_entity(gw_coalesce_t *c, const ekey_t *k)
 {
     if ((c->ndeltas + 1) * 2 > c->etab_cap && rehash_entities(c) != 0)
         return -1;
     size_t mask = c->etab_cap - 1;
-    size_t s = hash & mask;
-    for (uint64_t slot; (slot = c->etab[s]) != 0; s = (s + 1) & mask) {
-        if (!slot_may_be(slot, hash))
-            continue;
-        gw_delta_t *d = &c->deltas[slot_index(slot)];
-        if (d->kind == kind && !strcmp(d->id, id) && !strcmp(d->tenant, tenant))
+    size_t s = k->hash & mask;
+    for (uint64_t slot; (slot = c->etab[s]) != 0; s = (s + 1) & mask)
+        if (slot_may_be(slot, k->hash) && is_entity(&c->deltas[slot_index(slot)], k))
             return (int)slot_index(slot);
-    }
     if (grow((void **)&c->deltas, &c->cap_deltas, sizeof(gw_delta_t), c->ndeltas + 1) != 0)
         return -1;
     gw_delta_t *d = &c->deltas[c->ndeltas];
     memset(d, 0, sizeof(*d));
-    d->kind = kind;
-    d->tenant = gw_arena_strndup(c->strings, tenant, strlen(tenant));
-    d->id = gw_arena_strndup(c->strings, id, strlen(id));
+    d->kind = k->kind;
+    d->tenant = gw_arena_strndup(c->strings, k->tenant, k->tlen);
+    d->id = gw_arena_strndup(c->strings, k->id, k->ilen);
     if (!d->tenant || !d->id)
         return -1;
+    size_t n = k->tlen + 1 + k->ilen;
+    if (n <= GW_DELTA_KEY_MAX) {
+        memcpy(d->key, k->tenant, k->tlen + 1);
+        memcpy(d->key + k->tlen + 1, k->id, k->ilen);
+        d->klen = (uint8_t)n;
+    }
     d->first_event_ms = INT64_MAX;
     d->wm_ms = INT64_MIN;
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
     d->parts = -1;
     d->team_delta = -1;
-    c->etab[s] = entity_slot(hash, c->ndeltas);
+    c->etab[s] = entity_slot(k->hash, c->ndeltas);
     return (int)c->ndeltas++;
 }
 
@@ -467,22 +490,22 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
     if (stream_ms > d->wm_ms)
         d->wm_ms = stream_ms;
     for (int w = 0; w < c->nwindows; w++)
-        d->late[w] += late[w];
+        if (late[w])
+            d->late[w]++;
     for (int k = 0; k < n; k++)
         if (add_cell(c, e, &adds[k]) != 0)
             return -1;
     return 0;
 }
 
-/* The delta of the event's rep or team, found or created. A rep remembers
- * the team of its latest event: for a rep, `team` is the index of that
- * team's delta in this batch when known (its id is then shared, and a
- * comparison of indices replaces one of strings), else -1. */
-static int locate(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind, uint64_t hash,
-                  int team)
+/* The delta of the event's rep or team (`k`), found or created. A rep
+ * remembers the team of its latest event: for a rep, `team` is the index
+ * of that team's delta in this batch when known (its id is then shared,
+ * and a comparison of indices replaces one of strings), else -1. */
+static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k, int team)
 {
-    int e = find_entity(c, kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team, hash);
-    if (e < 0 || kind != GW_ENTITY_REP)
+    int e = find_entity(c, k);
+    if (e < 0 || k->kind != GW_ENTITY_REP)
         return e;
     gw_delta_t *d = &c->deltas[e];
     if (team >= 0) {
@@ -502,8 +525,9 @@ static int locate(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
                         int32_t partition, int64_t offset, int64_t stream_ms)
 {
-    uint64_t hash = entity_hash(kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
-    int e = locate(c, ev, kind, hash, -1);
+    const char *id = kind == GW_ENTITY_REP ? ev->rep : ev->team;
+    ekey_t k = entity_key(kind, ev->tenant, strlen(ev->tenant), id, strlen(id));
+    int e = locate(c, ev, &k, -1);
     if (e < 0)
         return -1;
     cell_add_t adds[GW_WINDOWS_MAX * 4];
@@ -525,17 +549,18 @@ static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
-    uint64_t hrep = entity_hash(GW_ENTITY_REP, ev->tenant, ev->rep),
-             hteam = entity_hash(GW_ENTITY_TEAM, ev->tenant, ev->team);
-    __builtin_prefetch(&c->etab[hrep & (c->etab_cap - 1)]);
-    __builtin_prefetch(&c->etab[hteam & (c->etab_cap - 1)]);
-    prefetch_entity(c, hrep);
-    prefetch_entity(c, hteam);
+    size_t tlen = strlen(ev->tenant);
+    ekey_t rk = entity_key(GW_ENTITY_REP, ev->tenant, tlen, ev->rep, strlen(ev->rep)),
+           tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, ev->team, strlen(ev->team));
+    __builtin_prefetch(&c->etab[rk.hash & (c->etab_cap - 1)]);
+    __builtin_prefetch(&c->etab[tk.hash & (c->etab_cap - 1)]);
+    prefetch_entity(c, rk.hash);
+    prefetch_entity(c, tk.hash);
     cell_add_t adds[GW_WINDOWS_MAX * 4];
     bool late[GW_WINDOWS_MAX];
     int n = event_cells(c, ev, stream_ms, adds, late);
-    int team = locate(c, ev, GW_ENTITY_TEAM, hteam, -1);
-    int rep = team < 0 ? -1 : locate(c, ev, GW_ENTITY_REP, hrep, team);
+    int team = locate(c, ev, &tk, -1);
+    int rep = team < 0 ? -1 : locate(c, ev, &rk, team);
     if (rep < 0)
         return -1;
     prefetch_cells(c, rep, adds, n);
@@ -555,15 +580,10 @@ int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *
                      const char *id)
 {
     size_t mask = c->etab_cap - 1;
-    uint64_t hash = entity_hash(kind, tenant, id);
-    for (size_t s = hash & mask; c->etab[s]; s = (s + 1) & mask) {
-        uint64_t slot = c->etab[s];
-        if (!slot_may_be(slot, hash))
-            continue;
-        const gw_delta_t *d = &c->deltas[slot_index(slot)];
-        if (d->kind == kind && !strcmp(d->id, id) && !strcmp(d->tenant, tenant))
-            return (int)slot_index(slot);
-    }
+    ekey_t k = entity_key(kind, tenant, strlen(tenant), id, strlen(id));
+    for (size_t s = k.hash & mask; c->etab[s]; s = (s + 1) & mask)
+        if (slot_may_be(c->etab[s], k.hash) && is_entity(&c->deltas[slot_index(c->etab[s])], &k))
+            return (int)slot_index(c->etab[s]);
     return -1;
 }
 

@@ -37,23 +37,33 @@ typedef struct {
     int64_t max_offset;
 } gw_delta_part_t;
 
+/* The first bytes of an entity's delta hold what finding it and adding an
+ * event to it read (one cache line: the kind and the inline key; the
+ * next: times, list heads, the cell table), the rest after. */
+#define GW_DELTA_KEY_MAX 58
+
 typedef struct {
     gw_entity_kind_t kind;
-    const char *tenant;
-    const char *id;
-    const char *team;       /* for a rep: the team of its last event; NULL for a team */
+    /* the coalescer's own: "<tenant>\0<id>" when it fits in key (klen
+     * bytes), so that a lookup compares without reading the strings; klen
+     * 0 when it does not */
+    uint8_t klen;
+    char key[GW_DELTA_KEY_MAX + 1];
     int64_t first_event_ms; /* earliest occurred_at_ms in the batch */
     int64_t wm_ms;          /* newest stream time among its events */
     uint32_t nevents;
-    int64_t late[GW_WINDOWS_MAX];  /* events too late for each window */
-    int32_t cells[GW_WINDOWS_MAX]; /* head cell per window, -1 if none */
-    int32_t parts;                 /* head part */
-    uint32_t ncells;               /* cells, all windows */
+    uint32_t ncells;    /* cells, all windows */
+    int32_t parts;      /* head part */
+    int32_t team_delta; /* for a rep: the delta of `team` if it is in this batch, else -1 */
     /* the coalescer's own: the delta's cell table, 2^region_bits slots of
      * the cell pool from index `region` (region_bits 0: none yet) */
     int32_t region;
     int16_t region_bits;
-    int32_t team_delta; /* for a rep: the delta of `team` if it is in this batch, else -1 */
+    int32_t cells[GW_WINDOWS_MAX]; /* head cell per window, -1 if none */
+    const char *tenant;
+    const char *id;
+    const char *team;             /* for a rep: the team of its last event; NULL for a team */
+    int64_t late[GW_WINDOWS_MAX]; /* events too late for each window */
 } gw_delta_t;
 
 typedef struct gw_coalesce_s gw_coalesce_t;
