@@ -362,7 +362,7 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
 static int add_cell(gw_coalesce_t *c, int entity, const cell_add_t *a)
 {
     gw_delta_t *d = &c->deltas[entity];
-    if ((d->region_bits == 0 || (d->ncells + 1) * 8 > ((uint32_t)7 << d->region_bits)) &&
+    if ((d->region_bits == 0 || (uint64_t)(d->ncells + 1) * 8 > ((uint64_t)7 << d->region_bits)) &&
         grow_region(c, d) != 0)
         return -1;
     size_t mask = ((size_t)1 << d->region_bits) - 1;
