@@ -572,10 +572,16 @@ static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
 {
     size_t max = (size_t)pl->cfg->consumer.batch_max_messages;
     int64_t batch_wait = pl->cfg->consumer.batch_max_wait_ms;
-    for (size_t i = 0; i < pl->ncarry; i++)
-        if (take(pl, sl, pl->carry[i]) != 0)
-            return -1;
+    /* take() destroys the message it is given, even when it fails: the
+     * rest are destroyed here, so that none is destroyed twice later */
+    size_t ncarry = pl->ncarry;
     pl->ncarry = 0;
+    for (size_t i = 0; i < ncarry; i++)
+        if (take(pl, sl, pl->carry[i]) != 0) {
+            for (size_t k = i + 1; k < ncarry; k++)
+                rd_kafka_message_destroy(pl->carry[k]);
+            return -1;
+        }
     int64_t first_until = gw_mono_ms() + wait_ms;
     int64_t deadline = -1;
     size_t max_entities = (size_t)pl->cfg->consumer.batch_max_entities;
