@@ -318,6 +318,39 @@ static void test_coalesce_equals_a_recount(void **state)
     gw_coalesce_free(c);
 }
 
+/* Entities whose tenant and id fit the delta's inline key and those that do
+ * not ("acme" + 53 bytes is the longest that fits): each is still one delta
+ * however many events it gets, and never another entity's. */
+static void test_coalesce_long_ids_fold_too(void **state)
+{
+    (void)state;
+    gw_coalesce_t *c = gw_coalesce_new(windows, 2, &kinds);
+    static const size_t lens[] = {1, 52, 53, 54, 64};
+    char ids[5][65];
+    for (int k = 0; k < 5; k++) {
+        memset(ids[k], 'a' + k, lens[k]);
+        ids[k][lens[k]] = '\0';
+    }
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 5; k++) {
+            gw_event_t e = event(ids[k], ids[4 - k], 100 * D, 1);
+            assert_int_equal(gw_coalesce_add(c, &e, 0, round * 5 + k, 100 * D), 0);
+        }
+    assert_int_equal(gw_coalesce_count(c), 10);
+    for (int k = 0; k < 5; k++) {
+        int r = gw_coalesce_find(c, GW_ENTITY_REP, "acme", ids[k]);
+        int t = gw_coalesce_find(c, GW_ENTITY_TEAM, "acme", ids[k]);
+        assert_true(r >= 0 && t >= 0 && r != t);
+        assert_string_equal(gw_coalesce_delta(c, (size_t)r)->id, ids[k]);
+        assert_string_equal(gw_coalesce_delta(c, (size_t)r)->team, ids[4 - k]);
+        assert_int_equal(gw_coalesce_delta(c, (size_t)r)->nevents, 3);
+        assert_int_equal(gw_coalesce_delta(c, (size_t)t)->nevents, 3);
+        assert_int_equal(cell_sum(c, gw_coalesce_delta(c, (size_t)r), 0, gw_metric_count(1)), 3);
+    }
+    assert_int_equal(gw_coalesce_find(c, GW_ENTITY_REP, "acm", ids[0]), -1);
+    gw_coalesce_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_coalesce_add_one_touches_only_that_entity),
         cmocka_unit_test(test_coalesce_grows_and_shrinks_its_tables),
         cmocka_unit_test(test_coalesce_equals_a_recount),
+        cmocka_unit_test(test_coalesce_long_ids_fold_too),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
