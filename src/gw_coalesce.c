@@ -316,18 +316,25 @@ static int32_t take_region(gw_coalesce_t *c, int k)
     return r;
 }
 
-/* Puts `cell` into the empty slot its hash finds in `d`'s region and links
- * it into the delta's list of its window. */
+/* Writes `cell` into slot `s` of `d`'s region (an empty one) and links it
+ * into the delta's list of its window. */
+static void put_cell(gw_coalesce_t *c, gw_delta_t *d, size_t s, const gw_delta_cell_t *cell)
+{
+    gw_delta_cell_t *slot = &c->cells[(size_t)d->region + s];
+    *slot = *cell;
+    slot->next = d->cells[cell->window];
+    d->cells[cell->window] = d->region + (int32_t)s;
+}
+
+/* Puts `cell` into the empty slot its hash finds in `d`'s region. */
 static void place(gw_coalesce_t *c, gw_delta_t *d, const gw_delta_cell_t *cell, uint64_t hash)
 {
     size_t mask = ((size_t)1 << d->region_bits) - 1;
     size_t s = hash & mask;
-    gw_delta_cell_t *r = &c->cells[d->region];
+    const gw_delta_cell_t *r = &c->cells[d->region];
     while (r[s].window >= 0)
         s = (s + 1) & mask;
-    r[s] = *cell;
-    r[s].next = d->cells[cell->window];
-    d->cells[cell->window] = d->region + (int32_t)s;
+    put_cell(c, d, s, cell);
 }
 
 /* Gives delta `d` a region 2^REGION_GROWTH_BITS times as big (its first:
@@ -376,13 +383,9 @@ static int add_cell(gw_coalesce_t *c, int entity, const cell_add_t *a)
         }
         s = (s + 1) & mask;
     }
-    gw_delta_cell_t *cell = &r[s];
-    cell->window = a->window;
-    cell->metric = a->metric;
-    cell->bucket = a->bucket;
-    cell->value = a->value;
-    cell->next = d->cells[a->window];
-    d->cells[a->window] = d->region + (int32_t)s;
+    gw_delta_cell_t cell = {
+        .window = a->window, .metric = a->metric, .bucket = a->bucket, .value = a->value};
+    put_cell(c, d, s, &cell);
     d->ncells++;
     return 0;
 }
