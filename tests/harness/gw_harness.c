@@ -201,7 +201,9 @@ static void redis_spawn(gwh_t *h)
 void gwh_redis_start(gwh_t *h, const char *extra)
 {
     h->redis_port = gwh_free_port();
-    snprintf(h->redis_args, sizeof(h->redis_args), "%s", extra ? extra : "");
+    /* GW_REDIS_ARGS: more redis-server options (benchmarks of its settings) */
+    const char *more = getenv("GW_REDIS_ARGS");
+    snprintf(h->redis_args, sizeof(h->redis_args), "%s %s", extra ? extra : "", more ? more : "");
     redis_spawn(h);
 }
 
