@@ -264,7 +264,8 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
             continue;
         gw_alert_state_t before = o->st[k];
         bool cond = gw_alert_condition((gw_alert_kind_t)k, &o->diag);
-        o->send[k] = gw_alert_step(&al->policy, &o->st[k], cond, o->wm, now);
+        bool cleared = gw_alert_cleared(o->pb, (gw_alert_kind_t)k, &o->diag);
+        o->send[k] = gw_alert_step(&al->policy, &o->st[k], cond, cleared, o->wm, now);
         if (memcmp(&before, &o->st[k], sizeof(before)) != 0)
             o->changed = true;
         if (o->send[k] == GW_SEND_NONE)

@@ -83,11 +83,30 @@ int gw_alert_phase_parse(const char *name)
     return -1;
 }
 
+bool gw_alert_cleared(const gw_playbook_t *pb, gw_alert_kind_t k, const gw_diagnosis_t *d)
+{
+    switch (k) {
+    case GW_ALERT_EFFICIENCY:
+        return gw_detector_efficiency_cleared(pb, d);
+    case GW_ALERT_EFFECTIVENESS:
+        return gw_detector_effectiveness_cleared(pb, d);
+    case GW_ALERT_LOW_QUALITY:
+    case GW_ALERT_PIPELINE_INFLATION:
+    case GW_ALERT_GAMING:
+        return d->kind == GW_DIAG_HEALTHY || d->kind == GW_DIAG_NO_OBJECTIVE ||
+               !gw_alert_condition(k, d);
+    case GW_ALERT_KINDS:
+        break;
+    }
+    return true;
+}
+
 static gw_alert_send_t fire(gw_alert_state_t *st, int64_t wm, int64_t now_ms, bool first)
 {
     if (first) {
         st->seq = 0;
         st->starts_at_ms = now_ms;
+        st->flapped = st->resolved_wm > 0 && wm - st->resolved_wm < GW_ALERT_FLAP_SPAN_MS;
     }
     st->phase = GW_PHASE_FIRING;
     st->last_sent_wm = wm;
@@ -97,8 +116,11 @@ static gw_alert_send_t fire(gw_alert_state_t *st, int64_t wm, int64_t now_ms, bo
 }
 
 gw_alert_send_t gw_alert_step(const gw_alert_policy_t *p, gw_alert_state_t *st, bool condition,
-                              int64_t wm, int64_t now_ms)
+                              bool cleared, int64_t wm, int64_t now_ms)
 {
+    st->flapped = false;
+    if (cleared)
+        condition = false;
     switch (st->phase) {
     case GW_PHASE_INACTIVE:
         if (!condition)
@@ -117,7 +139,7 @@ gw_alert_send_t gw_alert_step(const gw_alert_policy_t *p, gw_alert_state_t *st, 
             return fire(st, wm, now_ms, true);
         return GW_SEND_NONE;
     case GW_PHASE_FIRING:
-        if (!condition) {
+        if (cleared) {
             st->phase = GW_PHASE_RESOLVING;
             st->clear_since_wm = wm;
             if (p->resolve_after_ms > 0)
@@ -128,7 +150,7 @@ gw_alert_send_t gw_alert_step(const gw_alert_policy_t *p, gw_alert_state_t *st, 
             return fire(st, wm, now_ms, false);
         return GW_SEND_NONE;
     case GW_PHASE_RESOLVING:
-        if (condition) {
+        if (!cleared) {
             st->phase = GW_PHASE_FIRING; /* it never really cleared */
             return GW_SEND_NONE;
         }
@@ -137,6 +159,7 @@ gw_alert_send_t gw_alert_step(const gw_alert_policy_t *p, gw_alert_state_t *st, 
         break;
     }
     st->phase = GW_PHASE_INACTIVE;
+    st->resolved_wm = wm;
     st->seq++;
     st->msgno++;
     return GW_SEND_RESOLVED;

@@ -3,17 +3,22 @@
  *
  * Each (tenant, rep, window, alert kind) has a lifecycle state. At every
  * evaluation the detector's diagnosis says whether the kind's condition
- * holds; gw_alert_step() moves the state and says what to send:
+ * holds (the gap is significant) and whether it has cleared (the evidence
+ * says it is gone: the objective met, or the volume or conversion back at
+ * the team's). Between the two the state stays as it is: that band is the
+ * hysteresis that keeps a rep near a threshold from flapping.
  *
  *   inactive --holds--> pending --held fire_after--> FIRING (send)
+ *   pending  --stops holding--> inactive (nothing was sent)
  *   firing   --holds, repeat_interval since last--> FIRING again (send)
- *   firing   --clears--> resolving --clear resolve_after--> RESOLVED (send)
- *   resolving --holds again--> firing (nothing sent: no flapping)
- *   pending  --clears--> inactive (nothing was sent)
+ *   firing   --cleared--> resolving --cleared resolve_after--> RESOLVED (send)
+ *   resolving --not cleared--> firing (nothing sent)
  *
- * Durations are measured on the event-time evaluation watermark, so a
- * replayed stream behaves as it did live. Wall-clock times are only
- * reported (starts_at, ends_at).
+ * A FIRING that opens an episode within GW_ALERT_FLAP_SPAN of event time
+ * after the previous RESOLVED is a flap: counted, so operators see whether
+ * the defaults hold. Durations are measured on the event-time evaluation
+ * watermark, so a replayed stream behaves as it did live. Wall-clock times
+ * are only reported (starts_at, ends_at).
  */
 #ifndef GW_ALERTS_H
 #define GW_ALERTS_H
@@ -51,6 +56,13 @@ int gw_alert_kind_parse(const char *name);
 /* True if the diagnosis shows the kind's condition. */
 bool gw_alert_condition(gw_alert_kind_t kind, const gw_diagnosis_t *d);
 
+/* True if the diagnosis shows the kind's condition is gone (stronger than
+ * "does not hold": see above). */
+bool gw_alert_cleared(const gw_playbook_t *pb, gw_alert_kind_t kind, const gw_diagnosis_t *d);
+
+/* Event time after a RESOLVED within which a new FIRING counts as a flap. */
+#define GW_ALERT_FLAP_SPAN_MS (24LL * 3600 * 1000)
+
 typedef enum {
     GW_PHASE_INACTIVE = 0,
     GW_PHASE_PENDING,
@@ -67,6 +79,8 @@ typedef struct {
     uint32_t seq;           /* messages of the current episode */
     uint64_t msgno;         /* messages ever decided for this alert */
     uint64_t delivered;     /* highest msgno the broker acknowledged */
+    int64_t resolved_wm;    /* event time of the last RESOLVED, 0: never */
+    bool flapped;           /* out: the last step opened an episode that is a flap */
 } gw_alert_state_t;
 
 typedef struct {
@@ -82,9 +96,10 @@ typedef enum {
 } gw_alert_send_t;
 
 /* Moves `st` for one evaluation at event time `wm_ms` (wall clock `now_ms`)
- * and returns what to send. On a send, st->seq and st->msgno are advanced. */
+ * and returns what to send. `condition` and `cleared` are never both true
+ * (cleared wins). On a send, st->seq and st->msgno are advanced. */
 gw_alert_send_t gw_alert_step(const gw_alert_policy_t *policy, gw_alert_state_t *st, bool condition,
-                              int64_t wm_ms, int64_t now_ms);
+                              bool cleared, int64_t wm_ms, int64_t now_ms);
 
 /* "inactive", "pending", "firing", "resolving"; parse returns -1 if unknown. */
 const char *gw_alert_phase_str(gw_alert_phase_t phase);

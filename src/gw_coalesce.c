@@ -427,7 +427,6 @@ static int add_part(gw_coalesce_t *c, int entity, int32_t partition, int64_t off
 static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms,
                        cell_add_t *adds, bool *late)
 {
-    gw_kind_class_t cls = gw_kind_class(c->kinds, ev->kind);
     int n = 0;
     for (int w = 0; w < c->nwindows; w++) {
         const gw_window_t *win = &c->windows[w];
@@ -445,12 +444,12 @@ static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t str
             metrics[nm] = gw_metric_amount(ev->kind);
             values[nm++] = ev->amount_minor;
         }
-        if (cls == GW_CLASS_ACTIVITY && ev->has_goal) {
-            metrics[nm] = GW_METRIC_WITH_GOAL;
+        if (ev->has_goal) {
+            metrics[nm] = gw_metric_goal(ev->kind);
             values[nm++] = 1;
         }
-        if (cls == GW_CLASS_ACTIVITY && ev->has_next_step) {
-            metrics[nm] = GW_METRIC_WITH_NEXT_STEP;
+        if (ev->has_next_step) {
+            metrics[nm] = gw_metric_next_step(ev->kind);
             values[nm++] = 1;
         }
         for (int k = 0; k < nm; k++) {

@@ -61,6 +61,11 @@ typedef struct {
     yaml_node_t *objective_node;
     raw_override_t *overrides;
     int noverrides;
+    raw_name_t evidence_window;
+    raw_name_t partial_history;
+    raw_name_t inspected[GW_KIND_MAX];
+    int ninspected;
+    yaml_node_t *inspected_node;
 } raw_playbook_t;
 
 typedef struct {
@@ -283,7 +288,32 @@ static void load_ramp(cfg_loader_t *L, yaml_node_t *node, const char *path, void
     pb->nramp = i;
 }
 
+static void load_inspected(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    raw_playbook_t *rb = current(L);
+    rb->inspected_node = node;
+    load_name_list(L, node, path, rb->inspected, GW_KIND_MAX, &rb->ninspected);
+}
+
+static void load_evidence_window(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    raw_playbook_t *rb = current(L);
+    rb->evidence_window.name = cfg_scalar(L, node, path);
+    rb->evidence_window.node = node;
+}
+
+static void load_partial_history(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    raw_playbook_t *rb = current(L);
+    rb->partial_history.name = cfg_scalar(L, node, path);
+    rb->partial_history.node = node;
+}
+
 static const cfg_field_t quality_fields[] = {
+    {"inspected_kinds", CFG_CUSTOM, 0, 0, 0, NULL, load_inspected},
     {"min_activities", CFG_INT, offsetof(gw_playbook_t, quality_min_activities), 1, 1000000000},
     {"min_goal_share", CFG_DOUBLE, offsetof(gw_playbook_t, quality_min_goal_share), 0, 0, NULL,
      NULL, 0.0, 1.0},
@@ -308,6 +338,9 @@ static const cfg_field_t playbook_fields[] = {
      NULL, 0.0, 1000.0},
     {"gaming_factor", CFG_DOUBLE, offsetof(gw_playbook_t, gaming_factor), 0, 0, NULL, NULL, 0.0,
      1000.0},
+    {"evidence_window", CFG_CUSTOM, 0, 0, 0, NULL, load_evidence_window},
+    {"partial_history", CFG_CUSTOM, 0, 0, 0, NULL, load_partial_history},
+    {"min_history", CFG_DOUBLE, offsetof(gw_playbook_t, min_history), 0, 0, NULL, NULL, 0.0, 1.0},
     {NULL},
 };
 
@@ -325,6 +358,9 @@ static void playbook_defaults(gw_playbook_t *pb)
     pb->quality_min_next_step_share = 0.3;
     pb->pipeline_inflation = 3.0;
     pb->gaming_factor = 3.0;
+    pb->evidence_window = -1;
+    pb->partial_history = GW_HISTORY_PRORATE;
+    pb->min_history = 0.25;
 }
 
 static void load_playbook(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
@@ -474,6 +510,51 @@ static void resolve_one(cfg_loader_t *L, raw_playbook_t *rb)
         if (!ro->rep || ro->ntargets == 0)
             cfg_error(L, ro->node, path, "an override needs rep and per_window");
         resolve_targets(L, ro->targets, ro->ntargets, path, o->target);
+    }
+    /* Evidence window: named, or the longest configured. */
+    snprintf(path, sizeof(path), "%s.evidence_window", rb->path);
+    pb->evidence_window = -1;
+    if (rb->evidence_window.name) {
+        pb->evidence_window = gw_config_window_index(L->cfg, rb->evidence_window.name);
+        if (pb->evidence_window < 0)
+            cfg_error(L, rb->evidence_window.node, path,
+                      "window \"%s\" is not one of the configured windows",
+                      rb->evidence_window.name);
+    }
+    if (pb->evidence_window < 0)
+        for (int w = 0; w < L->cfg->nwindows; w++)
+            if (pb->evidence_window < 0 ||
+                L->cfg->windows[w].length_ms > L->cfg->windows[pb->evidence_window].length_ms)
+                pb->evidence_window = w;
+    /* Partial history. */
+    snprintf(path, sizeof(path), "%s.partial_history", rb->path);
+    if (rb->partial_history.name) {
+        if (!strcmp(rb->partial_history.name, "prorate"))
+            pb->partial_history = GW_HISTORY_PRORATE;
+        else if (!strcmp(rb->partial_history.name, "skip"))
+            pb->partial_history = GW_HISTORY_SKIP;
+        else
+            cfg_error(L, rb->partial_history.node, path,
+                      "\"%s\" is not a rule (prorate: judge against the objective prorated "
+                      "to the covered share; skip: judge only windows history covers whole)",
+                      rb->partial_history.name);
+    }
+    /* Inspected kinds: named, or the outputs and the meetings (where a
+     * conversation happened, so a goal and a next step can be recorded). */
+    snprintf(path, sizeof(path), "%s.quality.inspected_kinds", rb->path);
+    memset(pb->inspected, 0, sizeof(pb->inspected));
+    if (rb->inspected_node) {
+        if (rb->ninspected == 0)
+            cfg_error(L, rb->inspected_node, path, "name at least one kind");
+        for (int i = 0; i < rb->ninspected; i++) {
+            int k = resolve_kind(L, &rb->inspected[i], path);
+            if (k >= 0)
+                pb->inspected[k] = true;
+        }
+    } else {
+        for (int k = 0; k < GW_KIND_MAX; k++)
+            pb->inspected[k] = gw_kind_class(&L->cfg->kinds, k) == GW_CLASS_OUTPUT;
+        pb->inspected[4] = pb->inspected[5] = true; /* MEETING_HELD, DEMO_GIVEN */
     }
     pb->z = gw_stats_z(pb->confidence);
 }

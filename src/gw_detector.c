@@ -1,14 +1,23 @@
 /*
- * gw_detector: funnel arithmetic and the decision table of gw_detector.h.
- * Every count the decision uses is kept in the diagnosis, so the snapshot
- * in Redis and the alert can show their work.
+ * gw_detector: funnel arithmetic, robust team baselines, the tests and the
+ * decision table of gw_detector.h. Every count and p-value the decision
+ * uses is kept in the diagnosis, so the snapshot in Redis and the alert can
+ * show their work.
  */
 #include "gw_detector.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gw_stats.h"
+
+/* A typical rate or volume needs this many other reps with enough data;
+ * with fewer, the other reps' pooled counts stand in. */
+#define MIN_PEERS 3
+
+/* Largest team whose peers' figures are kept on the stack. */
+#define PEERS_MAX 4096
 
 static const char *const diag_names[GW_DIAG_COUNT] = {
     [GW_DIAG_NO_OBJECTIVE] = "no_objective",
@@ -18,10 +27,11 @@ static const char *const diag_names[GW_DIAG_COUNT] = {
     [GW_DIAG_BOTH] = "efficiency_and_effectiveness_gap",
     [GW_DIAG_INSUFFICIENT] = "insufficient_data",
     [GW_DIAG_WITHIN_NOISE] = "within_noise",
+    [GW_DIAG_PARTIAL_HISTORY] = "partial_history",
 };
 
 static const char *const signal_names[GW_SIGNAL_COUNT] = {
-    "low_quality", "pipeline_inflation", "gaming", "silent", "ramping",
+    "low_quality", "pipeline_inflation", "gaming", "silent", "ramping", "partial_history",
 };
 
 const char *gw_diag_str(gw_diag_kind_t kind)
@@ -47,40 +57,149 @@ static int64_t stage_count(const gw_stage_t *st, const int64_t *totals)
     return n;
 }
 
-static int64_t minus(const int64_t *team, const int64_t *rep, int metric)
+static double alpha(const gw_playbook_t *pb)
 {
-    int64_t v = team[metric] - rep[metric];
-    return v > 0 ? v : 0;
+    return 1 - pb->confidence;
+}
+
+/* The typical rep's rate of transition i: the median of the other reps'
+ * rates among those with min_rep_trials trials; with fewer than MIN_PEERS
+ * of them, the pooled rate if it rests on min_team_trials; else NaN. */
+static double typical_rate(const gw_playbook_t *pb, const gw_detector_input_t *in, int i,
+                           int64_t pooled_trials, int64_t pooled_successes, double *scratch)
+{
+    int m = 0;
+    for (int p = 0; p < in->npeers && p < PEERS_MAX; p++) {
+        int64_t n = stage_count(&pb->stages[i], in->peers[p].evidence);
+        int64_t s = stage_count(&pb->stages[i + 1], in->peers[p].evidence);
+        if (n >= pb->min_rep_trials)
+            scratch[m++] = (double)(s < n ? s : n) / (double)n;
+    }
+    if (m >= MIN_PEERS)
+        return gw_stats_median(scratch, m);
+    if (pooled_trials >= pb->min_team_trials)
+        return (double)pooled_successes / (double)pooled_trials;
+    return NAN;
+}
+
+/* The typical rep's top-of-funnel volume over a whole window (each other
+ * rep's volume divided by its coverage), and the negative binomial
+ * dispersion of those volumes from their robust spread. */
+static void typical_volume(const gw_playbook_t *pb, const gw_detector_input_t *in,
+                           double *scratch, double *typical, double *phi)
+{
+    int m = 0;
+    double floor_cov = pb->min_history > 0.1 ? pb->min_history : 0.1;
+    for (int p = 0; p < in->npeers && p < PEERS_MAX; p++) {
+        const gw_rep_counts_t *c = &in->peers[p];
+        if (c->coverage < floor_cov)
+            continue;
+        scratch[m++] = (double)stage_count(&pb->stages[0], c->totals) / c->coverage;
+    }
+    *typical = NAN;
+    *phi = 0;
+    if (m == 0)
+        return;
+    double med = gw_stats_median(scratch, m);
+    *typical = med;
+    double sd = gw_stats_mad_sd(scratch, m, med);
+    if (!isnan(sd) && med > 0) {
+        double extra = sd * sd - med;
+        *phi = extra > 0 ? extra / (med * med) : 0;
+    }
 }
 
 static void judge_transition(const gw_playbook_t *pb, gw_transition_t *t)
 {
     t->rep_rate = t->rep_trials ? (double)t->rep_successes / (double)t->rep_trials : 0;
+    if (t->rep_rate > 1)
+        t->rep_rate = 1;
     gw_stats_wilson(t->rep_successes, t->rep_trials, pb->z, &t->rep_lo, &t->rep_hi);
-    t->team_rate = t->team_trials >= pb->min_team_trials
-                       ? (double)t->team_successes / (double)t->team_trials
-                       : NAN;
+    double k = (double)pb->min_rep_trials; /* the prior's weight, in trials */
+    t->rep_shrunk = isnan(t->team_rate)
+                        ? t->rep_rate
+                        : ((double)t->rep_successes + k * t->team_rate) / ((double)t->rep_trials + k);
     t->judged = !isnan(t->team_rate) && t->rep_trials >= pb->min_rep_trials;
-    t->below = t->judged && t->rep_hi < t->team_rate * (1 - pb->tolerance);
+    t->p = NAN;
+    if (t->judged) {
+        int64_t s = t->rep_successes < t->rep_trials ? t->rep_successes : t->rep_trials;
+        t->p = gw_stats_binom_cdf(s, t->rep_trials, t->team_rate * (1 - pb->tolerance));
+    }
 }
 
-/* The objective in money: the amount itself, or the count times the team's
- * average amount of that kind. */
-static double objective_value(const gw_playbook_t *pb, const int64_t *team, double objective)
+/* The objective in money: the amount itself, or the count times the other
+ * reps' average amount of that kind. */
+static double objective_value(const gw_playbook_t *pb, const int64_t *others, double objective)
 {
     if (pb->objective_type == GW_OBJECTIVE_AMOUNT)
         return objective;
-    int64_t n = team[gw_metric_count(pb->objective_kind)];
-    int64_t amount = team[gw_metric_amount(pb->objective_kind)];
+    int64_t n = others[gw_metric_count(pb->objective_kind)];
+    int64_t amount = others[gw_metric_amount(pb->objective_kind)];
     return n > 0 && amount > 0 ? objective * (double)amount / (double)n : NAN;
 }
 
-static void further_signals(const gw_playbook_t *pb, const gw_detector_input_t *in,
-                            gw_diagnosis_t *d, bool any_below)
+/* Sets the gap decisions of `d` at significance threshold `thr`. */
+static void decide(const gw_playbook_t *pb, gw_diagnosis_t *d, double thr)
 {
-    const int64_t *rep = in->rep, *team = in->team;
-    int64_t acts = rep[GW_METRIC_ACTIVITIES];
-    if (acts >= pb->quality_min_activities &&
+    d->threshold = thr;
+    d->weakest = -1;
+    bool any_below = false, all_judged = true;
+    double worst = INFINITY;
+    for (int i = 0; i < d->ntransitions; i++) {
+        gw_transition_t *t = &d->tr[i];
+        t->below = t->judged && t->p <= thr && t->rep_rate < t->team_rate * (1 - pb->tolerance);
+        if (i >= pb->objective_stage)
+            continue; /* stages after the objective do not explain it */
+        all_judged &= t->judged;
+        if (!t->below)
+            continue;
+        any_below = true;
+        double ratio = t->team_rate > 0 ? t->rep_rate / t->team_rate : 0;
+        if (ratio < worst) {
+            worst = ratio;
+            d->weakest = i;
+        }
+    }
+    bool volume_low = !isnan(d->volume_p) && d->volume_p <= thr &&
+                      d->actual_volume < d->reference_volume * (1 - pb->tolerance);
+    if (any_below && volume_low)
+        d->kind = GW_DIAG_BOTH;
+    else if (any_below)
+        d->kind = GW_DIAG_EFFECTIVENESS;
+    else if (volume_low)
+        d->kind = GW_DIAG_EFFICIENCY;
+    else if (isnan(d->reference_volume) || !all_judged)
+        d->kind = GW_DIAG_INSUFFICIENT;
+    else
+        d->kind = GW_DIAG_WITHIN_NOISE;
+    d->signals &= ~GW_SIGNAL_GAMING;
+    if (pb->gaming_factor > 0 && any_below && !isnan(d->team_avg_volume) &&
+        d->actual_volume > pb->gaming_factor * d->team_avg_volume)
+        d->signals |= GW_SIGNAL_GAMING;
+}
+
+static void quality_shares(const gw_playbook_t *pb, const int64_t *rep, gw_diagnosis_t *d,
+                           int64_t *inspected)
+{
+    int64_t n = 0, goal = 0, next = 0;
+    for (int k = 0; k < GW_KIND_MAX; k++) {
+        if (!pb->inspected[k])
+            continue;
+        n += rep[gw_metric_count(k)];
+        goal += rep[gw_metric_goal(k)];
+        next += rep[gw_metric_next_step(k)];
+    }
+    *inspected = n;
+    if (n > 0) {
+        d->goal_share = (double)goal / (double)n;
+        d->next_step_share = (double)next / (double)n;
+    }
+}
+
+static void further_signals(const gw_playbook_t *pb, const int64_t *rep, const int64_t *others,
+                            int64_t inspected, gw_diagnosis_t *d)
+{
+    if (inspected >= pb->quality_min_activities &&
         ((pb->quality_min_goal_share > 0 && d->goal_share < pb->quality_min_goal_share) ||
          (pb->quality_min_next_step_share > 0 &&
           d->next_step_share < pb->quality_min_next_step_share)))
@@ -92,122 +211,197 @@ static void further_signals(const gw_playbook_t *pb, const gw_detector_input_t *
                       (double)rep[gw_metric_amount(lost)];
         d->pipeline_open = open > 0 ? open : 0;
         /* Poor qualification: qualified opportunities close significantly
-         * worse than the team's, or the activities lack goals and next steps. */
+         * worse than the other reps', or activities lack goals and next steps. */
         gw_transition_t close = {
             .rep_trials = rep[gw_metric_count(q)],
             .rep_successes = rep[gw_metric_count(won)],
-            .team_trials = minus(team, rep, gw_metric_count(q)),
-            .team_successes = minus(team, rep, gw_metric_count(won)),
+            .team_rate = others[gw_metric_count(q)] >= pb->min_team_trials
+                             ? (double)others[gw_metric_count(won)] /
+                                   (double)others[gw_metric_count(q)]
+                             : NAN,
         };
         judge_transition(pb, &close);
-        bool poor = close.below || (d->signals & GW_SIGNAL_LOW_QUALITY);
+        bool poor = (close.judged && close.p <= alpha(pb) &&
+                     close.rep_rate < close.team_rate * (1 - pb->tolerance)) ||
+                    (d->signals & GW_SIGNAL_LOW_QUALITY);
         if (poor && !isnan(d->objective_value) && d->objective_value > 0 &&
             d->pipeline_open > pb->pipeline_inflation * d->objective_value)
             d->signals |= GW_SIGNAL_PIPELINE_INFLATION;
     }
-    if (pb->gaming_factor > 0 && any_below && !isnan(d->team_avg_volume) &&
-        d->actual_volume > pb->gaming_factor * d->team_avg_volume)
-        d->signals |= GW_SIGNAL_GAMING;
+}
+
+/* The volume the objective needs at the better of the team's and the rep's
+ * own (shrunk) rates up to the objective's stage; NaN when a rate is
+ * unknown. */
+static double required_volume(const gw_playbook_t *pb, const int64_t *others,
+                              const gw_diagnosis_t *d)
+{
+    double needed = d->objective;
+    if (pb->objective_type == GW_OBJECTIVE_AMOUNT) {
+        int64_t n = others[gw_metric_count(pb->objective_kind)];
+        int64_t amount = others[gw_metric_amount(pb->objective_kind)];
+        if (n <= 0 || amount <= 0)
+            return NAN;
+        needed = d->objective / ((double)amount / (double)n);
+    }
+    double product = 1;
+    for (int i = 0; i < pb->objective_stage; i++) {
+        const gw_transition_t *t = &d->tr[i];
+        if (isnan(t->team_rate) || t->team_rate <= 0)
+            return NAN;
+        product *= t->rep_shrunk > t->team_rate ? t->rep_shrunk : t->team_rate;
+    }
+    return needed / product;
 }
 
 void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in, gw_diagnosis_t *d)
 {
+    static const int64_t zero[GW_METRIC_MAX];
     memset(d, 0, sizeof(*d));
     d->weakest = -1;
-    d->required_volume = NAN;
+    d->required_volume = d->reference_volume = d->volume_p = NAN;
     d->goal_share = d->next_step_share = NAN;
     d->pipeline_open = d->objective_value = d->team_avg_volume = NAN;
     d->ramp_factor = in->ramp_factor > 0 ? in->ramp_factor : 1.0;
-    const int64_t *rep = in->rep, *team = in->team;
+    d->coverage = in->rep.coverage < 0 ? 0 : in->rep.coverage > 1 ? 1 : in->rep.coverage;
+    d->team_size = in->npeers + 1;
+    d->threshold = alpha(pb);
+    const int64_t *rep = in->rep.totals;
+    const int64_t *rep_ev = in->rep.evidence ? in->rep.evidence : rep;
+
+    /* The other reps' pooled counts, objective and evidence windows. */
+    int64_t *others = calloc(2 * GW_METRIC_MAX, sizeof(int64_t));
+    double *scratch = malloc(PEERS_MAX * sizeof(double));
+    if (!others || !scratch) {
+        free(others);
+        free(scratch);
+        d->kind = GW_DIAG_INSUFFICIENT;
+        return;
+    }
+    int64_t *others_ev = others + GW_METRIC_MAX;
+    for (int p = 0; p < in->npeers; p++) {
+        const int64_t *t = in->peers[p].totals ? in->peers[p].totals : zero;
+        const int64_t *e = in->peers[p].evidence ? in->peers[p].evidence : t;
+        for (int m = 0; m < GW_METRIC_MAX; m++) {
+            others[m] += t[m];
+            others_ev[m] += e[m];
+        }
+    }
 
     for (int s = 0; s < pb->nstages; s++) {
         d->rep_stage[s] = stage_count(&pb->stages[s], rep);
-        int64_t t = stage_count(&pb->stages[s], team) - d->rep_stage[s];
-        d->team_stage[s] = t > 0 ? t : 0;
+        d->team_stage[s] = stage_count(&pb->stages[s], others);
     }
     d->ntransitions = pb->nstages - 1;
     for (int i = 0; i < d->ntransitions; i++) {
         gw_transition_t *t = &d->tr[i];
-        t->rep_trials = d->rep_stage[i];
-        t->rep_successes = d->rep_stage[i + 1];
-        t->team_trials = d->team_stage[i];
-        t->team_successes = d->team_stage[i + 1];
+        t->rep_trials = stage_count(&pb->stages[i], rep_ev);
+        t->rep_successes = stage_count(&pb->stages[i + 1], rep_ev);
+        t->team_trials = stage_count(&pb->stages[i], others_ev);
+        t->team_successes = stage_count(&pb->stages[i + 1], others_ev);
+        t->team_rate = typical_rate(pb, in, i, t->team_trials, t->team_successes, scratch);
         judge_transition(pb, t);
     }
     d->actual_volume = (double)d->rep_stage[0];
-    int64_t acts = rep[GW_METRIC_ACTIVITIES];
-    if (acts > 0) {
-        d->goal_share = (double)rep[GW_METRIC_WITH_GOAL] / (double)acts;
-        d->next_step_share = (double)rep[GW_METRIC_WITH_NEXT_STEP] / (double)acts;
-    }
-    if (in->team_size > 1)
-        d->team_avg_volume = (double)d->team_stage[0] / (double)(in->team_size - 1);
+    double typical, phi;
+    typical_volume(pb, in, scratch, &typical, &phi);
+    d->dispersion = phi;
+    if (!isnan(typical))
+        d->team_avg_volume = typical * d->coverage;
+    int64_t inspected = 0;
+    quality_shares(pb, rep, d, &inspected);
+    if (rep[GW_METRIC_EVENTS] == 0)
+        d->signals |= GW_SIGNAL_SILENT;
 
     if (isnan(in->target)) {
         d->kind = GW_DIAG_NO_OBJECTIVE;
-        return;
+        goto out;
     }
-    d->objective = in->target * d->ramp_factor;
     if (d->ramp_factor < 1)
         d->signals |= GW_SIGNAL_RAMPING;
+    if (d->coverage < 1)
+        d->signals |= GW_SIGNAL_PARTIAL;
+    d->objective = in->target * d->ramp_factor * d->coverage;
     int metric = pb->objective_type == GW_OBJECTIVE_AMOUNT ? gw_metric_amount(pb->objective_kind)
                                                            : gw_metric_count(pb->objective_kind);
     d->result = (double)rep[metric];
     d->attainment = d->objective > 0 ? d->result / d->objective : INFINITY;
-    d->objective_value = objective_value(pb, team, d->objective);
+    d->objective_value = objective_value(pb, others, d->objective);
     if (d->result >= d->objective) {
         d->kind = GW_DIAG_HEALTHY; /* outcomes first: nothing else is judged */
-        return;
+        goto out;
+    }
+    if (d->coverage <= 0 || d->coverage < pb->min_history ||
+        (pb->partial_history == GW_HISTORY_SKIP && d->coverage < 1)) {
+        d->kind = GW_DIAG_PARTIAL_HISTORY;
+        goto out;
     }
 
-    /* Required volume: outcomes needed over the product of the team's rates
-     * of the stages leading to the objective's stage. */
-    double needed = d->objective;
-    if (pb->objective_type == GW_OBJECTIVE_AMOUNT) {
-        int64_t n = minus(team, rep, gw_metric_count(pb->objective_kind));
-        int64_t amount = minus(team, rep, metric);
-        needed = n > 0 && amount > 0 ? d->objective / ((double)amount / (double)n) : NAN;
-    }
-    double product = 1;
-    bool known = !isnan(needed);
-    for (int i = 0; i < pb->objective_stage && known; i++) {
-        if (isnan(d->tr[i].team_rate) || d->tr[i].team_rate <= 0)
-            known = false;
-        else
-            product *= d->tr[i].team_rate;
-    }
-    if (known)
-        d->required_volume = needed / product;
+    d->required_volume = required_volume(pb, others, d);
+    if (!isnan(d->required_volume) && !isnan(d->team_avg_volume))
+        d->reference_volume = fmin(d->required_volume, d->team_avg_volume);
+    else if (!isnan(d->required_volume))
+        d->reference_volume = d->required_volume;
+    else
+        d->reference_volume = d->team_avg_volume; /* rates unknown: the typical volume */
+    if (!isnan(d->reference_volume) && d->reference_volume > 0)
+        d->volume_p = gw_stats_negbin_cdf((int64_t)d->actual_volume, d->reference_volume, phi);
+    decide(pb, d, alpha(pb));
+    further_signals(pb, rep, others, inspected, d);
+out:
+    free(others);
+    free(scratch);
+}
 
-    bool any_below = false, all_judged = true;
-    double worst = INFINITY;
-    for (int i = 0; i < pb->objective_stage; i++) {
-        const gw_transition_t *t = &d->tr[i];
-        all_judged &= t->judged;
-        if (!t->below)
+/* True when `d` went through the tests (short of the objective, judged). */
+static bool tested(const gw_diagnosis_t *d)
+{
+    return d->kind == GW_DIAG_EFFICIENCY || d->kind == GW_DIAG_EFFECTIVENESS ||
+           d->kind == GW_DIAG_BOTH || d->kind == GW_DIAG_INSUFFICIENT ||
+           d->kind == GW_DIAG_WITHIN_NOISE;
+}
+
+void gw_detector_team(const gw_playbook_t *pb, gw_diagnosis_t *const *diags, int n,
+                      double *scratch)
+{
+    int m = 0;
+    double *p = scratch;
+    for (int r = 0; r < n; r++) {
+        const gw_diagnosis_t *d = diags[r];
+        if (!tested(d))
             continue;
-        any_below = true;
-        double ratio = t->team_rate > 0 ? t->rep_rate / t->team_rate : 0;
-        if (ratio < worst) {
-            worst = ratio;
-            d->weakest = i;
-        }
+        p[m++] = d->volume_p;
+        for (int i = 0; i < d->ntransitions && i < pb->objective_stage; i++)
+            p[m++] = d->tr[i].p;
     }
-    bool silent = rep[GW_METRIC_EVENTS] == 0;
-    bool volume_low = known && d->actual_volume < d->required_volume * (1 - pb->tolerance);
-    if (silent) {
-        d->signals |= GW_SIGNAL_SILENT;
-        d->kind = GW_DIAG_EFFICIENCY; /* the largest efficiency gap */
-    } else if (any_below && volume_low) {
-        d->kind = GW_DIAG_BOTH;
-    } else if (any_below) {
-        d->kind = GW_DIAG_EFFECTIVENESS;
-    } else if (volume_low) {
-        d->kind = GW_DIAG_EFFICIENCY;
-    } else if (!known || !all_judged) {
-        d->kind = GW_DIAG_INSUFFICIENT;
-    } else {
-        d->kind = GW_DIAG_WITHIN_NOISE;
+    if (m == 0)
+        return;
+    double *sorted = malloc((size_t)m * sizeof(double));
+    if (!sorted)
+        return; /* keep the per-test decisions */
+    double thr = gw_stats_bh_threshold(p, m, alpha(pb), sorted);
+    free(sorted);
+    for (int r = 0; r < n; r++)
+        if (tested(diags[r]))
+            decide(pb, diags[r], thr);
+}
+
+bool gw_detector_efficiency_cleared(const gw_playbook_t *pb, const gw_diagnosis_t *d)
+{
+    (void)pb;
+    if (d->kind == GW_DIAG_HEALTHY || d->kind == GW_DIAG_NO_OBJECTIVE)
+        return true;
+    return !isnan(d->reference_volume) && d->actual_volume >= d->reference_volume;
+}
+
+bool gw_detector_effectiveness_cleared(const gw_playbook_t *pb, const gw_diagnosis_t *d)
+{
+    if (d->kind == GW_DIAG_HEALTHY || d->kind == GW_DIAG_NO_OBJECTIVE)
+        return true;
+    for (int i = 0; i < d->ntransitions && i < pb->objective_stage; i++) {
+        const gw_transition_t *t = &d->tr[i];
+        if (!t->judged || t->rep_rate < t->team_rate * (1 - pb->tolerance))
+            return false;
     }
-    further_signals(pb, in, d, any_below);
+    return true;
 }

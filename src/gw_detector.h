@@ -1,19 +1,34 @@
 /*
  * gw_detector: the diagnosis of one rep in one window. Pure: takes the rep's
- * and the team's window totals, returns what is wrong and why.
+ * window totals and those of the other reps of its team, returns what is
+ * wrong and why, with the evidence (p-values) behind each call.
  *
- * ROAM, in this order:
+ * ROAM, in this order (README.md, "Playbooks and the diagnosis"):
+ *   History: the objective is prorated to the share of the window that the
+ *     rep's, team's and tenant's history covers (or not judged, per
+ *     playbook); below `min_history` nothing is judged.
  *   Result vs Objective: result >= objective is healthy, whatever the
  *     activity (a rep is never diagnosed for low activity alone).
- *   Activity: the top-of-funnel volume needed is the objective divided by
- *     the product of the team's stage rates (the rep left out of the team);
- *     below it (less the tolerance) is an efficiency gap.
- *   Method: a stage whose Wilson interval lies wholly below the team's rate
- *     (less the tolerance) is an effectiveness gap; the weakest such stage
- *     is named. Both at once: coach effectiveness first.
+ *   Team baseline: what the team's typical rep does, not its pooled total:
+ *     per stage the median of the other reps' conversion rates (reps with
+ *     at least min_rep_trials trials in the evidence window), the median of
+ *     their top-of-funnel volume per covered window, and how much reps
+ *     differ (a robust spread: the negative binomial's dispersion).
+ *   Activity: the reference volume is the lower of the volume the
+ *     objective needs at the team's rates (or the rep's own, when the rep
+ *     converts better: a lean rep needs less) and the team's typical
+ *     volume. The rep's volume is an efficiency gap only when it is
+ *     significantly below the reference (a negative-binomial test) and
+ *     below it by more than the tolerance.
+ *   Method: a stage's conversion is judged on the evidence window (longer
+ *     than the objective's, so low-volume stages get judged) with a
+ *     one-sided binomial test against the typical rate less the tolerance.
+ *   Many looks: gw_detector_team() applies the Benjamini-Hochberg step-up
+ *     over all the tests of a team's short reps, so a team of twelve with
+ *     three stages does not find a gap by chance every week.
  * Further signals beside the gaps: activity quality (goal and next step
- * recorded), pipeline inflation, volume that looks like gaming, a silent rep,
- * a rep on ramp.
+ * recorded, over the inspected kinds), pipeline inflation, volume that
+ * looks like gaming, a silent rep, a rep on ramp, partial history.
  */
 #ifndef GW_DETECTOR_H
 #define GW_DETECTOR_H
@@ -32,11 +47,12 @@ typedef enum {
     GW_DIAG_BOTH,             /* both: coach effectiveness first */
     GW_DIAG_INSUFFICIENT,     /* too few events (rep or team) to say */
     GW_DIAG_WITHIN_NOISE,     /* short, enough data, but no gap stands out */
+    GW_DIAG_PARTIAL_HISTORY,  /* history covers too little of the window to judge */
     GW_DIAG_COUNT
 } gw_diag_kind_t;
 
 /* "healthy", "efficiency_gap", "effectiveness_gap", "efficiency_and_effectiveness_gap",
- * "insufficient_data", "within_noise", "no_objective". */
+ * "insufficient_data", "within_noise", "no_objective", "partial_history". */
 const char *gw_diag_str(gw_diag_kind_t kind);
 
 #define GW_SIGNAL_LOW_QUALITY (1u << 0) /* goals / next steps not recorded */
@@ -45,56 +61,90 @@ const char *gw_diag_str(gw_diag_kind_t kind);
 #define GW_SIGNAL_GAMING  (1u << 2) /* volume far above the team, conversion collapsing */
 #define GW_SIGNAL_SILENT  (1u << 3) /* no event at all in the window */
 #define GW_SIGNAL_RAMPING (1u << 4) /* objective scaled down by the ramp */
-#define GW_SIGNAL_COUNT   5
+#define GW_SIGNAL_PARTIAL (1u << 5) /* objective prorated to partial history */
+#define GW_SIGNAL_COUNT   6
 
 /* Name of signal bit `i` ("low_quality", "pipeline_inflation", "gaming",
- * "silent", "ramping"). */
+ * "silent", "ramping", "partial_history"). */
 const char *gw_signal_str(int i);
 
-/* The conversion from stage i to stage i + 1. */
+/* The conversion from stage i to stage i + 1, judged on the evidence
+ * window. */
 typedef struct {
     int64_t rep_trials, rep_successes;   /* rep's count at stage i and i + 1 */
-    int64_t team_trials, team_successes; /* the team's, without the rep */
+    int64_t team_trials, team_successes; /* the other reps' pooled counts */
     double rep_rate, rep_lo, rep_hi;     /* rate and Wilson interval */
-    double team_rate;                    /* NaN when the team has too few trials */
-    bool judged;                         /* enough rep trials and a team rate: the test was made */
-    bool below;                          /* significantly below the team */
+    double rep_shrunk;                   /* rate shrunk towards the team's (beta prior) */
+    double team_rate; /* the typical rep's rate (median); NaN when unknown */
+    double p;         /* one-sided p-value of "below team_rate less tolerance"; NaN: no test */
+    bool judged;      /* enough rep trials and a team rate: the test was made */
+    bool below;       /* significantly below the team */
 } gw_transition_t;
 
 typedef struct {
     gw_diag_kind_t kind;
-    double objective;       /* after override and ramp */
+    double objective;       /* after override, ramp and history */
     double ramp_factor;     /* 1 when not ramping */
+    double coverage;        /* share of the window the history covers */
     double result;          /* count or amount of the objective kind */
     double attainment;      /* result / objective */
-    double required_volume; /* top-of-funnel volume needed; NaN when unknown */
-    double actual_volume;   /* rep's top-of-funnel count */
-    int weakest;            /* transition with the largest significant gap, -1 */
-    int ntransitions;       /* nstages - 1 */
+    double required_volume; /* top-of-funnel volume the objective needs; NaN when unknown */
+    double reference_volume; /* min(required, typical): the volume test's reference; NaN */
+    double actual_volume;    /* rep's top-of-funnel count */
+    double volume_p;         /* p-value of the volume test; NaN: not tested */
+    double dispersion;       /* negative binomial phi of the team's volumes (0: Poisson) */
+    double threshold;        /* p-values at or below this are significant */
+    int weakest;             /* transition with the largest significant gap, -1 */
+    int ntransitions;        /* nstages - 1 */
     gw_transition_t tr[GW_STAGES_MAX - 1];
-    int64_t rep_stage[GW_STAGES_MAX];   /* rep's count per stage */
-    int64_t team_stage[GW_STAGES_MAX];  /* team's count per stage, without the rep */
+    int64_t rep_stage[GW_STAGES_MAX];   /* rep's count per stage, objective window */
+    int64_t team_stage[GW_STAGES_MAX];  /* the other reps' pooled count per stage */
     unsigned signals;                   /* GW_SIGNAL_* */
-    double goal_share, next_step_share; /* of activities; NaN without activities */
+    double goal_share, next_step_share; /* of inspected events; NaN without any */
     double pipeline_open;   /* qualified - won - lost amounts; NaN without opportunities */
     double objective_value; /* the objective in money; NaN when unknown */
-    double team_avg_volume; /* top-of-funnel per other rep; NaN when unknown */
+    double team_avg_volume; /* the typical rep's top-of-funnel, prorated; NaN when unknown */
+    int team_size;          /* reps in the team including this one */
 } gw_diagnosis_t;
 
+/* A rep's counts in the windows the diagnosis reads. */
 typedef struct {
-    const int64_t *rep;  /* rep window totals, indexed by metric (GW_METRIC_MAX) */
-    const int64_t *team; /* team window totals including the rep */
-    int team_size;       /* reps in the team including this one; 0 when unknown */
-    double target;       /* objective before the ramp; NaN: none */
-    double ramp_factor;  /* gw_playbook_ramp() of the rep */
+    const int64_t *totals;   /* objective window totals by metric (GW_METRIC_MAX) */
+    const int64_t *evidence; /* evidence window totals (may be `totals`) */
+    double coverage;         /* share of the objective window its history covers, 0..1 */
+} gw_rep_counts_t;
+
+typedef struct {
+    gw_rep_counts_t rep;
+    const gw_rep_counts_t *peers; /* the other reps of the team (borrowed) */
+    int npeers;
+    double target;      /* objective before ramp and history; NaN: none */
+    double ramp_factor; /* gw_playbook_ramp() of the rep */
 } gw_detector_input_t;
 
-/* Diagnoses one rep in one window. */
+/* Diagnoses one rep in one window, each test at the playbook's confidence
+ * alone. */
 void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in,
                           gw_diagnosis_t *out);
+
+/*
+ * Re-decides the `n` diagnoses of one team's reps in one window (each made
+ * by gw_detector_evaluate) with the Benjamini-Hochberg step-up over all
+ * their tests at false-discovery rate 1 - confidence. `scratch` holds
+ * n * GW_STAGES_MAX doubles.
+ */
+void gw_detector_team(const gw_playbook_t *pb, gw_diagnosis_t *const *diags, int n,
+                      double *scratch);
 
 /* True for the kinds that are a gap the alerts report (efficiency,
  * effectiveness, both). */
 bool gw_diag_is_gap(gw_diag_kind_t kind);
+
+/* Hysteresis for the alerts: true when the evidence says the efficiency
+ * (resp. effectiveness) gap is gone, not merely short of significance: the
+ * objective is met, or the volume reaches the reference (resp. no stage's
+ * rate is below the team's less the tolerance). */
+bool gw_detector_efficiency_cleared(const gw_playbook_t *pb, const gw_diagnosis_t *d);
+bool gw_detector_effectiveness_cleared(const gw_playbook_t *pb, const gw_diagnosis_t *d);
 
 #endif

@@ -598,8 +598,9 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
             double target = gw_playbook_target(pb, r->tenant, r->rep, w);
             if (isnan(target))
                 continue;
-            gw_detector_input_t in = {rr->win[w].v, tr->win[w].v, team_size(ev, r->tenant, team),
-                                      target, ramp};
+            (void)tr;
+            (void)team_size;
+            gw_detector_input_t in = {{rr->win[w].v, rr->win[w].v, 1.0}, NULL, 0, target, ramp};
             gw_diagnosis_t d;
             gw_detector_evaluate(pb, &in, &d);
             if (queue_snapshot(ev, r, team, pb, w, wm, &d, err, errsize) != GW_STORE_OK)

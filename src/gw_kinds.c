@@ -131,10 +131,12 @@ int gw_metric_name(const gw_kinds_t *kinds, int m, char *buf, size_t size)
             return -1;
         n = snprintf(buf, size, "%s", k);
     } else if (m >= GW_METRIC_KIND_BASE + GW_KIND_MAX && m < GW_METRIC_MAX) {
-        const char *k = gw_kind_name(kinds, m - GW_METRIC_KIND_BASE - GW_KIND_MAX);
+        static const char *const family[] = {"amount:", "goal:", "next_step:"};
+        int f = (m - GW_METRIC_KIND_BASE) / GW_KIND_MAX - 1;
+        const char *k = gw_kind_name(kinds, (m - GW_METRIC_KIND_BASE) % GW_KIND_MAX);
         if (!k)
             return -1;
-        n = snprintf(buf, size, "amount:%s", k);
+        n = snprintf(buf, size, "%s%s", family[f], k);
     } else {
         return -1;
     }
@@ -155,6 +157,27 @@ int gw_metric_parse(const gw_kinds_t *kinds, const char *name)
         int k = gw_kind_parse(kinds, name + 7);
         return k < 0 ? -1 : gw_metric_amount(k);
     }
+    if (!strncmp(name, "goal:", 5)) {
+        int k = gw_kind_parse(kinds, name + 5);
+        return k < 0 ? -1 : gw_metric_goal(k);
+    }
+    if (!strncmp(name, "next_step:", 10)) {
+        int k = gw_kind_parse(kinds, name + 10);
+        return k < 0 ? -1 : gw_metric_next_step(k);
+    }
     int k = gw_kind_parse(kinds, name);
     return k < 0 ? -1 : gw_metric_count(k);
+}
+
+void gw_metrics_derive(const gw_kinds_t *kinds, int64_t *v)
+{
+    for (int k = 0; k < GW_KIND_MAX; k++) {
+        int64_t n = v[gw_metric_count(k)];
+        v[GW_METRIC_EVENTS] += n;
+        if (gw_kind_class(kinds, k) != GW_CLASS_ACTIVITY)
+            continue;
+        v[GW_METRIC_ACTIVITIES] += n;
+        v[GW_METRIC_WITH_GOAL] += v[gw_metric_goal(k)];
+        v[GW_METRIC_WITH_NEXT_STEP] += v[gw_metric_next_step(k)];
+    }
 }

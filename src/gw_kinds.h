@@ -13,12 +13,18 @@
  *   GW_METRIC_WITH_NEXT_STEP  "with_next_step"  activities that recorded a next step
  *   gw_metric_count(k)        "<KIND>"          events of kind k
  *   gw_metric_amount(k)       "amount:<KIND>"   sum of amount_minor of kind k
+ *   gw_metric_goal(k)         "goal:<KIND>"     events of kind k that recorded a goal
+ *   gw_metric_next_step(k)    "next_step:<KIND>" ... that recorded a next step
+ * Events, activities, with_goal and with_next_step are not stored: readers
+ * derive them from the kinds' counts (with_goal and with_next_step were
+ * stored before 0.2 and are still added when found).
  */
 #ifndef GW_KINDS_H
 #define GW_KINDS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GW_KIND_BUILTIN_LAST     12 /* DEAL_LOST */
 #define GW_KIND_PROTO_CUSTOM     13 /* Kind.CUSTOM on the wire */
@@ -32,8 +38,8 @@
 #define GW_METRIC_WITH_GOAL      2
 #define GW_METRIC_WITH_NEXT_STEP 3
 #define GW_METRIC_KIND_BASE      4
-#define GW_METRIC_MAX            (GW_METRIC_KIND_BASE + 2 * GW_KIND_MAX)
-#define GW_METRIC_NAME_MAX       (GW_KIND_NAME_MAX + 8)
+#define GW_METRIC_MAX            (GW_METRIC_KIND_BASE + 4 * GW_KIND_MAX)
+#define GW_METRIC_NAME_MAX       (GW_KIND_NAME_MAX + 11)
 
 typedef enum {
     GW_CLASS_NONE = 0, /* not a kind */
@@ -83,6 +89,20 @@ static inline int gw_metric_amount(int kind)
 {
     return GW_METRIC_KIND_BASE + GW_KIND_MAX + kind;
 }
+
+static inline int gw_metric_goal(int kind)
+{
+    return GW_METRIC_KIND_BASE + 2 * GW_KIND_MAX + kind;
+}
+
+static inline int gw_metric_next_step(int kind)
+{
+    return GW_METRIC_KIND_BASE + 3 * GW_KIND_MAX + kind;
+}
+
+/* Adds the derived metrics (events, activities, with_goal, with_next_step)
+ * of `v` (GW_METRIC_MAX values) from its per-kind metrics. */
+void gw_metrics_derive(const gw_kinds_t *kinds, int64_t *v);
 
 /* Metric number of a Redis field name ("events", "DIAL", "amount:DEAL_WON",
  * a custom kind's name); -1 if it names no metric (e.g. "wm"). */

@@ -33,6 +33,14 @@ typedef enum {
     GW_OBJECTIVE_AMOUNT,    /* sum of amount_minor of objective_kind */
 } gw_objective_type_t;
 
+/* A window that history covers only in part (a new rep, team or tenant, a
+ * deployment on a backlog): judged against the objective prorated to the
+ * covered share, or not judged until covered. */
+typedef enum {
+    GW_HISTORY_PRORATE = 0,
+    GW_HISTORY_SKIP,
+} gw_history_rule_t;
+
 /* A rep's own objective (NaN in a window: the playbook's). */
 typedef struct {
     const char *tenant; /* NULL: any tenant */
@@ -64,6 +72,10 @@ typedef struct {
     double quality_min_next_step_share; /* 0 disables */
     double pipeline_inflation;          /* open pipeline above this many objectives; 0 disables */
     double gaming_factor;               /* volume above this many team averages; 0 disables */
+    int evidence_window; /* window whose counts judge conversion; -1: the longest */
+    gw_history_rule_t partial_history;
+    double min_history; /* share of a window with history below which nothing is judged */
+    bool inspected[GW_KIND_MAX]; /* kinds whose goal and next step are inspected */
 } gw_playbook_t;
 
 /* The playbook covering `team` of `tenant` among `n`, or NULL. An exact

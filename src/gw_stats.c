@@ -2,6 +2,7 @@
 #include "gw_stats.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 double gw_stats_normal_quantile(double p)
 {
@@ -60,4 +61,167 @@ void gw_stats_wilson(int64_t successes, int64_t trials, double z, double *lo, do
     double half = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom;
     *lo = center - half < 0 ? 0 : center - half;
     *hi = center + half > 1 ? 1 : center + half;
+}
+
+/* Continued fraction of the incomplete beta (modified Lentz). */
+static double beta_cf(double a, double b, double x)
+{
+    const double tiny = 1e-300, eps = 1e-14;
+    double qab = a + b, qap = a + 1, qam = a - 1;
+    double c = 1, d = 1 - qab * x / qap;
+    if (fabs(d) < tiny)
+        d = tiny;
+    d = 1 / d;
+    double h = d;
+    for (int m = 1; m <= 500; m++) {
+        int m2 = 2 * m;
+        double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1 + aa * d;
+        if (fabs(d) < tiny)
+            d = tiny;
+        c = 1 + aa / c;
+        if (fabs(c) < tiny)
+            c = tiny;
+        d = 1 / d;
+        h *= d * c;
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1 + aa * d;
+        if (fabs(d) < tiny)
+            d = tiny;
+        c = 1 + aa / c;
+        if (fabs(c) < tiny)
+            c = tiny;
+        d = 1 / d;
+        double del = d * c;
+        h *= del;
+        if (fabs(del - 1) < eps)
+            break;
+    }
+    return h;
+}
+
+double gw_stats_beta_inc(double a, double b, double x)
+{
+    if (x <= 0)
+        return 0;
+    if (x >= 1)
+        return 1;
+    double lbt = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x);
+    /* The fraction converges fast for x < (a + 1) / (a + b + 2); use the
+     * symmetry I_x(a, b) = 1 - I_{1-x}(b, a) on the other side. */
+    if (x < (a + 1) / (a + b + 2))
+        return exp(lbt) * beta_cf(a, b, x) / a;
+    return 1 - exp(lbt) * beta_cf(b, a, 1 - x) / b;
+}
+
+double gw_stats_gamma_q(double a, double x)
+{
+    if (x <= 0)
+        return 1;
+    double gln = lgamma(a);
+    if (x < a + 1) {
+        /* series of P(a, x) */
+        double ap = a, sum = 1 / a, del = sum;
+        for (int n = 0; n < 1000; n++) {
+            ap += 1;
+            del *= x / ap;
+            sum += del;
+            if (fabs(del) < fabs(sum) * 1e-15)
+                break;
+        }
+        return 1 - sum * exp(-x + a * log(x) - gln);
+    }
+    /* continued fraction of Q(a, x) */
+    const double tiny = 1e-300;
+    double b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d;
+    for (int i = 1; i <= 1000; i++) {
+        double an = -i * (i - a);
+        b += 2;
+        d = an * d + b;
+        if (fabs(d) < tiny)
+            d = tiny;
+        c = b + an / c;
+        if (fabs(c) < tiny)
+            c = tiny;
+        d = 1 / d;
+        double del = d * c;
+        h *= del;
+        if (fabs(del - 1) < 1e-15)
+            break;
+    }
+    return exp(-x + a * log(x) - gln) * h;
+}
+
+double gw_stats_poisson_cdf(int64_t k, double mean)
+{
+    if (k < 0)
+        return 0;
+    if (mean <= 0)
+        return 1;
+    return gw_stats_gamma_q((double)k + 1, mean);
+}
+
+double gw_stats_negbin_cdf(int64_t k, double mean, double phi)
+{
+    if (phi <= 1e-12)
+        return gw_stats_poisson_cdf(k, mean);
+    if (k < 0)
+        return 0;
+    if (mean <= 0)
+        return 1;
+    double r = 1 / phi, p = r / (r + mean);
+    return gw_stats_beta_inc(r, (double)k + 1, p);
+}
+
+double gw_stats_binom_cdf(int64_t k, int64_t n, double p)
+{
+    if (k < 0)
+        return 0;
+    if (k >= n || p <= 0)
+        return 1;
+    if (p >= 1)
+        return 0;
+    return gw_stats_beta_inc((double)(n - k), (double)k + 1, 1 - p);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double gw_stats_bh_threshold(const double *p, int n, double q, double *scratch)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(p[i]))
+            scratch[m++] = p[i];
+    qsort(scratch, (size_t)m, sizeof(double), cmp_double);
+    for (int k = m; k >= 1; k--)
+        if (scratch[k - 1] <= q * k / m)
+            return scratch[k - 1];
+    return -1;
+}
+
+double gw_stats_median(double *v, int n)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            v[m++] = v[i];
+    if (m == 0)
+        return NAN;
+    qsort(v, (size_t)m, sizeof(double), cmp_double);
+    return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+}
+
+double gw_stats_mad_sd(double *v, int n, double median)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            v[m++] = fabs(v[i] - median);
+    if (m < 3)
+        return NAN;
+    return 1.4826 * gw_stats_median(v, m);
 }

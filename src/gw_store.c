@@ -977,14 +977,7 @@ static void parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals
         }
     }
     /* Not stored (they would double the writes): derived from the kinds. */
-    for (int k = 0; k < GW_KIND_MAX; k++) {
-        int64_t n = t->v[gw_metric_count(k)];
-        if (!n)
-            continue;
-        t->v[GW_METRIC_EVENTS] += n;
-        if (gw_kind_class(kinds, k) == GW_CLASS_ACTIVITY)
-            t->v[GW_METRIC_ACTIVITIES] += n;
-    }
+    gw_metrics_derive(kinds, t->v);
 }
 
 static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e)
