@@ -231,6 +231,8 @@ static void parse_state(void *ctx, const gw_store_reply_t *r)
             st->clear_since_wm = strtoll(v, NULL, 10);
         } else if (!strcmp(field, "last_sent")) {
             st->last_sent_wm = strtoll(v, NULL, 10);
+        } else if (!strcmp(field, "resolved")) {
+            st->resolved_wm = strtoll(v, NULL, 10);
         } else if (!strcmp(field, "starts_at")) {
             st->starts_at_ms = strtoll(v, NULL, 10);
         } else if (!strcmp(field, "seq")) {
@@ -268,6 +270,7 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
         o->send[k] = gw_alert_step(&al->policy, &o->st[k], cond, cleared, o->wm, now);
         if (memcmp(&before, &o->st[k], sizeof(before)) != 0)
             o->changed = true;
+
         if (o->send[k] == GW_SEND_NONE)
             continue;
         gw_alert_t a = {o->tenant,
@@ -292,7 +295,7 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
     }
 }
 
-#define STATE_FIELDS 9
+#define STATE_FIELDS 10
 
 static int queue_cas(gw_alerter_t *al, obs_t *o, char *err, size_t errsize)
 {
@@ -319,7 +322,7 @@ static int queue_cas(gw_alerter_t *al, obs_t *o, char *err, size_t errsize)
         struct {
             const char *field;
             char value[32];
-        } f[8];
+        } f[9];
         int nf = 0;
         f[nf].field = "phase";
         snprintf(f[nf++].value, 32, "%s", gw_alert_phase_str(st->phase));
@@ -335,6 +338,8 @@ static int queue_cas(gw_alerter_t *al, obs_t *o, char *err, size_t errsize)
         snprintf(f[nf++].value, 32, "%" PRIu32, st->seq);
         f[nf].field = "msgno";
         snprintf(f[nf++].value, 32, "%" PRIu64, st->msgno);
+        f[nf].field = "resolved";
+        snprintf(f[nf++].value, 32, "%" PRId64, st->resolved_wm);
         for (int i = 0; i < nf; i++, nn++) {
             snprintf(names[nn], sizeof(names[0]), "%s.%s", kn, f[i].field);
             memcpy(vals[nn], f[i].value, sizeof(vals[0]));
@@ -428,10 +433,13 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
             json_object_set_new(labels, "team", json_string(o->team));
             json_object_set_new(labels, "rep", json_string(o->rep));
             json_object_set_new(labels, "window", json_string(cfg->windows[o->window].name));
-            json_object_set_new(
-                labels, "stage",
-                json_string(o->diag.weakest >= 0 ? o->pb->stages[o->diag.weakest + 1].name : ""));
             json_object_set_new(labels, "playbook", json_string(o->pb->name));
+            /* Labels are the alert's identity; what changes during its life
+             * (the weakest stage, the diagnosis) is an annotation, or
+             * Alertmanager would see a new alert and keep the old one. */
+            json_object_set_new(
+                ann, "stage",
+                json_string(o->diag.weakest >= 0 ? o->pb->stages[o->diag.weakest + 1].name : ""));
             char id[17], summary[512];
             gw_alert_id(id, o->tenant, o->rep, (gw_alert_kind_t)k, cfg->windows[o->window].name);
             gw_alert_t al_msg = {o->tenant,
@@ -555,6 +563,8 @@ void gw_alerter_flush(void *ctx)
             if (o->send[k] != GW_SEND_NONE) {
                 publish(al, o, k, o->fresh[k], o->fresh_len[k], o->fresh_json[k], o->st[k].msgno);
                 al->m->alerts_decided[k][o->send[k] == GW_SEND_RESOLVED]++;
+                if (o->send[k] == GW_SEND_FIRING && o->st[k].flapped)
+                    al->m->alert_flaps++;
             } else if (o->st[k].msgno > o->st[k].delivered && o->payload[k]) {
                 publish(al, o, k, o->payload[k], o->payload_len[k], NULL, o->st[k].msgno);
             }

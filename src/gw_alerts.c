@@ -249,7 +249,8 @@ int gw_alert_summary(const gw_alert_t *a, char *buf, size_t size)
         return snprintf(buf, size, "%s %s in %s - effectiveness gap", a->rep, res, a->window);
     case GW_ALERT_LOW_QUALITY:
         return snprintf(buf, size,
-                        "%s recorded a goal on %.0f%% and a next step on %.0f%% of activities in "
+                        "%s recorded a goal on %.0f%% and a next step on %.0f%% of conversations "
+                        "and meetings in "
                         "%s (expected %.0f%% and %.0f%%) - low activity quality",
                         a->rep, 100 * d->goal_share, 100 * d->next_step_share, a->window,
                         100 * pb->quality_min_goal_share, 100 * pb->quality_min_next_step_share);

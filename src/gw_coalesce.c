@@ -271,6 +271,7 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
         d->klen = (uint8_t)n;
     }
     d->first_event_ms = INT64_MAX;
+    d->last_event_ms = INT64_MIN;
     d->wm_ms = INT64_MIN;
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
@@ -489,6 +490,8 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
     d->nevents++;
     if (ev->occurred_at_ms < d->first_event_ms)
         d->first_event_ms = ev->occurred_at_ms;
+    if (ev->occurred_at_ms > d->last_event_ms)
+        d->last_event_ms = ev->occurred_at_ms;
     if (stream_ms > d->wm_ms)
         d->wm_ms = stream_ms;
     for (int w = 0; w < c->nwindows; w++)

@@ -50,6 +50,7 @@ typedef struct {
     uint8_t klen;
     char key[GW_DELTA_KEY_MAX + 1];
     int64_t first_event_ms; /* earliest occurred_at_ms in the batch */
+    int64_t last_event_ms;  /* newest occurred_at_ms in the batch */
     int64_t wm_ms;          /* newest stream time among its events */
     uint32_t nevents;
     uint32_t ncells;    /* cells, all windows */

@@ -85,8 +85,8 @@ static double typical_rate(const gw_playbook_t *pb, const gw_detector_input_t *i
 /* The typical rep's top-of-funnel volume over a whole window (each other
  * rep's volume divided by its coverage), and the negative binomial
  * dispersion of those volumes from their robust spread. */
-static void typical_volume(const gw_playbook_t *pb, const gw_detector_input_t *in,
-                           double *scratch, double *typical, double *phi)
+static void typical_volume(const gw_playbook_t *pb, const gw_detector_input_t *in, double *scratch,
+                           double *typical, double *phi)
 {
     int m = 0;
     double floor_cov = pb->min_history > 0.1 ? pb->min_history : 0.1;
@@ -116,9 +116,9 @@ static void judge_transition(const gw_playbook_t *pb, gw_transition_t *t)
         t->rep_rate = 1;
     gw_stats_wilson(t->rep_successes, t->rep_trials, pb->z, &t->rep_lo, &t->rep_hi);
     double k = (double)pb->min_rep_trials; /* the prior's weight, in trials */
-    t->rep_shrunk = isnan(t->team_rate)
-                        ? t->rep_rate
-                        : ((double)t->rep_successes + k * t->team_rate) / ((double)t->rep_trials + k);
+    t->rep_shrunk = isnan(t->team_rate) ? t->rep_rate
+                                        : ((double)t->rep_successes + k * t->team_rate) /
+                                              ((double)t->rep_trials + k);
     t->judged = !isnan(t->team_rate) && t->rep_trials >= pb->min_rep_trials;
     t->p = NAN;
     if (t->judged) {
@@ -138,16 +138,18 @@ static double objective_value(const gw_playbook_t *pb, const int64_t *others, do
     return n > 0 && amount > 0 ? objective * (double)amount / (double)n : NAN;
 }
 
-/* Sets the gap decisions of `d` at significance threshold `thr`. */
-static void decide(const gw_playbook_t *pb, gw_diagnosis_t *d, double thr)
+/* Sets the gap decisions of `d` at significance thresholds `thr_v` (the
+ * volume test) and `thr_c` (the conversion tests). */
+static void decide(const gw_playbook_t *pb, gw_diagnosis_t *d, double thr_v, double thr_c)
 {
-    d->threshold = thr;
+    d->volume_threshold = thr_v;
+    d->conversion_threshold = thr_c;
     d->weakest = -1;
     bool any_below = false, all_judged = true;
     double worst = INFINITY;
     for (int i = 0; i < d->ntransitions; i++) {
         gw_transition_t *t = &d->tr[i];
-        t->below = t->judged && t->p <= thr && t->rep_rate < t->team_rate * (1 - pb->tolerance);
+        t->below = t->judged && t->p <= thr_c && t->rep_rate < t->team_rate * (1 - pb->tolerance);
         if (i >= pb->objective_stage)
             continue; /* stages after the objective do not explain it */
         all_judged &= t->judged;
@@ -160,8 +162,12 @@ static void decide(const gw_playbook_t *pb, gw_diagnosis_t *d, double thr)
             d->weakest = i;
         }
     }
-    bool volume_low = !isnan(d->volume_p) && d->volume_p <= thr &&
-                      d->actual_volume < d->reference_volume * (1 - pb->tolerance);
+    /* A whole window of silence needs no baseline to be a gap. */
+    bool silent_whole =
+        (d->signals & GW_SIGNAL_SILENT) && isnan(d->reference_volume) && d->coverage >= 1;
+    bool volume_low =
+        silent_whole || (!isnan(d->volume_p) && d->volume_p <= thr_v &&
+                         d->actual_volume < d->reference_volume * (1 - pb->tolerance));
     if (any_below && volume_low)
         d->kind = GW_DIAG_BOTH;
     else if (any_below)
@@ -215,10 +221,10 @@ static void further_signals(const gw_playbook_t *pb, const int64_t *rep, const i
         gw_transition_t close = {
             .rep_trials = rep[gw_metric_count(q)],
             .rep_successes = rep[gw_metric_count(won)],
-            .team_rate = others[gw_metric_count(q)] >= pb->min_team_trials
-                             ? (double)others[gw_metric_count(won)] /
-                                   (double)others[gw_metric_count(q)]
-                             : NAN,
+            .team_rate =
+                others[gw_metric_count(q)] >= pb->min_team_trials
+                    ? (double)others[gw_metric_count(won)] / (double)others[gw_metric_count(q)]
+                    : NAN,
         };
         judge_transition(pb, &close);
         bool poor = (close.judged && close.p <= alpha(pb) &&
@@ -265,7 +271,7 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
     d->ramp_factor = in->ramp_factor > 0 ? in->ramp_factor : 1.0;
     d->coverage = in->rep.coverage < 0 ? 0 : in->rep.coverage > 1 ? 1 : in->rep.coverage;
     d->team_size = in->npeers + 1;
-    d->threshold = alpha(pb);
+    d->volume_threshold = d->conversion_threshold = alpha(pb);
     const int64_t *rep = in->rep.totals;
     const int64_t *rep_ev = in->rep.evidence ? in->rep.evidence : rep;
 
@@ -346,7 +352,7 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         d->reference_volume = d->team_avg_volume; /* rates unknown: the typical volume */
     if (!isnan(d->reference_volume) && d->reference_volume > 0)
         d->volume_p = gw_stats_negbin_cdf((int64_t)d->actual_volume, d->reference_volume, phi);
-    decide(pb, d, alpha(pb));
+    decide(pb, d, alpha(pb), alpha(pb));
     further_signals(pb, rep, others, inspected, d);
 out:
     free(others);
@@ -361,29 +367,31 @@ static bool tested(const gw_diagnosis_t *d)
            d->kind == GW_DIAG_WITHIN_NOISE;
 }
 
-void gw_detector_team(const gw_playbook_t *pb, gw_diagnosis_t *const *diags, int n,
-                      double *scratch)
+void gw_detector_team(const gw_playbook_t *pb, gw_diagnosis_t *const *diags, int n, double *scratch)
 {
-    int m = 0;
-    double *p = scratch;
+    /* Two families: the volume tests and the conversion tests of the
+     * team's short reps, each at false-discovery rate 1 - confidence. */
+    int nv = 0, nc = 0;
+    double *pv = scratch, *pc = scratch + n;
     for (int r = 0; r < n; r++) {
         const gw_diagnosis_t *d = diags[r];
         if (!tested(d))
             continue;
-        p[m++] = d->volume_p;
+        pv[nv++] = d->volume_p;
         for (int i = 0; i < d->ntransitions && i < pb->objective_stage; i++)
-            p[m++] = d->tr[i].p;
+            pc[nc++] = d->tr[i].p;
     }
-    if (m == 0)
+    if (nv == 0)
         return;
-    double *sorted = malloc((size_t)m * sizeof(double));
+    double *sorted = malloc((size_t)(nv + nc) * sizeof(double));
     if (!sorted)
         return; /* keep the per-test decisions */
-    double thr = gw_stats_bh_threshold(p, m, alpha(pb), sorted);
+    double thr_v = gw_stats_bh_threshold(pv, nv, alpha(pb), sorted);
+    double thr_c = gw_stats_bh_threshold(pc, nc, alpha(pb), sorted);
     free(sorted);
     for (int r = 0; r < n; r++)
         if (tested(diags[r]))
-            decide(pb, diags[r], thr);
+            decide(pb, diags[r], thr_v, thr_c);
 }
 
 bool gw_detector_efficiency_cleared(const gw_playbook_t *pb, const gw_diagnosis_t *d)

@@ -75,27 +75,28 @@ typedef struct {
     int64_t team_trials, team_successes; /* the other reps' pooled counts */
     double rep_rate, rep_lo, rep_hi;     /* rate and Wilson interval */
     double rep_shrunk;                   /* rate shrunk towards the team's (beta prior) */
-    double team_rate; /* the typical rep's rate (median); NaN when unknown */
-    double p;         /* one-sided p-value of "below team_rate less tolerance"; NaN: no test */
-    bool judged;      /* enough rep trials and a team rate: the test was made */
-    bool below;       /* significantly below the team */
+    double team_rate;                    /* the typical rep's rate (median); NaN when unknown */
+    double p;    /* one-sided p-value of "below team_rate less tolerance"; NaN: no test */
+    bool judged; /* enough rep trials and a team rate: the test was made */
+    bool below;  /* significantly below the team */
 } gw_transition_t;
 
 typedef struct {
     gw_diag_kind_t kind;
-    double objective;       /* after override, ramp and history */
-    double ramp_factor;     /* 1 when not ramping */
-    double coverage;        /* share of the window the history covers */
-    double result;          /* count or amount of the objective kind */
-    double attainment;      /* result / objective */
-    double required_volume; /* top-of-funnel volume the objective needs; NaN when unknown */
-    double reference_volume; /* min(required, typical): the volume test's reference; NaN */
-    double actual_volume;    /* rep's top-of-funnel count */
-    double volume_p;         /* p-value of the volume test; NaN: not tested */
-    double dispersion;       /* negative binomial phi of the team's volumes (0: Poisson) */
-    double threshold;        /* p-values at or below this are significant */
-    int weakest;             /* transition with the largest significant gap, -1 */
-    int ntransitions;        /* nstages - 1 */
+    double objective;            /* after override, ramp and history */
+    double ramp_factor;          /* 1 when not ramping */
+    double coverage;             /* share of the window the history covers */
+    double result;               /* count or amount of the objective kind */
+    double attainment;           /* result / objective */
+    double required_volume;      /* top-of-funnel volume the objective needs; NaN when unknown */
+    double reference_volume;     /* min(required, typical): the volume test's reference; NaN */
+    double actual_volume;        /* rep's top-of-funnel count */
+    double volume_p;             /* p-value of the volume test; NaN: not tested */
+    double dispersion;           /* negative binomial phi of the team's volumes (0: Poisson) */
+    double volume_threshold;     /* volume p-values at or below this are significant */
+    double conversion_threshold; /* conversion p-values at or below this are significant */
+    int weakest;                 /* transition with the largest significant gap, -1 */
+    int ntransitions;            /* nstages - 1 */
     gw_transition_t tr[GW_STAGES_MAX - 1];
     int64_t rep_stage[GW_STAGES_MAX];   /* rep's count per stage, objective window */
     int64_t team_stage[GW_STAGES_MAX];  /* the other reps' pooled count per stage */
@@ -129,9 +130,10 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
 
 /*
  * Re-decides the `n` diagnoses of one team's reps in one window (each made
- * by gw_detector_evaluate) with the Benjamini-Hochberg step-up over all
- * their tests at false-discovery rate 1 - confidence. `scratch` holds
- * n * GW_STAGES_MAX doubles.
+ * by gw_detector_evaluate) with the Benjamini-Hochberg step-up at
+ * false-discovery rate 1 - confidence, over two families: the volume tests
+ * and the conversion tests of the reps short of the objective. `scratch`
+ * holds n * (GW_STAGES_MAX + 1) doubles.
  */
 void gw_detector_team(const gw_playbook_t *pb, gw_diagnosis_t *const *diags, int n,
                       double *scratch);

@@ -32,7 +32,19 @@ typedef struct {
     int64_t last_eval_mono; /* 0: never */
     bool queued;            /* in the touched queue */
     bool gone;              /* its keys expired: dropped from the roster */
+    bool registered;        /* in its team's roster in Redis (gw_keys_team_reps) */
+    bool pending_reg;       /* in the registration list */
+    char *unregister_team;  /* a team whose roster still lists it */
 } rep_rec_t;
+
+/* A tenant's own time (gw_keys_tenant_clock). */
+typedef struct {
+    int64_t batch_newest, batch_earliest; /* of applied batches, not yet in Redis */
+    int64_t clock;                        /* the newest event time Redis holds; -1 unknown */
+    int64_t clock_changed_mono;           /* when this instance saw `clock` move */
+    int64_t wm;                           /* the tenant's evaluation watermark, never back */
+    bool pending;
+} tenant_rec_t;
 
 struct gw_evaluator_s {
     const gw_config_t *cfg;
@@ -43,9 +55,11 @@ struct gw_evaluator_s {
     gw_evaluation_done_fn listener_done;
     void *listener_ctx;
 
-    gw_map_t *reps;       /* "tenant:rep" -> rep_rec_t */
-    gw_map_t *team_sizes; /* "tenant:team" -> (void *)(intptr_t)count */
-    rep_rec_t **queue;    /* touched by batches */
+    gw_map_t *reps;    /* "tenant:rep" -> rep_rec_t */
+    gw_map_t *tenants; /* tenant -> tenant_rec_t */
+    rep_rec_t **regs;  /* reps whose team roster entry is to be written */
+    size_t nregs, capregs;
+    rep_rec_t **queue; /* touched by batches */
     size_t nqueue, capqueue;
     rep_rec_t **sweep; /* the current sweep's reps */
     size_t nsweep, capsweep, sweep_pos;
@@ -53,7 +67,8 @@ struct gw_evaluator_s {
     int64_t next_sweep_mono;
     int64_t watermark; /* never moves back */
 
-    gw_entity_read_t *reads;  /* CHUNK_REPS reps and up to as many teams */
+    gw_entity_read_t *reads; /* the chunk's teams' reps and the teams */
+    size_t capreads;
     void *export;             /* export_t scratch */
     gw_map_t *export_tenants; /* tenants already added to the export set */
 };
@@ -201,6 +216,7 @@ static void free_rec(void *p)
     free(r->rep);
     free(r->team);
     free(r->old_team);
+    free(r->unregister_team);
     free(r);
 }
 
@@ -215,12 +231,13 @@ gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_c
     ev->consumer = consumer;
     ev->m = metrics;
     ev->reps = gw_map_new();
-    ev->team_sizes = gw_map_new();
-    ev->reads = calloc(2 * CHUNK_REPS, sizeof(*ev->reads));
+    ev->tenants = gw_map_new();
+    ev->capreads = 2 * CHUNK_REPS;
+    ev->reads = calloc(ev->capreads, sizeof(*ev->reads));
     ev->export = malloc(sizeof(export_t));
     ev->export_tenants = gw_map_new();
     ev->watermark = -1;
-    if (!ev->reps || !ev->team_sizes || !ev->reads || !ev->export || !ev->export_tenants) {
+    if (!ev->reps || !ev->tenants || !ev->reads || !ev->export || !ev->export_tenants) {
         gw_evaluator_free(ev);
         return NULL;
     }
@@ -232,7 +249,8 @@ void gw_evaluator_free(gw_evaluator_t *ev)
     if (!ev)
         return;
     gw_map_free(ev->reps, free_rec);
-    gw_map_free(ev->team_sizes, NULL);
+    gw_map_free(ev->tenants, free);
+    free(ev->regs);
     free(ev->queue);
     free(ev->sweep);
     free(ev->reads);
@@ -268,6 +286,14 @@ static int push(rep_rec_t ***arr, size_t *n, size_t *cap, rep_rec_t *r)
     return 0;
 }
 
+/* Queues `r` for a write of its team roster entry (and the removal of the
+ * old one after a move). */
+static void need_registration(gw_evaluator_t *ev, rep_rec_t *r)
+{
+    if (!r->pending_reg && push(&ev->regs, &ev->nregs, &ev->capregs, r) == 0)
+        r->pending_reg = true;
+}
+
 /* Finds or adds a rep; updates its team and partition. NULL on OOM. */
 static rep_rec_t *known(gw_evaluator_t *ev, const char *tenant, const char *rep, const char *team,
                         int32_t partition)
@@ -290,13 +316,39 @@ static rep_rec_t *known(gw_evaluator_t *ev, const char *tenant, const char *rep,
         char *t = strdup(team);
         if (t) {
             free(r->old_team);
-            r->old_team = r->team;
+            r->old_team = strdup(r->team);
+            if (!r->unregister_team)
+                r->unregister_team = r->team;
+            else
+                free(r->team);
             r->team = t;
+            r->registered = false;
         }
     }
     r->partition = partition;
     r->gone = false;
+    if (!r->registered)
+        need_registration(ev, r);
     return r;
+}
+
+static tenant_rec_t *tenant_rec(gw_evaluator_t *ev, const char *tenant)
+{
+    tenant_rec_t *t = gw_map_get(ev->tenants, tenant);
+    if (t)
+        return t;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->batch_newest = INT64_MIN;
+    t->batch_earliest = INT64_MAX;
+    t->clock = -1;
+    t->wm = -1;
+    if (gw_map_put(ev->tenants, tenant, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    return t;
 }
 
 void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch)
@@ -308,11 +360,96 @@ void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch)
         const gw_delta_t *d = gw_coalesce_delta(batch, i);
         if (d->kind != GW_ENTITY_REP || !d->team)
             continue;
+        if (d->nevents > 0) {
+            tenant_rec_t *t = tenant_rec(ev, d->tenant);
+            if (t) {
+                if (d->last_event_ms > t->batch_newest)
+                    t->batch_newest = d->last_event_ms;
+                if (d->first_event_ms < t->batch_earliest)
+                    t->batch_earliest = d->first_event_ms;
+                t->pending = true;
+            }
+        }
         int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
         rep_rec_t *r = known(ev, d->tenant, d->id, d->team, partition);
         if (r && !r->queued && push(&ev->queue, &ev->nqueue, &ev->capqueue, r) == 0)
             r->queued = true;
     }
+}
+
+typedef struct {
+    const char *tenant;
+    tenant_rec_t *t;
+    int64_t clock, first;
+} clock_read_t;
+
+/* Writes what applied batches taught about the teams' rosters and the
+ * tenants' times (both global: every instance writes the same facts). */
+static int write_registrations(gw_evaluator_t *ev, char *err, size_t errsize)
+{
+    const gw_config_t *cfg = ev->cfg;
+    char key[GW_KEY_MAX], first_key[GW_KEY_MAX], num[32];
+    bool queued = false;
+    for (size_t i = 0; i < ev->nregs; i++) {
+        rep_rec_t *r = ev->regs[i];
+        snprintf(num, sizeof(num), "%d", (int)r->partition);
+        if (r->unregister_team) {
+            gw_keys_team_reps(key, sizeof(key), cfg->key_prefix, r->tenant, r->unregister_team);
+            const char *argv[3] = {"HDEL", key, r->rep};
+            size_t lens[3] = {4, strlen(key), strlen(r->rep)};
+            if (gw_store_queue_argv(ev->store, 3, argv, lens, err, errsize) != GW_STORE_OK)
+                return -1;
+        }
+        if (r->gone)
+            continue;
+        gw_keys_team_reps(key, sizeof(key), cfg->key_prefix, r->tenant, r->team);
+        const char *argv[4] = {"HSET", key, r->rep, num};
+        size_t lens[4] = {4, strlen(key), strlen(r->rep), strlen(num)};
+        if (gw_store_queue_argv(ev->store, 4, argv, lens, err, errsize) != GW_STORE_OK)
+            return -1;
+        queued = true;
+    }
+    gw_keys_tenant_clock(key, sizeof(key), cfg->key_prefix, false);
+    gw_keys_tenant_clock(first_key, sizeof(first_key), cfg->key_prefix, true);
+    size_t iter = 0;
+    const char *tenant;
+    void *value;
+    while (gw_map_next(ev->tenants, &iter, &tenant, &value)) {
+        tenant_rec_t *t = value;
+        if (!t->pending)
+            continue;
+        char newest[32], earliest[32];
+        snprintf(newest, sizeof(newest), "%lld", (long long)t->batch_newest);
+        snprintf(earliest, sizeof(earliest), "%lld", (long long)t->batch_earliest);
+        const char *a1[5] = {"ZADD", key, "GT", newest, tenant};
+        size_t l1[5] = {4, strlen(key), 2, strlen(newest), strlen(tenant)};
+        const char *a2[5] = {"ZADD", first_key, "LT", earliest, tenant};
+        size_t l2[5] = {4, strlen(first_key), 2, strlen(earliest), strlen(tenant)};
+        if (gw_store_queue_argv(ev->store, 5, a1, l1, err, errsize) != GW_STORE_OK ||
+            gw_store_queue_argv(ev->store, 5, a2, l2, err, errsize) != GW_STORE_OK)
+            return -1;
+        queued = true;
+    }
+    if (!queued && ev->nregs == 0)
+        return 0;
+    if (gw_store_flush(ev->store, err, errsize) != GW_STORE_OK)
+        return -1;
+    for (size_t i = 0; i < ev->nregs; i++) {
+        rep_rec_t *r = ev->regs[i];
+        r->pending_reg = false;
+        r->registered = !r->gone;
+        free(r->unregister_team);
+        r->unregister_team = NULL;
+    }
+    ev->nregs = 0;
+    iter = 0;
+    while (gw_map_next(ev->tenants, &iter, &tenant, &value)) {
+        tenant_rec_t *t = value;
+        t->pending = false;
+        t->batch_newest = INT64_MIN;
+        t->batch_earliest = INT64_MAX;
+    }
+    return 0;
 }
 
 /* ---- watermark and readiness ------------------------------------------ */
@@ -413,16 +550,6 @@ static int start_sweep(gw_evaluator_t *ev, char *err, size_t errsize)
         if (rrc != GW_STORE_OK)
             return rrc;
     }
-    gw_map_free(ev->team_sizes, NULL);
-    ev->team_sizes = gw_map_new();
-    if (!ev->team_sizes)
-        return GW_STORE_ERROR;
-    for (size_t i = 0; i < ev->nsweep; i++) {
-        char key[2 * GW_ID_MAX + 2];
-        snprintf(key, sizeof(key), "%s:%s", ev->sweep[i]->tenant, ev->sweep[i]->team);
-        intptr_t n = (intptr_t)gw_map_get(ev->team_sizes, key);
-        gw_map_put(ev->team_sizes, key, (void *)(n + 1));
-    }
     ev->sweeping = true;
     gw_log_debug("sweep started", "reps=%zu", ev->nsweep);
     return GW_STORE_OK;
@@ -457,11 +584,12 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
                           const gw_playbook_t *pb, int w, int64_t wm, const gw_diagnosis_t *d,
                           char *err, size_t errsize)
 {
-    static const char *const stage_fields[GW_STAGES_MAX][9] = {
+    static const char *const stage_fields[GW_STAGES_MAX][10] = {
 #define STAGE_FIELDS(i)                                                                            \
     {"stage." #i ".name",      "stage." #i ".rep",    "stage." #i ".team",                         \
      "stage." #i ".rep_rate",  "stage." #i ".rep_lo", "stage." #i ".rep_hi",                       \
-     "stage." #i ".team_rate", "stage." #i ".judged", "stage." #i ".below"}
+     "stage." #i ".team_rate", "stage." #i ".judged", "stage." #i ".below",                        \
+     "stage." #i ".p"}
         STAGE_FIELDS(0), STAGE_FIELDS(1), STAGE_FIELDS(2), STAGE_FIELDS(3),
         STAGE_FIELDS(4), STAGE_FIELDS(5), STAGE_FIELDS(6), STAGE_FIELDS(7),
 #undef STAGE_FIELDS
@@ -492,6 +620,15 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
     if (!isnan(d->required_volume))
         put(fields, values, buf, &n, "required_volume", "%.6g", d->required_volume);
     put(fields, values, buf, &n, "actual_volume", "%.6g", d->actual_volume);
+    if (!isnan(d->reference_volume))
+        put(fields, values, buf, &n, "reference_volume", "%.6g", d->reference_volume);
+    if (!isnan(d->volume_p))
+        put(fields, values, buf, &n, "volume_p", "%.6g", d->volume_p);
+    put(fields, values, buf, &n, "dispersion", "%.6g", d->dispersion);
+    put(fields, values, buf, &n, "volume_threshold", "%.6g", d->volume_threshold);
+    put(fields, values, buf, &n, "conversion_threshold", "%.6g", d->conversion_threshold);
+    put(fields, values, buf, &n, "coverage", "%.6g", d->coverage);
+    put(fields, values, buf, &n, "team_size", "%d", d->team_size);
     if (d->weakest >= 0)
         put(fields, values, buf, &n, "weakest_stage", "%s", pb->stages[d->weakest + 1].name);
     put(fields, values, buf, &n, "signals", "%s", signals);
@@ -519,6 +656,8 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
             put(fields, values, buf, &n, f[6], "%.6g", t->team_rate);
         put(fields, values, buf, &n, f[7], "%d", t->judged);
         put(fields, values, buf, &n, f[8], "%d", t->below);
+        if (!isnan(t->p))
+            put(fields, values, buf, &n, f[9], "%.6g", t->p);
     }
     char key[GW_KEY_MAX];
     gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
@@ -527,100 +666,379 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
     return gw_store_queue_hash(ev->store, &hw, err, errsize);
 }
 
-static int team_size(gw_evaluator_t *ev, const char *tenant, const char *team)
+/* ---- tenant time ----------------------------------------------------------- */
+
+static void clock_reply(void *ctx, const gw_store_reply_t *r)
 {
-    char key[2 * GW_ID_MAX + 2];
-    snprintf(key, sizeof(key), "%s:%s", tenant, team);
-    return (int)(intptr_t)gw_map_get(ev->team_sizes, key);
+    clock_read_t *reads = ctx;
+    clock_read_t *c = &reads[r->index / 2];
+    int64_t v = -1;
+    if (!r->error && r->str) {
+        char *end;
+        double d = strtod(r->str, &end);
+        if (end != r->str && isfinite(d))
+            v = (int64_t)d;
+    }
+    if (r->index % 2 == 0)
+        c->clock = v;
+    else
+        c->first = v;
+}
+
+/* Reads the clocks of the `n` tenants and moves each tenant's watermark:
+ * its newest event time in Redis (whatever instance applied it), advanced
+ * with the wall clock once the tenant has been quiet for
+ * consumer.idle_after; never because another tenant's events are newer.
+ * Before any clock is written (a deployment upgraded from 0.1), the
+ * instance's watermark `wm` stands in. */
+static int read_tenant_times(gw_evaluator_t *ev, clock_read_t *c, size_t n, int64_t wm, char *err,
+                             size_t errsize)
+{
+    char key[GW_KEY_MAX], first_key[GW_KEY_MAX];
+    gw_keys_tenant_clock(key, sizeof(key), ev->cfg->key_prefix, false);
+    gw_keys_tenant_clock(first_key, sizeof(first_key), ev->cfg->key_prefix, true);
+    for (size_t i = 0; i < n; i++) {
+        const char *a1[3] = {"ZSCORE", key, c[i].tenant};
+        size_t l1[3] = {6, strlen(key), strlen(c[i].tenant)};
+        const char *a2[3] = {"ZSCORE", first_key, c[i].tenant};
+        size_t l2[3] = {6, strlen(first_key), strlen(c[i].tenant)};
+        if (gw_store_queue_argv(ev->store, 3, a1, l1, err, errsize) != GW_STORE_OK ||
+            gw_store_queue_argv(ev->store, 3, a2, l2, err, errsize) != GW_STORE_OK)
+            return -1;
+    }
+    if (gw_store_flush_replies(ev->store, clock_reply, c, err, errsize) != GW_STORE_OK)
+        return -1;
+    int64_t now = gw_mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        tenant_rec_t *t = c[i].t;
+        if (c[i].clock < 0) {
+            if (wm > t->wm)
+                t->wm = wm;
+            continue;
+        }
+        if (c[i].clock != t->clock) {
+            t->clock = c[i].clock;
+            t->clock_changed_mono = now;
+        }
+        int64_t w = t->clock, quiet = now - t->clock_changed_mono;
+        if (quiet >= ev->cfg->consumer.idle_after_ms)
+            w += quiet;
+        if (w > t->wm)
+            t->wm = w;
+    }
+    return 0;
+}
+
+/* ---- one team ------------------------------------------------------------ */
+
+/* A team of the chunk: its reps as Redis' team roster lists them. */
+typedef struct {
+    const char *tenant, *team;
+    tenant_rec_t *t;
+    char **members; /* rep ids (owned) */
+    size_t nmembers, capmembers;
+    size_t first; /* its reads: members, then the team entity */
+} team_ctx_t;
+
+static int add_member(team_ctx_t *tc, const char *rep)
+{
+    for (size_t i = 0; i < tc->nmembers; i++)
+        if (!strcmp(tc->members[i], rep))
+            return 0;
+    if (tc->nmembers == tc->capmembers) {
+        size_t ncap = tc->capmembers ? 2 * tc->capmembers : 16;
+        char **nm = realloc(tc->members, ncap * sizeof(*nm));
+        if (!nm)
+            return -1;
+        tc->members = nm;
+        tc->capmembers = ncap;
+    }
+    if (!(tc->members[tc->nmembers] = strdup(rep)))
+        return -1;
+    tc->nmembers++;
+    return 0;
+}
+
+static int member_field(void *ctx, const char *field, const char *value)
+{
+    (void)value;
+    return add_member(ctx, field) == 0 ? 0 : 1;
+}
+
+static int ensure_reads(gw_evaluator_t *ev, size_t n)
+{
+    if (n <= ev->capreads)
+        return 0;
+    gw_entity_read_t *nr = realloc(ev->reads, n * sizeof(*nr));
+    if (!nr)
+        return -1;
+    ev->reads = nr;
+    ev->capreads = n;
+    return 0;
+}
+
+/* A rep whose keys expired (key_ttl): out of the partition's roster, the
+ * team's roster and the export. */
+static int forget_rep(gw_evaluator_t *ev, rep_rec_t *r, char *err, size_t errsize)
+{
+    const gw_config_t *cfg = ev->cfg;
+    char key[GW_KEY_MAX], field[2 * GW_ID_MAX + 2];
+    gw_keys_roster(key, sizeof(key), cfg->key_prefix, cfg->kafka.topic_events, r->partition);
+    snprintf(field, sizeof(field), "%s:%s", r->tenant, r->rep);
+    if (gw_store_hdel(ev->store, key, field, err, errsize) != GW_STORE_OK)
+        return -1;
+    if (export_forget(ev, r->tenant, r->team, r->rep, err, errsize) != 0)
+        return -1;
+    r->gone = true;
+    r->registered = false;
+    if (!r->unregister_team)
+        r->unregister_team = strdup(r->team);
+    need_registration(ev, r);
+    return 0;
+}
+
+typedef struct {
+    bool *present;
+    gw_rep_counts_t *counts, *peers;
+    gw_diagnosis_t *diags;
+    gw_diagnosis_t **dptr;
+    double *scratch;
+} team_work_t;
+
+static void team_work_free(team_work_t *tw)
+{
+    free(tw->present);
+    free(tw->counts);
+    free(tw->peers);
+    free(tw->diags);
+    free(tw->dptr);
+    free(tw->scratch);
+}
+
+static int team_work_alloc(team_work_t *tw, size_t n)
+{
+    n++;
+    tw->present = calloc(n, sizeof(bool));
+    tw->counts = calloc(n, sizeof(*tw->counts));
+    tw->peers = calloc(n, sizeof(*tw->peers));
+    tw->diags = calloc(n, sizeof(*tw->diags));
+    tw->dptr = calloc(n, sizeof(*tw->dptr));
+    tw->scratch = calloc(n * (GW_STAGES_MAX + 1), sizeof(double));
+    return tw->present && tw->counts && tw->peers && tw->diags && tw->dptr && tw->scratch ? 0 : -1;
+}
+
+/* Diagnoses every rep of `tc` in window `w` into tw->diags (corrected
+ * together); returns how many were diagnosed. */
+static size_t diagnose_team(const gw_config_t *cfg, const gw_playbook_t *pb, const team_ctx_t *tc,
+                            const gw_entity_read_t *rd, int w, team_work_t *tw)
+{
+    int64_t wm = tc->t->wm, length = cfg->windows[w].length_ms;
+    int ew = pb->evidence_window >= 0 ? pb->evidence_window : w;
+    size_t n = tc->nmembers, nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        double cov = 1;
+        if (rd[i].first_ms >= 0) {
+            cov = (double)(wm - rd[i].first_ms) / (double)length;
+            cov = cov < 0 ? 0 : cov > 1 ? 1 : cov;
+        }
+        tw->counts[i] = (gw_rep_counts_t){rd[i].win[w].v, rd[i].win[ew].v, cov};
+    }
+    for (size_t i = 0; i < n; i++) {
+        double target = gw_playbook_target(pb, tc->tenant, tc->members[i], w);
+        if (!tw->present[i] || isnan(target))
+            continue;
+        size_t np = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != i && tw->present[j])
+                tw->peers[np++] = tw->counts[j];
+        int64_t weeks = rd[i].first_ms >= 0 ? (wm - rd[i].first_ms) / WEEK_MS : 0;
+        gw_detector_input_t in = {
+            .rep = tw->counts[i],
+            .peers = tw->peers,
+            .npeers = (int)np,
+            .target = target,
+            .ramp_factor = gw_playbook_ramp(pb, weeks),
+        };
+        gw_detector_evaluate(pb, &in, &tw->diags[i]);
+        tw->dptr[nd++] = &tw->diags[i];
+    }
+    if (nd > 0)
+        gw_detector_team(pb, tw->dptr, (int)nd, tw->scratch);
+    return nd;
+}
+
+/* Diagnoses every rep of one team in every window and reports those of the
+ * chunk (`mine`, `nmine`). Each rep's peers are the other reps of the team
+ * that Redis holds, whatever instance owns them. */
+static int evaluate_team(gw_evaluator_t *ev, const team_ctx_t *tc, rep_rec_t **mine, size_t nmine,
+                         int *evaluated, char *err, size_t errsize)
+{
+    const gw_config_t *cfg = ev->cfg;
+    const gw_playbook_t *pb =
+        gw_playbook_for_team(cfg->playbooks, cfg->nplaybooks, tc->tenant, tc->team);
+    const gw_entity_read_t *rd = &ev->reads[tc->first];
+    size_t n = tc->nmembers;
+    team_work_t tw = {0};
+    int rc = -1;
+    if (team_work_alloc(&tw, n) != 0) {
+        snprintf(err, errsize, "out of memory evaluating team %s", tc->team);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        tw.present[i] = rd[i].exists || rd[i].first_ms >= 0;
+    /* The chunk's reps: expired ones leave the rosters; a move forgets the
+     * old team's export fields. */
+    for (size_t k = 0; k < nmine; k++) {
+        rep_rec_t *r = mine[k];
+        r->last_eval_mono = gw_mono_ms();
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(tc->members[i], r->rep) && !tw.present[i] &&
+                forget_rep(ev, r, err, errsize) != 0)
+                goto out;
+        if (r->old_team && !r->gone) {
+            if (export_forget(ev, r->tenant, r->old_team, r->rep, err, errsize) != 0)
+                goto out;
+            free(r->old_team);
+            r->old_team = NULL;
+        }
+    }
+    for (int w = 0; pb && w < cfg->nwindows; w++) {
+        if (diagnose_team(cfg, pb, tc, rd, w, &tw) == 0)
+            continue;
+        for (size_t k = 0; k < nmine; k++) {
+            rep_rec_t *r = mine[k];
+            for (size_t i = 0; i < n && !r->gone; i++) {
+                if (strcmp(tc->members[i], r->rep) != 0 || !tw.present[i] ||
+                    isnan(gw_playbook_target(pb, tc->tenant, r->rep, w)))
+                    continue;
+                const gw_diagnosis_t *d = &tw.diags[i];
+                if (queue_snapshot(ev, r, tc->team, pb, w, tc->t->wm, d, err, errsize) !=
+                    GW_STORE_OK)
+                    goto out;
+                export_build(ev->export, pb, tc->team, r->rep, cfg->windows[w].name, d);
+                if (queue_export(ev, r->tenant, ev->export, err, errsize) != 0)
+                    goto out;
+                if (ev->listener) {
+                    gw_evaluation_t e = {r->tenant, r->rep, tc->team, pb, w, tc->t->wm, d};
+                    ev->listener(ev->listener_ctx, &e);
+                }
+            }
+        }
+    }
+    for (size_t k = 0; k < nmine; k++)
+        *evaluated += !mine[k]->gone && pb;
+    rc = 0;
+out:
+    team_work_free(&tw);
+    return rc;
+}
+
+static void free_teams(team_ctx_t *teams, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t m = 0; m < teams[i].nmembers; m++)
+            free(teams[i].members[m]);
+        free(teams[i].members);
+    }
+}
+
+/* Groups the chunk's reps by tenant and team. */
+static int group_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, clock_read_t *clocks,
+                       size_t *ntenants, team_ctx_t *teams, size_t *nteams, int *team_of)
+{
+    *ntenants = *nteams = 0;
+    for (size_t i = 0; i < n; i++) {
+        rep_rec_t *r = reps[i];
+        size_t t = 0;
+        while (t < *ntenants && strcmp(clocks[t].tenant, r->tenant) != 0)
+            t++;
+        if (t == *ntenants) {
+            tenant_rec_t *tr = tenant_rec(ev, r->tenant);
+            if (!tr)
+                return -1;
+            clocks[(*ntenants)++] = (clock_read_t){r->tenant, tr, -1, -1};
+        }
+        size_t k = 0;
+        while (k < *nteams &&
+               (strcmp(teams[k].team, r->team) != 0 || strcmp(teams[k].tenant, r->tenant) != 0))
+            k++;
+        if (k == *nteams)
+            teams[(*nteams)++] =
+                (team_ctx_t){.tenant = r->tenant, .team = r->team, .t = clocks[t].t};
+        team_of[i] = (int)k;
+    }
+    return 0;
+}
+
+/* Reads each team's reps from its roster in Redis (and the chunk's own,
+ * whose entry may still be on its way) at the tenant's watermark. */
+static int read_teams(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, team_ctx_t *teams,
+                      size_t nteams, const int *team_of, char *err, size_t errsize)
+{
+    size_t nreads = 0;
+    for (size_t k = 0; k < nteams; k++) {
+        team_ctx_t *tc = &teams[k];
+        char key[GW_KEY_MAX];
+        gw_keys_team_reps(key, sizeof(key), ev->cfg->key_prefix, tc->tenant, tc->team);
+        if (gw_store_read_hash(ev->store, key, member_field, tc, err, errsize) != GW_STORE_OK)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if (team_of[i] == (int)k && add_member(tc, reps[i]->rep) != 0)
+                goto oom;
+        tc->first = nreads;
+        if (ensure_reads(ev, nreads + tc->nmembers + 1) != 0)
+            goto oom;
+        for (size_t m = 0; m < tc->nmembers; m++)
+            ev->reads[nreads++].entity = (gw_entity_t){GW_ENTITY_REP, tc->tenant, tc->members[m]};
+        ev->reads[nreads++].entity = (gw_entity_t){GW_ENTITY_TEAM, tc->tenant, tc->team};
+        if (gw_store_read_entities(ev->store, &ev->reads[tc->first], tc->nmembers + 1, tc->t->wm,
+                                   err, errsize) != GW_STORE_OK)
+            return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errsize, "out of memory reading the chunk's teams");
+    return -1;
 }
 
 static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *err, size_t errsize)
 {
-    const gw_config_t *cfg = ev->cfg;
     int64_t wm = gw_evaluator_watermark(ev);
     if (wm < 0)
         return 0;
-    /* Reads: each rep, then each distinct team of the chunk. */
-    size_t nreads = 0;
-    int team_of[CHUNK_REPS];
-    for (size_t i = 0; i < n; i++) {
-        ev->reads[nreads++].entity = (gw_entity_t){GW_ENTITY_REP, reps[i]->tenant, reps[i]->rep};
-    }
-    for (size_t i = 0; i < n; i++) {
-        team_of[i] = -1;
-        for (size_t j = n; j < nreads; j++)
-            if (!strcmp(ev->reads[j].entity.id, reps[i]->team) &&
-                !strcmp(ev->reads[j].entity.tenant, reps[i]->tenant))
-                team_of[i] = (int)j;
-        if (team_of[i] < 0) {
-            team_of[i] = (int)nreads;
-            ev->reads[nreads++].entity =
-                (gw_entity_t){GW_ENTITY_TEAM, reps[i]->tenant, reps[i]->team};
-        }
-    }
-    int rc = gw_store_read_entities(ev->store, ev->reads, nreads, wm, err, errsize);
-    if (rc != GW_STORE_OK)
+    if (write_registrations(ev, err, errsize) != 0)
         return -1;
-    int evaluated = 0;
-    int64_t now_mono = gw_mono_ms();
-    for (size_t i = 0; i < n; i++) {
-        rep_rec_t *r = reps[i];
-        const gw_entity_read_t *rr = &ev->reads[i];
-        r->last_eval_mono = now_mono;
-        if (!rr->exists && rr->first_ms < 0) {
-            /* Its keys expired (key_ttl): forget it in the roster. */
-            char key[GW_KEY_MAX], field[2 * GW_ID_MAX + 2];
-            gw_keys_roster(key, sizeof(key), cfg->key_prefix, cfg->kafka.topic_events,
-                           r->partition);
-            snprintf(field, sizeof(field), "%s:%s", r->tenant, r->rep);
-            if (gw_store_hdel(ev->store, key, field, err, errsize) != GW_STORE_OK)
-                return -1;
-            if (export_forget(ev, r->tenant, r->team, r->rep, err, errsize) != 0)
-                return -1;
-            r->gone = true;
-            continue;
-        }
-        const char *team = rr->team[0] ? rr->team : r->team;
-        if (r->old_team) {
-            if (export_forget(ev, r->tenant, r->old_team, r->rep, err, errsize) != 0)
-                return -1;
-            free(r->old_team);
-            r->old_team = NULL;
-        }
-        const gw_playbook_t *pb =
-            gw_playbook_for_team(cfg->playbooks, cfg->nplaybooks, r->tenant, team);
-        if (!pb)
-            continue;
-        const gw_entity_read_t *tr = &ev->reads[team_of[i]];
-        int64_t weeks = rr->first_ms >= 0 ? (wm - rr->first_ms) / WEEK_MS : 0;
-        double ramp = gw_playbook_ramp(pb, weeks);
-        for (int w = 0; w < cfg->nwindows; w++) {
-            double target = gw_playbook_target(pb, r->tenant, r->rep, w);
-            if (isnan(target))
-                continue;
-            (void)tr;
-            (void)team_size;
-            gw_detector_input_t in = {{rr->win[w].v, rr->win[w].v, 1.0}, NULL, 0, target, ramp};
-            gw_diagnosis_t d;
-            gw_detector_evaluate(pb, &in, &d);
-            if (queue_snapshot(ev, r, team, pb, w, wm, &d, err, errsize) != GW_STORE_OK)
-                return -1;
-            export_build(ev->export, pb, team, r->rep, cfg->windows[w].name, &d);
-            if (queue_export(ev, r->tenant, ev->export, err, errsize) != 0)
-                return -1;
-            if (ev->listener) {
-                gw_evaluation_t e = {r->tenant, r->rep, team, pb, w, wm, &d};
-                ev->listener(ev->listener_ctx, &e);
-            }
-        }
-        evaluated++;
+    clock_read_t clocks[CHUNK_REPS];
+    team_ctx_t teams[CHUNK_REPS];
+    int team_of[CHUNK_REPS];
+    size_t ntenants = 0, nteams = 0;
+    int rc = -1, evaluated = 0;
+    memset(teams, 0, sizeof(teams));
+    if (group_chunk(ev, reps, n, clocks, &ntenants, teams, &nteams, team_of) != 0) {
+        snprintf(err, errsize, "out of memory");
+        goto out;
+    }
+    if (read_tenant_times(ev, clocks, ntenants, wm, err, errsize) != 0 ||
+        read_teams(ev, reps, n, teams, nteams, team_of, err, errsize) != 0)
+        goto out;
+    for (size_t k = 0; k < nteams; k++) {
+        rep_rec_t *mine[CHUNK_REPS];
+        size_t nmine = 0;
+        for (size_t i = 0; i < n; i++)
+            if (team_of[i] == (int)k)
+                mine[nmine++] = reps[i];
+        if (evaluate_team(ev, &teams[k], mine, nmine, &evaluated, err, errsize) != 0)
+            goto out;
     }
     if (gw_store_flush(ev->store, err, errsize) != GW_STORE_OK)
-        return -1;
+        goto out;
     if (ev->listener_done)
         ev->listener_done(ev->listener_ctx);
     ev->m->evaluations += (uint64_t)evaluated;
-    return evaluated;
+    rc = evaluated;
+out:
+    free_teams(teams, nteams);
+    return rc;
 }
 
 int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms)

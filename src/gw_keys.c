@@ -88,6 +88,18 @@ int gw_keys_roster(char *buf, size_t size, const char *prefix, const char *topic
     return fit(snprintf(buf, size, "%s:roster:%s:%d", prefix, topic, partition), size);
 }
 
+int gw_keys_team_reps(char *buf, size_t size, const char *prefix, const char *tenant,
+                      const char *team)
+{
+    gw_entity_t e = {GW_ENTITY_TEAM, tenant, team};
+    return gw_keys_entity(buf, size, prefix, &e, ":reps");
+}
+
+int gw_keys_tenant_clock(char *buf, size_t size, const char *prefix, bool first)
+{
+    return fit(snprintf(buf, size, "%s:tenants:%s", prefix, first ? "first" : "clock"), size);
+}
+
 bool gw_keys_id_valid(const char *s, size_t len, size_t *bad_at)
 {
     if (len == 0 || len > GW_ID_MAX) {

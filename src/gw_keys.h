@@ -72,6 +72,18 @@ int gw_keys_positions(char *buf, size_t size, const char *prefix, const char *to
  * "<tenant>:<rep>" -> team). */
 int gw_keys_roster(char *buf, size_t size, const char *prefix, const char *topic, int partition);
 
+/* A team's roster, whoever owns the reps' partitions:
+ * "<prefix>:{<tenant>:team:<team>}:reps" (hash "<rep>" -> partition). The
+ * diagnosis reads the team's reps from it, so every instance sees the same
+ * team. */
+int gw_keys_team_reps(char *buf, size_t size, const char *prefix, const char *tenant,
+                      const char *team);
+
+/* Each tenant's own event time: "<prefix>:tenants:clock" (sorted set,
+ * member tenant, score the newest event time applied) and, with `first`,
+ * "<prefix>:tenants:first" (score the earliest). */
+int gw_keys_tenant_clock(char *buf, size_t size, const char *prefix, bool first);
+
 /* True if `s` (length `len`) is a valid ID: 1-64 bytes of [A-Za-z0-9._@-].
  * On failure, *bad_at is the byte offset of the first bad byte (or len). */
 bool gw_keys_id_valid(const char *s, size_t len, size_t *bad_at);

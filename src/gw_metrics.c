@@ -159,6 +159,10 @@ char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_
             sb_printf(&b, "gapwatch_alerts_total{kind=\"%s\",state=\"%s\"} %llu\n",
                       gw_alert_kind_str((gw_alert_kind_t)k), st ? "resolved" : "firing",
                       (unsigned long long)m->alerts_decided[k][st]);
+    counter(&b, "gapwatch_alert_flaps_total",
+            "FIRING alerts that open an episode within 24 h of event time of the same "
+            "alert's RESOLVED.",
+            m->alert_flaps);
     counter(&b, "gapwatch_alerts_delivered_total", "Alert messages the broker confirmed.",
             m->alerts_delivered);
     gauge(&b, "gapwatch_alerts_in_flight", "Alert messages produced and not yet confirmed.",

@@ -42,6 +42,7 @@ typedef struct {
     uint64_t evaluation_failures;
     uint64_t alerts_decided[GW_ALERT_KINDS][2]; /* by kind; [0] firing, [1] resolved */
     uint64_t alerts_delivered;
+    uint64_t alert_flaps; /* episodes opened within GW_ALERT_FLAP_SPAN_MS of a RESOLVED */
     uint64_t alert_delivery_failures;
     uint64_t alert_failures; /* evaluations whose alert state could not be recorded */
     uint64_t alert_cas_lost; /* another instance decided first */

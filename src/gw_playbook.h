@@ -72,9 +72,9 @@ typedef struct {
     double quality_min_next_step_share; /* 0 disables */
     double pipeline_inflation;          /* open pipeline above this many objectives; 0 disables */
     double gaming_factor;               /* volume above this many team averages; 0 disables */
-    int evidence_window; /* window whose counts judge conversion; -1: the longest */
+    int evidence_window;                /* window whose counts judge conversion; -1: the longest */
     gw_history_rule_t partial_history;
-    double min_history; /* share of a window with history below which nothing is judged */
+    double min_history;          /* share of a window with history below which nothing is judged */
     bool inspected[GW_KIND_MAX]; /* kinds whose goal and next step are inspected */
 } gw_playbook_t;
 

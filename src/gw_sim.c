@@ -164,16 +164,18 @@ static int simulate_day(day_buf_t *d, rng_t *rng, rep_state_t *st, const gw_sim_
     int64_t open = day_start + 8 * HOUR_MS, span = 10 * HOUR_MS;
     for (int i = 0; i < reach; i++) {
         bool email = i < emails;
-        bool goal = take(&st->goal_acc, archetypes[st->arch].goal_share) > 0;
-        bool next = take(&st->next_acc, archetypes[st->arch].next_share) > 0;
         int64_t t = open + (int64_t)(rng_unit(rng) * (double)span);
-        if (add(d, rep, t, email ? 2 : 1, email ? 2 : 1, goal, next))
+        if (add(d, rep, t, email ? 2 : 1, email ? 2 : 1, false, false))
             return -1;
     }
     for (int i = 0; i < conv; i++) {
+        /* A goal and a next step are recorded where a conversation
+         * happened, never on a dial that did not connect. */
         bool reply = i < (int)(0.3 * conv);
+        bool goal = take(&st->goal_acc, archetypes[st->arch].goal_share) > 0;
+        bool next = take(&st->next_acc, archetypes[st->arch].next_share) > 0;
         int64_t t = open + HOUR_MS / 2 + (int64_t)(rng_unit(rng) * (double)(span - HOUR_MS));
-        if (add(d, rep, t, reply ? 8 : 7, reply ? 2 : 1, false, false))
+        if (add(d, rep, t, reply ? 8 : 7, reply ? 2 : 1, goal, next))
             return -1;
     }
     for (int i = 0; i < books; i++) {

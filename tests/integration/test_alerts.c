@@ -170,7 +170,8 @@ static bool am_has(json_t *alerts, const char *alertname, const char *rep, const
         if (strcmp(label(l, "alertname"), alertname) || strcmp(label(l, "rep"), rep))
             continue;
         return !strcmp(label(l, "tenant"), "acme") && !strcmp(label(l, "team"), team) &&
-               !strcmp(label(l, "window"), "7d") && !strcmp(label(l, "stage"), stage) &&
+               !strcmp(label(l, "window"), "7d") && !json_object_get(l, "stage") &&
+               !strcmp(label(json_object_get(a, "annotations"), "stage"), stage) &&
                label(json_object_get(a, "annotations"), "summary")[0];
     }
     return false;

@@ -21,12 +21,12 @@ static void test_condition_fires_once_and_repeats_after_interval(void **state)
     (void)state;
     gw_alert_policy_t p = {0, 0, 24 * H};
     gw_alert_state_t st = {0};
-    assert_int_equal(gw_alert_step(&p, &st, true, 0, 1000), GW_SEND_FIRING);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 0, 1000), GW_SEND_FIRING);
     assert_int_equal(st.seq, 1);
     assert_int_equal(st.starts_at_ms, 1000);
     for (int64_t t = H; t < 24 * H; t += H)
-        assert_int_equal(gw_alert_step(&p, &st, true, t, 2000), GW_SEND_NONE);
-    assert_int_equal(gw_alert_step(&p, &st, true, 24 * H, 3000), GW_SEND_FIRING);
+        assert_int_equal(gw_alert_step(&p, &st, true, false, t, 2000), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 24 * H, 3000), GW_SEND_FIRING);
     assert_int_equal(st.seq, 2);
     assert_int_equal(st.starts_at_ms, 1000); /* same episode */
     assert_int_equal(st.msgno, 2);
@@ -38,7 +38,7 @@ static void test_no_alert_while_condition_never_holds(void **state)
     gw_alert_policy_t p = {0, H, 24 * H};
     gw_alert_state_t st = {0};
     for (int64_t t = 0; t < 48 * H; t += H)
-        assert_int_equal(gw_alert_step(&p, &st, false, t, 0), GW_SEND_NONE);
+        assert_int_equal(gw_alert_step(&p, &st, false, true, t, 0), GW_SEND_NONE);
     assert_int_equal(st.msgno, 0);
 }
 
@@ -49,18 +49,18 @@ static void test_rep_near_threshold_does_not_flap(void **state)
      * 10 minutes never resolve and never fire again. */
     gw_alert_policy_t p = {0, H, 0};
     gw_alert_state_t st = {0};
-    assert_int_equal(gw_alert_step(&p, &st, true, 0, 0), GW_SEND_FIRING);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 0, 0), GW_SEND_FIRING);
     int sent = 0;
     for (int i = 1; i <= 29; i++)
-        sent += gw_alert_step(&p, &st, i % 2 == 0, i * 10 * MIN, 0) != GW_SEND_NONE;
+        sent += gw_alert_step(&p, &st, i % 2 == 0, !(i % 2 == 0), i * 10 * MIN, 0) != GW_SEND_NONE;
     assert_int_equal(sent, 0);
     /* the last evaluation (290 min) found it clear: resolving since then */
     assert_int_equal(st.phase, GW_PHASE_RESOLVING);
     assert_int_equal(st.clear_since_wm, 290 * MIN);
     /* Clear for a full hour: exactly one RESOLVED. */
-    assert_int_equal(gw_alert_step(&p, &st, false, 320 * MIN, 0), GW_SEND_NONE);
-    assert_int_equal(gw_alert_step(&p, &st, false, 350 * MIN, 0), GW_SEND_RESOLVED);
-    assert_int_equal(gw_alert_step(&p, &st, false, 410 * MIN, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 320 * MIN, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 350 * MIN, 0), GW_SEND_RESOLVED);
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 410 * MIN, 0), GW_SEND_NONE);
     assert_int_equal(st.phase, GW_PHASE_INACTIVE);
 }
 
@@ -69,19 +69,19 @@ static void test_pending_condition_fires_only_after_fire_after(void **state)
     (void)state;
     gw_alert_policy_t p = {30 * MIN, 0, 0};
     gw_alert_state_t st = {0};
-    assert_int_equal(gw_alert_step(&p, &st, true, 0, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 0, 0), GW_SEND_NONE);
     assert_int_equal(st.phase, GW_PHASE_PENDING);
-    assert_int_equal(gw_alert_step(&p, &st, true, 20 * MIN, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 20 * MIN, 0), GW_SEND_NONE);
     /* a blip clears it: nothing was ever sent */
-    assert_int_equal(gw_alert_step(&p, &st, false, 25 * MIN, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 25 * MIN, 0), GW_SEND_NONE);
     assert_int_equal(st.phase, GW_PHASE_INACTIVE);
-    assert_int_equal(gw_alert_step(&p, &st, true, 40 * MIN, 0), GW_SEND_NONE);
-    assert_int_equal(gw_alert_step(&p, &st, true, 70 * MIN, 0), GW_SEND_FIRING);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 40 * MIN, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 70 * MIN, 0), GW_SEND_FIRING);
     /* resolves at once (resolve_after 0), and a new episode starts at seq 1 */
-    assert_int_equal(gw_alert_step(&p, &st, false, 80 * MIN, 0), GW_SEND_RESOLVED);
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 80 * MIN, 0), GW_SEND_RESOLVED);
     assert_int_equal(st.seq, 2);
-    assert_int_equal(gw_alert_step(&p, &st, true, 90 * MIN, 0), GW_SEND_NONE);
-    assert_int_equal(gw_alert_step(&p, &st, true, 120 * MIN, 0), GW_SEND_FIRING);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 90 * MIN, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 120 * MIN, 0), GW_SEND_FIRING);
     assert_int_equal(st.seq, 1);
     assert_int_equal(st.msgno, 3);
 }
@@ -149,9 +149,51 @@ static void test_summary_says_who_what_how_far_and_what_to_coach(void **state)
     free(json);
 }
 
+static void test_between_firing_and_clear_the_alert_holds(void **state)
+{
+    (void)state;
+    /* Hysteresis: once firing, an evaluation that is neither a significant
+     * gap nor clear of it changes nothing, for as long as it lasts. */
+    gw_alert_policy_t p = {0, 2 * H, 0};
+    gw_alert_state_t st = {0};
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 0, 0), GW_SEND_FIRING);
+    for (int64_t t = H; t < 72 * H; t += H)
+        assert_int_equal(gw_alert_step(&p, &st, false, false, t, 0), GW_SEND_NONE);
+    assert_int_equal(st.phase, GW_PHASE_FIRING);
+    /* Clear for two hours: RESOLVED once. */
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 72 * H, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 74 * H, 0), GW_SEND_RESOLVED);
+    /* A pending condition that stops holding never fires. */
+    gw_alert_policy_t slow = {24 * H, 2 * H, 0};
+    gw_alert_state_t s2 = {0};
+    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 0, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s2, false, false, 12 * H, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 13 * H, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 36 * H, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 37 * H, 0), GW_SEND_FIRING);
+}
+
+static void test_firing_again_soon_after_resolving_is_a_flap(void **state)
+{
+    (void)state;
+    gw_alert_policy_t p = {0, 0, 0};
+    gw_alert_state_t st = {0};
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 0, 0), GW_SEND_FIRING);
+    assert_false(st.flapped);
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 10 * H, 0), GW_SEND_RESOLVED);
+    assert_true(st.resolved_wm == 10 * H);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 20 * H, 0), GW_SEND_FIRING);
+    assert_true(st.flapped); /* within 24 h of the RESOLVED */
+    assert_int_equal(gw_alert_step(&p, &st, false, true, 30 * H, 0), GW_SEND_RESOLVED);
+    assert_int_equal(gw_alert_step(&p, &st, true, false, 60 * H, 0), GW_SEND_FIRING);
+    assert_false(st.flapped); /* 30 h later: a new episode, no flap */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_between_firing_and_clear_the_alert_holds),
+        cmocka_unit_test(test_firing_again_soon_after_resolving_is_a_flap),
         cmocka_unit_test(test_condition_fires_once_and_repeats_after_interval),
         cmocka_unit_test(test_no_alert_while_condition_never_holds),
         cmocka_unit_test(test_rep_near_threshold_does_not_flap),
