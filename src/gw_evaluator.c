@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_map.h"
@@ -69,8 +71,12 @@ struct gw_evaluator_s {
 
     gw_entity_read_t *reads; /* the chunk's teams' reps and the teams */
     size_t capreads;
-    void *export;             /* export_t scratch */
-    gw_map_t *export_tenants; /* tenants already added to the export set */
+    void *export;               /* export_t scratch */
+    gw_map_t *export_tenants;   /* tenants already added to the export set */
+    int64_t group_checked_mono; /* last check of the other members' partitions */
+    bool group_caught_up;
+    int32_t topic_partitions; /* of the event topic; 0 unknown */
+    int64_t topic_partitions_mono;
 };
 
 /* ---- export hashes for Prometheus ----------------------------------------- */
@@ -509,6 +515,79 @@ int64_t gw_evaluator_watermark(gw_evaluator_t *ev)
     if (w > ev->watermark)
         ev->watermark = w;
     return ev->watermark;
+}
+
+/* The event topic's partition count, from the cluster's metadata (asked
+ * at most once a minute); 0 when unknown. */
+static int32_t topic_partitions(gw_evaluator_t *ev)
+{
+    int64_t now = gw_mono_ms();
+    if (ev->topic_partitions > 0 && now - ev->topic_partitions_mono < 60000)
+        return ev->topic_partitions;
+    rd_kafka_t *rk = gw_consumer_handle(ev->consumer);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, ev->cfg->kafka.topic_events, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR && md &&
+        md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ev->topic_partitions = md->topics[0].partition_cnt;
+        ev->topic_partitions_mono = now;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    return ev->topic_partitions;
+}
+
+/* Every partition this instance does not own is applied (by whoever owns
+ * it) to within evaluation.max_lag of its end, as the positions in Redis
+ * say: a diagnosis reads the whole team, so no instance judges while
+ * another is still replaying part of it. Checked at most once a second;
+ * true at once when this instance owns every partition. */
+static bool group_caught_up(gw_evaluator_t *ev)
+{
+    int64_t now = gw_mono_ms();
+    if (now - ev->group_checked_mono < 1000)
+        return ev->group_caught_up;
+    ev->group_checked_mono = now;
+    int32_t n = topic_partitions(ev);
+    if (n <= 0)
+        return ev->group_caught_up = false;
+    bool others = false;
+    for (int32_t p = 0; p < n; p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
+        others |= !st || !st->assigned;
+    }
+    if (!others)
+        return ev->group_caught_up = true;
+    gw_position_t *pos = calloc((size_t)n, sizeof(*pos));
+    char err[256];
+    bool ok = pos != NULL;
+    for (int32_t p = 0; ok && p < n; p++)
+        pos[p].partition = p;
+    if (ok && gw_store_positions_read(ev->store, ev->cfg->kafka.topic_events, pos, (size_t)n, err,
+                                      sizeof(err)) != GW_STORE_OK)
+        ok = false;
+    rd_kafka_t *rk = gw_consumer_handle(ev->consumer);
+    for (int32_t p = 0; ok && p < n; p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
+        if (st && st->assigned)
+            continue;
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(rk, ev->cfg->kafka.topic_events, p, &lo, &hi, 500) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ok = false;
+            break;
+        }
+        int64_t next = pos[p].next_offset > lo ? pos[p].next_offset : lo;
+        if (hi > lo && (pos[p].next_offset < 0 || hi - next > ev->cfg->evaluation.max_lag)) {
+            gw_log_debug("waiting for another member's partition", "partition=%d behind=%lld", p,
+                         (long long)(hi - next));
+            ok = false;
+        }
+    }
+    free(pos);
+    return ev->group_caught_up = ok;
 }
 
 /* ---- the sweep ------------------------------------------------------------ */
@@ -1044,7 +1123,7 @@ out:
 int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms)
 {
     const gw_config_t *cfg = ev->cfg;
-    if (cfg->nplaybooks == 0 || !gw_evaluator_caught_up(ev))
+    if (cfg->nplaybooks == 0 || !gw_evaluator_caught_up(ev) || !group_caught_up(ev))
         return 0;
     int64_t start = gw_mono_ms();
     char err[512];

@@ -510,7 +510,67 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
     gw_resp_arg_str(r, key);
     gw_resp_arg(r, member, lt + 1 + li);
     gw_resp_arg_str(r, d->team ? d->team : "");
+    if (gw_resp_end(r) != 0 || !d->team) /* a rep's delta always has its team */
+        return -1;
+    /* ... and to its team's roster, which the diagnosis reads: written
+     * before the batch's positions, so whoever sees the positions sees
+     * the team (gw_keys_team_reps). */
+    char pnum[24];
+    pnum[gw_resp_i64_text(partition, pnum)] = '\0';
+    if (gw_keys_team_reps(key, sizeof(key), s->cfg->key_prefix, d->tenant, d->team) < 0)
+        return -1;
+    gw_resp_begin(r);
+    gw_resp_arg(r, "HSET", 4);
+    gw_resp_arg_str(r, key);
+    gw_resp_arg(r, d->id, li);
+    gw_resp_arg_str(r, pnum);
     return gw_resp_end(r);
+}
+
+/* Moves each tenant's clocks (gw_keys_tenant_clock) to the batch's newest
+ * and earliest event times: ZADD GT and LT, so replays and other instances
+ * never move them back. Returns the number of commands built, or -1. */
+static int build_tenant_clocks(gw_store_t *s, const gw_coalesce_t *batch)
+{
+    char key[GW_KEY_MAX], first_key[GW_KEY_MAX];
+    gw_keys_tenant_clock(key, sizeof(key), s->cfg->key_prefix, false);
+    gw_keys_tenant_clock(first_key, sizeof(first_key), s->cfg->key_prefix, true);
+    size_t n = gw_coalesce_count(batch);
+    int built = 0;
+    for (size_t i = 0; i < n; i++) {
+        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+        if (d->kind != GW_ENTITY_TEAM || d->nevents == 0)
+            continue;
+        /* the batch's first team delta of its tenant speaks for the tenant */
+        int64_t newest = d->last_event_ms, earliest = d->first_event_ms;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const gw_delta_t *o = gw_coalesce_delta(batch, j);
+            seen = o->kind == GW_ENTITY_TEAM && o->nevents > 0 && !strcmp(o->tenant, d->tenant);
+        }
+        if (seen)
+            continue;
+        for (size_t j = i + 1; j < n; j++) {
+            const gw_delta_t *o = gw_coalesce_delta(batch, j);
+            if (o->kind != GW_ENTITY_TEAM || o->nevents == 0 || strcmp(o->tenant, d->tenant))
+                continue;
+            newest = o->last_event_ms > newest ? o->last_event_ms : newest;
+            earliest = o->first_event_ms < earliest ? o->first_event_ms : earliest;
+        }
+        gw_resp_t *r = &s->resp;
+        for (int k = 0; k < 2; k++) {
+            gw_resp_begin(r);
+            gw_resp_arg(r, "ZADD", 4);
+            gw_resp_arg_str(r, k ? first_key : key);
+            gw_resp_arg(r, k ? "LT" : "GT", 2);
+            gw_resp_arg_i64(r, k ? earliest : newest);
+            gw_resp_arg_str(r, d->tenant);
+            if (gw_resp_end(r) != 0)
+                return -1;
+            built++;
+        }
+    }
+    return built;
 }
 
 /* Makes room for one more element in *arr (of `elem` bytes, *cap of them,
@@ -615,9 +675,17 @@ static int build_piece(gw_store_t *s)
             bool queued;
             if (build_roster(s, f->batch, d, f->topic, &queued) != 0)
                 return -1;
-            if (queued && expect_reply(s, false, i, 1) != 0)
+            if (queued && (expect_reply(s, false, i, 1) != 0 || expect_reply(s, false, i, 1) != 0))
                 return -1;
         }
+    }
+    if (end == n) {
+        int clocks = build_tenant_clocks(s, f->batch);
+        if (clocks < 0)
+            return -1;
+        for (int k = 0; k < clocks; k++)
+            if (expect_reply(s, false, 0, 0) != 0)
+                return -1;
     }
     f->res.commands += f->nexpect - f->built_replies;
     f->built_replies = f->nexpect;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "gw_harness.h"
+#include "gw_sim.h"
 
 typedef struct {
     char tenant[16];
@@ -72,6 +73,13 @@ typedef struct {
 size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t *stats);
 
 void tev_free(tev_stream_t *s);
+
+/* Plays the simulation `cfg` (gw_sim.h) into the event topic through `rk`
+ * (keyed by rep), keeping only events at or after `from_ms`, fills `reps`
+ * with its ground truth and waits until every event was delivered. Returns
+ * the number of events produced. */
+long tev_produce_sim(rd_kafka_t *rk, const gw_sim_config_t *cfg, gw_sim_rep_t *reps,
+                     int64_t from_ms);
 
 /* The benchmarks' event number `i` of rep `rep` (team rep / 10, tenant
  * "bench") at event time `t`: a kind drawn from every kind (calls most),
