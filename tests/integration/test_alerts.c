@@ -373,10 +373,130 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     gwh_cleanup(&h);
 }
 
+/* Alertmanager's active alerts named `alertname` for `rep`; the weakest
+ * stage annotation of the last one in *stage. */
+static int am_active(gwh_t *h, const char *alertname, const char *rep, char *stage, size_t size)
+{
+    char *body = gwh_http_get(h->am_port, "/api/v2/alerts?active=true&silenced=false");
+    assert_non_null(body);
+    json_error_t jerr;
+    json_t *am = json_loads(body, 0, &jerr);
+    free(body);
+    assert_non_null(am);
+    int n = 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(am, i, a)
+    {
+        json_t *l = json_object_get(a, "labels");
+        if (strcmp(label(l, "alertname"), alertname) || strcmp(label(l, "rep"), rep))
+            continue;
+        assert_null(json_object_get(l, "stage"));
+        snprintf(stage, size, "%s", label(json_object_get(a, "annotations"), "stage"));
+        n++;
+    }
+    json_decref(am);
+    return n;
+}
+
+static void produce_many(rd_kafka_t *rk, const gw_sim_rep_t *r, const char *prefix, int n, int kind,
+                         int64_t from_ms)
+{
+    for (int i = 0; i < n; i++) {
+        gw_sim_event_t e;
+        memset(&e, 0, sizeof(e));
+        snprintf(e.event_id, sizeof(e.event_id), "%s-%d", prefix, i);
+        snprintf(e.tenant, sizeof(e.tenant), "%s", r->tenant);
+        snprintf(e.rep, sizeof(e.rep), "%s", r->rep);
+        snprintf(e.team, sizeof(e.team), "%s", r->team);
+        e.occurred_at_ms = from_ms + i;
+        e.kind = kind;
+        produce_event(rk, &e);
+    }
+    rd_kafka_flush(rk, 30000);
+}
+
+static void test_a_stage_change_keeps_one_alert_in_alertmanager(void **state)
+{
+    (void)state;
+    gwh_t h;
+    gwh_init(&h, "alerts-stage");
+    gwh_redis_start(&h, NULL);
+    gwh_kafka_start(&h, 3, topics);
+    gwh_alertmanager_start(&h);
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "%s"
+             "consumer: {idle_after: 1h}\n"
+             "evaluation: {sweep_interval: 1s, min_interval: 1s}\n"
+             "alerting:\n"
+             "  windows: [7d]\n"
+             "  fire_after: 0s\n"
+             "  resolve_after: 0s\n"
+             "  alertmanager: {url: \"http://127.0.0.1:%d\"}\n",
+             GW_SIM_CONFIG_YAML, h.am_port);
+    gwh_write_config(&h, yaml);
+    gw_sim_config_t sim = {.tenant = "acme",
+                           .teams = 1,
+                           .reps_per_team = 10,
+                           .days = 30,
+                           .seed = 5,
+                           .end_ms = gwh_now_ms() - 1800000,
+                           .plant = true};
+    gw_sim_rep_t reps[10];
+    emit_ctx_t ctx = {gwh_producer(&h, NULL, NULL)};
+    assert_true(gw_sim_run(&sim, reps, emit, &ctx) > 5000);
+    rd_kafka_flush(ctx.rk, 60000);
+    const gw_sim_rep_t *weak = &reps[GW_ARCH_WEAK_STAGE - 1];
+    assert_int_equal(weak->archetype, GW_ARCH_WEAK_STAGE);
+    gwh_daemon_start(&h);
+
+    /* Firing, weak at booking. */
+    char stage[64] = "";
+    int64_t deadline = gwh_now_ms() + 90000;
+    while (gwh_now_ms() < deadline &&
+           (am_active(&h, "GapwatchEffectivenessGap", weak->rep, stage, sizeof(stage)) != 1 ||
+            strcmp(stage, "book") != 0))
+        gwh_sleep_ms(500);
+    assert_string_equal(stage, "book");
+
+    /* 20,000 dials that reach nobody: the weakest stage becomes connect,
+     * the alert stays one alert (its stage annotation changes). */
+    produce_many(ctx.rk, weak, "dial", 20000, 1, sim.end_ms - 6 * 3600000LL);
+    deadline = gwh_now_ms() + 60000;
+    int most = 0;
+    while (gwh_now_ms() < deadline) {
+        int n = am_active(&h, "GapwatchEffectivenessGap", weak->rep, stage, sizeof(stage));
+        most = n > most ? n : most;
+        if (n == 1 && !strcmp(stage, "connect"))
+            break;
+        gwh_sleep_ms(500);
+    }
+    assert_string_equal(stage, "connect");
+    assert_int_equal(most, 1);
+
+    /* Twelve meetings: the objective is met, gapwatch resolves, and
+     * Alertmanager holds no active alert of it. */
+    produce_many(ctx.rk, weak, "booked", 12, 9, sim.end_ms - 5 * 3600000LL);
+    deadline = gwh_now_ms() + 60000;
+    int n = 1;
+    while (gwh_now_ms() < deadline &&
+           (n = am_active(&h, "GapwatchEffectivenessGap", weak->rep, stage, sizeof(stage))) > 0) {
+        most = n > most ? n : most;
+        gwh_sleep_ms(500);
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(most, 1);
+    rd_kafka_destroy(ctx.rk);
+    assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
+    gwh_cleanup(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alert_lifecycle_through_kafka_redis_and_alertmanager),
+        cmocka_unit_test(test_a_stage_change_keeps_one_alert_in_alertmanager),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
