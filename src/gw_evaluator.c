@@ -693,6 +693,8 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
     put(fields, values, buf, &n, "objective", "%.6g", d->objective);
     put(fields, values, buf, &n, "ramp_factor", "%.6g", d->ramp_factor);
     put(fields, values, buf, &n, "confidence", "%.6g", pb->confidence);
+    put(fields, values, buf, &n, "evidence_window", "%s",
+        ev->cfg->windows[pb->evidence_window >= 0 ? pb->evidence_window : w].name);
     put(fields, values, buf, &n, "result", "%.6g", d->result);
     if (isfinite(d->attainment))
         put(fields, values, buf, &n, "attainment", "%.6g", d->attainment);

@@ -73,10 +73,15 @@ static void print_diagnosis(const char *window, json_t *d)
            str(d, "objective_kind"), 100 * num(d, "attainment"));
     if (num(d, "ramp_factor") < 1)
         printf(", objective ramped to %.0f%%", 100 * num(d, "ramp_factor"));
+    if (num(d, "coverage") < 1)
+        printf(", prorated to the %.0f%% of the window with history", 100 * num(d, "coverage"));
     printf(")\n");
     int conf = (int)lround(100 * num(d, "confidence"));
-    printf("      %-10s %8s %8s   %-22s %-28s %s\n", "stage", "rep", "team", "conversion",
-           "rep rate [interval]", "team rate");
+    char conv_head[48];
+    snprintf(conv_head, sizeof(conv_head), "conversion (%s)",
+             str(d, "evidence_window")[0] ? str(d, "evidence_window") : window);
+    printf("      %-10s %8s %8s   %-22s %-28s %-9s %s\n", "stage", "rep", "team", conv_head,
+           "rep rate [interval]", "typical", "p");
     int stages = (int)num(d, "stages");
     char prev[64] = "";
     for (int s = 0; s < stages; s++) {
@@ -104,7 +109,11 @@ static void print_diagnosis(const char *window, json_t *d)
             bool below = num(d, f) == 1;
             snprintf(f, sizeof(f), "stage.%d.judged", s);
             bool judged = num(d, f) == 1;
-            printf("   %-22s %-28s %-9s %s", conv, interval, tr,
+            snprintf(f, sizeof(f), "stage.%d.p", s);
+            char pv[24] = "";
+            if (!isnan(num(d, f)))
+                snprintf(pv, sizeof(pv), "%.2g", num(d, f));
+            printf("   %-22s %-28s %-9s %-8s %s", conv, interval, tr, pv,
                    below    ? "significantly below"
                    : judged ? ""
                             : "(too few to judge)");
@@ -112,16 +121,26 @@ static void print_diagnosis(const char *window, json_t *d)
         printf("\n");
         snprintf(prev, sizeof(prev), "%s", name);
     }
-    double req = num(d, "required_volume");
+    double req = num(d, "required_volume"), ref = num(d, "reference_volume");
     if (isnan(req))
-        printf("      volume     %.0f actual; required unknown (team baseline too small)\n",
+        printf("      volume     %.0f actual; required unknown (team baseline too small)",
                num(d, "actual_volume"));
     else
-        printf("      volume     %.0f actual vs %.0f required at the team's conversion\n",
+        printf("      volume     %.0f actual vs %.0f required at the team's conversion",
                num(d, "actual_volume"), req);
+    if (!isnan(num(d, "team_avg_volume")))
+        printf(", %.0f for the typical rep", num(d, "team_avg_volume"));
+    if (!isnan(ref) && !isnan(num(d, "volume_p")))
+        printf("; p = %.2g against %.0f", num(d, "volume_p"), ref);
+    printf("\n");
     const char *signals = str(d, "signals");
     printf("      signals    %s\n", signals[0] ? signals : "-");
-    printf("      (rep intervals are Wilson %d%%)\n", conf);
+    double thr = num(d, "conversion_threshold");
+    printf("      (rep intervals are Wilson %d%%; p one-sided, ", conf);
+    if (thr >= 0)
+        printf("significant at or below %.2g after the team's correction)\n", thr);
+    else
+        printf("none significant after the team's correction)\n");
 }
 
 int cmd_rep(int argc, char **argv)
