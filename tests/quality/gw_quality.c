@@ -76,7 +76,8 @@ typedef struct {
 
 /* What one run (or a sum of runs) measured. */
 typedef struct {
-    int planted, found; /* recall */
+    int planted, found;             /* recall */
+    int planted_short, found_short; /* ... of planted reps short of the objective at the end */
     int planted_by[GWQ_TRUTHS], found_by[GWQ_TRUTHS];
     int alerts, right;                       /* precision: (rep, gap kind) live in the final week */
     int on_lean, on_healthy, on_new, on_met; /* alerts where none belongs */
@@ -93,6 +94,8 @@ static void stats_add(stats_t *a, const stats_t *b)
 {
     a->planted += b->planted;
     a->found += b->found;
+    a->planted_short += b->planted_short;
+    a->found_short += b->found_short;
     for (int t = 0; t < GWQ_TRUTHS; t++) {
         a->planted_by[t] += b->planted_by[t];
         a->found_by[t] += b->found_by[t];
@@ -327,12 +330,13 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
             if (run->o->verbose && send != GW_SEND_NONE &&
                 w->seed == (uint64_t)run->o->verbose_seed)
                 printf("  day %5.2f %-8s %-18s %-14s %-17s diag=%s result=%.0f/%.1f "
-                       "vol=%.0f/%.0f p=%.3g weakest=%s cov=%.2f\n",
+                       "vol=%.0f/%.0f p=%.3g weakest=%s p=%.3g thr=%.3g cov=%.2f\n",
                        (double)s / GWQ_SLOTS_PER_DAY,
                        send == GW_SEND_FIRING ? "FIRING" : "RESOLVED", gw_alert_kind_str(k),
                        w->reps[idx[i]].name, gwq_truth_str(w->reps[idx[i]].truth),
                        gw_diag_str(d->kind), d->result, d->objective, d->actual_volume,
-                       d->reference_volume, d->volume_p, stage_name(pb, d->weakest), d->coverage);
+                       d->reference_volume, d->volume_p, stage_name(pb, d->weakest),
+                       d->weakest >= 0 ? d->tr[d->weakest].p : NAN, d->threshold, d->coverage);
         }
     }
 }
@@ -373,6 +377,9 @@ static void tally(const run_t *run, stats_t *by_role)
             st->planted++;
             st->planted_by[truth]++;
             st->found += hit;
+            bool short_at_end = rt->evaluated && rt->last.result < rt->last.objective;
+            st->planted_short += short_at_end;
+            st->found_short += short_at_end && hit;
             st->found_by[truth] += hit;
             st->right += hit;
             if (truth == GWQ_EFFECTIVENESS && fx->live_final) {
@@ -423,7 +430,9 @@ static void print_reps(const run_t *run)
             if (rt->k[k].episodes || rt->k[k].live_final)
                 printf(" %s%s(%d)", gw_alert_kind_str(k), rt->k[k].live_final ? "*" : "",
                        rt->k[k].episodes);
-        printf("\n");
+        printf(
+            "\n  %43s typical volume %.1f dispersion %.3g threshold %.3g coverage %.2f ramp %.2f\n",
+            "", d->team_avg_volume, d->dispersion, d->threshold, d->coverage, d->ramp_factor);
         for (int i = 0; i < d->ntransitions && rt->evaluated; i++)
             if (rep->truth != GWQ_HEALTHY || i == 0)
                 printf("  %43s %s: %lld/%lld = %.3f vs team %.3f p=%.3g%s\n", "",
@@ -500,22 +509,23 @@ static double episodes_per_month(const stats_t *s)
 
 static void print_header(void)
 {
-    printf("%-14s %7s %6s %6s %6s %6s %6s %6s %5s %5s %5s %7s %5s %7s %6s %6s\n", "scenario",
-           "planted", "recall", "r_eff", "r_efx", "r_sil", "prec", "lean", "met", "hlth", "new",
-           "ep/hrm", "flaps", "named", "storms", "other");
+    printf("%-14s %7s %6s %6s %6s %6s %6s %6s %6s %5s %5s %5s %7s %5s %7s %6s %6s\n", "scenario",
+           "planted", "recall", "rec_sh", "r_eff", "r_efx", "r_sil", "prec", "lean", "met", "hlth",
+           "new", "ep/hrm", "flaps", "named", "storms", "other");
 }
 
 static void print_row(const char *name, const stats_t *s, bool json)
 {
     double recall = ratio(s->found, s->planted), precision = ratio(s->right, s->alerts);
     if (json) {
-        printf("{\"scenario\":\"%s\",\"planted\":%d,\"recall\":%.4f,\"recall_efficiency\":%.4f,"
+        printf("{\"scenario\":\"%s\",\"planted\":%d,\"recall\":%.4f,\"recall_short\":%.4f,"
+               "\"recall_efficiency\":%.4f,"
                "\"recall_effectiveness\":%.4f,\"recall_silent\":%.4f,\"precision\":%.4f,"
                "\"alerts\":%d,\"on_lean\":%d,\"on_met_objective\":%d,\"on_healthy\":%d,"
                "\"on_new\":%d,\"healthy_episodes_per_rep_month\":%.4f,\"flaps\":%d,"
                "\"named_stage\":%d,\"effectiveness_alerts_on_planted\":%d,\"storms\":%d,"
                "\"other_episodes\":%d}\n",
-               name, s->planted, recall,
+               name, s->planted, recall, ratio(s->found_short, s->planted_short),
                ratio(s->found_by[GWQ_EFFICIENCY], s->planted_by[GWQ_EFFICIENCY]),
                ratio(s->found_by[GWQ_EFFECTIVENESS], s->planted_by[GWQ_EFFECTIVENESS]),
                ratio(s->found_by[GWQ_SILENT], s->planted_by[GWQ_SILENT]), precision, s->alerts,
@@ -525,8 +535,9 @@ static void print_row(const char *name, const stats_t *s, bool json)
     }
     char named[16];
     snprintf(named, sizeof(named), "%d/%d", s->named, s->named_of);
-    printf("%-14s %7d %6.3f %6.3f %6.3f %6.3f %6.3f %6d %5d %5d %5d %7.3f %5d %7s %6d %6d\n", name,
-           s->planted, recall, ratio(s->found_by[GWQ_EFFICIENCY], s->planted_by[GWQ_EFFICIENCY]),
+    printf("%-14s %7d %6.3f %6.3f %6.3f %6.3f %6.3f %6.3f %6d %5d %5d %5d %7.3f %5d %7s %6d %6d\n",
+           name, s->planted, recall, ratio(s->found_short, s->planted_short),
+           ratio(s->found_by[GWQ_EFFICIENCY], s->planted_by[GWQ_EFFICIENCY]),
            ratio(s->found_by[GWQ_EFFECTIVENESS], s->planted_by[GWQ_EFFECTIVENESS]),
            ratio(s->found_by[GWQ_SILENT], s->planted_by[GWQ_SILENT]), precision, s->on_lean,
            s->on_met, s->on_healthy, s->on_new, episodes_per_month(s), s->flaps, named, s->storms,
