@@ -330,12 +330,14 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
             if (run->o->verbose && send != GW_SEND_NONE &&
                 w->seed == (uint64_t)run->o->verbose_seed)
                 printf("  day %5.2f %-8s %-18s %-14s %-17s diag=%s result=%.0f/%.1f "
-                       "vol=%.0f/%.0f p=%.3g weakest=%s p=%.3g thr=%.3g cov=%.2f\n",
+                       "vol=%.0f/%.0f req=%.0f typ=%.0f phi=%.3g p=%.3g weakest=%s p=%.3g thr=%.3g "
+                       "cov=%.2f\n",
                        (double)s / GWQ_SLOTS_PER_DAY,
                        send == GW_SEND_FIRING ? "FIRING" : "RESOLVED", gw_alert_kind_str(k),
                        w->reps[idx[i]].name, gwq_truth_str(w->reps[idx[i]].truth),
                        gw_diag_str(d->kind), d->result, d->objective, d->actual_volume,
-                       d->reference_volume, d->volume_p, stage_name(pb, d->weakest),
+                       d->reference_volume, d->required_volume, d->team_avg_volume, d->dispersion,
+                       d->volume_p, stage_name(pb, d->weakest),
                        d->weakest >= 0 ? d->tr[d->weakest].p : NAN, d->threshold, d->coverage);
         }
     }
