@@ -25,6 +25,11 @@
 #include "gapwatch/v1/event.pb-c.h"
 #include "gw_harness.h"
 #include "gw_sim.h"
+#include "tevents.h"
+
+typedef struct {
+    rd_kafka_t *rk;
+} emit_ctx_t;
 
 static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                      NULL};
@@ -99,59 +104,6 @@ static const char *const *expected_kinds(gw_archetype_t a)
     }
 }
 
-typedef struct {
-    rd_kafka_t *rk;
-} emit_ctx_t;
-
-static void produce_event(rd_kafka_t *rk, const gw_sim_event_t *e)
-{
-    Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
-    m.event_id = (char *)e->event_id;
-    m.tenant_id = (char *)e->tenant;
-    m.rep_id = (char *)e->rep;
-    m.team_id = (char *)e->team;
-    m.occurred_at_ms = e->occurred_at_ms;
-    m.kind = (Gapwatch__V1__Kind)e->kind;
-    m.goal = e->goal ? "qualify" : "";
-    m.next_step = e->next_step ? "send deck" : "";
-    uint8_t buf[512];
-    size_t len = gapwatch__v1__event__pack(&m, buf);
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(e->rep, strlen(e->rep)),
-            RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(rk, 50);
-            continue;
-        }
-        assert_int_equal(err, 0);
-        return;
-    }
-}
-
-static void emit(void *ctx, const gw_sim_event_t *e)
-{
-    produce_event(((emit_ctx_t *)ctx)->rk, e);
-}
-
-static rd_kafka_t *alert_consumer(gwh_t *h)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "group.id", "alert-test-reader", NULL, 0);
-    rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(c);
-    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(3);
-    for (int p = 0; p < 3; p++)
-        rd_kafka_topic_partition_list_add(tp, "sales.alerts", p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-    assert_int_equal(rd_kafka_assign(c, tp), 0);
-    rd_kafka_topic_partition_list_destroy(tp);
-    return c;
-}
-
 /* Alertmanager drops labels whose value is empty: a missing label is "". */
 static const char *label(json_t *labels, const char *name)
 {
@@ -209,7 +161,7 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     int nreps = gw_sim_rep_count(&sim);
     gw_sim_rep_t *reps = calloc((size_t)nreps, sizeof(*reps));
     emit_ctx_t ctx = {gwh_producer(&h, NULL, NULL)};
-    assert_true(gw_sim_run(&sim, reps, emit, &ctx) > 10000);
+    assert_true(tev_produce_sim(ctx.rk, &sim, reps, 0) > 10000);
     rd_kafka_flush(ctx.rk, 60000);
     assert_int_equal(rd_kafka_outq_len(ctx.rk), 0);
 
@@ -246,7 +198,7 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
     assert_int_equal(r->element[1]->type, REDIS_REPLY_NIL); /* not delivered */
     freeReplyObject(r);
     gwh_kafka_ctl(&h, "up all");
-    rd_kafka_t *c = alert_consumer(&h);
+    rd_kafka_t *c = tev_alert_reader(&h, "alert-test-reader");
     int expected = 0;
     for (int i = 0; i < nreps; i++)
         for (const char *const *k = expected_kinds(reps[i].archetype); *k; k++)
@@ -307,7 +259,7 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
         snprintf(e.team, sizeof(e.team), "%s", low->team);
         e.occurred_at_ms = sim.end_ms - 8 * 3600000LL + i * 60000;
         e.kind = 9; /* MEETING_BOOKED */
-        produce_event(ctx.rk, &e);
+        tev_produce_sim_event(ctx.rk, &e);
     }
     rd_kafka_flush(ctx.rk, 30000);
     int before = ngot;
@@ -411,7 +363,7 @@ static void produce_many(rd_kafka_t *rk, const gw_sim_rep_t *r, const char *pref
         snprintf(e.team, sizeof(e.team), "%s", r->team);
         e.occurred_at_ms = from_ms + i;
         e.kind = kind;
-        produce_event(rk, &e);
+        tev_produce_sim_event(rk, &e);
     }
     rd_kafka_flush(rk, 30000);
 }
@@ -445,7 +397,7 @@ static void test_a_stage_change_keeps_one_alert_in_alertmanager(void **state)
                            .plant = true};
     gw_sim_rep_t reps[10];
     emit_ctx_t ctx = {gwh_producer(&h, NULL, NULL)};
-    assert_true(gw_sim_run(&sim, reps, emit, &ctx) > 5000);
+    assert_true(tev_produce_sim(ctx.rk, &sim, reps, 0) > 5000);
     rd_kafka_flush(ctx.rk, 60000);
     const gw_sim_rep_t *weak = &reps[GW_ARCH_WEAK_STAGE - 1];
     assert_int_equal(weak->archetype, GW_ARCH_WEAK_STAGE);

@@ -20,43 +20,10 @@
 #include "gapwatch/v1/event.pb-c.h"
 #include "gw_harness.h"
 #include "gw_sim.h"
+#include "tevents.h"
 
 static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                      NULL};
-
-typedef struct {
-    rd_kafka_t *rk;
-    long produced;
-} emit_ctx_t;
-
-static void emit(void *ctx, const gw_sim_event_t *e)
-{
-    emit_ctx_t *c = ctx;
-    Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
-    m.event_id = (char *)e->event_id;
-    m.tenant_id = (char *)e->tenant;
-    m.rep_id = (char *)e->rep;
-    m.team_id = (char *)e->team;
-    m.occurred_at_ms = e->occurred_at_ms;
-    m.kind = (Gapwatch__V1__Kind)e->kind;
-    m.channel = (Gapwatch__V1__Channel)e->channel;
-    m.goal = e->goal ? "qualify the account" : "";
-    m.next_step = e->next_step ? "send the deck" : "";
-    uint8_t buf[512];
-    size_t len = gapwatch__v1__event__pack(&m, buf);
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            c->rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(e->rep, strlen(e->rep)),
-            RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(c->rk, 50);
-            continue;
-        }
-        assert_int_equal(err, 0);
-        break;
-    }
-    c->produced++;
-}
 
 static char *hget(redisContext *c, const char *key, const char *field, char *buf, size_t size)
 {
@@ -91,16 +58,16 @@ static void test_planted_reps_get_their_diagnosis(void **state)
                            .plant = true};
     int nreps = gw_sim_rep_count(&sim);
     gw_sim_rep_t *reps = calloc((size_t)nreps, sizeof(*reps));
-    emit_ctx_t ctx = {gwh_producer(&h, NULL, NULL), 0};
-    long n = gw_sim_run(&sim, reps, emit, &ctx);
+    rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
+    long n = tev_produce_sim(rk, &sim, reps, 0);
     assert_true(n > 10000);
-    rd_kafka_flush(ctx.rk, 60000);
-    assert_int_equal(rd_kafka_outq_len(ctx.rk), 0);
+    rd_kafka_flush(rk, 60000);
+    assert_int_equal(rd_kafka_outq_len(rk), 0);
     int64_t produced_at = gwh_now_ms();
 
     gwh_daemon_start(&h);
-    assert_true(gwh_wait_consumed(&h, ctx.rk, "sales.events", 12, 120000));
-    rd_kafka_destroy(ctx.rk);
+    assert_true(gwh_wait_consumed(&h, rk, "sales.events", 12, 120000));
+    rd_kafka_destroy(rk);
 
     /* Wait until every rep has a 7d snapshot evaluated after the stream
      * was consumed. */

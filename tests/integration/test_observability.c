@@ -26,30 +26,10 @@
 #include "gapwatch/v1/event.pb-c.h"
 #include "gw_harness.h"
 #include "gw_sim.h"
+#include "tevents.h"
 
 static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                      NULL};
-
-static void emit(void *ctx, const gw_sim_event_t *e)
-{
-    rd_kafka_t *rk = ctx;
-    Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
-    m.event_id = (char *)e->event_id;
-    m.tenant_id = (char *)e->tenant;
-    m.rep_id = (char *)e->rep;
-    m.team_id = (char *)e->team;
-    m.occurred_at_ms = e->occurred_at_ms;
-    m.kind = (Gapwatch__V1__Kind)e->kind;
-    m.goal = e->goal ? "qualify" : "";
-    m.next_step = e->next_step ? "send deck" : "";
-    uint8_t buf[512];
-    size_t len = gapwatch__v1__event__pack(&m, buf);
-    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("sales.events"),
-                             RD_KAFKA_V_KEY(e->rep, strlen(e->rep)), RD_KAFKA_V_VALUE(buf, len),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-        rd_kafka_poll(rk, 50);
-}
 
 /* Replaces every occurrence of `from` in `s` (malloc'ed result). */
 static char *replace_all(const char *s, const char *from, const char *to)
@@ -253,7 +233,7 @@ static void test_dashboard_queries_return_data_through_exporter_and_prometheus(v
                            .plant = true};
     gw_sim_rep_t *reps = calloc((size_t)gw_sim_rep_count(&sim), sizeof(*reps));
     rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
-    long events = gw_sim_run(&sim, reps, emit, rk);
+    long events = tev_produce_sim(rk, &sim, reps, 0);
     rd_kafka_flush(rk, 60000);
     gwh_daemon_start(&h);
     assert_true(gwh_wait_consumed(&h, rk, "sales.events", 12, 120000));

@@ -85,19 +85,7 @@ static bool same(const char *a, const char *b)
 /* Reads every alert message on the topic (waiting `quiet_ms` for more). */
 static void read_alerts(gwh_t *h, run_t *run, int quiet_ms)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "group.id", "scale-test-reader", NULL, 0);
-    rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(c);
-    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(3);
-    for (int p = 0; p < 3; p++)
-        rd_kafka_topic_partition_list_add(tp, "sales.alerts", p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-    assert_int_equal(rd_kafka_assign(c, tp), 0);
-    rd_kafka_topic_partition_list_destroy(tp);
+    rd_kafka_t *c = tev_alert_reader(h, "scale-test-reader");
     int64_t last = gwh_now_ms();
     while (gwh_now_ms() - last < quiet_ms) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);

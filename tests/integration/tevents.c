@@ -437,11 +437,8 @@ typedef struct {
     long produced;
 } sim_emit_t;
 
-static void sim_emit(void *ctx, const gw_sim_event_t *e)
+void tev_produce_sim_event(rd_kafka_t *rk, const gw_sim_event_t *e)
 {
-    sim_emit_t *c = ctx;
-    if (e->occurred_at_ms < c->from_ms)
-        return;
     Gapwatch__V1__Event m = GAPWATCH__V1__EVENT__INIT;
     m.event_id = (char *)e->event_id;
     m.tenant_id = (char *)e->tenant;
@@ -456,10 +453,10 @@ static void sim_emit(void *ctx, const gw_sim_event_t *e)
     size_t len = gapwatch__v1__event__pack(&m, buf);
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            c->rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(e->rep, strlen(e->rep)),
+            rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(e->rep, strlen(e->rep)),
             RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(c->rk, 50);
+            rd_kafka_poll(rk, 50);
             continue;
         }
         if (err) {
@@ -468,7 +465,37 @@ static void sim_emit(void *ctx, const gw_sim_event_t *e)
         }
         break;
     }
+}
+
+static void sim_emit(void *ctx, const gw_sim_event_t *e)
+{
+    sim_emit_t *c = ctx;
+    if (e->occurred_at_ms < c->from_ms)
+        return;
+    tev_produce_sim_event(c->rk, e);
     c->produced++;
+}
+
+rd_kafka_t *tev_alert_reader(gwh_t *h, const char *group)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", h->bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
+    rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!c) {
+        fprintf(stderr, "tevents: consumer: %s\n", err);
+        abort();
+    }
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(3);
+    for (int p = 0; p < 3; p++)
+        rd_kafka_topic_partition_list_add(tp, "sales.alerts", p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    if (rd_kafka_assign(c, tp) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        abort();
+    rd_kafka_topic_partition_list_destroy(tp);
+    return c;
 }
 
 long tev_produce_sim(rd_kafka_t *rk, const gw_sim_config_t *cfg, gw_sim_rep_t *reps,

@@ -78,6 +78,13 @@ void tev_free(tev_stream_t *s);
  * (keyed by rep), keeping only events at or after `from_ms`, fills `reps`
  * with its ground truth and waits until every event was delivered. Returns
  * the number of events produced. */
+/* Produces one simulated event (asynchronously; flush the producer). */
+void tev_produce_sim_event(rd_kafka_t *rk, const gw_sim_event_t *e);
+
+/* A consumer of the three partitions of "sales.alerts" from the beginning
+ * (assigned, not subscribed), in consumer group `group`. */
+rd_kafka_t *tev_alert_reader(gwh_t *h, const char *group);
+
 long tev_produce_sim(rd_kafka_t *rk, const gw_sim_config_t *cfg, gw_sim_rep_t *reps,
                      int64_t from_ms);
 
