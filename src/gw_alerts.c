@@ -131,11 +131,15 @@ gw_alert_send_t gw_alert_step(const gw_alert_policy_t *p, gw_alert_state_t *st, 
             return GW_SEND_NONE;
         return fire(st, wm, now_ms, true);
     case GW_PHASE_PENDING:
-        if (!condition) {
+        /* Hysteresis on the way up too: only evidence that the gap is gone
+         * ends the wait; an evaluation short of significance (another rep's
+         * test moved the team's threshold) does not restart it. It fires
+         * once it has been pending fire_after and holds now. */
+        if (cleared) {
             st->phase = GW_PHASE_INACTIVE;
             return GW_SEND_NONE;
         }
-        if (wm - st->since_wm >= p->fire_after_ms)
+        if (condition && wm - st->since_wm >= p->fire_after_ms)
             return fire(st, wm, now_ms, true);
         return GW_SEND_NONE;
     case GW_PHASE_FIRING:
@@ -146,7 +150,10 @@ gw_alert_send_t gw_alert_step(const gw_alert_policy_t *p, gw_alert_state_t *st, 
                 return GW_SEND_NONE;
             break; /* resolve now */
         }
-        if (p->repeat_interval_ms > 0 && wm - st->last_sent_wm >= p->repeat_interval_ms)
+        /* repeated only while it holds: between holding and cleared the
+         * alert stays firing, silently */
+        if (condition && p->repeat_interval_ms > 0 &&
+            wm - st->last_sent_wm >= p->repeat_interval_ms)
             return fire(st, wm, now_ms, false);
         return GW_SEND_NONE;
     case GW_PHASE_RESOLVING:

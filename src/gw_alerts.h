@@ -8,8 +8,9 @@
  * the team's). Between the two the state stays as it is: that band is the
  * hysteresis that keeps a rep near a threshold from flapping.
  *
- *   inactive --holds--> pending --held fire_after--> FIRING (send)
- *   pending  --stops holding--> inactive (nothing was sent)
+ *   inactive --holds--> pending
+ *   pending  --cleared--> inactive (nothing was sent)
+ *   pending  --pending fire_after and holds now--> FIRING (send)
  *   firing   --holds, repeat_interval since last--> FIRING again (send)
  *   firing   --cleared--> resolving --cleared resolve_after--> RESOLVED (send)
  *   resolving --not cleared--> firing (nothing sent)

@@ -341,6 +341,9 @@ static const cfg_field_t playbook_fields[] = {
     {"evidence_window", CFG_CUSTOM, 0, 0, 0, NULL, load_evidence_window},
     {"partial_history", CFG_CUSTOM, 0, 0, 0, NULL, load_partial_history},
     {"min_history", CFG_DOUBLE, offsetof(gw_playbook_t, min_history), 0, 0, NULL, NULL, 0.0, 1.0},
+    {"volume_spread", CFG_DOUBLE, offsetof(gw_playbook_t, volume_spread), 0, 0, NULL, NULL, 0.0,
+     2.0},
+    {"rate_spread", CFG_DOUBLE, offsetof(gw_playbook_t, rate_spread), 0, 0, NULL, NULL, 0.0, 2.0},
     {NULL},
 };
 
@@ -361,6 +364,8 @@ static void playbook_defaults(gw_playbook_t *pb)
     pb->evidence_window = -1;
     pb->partial_history = GW_HISTORY_PRORATE;
     pb->min_history = 0.25;
+    pb->volume_spread = 0.15;
+    pb->rate_spread = 0.1;
 }
 
 static void load_playbook(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,

@@ -64,49 +64,87 @@ static double alpha(const gw_playbook_t *pb)
 
 /* The typical rep's rate of transition i: the median of the other reps'
  * rates among those with min_rep_trials trials; with fewer than MIN_PEERS
- * of them, the pooled rate if it rests on min_team_trials; else NaN. */
+ * of them, the pooled rate if it rests on min_team_trials; else NaN. *rho
+ * is how much reps' own rates spread around it, as the beta-binomial's
+ * intra-class correlation: the robust spread of the other reps' rates less
+ * what their binomial noise explains, and at least rate_spread. */
 static double typical_rate(const gw_playbook_t *pb, const gw_detector_input_t *in, int i,
-                           int64_t pooled_trials, int64_t pooled_successes, double *scratch)
+                           int64_t pooled_trials, int64_t pooled_successes, double *scratch,
+                           double *rho)
 {
     int m = 0;
+    double noise = 0;
     for (int p = 0; p < in->npeers && p < PEERS_MAX; p++) {
         int64_t n = stage_count(&pb->stages[i], in->peers[p].evidence);
         int64_t s = stage_count(&pb->stages[i + 1], in->peers[p].evidence);
-        if (n >= pb->min_rep_trials)
-            scratch[m++] = (double)(s < n ? s : n) / (double)n;
+        if (n < pb->min_rep_trials)
+            continue;
+        double r = (double)(s < n ? s : n) / (double)n;
+        scratch[m++] = r;
+        noise += 1.0 / (double)n;
     }
+    double rate = NAN;
     if (m >= MIN_PEERS)
-        return gw_stats_median(scratch, m);
-    if (pooled_trials >= pb->min_team_trials)
-        return (double)pooled_successes / (double)pooled_trials;
-    return NAN;
+        rate = gw_stats_median(scratch, m);
+    else if (pooled_trials >= pb->min_team_trials)
+        rate = (double)pooled_successes / (double)pooled_trials;
+    *rho = 0;
+    if (isnan(rate) || rate <= 0 || rate >= 1)
+        return rate;
+    double var_floor = pb->rate_spread * rate * pb->rate_spread * rate;
+    double var = var_floor;
+    if (m >= MIN_PEERS) {
+        double sd = gw_stats_upper_sd(scratch, m, rate);
+        double between = isnan(sd) ? 0 : sd * sd - rate * (1 - rate) * noise / m;
+        if (between > var)
+            var = between;
+    }
+    *rho = var / (rate * (1 - rate));
+    return rate;
 }
 
-/* The typical rep's top-of-funnel volume over a whole window (each other
- * rep's volume divided by its coverage), and the negative binomial
- * dispersion of those volumes from their robust spread. */
-static void typical_volume(const gw_playbook_t *pb, const gw_detector_input_t *in, double *scratch,
-                           double *typical, double *phi)
+/* A rep's coverage of its evidence window: given, or derived from the
+ * objective window's when that is partial. */
+static double evidence_coverage(const gw_rep_counts_t *c, double scale)
+{
+    if (c->evidence_coverage > 0)
+        return c->evidence_coverage > 1 ? 1 : c->evidence_coverage;
+    if (c->coverage < 1)
+        return c->coverage / scale;
+    return 1;
+}
+
+/* What the typical rep does over a whole window: the median over the other
+ * reps who worked in it (at least one event; a rep away or gone is no
+ * baseline) of `metric` of their totals (`evidence`: of the evidence
+ * window), each divided by its coverage; and the negative binomial
+ * dispersion of those figures from their robust spread, at least
+ * volume_spread squared. metric < 0: the top of the funnel. */
+static double typical_of(const gw_playbook_t *pb, const gw_detector_input_t *in, bool evidence,
+                         int metric, double scale, double *scratch, double *phi)
 {
     int m = 0;
     double floor_cov = pb->min_history > 0.1 ? pb->min_history : 0.1;
     for (int p = 0; p < in->npeers && p < PEERS_MAX; p++) {
         const gw_rep_counts_t *c = &in->peers[p];
-        if (c->coverage < floor_cov)
+        const int64_t *t = evidence && c->evidence ? c->evidence : c->totals;
+        double cov = evidence ? evidence_coverage(c, scale) : c->coverage;
+        if (cov < floor_cov || t[GW_METRIC_EVENTS] == 0)
             continue;
-        scratch[m++] = (double)stage_count(&pb->stages[0], c->totals) / c->coverage;
+        double v = metric < 0 ? (double)stage_count(&pb->stages[0], t) : (double)t[metric];
+        scratch[m++] = v / cov;
     }
-    *typical = NAN;
-    *phi = 0;
+    *phi = pb->volume_spread * pb->volume_spread;
     if (m == 0)
-        return;
+        return NAN;
     double med = gw_stats_median(scratch, m);
-    *typical = med;
-    double sd = gw_stats_mad_sd(scratch, m, med);
+    double sd = gw_stats_upper_sd(scratch, m, med);
     if (!isnan(sd) && med > 0) {
-        double extra = sd * sd - med;
-        *phi = extra > 0 ? extra / (med * med) : 0;
+        double extra = (sd * sd - med) / (med * med);
+        if (extra > *phi)
+            *phi = extra;
     }
+    return med;
 }
 
 static void judge_transition(const gw_playbook_t *pb, gw_transition_t *t)
@@ -122,8 +160,11 @@ static void judge_transition(const gw_playbook_t *pb, gw_transition_t *t)
     t->judged = !isnan(t->team_rate) && t->rep_trials >= pb->min_rep_trials;
     t->p = NAN;
     if (t->judged) {
+        /* reps working like the typical rep differ among themselves: the
+         * null is a beta-binomial around the typical rate, not a binomial
+         * (the tolerance is the size of a gap worth a call: decide) */
         int64_t s = t->rep_successes < t->rep_trials ? t->rep_successes : t->rep_trials;
-        t->p = gw_stats_binom_cdf(s, t->rep_trials, t->team_rate * (1 - pb->tolerance));
+        t->p = gw_stats_betabinom_cdf(s, t->rep_trials, t->team_rate, t->rho);
     }
 }
 
@@ -165,9 +206,18 @@ static void decide(const gw_playbook_t *pb, gw_diagnosis_t *d, double thr_v, dou
     /* A whole window of silence needs no baseline to be a gap. */
     bool silent_whole =
         (d->signals & GW_SIGNAL_SILENT) && isnan(d->reference_volume) && d->coverage >= 1;
+    bool silent = d->signals & GW_SIGNAL_SILENT;
     bool volume_low =
-        silent_whole || (!isnan(d->volume_p) && d->volume_p <= thr_v &&
-                         d->actual_volume < d->reference_volume * (1 - pb->tolerance));
+        silent_whole ||
+        (!isnan(d->volume_p) && d->volume_p <= thr_v &&
+         (silent || d->evidence_volume < d->evidence_reference * (1 - pb->tolerance)));
+    /* A rep whose evidence window meets its objective had a bad week. */
+    if (!silent && !isnan(d->evidence_objective) && d->evidence_result >= d->evidence_objective) {
+        any_below = volume_low = false;
+        d->weakest = -1;
+        for (int i = 0; i < d->ntransitions; i++)
+            d->tr[i].below = false;
+    }
     if (any_below && volume_low)
         d->kind = GW_DIAG_BOTH;
     else if (any_below)
@@ -265,13 +315,15 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
     static const int64_t zero[GW_METRIC_MAX];
     memset(d, 0, sizeof(*d));
     d->weakest = -1;
-    d->required_volume = d->reference_volume = d->volume_p = NAN;
+    d->required_volume = d->reference_volume = d->volume_p = d->evidence_reference = NAN;
+    d->evidence_objective = NAN;
     d->goal_share = d->next_step_share = NAN;
     d->pipeline_open = d->objective_value = d->team_avg_volume = NAN;
     d->ramp_factor = in->ramp_factor > 0 ? in->ramp_factor : 1.0;
     d->coverage = in->rep.coverage < 0 ? 0 : in->rep.coverage > 1 ? 1 : in->rep.coverage;
     d->team_size = in->npeers + 1;
     d->volume_threshold = d->conversion_threshold = alpha(pb);
+    double scale = in->evidence_scale > 0 ? in->evidence_scale : 1;
     const int64_t *rep = in->rep.totals;
     const int64_t *rep_ev = in->rep.evidence ? in->rep.evidence : rep;
 
@@ -305,13 +357,15 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         t->rep_successes = stage_count(&pb->stages[i + 1], rep_ev);
         t->team_trials = stage_count(&pb->stages[i], others_ev);
         t->team_successes = stage_count(&pb->stages[i + 1], others_ev);
-        t->team_rate = typical_rate(pb, in, i, t->team_trials, t->team_successes, scratch);
+        t->team_rate = typical_rate(pb, in, i, t->team_trials, t->team_successes, scratch, &t->rho);
         judge_transition(pb, t);
     }
     d->actual_volume = (double)d->rep_stage[0];
-    double typical, phi;
-    typical_volume(pb, in, scratch, &typical, &phi);
-    d->dispersion = phi;
+    d->evidence_volume = (double)stage_count(&pb->stages[0], rep_ev);
+    double phi, phi_ev;
+    double typical = typical_of(pb, in, false, -1, scale, scratch, &phi);
+    double typical_ev = typical_of(pb, in, true, -1, scale, scratch, &phi_ev);
+    d->dispersion = phi_ev;
     if (!isnan(typical))
         d->team_avg_volume = typical * d->coverage;
     int64_t inspected = 0;
@@ -331,6 +385,7 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
     int metric = pb->objective_type == GW_OBJECTIVE_AMOUNT ? gw_metric_amount(pb->objective_kind)
                                                            : gw_metric_count(pb->objective_kind);
     d->result = (double)rep[metric];
+    d->evidence_result = (double)rep_ev[metric];
     d->attainment = d->objective > 0 ? d->result / d->objective : INFINITY;
     d->objective_value = objective_value(pb, others, d->objective);
     if (d->result >= d->objective) {
@@ -350,8 +405,28 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         d->reference_volume = d->required_volume;
     else
         d->reference_volume = d->team_avg_volume; /* rates unknown: the typical volume */
-    if (!isnan(d->reference_volume) && d->reference_volume > 0)
-        d->volume_p = gw_stats_negbin_cdf((int64_t)d->actual_volume, d->reference_volume, phi);
+    /* Over the evidence window's covered time: the volume needed (the
+     * reference) and what the typical rep does. Chance is measured against
+     * the typical rep ("would a rep working like the team's typical rep
+     * do this little?"), relevance against the reference (decide). */
+    double cov_ev = evidence_coverage(&in->rep, scale);
+    d->evidence_objective = in->target * d->ramp_factor * scale * cov_ev;
+    double req_ev = d->required_volume / d->coverage * scale * cov_ev;
+    double typ_ev = typical_ev * cov_ev;
+    if (!isnan(req_ev) && !isnan(typ_ev))
+        d->evidence_reference = fmin(req_ev, typ_ev);
+    else
+        d->evidence_reference = isnan(req_ev) ? typ_ev : req_ev;
+    if (d->signals & GW_SIGNAL_SILENT) {
+        /* Nothing at all: as likely as no event from the typical rep. */
+        double phi_e;
+        double events = typical_of(pb, in, false, GW_METRIC_EVENTS, scale, scratch, &phi_e);
+        if (!isnan(events) && events > 0)
+            d->volume_p = gw_stats_negbin_cdf(0, events * d->coverage, phi_e);
+    } else if (!isnan(typ_ev) && typ_ev > 0) {
+        d->volume_p = gw_stats_negbin_cdf((int64_t)d->evidence_volume, typ_ev, phi_ev);
+    }
+    (void)phi;
     decide(pb, d, alpha(pb), alpha(pb));
     further_signals(pb, rep, others, inspected, d);
 out:

@@ -17,12 +17,19 @@
  *   Activity: the reference volume is the lower of the volume the
  *     objective needs at the team's rates (or the rep's own, when the rep
  *     converts better: a lean rep needs less) and the team's typical
- *     volume. The rep's volume is an efficiency gap only when it is
- *     significantly below the reference (a negative-binomial test) and
- *     below it by more than the tolerance.
+ *     volume. The rep's volume is an efficiency gap only when it is below
+ *     the reference by more than the tolerance in the objective's window
+ *     and significantly below it over the evidence window (a negative
+ *     binomial test whose dispersion is how much reps' volumes differ, at
+ *     least volume_spread): one bad week is chance, a month is not. A rep
+ *     with no event at all is tested against the typical rep's events.
  *   Method: a stage's conversion is judged on the evidence window (longer
  *     than the objective's, so low-volume stages get judged) with a
- *     one-sided binomial test against the typical rate less the tolerance.
+ *     one-sided beta-binomial test against the typical rate less the
+ *     tolerance (reps' own rates differ by at least rate_spread).
+ *   A bad week: a gap is called only when the evidence window falls short
+ *     of its (prorated) objective too; a rep whose month is on objective
+ *     had a bad week (silence excepted).
  *   Many looks: gw_detector_team() applies the Benjamini-Hochberg step-up
  *     over all the tests of a team's short reps, so a team of twelve with
  *     three stages does not find a gap by chance every week.
@@ -75,10 +82,11 @@ typedef struct {
     int64_t team_trials, team_successes; /* the other reps' pooled counts */
     double rep_rate, rep_lo, rep_hi;     /* rate and Wilson interval */
     double rep_shrunk;                   /* rate shrunk towards the team's (beta prior) */
-    double team_rate;                    /* the typical rep's rate (median); NaN when unknown */
-    double p;    /* one-sided p-value of "below team_rate less tolerance"; NaN: no test */
-    bool judged; /* enough rep trials and a team rate: the test was made */
-    bool below;  /* significantly below the team */
+    double rho;       /* how reps' own rates spread around team_rate (intra-class correlation) */
+    double team_rate; /* the typical rep's rate (median); NaN when unknown */
+    double p;         /* one-sided p-value of "below team_rate less tolerance"; NaN: no test */
+    bool judged;      /* enough rep trials and a team rate: the test was made */
+    bool below;       /* significantly below the team */
 } gw_transition_t;
 
 typedef struct {
@@ -92,7 +100,11 @@ typedef struct {
     double reference_volume;     /* min(required, typical): the volume test's reference; NaN */
     double actual_volume;        /* rep's top-of-funnel count */
     double volume_p;             /* p-value of the volume test; NaN: not tested */
-    double dispersion;           /* negative binomial phi of the team's volumes (0: Poisson) */
+    double evidence_volume;      /* rep's top-of-funnel count in the evidence window */
+    double evidence_result;      /* the objective's count or amount in the evidence window */
+    double evidence_objective;   /* the objective prorated to the evidence window; NaN */
+    double evidence_reference;   /* the reference over the evidence window; NaN */
+    double dispersion;           /* negative binomial phi of the team's evidence volumes */
     double volume_threshold;     /* volume p-values at or below this are significant */
     double conversion_threshold; /* conversion p-values at or below this are significant */
     int weakest;                 /* transition with the largest significant gap, -1 */
@@ -110,17 +122,19 @@ typedef struct {
 
 /* A rep's counts in the windows the diagnosis reads. */
 typedef struct {
-    const int64_t *totals;   /* objective window totals by metric (GW_METRIC_MAX) */
-    const int64_t *evidence; /* evidence window totals (may be `totals`) */
-    double coverage;         /* share of the objective window its history covers, 0..1 */
+    const int64_t *totals;    /* objective window totals by metric (GW_METRIC_MAX) */
+    const int64_t *evidence;  /* evidence window totals (may be `totals`) */
+    double coverage;          /* share of the objective window its history covers, 0..1 */
+    double evidence_coverage; /* the same of the evidence window; <= 0: derived */
 } gw_rep_counts_t;
 
 typedef struct {
     gw_rep_counts_t rep;
     const gw_rep_counts_t *peers; /* the other reps of the team (borrowed) */
     int npeers;
-    double target;      /* objective before ramp and history; NaN: none */
-    double ramp_factor; /* gw_playbook_ramp() of the rep */
+    double target;         /* objective before ramp and history; NaN: none */
+    double ramp_factor;    /* gw_playbook_ramp() of the rep */
+    double evidence_scale; /* evidence window length / objective window length; <= 0: 1 */
 } gw_detector_input_t;
 
 /* Diagnoses one rep in one window, each test at the playbook's confidence

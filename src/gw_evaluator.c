@@ -916,13 +916,16 @@ static size_t diagnose_team(const gw_config_t *cfg, const gw_playbook_t *pb, con
     int64_t wm = tc->t->wm, length = cfg->windows[w].length_ms;
     int ew = pb->evidence_window >= 0 ? pb->evidence_window : w;
     size_t n = tc->nmembers, nd = 0;
+    int64_t ev_length = cfg->windows[ew].length_ms;
     for (size_t i = 0; i < n; i++) {
-        double cov = 1;
+        double cov = 1, cov_ev = 1;
         if (rd[i].first_ms >= 0) {
             cov = (double)(wm - rd[i].first_ms) / (double)length;
             cov = cov < 0 ? 0 : cov > 1 ? 1 : cov;
+            cov_ev = (double)(wm - rd[i].first_ms) / (double)ev_length;
+            cov_ev = cov_ev < 0 ? 0 : cov_ev > 1 ? 1 : cov_ev;
         }
-        tw->counts[i] = (gw_rep_counts_t){rd[i].win[w].v, rd[i].win[ew].v, cov};
+        tw->counts[i] = (gw_rep_counts_t){rd[i].win[w].v, rd[i].win[ew].v, cov, cov_ev};
     }
     for (size_t i = 0; i < n; i++) {
         double target = gw_playbook_target(pb, tc->tenant, tc->members[i], w);
@@ -939,6 +942,7 @@ static size_t diagnose_team(const gw_config_t *cfg, const gw_playbook_t *pb, con
             .npeers = (int)np,
             .target = target,
             .ramp_factor = gw_playbook_ramp(pb, weeks),
+            .evidence_scale = (double)ev_length / (double)length,
         };
         gw_detector_evaluate(pb, &in, &tw->diags[i]);
         tw->dptr[nd++] = &tw->diags[i];

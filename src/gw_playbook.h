@@ -75,6 +75,8 @@ typedef struct {
     int evidence_window;                /* window whose counts judge conversion; -1: the longest */
     gw_history_rule_t partial_history;
     double min_history;          /* share of a window with history below which nothing is judged */
+    double volume_spread;        /* least spread of reps' volumes (coefficient of variation) */
+    double rate_spread;          /* least spread of reps' stage rates (coefficient of variation) */
     bool inspected[GW_KIND_MAX]; /* kinds whose goal and next step are inspected */
 } gw_playbook_t;
 

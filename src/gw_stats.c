@@ -184,6 +184,30 @@ double gw_stats_binom_cdf(int64_t k, int64_t n, double p)
     return gw_stats_beta_inc((double)(n - k), (double)k + 1, 1 - p);
 }
 
+double gw_stats_betabinom_cdf(int64_t k, int64_t n, double p, double rho)
+{
+    if (rho <= 1e-12)
+        return gw_stats_binom_cdf(k, n, p);
+    if (k < 0)
+        return 0;
+    if (k >= n || p <= 0)
+        return 1;
+    if (p >= 1)
+        return 0;
+    if (rho >= 1)
+        rho = 0.999999;
+    double a = p * (1 / rho - 1), b = (1 - p) * (1 / rho - 1);
+    double lbeta_ab = lgamma(a) + lgamma(b) - lgamma(a + b);
+    double lfact_n = lgamma((double)n + 1), sum = 0;
+    for (int64_t i = 0; i <= k; i++) {
+        double di = (double)i, dn = (double)n;
+        double lc = lfact_n - lgamma(di + 1) - lgamma(dn - di + 1);
+        double lb = lgamma(di + a) + lgamma(dn - di + b) - lgamma(dn + a + b);
+        sum += exp(lc + lb - lbeta_ab);
+    }
+    return sum > 1 ? 1 : sum;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -224,4 +248,21 @@ double gw_stats_mad_sd(double *v, int n, double median)
     if (m < 3)
         return NAN;
     return 1.4826 * gw_stats_median(v, m);
+}
+
+double gw_stats_upper_sd(double *v, int n, double median)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            v[m++] = v[i];
+    if (m < 4)
+        return NAN;
+    qsort(v, (size_t)m, sizeof(double), cmp_double);
+    /* the third quartile by linear interpolation (type 7) */
+    double h = 0.75 * (m - 1);
+    int lo = (int)h;
+    double q3 = v[lo] + (h - lo) * (v[lo + 1 < m ? lo + 1 : lo] - v[lo]);
+    double sd = (q3 - median) / 0.6745;
+    return sd > 0 ? sd : 0;
 }

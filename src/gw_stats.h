@@ -47,6 +47,11 @@ double gw_stats_negbin_cdf(int64_t k, double mean, double phi);
 /* P(X <= k) for X ~ Binomial(n, p). */
 double gw_stats_binom_cdf(int64_t k, int64_t n, double p);
 
+/* P(X <= k) for a beta-binomial with `n` trials, mean rate `p` and
+ * intra-class correlation `rho` (the reps' own rates spread around p with
+ * variance rho * p * (1 - p)); rho <= 0 is the binomial. */
+double gw_stats_betabinom_cdf(int64_t k, int64_t n, double p, double rho);
+
 /* Benjamini-Hochberg at false-discovery rate `q` over `n` p-values: the
  * largest p-value that is a discovery, or -1 when none is (a test is
  * significant when its p <= the returned value). NaN p-values are not
@@ -59,5 +64,11 @@ double gw_stats_median(double *v, int n);
 /* Median absolute deviation from `median`, times 1.4826 (a robust standard
  * deviation); NaN when fewer than 3 values. `v` is overwritten. */
 double gw_stats_mad_sd(double *v, int n, double median);
+
+/* A robust standard deviation from the upper half only: (third quartile -
+ * `median`) / 0.6745. The gaps a diagnosis looks for lie below the
+ * typical rep, so they do not widen it. NaN when fewer than 4 values. `v`
+ * is sorted in place. */
+double gw_stats_upper_sd(double *v, int n, double median);
 
 #endif

@@ -291,7 +291,9 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
                             ? rep->first_slot
                             : run->tenant_first[team->tenant];
         double cov = (double)(s - start) / (double)run->obj_slots;
-        counts[n] = (gw_rep_counts_t){totals[n], evidence[n], cov > 1 ? 1 : cov};
+        double cov_ev = (double)(s - start) / (double)run->ev_slots;
+        counts[n] =
+            (gw_rep_counts_t){totals[n], evidence[n], cov > 1 ? 1 : cov, cov_ev > 1 ? 1 : cov_ev};
         idx[n++] = r;
     }
     gw_diagnosis_t diags[GWQ_TEAM_SIZE];
@@ -303,11 +305,16 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
             if (j != i)
                 peers[np++] = counts[j];
         int64_t weeks = (s - w->reps[idx[i]].first_slot) * GWQ_SLOT_MS / WEEK_MS;
-        gw_detector_input_t in = {counts[i], peers, np, target, gw_playbook_ramp(pb, weeks)};
+        gw_detector_input_t in = {counts[i],
+                                  peers,
+                                  np,
+                                  target,
+                                  gw_playbook_ramp(pb, weeks),
+                                  (double)run->ev_slots / (double)run->obj_slots};
         gw_detector_evaluate(pb, &in, &diags[i]);
         dp[i] = &diags[i];
     }
-    double scratch[GWQ_TEAM_SIZE * GW_STAGES_MAX];
+    double scratch[GWQ_TEAM_SIZE * (GW_STAGES_MAX + 1)];
     gw_detector_team(pb, dp, n, scratch);
 
     bool final_week = s > w->nslots - 7 * GWQ_SLOTS_PER_DAY;
@@ -347,7 +354,8 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
                        gw_diag_str(d->kind), d->result, d->objective, d->actual_volume,
                        d->reference_volume, d->required_volume, d->team_avg_volume, d->dispersion,
                        d->volume_p, stage_name(pb, d->weakest),
-                       d->weakest >= 0 ? d->tr[d->weakest].p : NAN, d->threshold, d->coverage);
+                       d->weakest >= 0 ? d->tr[d->weakest].p : NAN, d->conversion_threshold,
+                       d->coverage);
         }
     }
 }
@@ -443,7 +451,8 @@ static void print_reps(const run_t *run)
                        rt->k[k].episodes);
         printf(
             "\n  %43s typical volume %.1f dispersion %.3g threshold %.3g coverage %.2f ramp %.2f\n",
-            "", d->team_avg_volume, d->dispersion, d->threshold, d->coverage, d->ramp_factor);
+            "", d->team_avg_volume, d->dispersion, d->conversion_threshold, d->coverage,
+            d->ramp_factor);
         for (int i = 0; i < d->ntransitions && rt->evaluated; i++)
             if (rep->truth != GWQ_HEALTHY || i == 0)
                 printf("  %43s %s: %lld/%lld = %.3f vs team %.3f p=%.3g%s\n", "",

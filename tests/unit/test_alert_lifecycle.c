@@ -163,14 +163,22 @@ static void test_between_firing_and_clear_the_alert_holds(void **state)
     /* Clear for two hours: RESOLVED once. */
     assert_int_equal(gw_alert_step(&p, &st, false, true, 72 * H, 0), GW_SEND_NONE);
     assert_int_equal(gw_alert_step(&p, &st, false, true, 74 * H, 0), GW_SEND_RESOLVED);
-    /* A pending condition that stops holding never fires. */
+    /* Pending: an evaluation short of significance does not restart the
+     * wait, clearing does; it fires once pending fire_after and holding. */
     gw_alert_policy_t slow = {24 * H, 2 * H, 0};
     gw_alert_state_t s2 = {0};
     assert_int_equal(gw_alert_step(&slow, &s2, true, false, 0, 0), GW_SEND_NONE);
     assert_int_equal(gw_alert_step(&slow, &s2, false, false, 12 * H, 0), GW_SEND_NONE);
-    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 13 * H, 0), GW_SEND_NONE);
-    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 36 * H, 0), GW_SEND_NONE);
-    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 37 * H, 0), GW_SEND_FIRING);
+    assert_int_equal(s2.phase, GW_PHASE_PENDING);
+    assert_int_equal(gw_alert_step(&slow, &s2, false, false, 24 * H, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s2, true, false, 25 * H, 0), GW_SEND_FIRING);
+    gw_alert_state_t s3 = {0};
+    assert_int_equal(gw_alert_step(&slow, &s3, true, false, 0, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s3, false, true, 12 * H, 0), GW_SEND_NONE);
+    assert_int_equal(s3.phase, GW_PHASE_INACTIVE);
+    assert_int_equal(gw_alert_step(&slow, &s3, true, false, 13 * H, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s3, true, false, 36 * H, 0), GW_SEND_NONE);
+    assert_int_equal(gw_alert_step(&slow, &s3, true, false, 37 * H, 0), GW_SEND_FIRING);
 }
 
 static void test_firing_again_soon_after_resolving_is_a_flap(void **state)

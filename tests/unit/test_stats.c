@@ -57,6 +57,19 @@ static void test_binomial_lower_tail_matches_the_sum_of_its_terms(void **state)
     assert_true(gw_stats_binom_cdf(10, 10, 0.3) == 1);
 }
 
+static void test_beta_binomial_widens_the_binomial(void **state)
+{
+    (void)state;
+    /* 65 connects of 938 dials against 8.55%: a binomial says p = 0.04; if
+     * reps' own rates spread (rho 0.002, a standard deviation of 15% of
+     * the rate) it is p = 0.155, chance. */
+    assert_true(gw_stats_binom_cdf(65, 938, 0.0855) < 0.05);
+    near(gw_stats_betabinom_cdf(65, 938, 0.0855, 0.002), 0.15479531438880970026, 1e-7);
+    near(gw_stats_betabinom_cdf(3, 24, 0.45, 0.05), 0.0150666278468431776616, 1e-7);
+    near(gw_stats_betabinom_cdf(25, 400, 0.09, 0.001), 0.0534067515611560645, 1e-7);
+    near(gw_stats_betabinom_cdf(25, 400, 0.09, 0), gw_stats_binom_cdf(25, 400, 0.09), 1e-12);
+}
+
 static void test_benjamini_hochberg_keeps_the_step_up_discoveries(void **state)
 {
     (void)state;
@@ -105,6 +118,7 @@ int main(void)
         cmocka_unit_test(test_poisson_lower_tail_matches_the_sum_of_its_terms),
         cmocka_unit_test(test_negative_binomial_widens_the_poisson),
         cmocka_unit_test(test_binomial_lower_tail_matches_the_sum_of_its_terms),
+        cmocka_unit_test(test_beta_binomial_widens_the_binomial),
         cmocka_unit_test(test_benjamini_hochberg_keeps_the_step_up_discoveries),
         cmocka_unit_test(test_median_and_robust_spread_ignore_the_outliers),
     };
