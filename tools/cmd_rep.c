@@ -121,7 +121,7 @@ static void print_diagnosis(const char *window, json_t *d)
         printf("\n");
         snprintf(prev, sizeof(prev), "%s", name);
     }
-    double req = num(d, "required_volume"), ref = num(d, "reference_volume");
+    double req = num(d, "required_volume");
     if (isnan(req))
         printf("      volume     %.0f actual; required unknown (team baseline too small)",
                num(d, "actual_volume"));
@@ -130,8 +130,9 @@ static void print_diagnosis(const char *window, json_t *d)
                num(d, "actual_volume"), req);
     if (!isnan(num(d, "team_avg_volume")))
         printf(", %.0f for the typical rep", num(d, "team_avg_volume"));
-    if (!isnan(ref) && !isnan(num(d, "volume_p")))
-        printf("; p = %.2g against %.0f", num(d, "volume_p"), ref);
+    if (!isnan(num(d, "volume_p")))
+        printf("; p = %.2g of so little from a rep like the typical one (%s)", num(d, "volume_p"),
+               str(d, "evidence_window"));
     printf("\n");
     const char *signals = str(d, "signals");
     printf("      signals    %s\n", signals[0] ? signals : "-");
