@@ -43,6 +43,21 @@ typedef void (*gw_delivery_fn)(void *ctx, void *msg_opaque, rd_kafka_resp_err_t 
 
 void gw_producer_set_listener(gw_producer_t *p, gw_delivery_fn fn, void *ctx);
 
+/* Called from the delivery report of every message to a routed topic (on
+ * the loop's thread, inside poll/flush); `m` is borrowed for the call. */
+typedef void (*gw_delivery_msg_fn)(void *ctx, const rd_kafka_message_t *m);
+
+/* Routes the delivery reports of messages to `topic` (copied) to `fn`
+ * instead of the listener above, whatever their msg_opaque: the pipeline
+ * checks its dead letters apart from the alerts that share this producer.
+ * `fn` NULL removes the route. Returns 0, or -1 on OOM. */
+int gw_producer_set_topic_listener(gw_producer_t *p, const char *topic, gw_delivery_msg_fn fn,
+                                   void *ctx);
+
+/* The librdkafka error of the last gw_producer_send() that failed, so a
+ * caller can tell "Message size too large" from a fatal state. */
+rd_kafka_resp_err_t gw_producer_last_error(const gw_producer_t *p);
+
 /* Serves delivery reports for at most `timeout_ms`. */
 void gw_producer_poll(gw_producer_t *p, int timeout_ms);
 

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang-format
   librdkafka-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
   libyaml-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
-  libmicrohttpd-dev
+  libmicrohttpd-dev libssl-dev
   redis-server redis-tools prometheus-alertmanager prometheus prometheus-redis-exporter
   systemd  # systemd-analyze: test_deploy verifies deploy/systemd/gapwatchd.service
 )
