@@ -54,13 +54,13 @@ static rd_kafka_t *big_producer(gwh_t *h)
 }
 
 static int64_t send_event(rd_kafka_t *rk, const void *key, size_t key_len, const void *payload,
-                    size_t len)
+                          size_t len)
 {
     sent_t s = {0};
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_PARTITION(0),
-        RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)payload, len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&s), RD_KAFKA_V_END);
+        rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(&s), RD_KAFKA_V_END);
     assert_int_equal(err, 0);
     rd_kafka_flush(rk, 30000);
     if (!s.delivered)
