@@ -81,19 +81,13 @@ void gw_producer_set_listener(gw_producer_t *p, gw_delivery_fn fn, void *ctx)
     p->listener_ctx = ctx;
 }
 
-gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
-                               size_t errstr_size)
+rd_kafka_conf_t *gw_producer_conf_new(const gw_config_t *cfg, const char *skip, char *errstr,
+                                      size_t errstr_size)
 {
-    gw_producer_t *p = calloc(1, sizeof(*p));
-    if (!p) {
-        snprintf(errstr, errstr_size, "out of memory");
+    rd_kafka_conf_t *conf =
+        gw_kafka_conf_new_without(cfg, GW_KAFKA_PRODUCER, skip, errstr, errstr_size);
+    if (!conf)
         return NULL;
-    }
-    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, GW_KAFKA_PRODUCER, errstr, errstr_size);
-    if (!conf) {
-        free(p);
-        return NULL;
-    }
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},
         {"acks", "all"},
@@ -104,9 +98,24 @@ gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, ch
         if (!gw_kafka_property_given(cfg, GW_KAFKA_PRODUCER, defaults[i][0]) &&
             gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size)) {
             rd_kafka_conf_destroy(conf);
-            free(p);
             return NULL;
         }
+    }
+    return conf;
+}
+
+gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
+                               size_t errstr_size)
+{
+    gw_producer_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = gw_producer_conf_new(cfg, NULL, errstr, errstr_size);
+    if (!conf) {
+        free(p);
+        return NULL;
     }
     if (gw_kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);

@@ -18,6 +18,14 @@
 
 typedef struct gw_producer_s gw_producer_t;
 
+/* The producer's librdkafka configuration (the user's properties over our
+ * defaults: idempotent, acks=all, no message timeout), leaving out the
+ * pass-through property `skip` (NULL: none); no callbacks, no client.id.
+ * NULL with `errstr`. The caller owns the result. A gw_kafka_conf_fn, for
+ * gw_kafka_check (--check-config). */
+rd_kafka_conf_t *gw_producer_conf_new(const gw_config_t *cfg, const char *skip, char *errstr,
+                                      size_t errstr_size);
+
 /* Creates a producer with the config's Kafka settings (borrowed). NULL with a
  * sentence in `errstr` on failure. Free with gw_producer_free(). */
 gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
