@@ -83,11 +83,9 @@ static void test_check_config_passes_a_good_config(void **state)
 {
     (void)state;
     gw_config_t *cfg = load("kafka:\n  properties:\n    security.protocol: PLAINTEXT\n");
-    assert_int_equal(gw_kafka_check(cfg, GW_KAFKA_CONSUMER, gw_consumer_conf_new, err,
-                                    sizeof(err)),
+    assert_int_equal(gw_kafka_check(cfg, GW_KAFKA_CONSUMER, gw_consumer_conf_new, err, sizeof(err)),
                      0);
-    assert_int_equal(gw_kafka_check(cfg, GW_KAFKA_PRODUCER, gw_producer_conf_new, err,
-                                    sizeof(err)),
+    assert_int_equal(gw_kafka_check(cfg, GW_KAFKA_PRODUCER, gw_producer_conf_new, err, sizeof(err)),
                      0);
     gw_config_free(cfg);
 }
