@@ -50,8 +50,7 @@ static void apply_as(gwh_t *h, const char *user, char *err, size_t errsize, int 
     if (*rc_apply == GW_STORE_OK) {
         gw_position_t pos = {.partition = 0, .next_offset = 1, .stream_ms = e.occurred_at_ms};
         *rc_positions = gw_store_positions_write(store, "sales.events", &pos, 1, err, errsize);
-        fprintf(stderr, "positions as %s: %s\n", user,
-                *rc_positions == GW_STORE_OK ? "ok" : err);
+        fprintf(stderr, "positions as %s: %s\n", user, *rc_positions == GW_STORE_OK ? "ok" : err);
     }
     gw_coalesce_free(batch);
     gw_store_free(store);
