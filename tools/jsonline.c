@@ -124,4 +124,3 @@ int gw_jsonline_to_event(const char *line, size_t len, uint8_t **out, size_t *ou
     json_decref(root);
     return rc;
 }
-

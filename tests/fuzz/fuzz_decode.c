@@ -29,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_event_t ev;
     char detail[512];
     memset(detail, 'x', sizeof(detail));
-    gw_reason_t r = gw_decoder_decode(dec, data, size, 1800000000000LL, &ev, detail, sizeof(detail));
+    gw_reason_t r =
+        gw_decoder_decode(dec, data, size, 1800000000000LL, &ev, detail, sizeof(detail));
     if ((int)r < 0 || r >= GW_REASON_COUNT || !memchr(detail, '\0', sizeof(detail)))
         abort();
     return 0;
