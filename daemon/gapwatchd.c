@@ -17,6 +17,7 @@
 #include "gw_config.h"
 #include "gw_consumer.h"
 #include "gw_evaluator.h"
+#include "gw_kafka.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
 #include "gw_pipeline.h"
@@ -153,6 +154,21 @@ static int check_config(const char *path)
     static char err[16384];
     if (gw_config_load_file(path, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    /* What librdkafka checks only when a client is created (SASL, TLS
+     * files, conflicting settings): create both, connecting nowhere. */
+    int bad = 0;
+    if (gw_kafka_check(cfg, GW_KAFKA_CONSUMER, gw_consumer_conf_new, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        bad = 1;
+    }
+    if (gw_kafka_check(cfg, GW_KAFKA_PRODUCER, gw_producer_conf_new, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        bad = 1;
+    }
+    if (bad) {
+        gw_config_free(cfg);
         return 1;
     }
     printf("%s: ok (%d windows, %d custom kinds)\n", path, cfg->nwindows, cfg->kinds.ncustom);

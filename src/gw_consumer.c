@@ -208,21 +208,13 @@ static const char *const required[][2] = {
     {"enable.partition.eof", "true"},
 };
 
-gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *errstr,
-                               size_t errstr_size)
+rd_kafka_conf_t *gw_consumer_conf_new(const gw_config_t *cfg, const char *skip, char *errstr,
+                                      size_t errstr_size)
 {
-    gw_consumer_t *c = calloc(1, sizeof(*c));
-    if (!c) {
-        snprintf(errstr, errstr_size, "out of memory");
+    rd_kafka_conf_t *conf =
+        gw_kafka_conf_new_without(cfg, GW_KAFKA_CONSUMER, skip, errstr, errstr_size);
+    if (!conf)
         return NULL;
-    }
-    c->cfg = cfg;
-    c->store = store;
-    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, GW_KAFKA_CONSUMER, errstr, errstr_size);
-    if (!conf) {
-        free(c);
-        return NULL;
-    }
     /* gw_kafka_conf_new applied the user's properties; put our defaults
      * under them by setting only what the user did not, nor the property
      * a default is derived from (the third column). */
@@ -261,17 +253,38 @@ gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *
             continue;
         if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, defaults[i][0]) &&
             gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size))
-            goto fail_conf;
+            goto fail;
     }
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         if (gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, required[i][0]))
             gw_log_warn("kafka property ignored: gapwatch needs its own value", "property=%s",
                         required[i][0]);
         if (gw_kafka_conf_set(conf, required[i][0], required[i][1], errstr, errstr_size))
-            goto fail_conf;
+            goto fail;
     }
     if (gw_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size))
-        goto fail_conf;
+        goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *errstr,
+                               size_t errstr_size)
+{
+    gw_consumer_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    c->store = store;
+    rd_kafka_conf_t *conf = gw_consumer_conf_new(cfg, NULL, errstr, errstr_size);
+    if (!conf) {
+        free(c);
+        return NULL;
+    }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_stats_cb(conf, stats_cb);

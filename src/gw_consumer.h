@@ -45,6 +45,14 @@ typedef struct gw_consumer_s gw_consumer_t;
  * `store` are borrowed (store is used at assignment to seed positions). NULL
  * with a sentence in `errstr` on a configuration error.
  */
+/* The consumer's librdkafka configuration (the user's properties over our
+ * defaults, the properties the pipeline needs, group.id), leaving out the
+ * pass-through property `skip` (NULL: none); no callbacks. NULL with
+ * `errstr`. The caller owns the result. A gw_kafka_conf_fn, for
+ * gw_kafka_check (--check-config). */
+rd_kafka_conf_t *gw_consumer_conf_new(const gw_config_t *cfg, const char *skip, char *errstr,
+                                      size_t errstr_size);
+
 gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *errstr,
                                size_t errstr_size);
 

@@ -35,6 +35,7 @@ static const char *const reason_names[GW_REASON_COUNT] = {
     [GW_REASON_CURRENCY] = "invalid_currency",
     [GW_REASON_CHANNEL] = "invalid_channel",
     [GW_REASON_TEXT] = "invalid_text",
+    [GW_REASON_TOO_LARGE] = "too_large",
 };
 
 const char *gw_reason_str(gw_reason_t reason)

@@ -32,6 +32,9 @@ typedef enum {
     GW_REASON_CURRENCY,    /* "invalid_currency": not three letters A-Z */
     GW_REASON_CHANNEL,     /* "invalid_channel": not a Channel */
     GW_REASON_TEXT,        /* "invalid_text": free text too long or not UTF-8 */
+    GW_REASON_TOO_LARGE,   /* "too_large": the dead-letter topic refused the message
+                            * itself; its record carries coordinates and a SHA-256
+                            * (set by the pipeline, never by the decoder) */
     GW_REASON_COUNT
 } gw_reason_t;
 

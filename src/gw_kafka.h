@@ -25,6 +25,29 @@ typedef enum {
 rd_kafka_conf_t *gw_kafka_conf_new(const gw_config_t *cfg, gw_kafka_role_t role, char *errstr,
                                    size_t errstr_size);
 
+/* As gw_kafka_conf_new, leaving out the pass-through property `skip` (NULL:
+ * none): how gw_kafka_check finds the property that breaks a client. */
+rd_kafka_conf_t *gw_kafka_conf_new_without(const gw_config_t *cfg, gw_kafka_role_t role,
+                                           const char *skip, char *errstr, size_t errstr_size);
+
+/* Builds a role's complete configuration (the user's properties over the
+ * role's defaults), leaving out `skip` (NULL: none); NULL with `errstr`. */
+typedef rd_kafka_conf_t *(*gw_kafka_conf_fn)(const gw_config_t *cfg, const char *skip, char *errstr,
+                                             size_t errstr_size);
+
+/*
+ * Creates the client of `role` from `build`'s configuration with
+ * rd_kafka_new, without bootstrap servers (it connects nowhere), then
+ * destroys it: what librdkafka checks only at creation (SASL mechanisms, TLS
+ * files, conflicting settings) fails here. Returns 0, or -1 with
+ * "<file>:<line>: kafka.<section>.<name>: librdkafka cannot create the
+ * <role> with it: <why>" in `errstr`, naming the property that breaks it
+ * (the one librdkafka's message names, else the one without which the
+ * client can be created), or "<file>: kafka: ..." when no single one does.
+ */
+int gw_kafka_check(const gw_config_t *cfg, gw_kafka_role_t role, gw_kafka_conf_fn build,
+                   char *errstr, size_t errstr_size);
+
 /* Sets one property; returns 0, or -1 with "<name>=<value>: <reason>". */
 int gw_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                       size_t errstr_size);

@@ -2,6 +2,15 @@
  * gw_metrics_server: libmicrohttpd on its own thread. Shares nothing with the
  * loop but the published buffer, the readiness and the publish time, all
  * under one mutex.
+ *
+ * Hardening (slow or many clients must not silence /healthz): one internal
+ * thread polling with epoll (Debian 12's libmicrohttpd 0.9.75 has it on
+ * Linux; poll() elsewhere), never select(), whose FD_SETSIZE caps
+ * connections at ~1020 and refuses the rest; at most GW_HTTP_MAX_CONNECTIONS
+ * connections, GW_HTTP_MAX_PER_IP from one address, and a connection idle
+ * for GW_HTTP_TIMEOUT_S is closed. Every answer is a copy of a small buffer,
+ * so one thread serves them all; a thread per connection would only add
+ * stacks for slow clients to hold.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -16,6 +25,13 @@
 #include "gw_time.h"
 
 #define STALL_MS 30000
+
+/* Prometheus, a probe or two and an operator's curl need a handful; the
+ * per-address limit keeps one client from taking all the others' room. */
+#define GW_HTTP_MAX_CONNECTIONS 256
+#define GW_HTTP_MAX_PER_IP      16
+#define GW_HTTP_TIMEOUT_S       5
+#define GW_HTTP_MEMORY_LIMIT    (32 * 1024) /* per connection: GET requests only */
 
 struct gw_metrics_server_s {
     struct MHD_Daemon *mhd;
@@ -105,9 +121,14 @@ gw_metrics_server_t *gw_metrics_server_start(const char *listen, char *errstr, s
     pthread_mutex_init(&srv->lock, NULL);
     snprintf(srv->reason, sizeof(srv->reason), "starting");
     srv->published_mono = gw_mono_ms();
-    srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, srv,
-                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)GW_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)GW_HTTP_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_HTTP_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_HTTP_MEMORY_LIMIT, MHD_OPTION_END);
     if (!srv->mhd) {
         snprintf(errstr, errstr_size, "cannot listen on %s for /metrics (address in use?)", listen);
         pthread_mutex_destroy(&srv->lock);

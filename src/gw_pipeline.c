@@ -15,6 +15,11 @@
  *   next starts only after the previous one's positions are written.
  * - Positions and Kafka offsets move only after Redis acknowledged every
  *   delta of the batch and every dead-letter message was delivered.
+ * - Nothing is dropped at the dead-letter topic: a message it refuses as
+ *   too large (at once, or later in its delivery report) is dead-lettered
+ *   again as a small record (its coordinates and SHA-256, reason
+ *   too_large); when even that or any other dead-letter delivery fails,
+ *   the pipeline stops (the step returns -1) before positions move.
  * - A batch is re-sent whole after any Redis failure: the apply script
  *   skips what already ran. Partitions revoked meanwhile stay in the batch:
  *   the script's offsets make applying them here and at their new owner
@@ -22,6 +27,8 @@
  */
 #include "gw_pipeline.h"
 
+#include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +41,25 @@
 #define BACKOFF_MAX_MS  5000
 #define REDO_ROUNDS_MAX 5
 #define POLL_CHUNK      1024
-#define PUMP_EVERY      128 /* messages decoded between two pumps of the flight */
+#define PUMP_EVERY      128  /* messages decoded between two pumps of the flight */
+#define DLQ_KEY_MAX     1024 /* a refused message's key is kept up to this size */
+
+/* A dead letter the topic refused in its delivery report, to be sent
+ * again as its small replacement (from the loop, not the callback). */
+typedef struct replacement_s {
+    struct replacement_s *next;
+    char source_topic[256];
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    gw_reason_t reason;
+    char detail[256];
+    size_t size;
+    char sha256[65];
+    char why[128];
+    size_t key_len;
+    char key[]; /* DLQ_KEY_MAX at most */
+} replacement_t;
 
 typedef struct {
     bool in_batch;
@@ -103,7 +128,12 @@ struct gw_pipeline_s {
 
     int64_t backoff_ms;
     int64_t last_fail_log_ms;
+
+    replacement_t *replace; /* refused in delivery reports, to send again */
+    char fatal[768];        /* a dead letter that could not be written */
 };
+
+static void dead_letter_delivered(void *ctx, const rd_kafka_message_t *m);
 
 gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
                                gw_producer_t *producer, gw_store_t *store, gw_metrics_t *metrics)
@@ -127,6 +157,11 @@ gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
         return NULL;
     }
     pl->backoff_ms = BACKOFF_MIN_MS;
+    if (gw_producer_set_topic_listener(producer, cfg->kafka.topic_dead_letter,
+                                       dead_letter_delivered, pl) != 0) {
+        gw_pipeline_free(pl);
+        return NULL;
+    }
     return pl;
 }
 
@@ -134,6 +169,13 @@ void gw_pipeline_free(gw_pipeline_t *pl)
 {
     if (!pl)
         return;
+    if (pl->producer)
+        gw_producer_set_topic_listener(pl->producer, NULL, NULL, NULL);
+    while (pl->replace) {
+        replacement_t *next = pl->replace->next;
+        free(pl->replace);
+        pl->replace = next;
+    }
     for (size_t i = 0; i < pl->ncarry; i++)
         rd_kafka_message_destroy(pl->carry[i]);
     gw_decoder_free(pl->dec);
@@ -212,8 +254,103 @@ static void reset_slot(slot_t *sl)
 
 /* ---- decode, dead-letter, coalesce -------------------------------------- */
 
-static void dead_letter(gw_pipeline_t *pl, slot_t *sl, const rd_kafka_message_t *msg,
-                        gw_reason_t reason, const char *detail)
+/* Records the first reason the pipeline cannot go on. */
+static void set_fatal(gw_pipeline_t *pl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_fatal(gw_pipeline_t *pl, const char *fmt, ...)
+{
+    if (pl->fatal[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pl->fatal, sizeof(pl->fatal), fmt, ap);
+    va_end(ap);
+}
+
+static void sha256_hex(const void *buf, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    out[0] = '\0';
+    if (EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) != 1)
+        return;
+    for (unsigned i = 0; i < n && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static bool size_refusal(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
+/* Sends the small stand-in of a message the dead-letter topic refused:
+ * a JSON payload with its coordinates, size and SHA-256, the gw.* headers
+ * with reason too_large (the original reason in gw.original.reason), the
+ * key when small. The original headers are left out: they may be what made
+ * it too large. Returns 0, or -1 with `err`. */
+static int send_replacement(gw_pipeline_t *pl, const replacement_t *r, char *err, size_t errsize)
+{
+    char payload[1024], part[16], off[24], size[24], detail[600];
+    snprintf(part, sizeof(part), "%d", r->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)r->offset);
+    snprintf(size, sizeof(size), "%zu", r->size);
+    int n = snprintf(payload, sizeof(payload),
+                     "{\"gw_dead_letter\":\"too_large\",\"source_topic\":\"%s\","
+                     "\"source_partition\":%d,\"source_offset\":%lld,\"original_reason\":\"%s\","
+                     "\"size\":%zu,\"key_size\":%zu,\"sha256\":\"%s\"}",
+                     r->source_topic, r->partition, (long long)r->offset, gw_reason_str(r->reason),
+                     r->size, r->key_len, r->sha256);
+    snprintf(detail, sizeof(detail),
+             "%zu-byte message refused by the dead-letter topic (%s); payload replaced by its "
+             "coordinates and SHA-256; original reason %s: %s",
+             r->size, r->why, gw_reason_str(r->reason), r->detail);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+    rd_kafka_header_add(h, "gw.reason", -1, gw_reason_str(GW_REASON_TOO_LARGE), -1);
+    rd_kafka_header_add(h, "gw.detail", -1, detail, -1);
+    rd_kafka_header_add(h, "gw.source.topic", -1, r->source_topic, -1);
+    rd_kafka_header_add(h, "gw.source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "gw.source.offset", -1, off, -1);
+    rd_kafka_header_add(h, "gw.original.reason", -1, gw_reason_str(r->reason), -1);
+    rd_kafka_header_add(h, "gw.original.size", -1, size, -1);
+    rd_kafka_header_add(h, "gw.original.sha256", -1, r->sha256, -1);
+    return gw_producer_send(pl->producer, pl->cfg->kafka.topic_dead_letter,
+                            r->key_len ? r->key : NULL, r->key_len, payload, (size_t)n, h,
+                            r->timestamp_ms, NULL, err, errsize);
+}
+
+/* Fills a replacement (allocated with room for a small key) of a message
+ * the dead-letter topic refused; NULL on OOM. */
+static replacement_t *replacement_new(const char *topic, int32_t partition, int64_t offset,
+                                      int64_t ts, const void *key, size_t key_len,
+                                      const void *payload, size_t len, gw_reason_t reason,
+                                      const char *detail, const char *why)
+{
+    size_t klen = key && key_len <= DLQ_KEY_MAX ? key_len : 0;
+    replacement_t *r = calloc(1, sizeof(*r) + klen + 1);
+    if (!r)
+        return NULL;
+    snprintf(r->source_topic, sizeof(r->source_topic), "%s", topic);
+    r->partition = partition;
+    r->offset = offset;
+    r->timestamp_ms = ts;
+    r->reason = reason;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail);
+    snprintf(r->why, sizeof(r->why), "%s", why);
+    r->size = len;
+    sha256_hex(payload, len, r->sha256);
+    r->key_len = klen;
+    if (klen)
+        memcpy(r->key, key, klen);
+    return r;
+}
+
+/* Dead-letters `msg` as it is, or its replacement when the topic refuses
+ * it as too large. Returns the reason it was recorded with, or -1 (fatal
+ * set) when it could not be written at all. */
+static int dead_letter(gw_pipeline_t *pl, slot_t *sl, const rd_kafka_message_t *msg,
+                       gw_reason_t reason, const char *detail)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
     rd_kafka_headers_t *src = NULL;
@@ -232,19 +369,120 @@ static void dead_letter(gw_pipeline_t *pl, slot_t *sl, const rd_kafka_message_t 
     rd_kafka_header_add(h, "gw.source.offset", -1, off, -1);
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
+    if (ts < 0)
+        ts = 0;
     char err[512];
     if (gw_producer_send(pl->producer, pl->cfg->kafka.topic_dead_letter, msg->key, msg->key_len,
-                         msg->payload, msg->len, h, ts > 0 ? ts : 0, NULL, err, sizeof(err)) != 0) {
-        /* Only a fatal producer state gets here; the positions will not
-         * move past this message (see wait_dead_letters). */
-        gw_log_error("cannot dead-letter message", "partition=%d offset=%lld err=\"%s\"",
-                     msg->partition, (long long)msg->offset, err);
-        return;
+                         msg->payload, msg->len, h, ts, NULL, err, sizeof(err)) == 0) {
+        sl->dead_lettered++;
+        return (int)reason;
     }
+    rd_kafka_resp_err_t code = gw_producer_last_error(pl->producer);
+    if (!size_refusal(code)) {
+        set_fatal(pl, "cannot dead-letter message at %s/%d offset %lld: %s", topic, msg->partition,
+                  (long long)msg->offset, err);
+        return -1;
+    }
+    replacement_t *r =
+        replacement_new(topic, msg->partition, msg->offset, ts, msg->key, msg->key_len,
+                        msg->payload, msg->len, reason, detail, rd_kafka_err2str(code));
+    if (!r) {
+        set_fatal(pl, "out of memory dead-lettering message at %s/%d offset %lld", topic,
+                  msg->partition, (long long)msg->offset);
+        return -1;
+    }
+    int rc = send_replacement(pl, r, err, sizeof(err));
+    if (rc == 0)
+        gw_log_warn("dead letter too large; recorded its coordinates and hash instead",
+                    "topic=%s partition=%d offset=%lld size=%zu sha256=%s err=\"%s\"", topic,
+                    msg->partition, (long long)msg->offset, msg->len, r->sha256,
+                    rd_kafka_err2str(code));
+    else
+        set_fatal(pl, "cannot dead-letter message at %s/%d offset %lld even as its %s record: %s",
+                  topic, msg->partition, (long long)msg->offset, gw_reason_str(GW_REASON_TOO_LARGE),
+                  err);
+    free(r);
+    if (rc != 0)
+        return -1;
     sl->dead_lettered++;
+    return GW_REASON_TOO_LARGE;
 }
 
-/* Decodes one message into slot `sl` and destroys it. Returns -1 on OOM. */
+/* The text of header `name` of `h` into `buf`; "" when absent. */
+static const char *header_text(rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
+{
+    const void *v = NULL;
+    size_t len = 0;
+    buf[0] = '\0';
+    if (h && rd_kafka_header_get_last(h, name, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR && v)
+        snprintf(buf, size, "%.*s", (int)len, (const char *)v);
+    return buf;
+}
+
+/* Delivery report of a dead letter (the producer routes them here, on the
+ * loop's thread): a refusal as too large queues its replacement; any other
+ * failure, or a refused replacement, stops the pipeline. */
+static void dead_letter_delivered(void *ctx, const rd_kafka_message_t *m)
+{
+    gw_pipeline_t *pl = ctx;
+    if (!m->err)
+        return;
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = NULL;
+    char reason_s[64], topic[256], part[16], off[24], detail[256];
+    header_text(h, "gw.reason", reason_s, sizeof(reason_s));
+    header_text(h, "gw.source.topic", topic, sizeof(topic));
+    header_text(h, "gw.source.partition", part, sizeof(part));
+    header_text(h, "gw.source.offset", off, sizeof(off));
+    header_text(h, "gw.detail", detail, sizeof(detail));
+    gw_reason_t reason = GW_REASON_DECODE;
+    for (int r = 1; r < GW_REASON_COUNT; r++)
+        if (!strcmp(reason_s, gw_reason_str((gw_reason_t)r)))
+            reason = (gw_reason_t)r;
+    if (!size_refusal(m->err) || reason == GW_REASON_TOO_LARGE) {
+        set_fatal(pl, "dead-letter delivery of message at %s/%s offset %s failed: %s", topic, part,
+                  off, rd_kafka_err2str(m->err));
+        return;
+    }
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    replacement_t *r =
+        replacement_new(topic, (int32_t)atoi(part), atoll(off), ts > 0 ? ts : 0, m->key, m->key_len,
+                        m->payload, m->len, reason, detail, rd_kafka_err2str(m->err));
+    if (!r) {
+        set_fatal(pl, "out of memory dead-lettering message at %s/%s offset %s", topic, part, off);
+        return;
+    }
+    pl->m->dead_lettered[reason]--;
+    pl->m->dead_lettered[GW_REASON_TOO_LARGE]++;
+    r->next = pl->replace;
+    pl->replace = r;
+}
+
+/* Sends the replacements queued by delivery reports. */
+static void send_replacements(gw_pipeline_t *pl)
+{
+    while (pl->replace) {
+        replacement_t *r = pl->replace;
+        pl->replace = r->next;
+        char err[512];
+        if (send_replacement(pl, r, err, sizeof(err)) != 0)
+            set_fatal(pl,
+                      "cannot dead-letter message at %s/%d offset %lld even as its %s record: %s",
+                      r->source_topic, r->partition, (long long)r->offset,
+                      gw_reason_str(GW_REASON_TOO_LARGE), err);
+        else
+            gw_log_warn("dead letter too large; recorded its coordinates and hash instead",
+                        "topic=%s partition=%d offset=%lld size=%zu sha256=%s err=\"%s\"",
+                        r->source_topic, r->partition, (long long)r->offset, r->size, r->sha256,
+                        r->why);
+        free(r);
+    }
+}
+
+/* Decodes one message into slot `sl` and destroys it. Returns -1 on OOM or
+ * when a dead letter could not be written (pl->fatal says why). */
 static int take(gw_pipeline_t *pl, slot_t *sl, rd_kafka_message_t *msg)
 {
     gw_event_t ev;
@@ -261,8 +499,12 @@ static int take(gw_pipeline_t *pl, slot_t *sl, rd_kafka_message_t *msg)
     gw_reason_t r =
         gw_decoder_decode(pl->dec, msg->payload, msg->len, sl->now_ms, &ev, detail, sizeof(detail));
     if (r != GW_REASON_OK) {
-        pl->m->dead_lettered[r]++;
-        dead_letter(pl, sl, msg, r, detail);
+        int written = dead_letter(pl, sl, msg, r, detail);
+        if (written < 0) {
+            rd_kafka_message_destroy(msg);
+            return -1;
+        }
+        pl->m->dead_lettered[written]++;
     } else {
         if (ev.occurred_at_ms > pi->stream)
             pi->stream = ev.occurred_at_ms;
@@ -496,14 +738,21 @@ static void log_failure(gw_pipeline_t *pl, const char *what, const char *err)
     }
 }
 
-/* Waits until every dead-letter message is delivered. Returns -1 if
- * stopped first. */
+/* Waits until every dead-letter message is delivered (refused ones sent
+ * again as their replacement). Returns -1 if stopped first, -2 when a dead
+ * letter could not be written (pl->fatal). */
 static int wait_dead_letters(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
 {
     int64_t start = gw_mono_ms();
     int64_t last_log = start;
-    while (gw_producer_in_flight(pl->producer) > 0) {
+    while (gw_producer_in_flight(pl->producer) > 0 || pl->replace) {
+        send_replacements(pl);
+        if (pl->fatal[0])
+            return -2;
         gw_producer_flush(pl->producer, 100);
+        send_replacements(pl);
+        if (pl->fatal[0])
+            return -2;
         int64_t waited = gw_mono_ms() - start;
         /* A first delivery to the topic takes a metadata round trip; only
          * a longer wait (a broker outage) pauses consumption, and polling
@@ -520,7 +769,7 @@ static int wait_dead_letters(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
                         gw_producer_in_flight(pl->producer));
         }
     }
-    return 0;
+    return pl->fatal[0] ? -2 : 0;
 }
 
 /* ---- the step --------------------------------------------------------- */
@@ -671,8 +920,14 @@ static long finish_flight(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
             return -1;
         rc = apply_again(pl, sl, err, sizeof(err));
     }
-    if (sl->dead_lettered && wait_dead_letters(pl, stop) != 0)
-        return -1;
+    if (sl->dead_lettered || pl->replace || pl->fatal[0]) {
+        rc = wait_dead_letters(pl, stop);
+        if (rc == -2)
+            gw_log_error("a dead letter could not be written; stopping before its offset moves",
+                         "err=\"%s\"", pl->fatal);
+        if (rc != 0)
+            return -1;
+    }
     for (;;) {
         rc = write_positions(pl, sl, err, sizeof(err));
         if (rc == GW_STORE_OK)
@@ -702,7 +957,11 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
     reset_slot(sl);
     sl->now_ms = gw_now_ms();
     if (fill(pl, sl, wait_ms) != 0) {
-        gw_log_error("out of memory building a batch", "messages=%zu", sl->nmsgs);
+        if (pl->fatal[0])
+            gw_log_error("a dead letter could not be written; stopping before its offset moves",
+                         "err=\"%s\"", pl->fatal);
+        else
+            gw_log_error("out of memory building a batch", "messages=%zu", sl->nmsgs);
         return -1;
     }
     long processed = 0;

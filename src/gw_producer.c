@@ -20,6 +20,10 @@ struct gw_producer_s {
     int64_t last_error_log_ms;
     gw_delivery_fn listener;
     void *listener_ctx;
+    char *route_topic; /* reports of this topic go to route_fn */
+    gw_delivery_msg_fn route_fn;
+    void *route_ctx;
+    rd_kafka_resp_err_t last_send_err;
 };
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -46,8 +50,29 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     } else {
         p->delivered++;
     }
+    if (p->route_fn && !strcmp(rd_kafka_topic_name(m->rkt), p->route_topic)) {
+        p->route_fn(p->route_ctx, m);
+        return;
+    }
     if (m->_private && p->listener)
         p->listener(p->listener_ctx, m->_private, m->err);
+}
+
+int gw_producer_set_topic_listener(gw_producer_t *p, const char *topic, gw_delivery_msg_fn fn,
+                                   void *ctx)
+{
+    free(p->route_topic);
+    p->route_topic = NULL;
+    p->route_fn = NULL;
+    p->route_ctx = NULL;
+    if (!fn)
+        return 0;
+    p->route_topic = strdup(topic);
+    if (!p->route_topic)
+        return -1;
+    p->route_fn = fn;
+    p->route_ctx = ctx;
+    return 0;
 }
 
 void gw_producer_set_listener(gw_producer_t *p, gw_delivery_fn fn, void *ctx)
@@ -56,19 +81,13 @@ void gw_producer_set_listener(gw_producer_t *p, gw_delivery_fn fn, void *ctx)
     p->listener_ctx = ctx;
 }
 
-gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
-                               size_t errstr_size)
+rd_kafka_conf_t *gw_producer_conf_new(const gw_config_t *cfg, const char *skip, char *errstr,
+                                      size_t errstr_size)
 {
-    gw_producer_t *p = calloc(1, sizeof(*p));
-    if (!p) {
-        snprintf(errstr, errstr_size, "out of memory");
+    rd_kafka_conf_t *conf =
+        gw_kafka_conf_new_without(cfg, GW_KAFKA_PRODUCER, skip, errstr, errstr_size);
+    if (!conf)
         return NULL;
-    }
-    rd_kafka_conf_t *conf = gw_kafka_conf_new(cfg, GW_KAFKA_PRODUCER, errstr, errstr_size);
-    if (!conf) {
-        free(p);
-        return NULL;
-    }
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},
         {"acks", "all"},
@@ -79,9 +98,24 @@ gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, ch
         if (!gw_kafka_property_given(cfg, GW_KAFKA_PRODUCER, defaults[i][0]) &&
             gw_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size)) {
             rd_kafka_conf_destroy(conf);
-            free(p);
             return NULL;
         }
+    }
+    return conf;
+}
+
+gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
+                               size_t errstr_size)
+{
+    gw_producer_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = gw_producer_conf_new(cfg, NULL, errstr, errstr_size);
+    if (!conf) {
+        free(p);
+        return NULL;
     }
     if (gw_kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
@@ -110,6 +144,7 @@ void gw_producer_free(gw_producer_t *p, int flush_ms)
         gw_log_warn("producer closed with undelivered messages", "in_flight=%d",
                     rd_kafka_outq_len(p->rk));
     rd_kafka_destroy(p->rk);
+    free(p->route_topic);
     free(p);
 }
 
@@ -131,9 +166,15 @@ int gw_producer_send(gw_producer_t *p, const char *topic, const void *key, size_
         }
         if (headers)
             rd_kafka_headers_destroy(headers);
+        p->last_send_err = err;
         snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
         return -1;
     }
+}
+
+rd_kafka_resp_err_t gw_producer_last_error(const gw_producer_t *p)
+{
+    return p->last_send_err;
 }
 
 void gw_producer_poll(gw_producer_t *p, int timeout_ms)

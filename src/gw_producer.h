@@ -18,6 +18,14 @@
 
 typedef struct gw_producer_s gw_producer_t;
 
+/* The producer's librdkafka configuration (the user's properties over our
+ * defaults: idempotent, acks=all, no message timeout), leaving out the
+ * pass-through property `skip` (NULL: none); no callbacks, no client.id.
+ * NULL with `errstr`. The caller owns the result. A gw_kafka_conf_fn, for
+ * gw_kafka_check (--check-config). */
+rd_kafka_conf_t *gw_producer_conf_new(const gw_config_t *cfg, const char *skip, char *errstr,
+                                      size_t errstr_size);
+
 /* Creates a producer with the config's Kafka settings (borrowed). NULL with a
  * sentence in `errstr` on failure. Free with gw_producer_free(). */
 gw_producer_t *gw_producer_new(const gw_config_t *cfg, const char *client_id, char *errstr,
@@ -42,6 +50,21 @@ int gw_producer_send(gw_producer_t *p, const char *topic, const void *key, size_
 typedef void (*gw_delivery_fn)(void *ctx, void *msg_opaque, rd_kafka_resp_err_t err);
 
 void gw_producer_set_listener(gw_producer_t *p, gw_delivery_fn fn, void *ctx);
+
+/* Called from the delivery report of every message to a routed topic (on
+ * the loop's thread, inside poll/flush); `m` is borrowed for the call. */
+typedef void (*gw_delivery_msg_fn)(void *ctx, const rd_kafka_message_t *m);
+
+/* Routes the delivery reports of messages to `topic` (copied) to `fn`
+ * instead of the listener above, whatever their msg_opaque: the pipeline
+ * checks its dead letters apart from the alerts that share this producer.
+ * `fn` NULL removes the route. Returns 0, or -1 on OOM. */
+int gw_producer_set_topic_listener(gw_producer_t *p, const char *topic, gw_delivery_msg_fn fn,
+                                   void *ctx);
+
+/* The librdkafka error of the last gw_producer_send() that failed, so a
+ * caller can tell "Message size too large" from a fatal state. */
+rd_kafka_resp_err_t gw_producer_last_error(const gw_producer_t *p);
 
 /* Serves delivery reports for at most `timeout_ms`. */
 void gw_producer_poll(gw_producer_t *p, int timeout_ms);

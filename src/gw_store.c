@@ -275,7 +275,7 @@ int gw_store_ping(gw_store_t *s, char *errstr, size_t errstr_size)
         return GW_STORE_DOWN;
     rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
     if (rc != GW_STORE_OK)
-        snprintf(errstr, errstr_size, "redis: PING: %s", r->str);
+        snprintf(errstr, errstr_size, "redis: PING refused: %s", r->str);
     freeReplyObject(r);
     return rc;
 }
@@ -698,10 +698,21 @@ static void handle_reply(gw_store_t *s, redisReply *r)
     apply_flight_t *f = &s->flight;
     const expect_t *e = &f->expect[f->nreplies++];
     if (r->type == REDIS_REPLY_ERROR) {
-        if (!strncmp(r->str, "NOSCRIPT", 8))
+        if (!strncmp(r->str, "NOSCRIPT", 8)) {
             f->noscript = true;
-        else if (!f->error[0])
-            snprintf(f->error, sizeof(f->error), "%s", r->str);
+        } else if (!f->error[0]) {
+            /* Name the command refused: an ACL error (NOPERM) says neither
+             * which command nor which key. */
+            const gw_delta_t *d = gw_coalesce_delta(f->batch, e->first);
+            if (e->apply)
+                snprintf(f->error, sizeof(f->error),
+                         "EVALSHA of the apply script (%u entities from %s %s:%s) refused: %s",
+                         e->n, d->kind == GW_ENTITY_REP ? "rep" : "team", d->tenant, d->id, r->str);
+            else
+                snprintf(f->error, sizeof(f->error),
+                         "HSET of the roster (rep %s:%s, topic %s) refused: %s", d->tenant, d->id,
+                         f->topic, r->str);
+        }
     } else if (e->apply) {
         count_replies(s, &f->res, r, e->first, e->n, f->error, sizeof(f->error));
     }
@@ -993,7 +1004,9 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
         }
         rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
         if (rc != GW_STORE_OK)
-            snprintf(errstr, errstr_size, "redis: positions of %s: %s", topic, r->str);
+            snprintf(errstr, errstr_size,
+                     "redis: EVALSHA of the positions script (topic %s) refused: %s", topic,
+                     r->str);
         freeReplyObject(r);
         return rc;
     }
@@ -1103,7 +1116,9 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
             if (!strncmp(r->str, "NOSCRIPT", 8))
                 *noscript = true;
             else if (!first_error[0])
-                snprintf(first_error, sizeof(first_error), "%s", r->str);
+                snprintf(first_error, sizeof(first_error),
+                         "EVALSHA of the apply script (read of %s:%s) refused: %s",
+                         reads[i].entity.tenant, reads[i].entity.id, r->str);
         } else if (r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)(1 + cfg->nwindows)) {
             parse_read(cfg, r, &reads[i]);
         } else if (!first_error[0]) {

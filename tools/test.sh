@@ -2,7 +2,8 @@
 # The test command: installs what is missing, checks formatting, builds,
 # runs the whole ctest suite (unit and integration: real redis-server and
 # librdkafka's mock Kafka cluster), then builds again with ASan+UBSan and
-# runs the suite once more.
+# runs the suite once more, and ends with the fuzz targets (tools/fuzz.sh,
+# FUZZ_SECONDS each, 60 by default).
 #
 #   tools/test.sh            everything (what CI runs)
 #   tools/test.sh --fast     one build, no sanitizers, no slow tests
@@ -37,3 +38,6 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -LE quality)
 end=$(date +%s)
 echo "test: sanitizer build passed in $((end - mid)) s; total $((end - start)) s" >&2
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} tools/fuzz.sh
+echo "test: fuzz targets passed in $(($(date +%s) - end)) s" >&2
