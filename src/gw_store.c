@@ -32,9 +32,18 @@ extern const char gw_lua_alerts[];
 
 enum { SCRIPT_APPLY, SCRIPT_POSITIONS, SCRIPT_ALERTS, SCRIPT_COUNT };
 
+/* What a command of an apply is, to account its reply and name it in an
+ * error. */
+typedef enum {
+    EXPECT_APPLY = 0,   /* an apply call */
+    EXPECT_ROSTER,      /* HSET of the partition's roster */
+    EXPECT_TEAM_ROSTER, /* HSET of the team's roster */
+    EXPECT_CLOCK,       /* ZADD of a tenant's clock */
+} expect_what_t;
+
 /* What the next reply of an apply answers. */
 typedef struct {
-    bool apply; /* an apply call (else a roster HSET) */
+    expect_what_t what;
     uint32_t first, n;
 } expect_t;
 
@@ -645,15 +654,14 @@ static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisRepl
     }
 }
 
-/* Records that the next reply answers a command of kind `apply` covering
- * deltas [first, first + n) (a roster HSET when !apply). */
-static int expect_reply(gw_store_t *s, bool apply, size_t first, size_t n)
+/* Records that the next reply answers a command `what` covering deltas
+ * [first, first + n). */
+static int expect_reply(gw_store_t *s, expect_what_t what, size_t first, size_t n)
 {
     apply_flight_t *f = &s->flight;
     if (room_for_one((void **)&f->expect, &f->capexpect, f->nexpect, sizeof(*f->expect)) != 0)
         return -1;
-    f->expect[f->nexpect++] =
-        (expect_t){.apply = apply, .first = (uint32_t)first, .n = (uint32_t)n};
+    f->expect[f->nexpect++] = (expect_t){.what = what, .first = (uint32_t)first, .n = (uint32_t)n};
     return 0;
 }
 
@@ -666,7 +674,7 @@ static int build_piece(gw_store_t *s)
     size_t per_call = s->cfg->redis.cluster ? 1 : ENTITIES_PER_CALL;
     for (size_t c = f->next; c < end; c += per_call) {
         size_t ce = c + per_call < end ? c + per_call : end;
-        if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, true, c, ce - c) != 0)
+        if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, EXPECT_APPLY, c, ce - c) != 0)
             return -1;
         for (size_t i = c; i < ce; i++) {
             const gw_delta_t *d = gw_coalesce_delta(f->batch, i);
@@ -675,7 +683,8 @@ static int build_piece(gw_store_t *s)
             bool queued;
             if (build_roster(s, f->batch, d, f->topic, &queued) != 0)
                 return -1;
-            if (queued && (expect_reply(s, false, i, 1) != 0 || expect_reply(s, false, i, 1) != 0))
+            if (queued && (expect_reply(s, EXPECT_ROSTER, i, 1) != 0 ||
+                           expect_reply(s, EXPECT_TEAM_ROSTER, i, 1) != 0))
                 return -1;
         }
     }
@@ -684,7 +693,7 @@ static int build_piece(gw_store_t *s)
         if (clocks < 0)
             return -1;
         for (int k = 0; k < clocks; k++)
-            if (expect_reply(s, false, 0, 0) != 0)
+            if (expect_reply(s, EXPECT_CLOCK, 0, 0) != 0)
                 return -1;
     }
     f->res.commands += f->nexpect - f->built_replies;
@@ -704,16 +713,30 @@ static void handle_reply(gw_store_t *s, redisReply *r)
             /* Name the command refused: an ACL error (NOPERM) says neither
              * which command nor which key. */
             const gw_delta_t *d = gw_coalesce_delta(f->batch, e->first);
-            if (e->apply)
+            switch (e->what) {
+            case EXPECT_APPLY:
                 snprintf(f->error, sizeof(f->error),
                          "EVALSHA of the apply script (%u entities from %s %s:%s) refused: %s",
                          e->n, d->kind == GW_ENTITY_REP ? "rep" : "team", d->tenant, d->id, r->str);
-            else
+                break;
+            case EXPECT_ROSTER:
                 snprintf(f->error, sizeof(f->error),
                          "HSET of the roster (rep %s:%s, topic %s) refused: %s", d->tenant, d->id,
                          f->topic, r->str);
+                break;
+            case EXPECT_TEAM_ROSTER:
+                snprintf(f->error, sizeof(f->error),
+                         "HSET of the team's roster (rep %s:%s, team %s) refused: %s", d->tenant,
+                         d->id, d->team ? d->team : "", r->str);
+                break;
+            case EXPECT_CLOCK:
+                snprintf(f->error, sizeof(f->error),
+                         "ZADD of the tenants' clocks (%s:tenants:clock and :first) refused: %s",
+                         s->cfg->key_prefix, r->str);
+                break;
+            }
         }
-    } else if (e->apply) {
+    } else if (e->what == EXPECT_APPLY) {
         count_replies(s, &f->res, r, e->first, e->n, f->error, sizeof(f->error));
     }
 }

@@ -93,7 +93,7 @@ static void test_noperm_on_positions_key_names_the_positions_script(void **state
     gwh_t h;
     gwh_init(&h, "noperm");
     gwh_redis_start(&h, NULL);
-    acl(&h, "nopos on >pw +@all ~gw:{* ~gw:roster:*");
+    acl(&h, "nopos on >pw +@all ~gw:{* ~gw:roster:* ~gw:tenants:*");
     char err[512];
     int rc_apply = -1, rc_pos = -1;
     apply_as(&h, "nopos", err, sizeof(err), &rc_apply, &rc_pos);
