@@ -320,8 +320,9 @@ static void test_retention_gap_is_counted_and_skipped(void **state)
     snprintf(needle, sizeof(needle), "lost_from=%lld lost_to=%lld", (long long)from,
              (long long)(lo - 1));
     assert_int_equal(gwh_daemon_log_count(&h, needle), 1);
-    assert_true(metric(port, "gapwatch_offsets_lost_total{partition=\"0\"}") ==
-                (double)(lo - from));
+    /* /metrics is republished every second */
+    assert_true(wait_metric(port, "gapwatch_offsets_lost_total{partition=\"0\"}",
+                            (double)(lo - from), 5000));
     redisContext *c = gwh_redis(&h);
     redisReply *r = redisCommand(c, "HGET gw:positions:sales.events lost:0:%lld", (long long)from);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
