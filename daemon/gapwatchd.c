@@ -62,8 +62,16 @@ typedef struct {
     /* scratch for the metrics view, sized to the partitions seen */
     int8_t *v_assigned;
     int64_t *v_lag, *v_stream;
+    uint64_t *v_lost;
     int32_t v_cap;
+    /* Redis checks (README "Redis requirements", "Data loss policy") */
+    bool setup_checked; /* CONFIG/INFO read once Redis answered */
+    bool epoch_ready;   /* the epoch is known, or Redis is a new deployment */
+    bool redis_ok;      /* the last health check (epoch HGET) succeeded */
+    int64_t last_health_ms;
 } daemon_t;
+
+#define PARTITIONS_MAX 4096
 
 /* Renders the metrics and hands them to the HTTP thread with the
  * readiness: ready when partitions are assigned and Redis answers. */
@@ -84,7 +92,10 @@ static void publish_metrics(daemon_t *d)
         int64_t *s = realloc(d->v_stream, (size_t)n * sizeof(int64_t));
         if (s)
             d->v_stream = s;
-        if (!a || !l || !s)
+        uint64_t *lost = realloc(d->v_lost, (size_t)n * sizeof(uint64_t));
+        if (lost)
+            d->v_lost = lost;
+        if (!a || !l || !s || !lost)
             return;
         d->v_cap = n;
     }
@@ -94,12 +105,14 @@ static void publish_metrics(daemon_t *d)
         d->v_assigned[p] = st->assigned;
         d->v_lag[p] = st->lag;
         d->v_stream[p] = st->stream_ms;
+        d->v_lost[p] = st->offsets_lost;
         assigned += st->assigned;
     }
     const char *names[GW_WINDOWS_MAX];
     for (int w = 0; w < cfg->nwindows; w++)
         names[w] = cfg->windows[w].name;
-    bool redis_up = gw_store_connected(d->store) && gw_store_connected(d->apply_store);
+    bool redis_up = d->redis_ok && !gw_pipeline_stalled(d->pipeline);
+    bool kafka_up = gw_consumer_kafka_up(d->consumer);
     gw_metrics_view_t view = {GW_VERSION,
                               names,
                               cfg->nwindows,
@@ -111,12 +124,18 @@ static void publish_metrics(daemon_t *d)
                               gw_evaluator_watermark(d->evaluator),
                               gw_evaluator_known_reps(d->evaluator),
                               redis_up,
+                              kafka_up,
+                              d->v_lost,
                               gw_alerter_in_flight(d->alerter)};
     size_t len = 0;
     char *text = gw_metrics_render(&d->metrics, &view, &len);
     const char *reason = NULL;
-    if (!redis_up)
+    if (d->metrics.redis_data_loss)
+        reason = "redis lost gapwatch's data; applying stopped (see the log)";
+    else if (!redis_up)
         reason = "redis unreachable";
+    else if (!kafka_up)
+        reason = "kafka unreachable";
     else if (assigned == 0)
         reason = "no partitions assigned";
     gw_metrics_server_publish(d->http, text, len, reason == NULL, reason);
@@ -128,6 +147,7 @@ static void daemon_free(daemon_t *d)
     free(d->v_assigned);
     free(d->v_lag);
     free(d->v_stream);
+    free(d->v_lost);
     gw_evaluator_free(d->evaluator);
     gw_pipeline_free(d->pipeline);
     if (d->consumer) {
@@ -173,6 +193,229 @@ static int check_config(const char *path)
     }
     printf("%s: ok (%d windows, %d custom kinds)\n", path, cfg->nwindows, cfg->kinds.ncustom);
     gw_config_free(cfg);
+    return 0;
+}
+
+/* What this instance had applied, for the data-loss log line. */
+static void applied_positions(const daemon_t *d, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    int32_t n = d->consumer ? gw_consumer_partition_count(d->consumer) : 0;
+    for (int32_t p = 0; p < n && used < size; p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(d->consumer, p);
+        if (st->next_offset < 0)
+            continue;
+        int w = snprintf(out + used, size - used, "%s%d:%lld", used ? "," : "", p,
+                         (long long)st->next_offset);
+        if (w > 0)
+            used += (size_t)w;
+    }
+    if (!out[0])
+        snprintf(out, size, "none");
+}
+
+/* Reads maxmemory-policy and persistence once Redis answers. Returns -1
+ * when gapwatch must not run on this Redis (an evicting policy). */
+static int check_redis_setup(daemon_t *d)
+{
+    char err[512];
+    gw_redis_setup_t setup;
+    if (gw_store_redis_setup(d->store, &setup, err, sizeof(err)) != GW_STORE_OK)
+        return 0; /* not reachable yet: checked again later */
+    d->setup_checked = true;
+    if (setup.maxmemory_policy[0] && strcmp(setup.maxmemory_policy, "noeviction") != 0) {
+        gw_log_error("redis evicts keys: refusing to start",
+                     "maxmemory_policy=%s source=\"%s\" fix=\"set maxmemory-policy noeviction "
+                     "in redis.conf (and CONFIG SET maxmemory-policy noeviction): an evicted "
+                     "counter or offset silently corrupts the totals\"",
+                     setup.maxmemory_policy, setup.source);
+        return -1;
+    }
+    if (!setup.maxmemory_policy[0])
+        gw_log_warn("cannot tell redis' maxmemory-policy; it must be noeviction", "source=\"%s\"",
+                    setup.source);
+    if (setup.known_persistence && !setup.aof && !setup.rdb)
+        gw_log_warn("redis has no persistence: a restart loses every counter (gapwatchd then "
+                    "stops, see redis.on_data_loss)",
+                    "appendonly=no save=\"\" source=\"%s\" fix=\"appendonly yes, "
+                    "appendfsync everysec or always\"",
+                    setup.source);
+    else if (setup.known_persistence && !setup.aof)
+        gw_log_warn("redis persists by snapshots only: a restart loses the writes since the last "
+                    "one (gapwatchd then stops, see redis.on_data_loss)",
+                    "appendonly=no source=\"%s\" fix=\"appendonly yes\"", setup.source);
+    else if (!setup.known_persistence)
+        gw_log_warn("cannot tell whether redis persists (AOF needed)", "source=\"%s\"",
+                    setup.source);
+    return 0;
+}
+
+static void data_loss(daemon_t *d, const char *why)
+{
+    if (d->metrics.redis_data_loss)
+        return;
+    char applied[1024];
+    applied_positions(d, applied, sizeof(applied));
+    d->metrics.redis_data_loss = 1;
+    gw_log_error("redis lost gapwatch's data; applying stopped",
+                 "why=\"%s\" epoch=%s applied_positions=\"%s\" policy=%s", why,
+                 gw_store_epoch(d->apply_store)[0] ? gw_store_epoch(d->apply_store) : "-", applied,
+                 d->cfg->redis.on_data_loss == GW_DATA_LOSS_REBUILD ? "rebuild" : "halt");
+    gw_pipeline_halt(d->pipeline, why);
+}
+
+/* Decides, before anything is applied, whether this Redis is the one the
+ * deployment counted in: its epoch, or positions, or (none of them) a new
+ * deployment unless Kafka's group committed offsets. 1 when decided. */
+static int init_epoch(daemon_t *d)
+{
+    char err[512], epoch[64], summary[512];
+    long long npos = 0;
+    if (gw_store_epoch_read(d->store, epoch, sizeof(epoch), &npos, err, sizeof(err)) != GW_STORE_OK)
+        return 0;
+    if (epoch[0]) {
+        gw_store_set_epoch(d->store, epoch);
+        gw_store_set_epoch(d->apply_store, epoch);
+        gw_log_info("deployment epoch found", "epoch=%s positions=%lld", epoch, npos);
+        return 1;
+    }
+    if (npos > 0) {
+        gw_log_info("positions without an epoch (recorded before epochs); the next positions "
+                    "write records one",
+                    "positions=%lld", npos);
+        return 1;
+    }
+    int n = gw_consumer_committed(d->consumer, summary, sizeof(summary), 5000, err, sizeof(err));
+    if (n < 0) {
+        gw_log_warn("cannot read kafka's committed offsets; retrying before consuming",
+                    "err=\"%s\"", err);
+        return 0;
+    }
+    if (n > 0) {
+        char why[1024];
+        snprintf(why, sizeof(why),
+                 "redis holds no epoch and no positions, but group %s committed offsets %s: "
+                 "the counts of those offsets are gone",
+                 d->cfg->kafka.group_id, summary);
+        data_loss(d, why);
+        return 1;
+    }
+    gw_log_info("new deployment: redis holds no positions and kafka no committed offsets; the "
+                "first positions write records the epoch",
+                NULL);
+    return 1;
+}
+
+/* Policy rebuild: forget what is left in Redis, rewind every partition to
+ * its log start and count again. Exact when the topic still holds the
+ * longest window plus grace. Returns -1 when it cannot go on. */
+static int rebuild(daemon_t *d)
+{
+    const gw_config_t *cfg = d->cfg;
+    char err[1024];
+    gw_log_warn("rebuilding: recounting from the earliest retained offsets", NULL);
+    gw_evaluator_free(d->evaluator);
+    d->evaluator = NULL;
+    gw_pipeline_free(d->pipeline);
+    d->pipeline = NULL;
+    gw_consumer_free(d->consumer); /* leaves the group; commits nothing */
+    d->consumer = NULL;
+    gw_store_free(d->apply_store);
+    d->apply_store = gw_store_new(cfg);
+    if (!d->apply_store)
+        return -1;
+    long long deleted = 0;
+    while (gw_store_wipe(d->store, &deleted, err, sizeof(err)) != GW_STORE_OK) {
+        gw_log_warn("cannot clear redis for the rebuild; retrying", "err=\"%s\"", err);
+        if (stop_requested)
+            return -1;
+        gw_sleep_ms(1000);
+    }
+    d->consumer = gw_consumer_new(cfg, d->store, err, sizeof(err));
+    if (!d->consumer) {
+        gw_log_error("cannot restart the consumer", "err=\"%s\"", err);
+        return -1;
+    }
+    int64_t longest = 0;
+    for (int w = 0; w < cfg->nwindows; w++)
+        if (cfg->windows[w].length_ms + cfg->windows[w].grace_ms > longest)
+            longest = cfg->windows[w].length_ms + cfg->windows[w].grace_ms;
+    static int64_t lo[PARTITIONS_MAX];
+    static bool covers[PARTITIONS_MAX];
+    int n;
+    while ((n = gw_consumer_log_starts(d->consumer, gw_now_ms() - longest, lo, covers,
+                                       PARTITIONS_MAX, err, sizeof(err))) < 0) {
+        gw_log_warn("cannot read the log starts for the rebuild; retrying", "err=\"%s\"", err);
+        if (stop_requested)
+            return -1;
+        gw_sleep_ms(1000);
+    }
+    static gw_position_t pos[PARTITIONS_MAX];
+    int whole = 0;
+    for (int p = 0; p < n; p++) {
+        pos[p] = (gw_position_t){p, lo[p], -1};
+        whole += covers[p];
+        gw_log_info("rebuild start", "partition=%d offset=%lld holds_longest_window=%s", p,
+                    (long long)lo[p], covers[p] ? "yes" : "no");
+    }
+    gw_store_set_epoch(d->store, "");
+    while (gw_store_positions_write(d->store, cfg->kafka.topic_events, pos, (size_t)n, err,
+                                    sizeof(err)) != GW_STORE_OK) {
+        gw_log_warn("cannot record the rebuild's positions; retrying", "err=\"%s\"", err);
+        if (stop_requested)
+            return -1;
+        gw_sleep_ms(1000);
+    }
+    gw_store_set_epoch(d->apply_store, gw_store_epoch(d->store));
+    if (whole == n)
+        gw_log_info("rebuild is exact: the topic still holds the longest window plus grace",
+                    "keys_deleted=%lld partitions=%d epoch=%s longest_ms=%lld", deleted, n,
+                    gw_store_epoch(d->store), (long long)longest);
+    else
+        gw_log_error("rebuild is not exact: retention already deleted events inside the longest "
+                     "window plus grace; totals of those windows are short until it slides "
+                     "past",
+                     "keys_deleted=%lld partitions=%d whole=%d epoch=%s longest_ms=%lld", deleted,
+                     n, whole, gw_store_epoch(d->store), (long long)longest);
+    d->pipeline = gw_pipeline_new(cfg, d->consumer, d->producer, d->apply_store, &d->metrics);
+    d->evaluator = gw_evaluator_new(cfg, d->store, d->consumer, &d->metrics);
+    if (!d->pipeline || !d->evaluator)
+        return -1;
+    gw_evaluator_set_listener(d->evaluator, gw_alerter_observe, gw_alerter_flush, d->alerter);
+    d->metrics.redis_data_loss = 0;
+    d->metrics.redis_rebuilds++;
+    return 0;
+}
+
+/* Once a second: Redis' configuration (until read), the epoch (the
+ * health check), data loss and its policy. Returns -1 to stop. */
+static int redis_tick(daemon_t *d)
+{
+    int64_t now = gw_mono_ms();
+    if (now - d->last_health_ms < 1000)
+        return 0;
+    d->last_health_ms = now;
+    if (!d->setup_checked && check_redis_setup(d) != 0)
+        return -1;
+    if (!d->epoch_ready)
+        d->epoch_ready = init_epoch(d) == 1;
+    char err[512];
+    int rc = gw_store_epoch_check(d->store, err, sizeof(err));
+    d->redis_ok = rc == GW_STORE_OK;
+    if (rc == GW_STORE_LOST)
+        data_loss(d, err);
+    const char *why = NULL;
+    if (gw_pipeline_data_lost(d->pipeline, &why))
+        data_loss(d, why);
+    if (d->metrics.redis_data_loss && d->cfg->redis.on_data_loss == GW_DATA_LOSS_REBUILD) {
+        publish_metrics(d);
+        if (rebuild(d) != 0) {
+            gw_log_error("rebuild failed; stopping", NULL);
+            return -1;
+        }
+        d->redis_ok = true;
+    }
     return 0;
 }
 
@@ -227,8 +470,24 @@ static int run(daemon_t *d)
                 cfg->redis.unix_socket && *cfg->redis.unix_socket ? cfg->redis.unix_socket
                                                                   : cfg->redis.host,
                 cfg->redis.port, cfg->key_prefix, cfg->nwindows, cfg->nplaybooks);
+    if (!d->setup_checked && check_redis_setup(d) != 0)
+        return 1;
+    d->epoch_ready = init_epoch(d) == 1;
+    d->last_health_ms = gw_mono_ms();
+    d->redis_ok = gw_store_connected(d->store);
     int64_t last_commit = gw_mono_ms(), last_publish = 0;
     while (!stop_requested) {
+        if (redis_tick(d) != 0)
+            return 1;
+        if (!d->epoch_ready) {
+            /* Nothing is consumed before the epoch is decided. */
+            gw_sleep_ms(100);
+            if (gw_mono_ms() - last_publish >= 1000) {
+                publish_metrics(d);
+                last_publish = gw_mono_ms();
+            }
+            continue;
+        }
         long n = gw_pipeline_step(d->pipeline, 100, &stop_requested);
         if (n < 0 && !stop_requested) {
             gw_log_error("batch failed; stopping", NULL);
@@ -237,8 +496,10 @@ static int run(daemon_t *d)
         if (n > 0)
             gw_evaluator_note_batch(d->evaluator, gw_pipeline_last_batch(d->pipeline));
         /* Evaluation shares the loop: a bounded slice per turn keeps the
-         * consumer polling during a sweep over many reps. */
-        gw_evaluator_tick(d->evaluator, 50);
+         * consumer polling during a sweep over many reps. Not on a Redis
+         * that lost our data: its totals are wrong. */
+        if (!d->metrics.redis_data_loss)
+            gw_evaluator_tick(d->evaluator, 50);
         gw_producer_poll(d->producer, 0);
         gw_alerter_poll(d->alerter);
         if (gw_mono_ms() - last_commit >= cfg->consumer.commit_interval_ms) {
@@ -252,7 +513,7 @@ static int run(daemon_t *d)
     }
     /* The batch in flight is finished (or, when Redis is down, left to be
      * consumed again at the next start). */
-    if (gw_pipeline_drain(d->pipeline, &stop_requested) > 0)
+    if (d->epoch_ready && gw_pipeline_drain(d->pipeline, &stop_requested) > 0)
         gw_evaluator_note_batch(d->evaluator, gw_pipeline_last_batch(d->pipeline));
     uint64_t dead = 0, late = 0;
     for (int r = 0; r < GW_REASON_COUNT; r++)
@@ -261,11 +522,13 @@ static int run(daemon_t *d)
         late += d->metrics.late[w];
     gw_log_info("gapwatchd stopping",
                 "consumed=%llu valid=%llu dead_lettered=%llu late_window_drops=%llu batches=%llu "
-                "fetch_wakes=%llu",
+                "fetch_wakes=%llu redis_failures=%llu redis_outage_ms=%llu",
                 (unsigned long long)d->metrics.consumed, (unsigned long long)d->metrics.valid,
                 (unsigned long long)dead, (unsigned long long)late,
                 (unsigned long long)d->metrics.batches,
-                (unsigned long long)gw_consumer_fetch_wakes(d->consumer));
+                (unsigned long long)gw_consumer_fetch_wakes(d->consumer),
+                (unsigned long long)d->metrics.redis_failures,
+                (unsigned long long)d->metrics.redis_outage_ms);
     return 0;
 }
 

@@ -434,6 +434,20 @@ static void load_password_file(cfg_loader_t *L, yaml_node_t *node, const char *p
     x->password_file_path = cfg_scalar(L, node, path);
 }
 
+static void load_on_data_loss(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    const char *s = cfg_scalar(L, node, path);
+    if (!s)
+        return;
+    if (!strcmp(s, "halt"))
+        L->cfg->redis.on_data_loss = GW_DATA_LOSS_HALT;
+    else if (!strcmp(s, "rebuild"))
+        L->cfg->redis.on_data_loss = GW_DATA_LOSS_REBUILD;
+    else
+        cfg_error(L, node, path, "\"%s\" is not halt or rebuild", s);
+}
+
 static const cfg_field_t redis_fields[] = {
     {"host", CFG_STR, offsetof(gw_config_t, redis.host)},
     {"port", CFG_INT, offsetof(gw_config_t, redis.port), 1, 65535},
@@ -444,6 +458,7 @@ static const cfg_field_t redis_fields[] = {
     {"password_file", CFG_CUSTOM, 0, 0, 0, NULL, load_password_file},
     {"connect_timeout", CFG_DURATION, offsetof(gw_config_t, redis.connect_timeout_ms), 10, 600000},
     {"command_timeout", CFG_DURATION, offsetof(gw_config_t, redis.command_timeout_ms), 10, 600000},
+    {"on_data_loss", CFG_CUSTOM, 0, 0, 0, NULL, load_on_data_loss},
     {NULL},
 };
 

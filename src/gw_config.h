@@ -23,6 +23,11 @@
 #include "gw_playbook.h"
 #include "gw_window.h"
 
+typedef enum {
+    GW_DATA_LOSS_HALT = 0, /* stop applying, fail readiness (default) */
+    GW_DATA_LOSS_REBUILD,  /* rewind to the earliest retained offsets and recount */
+} gw_data_loss_policy_t;
+
 typedef struct {
     const char *name;
     const char *value;
@@ -65,6 +70,10 @@ typedef struct gw_config_s {
         int64_t connect_timeout_ms;
         int64_t command_timeout_ms;
         bool cluster; /* Redis Cluster: one entity per script call */
+        /* What to do when Redis lost gapwatch's data (README "Data loss
+         * policy"): stop applying, or rewind to the earliest retained
+         * offsets and count again. */
+        gw_data_loss_policy_t on_data_loss;
     } redis;
 
     const char *key_prefix;

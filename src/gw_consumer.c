@@ -32,7 +32,10 @@ struct gw_consumer_s {
     int64_t last_wake_ms;
     int64_t empty_since_ms; /* the queue was found empty since, 0 when not */
     uint64_t wakes;
+    bool brokers_down; /* last word from librdkafka: no broker connection up */
 };
+
+#define WATERMARK_TIMEOUT_MS 2000
 
 static gw_partition_state_t *part_state(gw_consumer_t *c, int32_t p)
 {
@@ -51,6 +54,26 @@ static gw_partition_state_t *part_state(gw_consumer_t *c, int32_t p)
         c->nparts = n;
     }
     return &c->parts[p];
+}
+
+/* Offsets [from, to) of `p` were deleted by retention before they were
+ * read: say so, count them, record them in Redis. */
+static void note_gap(gw_consumer_t *c, int32_t p, int64_t from, int64_t to, const char *where)
+{
+    gw_partition_state_t *st = part_state(c, p);
+    if (!st || to <= from)
+        return;
+    st->offsets_lost += (uint64_t)(to - from);
+    gw_log_error("offsets lost to retention before gapwatch read them; continuing from the log "
+                 "start",
+                 "topic=%s partition=%d lost_from=%lld lost_to=%lld lost=%lld stream_ms=%lld "
+                 "found_at=%s",
+                 c->cfg->kafka.topic_events, p, (long long)from, (long long)(to - 1),
+                 (long long)(to - from), (long long)st->stream_ms, where);
+    char err[512];
+    if (gw_store_record_gap(c->store, c->cfg->kafka.topic_events, p, from, to, st->stream_ms, err,
+                            sizeof(err)) != GW_STORE_OK)
+        gw_log_warn("cannot record the lost range in redis", "partition=%d err=\"%s\"", p, err);
 }
 
 /* Sets each partition's start offset from Redis. Falls back to Kafka's
@@ -86,6 +109,23 @@ static void seed_positions(gw_consumer_t *c, rd_kafka_topic_partition_list_t *li
         st->caught_up_since_ms = 0;
         st->lag = -1;
         st->consumed_next = -1;
+        int64_t lo, hi;
+        if (rc == GW_STORE_OK && pos[i].next_offset >= 0 &&
+            rd_kafka_query_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi,
+                                             WATERMARK_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            lo > pos[i].next_offset) {
+            /* Seeking to a deleted offset would loop (the fetch fails, the
+             * offset resets, the wake-up seeks back): start at the log
+             * start and move Redis' position there too. */
+            st->stream_ms = pos[i].stream_ms;
+            note_gap(c, tp->partition, pos[i].next_offset, lo, "assignment");
+            gw_position_t moved = {tp->partition, lo, pos[i].stream_ms};
+            if (gw_store_positions_write(c->store, c->cfg->kafka.topic_events, &moved, 1, err,
+                                         sizeof(err)) != GW_STORE_OK)
+                gw_log_warn("cannot move the position past the lost range",
+                            "partition=%d err=\"%s\"", tp->partition, err);
+            pos[i].next_offset = lo;
+        }
         if (rc == GW_STORE_OK && pos[i].next_offset >= 0) {
             tp->offset = pos[i].next_offset;
             st->next_offset = pos[i].next_offset;
@@ -162,6 +202,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
     gw_consumer_t *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        c->brokers_down = true;
     /* "All brokers down" and friends repeat while the outage lasts: log at
      * most every 5 s. Fatal errors always. */
     int64_t now = gw_mono_ms();
@@ -187,6 +229,14 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
         json_object_get(json_object_get(root, "topics"), c->cfg->kafka.topic_events), "partitions");
     const char *key;
     json_t *p;
+    bool up = false;
+    json_object_foreach(json_object_get(root, "brokers"), key, p)
+    {
+        json_t *state = json_object_get(p, "state");
+        if (json_is_string(state) && !strcmp(json_string_value(state), "UP"))
+            up = true;
+    }
+    c->brokers_down = !up;
     json_object_foreach(parts, key, p)
     {
         int32_t partition = (int32_t)strtol(key, NULL, 10);
@@ -371,6 +421,11 @@ static void wake_fetcher(gw_consumer_t *c)
             rd_kafka_get_watermark_offsets(c->rk, c->cfg->kafka.topic_events, p, &lo, &hi) ||
             hi <= st->consumed_next)
             continue;
+        if (lo > st->consumed_next) {
+            /* Never seek back into a range retention deleted (it loops). */
+            note_gap(c, p, st->consumed_next, lo, "fetch wake-up");
+            st->consumed_next = lo;
+        }
         rd_kafka_resp_err_t err = rd_kafka_seek(c->rkt, p, st->consumed_next, 0);
         if (!err)
             c->wakes++;
@@ -422,6 +477,17 @@ size_t gw_consumer_poll(gw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
             rd_kafka_message_destroy(m);
         } else {
             gw_partition_state_t *st = part_state(c, m->partition);
+            int64_t lo, hi;
+            /* A jump over offsets the log no longer starts before is a
+             * retention gap (other jumps, e.g. transaction markers or
+             * compaction, are not losses). */
+            if (st && st->consumed_next >= 0 && m->offset > st->consumed_next &&
+                rd_kafka_get_watermark_offsets(c->rk, c->cfg->kafka.topic_events, m->partition, &lo,
+                                               &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                lo > st->consumed_next)
+                note_gap(c, m->partition, st->consumed_next, lo < m->offset ? lo : m->offset,
+                         "consume");
+            c->brokers_down = false;
             if (st) {
                 st->caught_up_since_ms = 0;
                 st->consumed_next = m->offset + 1;
@@ -535,6 +601,99 @@ void gw_consumer_set_lag(gw_consumer_t *c, int32_t partition, int64_t lag)
     gw_partition_state_t *st = part_state(c, partition);
     if (st)
         st->lag = lag;
+}
+
+bool gw_consumer_kafka_up(const gw_consumer_t *c)
+{
+    return !c->brokers_down;
+}
+
+/* The partition count of the event topic, or -1. */
+static int topic_partitions(gw_consumer_t *c, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, c->rkt, &md, timeout_ms);
+    if (err) {
+        snprintf(errstr, errstr_size, "metadata of %s: %s", c->cfg->kafka.topic_events,
+                 rd_kafka_err2str(err));
+        return -1;
+    }
+    int n = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : -1;
+    if (n < 0)
+        snprintf(errstr, errstr_size, "metadata of %s: %s", c->cfg->kafka.topic_events,
+                 md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "no such topic");
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+int gw_consumer_committed(gw_consumer_t *c, char *summary, size_t summary_size, int timeout_ms,
+                          char *errstr, size_t errstr_size)
+{
+    summary[0] = '\0';
+    int n = topic_partitions(c, timeout_ms, errstr, errstr_size);
+    if (n < 0)
+        return -1;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n ? n : 1);
+    for (int p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(list, c->cfg->kafka.topic_events, p);
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, list, timeout_ms);
+    int have = 0;
+    if (err) {
+        snprintf(errstr, errstr_size, "committed offsets of group %s: %s", c->cfg->kafka.group_id,
+                 rd_kafka_err2str(err));
+        have = -1;
+    } else {
+        size_t used = 0;
+        for (int i = 0; i < list->cnt; i++) {
+            if (list->elems[i].offset < 0)
+                continue;
+            have++;
+            if (used < summary_size) {
+                int w = snprintf(summary + used, summary_size - used, "%s%d:%lld", used ? "," : "",
+                                 list->elems[i].partition, (long long)list->elems[i].offset);
+                if (w > 0)
+                    used += (size_t)w;
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return have;
+}
+
+int gw_consumer_log_starts(gw_consumer_t *c, int64_t since_ms, int64_t *lo, bool *covers,
+                           int32_t max, char *errstr, size_t errstr_size)
+{
+    int n = topic_partitions(c, 10000, errstr, errstr_size);
+    if (n < 0)
+        return -1;
+    if (n > max) {
+        snprintf(errstr, errstr_size, "%s has %d partitions, more than %d",
+                 c->cfg->kafka.topic_events, n, max);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n ? n : 1);
+    for (int p = 0; p < n; p++) {
+        int64_t hi;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            c->rk, c->cfg->kafka.topic_events, p, &lo[p], &hi, 10000);
+        if (err) {
+            snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", c->cfg->kafka.topic_events,
+                     p, rd_kafka_err2str(err));
+            rd_kafka_topic_partition_list_destroy(list);
+            return -1;
+        }
+        rd_kafka_topic_partition_list_add(list, c->cfg->kafka.topic_events, p)->offset = since_ms;
+    }
+    /* The first offset at or after since_ms: when it is past the log
+     * start, older messages are still there and the windows are whole. */
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, list, 10000);
+    for (int p = 0; p < n; p++) {
+        int64_t at = err ? -1 : list->elems[p].offset;
+        /* -1: every retained message is older than since_ms */
+        covers[p] = lo[p] == 0 || (!err && (at > lo[p] || at == -1));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return n;
 }
 
 rd_kafka_t *gw_consumer_handle(gw_consumer_t *c)

@@ -14,6 +14,12 @@
  *   can skip offsets around pause/resume (fixed in 2.1.0), and the pipeline
  *   pauses partitions while Redis is down.
  *
+ * - retention gaps: when a partition's log start (low watermark) is past
+ *   the next offset to read (Redis' position at assignment, or the last
+ *   message read), the range is logged, counted (offsets_lost), recorded
+ *   in Redis (gw_store_record_gap) and consumption goes on from the log
+ *   start, never seeking back into the deleted range.
+ *
  * Per-partition state (assigned, stream time, idle since) is kept here and
  * read by the pipeline and the sweep. Not thread-safe: the loop owns it.
  */
@@ -36,6 +42,7 @@ typedef struct {
     int64_t caught_up_since_ms; /* wall clock of reaching the end, 0 while behind */
     int64_t lag;                /* messages behind the high watermark, -1 unknown */
     int64_t consumed_next;      /* offset after the last message polled, -1 unknown */
+    uint64_t offsets_lost;      /* offsets retention deleted before they were read */
 } gw_partition_state_t;
 
 typedef struct gw_consumer_s gw_consumer_t;
@@ -97,6 +104,28 @@ int gw_consumer_assigned(const gw_consumer_t *c);
 
 /* Updates the lag of a partition (from the statistics callback). */
 void gw_consumer_set_lag(gw_consumer_t *c, int32_t partition, int64_t lag);
+
+/* False when librdkafka reports no broker connection up (all brokers down
+ * error, or no broker in state UP in the last statistics). */
+bool gw_consumer_kafka_up(const gw_consumer_t *c);
+
+/*
+ * Reads the group's committed offsets of every partition of the event topic
+ * (blocking, up to `timeout_ms`). Returns how many partitions have one (>=
+ * 0; `summary` gets "<partition>:<offset>,..." truncated to its size), or
+ * -1 with a sentence in `errstr`.
+ */
+int gw_consumer_committed(gw_consumer_t *c, char *summary, size_t summary_size, int timeout_ms,
+                          char *errstr, size_t errstr_size);
+
+/*
+ * Low watermarks (log start offsets) of every partition of the event topic,
+ * and whether each partition still holds messages with timestamps at or
+ * before `since_ms`. Fills `lo` and `covers` (arrays of `max`); returns the
+ * partition count, or -1 with `errstr`. Blocking, for the rebuild.
+ */
+int gw_consumer_log_starts(gw_consumer_t *c, int64_t since_ms, int64_t *lo, bool *covers,
+                           int32_t max, char *errstr, size_t errstr_size);
 
 /* The librdkafka handle (borrowed), for statistics and tests. */
 rd_kafka_t *gw_consumer_handle(gw_consumer_t *c);

@@ -131,6 +131,25 @@ char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_
     sb_printf(&b, "gapwatch_deltas_total{result=\"redone\"} %llu\n",
               (unsigned long long)m->deltas_redone);
     gauge(&b, "gapwatch_redis_up", "1 if the last Redis operation succeeded.", v->redis_up);
+    gauge(&b, "gapwatch_kafka_up", "1 while a connection to a Kafka broker is up.", v->kafka_up);
+    header(&b, "gapwatch_redis_outage_seconds_total", "counter",
+           "Time batches waited for Redis to come back (outages, errors).");
+    sb_printf(&b, "gapwatch_redis_outage_seconds_total %.3f\n",
+              (double)m->redis_outage_ms / 1000.0);
+    gauge(&b, "gapwatch_redis_stalled_batches", "Batches waiting for Redis to come back.",
+          (double)m->redis_stalled_batches);
+    gauge(&b, "gapwatch_redis_data_loss",
+          "1 when Redis lost gapwatch's data (epoch missing): applying stopped or recounting.",
+          m->redis_data_loss);
+    counter(&b, "gapwatch_redis_rebuilds_total",
+            "Recounts from the earliest retained offsets after Redis lost gapwatch's data.",
+            m->redis_rebuilds);
+    header(&b, "gapwatch_offsets_lost_total", "counter",
+           "Offsets that retention deleted before gapwatch read them (never counted).");
+    for (int32_t p = 0; p < v->npartitions; p++)
+        if (v->offsets_lost && (v->assigned[p] || v->offsets_lost[p] > 0))
+            sb_printf(&b, "gapwatch_offsets_lost_total{partition=\"%d\"} %llu\n", p,
+                      (unsigned long long)v->offsets_lost[p]);
     gauge(&b, "gapwatch_partitions_assigned", "Event topic partitions assigned to this instance.",
           v->partitions_assigned);
     header(&b, "gapwatch_consumer_lag", "gauge",

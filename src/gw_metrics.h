@@ -32,6 +32,10 @@ typedef struct {
     uint64_t batch_size_sum;
     uint64_t redis_commands;
     uint64_t redis_failures;                       /* failed batch applications (retried) */
+    uint64_t redis_outage_ms;                      /* time batches waited for Redis to come back */
+    uint64_t redis_stalled_batches;                /* batches waiting for Redis now (gauge) */
+    int redis_data_loss;                           /* 1 once Redis lost gapwatch's data (gauge) */
+    uint64_t redis_rebuilds;                       /* recounts after a data loss (policy rebuild) */
     uint64_t redis_latency_le[GW_LATENCY_BUCKETS]; /* histogram of apply round trips */
     double redis_latency_sum_s;
     uint64_t redis_latency_count;
@@ -71,6 +75,8 @@ typedef struct {
     int64_t evaluation_watermark_ms; /* -1 unknown */
     uint64_t reps_known;
     int redis_up;
+    int kafka_up;                 /* a broker connection is up */
+    const uint64_t *offsets_lost; /* per partition: offsets lost to retention */
     uint64_t alerts_in_flight;
 } gw_metrics_view_t;
 

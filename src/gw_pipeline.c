@@ -131,6 +131,15 @@ struct gw_pipeline_s {
 
     replacement_t *replace; /* refused in delivery reports, to send again */
     char fatal[768];        /* a dead letter that could not be written */
+    /* A Redis outage does not hold the loop: the flight waits in one of
+     * these states, retried from gw_pipeline_step when retry_at_ms comes,
+     * with the partitions paused meanwhile. */
+    enum { RETRY_NONE, RETRY_APPLY, RETRY_POSITIONS } retry;
+    int64_t retry_at_ms;
+    int64_t outage_mark_ms; /* outage time accounted up to here */
+    int pending;            /* a filled slot waiting for the flight, -1 when none */
+    bool lost;              /* Redis lost our data: apply nothing more */
+    char lost_why[512];
 };
 
 static void dead_letter_delivered(void *ctx, const rd_kafka_message_t *m);
@@ -146,7 +155,7 @@ gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
     pl->producer = producer;
     pl->store = store;
     pl->m = metrics;
-    pl->flight = pl->done = -1;
+    pl->flight = pl->done = pl->pending = -1;
     pl->dec = gw_decoder_new(cfg);
     for (int i = 0; i < 2; i++)
         pl->slot[i].batch = gw_coalesce_new(cfg->windows, cfg->nwindows, &cfg->kinds);
@@ -713,21 +722,6 @@ static void hold(gw_pipeline_t *pl, size_t got)
     }
 }
 
-/* Pauses consumption and waits `backoff` while keeping the group
- * membership alive. */
-static void wait_out(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
-{
-    gw_consumer_pause(pl->consumer);
-    int64_t until = gw_mono_ms() + pl->backoff_ms;
-    while (!*stop && gw_mono_ms() < until) {
-        hold(pl, gw_consumer_poll(pl->consumer, pl->poll, POLL_CHUNK, 50, 0));
-        gw_producer_poll(pl->producer, 0);
-    }
-    pl->backoff_ms *= 2;
-    if (pl->backoff_ms > BACKOFF_MAX_MS)
-        pl->backoff_ms = BACKOFF_MAX_MS;
-}
-
 static void log_failure(gw_pipeline_t *pl, const char *what, const char *err)
 {
     pl->m->redis_failures++;
@@ -898,45 +892,73 @@ static void start_flight(gw_pipeline_t *pl, int index)
     pl->flight_idle = false;
 }
 
-/* Completes the batch in flight: its replies (or a retry of it until Redis
- * takes it), straddling entities, dead letters, positions, then the
- * consumer's offsets. Returns its message count, or -1 when stopped. */
-static long finish_flight(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
+/* Redis lost our data (GW_STORE_LOST): nothing more is applied. The
+ * consumer stays paused but polled, so the group keeps the member. */
+static void mark_lost(gw_pipeline_t *pl, const char *why)
+{
+    if (!pl->lost)
+        snprintf(pl->lost_why, sizeof(pl->lost_why), "%s", why);
+    pl->lost = true;
+    pl->retry = RETRY_NONE;
+    gw_consumer_pause(pl->consumer);
+}
+
+/* A failed attempt: pause, schedule the next one with backoff. */
+static void schedule_retry(gw_pipeline_t *pl, int what, const char *msg, const char *err, int rc)
+{
+    if (rc == GW_STORE_LOST) {
+        mark_lost(pl, err);
+        return;
+    }
+    log_failure(pl, msg, err);
+    if (pl->retry == RETRY_NONE)
+        pl->outage_mark_ms = gw_mono_ms();
+    pl->retry = what;
+    pl->m->redis_stalled_batches = 1 + (pl->pending >= 0);
+    gw_consumer_pause(pl->consumer);
+    pl->retry_at_ms = gw_mono_ms() + pl->backoff_ms;
+    pl->backoff_ms *= 2;
+    if (pl->backoff_ms > BACKOFF_MAX_MS)
+        pl->backoff_ms = BACKOFF_MAX_MS;
+}
+
+/* Outage time, for gapwatch_redis_outage_seconds_total. */
+static void account_outage(gw_pipeline_t *pl)
+{
+    if (pl->retry == RETRY_NONE)
+        return;
+    int64_t now = gw_mono_ms();
+    pl->m->redis_outage_ms += (uint64_t)(now - pl->outage_mark_ms);
+    pl->outage_mark_ms = now;
+}
+
+/* The rest of a flight Redis took: dead letters, positions, offsets.
+ * Returns its message count, 0 when it now waits for a retry, -1 when
+ * stopped. */
+static long complete_flight(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
 {
     slot_t *sl = &pl->slot[pl->flight];
     char err[512];
-    gw_apply_result_t res;
-    int rc = gw_store_apply_finish(pl->store, &res, err, sizeof(err));
-    gw_log_debug("batch applied", "messages=%zu entities=%zu apply_ms=%lld", sl->nmsgs,
-                 gw_coalesce_count(sl->batch), (long long)(gw_mono_ms() - sl->started_ms));
-    if (rc == GW_STORE_OK) {
-        count_result(pl, &res, sl->started_ms);
-        rc = redo_rounds(pl, sl, &res, err, sizeof(err));
-    }
-    while (rc != GW_STORE_OK) {
-        log_failure(pl, "cannot apply batch to redis; retrying", err);
-        wait_out(pl, stop);
-        if (*stop)
-            return -1;
-        rc = apply_again(pl, sl, err, sizeof(err));
-    }
-    if (sl->dead_lettered || pl->replace || pl->fatal[0]) {
-        rc = wait_dead_letters(pl, stop);
-        if (rc == -2)
+    /* Dead letters are awaited once Redis took the batch (positions
+     * retried after that have awaited them already). */
+    if (pl->retry != RETRY_POSITIONS && (sl->dead_lettered || pl->replace || pl->fatal[0])) {
+        int drc = wait_dead_letters(pl, stop);
+        if (drc == -2)
             gw_log_error("a dead letter could not be written; stopping before its offset moves",
                          "err=\"%s\"", pl->fatal);
-        if (rc != 0)
+        if (drc != 0)
             return -1;
     }
-    for (;;) {
-        rc = write_positions(pl, sl, err, sizeof(err));
-        if (rc == GW_STORE_OK)
-            break;
-        log_failure(pl, "cannot record positions in redis; retrying", err);
-        wait_out(pl, stop);
-        if (*stop)
-            return -1;
+    int rc = write_positions(pl, sl, err, sizeof(err));
+    if (rc != GW_STORE_OK) {
+        schedule_retry(pl, RETRY_POSITIONS, "cannot record positions in redis; retrying", err, rc);
+        return 0;
     }
+    account_outage(pl);
+    if (pl->retry != RETRY_NONE)
+        gw_log_info("redis is back; batch applied", "messages=%zu", sl->nmsgs);
+    pl->retry = RETRY_NONE;
+    pl->m->redis_stalled_batches = 0;
     pl->backoff_ms = BACKOFF_MIN_MS;
     for (size_t i = 0; i < sl->ntouched; i++) {
         const part_info_t *pi = &sl->parts[sl->touched[i]];
@@ -949,9 +971,89 @@ static long finish_flight(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
     return (long)sl->nmsgs;
 }
 
+/* Completes the batch in flight: its replies, straddling entities, then
+ * complete_flight. On a Redis failure the flight waits for a retry from a
+ * later step (0 returned): the loop keeps turning during an outage. */
+static long finish_flight(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
+{
+    slot_t *sl = &pl->slot[pl->flight];
+    char err[512];
+    gw_apply_result_t res;
+    int rc = gw_store_apply_finish(pl->store, &res, err, sizeof(err));
+    gw_log_debug("batch applied", "messages=%zu entities=%zu apply_ms=%lld", sl->nmsgs,
+                 gw_coalesce_count(sl->batch), (long long)(gw_mono_ms() - sl->started_ms));
+    if (rc == GW_STORE_OK) {
+        count_result(pl, &res, sl->started_ms);
+        rc = redo_rounds(pl, sl, &res, err, sizeof(err));
+    }
+    if (rc != GW_STORE_OK) {
+        schedule_retry(pl, RETRY_APPLY, "cannot apply batch to redis; retrying", err, rc);
+        return 0;
+    }
+    return complete_flight(pl, stop);
+}
+
+/* One retry of the waiting flight, if its time came (or `force`); else
+ * keeps the group membership alive for up to `wait_ms`. */
+static long retry_flight(gw_pipeline_t *pl, int wait_ms, bool force, volatile sig_atomic_t *stop)
+{
+    if (force)
+        pl->retry_at_ms = gw_mono_ms();
+    int64_t until = gw_mono_ms() + wait_ms;
+    if (until > pl->retry_at_ms)
+        until = pl->retry_at_ms;
+    do {
+        int64_t left = until - gw_mono_ms();
+        hold(pl, gw_consumer_poll(pl->consumer, pl->poll, POLL_CHUNK,
+                                  left > 50 ? 50 : (left > 0 ? (int)left : 0), 0));
+        gw_producer_poll(pl->producer, 0);
+    } while (!*stop && gw_mono_ms() < until);
+    account_outage(pl);
+    if (!force && (*stop || gw_mono_ms() < pl->retry_at_ms))
+        return 0;
+    char err[512];
+    if (pl->retry == RETRY_APPLY) {
+        int rc = apply_again(pl, &pl->slot[pl->flight], err, sizeof(err));
+        if (rc != GW_STORE_OK) {
+            schedule_retry(pl, RETRY_APPLY, "cannot apply batch to redis; retrying", err, rc);
+            return 0;
+        }
+    }
+    return complete_flight(pl, stop);
+}
+
+/* Messages that came while halted are never applied by this process. */
+static void drop_held(gw_pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->ncarry; i++)
+        rd_kafka_message_destroy(pl->carry[i]);
+    pl->ncarry = 0;
+}
+
 long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *stop)
 {
     pl->done = -1;
+    if (pl->lost) {
+        gw_consumer_pause(pl->consumer);
+        size_t got = gw_consumer_poll(pl->consumer, pl->poll, POLL_CHUNK, wait_ms, 0);
+        for (size_t i = 0; i < got; i++)
+            rd_kafka_message_destroy(pl->poll[i]);
+        drop_held(pl);
+        return 0;
+    }
+    long processed = 0;
+    if (pl->retry != RETRY_NONE) {
+        processed = retry_flight(pl, wait_ms, false, stop);
+        if (processed < 0 || pl->flight >= 0)
+            return processed < 0 ? -1 : 0;
+        /* The flight is done: the batch filled meanwhile goes next. */
+        if (pl->pending >= 0) {
+            start_flight(pl, pl->pending);
+            pl->filling = pl->pending ^ 1;
+            pl->pending = -1;
+        }
+        return processed;
+    }
     int index = pl->filling;
     slot_t *sl = &pl->slot[index];
     reset_slot(sl);
@@ -964,11 +1066,18 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
             gw_log_error("out of memory building a batch", "messages=%zu", sl->nmsgs);
         return -1;
     }
-    long processed = 0;
     if (pl->flight >= 0) {
         processed = finish_flight(pl, stop);
         if (processed < 0)
             return -1;
+        if (pl->flight >= 0 || pl->lost) {
+            /* Waiting out an outage (or halted): keep what was filled. */
+            if (sl->nmsgs > 0 && !pl->lost) {
+                pl->pending = index;
+                pl->m->redis_stalled_batches = 2;
+            }
+            return 0;
+        }
     }
     if (sl->nmsgs > 0) {
         start_flight(pl, index);
@@ -982,7 +1091,29 @@ long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *sto
 long gw_pipeline_drain(gw_pipeline_t *pl, volatile sig_atomic_t *stop)
 {
     pl->done = -1;
-    if (pl->flight < 0)
+    if (pl->flight < 0 || pl->lost)
         return 0;
-    return finish_flight(pl, stop);
+    /* One attempt: if Redis does not take the batch now, it is not
+     * recorded as done and is consumed again at the next start. */
+    long n = pl->retry == RETRY_NONE ? finish_flight(pl, stop) : retry_flight(pl, 0, true, stop);
+    if (n < 0 || pl->flight >= 0)
+        return -1;
+    return n;
+}
+
+bool gw_pipeline_data_lost(const gw_pipeline_t *pl, const char **why)
+{
+    if (why)
+        *why = pl->lost_why;
+    return pl->lost;
+}
+
+void gw_pipeline_halt(gw_pipeline_t *pl, const char *why)
+{
+    mark_lost(pl, why);
+}
+
+bool gw_pipeline_stalled(const gw_pipeline_t *pl)
+{
+    return pl->retry != RETRY_NONE;
 }

@@ -41,16 +41,31 @@ void gw_pipeline_free(gw_pipeline_t *pl);
 /*
  * Polls the next batch (waiting up to `wait_ms` for a first message when no
  * batch is in flight) while moving the batch in flight on, completes the
- * batch in flight, and starts applying the new one. Returns the number of
- * messages of the batch it completed (0 when none), or -1 when `*stop` was
- * set while a batch could not be applied (nothing of it was recorded as
- * done; it is consumed again after a restart).
+ * batch in flight, and starts applying the new one. During a Redis outage
+ * it never blocks longer than `wait_ms` (plus one attempt bounded by
+ * redis.command_timeout): the batch waits, retried with backoff at later
+ * steps, partitions paused. Returns the number of messages of the batch it
+ * completed (0 when none), or -1 on out of memory or when stopped while
+ * waiting for dead-letter deliveries.
  */
 long gw_pipeline_step(gw_pipeline_t *pl, int wait_ms, volatile sig_atomic_t *stop);
 
-/* Completes the batch in flight, if any (at shutdown). Returns as
- * gw_pipeline_step. */
+/* Completes the batch in flight, if any (at shutdown), with one attempt.
+ * Returns as gw_pipeline_step, or -1 when Redis did not take it (nothing
+ * of it was recorded as done; it is consumed again after a restart). */
 long gw_pipeline_drain(gw_pipeline_t *pl, volatile sig_atomic_t *stop);
+
+/* True when Redis lost gapwatch's data (GW_STORE_LOST from the store, or
+ * gw_pipeline_halt): nothing is applied any more, the partitions stay
+ * paused and polled. `*why` (may be NULL) gets a borrowed sentence. */
+bool gw_pipeline_data_lost(const gw_pipeline_t *pl, const char **why);
+
+/* Stops applying for good (data loss found elsewhere). `why` is copied. */
+void gw_pipeline_halt(gw_pipeline_t *pl, const char *why);
+
+/* True while the batch in flight waits for Redis to come back (the step
+ * returns at once then, so the loop keeps turning; partitions paused). */
+bool gw_pipeline_stalled(const gw_pipeline_t *pl);
 
 /* The deltas of the batch the last step (or drain) completed, NULL when it
  * completed none; valid until the next step. */

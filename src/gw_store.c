@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "gw_keys.h"
 #include "gw_log.h"
@@ -83,6 +84,7 @@ struct gw_store_s {
     size_t pending_replies; /* queued by gw_store_queue_hash, read by gw_store_flush */
     int64_t now_ms;         /* wall clock of the batch being applied (TTL bookkeeping) */
     gw_map_t *roster;       /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
+    char epoch[64];         /* the deployment epoch known, "" none */
 };
 
 static const char *script_source(int i)
@@ -183,6 +185,74 @@ static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
     return GW_STORE_OK;
 }
 
+static int positions_key(const gw_store_t *s, char *key, size_t size, char *errstr,
+                         size_t errstr_size)
+{
+    const char *topic = s->cfg->kafka.topic_events;
+    if (gw_keys_positions(key, size, s->cfg->key_prefix, topic) < 0) {
+        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    return GW_STORE_OK;
+}
+
+/* HGET of the recorded epoch into `out` ("" when none). */
+static int read_epoch(gw_store_t *s, char *out, size_t size, char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    int rc = positions_key(s, key, sizeof(key), errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    const char *argv[3] = {"HGET", key, "epoch"};
+    size_t lens[3] = {4, strlen(key), 5};
+    redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    rc = GW_STORE_OK;
+    if (r->type == REDIS_REPLY_STRING) {
+        snprintf(out, size, "%s", r->str);
+    } else if (r->type == REDIS_REPLY_NIL) {
+        out[0] = '\0';
+    } else {
+        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rc = GW_STORE_ERROR;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* GW_STORE_LOST when an epoch is known and Redis no longer holds it. */
+static int check_epoch(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    if (!s->epoch[0])
+        return GW_STORE_OK;
+    char found[64];
+    int rc = read_epoch(s, found, sizeof(found), errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    if (strcmp(found, s->epoch) != 0) {
+        char key[GW_KEY_MAX];
+        positions_key(s, key, sizeof(key), errstr, errstr_size);
+        snprintf(errstr, errstr_size,
+                 "redis lost gapwatch's data: epoch %s of %s is %s%s (redis restarted without "
+                 "persistence, or was flushed)",
+                 s->epoch, key, found[0] ? "replaced by " : "missing", found);
+        return GW_STORE_LOST;
+    }
+    return GW_STORE_OK;
+}
+
+void gw_store_set_epoch(gw_store_t *s, const char *epoch)
+{
+    snprintf(s->epoch, sizeof(s->epoch), "%s", epoch ? epoch : "");
+}
+
+const char *gw_store_epoch(const gw_store_t *s)
+{
+    return s->epoch;
+}
+
 int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
 {
     if (s->ctx)
@@ -262,6 +332,13 @@ int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
         gw_store_disconnect(s);
         return rc;
     }
+    /* A new connection may be to a restarted Redis: before anything is
+     * written on it, make sure it still holds gapwatch's data. */
+    rc = check_epoch(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK) {
+        gw_store_disconnect(s);
+        return rc;
+    }
     /* A new connection may be to a Redis that lost its data: add every rep
      * to its roster again. */
     gw_map_t *fresh = gw_map_new();
@@ -285,6 +362,209 @@ int gw_store_ping(gw_store_t *s, char *errstr, size_t errstr_size)
     rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
     if (rc != GW_STORE_OK)
         snprintf(errstr, errstr_size, "redis: PING refused: %s", r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
+int gw_store_epoch_read(gw_store_t *s, char *epoch, size_t epoch_size, long long *npositions,
+                        char *errstr, size_t errstr_size)
+{
+    /* Connect without the check: this is what the check is made of. */
+    char known[64];
+    snprintf(known, sizeof(known), "%s", s->epoch);
+    s->epoch[0] = '\0';
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    snprintf(s->epoch, sizeof(s->epoch), "%s", known);
+    if (rc != GW_STORE_OK)
+        return rc;
+    rc = read_epoch(s, epoch, epoch_size, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char key[GW_KEY_MAX];
+    positions_key(s, key, sizeof(key), errstr, errstr_size);
+    const char *argv[3] = {"HKEYS", key};
+    size_t lens[3] = {5, strlen(key)};
+    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: HKEYS %s: %s", key,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return GW_STORE_ERROR;
+    }
+    /* Only "<partition>" fields are positions. */
+    *npositions = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len > 0 &&
+            r->element[i]->str[0] >= '0' && r->element[i]->str[0] <= '9')
+            (*npositions)++;
+    freeReplyObject(r);
+    return GW_STORE_OK;
+}
+
+int gw_store_epoch_check(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    bool fresh = !s->ctx;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK || fresh)
+        return rc; /* a new connection was checked by connect */
+    return check_epoch(s, errstr, errstr_size);
+}
+
+int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr_size)
+{
+    *deleted = 0;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char match[64];
+    snprintf(match, sizeof(match), "%s:*", s->cfg->key_prefix);
+    char cursor[32] = "0";
+    do {
+        const char *argv[6] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
+        size_t lens[6] = {4, strlen(cursor), 5, strlen(match), 5, 4};
+        redisReply *r = command_argv(s, 6, argv, lens, errstr, errstr_size);
+        if (!r)
+            return GW_STORE_DOWN;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            freeReplyObject(r);
+            return GW_STORE_ERROR;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        if (keys->elements > 0) {
+            const char **argv2 = calloc(keys->elements + 1, sizeof(*argv2));
+            size_t *lens2 = calloc(keys->elements + 1, sizeof(*lens2));
+            if (!argv2 || !lens2) {
+                free(argv2);
+                free(lens2);
+                freeReplyObject(r);
+                snprintf(errstr, errstr_size, "out of memory");
+                return GW_STORE_ERROR;
+            }
+            argv2[0] = "UNLINK";
+            lens2[0] = 6;
+            for (size_t i = 0; i < keys->elements; i++) {
+                argv2[i + 1] = keys->element[i]->str;
+                lens2[i + 1] = keys->element[i]->len;
+            }
+            redisReply *d =
+                command_argv(s, (int)keys->elements + 1, argv2, lens2, errstr, errstr_size);
+            free(argv2);
+            free(lens2);
+            if (!d) {
+                freeReplyObject(r);
+                return GW_STORE_DOWN;
+            }
+            if (d->type == REDIS_REPLY_INTEGER)
+                *deleted += d->integer;
+            freeReplyObject(d);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    s->epoch[0] = '\0';
+    return GW_STORE_OK;
+}
+
+/* The value of "name:" in an INFO reply, into `out` ("" when absent). */
+static void info_field(const char *info, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    size_t nl = strlen(name);
+    for (const char *p = info; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (!strncmp(p, name, nl) && p[nl] == ':') {
+            size_t n = strcspn(p + nl + 1, "\r\n");
+            snprintf(out, size, "%.*s", (int)n, p + nl + 1);
+            return;
+        }
+    }
+}
+
+int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, size_t errstr_size)
+{
+    memset(setup, 0, sizeof(*setup));
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    static const char *const names[3] = {"maxmemory-policy", "appendonly", "save"};
+    bool refused = false;
+    for (int i = 0; i < 3 && !refused; i++) {
+        const char *argv[3] = {"CONFIG", "GET", names[i]};
+        size_t lens[3] = {6, 3, strlen(names[i])};
+        redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+        if (!r)
+            return GW_STORE_DOWN;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[1]->type != REDIS_REPLY_STRING) {
+            refused = true; /* NOPERM, renamed command, ... */
+        } else if (i == 0) {
+            snprintf(setup->maxmemory_policy, sizeof(setup->maxmemory_policy), "%s",
+                     r->element[1]->str);
+        } else if (i == 1) {
+            setup->aof = !strcmp(r->element[1]->str, "yes");
+        } else {
+            setup->rdb = r->element[1]->str[0] != '\0';
+        }
+        freeReplyObject(r);
+    }
+    if (!refused) {
+        setup->known_persistence = true;
+        setup->source = "CONFIG GET";
+        return GW_STORE_OK;
+    }
+    setup->source = "INFO";
+    memset(setup->maxmemory_policy, 0, sizeof(setup->maxmemory_policy));
+    static const char *const sections[2] = {"memory", "persistence"};
+    for (int i = 0; i < 2; i++) {
+        const char *argv[2] = {"INFO", sections[i]};
+        size_t lens[2] = {4, strlen(sections[i])};
+        redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+        if (!r)
+            return GW_STORE_DOWN;
+        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+            char v[64];
+            if (i == 0) {
+                info_field(r->str, "maxmemory_policy", setup->maxmemory_policy,
+                           sizeof(setup->maxmemory_policy));
+            } else {
+                info_field(r->str, "aof_enabled", v, sizeof(v));
+                setup->aof = !strcmp(v, "1");
+                /* INFO does not list the save points: only AOF counts. */
+                setup->known_persistence = v[0] != '\0';
+            }
+        }
+        freeReplyObject(r);
+    }
+    return GW_STORE_OK;
+}
+
+int gw_store_record_gap(gw_store_t *s, const char *topic, int32_t partition, int64_t from,
+                        int64_t to, int64_t stream_ms, char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char key[GW_KEY_MAX];
+    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
+        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    char field[64], value[96];
+    snprintf(field, sizeof(field), "lost:%d:%lld", partition, (long long)from);
+    snprintf(value, sizeof(value), "%lld %lld %lld", (long long)to, (long long)stream_ms,
+             (long long)gw_now_ms());
+    const char *argv[4] = {"HSET", key, field, value};
+    size_t lens[4] = {4, strlen(key), strlen(field), strlen(value)};
+    redisReply *r = command_argv(s, 4, argv, lens, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+    if (rc != GW_STORE_OK)
+        snprintf(errstr, errstr_size, "redis: HSET %s %s: %s", key, field, r->str);
     freeReplyObject(r);
     return rc;
 }
@@ -989,6 +1269,28 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
     return GW_STORE_OK;
 }
 
+/* A random id for a new deployment epoch (hex). */
+static void new_epoch(char *out, size_t size)
+{
+    unsigned char b[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(b, 1, sizeof(b), f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof(b)) {
+        uint64_t x = (uint64_t)gw_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)gw_mono_ms();
+        for (size_t i = 0; i < sizeof(b); i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b[i] = (unsigned char)x;
+        }
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof(b) && o + 3 <= size; i++)
+        o += (size_t)snprintf(out + o, size - o, "%02x", b[i]);
+}
+
 int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position_t *pos, size_t n,
                              char *errstr, size_t errstr_size)
 {
@@ -1002,10 +1304,14 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
         snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
         return GW_STORE_ERROR;
     }
+    char fresh[40];
+    new_epoch(fresh, sizeof(fresh));
     for (int attempt = 0; attempt < 2; attempt++) {
         gw_resp_t *b = &s->resp;
         begin_evalsha(s, SCRIPT_POSITIONS, 1);
         gw_resp_arg_str(b, key);
+        gw_resp_arg_str(b, s->epoch);
+        gw_resp_arg_str(b, fresh);
         gw_resp_arg_i64(b, (int64_t)n);
         for (size_t i = 0; i < n; i++) {
             gw_resp_arg_i64(b, pos[i].partition);
@@ -1025,11 +1331,27 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
             }
             continue;
         }
-        rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
-        if (rc != GW_STORE_OK)
-            snprintf(errstr, errstr_size,
-                     "redis: EVALSHA of the positions script (topic %s) refused: %s", topic,
-                     r->str);
+        if (r->type == REDIS_REPLY_ERROR) {
+            rc = strstr(r->str, "GWLOST") ? GW_STORE_LOST : GW_STORE_ERROR;
+            if (rc == GW_STORE_LOST)
+                snprintf(errstr, errstr_size,
+                         "redis lost gapwatch's data: %s (redis restarted without persistence, "
+                         "or was flushed)",
+                         strstr(r->str, "GWLOST") + 7);
+            else
+                snprintf(errstr, errstr_size,
+                         "redis: EVALSHA of the positions script (topic %s) refused: %s", topic,
+                         r->str);
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                   r->element[1]->type == REDIS_REPLY_STRING) {
+            rc = GW_STORE_OK;
+            /* The epoch belongs to the event topic's positions. */
+            if (!s->epoch[0] && !strcmp(topic, s->cfg->kafka.topic_events))
+                gw_store_set_epoch(s, r->element[1]->str);
+        } else {
+            rc = GW_STORE_ERROR;
+            snprintf(errstr, errstr_size, "redis: positions of %s: unexpected reply", topic);
+        }
         freeReplyObject(r);
         return rc;
     }

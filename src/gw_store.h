@@ -28,6 +28,10 @@
 #define GW_STORE_OK    0
 #define GW_STORE_DOWN  (-1)
 #define GW_STORE_ERROR (-2)
+/* Redis answers, but the deployment epoch this store knows is missing or
+ * replaced: Redis lost gapwatch's data (restarted without persistence,
+ * flushed). Retrying cannot help; see README "Data loss policy". */
+#define GW_STORE_LOST (-3)
 
 typedef struct gw_store_s gw_store_t;
 
@@ -63,6 +67,53 @@ bool gw_store_connected(const gw_store_t *store);
 
 /* Drops the connection (the next call reconnects). */
 void gw_store_disconnect(gw_store_t *store);
+
+/*
+ * The deployment epoch: a random id recorded as field "epoch" of the
+ * positions hash by the first positions write of a deployment. Once a store
+ * knows it (adopted from a positions write or set here), every connect and
+ * every positions write checks it and answers GW_STORE_LOST when Redis no
+ * longer holds it. `epoch` is copied; "" forgets it (after a rebuild).
+ */
+void gw_store_set_epoch(gw_store_t *store, const char *epoch);
+
+/* The epoch this store knows, "" when none. Borrowed, valid until the next
+ * call that changes it. */
+const char *gw_store_epoch(const gw_store_t *store);
+
+/* Reads the recorded epoch ("" when none) into `epoch` (at least 64 bytes)
+ * and the number of partitions with a recorded position. */
+int gw_store_epoch_read(gw_store_t *store, char *epoch, size_t epoch_size, long long *npositions,
+                        char *errstr, size_t errstr_size);
+
+/* Checks that Redis still holds the known epoch (one HGET; also a health
+ * check): GW_STORE_OK, GW_STORE_LOST, or a failure. OK when no epoch is
+ * known yet. */
+int gw_store_epoch_check(gw_store_t *store, char *errstr, size_t errstr_size);
+
+/* Deletes every key under the configured prefix (SCAN + UNLINK), for a
+ * rebuild after data loss. `*deleted` counts them. */
+int gw_store_wipe(gw_store_t *store, long long *deleted, char *errstr, size_t errstr_size);
+
+/* What Redis is configured with, as far as gapwatch's guarantees go. */
+typedef struct {
+    char maxmemory_policy[64]; /* "" unknown */
+    bool aof;                  /* appendonly yes */
+    bool rdb;                  /* save points configured */
+    bool known_persistence;    /* aof and rdb were read */
+    const char *source;        /* "CONFIG GET" or "INFO" (when CONFIG is refused) */
+} gw_redis_setup_t;
+
+/* Reads maxmemory-policy, appendonly and save with CONFIG GET, or, when
+ * CONFIG is refused (ACL, renamed command), from INFO memory/persistence. */
+int gw_store_redis_setup(gw_store_t *store, gw_redis_setup_t *setup, char *errstr,
+                         size_t errstr_size);
+
+/* Records in the positions hash that offsets [from, to) of `partition` were
+ * lost to retention before gapwatch read them (field "lost:<p>:<from>",
+ * value "<to> <stream_ms> <wall ms>"; idempotent). */
+int gw_store_record_gap(gw_store_t *store, const char *topic, int32_t partition, int64_t from,
+                        int64_t to, int64_t stream_ms, char *errstr, size_t errstr_size);
 
 /* PING; returns GW_STORE_OK if Redis answers. */
 int gw_store_ping(gw_store_t *store, char *errstr, size_t errstr_size);
@@ -109,7 +160,9 @@ typedef struct {
 int gw_store_positions_read(gw_store_t *store, const char *topic, gw_position_t *pos, size_t n,
                             char *errstr, size_t errstr_size);
 
-/* Moves the positions of `n` partitions forward (never back). */
+/* Moves the positions of `n` partitions forward (never back), checking the
+ * deployment epoch (see gw_store_set_epoch): GW_STORE_LOST when Redis lost
+ * it; when the store knew none, it adopts the recorded one or creates it. */
 int gw_store_positions_write(gw_store_t *store, const char *topic, const gw_position_t *pos,
                              size_t n, char *errstr, size_t errstr_size);
 

@@ -408,7 +408,8 @@ int64_t gwh_positions_sum(gwh_t *h, const char *topic)
     int64_t sum = 0;
     if (r && r->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i + 1 < r->elements; i += 2)
-            if (strncmp(r->element[i]->str, "wm:", 3) != 0)
+            /* "<partition>" fields only: not wm:, epoch, lost: */
+            if (r->element[i]->str[0] >= '0' && r->element[i]->str[0] <= '9')
                 sum += strtoll(r->element[i + 1]->str, NULL, 10);
     if (r)
         freeReplyObject(r);

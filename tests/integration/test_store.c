@@ -369,10 +369,48 @@ static void test_store_reports_down_and_reconnects(void **state)
     assert_int_equal(res.applied, 2);
 }
 
+static void test_store_restart_without_persistence_is_reported_lost(void **state)
+{
+    ctx_t *ctx = *state;
+    char err[512];
+    gw_position_t p = {0, 10, T0};
+    assert_int_equal(gw_store_positions_write(ctx->store, "sales.events", &p, 1, err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_true(gw_store_epoch(ctx->store)[0] != '\0');
+    /* FLUSHALL: the same connection, detected by the positions script */
+    redisReply *r = redisCommand(ctx->redis, "FLUSHALL");
+    freeReplyObject(r);
+    p.next_offset = 20;
+    assert_int_equal(gw_store_positions_write(ctx->store, "sales.events", &p, 1, err, sizeof(err)),
+                     GW_STORE_LOST);
+    assert_non_null(strstr(err, "lost gapwatch's data"));
+    assert_int_equal(gw_store_epoch_check(ctx->store, err, sizeof(err)), GW_STORE_LOST);
+    /* a restart without persistence: detected by the next connect */
+    gw_store_set_epoch(ctx->store, "");
+    assert_int_equal(gw_store_positions_write(ctx->store, "sales.events", &p, 1, err, sizeof(err)),
+                     GW_STORE_OK);
+    redisFree(ctx->redis);
+    gwh_redis_stop(&ctx->h);
+    gwh_redis_restart(&ctx->h);
+    ctx->redis = gwh_redis(&ctx->h);
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 0, T0);
+    gw_apply_result_t res;
+    /* the first call finds the old connection broken, the next reconnects */
+    int rc = gw_store_apply(ctx->store, ctx->batch, "sales.events", &res, err, sizeof(err));
+    if (rc == GW_STORE_DOWN)
+        rc = gw_store_apply(ctx->store, ctx->batch, "sales.events", &res, err, sizeof(err));
+    gw_store_set_epoch(ctx->store, "");
+    assert_int_equal(rc, GW_STORE_LOST);
+    assert_non_null(strstr(err, "missing"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_store_redelivered_batch_is_skipped, before_each),
+        cmocka_unit_test_setup(test_store_restart_without_persistence_is_reported_lost,
+                               before_each),
         cmocka_unit_test_setup(test_store_straddling_batch_asks_for_redo_and_writes_nothing,
                                before_each),
         cmocka_unit_test_setup(test_store_team_with_one_partition_done_and_one_new_is_redone,

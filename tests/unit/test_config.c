@@ -101,6 +101,19 @@ static void test_config_unknown_key_names_key_and_line(void **state)
     expect_error("redis:\n  port: 6379\nwindow:\n  - x\n", "t.yaml:3: window: unknown key");
 }
 
+static void test_config_data_loss_policy_is_halt_unless_rebuild_is_asked(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = load_ok("");
+    assert_int_equal(cfg->redis.on_data_loss, GW_DATA_LOSS_HALT);
+    gw_config_free(cfg);
+    cfg = load_ok("redis:\n  on_data_loss: rebuild\n");
+    assert_int_equal(cfg->redis.on_data_loss, GW_DATA_LOSS_REBUILD);
+    gw_config_free(cfg);
+    expect_error("redis:\n  port: 6379\n  on_data_loss: shrug\n",
+                 "t.yaml:3: redis.on_data_loss: \"shrug\" is not halt or rebuild");
+}
+
 static void test_config_reports_every_error_not_just_the_first(void **state)
 {
     (void)state;
@@ -279,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_config_full_file_is_read),
         cmocka_unit_test(test_config_unknown_key_names_key_and_line),
         cmocka_unit_test(test_config_reports_every_error_not_just_the_first),
+        cmocka_unit_test(test_config_data_loss_policy_is_halt_unless_rebuild_is_asked),
         cmocka_unit_test(test_config_bad_values_name_key_and_line),
         cmocka_unit_test(test_config_librdkafka_property_is_checked),
         cmocka_unit_test(test_config_yaml_syntax_error_has_line),
