@@ -481,7 +481,8 @@ static void prefetch_cells(const gw_coalesce_t *c, int e, const cell_add_t *adds
 /* Adds an event of (`partition`, `offset`) whose cells are `adds` to
  * entity `e`: parts, times, late counts and cells. */
 static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t partition,
-                         int64_t offset, const cell_add_t *adds, int n, const bool *late)
+                         int64_t offset, int64_t stream_ms, const cell_add_t *adds, int n,
+                         const bool *late)
 {
     if (add_part(c, e, partition, offset) != 0)
         return -1;
@@ -491,10 +492,8 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
         d->first_event_ms = ev->occurred_at_ms;
     if (ev->occurred_at_ms > d->last_event_ms)
         d->last_event_ms = ev->occurred_at_ms;
-    /* The entity's own time, not the partition's: another tenant's newer
-     * events on the partition never slide this entity's windows. */
-    if (ev->occurred_at_ms > d->wm_ms)
-        d->wm_ms = ev->occurred_at_ms;
+    if (stream_ms > d->wm_ms)
+        d->wm_ms = stream_ms;
     for (int w = 0; w < c->nwindows; w++)
         if (late[w])
             d->late[w]++;
@@ -539,7 +538,7 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
     cell_add_t adds[GW_WINDOWS_MAX * 4];
     bool late[GW_WINDOWS_MAX];
     int n = event_cells(c, ev, stream_ms, adds, late);
-    return add_to_entity(c, e, ev, partition, offset, adds, n, late);
+    return add_to_entity(c, e, ev, partition, offset, stream_ms, adds, n, late);
 }
 
 /* Starts fetching what looking up an entity of `hash` reads: its table
@@ -571,8 +570,8 @@ int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, i
         return -1;
     prefetch_cells(c, rep, adds, n);
     prefetch_cells(c, team, adds, n);
-    if (add_to_entity(c, rep, ev, partition, offset, adds, n, late) != 0 ||
-        add_to_entity(c, team, ev, partition, offset, adds, n, late) != 0)
+    if (add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
+        add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0)
         return -1;
     c->last_rep = rep;
     c->last_team = team;

@@ -2,7 +2,7 @@
  * gw_coalesce: the batch coalescer. Folds the valid events of one batch into
  * one delta per entity (each rep and each team): per window and bucket the
  * increments of every metric, the events too late for each window, the
- * offset range read from each partition, the newest event time and the
+ * offset range read from each partition, the newest stream time and the
  * earliest event time. The store turns each delta into one Lua script call.
  *
  * All memory is owned by the coalescer and reused across batches: after
@@ -51,7 +51,7 @@ typedef struct {
     char key[GW_DELTA_KEY_MAX + 1];
     int64_t first_event_ms; /* earliest occurred_at_ms in the batch */
     int64_t last_event_ms;  /* newest occurred_at_ms in the batch */
-    int64_t wm_ms;          /* newest event time among its events (the entity's own time) */
+    int64_t wm_ms;          /* newest stream time among its events */
     uint32_t nevents;
     uint32_t ncells;    /* cells, all windows */
     int32_t parts;      /* head part */

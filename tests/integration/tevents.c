@@ -306,11 +306,10 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
             snprintf(tag, sizeof(tag), "{%s:%s}", first->tenant, first->rep);
         else
             snprintf(tag, sizeof(tag), "{%s:team:%s}", first->tenant, first->team);
-        /* the entity's watermark: its own newest event time */
         int64_t wm = INT64_MIN;
         for (size_t k = g; k < end; k++)
-            if (s->ev[mem[k].idx].t > wm)
-                wm = s->ev[mem[k].idx].t;
+            if (stream[mem[k].idx] > wm)
+                wm = stream[mem[k].idx];
         for (int w = 0; w < 3; w++) {
             const twindow_t *win = &tev_windows[w];
             int64_t start = window_start(win, wm);

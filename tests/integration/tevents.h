@@ -8,8 +8,8 @@
  * stream time is the running max of event times in offset order; an event
  * is late for a window if its bucket is below floor((stream - grace) /
  * bucket) - nbuckets + 1; an entity's totals hold its events whose bucket is
- * at or above the same start computed at the entity's watermark (its own
- * newest event time: another tenant's events never move it).
+ * at or above the same start computed at the entity's watermark (the max
+ * stream time over its events).
  */
 #ifndef TEVENTS_H
 #define TEVENTS_H

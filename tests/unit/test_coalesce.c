@@ -133,20 +133,6 @@ static void test_coalesce_counts_late_events_per_window(void **state)
     gw_coalesce_free(c);
 }
 
-static void test_coalesce_entity_time_is_its_own_not_the_partitions(void **state)
-{
-    (void)state;
-    /* Another tenant's events moved the partition's stream time two days
-     * on: this rep's and team's windows slide with their own event time. */
-    gw_coalesce_t *c = gw_coalesce_new(windows, 2, &kinds);
-    int64_t stream = 100 * D;
-    gw_event_t e = event("r1", "east", stream - 2 * D, 1);
-    assert_int_equal(gw_coalesce_add(c, &e, 0, 1, stream), 0);
-    for (size_t i = 0; i < gw_coalesce_count(c); i++)
-        assert_int_equal(gw_coalesce_delta(c, i)->wm_ms, stream - 2 * D);
-    gw_coalesce_free(c);
-}
-
 static void test_coalesce_add_one_touches_only_that_entity(void **state)
 {
     (void)state;
@@ -369,7 +355,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coalesce_folds_events_per_rep_and_team),
-        cmocka_unit_test(test_coalesce_entity_time_is_its_own_not_the_partitions),
         cmocka_unit_test(test_coalesce_counts_late_events_per_window),
         cmocka_unit_test(test_coalesce_add_one_touches_only_that_entity),
         cmocka_unit_test(test_coalesce_grows_and_shrinks_its_tables),
