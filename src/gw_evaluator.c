@@ -74,6 +74,12 @@ struct gw_evaluator_s {
     void *export;               /* export_t scratch */
     gw_map_t *export_tenants;   /* tenants already added to the export set */
     int64_t group_checked_mono; /* last check of the other members' partitions */
+    struct {
+        int32_t partition;
+        int64_t count;     /* offsets lost */
+        int64_t stream_ms; /* the partition's stream time at the gap */
+    } gaps[64];            /* retention gaps recorded with the positions */
+    int ngaps;
     bool group_caught_up;
     int32_t topic_partitions; /* of the event topic; 0 unknown */
     int64_t topic_partitions_mono;
@@ -641,6 +647,37 @@ void gw_evaluator_sweep_now(gw_evaluator_t *ev)
 
 /* ---- evaluating a chunk ------------------------------------------------- */
 
+static int gap_field(void *ctx, const char *field, const char *value)
+{
+    gw_evaluator_t *ev = ctx;
+    int partition;
+    long long from, to, stream_ms;
+    if (strncmp(field, "lost:", 5) != 0 ||
+        ev->ngaps == (int)(sizeof(ev->gaps) / sizeof(ev->gaps[0])))
+        return 0;
+    if (sscanf(field + 5, "%d:%lld", &partition, &from) != 2 ||
+        sscanf(value, "%lld %lld", &to, &stream_ms) != 2 || to <= from)
+        return 0; /* not a gap record of ours */
+    ev->gaps[ev->ngaps].partition = partition;
+    ev->gaps[ev->ngaps].count = to - from;
+    ev->gaps[ev->ngaps].stream_ms = stream_ms;
+    ev->ngaps++;
+    return 0;
+}
+
+/* Offsets lost to retention (README, "Retention gaps") on `partition`
+ * inside the window that ends at `wm`: its totals miss them. */
+static int64_t lost_in_window(const gw_evaluator_t *ev, int32_t partition, const gw_window_t *w,
+                              int64_t wm)
+{
+    int64_t n = 0;
+    for (int i = 0; i < ev->ngaps; i++)
+        if (ev->gaps[i].partition == partition &&
+            ev->gaps[i].stream_ms >= wm - w->length_ms - w->grace_ms)
+            n += ev->gaps[i].count;
+    return n;
+}
+
 static void put(const char **fields, const char **values, char (*buf)[48], size_t *n,
                 const char *field, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
@@ -710,6 +747,10 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
     put(fields, values, buf, &n, "conversion_threshold", "%.6g", d->conversion_threshold);
     put(fields, values, buf, &n, "coverage", "%.6g", d->coverage);
     put(fields, values, buf, &n, "team_size", "%d", d->team_size);
+    int64_t lost = lost_in_window(ev, r->partition, &ev->cfg->windows[w], wm);
+    put(fields, values, buf, &n, "incomplete", "%d", lost > 0);
+    if (lost > 0)
+        put(fields, values, buf, &n, "lost_offsets", "%lld", (long long)lost);
     if (d->weakest >= 0)
         put(fields, values, buf, &n, "weakest_stage", "%s", pb->stages[d->weakest + 1].name);
     put(fields, values, buf, &n, "signals", "%s", signals);
@@ -1103,6 +1144,12 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
         snprintf(err, errsize, "out of memory");
         goto out;
     }
+    /* Retention gaps recorded with the positions mark windows incomplete. */
+    char pkey[GW_KEY_MAX];
+    gw_keys_positions(pkey, sizeof(pkey), ev->cfg->key_prefix, ev->cfg->kafka.topic_events);
+    ev->ngaps = 0;
+    if (gw_store_read_hash(ev->store, pkey, gap_field, ev, err, errsize) != GW_STORE_OK)
+        goto out;
     if (read_tenant_times(ev, clocks, ntenants, wm, err, errsize) != 0 ||
         read_teams(ev, reps, n, teams, nteams, team_of, err, errsize) != 0)
         goto out;

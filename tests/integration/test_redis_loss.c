@@ -333,6 +333,41 @@ static void test_retention_gap_is_counted_and_skipped(void **state)
     tev_stats_t st;
     assert_int_equal(tev_compare(&h, &s, true, &st), 0);
     assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
+
+    /* With a playbook, every diagnosis of a rep on that partition says its
+     * 30d window is incomplete, and by how many offsets. */
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "%s"
+             "evaluation: {sweep_interval: 1s, min_interval: 1s}\n"
+             "playbooks:\n"
+             "  - name: all\n"
+             "    teams: [\"*\"]\n"
+             "    funnel:\n"
+             "      - {name: dial, kinds: [DIAL]}\n"
+             "      - {name: book, kinds: [MEETING_BOOKED]}\n"
+             "    objective: {kind: MEETING_BOOKED, per_window: {30d: 1}}\n",
+             tev_config_yaml);
+    gwh_write_config(&h, yaml);
+    gwh_daemon_start(&h);
+    c = gwh_redis(&h);
+    char key[128];
+    snprintf(key, sizeof(key), "gw:{%s:%s}:diag:30d", s.ev[0].tenant, s.ev[0].rep);
+    int64_t deadline = gwh_now_ms() + 30000;
+    long long lost = -1;
+    while (lost < 0 && gwh_now_ms() < deadline) {
+        r = redisCommand(c, "HMGET %s incomplete lost_offsets", key);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "1"))
+            lost = strtoll(r->element[1]->str, NULL, 10);
+        if (r)
+            freeReplyObject(r);
+        if (lost < 0)
+            gwh_sleep_ms(250);
+    }
+    assert_int_equal(lost, lo - from);
+    redisFree(c);
+    assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
     rd_kafka_destroy(rk);
     tev_free(&s);
     gwh_cleanup(&h);
