@@ -316,6 +316,29 @@ static void test_a_volume_dip_within_the_teams_spread_is_chance(void **state)
     assert_int_equal(d.kind, GW_DIAG_WITHIN_NOISE);
 }
 
+static void test_weak_stage_with_too_little_volume_is_both_gaps(void **state)
+{
+    (void)state;
+    /* A month of 600 dials (the typical rep makes 2,000, the objective
+     * needs 1,600) and 3 meetings of 90 conversations (3% against 20%):
+     * both gaps, the weak stage named, coach it first. */
+    reset();
+    scale = 4;
+    const int stages[] = {DIAL, CONVERSATION, MEETING_BOOKED};
+    gw_playbook_t pb = playbook(3, stages, MEETING_BOOKED);
+    pb.min_rep_trials = 20;
+    sdr_team();
+    put(&me, DIAL, 150, 600);
+    put(&me, CONVERSATION, 22, 90);
+    put(&me, MEETING_BOOKED, 1, 3);
+    gw_diagnosis_t d = run(&pb, 12, 1);
+    assert_int_equal(d.kind, GW_DIAG_BOTH);
+    assert_int_equal(d.weakest, 1);
+    assert_false(d.tr[0].below);
+    assert_true(d.tr[1].below);
+    assert_true(d.volume_p < 1e-6);
+}
+
 static void test_silent_rep_is_an_efficiency_gap(void **state)
 {
     (void)state;
@@ -597,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_lean_rep_short_by_chance_is_not_an_efficiency_gap),
         cmocka_unit_test(test_too_little_activity_at_team_rates_is_efficiency),
         cmocka_unit_test(test_a_volume_dip_within_the_teams_spread_is_chance),
+        cmocka_unit_test(test_weak_stage_with_too_little_volume_is_both_gaps),
         cmocka_unit_test(test_silent_rep_is_an_efficiency_gap),
         cmocka_unit_test(test_a_team_wide_dip_is_not_one_reps_gap),
         cmocka_unit_test(test_partial_history_prorates_or_waits),
