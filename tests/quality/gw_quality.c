@@ -434,7 +434,7 @@ static void print_reps(const run_t *run)
         if (!pb)
             continue;
         const gw_diagnosis_t *d = &rt->last;
-        char plant[16] = "";
+        char plant[GW_STAGE_NAME_MAX + 1] = "";
         if (rep->truth == GWQ_EFFECTIVENESS)
             snprintf(plant, sizeof(plant), "%s", pb->stages[rep->planted_stage].name);
         else if (rep->truth != GWQ_HEALTHY)
