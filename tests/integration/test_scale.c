@@ -188,6 +188,7 @@ static void run_stream(run_t *run, int instances, int64_t end_ms)
         gwh_dump_daemon_log(&h, 40);
     assert_true(stable);
     read_alerts(&h, run, 4000);
+    redisFree(c);
     gwh_cleanup(&h);
 }
 
