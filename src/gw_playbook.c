@@ -4,27 +4,35 @@
 #include <math.h>
 #include <string.h>
 
+int gw_team_match(const char *entry, const char *tenant, const char *team)
+{
+    const char *slash = strchr(entry, '/');
+    if (slash) {
+        size_t tlen = strlen(tenant);
+        return (size_t)(slash - entry) == tlen && !strncmp(entry, tenant, tlen) &&
+                       !strcmp(slash + 1, team)
+                   ? 3
+                   : 0;
+    }
+    if (!strcmp(entry, "*"))
+        return 1;
+    return !strcmp(entry, team) ? 2 : 0;
+}
+
 const gw_playbook_t *gw_playbook_for_team(const gw_playbook_t *books, int n, const char *tenant,
                                           const char *team)
 {
-    const gw_playbook_t *by_team = NULL, *by_star = NULL;
-    size_t tlen = strlen(tenant);
-    for (int i = 0; i < n; i++) {
+    const gw_playbook_t *best = NULL;
+    int best_rank = 0;
+    for (int i = 0; i < n; i++)
         for (int t = 0; t < books[i].nteams; t++) {
-            const char *entry = books[i].teams[t];
-            const char *slash = strchr(entry, '/');
-            if (slash) {
-                if ((size_t)(slash - entry) == tlen && !strncmp(entry, tenant, tlen) &&
-                    !strcmp(slash + 1, team))
-                    return &books[i];
-            } else if (!strcmp(entry, "*")) {
-                by_star = &books[i];
-            } else if (!strcmp(entry, team)) {
-                by_team = &books[i];
+            int r = gw_team_match(books[i].teams[t], tenant, team);
+            if (r > best_rank) {
+                best_rank = r;
+                best = &books[i];
             }
         }
-    }
-    return by_team ? by_team : by_star;
+    return best;
 }
 
 double gw_playbook_target(const gw_playbook_t *pb, const char *tenant, const char *rep, int w)

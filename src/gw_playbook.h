@@ -80,6 +80,10 @@ typedef struct {
     bool inspected[GW_KIND_MAX]; /* kinds whose goal and next step are inspected */
 } gw_playbook_t;
 
+/* How well a teams entry ("tenant/team", "team" or "*") matches `team` of
+ * `tenant`: 3, 2 or 1, and 0 when it does not. */
+int gw_team_match(const char *entry, const char *tenant, const char *team);
+
 /* The playbook covering `team` of `tenant` among `n`, or NULL. An exact
  * "tenant/team" entry wins over "team", which wins over "*". */
 const gw_playbook_t *gw_playbook_for_team(const gw_playbook_t *books, int n, const char *tenant,
