@@ -9,7 +9,7 @@
 
 #include "gw_playbook.h"
 
-#define ZONE_FROM_MS 0LL              /* 1970-01-01 */
+#define ZONE_FROM_MS 0LL             /* 1970-01-01 */
 #define ZONE_TO_MS   7258118400000LL /* 2200-01-01 */
 
 static const char *const period_names[GW_PERIOD_COUNT] = {"week", "month", "quarter"};
@@ -311,8 +311,8 @@ void gw_calendar_period(const gw_calendar_t *c, gw_period_kind_t k, int64_t utc_
         next = m == 12 ? gw_days_from_civil(y + 1, 1, 1) : gw_days_from_civil(y, m + 1, 1);
         snprintf(id, idsize, "month:%04d-%02d", y, m);
     } else {
-        int f = c->fiscal_start_month >= 1 && c->fiscal_start_month <= 12 ? c->fiscal_start_month
-                                                                          : 1;
+        int f =
+            c->fiscal_start_month >= 1 && c->fiscal_start_month <= 12 ? c->fiscal_start_month : 1;
         int since = (m - f + 12) % 12; /* months since the fiscal year started */
         int q = since / 3;
         int fy_start_year = m >= f ? y : y - 1;

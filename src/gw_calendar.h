@@ -30,17 +30,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_DAY_MS             86400000LL
-#define GW_CAL_TZ_MAX         64
-#define GW_CAL_TRANSITIONS    1024
-#define GW_CAL_HOLIDAYS_MAX   256
-#define GW_TIME_OFF_MAX       32
-#define GW_CAL_NAME_MAX       32
-#define GW_CAL_PERIOD_ID_MAX  24
+#define GW_DAY_MS            86400000LL
+#define GW_CAL_TZ_MAX        64
+#define GW_CAL_TRANSITIONS   1024
+#define GW_CAL_HOLIDAYS_MAX  256
+#define GW_TIME_OFF_MAX      32
+#define GW_CAL_NAME_MAX      32
+#define GW_CAL_PERIOD_ID_MAX 24
 
 /* Working weekdays: bit (1 << wd), wd 0 = Monday .. 6 = Sunday. */
-#define GW_CAL_MON_FRI        0x1f
-#define GW_CAL_EVERY_DAY      0x7f
+#define GW_CAL_MON_FRI   0x1f
+#define GW_CAL_EVERY_DAY 0x7f
 
 typedef struct {
     int64_t first, last; /* local days, inclusive */
@@ -48,8 +48,8 @@ typedef struct {
 
 typedef struct {
     char name[GW_CAL_NAME_MAX + 1];
-    char zone[GW_CAL_TZ_MAX + 1]; /* IANA name, e.g. "Europe/Berlin" */
-    unsigned workdays;            /* GW_CAL_* bits */
+    char zone[GW_CAL_TZ_MAX + 1];                 /* IANA name, e.g. "Europe/Berlin" */
+    unsigned workdays;                            /* GW_CAL_* bits */
     gw_day_range_t holidays[GW_CAL_HOLIDAYS_MAX]; /* sorted by first */
     int nholidays;
     int week_start;         /* weekday the calendar week starts on (0 = Monday) */

@@ -723,6 +723,7 @@ static const cfg_field_t top_fields[] = {
     {"custom_kinds", CFG_CUSTOM, 0, 0, 0, NULL, load_custom_kinds},
     {"validation", CFG_SECTION, 0, 0, 0, validation_fields},
     {"metrics", CFG_SECTION, 0, 0, 0, metrics_fields},
+    {"calendars", CFG_CUSTOM, 0, 0, 0, NULL, cfg_load_calendars},
     {"playbooks", CFG_CUSTOM, 0, 0, 0, NULL, cfg_load_playbooks},
     {"evaluation", CFG_SECTION, 0, 0, 0, cfg_evaluation_fields},
     {"alerting", CFG_SECTION, 0, 0, 0, alerting_fields},

@@ -18,10 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_calendar.h"
 #include "gw_kinds.h"
 #include "gw_log.h"
 #include "gw_playbook.h"
 #include "gw_window.h"
+
+#define GW_CALENDARS_MAX 16
 
 typedef enum {
     GW_DATA_LOSS_HALT = 0, /* stop applying, fail readiness (default) */
@@ -91,6 +94,9 @@ typedef struct gw_config_s {
     struct {
         const char *listen; /* host:port of /metrics, "" to disable */
     } metrics;
+
+    gw_calendar_t *calendars; /* see gw_calendar.h; none: UTC, every day works */
+    int ncalendars;
 
     gw_playbook_t *playbooks; /* see gw_playbook.h */
     int nplaybooks;

@@ -102,4 +102,7 @@ void cfg_load_playbooks(cfg_loader_t *L, yaml_node_t *node, const char *path, vo
 void cfg_resolve_playbooks(cfg_loader_t *L);
 extern const cfg_field_t cfg_evaluation_fields[];
 
+/* The `calendars:` section (gw_config_calendar.c). */
+void cfg_load_calendars(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base);
+
 #endif

@@ -9,14 +9,13 @@ int gw_team_match(const char *entry, const char *tenant, const char *team)
     const char *slash = strchr(entry, '/');
     if (slash) {
         size_t tlen = strlen(tenant);
-        return (size_t)(slash - entry) == tlen && !strncmp(entry, tenant, tlen) &&
-                       !strcmp(slash + 1, team)
-                   ? 3
-                   : 0;
+        if ((size_t)(slash - entry) != tlen || strncmp(entry, tenant, tlen) != 0)
+            return 0;
+        return !strcmp(slash + 1, team) ? 4 : !strcmp(slash + 1, "*") ? 2 : 0;
     }
     if (!strcmp(entry, "*"))
         return 1;
-    return !strcmp(entry, team) ? 2 : 0;
+    return !strcmp(entry, team) ? 3 : 0;
 }
 
 const gw_playbook_t *gw_playbook_for_team(const gw_playbook_t *books, int n, const char *tenant,

@@ -95,9 +95,9 @@ static void test_new_york_offsets(void **state)
 static void test_day_starts_are_consistent_in_many_zones(void **state)
 {
     (void)state;
-    const char *zones[] = {"UTC",           "Europe/Berlin",    "America/New_York",
-                           "Asia/Kolkata",  "America/Santiago", "Australia/Lord_Howe",
-                           "Pacific/Apia",  "Asia/Tehran"};
+    const char *zones[] = {"UTC",          "Europe/Berlin",    "America/New_York",
+                           "Asia/Kolkata", "America/Santiago", "Australia/Lord_Howe",
+                           "Pacific/Apia", "Asia/Tehran"};
     for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
         gw_calendar_t c;
         zone(&c, zones[z]);
@@ -214,7 +214,7 @@ static void test_periods_weeks_months_fiscal_quarters(void **state)
     gw_calendar_period(&c, GW_PERIOD_QUARTER, t, &s, &e, id, sizeof(id));
     assert_string_equal(id, "quarter:FY2026-Q4");
     assert_int_equal(s, utc(2026, 10, 1, 4)); /* midnight EDT */
-    c.fiscal_start_month = 2; /* FY2027 runs Feb 2026 - Jan 2027 */
+    c.fiscal_start_month = 2;                 /* FY2027 runs Feb 2026 - Jan 2027 */
     gw_calendar_period(&c, GW_PERIOD_QUARTER, t, &s, &e, id, sizeof(id));
     assert_string_equal(id, "quarter:FY2027-Q4");
     assert_int_equal(s, utc(2026, 11, 1, 4));

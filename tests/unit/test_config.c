@@ -145,6 +145,59 @@ static void test_config_bad_values_name_key_and_line(void **state)
     expect_error("kafka: [1, 2]\n", "t.yaml:1: kafka: expected a mapping");
 }
 
+static void test_config_calendars_are_read_and_matched_to_teams(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = load_ok("calendars:\n"
+                               "  - name: emea\n"
+                               "    timezone: Europe/Berlin\n"
+                               "    working_days: [mon, tue, wed, thu, fri]\n"
+                               "    holidays: [2026-12-24..2026-12-26, 2027-01-01]\n"
+                               "    week_starts_on: monday\n"
+                               "    fiscal_year_starts: feb\n"
+                               "    teams: [\"acme/*\"]\n"
+                               "  - name: us\n"
+                               "    timezone: America/New_York\n"
+                               "    working_days: [sun, mon, tue, wed, thu]\n"
+                               "    teams: [east, \"acme/west\"]\n");
+    assert_int_equal(cfg->ncalendars, 2);
+    const gw_calendar_t *c = &cfg->calendars[0];
+    assert_string_equal(c->zone, "Europe/Berlin");
+    assert_int_equal(c->workdays, GW_CAL_MON_FRI);
+    assert_int_equal(c->nholidays, 2);
+    assert_int_equal(c->fiscal_start_month, 2);
+    assert_int_equal(cfg->calendars[1].workdays, 0x4f);
+    /* "tenant/team" beats "team", which beats a tenant default and "*" */
+    assert_ptr_equal(gw_calendar_for_team(cfg->calendars, 2, "acme", "north"), c);
+    assert_ptr_equal(gw_calendar_for_team(cfg->calendars, 2, "acme", "east"), &cfg->calendars[1]);
+    assert_ptr_equal(gw_calendar_for_team(cfg->calendars, 2, "acme", "west"), &cfg->calendars[1]);
+    assert_null(gw_calendar_for_team(cfg->calendars, 2, "globex", "north"));
+    gw_config_free(cfg);
+}
+
+static void test_config_calendar_errors_name_key_and_line(void **state)
+{
+    (void)state;
+    expect_error("calendars:\n  - name: x\n    timezone: Europe/Atlantis\n    teams: [\"*\"]\n",
+                 "t.yaml:3: calendars[0].timezone: unknown time zone \"Europe/Atlantis\"");
+    expect_error("calendars:\n  - name: x\n    timezone: UTC\n    teams: [\"*\"]\n"
+                 "    holidays: [2026-02-30]\n",
+                 "t.yaml:5: calendars[0].holidays[0]: \"2026-02-30\" is not a date");
+    expect_error("calendars:\n  - name: x\n    timezone: UTC\n    teams: [\"*\"]\n"
+                 "    holidays: [2026-12-31..2026-12-24]\n",
+                 "the range ends before it starts");
+    expect_error("calendars:\n  - name: x\n    timezone: UTC\n    teams: [\"*\"]\n"
+                 "    working_days: [mon, funday]\n",
+                 "t.yaml:5: calendars[0].working_days[1]: \"funday\" is not a weekday");
+    expect_error("calendars:\n  - name: x\n    timezone: UTC\n    teams: [\"*\"]\n"
+                 "    fiscal_year_starts: 13\n",
+                 "t.yaml:5: calendars[0].fiscal_year_starts:");
+    expect_error("calendars:\n  - name: x\n    teams: [\"*\"]\n", "needs a timezone");
+    expect_error("calendars:\n  - {name: x, timezone: UTC, teams: [a]}\n"
+                 "  - {name: y, timezone: UTC, teams: [a]}\n",
+                 "teams entry \"a\" is in calendars \"x\" and \"y\"");
+}
+
 static void test_config_librdkafka_property_is_checked(void **state)
 {
     (void)state;
@@ -295,6 +348,8 @@ int main(void)
         cmocka_unit_test(test_config_data_loss_policy_is_halt_unless_rebuild_is_asked),
         cmocka_unit_test(test_config_bad_values_name_key_and_line),
         cmocka_unit_test(test_config_librdkafka_property_is_checked),
+        cmocka_unit_test(test_config_calendars_are_read_and_matched_to_teams),
+        cmocka_unit_test(test_config_calendar_errors_name_key_and_line),
         cmocka_unit_test(test_config_yaml_syntax_error_has_line),
         cmocka_unit_test(test_config_secrets_come_from_env_or_file),
         cmocka_unit_test(test_config_file_errors_name_the_file),
