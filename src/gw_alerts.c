@@ -85,6 +85,8 @@ int gw_alert_phase_parse(const char *name)
 
 bool gw_alert_cleared(const gw_playbook_t *pb, gw_alert_kind_t k, const gw_diagnosis_t *d)
 {
+    if (d->kind == GW_DIAG_UNAVAILABLE) /* away or gone: nothing to coach */
+        return true;
     switch (k) {
     case GW_ALERT_EFFICIENCY:
         return gw_detector_efficiency_cleared(pb, d);

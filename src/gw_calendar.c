@@ -294,6 +294,24 @@ void gw_calendar_share(const gw_calendar_t *c, int64_t from_ms, int64_t to_ms,
     }
 }
 
+void gw_calendar_prorate(const gw_calendar_t *c, int64_t from_ms, int64_t to_ms,
+                         int64_t history_from_ms, const gw_availability_t *a, double *coverage,
+                         double *away)
+{
+    double nominal, unused, covered, available;
+    gw_calendar_share(c, from_ms, to_ms, NULL, &nominal, &unused);
+    gw_calendar_share(c, max64(from_ms, history_from_ms), to_ms, a, &covered, &available);
+    *coverage = nominal > 0 ? available / nominal : 0;
+    /* no covered working time: history's fault when the window had some */
+    *away = covered > 0                                ? 1 - available / covered
+            : history_from_ms > from_ms && nominal > 0 ? 0
+                                                       : 1;
+    if (*coverage > 1)
+        *coverage = 1;
+    if (*away < 0)
+        *away = 0;
+}
+
 void gw_calendar_period(const gw_calendar_t *c, gw_period_kind_t k, int64_t utc_ms,
                         int64_t *start_ms, int64_t *end_ms, char *id, size_t idsize)
 {

@@ -129,6 +129,17 @@ void gw_availability_normalize(gw_availability_t *a);
 void gw_calendar_share(const gw_calendar_t *c, int64_t from_ms, int64_t to_ms,
                        const gw_availability_t *a, double *nominal, double *available);
 
+/* The diagnosis' proration of a window [from, to) for a rep whose history
+ * starts at `history_from_ms` (-1: before the window): `coverage`, the
+ * share of the window's working time the rep is expected to have worked
+ * (history-covered, available, not a holiday), and `away`, the share of
+ * the history-covered working time the rep was not available (holidays,
+ * time off, before joining, after leaving). A window without a working
+ * day: coverage 0, away 1. */
+void gw_calendar_prorate(const gw_calendar_t *c, int64_t from_ms, int64_t to_ms,
+                         int64_t history_from_ms, const gw_availability_t *a, double *coverage,
+                         double *away);
+
 /* True if the rep is on time off (or not yet joined, or gone) at `t_ms`. */
 bool gw_availability_away(const gw_availability_t *a, int64_t t_ms);
 

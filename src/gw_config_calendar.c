@@ -14,9 +14,9 @@
 static const char *const weekdays[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 static const char *const months[12] = {"jan", "feb", "mar", "apr", "may", "jun",
                                        "jul", "aug", "sep", "oct", "nov", "dec"};
-static const char *const month_names[12] = {"january", "february", "march",     "april",
-                                            "may",     "june",     "july",      "august",
-                                            "september", "october", "november", "december"};
+static const char *const month_names[12] = {"january",   "february", "march",    "april",
+                                            "may",       "june",     "july",     "august",
+                                            "september", "october",  "november", "december"};
 
 /* Weekday from "mon".."sun" or "monday".."sunday" (any case); -1. */
 static int weekday_parse(const char *s)
@@ -58,8 +58,9 @@ static void load_name(cfg_loader_t *L, yaml_node_t *node, const char *path, void
     if (!s)
         return;
     size_t n = strlen(s);
-    if (n == 0 || n > GW_CAL_NAME_MAX || strspn(s, "abcdefghijklmnopqrstuvwxyz"
-                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
+    if (n == 0 || n > GW_CAL_NAME_MAX ||
+        strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
         cfg_error(L, node, path, "\"%s\" is not a calendar name ([A-Za-z0-9_.-]{1,%d})", s,
                   GW_CAL_NAME_MAX);
         return;

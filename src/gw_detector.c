@@ -28,10 +28,12 @@ static const char *const diag_names[GW_DIAG_COUNT] = {
     [GW_DIAG_INSUFFICIENT] = "insufficient_data",
     [GW_DIAG_WITHIN_NOISE] = "within_noise",
     [GW_DIAG_PARTIAL_HISTORY] = "partial_history",
+    [GW_DIAG_UNAVAILABLE] = "not_available",
 };
 
 static const char *const signal_names[GW_SIGNAL_COUNT] = {
-    "low_quality", "pipeline_inflation", "gaming", "silent", "ramping", "partial_history",
+    "low_quality", "pipeline_inflation", "gaming",   "silent",
+    "ramping",     "partial_history",    "time_off",
 };
 
 const char *gw_diag_str(gw_diag_kind_t kind)
@@ -377,11 +379,22 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         d->kind = GW_DIAG_NO_OBJECTIVE;
         goto out;
     }
+    /* Away too much (a holiday week, time off, not yet joined, left): not
+     * judged, whatever the counts say. */
+    double avail = 1 - (in->rep.away > 1 ? 1 : in->rep.away > 0 ? in->rep.away : 0);
+    d->objective = in->target * d->ramp_factor * d->coverage;
+    if (avail <= 0 || avail < pb->min_history) {
+        d->kind = GW_DIAG_UNAVAILABLE;
+        d->signals = GW_SIGNAL_AWAY;
+        goto out;
+    }
+    if (avail < 1)
+        d->signals |= GW_SIGNAL_AWAY;
+    double history = d->coverage / avail > 1 ? 1 : d->coverage / avail;
     if (d->ramp_factor < 1)
         d->signals |= GW_SIGNAL_RAMPING;
-    if (d->coverage < 1)
+    if (history < 1)
         d->signals |= GW_SIGNAL_PARTIAL;
-    d->objective = in->target * d->ramp_factor * d->coverage;
     int metric = pb->objective_type == GW_OBJECTIVE_AMOUNT ? gw_metric_amount(pb->objective_kind)
                                                            : gw_metric_count(pb->objective_kind);
     d->result = (double)rep[metric];
@@ -392,8 +405,8 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         d->kind = GW_DIAG_HEALTHY; /* outcomes first: nothing else is judged */
         goto out;
     }
-    if (d->coverage <= 0 || d->coverage < pb->min_history ||
-        (pb->partial_history == GW_HISTORY_SKIP && d->coverage < 1)) {
+    if (d->coverage <= 0 || history < pb->min_history ||
+        (pb->partial_history == GW_HISTORY_SKIP && history < 1)) {
         d->kind = GW_DIAG_PARTIAL_HISTORY;
         goto out;
     }

@@ -4,9 +4,11 @@
  * wrong and why, with the evidence (p-values) behind each call.
  *
  * ROAM, in this order (README.md, "Playbooks and the diagnosis"):
- *   History: the objective is prorated to the share of the window that the
- *     rep's, team's and tenant's history covers (or not judged, per
- *     playbook); below `min_history` nothing is judged.
+ *   History and calendar: the objective is prorated to the share of the
+ *     window's working time the rep's history covers and the rep was
+ *     available (README "Calendars"); a rep available less than
+ *     `min_history` of it is not judged (not_available), nor is one whose
+ *     history covers less (partial_history, or any gap with `skip`).
  *   Result vs Objective: result >= objective is healthy, whatever the
  *     activity (a rep is never diagnosed for low activity alone).
  *   Team baseline: what the team's typical rep does, not its pooled total:
@@ -55,11 +57,13 @@ typedef enum {
     GW_DIAG_INSUFFICIENT,     /* too few events (rep or team) to say */
     GW_DIAG_WITHIN_NOISE,     /* short, enough data, but no gap stands out */
     GW_DIAG_PARTIAL_HISTORY,  /* history covers too little of the window to judge */
+    GW_DIAG_UNAVAILABLE,      /* away (time off, holidays, not joined, left) too much to judge */
     GW_DIAG_COUNT
 } gw_diag_kind_t;
 
 /* "healthy", "efficiency_gap", "effectiveness_gap", "efficiency_and_effectiveness_gap",
- * "insufficient_data", "within_noise", "no_objective", "partial_history". */
+ * "insufficient_data", "within_noise", "no_objective", "partial_history",
+ * "not_available". */
 const char *gw_diag_str(gw_diag_kind_t kind);
 
 #define GW_SIGNAL_LOW_QUALITY (1u << 0) /* goals / next steps not recorded */
@@ -69,10 +73,11 @@ const char *gw_diag_str(gw_diag_kind_t kind);
 #define GW_SIGNAL_SILENT  (1u << 3) /* no event at all in the window */
 #define GW_SIGNAL_RAMPING (1u << 4) /* objective scaled down by the ramp */
 #define GW_SIGNAL_PARTIAL (1u << 5) /* objective prorated to partial history */
-#define GW_SIGNAL_COUNT   6
+#define GW_SIGNAL_AWAY    (1u << 6) /* objective prorated to the rep's available working days */
+#define GW_SIGNAL_COUNT   7
 
 /* Name of signal bit `i` ("low_quality", "pipeline_inflation", "gaming",
- * "silent", "ramping", "partial_history"). */
+ * "silent", "ramping", "partial_history", "time_off"). */
 const char *gw_signal_str(int i);
 
 /* The conversion from stage i to stage i + 1, judged on the evidence
@@ -122,9 +127,16 @@ typedef struct {
 
 /* A rep's counts in the windows the diagnosis reads. */
 typedef struct {
-    const int64_t *totals;    /* objective window totals by metric (GW_METRIC_MAX) */
-    const int64_t *evidence;  /* evidence window totals (may be `totals`) */
-    double coverage;          /* share of the objective window its history covers, 0..1 */
+    const int64_t *totals;   /* objective window totals by metric (GW_METRIC_MAX) */
+    const int64_t *evidence; /* evidence window totals (may be `totals`) */
+    /* The share of the objective window's working time the rep is expected
+     * to have worked, 0..1: covered by history and available (calendar,
+     * time off, joining, leaving); the objective is prorated by it. */
+    double coverage;
+    /* The share of the history-covered working time the rep was away
+     * (holidays, time off, before joining, after leaving), 0..1: at or
+     * above 1 - min_history the rep is not judged (not_available). */
+    double away;
     double evidence_coverage; /* the same of the evidence window; <= 0: derived */
 } gw_rep_counts_t;
 

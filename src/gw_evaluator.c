@@ -57,9 +57,10 @@ struct gw_evaluator_s {
     gw_evaluation_done_fn listener_done;
     void *listener_ctx;
 
-    gw_map_t *reps;    /* "tenant:rep" -> rep_rec_t */
-    gw_map_t *tenants; /* tenant -> tenant_rec_t */
-    rep_rec_t **regs;  /* reps whose team roster entry is to be written */
+    gw_calendar_t default_calendar; /* of teams no configured calendar covers */
+    gw_map_t *reps;                 /* "tenant:rep" -> rep_rec_t */
+    gw_map_t *tenants;              /* tenant -> tenant_rec_t */
+    rep_rec_t **regs;               /* reps whose team roster entry is to be written */
     size_t nregs, capregs;
     rep_rec_t **queue; /* touched by batches */
     size_t nqueue, capqueue;
@@ -239,6 +240,7 @@ gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_c
     if (!ev)
         return NULL;
     ev->cfg = cfg;
+    gw_calendar_init_utc(&ev->default_calendar);
     ev->store = store;
     ev->consumer = consumer;
     ev->m = metrics;
@@ -920,7 +922,9 @@ static int forget_rep(gw_evaluator_t *ev, rep_rec_t *r, char *err, size_t errsiz
 }
 
 typedef struct {
-    bool *present;
+    bool *present; /* Redis holds the rep's counts */
+    bool *gone;    /* left the company, or moved to another team (calendar records) */
+    bool *moved;   /* moved to another team: evaluated there */
     gw_rep_counts_t *counts, *peers;
     gw_diagnosis_t *diags;
     gw_diagnosis_t **dptr;
@@ -930,6 +934,8 @@ typedef struct {
 static void team_work_free(team_work_t *tw)
 {
     free(tw->present);
+    free(tw->gone);
+    free(tw->moved);
     free(tw->counts);
     free(tw->peers);
     free(tw->diags);
@@ -941,32 +947,52 @@ static int team_work_alloc(team_work_t *tw, size_t n)
 {
     n++;
     tw->present = calloc(n, sizeof(bool));
+    tw->gone = calloc(n, sizeof(bool));
+    tw->moved = calloc(n, sizeof(bool));
     tw->counts = calloc(n, sizeof(*tw->counts));
     tw->peers = calloc(n, sizeof(*tw->peers));
     tw->diags = calloc(n, sizeof(*tw->diags));
     tw->dptr = calloc(n, sizeof(*tw->dptr));
     tw->scratch = calloc(n * (GW_STAGES_MAX + 1), sizeof(double));
-    return tw->present && tw->counts && tw->peers && tw->diags && tw->dptr && tw->scratch ? 0 : -1;
+    return tw->present && tw->gone && tw->moved && tw->counts && tw->peers && tw->diags &&
+                   tw->dptr && tw->scratch
+               ? 0
+               : -1;
 }
 
 /* Diagnoses every rep of `tc` in window `w` into tw->diags (corrected
  * together); returns how many were diagnosed. */
-static size_t diagnose_team(const gw_config_t *cfg, const gw_playbook_t *pb, const team_ctx_t *tc,
+/* The calendar of a team: the config's, else UTC with every day working
+ * (a deployment without calendars prorates by time alone). */
+static const gw_calendar_t *team_calendar(const gw_evaluator_t *ev, const team_ctx_t *tc)
+{
+    const gw_calendar_t *c =
+        gw_calendar_for_team(ev->cfg->calendars, ev->cfg->ncalendars, tc->tenant, tc->team);
+    return c ? c : &ev->default_calendar;
+}
+
+static size_t diagnose_team(const gw_evaluator_t *ev, const gw_playbook_t *pb, const team_ctx_t *tc,
                             const gw_entity_read_t *rd, int w, team_work_t *tw)
 {
+    const gw_config_t *cfg = ev->cfg;
     int64_t wm = tc->t->wm, length = cfg->windows[w].length_ms;
     int ew = pb->evidence_window >= 0 ? pb->evidence_window : w;
     size_t n = tc->nmembers, nd = 0;
     int64_t ev_length = cfg->windows[ew].length_ms;
+    const gw_calendar_t *cal = team_calendar(ev, tc);
+    size_t ndiag = 0;
     for (size_t i = 0; i < n; i++) {
-        double cov = 1, cov_ev = 1;
-        if (rd[i].first_ms >= 0) {
-            cov = (double)(wm - rd[i].first_ms) / (double)length;
-            cov = cov < 0 ? 0 : cov > 1 ? 1 : cov;
-            cov_ev = (double)(wm - rd[i].first_ms) / (double)ev_length;
-            cov_ev = cov_ev < 0 ? 0 : cov_ev > 1 ? 1 : cov_ev;
-        }
-        tw->counts[i] = (gw_rep_counts_t){rd[i].win[w].v, rd[i].win[ew].v, cov, cov_ev};
+        double cov, away, cov_ev, away_ev;
+        gw_calendar_prorate(cal, wm - length, wm, rd[i].first_ms, &rd[i].avail, &cov, &away);
+        gw_calendar_prorate(cal, wm - ev_length, wm, rd[i].first_ms, &rd[i].avail, &cov_ev,
+                            &away_ev);
+        if (tw->gone[i])
+            cov = cov_ev = 0, away = 1;
+        tw->counts[i] = (gw_rep_counts_t){.totals = rd[i].win[w].v,
+                                          .evidence = rd[i].win[ew].v,
+                                          .coverage = cov,
+                                          .away = away,
+                                          .evidence_coverage = cov_ev};
     }
     for (size_t i = 0; i < n; i++) {
         double target = gw_playbook_target(pb, tc->tenant, tc->members[i], w);
@@ -974,9 +1000,11 @@ static size_t diagnose_team(const gw_config_t *cfg, const gw_playbook_t *pb, con
             continue;
         size_t np = 0;
         for (size_t j = 0; j < n; j++)
-            if (j != i && tw->present[j])
+            if (j != i && tw->present[j] && !tw->gone[j])
                 tw->peers[np++] = tw->counts[j];
-        int64_t weeks = rd[i].first_ms >= 0 ? (wm - rd[i].first_ms) / WEEK_MS : 0;
+        /* the ramp counts from the join date when there is one */
+        int64_t since = rd[i].avail.joined_ms >= 0 ? rd[i].avail.joined_ms : rd[i].first_ms;
+        int64_t weeks = since >= 0 ? (wm - since) / WEEK_MS : 0;
         gw_detector_input_t in = {
             .rep = tw->counts[i],
             .peers = tw->peers,
@@ -986,11 +1014,13 @@ static size_t diagnose_team(const gw_config_t *cfg, const gw_playbook_t *pb, con
             .evidence_scale = (double)ev_length / (double)length,
         };
         gw_detector_evaluate(pb, &in, &tw->diags[i]);
-        tw->dptr[nd++] = &tw->diags[i];
+        ndiag++;
+        if (!tw->gone[i])
+            tw->dptr[nd++] = &tw->diags[i];
     }
     if (nd > 0)
         gw_detector_team(pb, tw->dptr, (int)nd, tw->scratch);
-    return nd;
+    return ndiag;
 }
 
 /* Diagnoses every rep of one team in every window and reports those of the
@@ -1010,8 +1040,18 @@ static int evaluate_team(gw_evaluator_t *ev, const team_ctx_t *tc, rep_rec_t **m
         snprintf(err, errsize, "out of memory evaluating team %s", tc->team);
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
+    int64_t wm = tc->t->wm;
+    for (size_t i = 0; i < n; i++) {
         tw.present[i] = rd[i].exists || rd[i].first_ms >= 0;
+        /* From the leaving date on, a leaver is out of the evaluation and
+         * the team's baseline (README "Calendars"); so is a rep moved to
+         * another team from the move on. */
+        const gw_availability_t *a = &rd[i].avail;
+        bool left = a->left_ms >= 0 && a->left_ms <= wm && a->left_ms > a->joined_ms;
+        tw.moved[i] = rd[i].team_since_ms >= 0 && rd[i].team_since_ms <= wm && rd[i].team[0] &&
+                      strcmp(rd[i].team, tc->team) != 0;
+        tw.gone[i] = left || tw.moved[i];
+    }
     /* The chunk's reps: expired ones leave the rosters; a move forgets the
      * old team's export fields. */
     for (size_t k = 0; k < nmine; k++) {
@@ -1029,12 +1069,12 @@ static int evaluate_team(gw_evaluator_t *ev, const team_ctx_t *tc, rep_rec_t **m
         }
     }
     for (int w = 0; pb && w < cfg->nwindows; w++) {
-        if (diagnose_team(cfg, pb, tc, rd, w, &tw) == 0)
+        if (diagnose_team(ev, pb, tc, rd, w, &tw) == 0)
             continue;
         for (size_t k = 0; k < nmine; k++) {
             rep_rec_t *r = mine[k];
             for (size_t i = 0; i < n && !r->gone; i++) {
-                if (strcmp(tc->members[i], r->rep) != 0 || !tw.present[i] ||
+                if (strcmp(tc->members[i], r->rep) != 0 || !tw.present[i] || tw.moved[i] ||
                     isnan(gw_playbook_target(pb, tc->tenant, r->rep, w)))
                     continue;
                 const gw_diagnosis_t *d = &tw.diags[i];

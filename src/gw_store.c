@@ -1411,6 +1411,8 @@ static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_re
     e->exists = false;
     e->first_ms = -1;
     e->team[0] = '\0';
+    e->team_since_ms = -1;
+    e->avail = (gw_availability_t){.joined_ms = -1, .left_ms = -1};
     for (int w = 0; w < cfg->nwindows; w++)
         parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w]);
     const redisReply *st = r->element[0];
@@ -1420,6 +1422,16 @@ static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_re
             e->first_ms = strtoll(v, NULL, 10);
         } else if (!strcmp(f, "team")) {
             snprintf(e->team, sizeof(e->team), "%s", v);
+        } else if (!strcmp(f, "team_since")) {
+            e->team_since_ms = strtoll(v, NULL, 10);
+        } else if (!strcmp(f, "joined")) {
+            e->avail.joined_ms = strtoll(v, NULL, 10);
+        } else if (!strcmp(f, "left")) {
+            e->avail.left_ms = strtoll(v, NULL, 10);
+        } else if (!strncmp(f, "off:", 4)) {
+            long long from, to;
+            if (sscanf(v, "%lld-%lld", &from, &to) == 2 && e->avail.noff < GW_TIME_OFF_MAX)
+                e->avail.off[e->avail.noff++] = (gw_interval_t){from, to};
         } else if (!strncmp(f, "wm:", 3)) {
             int w = gw_config_window_index(cfg, f + 3);
             if (w >= 0) {
@@ -1428,6 +1440,7 @@ static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_re
             }
         }
     }
+    gw_availability_normalize(&e->avail);
 }
 
 static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t wm_ms,

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_calendar.h"
 #include "gw_coalesce.h"
 #include "gw_config.h"
 
@@ -179,6 +180,8 @@ typedef struct {
     bool exists;                     /* out: Redis holds a window of it */
     int64_t first_ms;                /* out: meta first_ms, -1 unknown */
     char team[GW_ID_MAX + 1];        /* out: meta team, "" unknown */
+    int64_t team_since_ms;           /* out: TEAM_CHANGED to `team` at, -1 unknown */
+    gw_availability_t avail;         /* out: joined, left, time off (normalized) */
     gw_totals_t win[GW_WINDOWS_MAX]; /* out, per configured window */
 } gw_entity_read_t;
 

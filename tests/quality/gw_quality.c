@@ -292,8 +292,10 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
                             : run->tenant_first[team->tenant];
         double cov = (double)(s - start) / (double)run->obj_slots;
         double cov_ev = (double)(s - start) / (double)run->ev_slots;
-        counts[n] =
-            (gw_rep_counts_t){totals[n], evidence[n], cov > 1 ? 1 : cov, cov_ev > 1 ? 1 : cov_ev};
+        counts[n] = (gw_rep_counts_t){.totals = totals[n],
+                                      .evidence = evidence[n],
+                                      .coverage = cov > 1 ? 1 : cov,
+                                      .evidence_coverage = cov_ev > 1 ? 1 : cov_ev};
         idx[n++] = r;
     }
     gw_diagnosis_t diags[GWQ_TEAM_SIZE];

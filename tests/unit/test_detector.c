@@ -111,7 +111,8 @@ static gw_diagnosis_t run(const gw_playbook_t *pb, double target, double ramp)
 {
     gw_rep_counts_t pc[PEERS];
     for (int i = 0; i < npeer; i++)
-        pc[i] = (gw_rep_counts_t){peer[i].t, peer[i].e, peer[i].cov};
+        pc[i] =
+            (gw_rep_counts_t){.totals = peer[i].t, .evidence = peer[i].e, .coverage = peer[i].cov};
     gw_detector_input_t in = {{me.t, me.e, me.cov}, pc, npeer, target, ramp, scale};
     gw_diagnosis_t d;
     gw_detector_evaluate(pb, &in, &d);
