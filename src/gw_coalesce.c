@@ -54,6 +54,9 @@ struct gw_coalesce_s {
     uint64_t events;
     uint64_t late[GW_WINDOWS_MAX];
     int last_rep, last_team;
+
+    gw_avail_record_t *records; /* availability records, few per batch */
+    size_t nrecords, cap_records;
 };
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
@@ -126,6 +129,7 @@ void gw_coalesce_free(gw_coalesce_t *c)
     free(c->etab);
     free(c->cells);
     free(c->parts);
+    free(c->records);
     free(c);
 }
 
@@ -153,8 +157,37 @@ static void clear_table(uint64_t **tab, size_t *cap, size_t used, size_t floor)
         memset(*tab, 0, *cap * sizeof(uint64_t));
 }
 
+int gw_coalesce_add_record(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition)
+{
+    if (c->nrecords == c->cap_records) {
+        size_t ncap = c->cap_records ? c->cap_records * 2 : 16;
+        gw_avail_record_t *n = realloc(c->records, ncap * sizeof(*n));
+        if (!n)
+            return -1;
+        c->records = n;
+        c->cap_records = ncap;
+    }
+    gw_avail_record_t *r = &c->records[c->nrecords++];
+    r->avail = ev->avail;
+    r->partition = partition;
+    r->at_ms = ev->occurred_at_ms;
+    r->end_ms = ev->ends_at_ms;
+    memcpy(r->tenant, ev->tenant, sizeof(r->tenant));
+    memcpy(r->rep, ev->rep, sizeof(r->rep));
+    memcpy(r->team, ev->team, sizeof(r->team));
+    memcpy(r->record_id, ev->record_id, sizeof(r->record_id));
+    return 0;
+}
+
+size_t gw_coalesce_records(const gw_coalesce_t *c, const gw_avail_record_t **out)
+{
+    *out = c->records;
+    return c->nrecords;
+}
+
 void gw_coalesce_reset(gw_coalesce_t *c)
 {
+    c->nrecords = 0;
     gw_arena_reset(c->strings);
     /* Clearing costs O(table), and the table follows the batches' size, so
      * this is proportional to the work the batch itself did. */

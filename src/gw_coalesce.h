@@ -108,6 +108,26 @@ const gw_delta_t *gw_coalesce_delta(const gw_coalesce_t *c, size_t i);
 const gw_delta_cell_t *gw_coalesce_cell(const gw_coalesce_t *c, int32_t index);
 const gw_delta_part_t *gw_coalesce_part(const gw_coalesce_t *c, int32_t index);
 
+/* An availability record of the batch (README "Calendars"): written to the
+ * rep's state with the batch, before its positions; never counted. */
+typedef struct {
+    gw_avail_kind_t avail;
+    int32_t partition;
+    int64_t at_ms;  /* occurred_at_ms */
+    int64_t end_ms; /* TIME_OFF */
+    char tenant[GW_ID_MAX + 1];
+    char rep[GW_ID_MAX + 1];
+    char team[GW_ID_MAX + 1];
+    char record_id[GW_ID_MAX + 1];
+} gw_avail_record_t;
+
+/* Adds an availability record (ev->avail != GW_AVAIL_NONE). 0, or -1 on
+ * OOM. */
+int gw_coalesce_add_record(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition);
+
+/* The batch's availability records, in the order read. */
+size_t gw_coalesce_records(const gw_coalesce_t *c, const gw_avail_record_t **out);
+
 /* Events added and late drops per window since the last reset. */
 uint64_t gw_coalesce_events(const gw_coalesce_t *c);
 uint64_t gw_coalesce_late(const gw_coalesce_t *c, int window);

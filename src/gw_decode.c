@@ -20,6 +20,8 @@ struct gw_decoder_s {
     gw_arena_t *arena;
 };
 
+#define MAX_PLANNED_MS (366LL * 86400000) /* availability records ahead, time off length */
+
 static const char *const reason_names[GW_REASON_COUNT] = {
     [GW_REASON_OK] = "ok",
     [GW_REASON_DECODE] = "decode_error",
@@ -35,6 +37,7 @@ static const char *const reason_names[GW_REASON_COUNT] = {
     [GW_REASON_CURRENCY] = "invalid_currency",
     [GW_REASON_CHANNEL] = "invalid_channel",
     [GW_REASON_TEXT] = "invalid_text",
+    [GW_REASON_AVAILABILITY] = "invalid_availability",
     [GW_REASON_TOO_LARGE] = "too_large",
 };
 
@@ -169,6 +172,45 @@ static int check_text(const char *field, const char *v, size_t max, size_t *lenp
     return 0;
 }
 
+/* The rules of availability records (and of their fields on events). */
+static gw_reason_t check_availability(const Gapwatch__V1__Event *m, gw_avail_kind_t avail,
+                                      size_t *idlen, char *detail, size_t dsize)
+{
+    if (!avail) {
+        snprintf(detail, dsize, "%s is set but kind %d is not an availability record",
+                 m->ends_at_ms ? "ends_at_ms" : "record_id", (int)m->kind);
+        return GW_REASON_AVAILABILITY;
+    }
+    if (avail == GW_AVAIL_TIME_OFF) {
+        if (m->ends_at_ms <= m->occurred_at_ms) {
+            snprintf(detail, dsize,
+                     "TIME_OFF ends_at_ms %lld is not after occurred_at_ms %lld (the time off "
+                     "is [occurred_at_ms, ends_at_ms))",
+                     (long long)m->ends_at_ms, (long long)m->occurred_at_ms);
+            return GW_REASON_AVAILABILITY;
+        }
+        if (m->ends_at_ms - m->occurred_at_ms > MAX_PLANNED_MS) {
+            snprintf(detail, dsize, "TIME_OFF lasts %lld days, at most 366 allowed",
+                     (long long)((m->ends_at_ms - m->occurred_at_ms) / 86400000));
+            return GW_REASON_AVAILABILITY;
+        }
+    } else if (m->ends_at_ms != 0) {
+        snprintf(detail, dsize, "ends_at_ms is set but the record is not a TIME_OFF");
+        return GW_REASON_AVAILABILITY;
+    }
+    if (m->record_id && m->record_id[0]) {
+        if (avail != GW_AVAIL_TIME_OFF && avail != GW_AVAIL_CANCELLED) {
+            snprintf(detail, dsize,
+                     "record_id is set but the record is not a TIME_OFF or "
+                     "TIME_OFF_CANCELLED");
+            return GW_REASON_AVAILABILITY;
+        }
+        if (check_id("record_id", m->record_id, false, idlen, detail, dsize))
+            return GW_REASON_AVAILABILITY;
+    }
+    return GW_REASON_OK;
+}
+
 static gw_reason_t validate(gw_decoder_t *d, const Gapwatch__V1__Event *m, int64_t now_ms,
                             gw_event_t *out, char *detail, size_t dsize)
 {
@@ -197,14 +239,26 @@ static gw_reason_t validate(gw_decoder_t *d, const Gapwatch__V1__Event *m, int64
         snprintf(detail, dsize, "occurred_at_ms is negative (%lld)", (long long)m->occurred_at_ms);
         return GW_REASON_OCCURRED_AT;
     }
-    if (m->occurred_at_ms > now_ms + d->cfg->validation.max_future_ms) {
+    /* Availability records may lie ahead (planned time off), a year at most. */
+    int kind = (int)m->kind;
+    gw_avail_kind_t avail =
+        kind >= GAPWATCH__V1__KIND__TIME_OFF && kind <= GAPWATCH__V1__KIND__TEAM_CHANGED
+            ? (gw_avail_kind_t)(kind - GAPWATCH__V1__KIND__TIME_OFF + 1)
+            : GW_AVAIL_NONE;
+    int64_t max_future = avail ? MAX_PLANNED_MS : d->cfg->validation.max_future_ms;
+    if (m->occurred_at_ms > now_ms + max_future) {
         snprintf(detail, dsize,
                  "occurred_at_ms %lld is %lld s ahead of the clock, at most %lld s allowed",
                  (long long)m->occurred_at_ms, (long long)((m->occurred_at_ms - now_ms) / 1000),
-                 (long long)(d->cfg->validation.max_future_ms / 1000));
+                 (long long)(max_future / 1000));
         return GW_REASON_FUTURE;
     }
-    int kind = (int)m->kind;
+    size_t idlen = 0;
+    if (avail || m->ends_at_ms != 0 || (m->record_id && m->record_id[0])) {
+        gw_reason_t r = check_availability(m, avail, &idlen, detail, dsize);
+        if (r != GW_REASON_OK)
+            return r;
+    }
     size_t clen = m->custom_kind ? strlen(m->custom_kind) : 0;
     if (kind == GW_KIND_PROTO_CUSTOM) {
         int k = clen ? gw_kind_custom(kinds, m->custom_kind, clen) : -1;
@@ -219,6 +273,8 @@ static gw_reason_t validate(gw_decoder_t *d, const Gapwatch__V1__Event *m, int64
             return GW_REASON_CUSTOM_KIND;
         }
         kind = k;
+    } else if (avail) {
+        kind = 0; /* not counted */
     } else if (kind < 1 || kind > GW_KIND_BUILTIN_LAST) {
         if (kind == 0)
             snprintf(detail, dsize, "kind is missing (KIND_UNSPECIFIED)");
@@ -276,6 +332,12 @@ static gw_reason_t validate(gw_decoder_t *d, const Gapwatch__V1__Event *m, int64
     out->has_goal = glen > 0;
     out->has_next_step = nlen > 0;
     memcpy(out->opportunity_id, olen ? m->opportunity_id : "", olen + 1);
+    out->avail = avail;
+    out->ends_at_ms = avail == GW_AVAIL_TIME_OFF ? m->ends_at_ms : 0;
+    if (idlen)
+        memcpy(out->record_id, m->record_id, idlen + 1);
+    else
+        memcpy(out->record_id, out->event_id, elen + 1);
     return GW_REASON_OK;
 }
 

@@ -19,27 +19,40 @@
 
 typedef enum {
     GW_REASON_OK = 0,
-    GW_REASON_DECODE,      /* "decode_error": not a gapwatch.v1.Event */
-    GW_REASON_EVENT_ID,    /* "invalid_event_id": missing or over 64 bytes */
-    GW_REASON_TENANT_ID,   /* "invalid_tenant_id" */
-    GW_REASON_REP_ID,      /* "invalid_rep_id" */
-    GW_REASON_TEAM_ID,     /* "invalid_team_id" */
-    GW_REASON_OCCURRED_AT, /* "invalid_occurred_at": missing or negative */
-    GW_REASON_FUTURE,      /* "occurred_at_in_future": beyond validation.max_future */
-    GW_REASON_KIND,        /* "invalid_kind": unspecified or not a Kind */
-    GW_REASON_CUSTOM_KIND, /* "invalid_custom_kind": undeclared, or set without CUSTOM */
-    GW_REASON_AMOUNT,      /* "invalid_amount": negative */
-    GW_REASON_CURRENCY,    /* "invalid_currency": not three letters A-Z */
-    GW_REASON_CHANNEL,     /* "invalid_channel": not a Channel */
-    GW_REASON_TEXT,        /* "invalid_text": free text too long or not UTF-8 */
-    GW_REASON_TOO_LARGE,   /* "too_large": the dead-letter topic refused the message
-                            * itself; its record carries coordinates and a SHA-256
-                            * (set by the pipeline, never by the decoder) */
+    GW_REASON_DECODE,       /* "decode_error": not a gapwatch.v1.Event */
+    GW_REASON_EVENT_ID,     /* "invalid_event_id": missing or over 64 bytes */
+    GW_REASON_TENANT_ID,    /* "invalid_tenant_id" */
+    GW_REASON_REP_ID,       /* "invalid_rep_id" */
+    GW_REASON_TEAM_ID,      /* "invalid_team_id" */
+    GW_REASON_OCCURRED_AT,  /* "invalid_occurred_at": missing or negative */
+    GW_REASON_FUTURE,       /* "occurred_at_in_future": beyond validation.max_future */
+    GW_REASON_KIND,         /* "invalid_kind": unspecified or not a Kind */
+    GW_REASON_CUSTOM_KIND,  /* "invalid_custom_kind": undeclared, or set without CUSTOM */
+    GW_REASON_AMOUNT,       /* "invalid_amount": negative */
+    GW_REASON_CURRENCY,     /* "invalid_currency": not three letters A-Z */
+    GW_REASON_CHANNEL,      /* "invalid_channel": not a Channel */
+    GW_REASON_TEXT,         /* "invalid_text": free text too long or not UTF-8 */
+    GW_REASON_AVAILABILITY, /* "invalid_availability": an availability record's interval
+                             * or record_id, or ends_at_ms on an event */
+    GW_REASON_TOO_LARGE,    /* "too_large": the dead-letter topic refused the message
+                             * itself; its record carries coordinates and a SHA-256
+                             * (set by the pipeline, never by the decoder) */
     GW_REASON_COUNT
 } gw_reason_t;
 
 /* Stable snake_case name of a reason (the DLQ header and metrics label). */
 const char *gw_reason_str(gw_reason_t reason);
+
+/* What an availability record says (README "Calendars"); GW_AVAIL_NONE for
+ * an event that counts. */
+typedef enum {
+    GW_AVAIL_NONE = 0,
+    GW_AVAIL_TIME_OFF,  /* away [occurred_at_ms, ends_at_ms), named record_id */
+    GW_AVAIL_CANCELLED, /* the time off named record_id is cancelled */
+    GW_AVAIL_JOINED,    /* joined at occurred_at_ms */
+    GW_AVAIL_LEFT,      /* left at occurred_at_ms */
+    GW_AVAIL_TEAM,      /* in team from occurred_at_ms on */
+} gw_avail_kind_t;
 
 /* A validated event. IDs are NUL-terminated copies. */
 typedef struct {
@@ -56,6 +69,9 @@ typedef struct {
     bool has_goal;
     bool has_next_step;
     char opportunity_id[GW_ID_MAX + 1];
+    gw_avail_kind_t avail;         /* an availability record: kind is 0, nothing counts */
+    int64_t ends_at_ms;            /* GW_AVAIL_TIME_OFF */
+    char record_id[GW_ID_MAX + 1]; /* GW_AVAIL_TIME_OFF and _CANCELLED: record_id or event_id */
 } gw_event_t;
 
 typedef struct gw_decoder_s gw_decoder_t;

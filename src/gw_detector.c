@@ -381,7 +381,8 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
     }
     /* Away too much (a holiday week, time off, not yet joined, left): not
      * judged, whatever the counts say. */
-    double avail = 1 - (in->rep.away > 1 ? 1 : in->rep.away > 0 ? in->rep.away : 0);
+    d->away = in->rep.away > 1 ? 1 : in->rep.away > 0 ? in->rep.away : 0;
+    double avail = 1 - d->away;
     d->objective = in->target * d->ramp_factor * d->coverage;
     if (avail <= 0 || avail < pb->min_history) {
         d->kind = GW_DIAG_UNAVAILABLE;

@@ -98,7 +98,8 @@ typedef struct {
     gw_diag_kind_t kind;
     double objective;            /* after override, ramp and history */
     double ramp_factor;          /* 1 when not ramping */
-    double coverage;             /* share of the window the history covers */
+    double coverage;             /* share of the window's working time expected of the rep */
+    double away;                 /* share of the covered working time the rep was away */
     double result;               /* count or amount of the objective kind */
     double attainment;           /* result / objective */
     double required_volume;      /* top-of-funnel volume the objective needs; NaN when unknown */

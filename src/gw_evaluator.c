@@ -389,6 +389,19 @@ void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch)
         if (r && !r->queued && push(&ev->queue, &ev->nqueue, &ev->capqueue, r) == 0)
             r->queued = true;
     }
+    /* Availability records re-judge the rep (a time off entered late
+     * changes its windows); a team change moves it like an event would. */
+    const gw_avail_record_t *recs;
+    size_t nrec = gw_coalesce_records(batch, &recs);
+    for (size_t i = 0; i < nrec; i++) {
+        char key[2 * GW_ID_MAX + 2];
+        snprintf(key, sizeof(key), "%s:%s", recs[i].tenant, recs[i].rep);
+        rep_rec_t *r = gw_map_get(ev->reps, key);
+        if (recs[i].avail == GW_AVAIL_TEAM)
+            r = known(ev, recs[i].tenant, recs[i].rep, recs[i].team, recs[i].partition);
+        if (r && !r->queued && push(&ev->queue, &ev->nqueue, &ev->capqueue, r) == 0)
+            r->queued = true;
+    }
 }
 
 typedef struct {
@@ -748,6 +761,7 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
     put(fields, values, buf, &n, "volume_threshold", "%.6g", d->volume_threshold);
     put(fields, values, buf, &n, "conversion_threshold", "%.6g", d->conversion_threshold);
     put(fields, values, buf, &n, "coverage", "%.6g", d->coverage);
+    put(fields, values, buf, &n, "away", "%.6g", d->away);
     put(fields, values, buf, &n, "team_size", "%d", d->team_size);
     int64_t lost = lost_in_window(ev, r->partition, &ev->cfg->windows[w], wm);
     put(fields, values, buf, &n, "incomplete", "%d", lost > 0);

@@ -98,6 +98,9 @@ char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_
             m->consumed);
     counter(&b, "gapwatch_events_valid_total", "Events that decoded and passed validation.",
             m->valid);
+    counter(&b, "gapwatch_availability_records_total",
+            "Availability records (time off, joining, leaving, team changes) applied.",
+            m->availability_records);
     header(&b, "gapwatch_events_dead_lettered_total", "counter",
            "Messages sent to the dead-letter topic, by reason.");
     for (int r = 1; r < GW_REASON_COUNT; r++)

@@ -25,6 +25,7 @@ typedef struct {
     uint64_t consumed;                       /* data messages read */
     uint64_t fetch_wakes;                    /* librdkafka fetcher woken (seeks) */
     uint64_t valid;                          /* decoded and valid */
+    uint64_t availability_records;           /* valid availability records (never counted) */
     uint64_t dead_lettered[GW_REASON_COUNT]; /* by reason */
     uint64_t late[GW_WINDOWS_MAX];           /* events too late, per window */
     uint64_t batches;

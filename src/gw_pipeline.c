@@ -514,6 +514,12 @@ static int take(gw_pipeline_t *pl, slot_t *sl, rd_kafka_message_t *msg)
             return -1;
         }
         pl->m->dead_lettered[written]++;
+    } else if (ev.avail != GW_AVAIL_NONE) {
+        /* Never counted and never a clock: planned time off lies ahead. */
+        if (gw_coalesce_add_record(sl->batch, &ev, msg->partition) != 0)
+            rc = -1;
+        else
+            pl->m->availability_records++;
     } else {
         if (ev.occurred_at_ms > pi->stream)
             pi->stream = ev.occurred_at_ms;

@@ -1099,6 +1099,113 @@ static int flight_pump(gw_store_t *s)
     }
 }
 
+/* Builds the commands of one availability record into s->resp and sends
+ * them (hiredis' output buffer); returns how many replies to expect, or -1. */
+static int build_record(gw_store_t *s, const gw_avail_record_t *r)
+{
+    char key[GW_KEY_MAX], field[GW_ID_MAX + 8], val[64];
+    gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
+    if (gw_keys_state(key, sizeof(key), s->cfg->key_prefix, &e) < 0)
+        return -1;
+    gw_resp_t *b = &s->resp;
+    gw_resp_begin(b);
+    snprintf(field, sizeof(field), "off:%s", r->record_id);
+    switch (r->avail) {
+    case GW_AVAIL_TIME_OFF:
+        snprintf(val, sizeof(val), "%lld-%lld", (long long)r->at_ms, (long long)r->end_ms);
+        gw_resp_arg(b, "HSET", 4);
+        gw_resp_arg_str(b, key);
+        gw_resp_arg_str(b, field);
+        gw_resp_arg_str(b, val);
+        break;
+    case GW_AVAIL_CANCELLED:
+        gw_resp_arg(b, "HDEL", 4);
+        gw_resp_arg_str(b, key);
+        gw_resp_arg_str(b, field);
+        break;
+    case GW_AVAIL_JOINED:
+    case GW_AVAIL_LEFT:
+        gw_resp_arg(b, "HSET", 4);
+        gw_resp_arg_str(b, key);
+        gw_resp_arg_str(b, r->avail == GW_AVAIL_JOINED ? "joined" : "left");
+        gw_resp_arg_i64(b, r->at_ms);
+        break;
+    case GW_AVAIL_TEAM:
+        gw_resp_arg(b, "HSET", 4);
+        gw_resp_arg_str(b, key);
+        gw_resp_arg(b, "team", 4);
+        gw_resp_arg_str(b, r->team);
+        gw_resp_arg(b, "team_since", 10);
+        gw_resp_arg_i64(b, r->at_ms);
+        break;
+    case GW_AVAIL_NONE:
+        return -1;
+    }
+    if (gw_resp_end(b) != 0 || send_resp(s) != 0)
+        return -1;
+    if (r->avail != GW_AVAIL_TEAM)
+        return 1;
+    /* the new team's roster lists the rep from now on */
+    if (gw_keys_team_reps(key, sizeof(key), s->cfg->key_prefix, r->tenant, r->team) < 0)
+        return -1;
+    gw_resp_begin(b);
+    gw_resp_arg(b, "HSET", 4);
+    gw_resp_arg_str(b, key);
+    gw_resp_arg_str(b, r->rep);
+    gw_resp_arg_i64(b, r->partition);
+    if (gw_resp_end(b) != 0 || send_resp(s) != 0)
+        return -1;
+    return 2;
+}
+
+/* Writes the batch's availability records (README "Calendars") to the reps'
+ * state, waiting for the replies: before the batch's counts and positions,
+ * so whoever sees the positions sees the records. Idempotent, so a batch
+ * retried after a failure writes them again harmlessly. Records are rare
+ * (a few a day per rep): one round trip for a batch that holds any. */
+static int write_records(gw_store_t *s, const gw_coalesce_t *batch, char *errstr,
+                         size_t errstr_size)
+{
+    const gw_avail_record_t *recs;
+    size_t n = gw_coalesce_records(batch, &recs);
+    if (n == 0)
+        return GW_STORE_OK;
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    size_t expect = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = build_record(s, &recs[i]);
+        if (k < 0) {
+            gw_resp_reset(&s->resp);
+            snprintf(errstr, errstr_size, "redis: cannot build the availability record of %s:%s",
+                     recs[i].tenant, recs[i].rep);
+            gw_store_disconnect(s);
+            return GW_STORE_ERROR;
+        }
+        expect += (size_t)k;
+    }
+    char first_error[256] = "";
+    for (size_t i = 0; i < expect; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+            snprintf(errstr, errstr_size, "redis: connection lost writing availability records: %s",
+                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+            gw_store_disconnect(s);
+            return GW_STORE_DOWN;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !first_error[0])
+            snprintf(first_error, sizeof(first_error),
+                     "HSET/HDEL of an availability record (state of a rep) refused: %s", r->str);
+        freeReplyObject(r);
+    }
+    if (first_error[0]) {
+        snprintf(errstr, errstr_size, "redis: %s", first_error);
+        return GW_STORE_ERROR;
+    }
+    return GW_STORE_OK;
+}
+
 int gw_store_apply_start(gw_store_t *s, const gw_coalesce_t *batch, const char *topic, char *errstr,
                          size_t errstr_size)
 {
@@ -1123,9 +1230,15 @@ int gw_store_apply_start(gw_store_t *s, const gw_coalesce_t *batch, const char *
         return f->rc;
     }
     s->ofield_len = (size_t)n;
+    int rc = write_records(s, batch, errstr, errstr_size);
+    if (rc != GW_STORE_OK) {
+        f->rc = rc;
+        snprintf(f->fail, sizeof(f->fail), "%s", errstr);
+        return rc;
+    }
     if (gw_coalesce_count(batch) == 0)
         return GW_STORE_OK;
-    int rc = gw_store_connect(s, errstr, errstr_size);
+    rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK) {
         f->rc = rc;
         snprintf(f->fail, sizeof(f->fail), "%s", errstr);

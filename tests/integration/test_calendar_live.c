@@ -1,0 +1,293 @@
+/*
+ * The sales calendar through Kafka, gapwatchd and Redis. Two teams of one
+ * tenant work Monday to Friday (UTC), three meetings booked a working day
+ * against an objective of 8 a week:
+ *   east r01-r06  healthy;
+ *   east r07      a week of time off (TIME_OFF sent before): not judged in
+ *                 7d, no alert, its 30d objective prorated;
+ *   east r08      the same silent week without a record: an efficiency gap
+ *                 (silent) that fires; the TIME_OFF sent late re-judges
+ *                 the window: not_available, and the alert resolves;
+ *   east r09      left a week ago (REP_LEFT): not alerted, out of the
+ *                 team's baseline (the others' team size says 8, not 9);
+ *   east r10      joined 10 days ago (REP_JOINED): ramps from the join
+ *                 date (week 1: half the objective), on target;
+ *   west w01-w04  their calendar makes the last week a holiday: nobody
+ *                 worked, nobody is alerted, 30d objectives prorated.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gapwatch/v1/event.pb-c.h"
+#include "gw_calendar.h"
+#include "gw_harness.h"
+
+#define H 3600000LL
+#define D 86400000LL
+
+static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
+                                     NULL};
+static long seq;
+
+static void send_ev(rd_kafka_t *rk, const char *rep, const char *team, int64_t t, int kind,
+                 int64_t ends, const char *record_id)
+{
+    char eid[64];
+    snprintf(eid, sizeof(eid), "cal-%ld", seq++);
+    Gapwatch__V1__Event e = GAPWATCH__V1__EVENT__INIT;
+    e.event_id = eid;
+    e.tenant_id = "acme";
+    e.rep_id = (char *)rep;
+    e.team_id = (char *)team;
+    e.occurred_at_ms = t;
+    e.kind = (Gapwatch__V1__Kind)kind;
+    e.ends_at_ms = ends;
+    e.record_id = (char *)(record_id ? record_id : "");
+    uint8_t buf[512];
+    size_t len = gapwatch__v1__event__pack(&e, buf);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(rep, strlen(rep)),
+                          RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk, 100);
+        send_ev(rk, rep, team, t, kind, ends, record_id);
+        return;
+    }
+    assert_int_equal(err, 0);
+}
+
+/* A working day's events of one rep: 15 dials, 5 conversations, 3
+ * meetings booked, between 09:00 and 17:00 UTC, none at or after `end`. */
+static void workday(rd_kafka_t *rk, const char *rep, const char *team, int64_t day_start,
+                    int64_t end)
+{
+    static const int kinds[] = {GAPWATCH__V1__KIND__DIAL, GAPWATCH__V1__KIND__CONVERSATION,
+                                GAPWATCH__V1__KIND__MEETING_BOOKED};
+    static const int counts[] = {15, 5, 3};
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < counts[k]; j++) {
+            int64_t t = day_start + 9 * H + (8 * H) * j / counts[k] + k * 60000;
+            if (t < end)
+                send_ev(rk, rep, team, t, kinds[k], 0, NULL);
+        }
+}
+
+static char *hget(redisContext *c, const char *rep, const char *window, const char *field,
+                  char *buf, size_t size)
+{
+    redisReply *r = redisCommand(c, "HGET gw:{acme:%s}:diag:%s %s", rep, window, field);
+    buf[0] = '\0';
+    if (r && r->type == REDIS_REPLY_STRING)
+        snprintf(buf, size, "%s", r->str);
+    freeReplyObject(r);
+    return buf;
+}
+
+static char *alert_phase(redisContext *c, const char *rep, char *buf, size_t size)
+{
+    redisReply *r = redisCommand(c, "HGET gw:{acme:%s}:alerts:7d efficiency_gap.phase", rep);
+    snprintf(buf, size, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "inactive");
+    freeReplyObject(r);
+    return buf;
+}
+
+/* Waits until every rep's 7d snapshot was evaluated after `since`. */
+static void wait_fresh(gwh_t *h, redisContext *c, const char *const *reps, int64_t since)
+{
+    char buf[64];
+    int64_t deadline = gwh_now_ms() + 90000;
+    for (;;) {
+        int stale = 0;
+        for (int i = 0; reps[i]; i++)
+            stale += atoll(hget(c, reps[i], "7d", "evaluated_at_ms", buf, sizeof(buf))) <= since;
+        if (stale == 0)
+            return;
+        if (gwh_now_ms() > deadline) {
+            gwh_dump_daemon_log(h, 40);
+            fail_msg("%d reps were not evaluated in time", stale);
+        }
+        gwh_sleep_ms(250);
+    }
+}
+
+static void test_calendar_through_the_pipeline(void **state)
+{
+    (void)state;
+    gwh_t h;
+    gwh_init(&h, "calendar");
+    gwh_redis_start(&h, NULL);
+    gwh_kafka_start(&h, 3, topics);
+
+    /* The end of the stream: on the hour, half an hour ago. */
+    int64_t end = (gwh_now_ms() - 1800000) / H * H;
+    gw_calendar_t utc;
+    gw_calendar_init_utc(&utc);
+    int64_t last_day = gw_calendar_day(&utc, end), week_ago = gw_calendar_day(&utc, end - 7 * D);
+    char from[16], to[16];
+    gw_date_format(week_ago, from, sizeof(from));
+    gw_date_format(last_day, to, sizeof(to));
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "windows:\n"
+             "  - {name: 7d, length: 7d, bucket: 1h, grace: 1h}\n"
+             "  - {name: 30d, length: 30d, bucket: 6h, grace: 1h}\n"
+             "calendars:\n"
+             "  - {name: us, timezone: UTC, working_days: [mon, tue, wed, thu, fri], teams: "
+             "[east]}\n"
+             "  - name: west\n"
+             "    timezone: UTC\n"
+             "    working_days: [mon, tue, wed, thu, fri]\n"
+             "    holidays: [\"%s..%s\"]\n"
+             "    teams: [west]\n"
+             "playbooks:\n"
+             "  - name: sdr\n"
+             "    teams: [\"*\"]\n"
+             "    funnel:\n"
+             "      - {name: reach, kinds: [DIAL]}\n"
+             "      - {name: connect, kinds: [CONVERSATION]}\n"
+             "      - {name: book, kinds: [MEETING_BOOKED]}\n"
+             "    objective: {kind: MEETING_BOOKED, per_window: {7d: 8, 30d: 32}}\n"
+             "    ramp: [0.25, 0.5, 0.75]\n"
+             "    confidence: 0.95\n"
+             "    min_rep_trials: 20\n"
+             "    min_team_trials: 50\n"
+             "alerting: {fire_after: 0s, resolve_after: 0s, windows: [7d]}\n"
+             "evaluation: {sweep_interval: 2s, min_interval: 1s}\n",
+             from, to);
+    gwh_write_config(&h, yaml);
+
+    rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
+    const char *east[] = {"r01", "r02", "r03", "r04", "r05", "r06", "r07", "r08", "r09", "r10"};
+    const char *west[] = {"w01", "w02", "w03", "w04"};
+    for (int64_t day = gw_calendar_day(&utc, end - 40 * D); day <= last_day; day++) {
+        if (gw_weekday(day) >= 5)
+            continue;
+        int64_t ds = day * D;
+        for (int i = 0; i < 10; i++) {
+            bool quiet = i >= 6 && i <= 8 && ds + 17 * H > end - 7 * D; /* r07-r09 */
+            bool before_join = i == 9 && ds + 9 * H < end - 10 * D;
+            if (!quiet && !before_join)
+                workday(rk, east[i], "east", ds, end);
+        }
+        for (int i = 0; i < 4; i++)
+            if (day < week_ago)
+                workday(rk, west[i], "west", ds, end);
+    }
+    send_ev(rk, "r01", "east", end - 1, GAPWATCH__V1__KIND__DIAL, 0, NULL); /* the clock */
+    send_ev(rk, "r07", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-7");
+    send_ev(rk, "r07", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-7");
+    send_ev(rk, "r09", "east", end - 7 * D, GAPWATCH__V1__KIND__REP_LEFT, 0, NULL);
+    send_ev(rk, "r10", "east", end - 10 * D, GAPWATCH__V1__KIND__REP_JOINED, 0, NULL);
+    rd_kafka_flush(rk, 60000);
+    assert_int_equal(rd_kafka_outq_len(rk), 0);
+    int64_t produced = gwh_now_ms();
+
+    gwh_daemon_start(&h);
+    assert_true(gwh_wait_consumed(&h, rk, "sales.events", 12, 120000));
+    redisContext *c = gwh_redis(&h);
+    const char *all[] = {"r01", "r02", "r03", "r04", "r05", "r06", "r07",
+                         "r08", "r09", "r10", "w01", "w02", "w03", "w04", NULL};
+    wait_fresh(&h, c, all, produced);
+    gwh_sleep_ms(2500); /* the sweep after full consumption */
+
+    char diag[64], sig[128], obj[32], size[16], ph[32];
+    fprintf(stderr, "%-4s %-16s %-28s %-9s %-9s %s\n", "rep", "7d", "signals", "objective",
+            "30d obj", "team size");
+    for (int i = 0; all[i]; i++) {
+        char d30[64], o30[32];
+        hget(c, all[i], "7d", "diagnosis", diag, sizeof(diag));
+        hget(c, all[i], "7d", "signals", sig, sizeof(sig));
+        hget(c, all[i], "7d", "objective", obj, sizeof(obj));
+        hget(c, all[i], "7d", "team_size", size, sizeof(size));
+        hget(c, all[i], "30d", "diagnosis", d30, sizeof(d30));
+        hget(c, all[i], "30d", "objective", o30, sizeof(o30));
+        fprintf(stderr, "%-4s %-16s %-28s %-9s %-9s %s %s\n", all[i], diag, sig[0] ? sig : "-", obj,
+                o30, size, d30);
+    }
+    for (int i = 0; i < 6; i++) {
+        assert_string_equal(hget(c, east[i], "7d", "diagnosis", diag, sizeof(diag)), "healthy");
+        /* r09 left: out of the baseline */
+        assert_string_equal(hget(c, east[i], "7d", "team_size", size, sizeof(size)), "9");
+    }
+    /* time off: not judged, objective prorated away; 30d prorated too */
+    assert_string_equal(hget(c, "r07", "7d", "diagnosis", diag, sizeof(diag)), "not_available");
+    assert_non_null(strstr(hget(c, "r07", "7d", "signals", sig, sizeof(sig)), "time_off"));
+    assert_string_equal(hget(c, "r07", "30d", "diagnosis", diag, sizeof(diag)), "healthy");
+    double o30 = atof(hget(c, "r07", "30d", "objective", obj, sizeof(obj)));
+    assert_true(o30 > 32 * 0.70 && o30 < 32 * 0.82); /* ~ (21.4 - 5) / 21.4 of 32 */
+    /* the control: the same silence without a record is a gap, and fires */
+    assert_string_equal(hget(c, "r08", "7d", "diagnosis", diag, sizeof(diag)), "efficiency_gap");
+    assert_non_null(strstr(hget(c, "r08", "7d", "signals", sig, sizeof(sig)), "silent"));
+    assert_string_equal(alert_phase(c, "r08", ph, sizeof(ph)), "firing");
+    /* the leaver and the holiday team: not judged, not alerted */
+    assert_string_equal(hget(c, "r09", "7d", "diagnosis", diag, sizeof(diag)), "not_available");
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(hget(c, west[i], "7d", "diagnosis", diag, sizeof(diag)),
+                            "not_available");
+        assert_string_equal(hget(c, west[i], "30d", "diagnosis", diag, sizeof(diag)), "healthy");
+        double w30 = atof(hget(c, west[i], "30d", "objective", obj, sizeof(obj)));
+        assert_true(w30 > 32 * 0.70 && w30 < 32 * 0.82);
+        assert_string_equal(alert_phase(c, west[i], ph, sizeof(ph)), "inactive");
+    }
+    /* the joiner ramps from its join date: week 1 of the ramp, half */
+    assert_string_equal(hget(c, "r10", "7d", "ramp_factor", obj, sizeof(obj)), "0.5");
+    assert_string_equal(hget(c, "r10", "7d", "diagnosis", diag, sizeof(diag)), "healthy");
+    for (int i = 0; i < 10; i++)
+        if (i != 7)
+            assert_string_equal(alert_phase(c, east[i], ph, sizeof(ph)), "inactive");
+
+    /* r08's time off, entered late: the window is judged again and the
+     * alert resolves. */
+    int64_t late = gwh_now_ms();
+    send_ev(rk, "r08", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, NULL);
+    rd_kafka_flush(rk, 30000);
+    const char *r08[] = {"r08", NULL};
+    wait_fresh(&h, c, r08, late);
+    int64_t deadline = gwh_now_ms() + 30000;
+    while (strcmp(hget(c, "r08", "7d", "diagnosis", diag, sizeof(diag)), "not_available") != 0 &&
+           gwh_now_ms() < deadline)
+        gwh_sleep_ms(250);
+    assert_string_equal(diag, "not_available");
+    while (strcmp(alert_phase(c, "r08", ph, sizeof(ph)), "inactive") != 0 &&
+           gwh_now_ms() < deadline)
+        gwh_sleep_ms(250);
+    assert_string_equal(ph, "inactive");
+    /* the stream holds one FIRING and one RESOLVED for r08, nothing else
+     * (the stream is written once Kafka acknowledged the alert) */
+    int firing = 0, resolved = 0, other = 0;
+    while (resolved == 0 && gwh_now_ms() < deadline + 30000) {
+        redisReply *r = redisCommand(c, "XRANGE gw:alerts:{acme} - +");
+        assert_non_null(r);
+        firing = resolved = other = 0;
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *json = r->element[i]->element[1]->element[1]->str;
+            bool mine = strstr(json, "\"rep_id\":\"r08\"") != NULL;
+            firing += mine && strstr(json, "\"state\":\"FIRING\"");
+            resolved += mine && strstr(json, "\"state\":\"RESOLVED\"");
+            other += !mine;
+        }
+        freeReplyObject(r);
+        if (resolved == 0)
+            gwh_sleep_ms(250);
+    }
+    assert_int_equal(firing, 1);
+    assert_int_equal(resolved, 1);
+    assert_int_equal(other, 0);
+    rd_kafka_destroy(rk);
+    gwh_cleanup(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_calendar_through_the_pipeline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
