@@ -36,7 +36,7 @@ static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "s
 static long seq;
 
 static void send_ev(rd_kafka_t *rk, const char *rep, const char *team, int64_t t, int kind,
-                 int64_t ends, const char *record_id)
+                    int64_t ends, const char *record_id)
 {
     char eid[64];
     snprintf(eid, sizeof(eid), "cal-%ld", seq++);
@@ -51,10 +51,9 @@ static void send_ev(rd_kafka_t *rk, const char *rep, const char *team, int64_t t
     e.record_id = (char *)(record_id ? record_id : "");
     uint8_t buf[512];
     size_t len = gapwatch__v1__event__pack(&e, buf);
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(rep, strlen(rep)),
-                          RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(rep, strlen(rep)),
+        RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(rk, 100);
         send_ev(rk, rep, team, t, kind, ends, record_id);
@@ -192,8 +191,8 @@ static void test_calendar_through_the_pipeline(void **state)
     gwh_daemon_start(&h);
     assert_true(gwh_wait_consumed(&h, rk, "sales.events", 12, 120000));
     redisContext *c = gwh_redis(&h);
-    const char *all[] = {"r01", "r02", "r03", "r04", "r05", "r06", "r07",
-                         "r08", "r09", "r10", "w01", "w02", "w03", "w04", NULL};
+    const char *all[] = {"r01", "r02", "r03", "r04", "r05", "r06", "r07", "r08",
+                         "r09", "r10", "w01", "w02", "w03", "w04", NULL};
     wait_fresh(&h, c, all, produced);
     gwh_sleep_ms(2500); /* the sweep after full consumption */
 

@@ -287,6 +287,58 @@ static void test_decode_fixtures_give_their_documented_reason(void **state)
     assert_int_equal(ev.kind, GW_KIND_CUSTOM_BASE);
 }
 
+/* Availability records: never counted, may lie ahead (planned time off),
+ * and their own rules give invalid_availability naming the field. */
+static void test_decode_availability_records(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_event_t ev;
+    char detail[256];
+    Gapwatch__V1__Event m = base_event();
+    m.kind = GAPWATCH__V1__KIND__TIME_OFF;
+    m.occurred_at_ms = NOW + 30LL * 86400000; /* a vacation next month */
+    m.ends_at_ms = m.occurred_at_ms + 5LL * 86400000;
+    m.record_id = "hr-4411";
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_OK);
+    assert_int_equal(ev.avail, GW_AVAIL_TIME_OFF);
+    assert_int_equal(ev.kind, 0);
+    assert_int_equal(ev.ends_at_ms, m.ends_at_ms);
+    assert_string_equal(ev.record_id, "hr-4411");
+    m.record_id = "";
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_OK);
+    assert_string_equal(ev.record_id, "e-1"); /* named by its event_id */
+
+    m.ends_at_ms = m.occurred_at_ms;
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_AVAILABILITY);
+    assert_non_null(strstr(detail, "TIME_OFF ends_at_ms"));
+    m.ends_at_ms = m.occurred_at_ms + 400LL * 86400000;
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_AVAILABILITY);
+    assert_non_null(strstr(detail, "at most 366"));
+    m.occurred_at_ms = NOW + 400LL * 86400000;
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_FUTURE);
+
+    m = base_event();
+    m.kind = GAPWATCH__V1__KIND__REP_LEFT;
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_OK);
+    assert_int_equal(ev.avail, GW_AVAIL_LEFT);
+    m.ends_at_ms = NOW;
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_AVAILABILITY);
+    assert_non_null(strstr(detail, "ends_at_ms is set but the record is not a TIME_OFF"));
+    m = base_event(); /* a DIAL */
+    m.ends_at_ms = NOW;
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_AVAILABILITY);
+    assert_non_null(strstr(detail, "not an availability record"));
+    m = base_event();
+    m.kind = GAPWATCH__V1__KIND__TIME_OFF_CANCELLED;
+    m.record_id = "bad id";
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_AVAILABILITY);
+    assert_non_null(strstr(detail, "record_id"));
+    m.record_id = "hr-4411";
+    assert_int_equal(decode_msg(ctx, &m, &ev, detail, sizeof(detail)), GW_REASON_OK);
+    assert_int_equal(ev.avail, GW_AVAIL_CANCELLED);
+    assert_int_equal(gw_reason_str(GW_REASON_AVAILABILITY)[0], 'i');
+}
+
 static void test_reason_names_are_stable(void **state)
 {
     (void)state;
@@ -305,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_each_rule_with_reason_and_field),
         cmocka_unit_test(test_decode_fixtures_give_their_documented_reason),
         cmocka_unit_test(test_reason_names_are_stable),
+        cmocka_unit_test(test_decode_availability_records),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
