@@ -312,41 +312,63 @@ void gw_calendar_prorate(const gw_calendar_t *c, int64_t from_ms, int64_t to_ms,
         *away = 0;
 }
 
+/* First month and year of the fiscal quarter holding (y, m), and the
+ * calendar year its fiscal year ends in, and the quarter (0..3). */
+static void fiscal_quarter(const gw_calendar_t *c, int y, int m, int *qy, int *qm, int *fy, int *q)
+{
+    int f = c->fiscal_start_month >= 1 && c->fiscal_start_month <= 12 ? c->fiscal_start_month : 1;
+    int since = (m - f + 12) % 12; /* months since the fiscal year started */
+    int start_year = m >= f ? y : y - 1;
+    *q = since / 3;
+    *qm = f + 3 * *q;
+    *qy = start_year;
+    if (*qm > 12) {
+        *qm -= 12;
+        (*qy)++;
+    }
+    *fy = f == 1 ? start_year : start_year + 1;
+}
+
+int64_t gw_calendar_period_first(const gw_calendar_t *c, gw_period_kind_t k, int64_t day,
+                                 int64_t *next_first)
+{
+    int y, m, d;
+    if (k == GW_PERIOD_WEEK) {
+        int64_t first = day - (gw_weekday(day) - c->week_start + 7) % 7;
+        *next_first = first + 7;
+        return first;
+    }
+    gw_civil_from_days(day, &y, &m, &d);
+    int months = 1;
+    if (k == GW_PERIOD_QUARTER) {
+        int fy, q;
+        fiscal_quarter(c, y, m, &y, &m, &fy, &q);
+        months = 3;
+    }
+    int nm = m + months, ny = y;
+    if (nm > 12) {
+        nm -= 12;
+        ny++;
+    }
+    *next_first = gw_days_from_civil(ny, nm, 1);
+    return gw_days_from_civil(y, m, 1);
+}
+
 void gw_calendar_period(const gw_calendar_t *c, gw_period_kind_t k, int64_t utc_ms,
                         int64_t *start_ms, int64_t *end_ms, char *id, size_t idsize)
 {
-    int64_t day = gw_calendar_day(c, utc_ms), first, next;
+    int64_t next, first = gw_calendar_period_first(c, k, gw_calendar_day(c, utc_ms), &next);
     int y, m, d;
-    gw_civil_from_days(day, &y, &m, &d);
+    gw_civil_from_days(first, &y, &m, &d);
     if (k == GW_PERIOD_WEEK) {
-        first = day - (gw_weekday(day) - c->week_start + 7) % 7;
-        next = first + 7;
         char date[16];
         gw_date_format(first, date, sizeof(date));
         snprintf(id, idsize, "week:%s", date);
     } else if (k == GW_PERIOD_MONTH) {
-        first = gw_days_from_civil(y, m, 1);
-        next = m == 12 ? gw_days_from_civil(y + 1, 1, 1) : gw_days_from_civil(y, m + 1, 1);
         snprintf(id, idsize, "month:%04d-%02d", y, m);
     } else {
-        int f =
-            c->fiscal_start_month >= 1 && c->fiscal_start_month <= 12 ? c->fiscal_start_month : 1;
-        int since = (m - f + 12) % 12; /* months since the fiscal year started */
-        int q = since / 3;
-        int fy_start_year = m >= f ? y : y - 1;
-        int qm = f + 3 * q, qy = fy_start_year;
-        if (qm > 12) {
-            qm -= 12;
-            qy++;
-        }
-        first = gw_days_from_civil(qy, qm, 1);
-        int nm = qm + 3, ny = qy;
-        if (nm > 12) {
-            nm -= 12;
-            ny++;
-        }
-        next = gw_days_from_civil(ny, nm, 1);
-        int fy = f == 1 ? fy_start_year : fy_start_year + 1; /* the year it ends in */
+        int qy, qm, fy, q;
+        fiscal_quarter(c, y, m, &qy, &qm, &fy, &q);
         snprintf(id, idsize, "quarter:FY%04d-Q%d", fy, q + 1);
     }
     *start_ms = gw_calendar_day_start(c, first);

@@ -150,6 +150,11 @@ bool gw_availability_away(const gw_availability_t *a, int64_t t_ms);
 void gw_calendar_period(const gw_calendar_t *c, gw_period_kind_t k, int64_t utc_ms,
                         int64_t *start_ms, int64_t *end_ms, char *id, size_t idsize);
 
+/* The first local day of the period of kind `k` holding local day `day`,
+ * and the first day of the next one. */
+int64_t gw_calendar_period_first(const gw_calendar_t *c, gw_period_kind_t k, int64_t day,
+                                 int64_t *next_first);
+
 /* The calendar of `tenant`/`team` among `n` (gw_team_match ranks), or NULL. */
 const gw_calendar_t *gw_calendar_for_team(const gw_calendar_t *cals, int n, const char *tenant,
                                           const char *team);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -894,6 +895,10 @@ static int load(const char *text, size_t len, const char *name, gw_config_t **ou
     read_password(&L, &extra);
     check_cross(&L, &extra);
     cfg_resolve_playbooks(&L);
+    for (int i = 0; i < L.cfg->nplaybooks; i++)
+        for (int k = 0; k < GW_PERIOD_COUNT; k++)
+            if (!isnan(L.cfg->playbooks[i].period_target[k]))
+                L.cfg->periods |= 1u << k;
     resolve_alert_windows(&L, &extra);
     yaml_document_delete(&L.doc);
 

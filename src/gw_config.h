@@ -100,6 +100,7 @@ typedef struct gw_config_s {
 
     gw_playbook_t *playbooks; /* see gw_playbook.h */
     int nplaybooks;
+    unsigned periods; /* bit per gw_period_kind_t a playbook sets an objective for */
 
     struct {
         int64_t fire_after_ms;        /* a condition must hold this long to fire */

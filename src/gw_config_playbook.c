@@ -211,12 +211,41 @@ static void load_objective_amount(cfg_loader_t *L, yaml_node_t *node, const char
     rb->objective_amount_of.node = node;
 }
 
+/* per_period: {week: 10, month: 40, quarter: 120} */
+static void load_per_period(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    gw_playbook_t *pb = base;
+    if (node->type != YAML_MAPPING_NODE) {
+        cfg_error(L, node, path, "expected a mapping of period: objective, e.g. {month: 40}");
+        return;
+    }
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(&L->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(&L->doc, p->value);
+        if (!k || k->type != YAML_SCALAR_NODE)
+            continue;
+        const char *name = (const char *)k->data.scalar.value;
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s.%s", path, name);
+        int period = gw_period_parse(name);
+        if (period < 0) {
+            cfg_error(L, k, sub, "\"%s\" is not a calendar period (week, month, quarter)", name);
+            continue;
+        }
+        double d;
+        if (cfg_double(L, v, sub, 0, 1e15, &d) == 0)
+            pb->period_target[period] = d;
+    }
+}
+
 static void load_objective(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     static const cfg_field_t fields[] = {
         {"kind", CFG_CUSTOM, 0, 0, 0, NULL, load_objective_kind},
         {"amount_of", CFG_CUSTOM, 0, 0, 0, NULL, load_objective_amount},
         {"per_window", CFG_CUSTOM, 0, 0, 0, NULL, load_per_window},
+        {"per_period", CFG_CUSTOM, 0, 0, 0, NULL, load_per_period},
         {NULL},
     };
     current(L)->objective_node = node;
@@ -341,6 +370,8 @@ static const cfg_field_t playbook_fields[] = {
     {"evidence_window", CFG_CUSTOM, 0, 0, 0, NULL, load_evidence_window},
     {"partial_history", CFG_CUSTOM, 0, 0, 0, NULL, load_partial_history},
     {"min_history", CFG_DOUBLE, offsetof(gw_playbook_t, min_history), 0, 0, NULL, NULL, 0.0, 1.0},
+    {"pace_min_elapsed", CFG_DOUBLE, offsetof(gw_playbook_t, pace_min_elapsed), 0, 0, NULL, NULL,
+     0.0, 0.95},
     {"volume_spread", CFG_DOUBLE, offsetof(gw_playbook_t, volume_spread), 0, 0, NULL, NULL, 0.0,
      2.0},
     {"rate_spread", CFG_DOUBLE, offsetof(gw_playbook_t, rate_spread), 0, 0, NULL, NULL, 0.0, 2.0},
@@ -352,6 +383,9 @@ static void playbook_defaults(gw_playbook_t *pb)
     memset(pb, 0, sizeof(*pb));
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         pb->target[w] = NAN;
+    for (int k = 0; k < GW_PERIOD_COUNT; k++)
+        pb->period_target[k] = NAN;
+    pb->pace_min_elapsed = 0.2;
     pb->confidence = 0.95;
     pb->tolerance = 0.1;
     pb->min_rep_trials = 20;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gw_calendar.h"
 #include "gw_kinds.h"
 #include "gw_window.h"
 
@@ -56,8 +57,10 @@ typedef struct {
     int nstages;
     gw_objective_type_t objective_type;
     int objective_kind;
-    int objective_stage;           /* stage holding objective_kind */
-    double target[GW_WINDOWS_MAX]; /* per configured window; NaN: not evaluated there */
+    int objective_stage;                   /* stage holding objective_kind */
+    double target[GW_WINDOWS_MAX];         /* per configured window; NaN: not evaluated there */
+    double period_target[GW_PERIOD_COUNT]; /* per calendar period; NaN: no pace there */
+    double pace_min_elapsed; /* share of a period's available days before pace is judged */
     gw_override_t *overrides;
     int noverrides;
     double ramp[GW_RAMP_WEEKS_MAX]; /* objective factor in week i since the rep's first event */
