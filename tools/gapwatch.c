@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gw_version.h"
 
 static const struct {
     const char *name;
@@ -30,7 +31,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: gapwatch COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\n'gapwatch COMMAND -h' shows a command's options.\n");
+    fprintf(out, "\n'gapwatch COMMAND --help' shows a command's options; 'gapwatch --version' the\n"
+                 "versions of gapwatch and its libraries.\n");
 }
 
 int main(int argc, char **argv)
@@ -41,6 +43,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        gw_version_print(stdout, "gapwatch");
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
