@@ -10,7 +10,6 @@
 #include <protobuf-c/protobuf-c.h>
 #include <yaml.h>
 
-
 const char *gw_version(void)
 {
     return GW_VERSION;
