@@ -6,6 +6,8 @@
  *   gapwatch rep          a rep's windows and diagnosis from Redis
  *   gapwatch sim          a simulated sales org, to Kafka or JSON lines
  *   gapwatch alerts       tail the alerts
+ *   gapwatch scoreboard   a simulation's ground truth beside the diagnoses
+ *   gapwatch dlq          list and replay dead-lettered records
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +26,7 @@ static const struct {
     {"sim", cmd_sim, "simulate a sales org and produce its events"},
     {"alerts", cmd_alerts, "tail the alerts (Kafka topic or Redis stream)"},
     {"scoreboard", cmd_scoreboard, "compare a simulation's ground truth with the diagnoses"},
+    {"dlq", cmd_dlq, "list dead-lettered records, replay them as they are or fixed"},
 };
 
 static void usage(FILE *out)
