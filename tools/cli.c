@@ -168,7 +168,9 @@ gw_store_t *cli_store_open(const char *cmd, const gw_config_t *cfg)
     }
     gw_store_set_read_only(store);
     char err[512];
-    if (gw_store_ping(store, err, sizeof(err)) != GW_STORE_OK) {
+    /* Connect (AUTH, SELECT) rather than PING: PING is @connection, which a
+     * +@read user may lack. */
+    if (gw_store_connect(store, err, sizeof(err)) != GW_STORE_OK) {
         fprintf(stderr, "gapwatch %s: %s\n", cmd, err);
         gw_store_free(store);
         return NULL;

@@ -67,44 +67,43 @@ typedef struct {
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: gapwatch dlq (-b BROKERS | -F FILE) [-t DLQ_TOPIC] [filters] [--json]\n"
-        "       gapwatch dlq (-b BROKERS | -F FILE) --replay (filters | --all) [--to TOPIC]\n"
-        "       gapwatch dlq (-b BROKERS | -F FILE) --replay --fix FILE\n"
-        "\n"
-        "Lists the records gapwatchd dead-lettered, one per line: DLQ partition:offset,\n"
-        "failure time, reason, source topic/partition@offset, detail. --replay sends the\n"
-        "chosen ones back to their source topic.\n"
-        "\n"
-        "  -b BROKERS          bootstrap servers\n"
-        "  -F FILE             read the bootstrap servers from FILE (gapwatch kafka-mock -o)\n"
-        "  -t TOPIC            dead-letter topic (default sales.events.dlq)\n"
-        "  -X name=value       librdkafka property (repeatable)\n"
-        "  -c CONFIG           gapwatchd's YAML config: its topics, custom kinds, limits\n"
-        "      --timeout MS    how long Kafka may take to answer (default 10000)\n"
-        "filters (all must hold):\n"
-        "      --reason R      only reason R (repeatable, or R1,R2): invalid_rep_id, ...\n"
-        "      --since TIME    failed at or after TIME\n"
-        "      --until TIME    failed before TIME\n"
-        "                      TIME: 2026-12-03T10:00:00Z, Unix milliseconds, or an age\n"
-        "                      such as 90s, 15m, 2h, 7d (that long ago)\n"
-        "      --offset LIST   only these records: P:O or O (partition 0), comma-separated\n"
-        "output:\n"
-        "      --json          one object per record: dlq, reason, detail, source,\n"
-        "                      failed_at_ms, group, key, event (the payload as JSON, null\n"
-        "                      when it is not an Event): the input of --fix\n"
-        "replay:\n"
-        "      --replay        send the chosen records to their source topic as they are\n"
-        "      --all           with --replay and no filter: every record\n"
-        "      --fix FILE      send the \"event\" of each line of FILE (--json's format,\n"
-        "                      edited) in place of the record named by its \"dlq\"\n"
-        "      --to TOPIC      send to TOPIC instead of the source topic\n"
-        "      --no-validate   send even what gapwatchd's rules would dead-letter again\n"
-        "      --dry-run       check what would be replayed, send nothing\n"
-        "\n"
-        "Exit 0 when everything listed or replayed, 1 when a record could not be replayed\n"
-        "(still invalid, undelivered) or Kafka failed, 2 on bad usage.\n");
+    fprintf(out,
+            "usage: gapwatch dlq (-b BROKERS | -F FILE) [-t DLQ_TOPIC] [filters] [--json]\n"
+            "       gapwatch dlq (-b BROKERS | -F FILE) --replay (filters | --all) [--to TOPIC]\n"
+            "       gapwatch dlq (-b BROKERS | -F FILE) --replay --fix FILE\n"
+            "\n"
+            "Lists the records gapwatchd dead-lettered, one per line: DLQ partition:offset,\n"
+            "failure time, reason, source topic/partition@offset, detail. --replay sends the\n"
+            "chosen ones back to their source topic.\n"
+            "\n"
+            "  -b BROKERS          bootstrap servers\n"
+            "  -F FILE             read the bootstrap servers from FILE (gapwatch kafka-mock -o)\n"
+            "  -t TOPIC            dead-letter topic (default sales.events.dlq)\n"
+            "  -X name=value       librdkafka property (repeatable)\n"
+            "  -c CONFIG           gapwatchd's YAML config: its topics, custom kinds, limits\n"
+            "      --timeout MS    how long Kafka may take to answer (default 10000)\n"
+            "filters (all must hold):\n"
+            "      --reason R      only reason R (repeatable, or R1,R2): invalid_rep_id, ...\n"
+            "      --since TIME    failed at or after TIME\n"
+            "      --until TIME    failed before TIME\n"
+            "                      TIME: 2026-12-03T10:00:00Z, Unix milliseconds, or an age\n"
+            "                      such as 90s, 15m, 2h, 7d (that long ago)\n"
+            "      --offset LIST   only these records: P:O or O (partition 0), comma-separated\n"
+            "output:\n"
+            "      --json          one object per record: dlq, reason, detail, source,\n"
+            "                      failed_at_ms, group, key, event (the payload as JSON, null\n"
+            "                      when it is not an Event): the input of --fix\n"
+            "replay:\n"
+            "      --replay        send the chosen records to their source topic as they are\n"
+            "      --all           with --replay and no filter: every record\n"
+            "      --fix FILE      send the \"event\" of each line of FILE (--json's format,\n"
+            "                      edited) in place of the record named by its \"dlq\"\n"
+            "      --to TOPIC      send to TOPIC instead of the source topic\n"
+            "      --no-validate   send even what gapwatchd's rules would dead-letter again\n"
+            "      --dry-run       check what would be replayed, send nothing\n"
+            "\n"
+            "Exit 0 when everything listed or replayed, 1 when a record could not be replayed\n"
+            "(still invalid, undelivered) or Kafka failed, 2 on bad usage.\n");
 }
 
 /* TIME of --since/--until into Unix ms; -1 with a message when malformed. */
@@ -313,8 +312,8 @@ static void print_rec(const dlq_rec_t *r, bool as_json)
 /* Reads the whole of `topic` (to the high watermarks at the start) and
  * keeps the records `keep` accepts (all when NULL) in *recs. Returns the
  * number kept, or -1 (printed). */
-static int read_dlq(rd_kafka_conf_t *conf, const char *bootstrap, const char *topic,
-                    int timeout_ms, const dlq_filter_t *keep, dlq_rec_t **recs)
+static int read_dlq(rd_kafka_conf_t *conf, const char *bootstrap, const char *topic, int timeout_ms,
+                    const dlq_filter_t *keep, dlq_rec_t **recs)
 {
     cli_kafka_state_t kst;
     memset(&kst, 0, sizeof(kst));
@@ -340,7 +339,8 @@ static int read_dlq(rd_kafka_conf_t *conf, const char *bootstrap, const char *to
     high = calloc((size_t)nparts, sizeof(*high));
     for (int p = 0; p < nparts; p++) {
         int64_t lo, hi;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
         if (e) {
             fprintf(stderr, "gapwatch dlq: %s [%d]: cannot read its offsets: %s\n", topic, p,
                     rd_kafka_err2str(e));
@@ -362,8 +362,8 @@ static int read_dlq(rd_kafka_conf_t *conf, const char *bootstrap, const char *to
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
             if (gw_mono_ms() - last_progress > timeout_ms || gw_mono_ms() > deadline + 600000) {
-                fprintf(stderr, "gapwatch dlq: %s: no progress for %d ms: %s\n", topic,
-                        timeout_ms, kst.last_error[0] ? kst.last_error : "timed out");
+                fprintf(stderr, "gapwatch dlq: %s: no progress for %d ms: %s\n", topic, timeout_ms,
+                        kst.last_error[0] ? kst.last_error : "timed out");
                 goto fail;
             }
             continue;
@@ -428,8 +428,7 @@ static void send_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     dlq_send_state_t *st = opaque;
     if (m->err) {
         if (!st->failed++)
-            snprintf(st->first_failure, sizeof(st->first_failure), "%s",
-                     rd_kafka_err2str(m->err));
+            snprintf(st->first_failure, sizeof(st->first_failure), "%s", rd_kafka_err2str(m->err));
     } else {
         st->delivered++;
     }
@@ -443,8 +442,8 @@ static rd_kafka_headers_t *replay_headers(const dlq_rec_t *r, const char *dlq_to
     const char *name;
     const void *v;
     size_t len;
-    for (size_t i = 0;
-         r->headers && rd_kafka_header_get_all(r->headers, i, &name, &v, &len) == 0; i++)
+    for (size_t i = 0; r->headers && rd_kafka_header_get_all(r->headers, i, &name, &v, &len) == 0;
+         i++)
         if (strncmp(name, "gw.", 3) != 0)
             rd_kafka_header_add(h, name, -1, v, (ssize_t)len);
     char from[320];
@@ -465,8 +464,8 @@ typedef struct {
 /* Replays record `r` with `payload` (its own or a fix) keyed by `key`.
  * `where` prefixes messages ("0:12" or "fix.jsonl:3"). Takes `payload`
  * over (freed here). */
-static void replay_one(replay_t *rp, const dlq_rec_t *r, void *payload, size_t len,
-                       const void *key, size_t key_len, const char *where)
+static void replay_one(replay_t *rp, const dlq_rec_t *r, void *payload, size_t len, const void *key,
+                       size_t key_len, const char *where)
 {
     const char *topic = rp->to ? rp->to : r->source_topic;
     if (!topic[0]) {
@@ -555,8 +554,8 @@ static void replay_fixes(replay_t *rp, const char *path, FILE *in, dlq_rec_t *re
                 fprintf(stderr, "%s: \"dlq\": no record %s in %s\n", where, at, rp->dlq_topic);
             } else if (!text) {
                 fprintf(stderr, "%s: out of memory\n", where);
-            } else if (cli_event_from_json(NULL, text, strlen(text), &buf, &blen, key,
-                                           sizeof(key), err, sizeof(err)) != 0) {
+            } else if (cli_event_from_json(NULL, text, strlen(text), &buf, &blen, key, sizeof(key),
+                                           err, sizeof(err)) != 0) {
                 fprintf(stderr, "%s: \"event\": %s\n", where, err);
             } else {
                 free(text);
@@ -716,8 +715,8 @@ int cmd_dlq(int argc, char **argv)
             goto out;
         }
     }
-    bool filtered = filter.nreasons || filter.offsets || filter.since_ms > 0 ||
-                    filter.until_ms != INT64_MAX;
+    bool filtered =
+        filter.nreasons || filter.offsets || filter.since_ms > 0 || filter.until_ms != INT64_MAX;
     if (optind != argc) {
         fprintf(stderr, "gapwatch dlq: unexpected argument \"%s\"\n", argv[optind]);
         goto out;
@@ -818,8 +817,8 @@ int cmd_dlq(int argc, char **argv)
     }
     unsigned long done = dry_run ? rp.sent : (unsigned long)st.delivered;
     unsigned long not_done = rp.refused + (rp.sent - done);
-    fprintf(stderr, "gapwatch dlq: %s%lu record%s replayed, %lu not\n",
-            dry_run ? "(dry run) " : "", done, done == 1 ? "" : "s", not_done);
+    fprintf(stderr, "gapwatch dlq: %s%lu record%s replayed, %lu not\n", dry_run ? "(dry run) " : "",
+            done, done == 1 ? "" : "s", not_done);
     rc = not_done ? 1 : 0;
 out:
     if (producer)
