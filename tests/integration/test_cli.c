@@ -131,8 +131,9 @@ static void test_cli_canonical_json_through_daemon_read_by_readonly_acl_user(voi
                 "\"occurredAtMs\":\"%lld\",\"kind\":1,\"durationS\":\"42\",\"channel\":"
                 "\"PHONE\"}\n",
                 i, (long long)(at + i));
-    fprintf(f, "{\"event_id\":\"m1\",\"tenant_id\":\"acme\",\"rep_id\":\"r1\",\"team_id\":\"t1\","
-               "\"occurred_at_ms\":%lld,\"kind\":\"MEETING_BOOKED\"}\n",
+    fprintf(f,
+            "{\"event_id\":\"m1\",\"tenant_id\":\"acme\",\"rep_id\":\"r1\",\"team_id\":\"t1\","
+            "\"occurred_at_ms\":%lld,\"kind\":\"MEETING_BOOKED\"}\n",
             (long long)at);
     fclose(f);
     char cmd[2048];
