@@ -24,6 +24,7 @@
 #include "gw_producer.h"
 #include "gw_store.h"
 #include "gw_time.h"
+#include "gw_version.h"
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -556,7 +557,7 @@ int main(int argc, char **argv)
             level = optarg;
             break;
         case 'V':
-            printf("gapwatchd %s\n", GW_VERSION);
+            gw_version_print(stdout, "gapwatchd");
             return 0;
         case 'h':
             usage(stdout);

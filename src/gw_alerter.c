@@ -405,6 +405,35 @@ static void rfc3339(int64_t ms, char *buf, size_t size)
     snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
 }
 
+/* Expands the generatorURL template of the config for one alert. IDs are
+ * [A-Za-z0-9._@-] (gw_keys), so they go into a URL as they are. */
+static void generator_url(const gw_config_t *cfg, const obs_t *o, gw_alert_kind_t k, char *out,
+                          size_t size)
+{
+    const char *names[] = {"{tenant}", "{team}", "{rep}", "{window}", "{kind}", "{playbook}"};
+    const char *values[] = {
+        o->tenant,  o->team, o->rep, cfg->windows[o->window].name, gw_alert_kind_str(k),
+        o->pb->name};
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = cfg->alerting.generator_url; *p && n + 1 < size;) {
+        bool done = false;
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !done; i++) {
+            size_t len = strlen(names[i]);
+            if (!strncmp(p, names[i], len)) {
+                n += (size_t)snprintf(out + n, size - n, "%s", values[i]);
+                p += len;
+                done = true;
+            }
+        }
+        if (!done)
+            out[n++] = *p++;
+        if (n >= size)
+            n = size - 1;
+        out[n] = '\0';
+    }
+}
+
 /* Alertmanager: firing alerts are (re-)posted with an end in the future,
  * resolved ones with their end now. */
 static void post_alertmanager(gw_alerter_t *al, int64_t now)
@@ -434,6 +463,7 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
             json_object_set_new(labels, "rep", json_string(o->rep));
             json_object_set_new(labels, "window", json_string(cfg->windows[o->window].name));
             json_object_set_new(labels, "playbook", json_string(o->pb->name));
+            json_object_set_new(labels, "severity", json_string(cfg->alerting.severity[k]));
             /* Labels are the alert's identity; what changes during its life
              * (the weakest stage, the diagnosis) is an annotation, or
              * Alertmanager would see a new alert and keep the old one. */
@@ -460,6 +490,16 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
             json_object_set_new(ann, "summary", json_string(summary));
             json_object_set_new(ann, "diagnosis", json_string(gw_diag_str(o->diag.kind)));
             json_object_set_new(ann, "alert_id", json_string(id));
+            char url[1024];
+            if (cfg->alerting.runbook_url[0]) {
+                snprintf(url, sizeof(url), "%s#%s", cfg->alerting.runbook_url,
+                         gw_alert_kind_str((gw_alert_kind_t)k));
+                json_object_set_new(ann, "runbook_url", json_string(url));
+            }
+            if (cfg->alerting.generator_url[0]) {
+                generator_url(cfg, o, (gw_alert_kind_t)k, url, sizeof(url));
+                json_object_set_new(a, "generatorURL", json_string(url));
+            }
             char starts[40], ends[40];
             rfc3339(o->st[k].starts_at_ms ? o->st[k].starts_at_ms : now, starts, sizeof(starts));
             rfc3339(resolved ? now : now + validity, ends, sizeof(ends));

@@ -14,16 +14,21 @@
 #include "gw_pbjson.h"
 
 static const struct {
-    const char *name, *alertname, *phrase;
+    const char *name, *alertname, *phrase, *severity;
 } kinds[GW_ALERT_KINDS] = {
-    [GW_ALERT_EFFICIENCY] = {"efficiency_gap", "GapwatchEfficiencyGap", "efficiency gap"},
+    /* Severity: a missed objective is something to act on this week
+     * (warning); a hygiene signal is context for the next 1:1 (info); none
+     * of them wakes anybody up (no critical). README "Alerts". */
+    [GW_ALERT_EFFICIENCY] = {"efficiency_gap", "GapwatchEfficiencyGap", "efficiency gap",
+                             "warning"},
     [GW_ALERT_EFFECTIVENESS] = {"effectiveness_gap", "GapwatchEffectivenessGap",
-                                "effectiveness gap"},
+                                "effectiveness gap", "warning"},
     [GW_ALERT_LOW_QUALITY] = {"low_activity_quality", "GapwatchLowActivityQuality",
-                              "low activity quality"},
+                              "low activity quality", "info"},
     [GW_ALERT_PIPELINE_INFLATION] = {"pipeline_inflation", "GapwatchPipelineInflation",
-                                     "pipeline inflation"},
-    [GW_ALERT_GAMING] = {"suspected_gaming", "GapwatchSuspectedGaming", "possible gaming"},
+                                     "pipeline inflation", "info"},
+    [GW_ALERT_GAMING] = {"suspected_gaming", "GapwatchSuspectedGaming", "possible gaming",
+                         "warning"},
 };
 
 const char *gw_alert_kind_str(gw_alert_kind_t k)
@@ -34,6 +39,11 @@ const char *gw_alert_kind_str(gw_alert_kind_t k)
 const char *gw_alert_kind_alertname(gw_alert_kind_t k)
 {
     return k >= 0 && k < GW_ALERT_KINDS ? kinds[k].alertname : "GapwatchUnknown";
+}
+
+const char *gw_alert_kind_default_severity(gw_alert_kind_t k)
+{
+    return k >= 0 && k < GW_ALERT_KINDS ? kinds[k].severity : "warning";
 }
 
 int gw_alert_kind_proto(gw_alert_kind_t k)

@@ -48,6 +48,11 @@ const char *gw_alert_kind_str(gw_alert_kind_t kind);
 /* Alertmanager's alertname: "GapwatchEfficiencyGap", ... */
 const char *gw_alert_kind_alertname(gw_alert_kind_t kind);
 
+/* The default `severity` label of the kind in Alertmanager: "warning" for
+ * the gaps and suspected gaming, "info" for low activity quality and
+ * pipeline inflation (alerting.alertmanager.severity overrides). */
+const char *gw_alert_kind_default_severity(gw_alert_kind_t kind);
+
 /* The proto AlertKind value (1-5). */
 int gw_alert_kind_proto(gw_alert_kind_t kind);
 

@@ -682,9 +682,74 @@ static void resolve_alert_windows(cfg_loader_t *L, main_extra_t *x)
     L->cfg->alerting.windows = mask;
 }
 
+/* alerting.alertmanager.generator_url: a URL template whose placeholders
+ * must be known, so a typo is a config error rather than a broken link. */
+static void load_generator_url(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    static const char *const known[] = {"tenant", "team", "rep", "window", "kind", "playbook"};
+    const char *v = cfg_scalar(L, node, path);
+    if (!v)
+        return;
+    for (const char *p = strchr(v, '{'); p; p = strchr(p + 1, '{')) {
+        const char *end = strchr(p, '}');
+        bool ok = false;
+        for (size_t i = 0; end && i < sizeof(known) / sizeof(known[0]); i++)
+            ok |= (size_t)(end - p - 1) == strlen(known[i]) &&
+                  !strncmp(p + 1, known[i], (size_t)(end - p - 1));
+        if (!ok) {
+            cfg_error(L, node, path,
+                      "unknown placeholder \"%.*s\" (known: {tenant} {team} {rep} {window} "
+                      "{kind} {playbook})",
+                      end ? (int)(end - p + 1) : (int)strlen(p), p);
+            return;
+        }
+    }
+    L->cfg->alerting.generator_url = v;
+}
+
+/* alerting.alertmanager.severity: alert kind -> critical | warning | info. */
+static void load_severity(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    if (node->type != YAML_MAPPING_NODE) {
+        cfg_error(L, node, path, "expected a mapping of alert kind to severity");
+        return;
+    }
+    for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = yaml_document_get_node(&L->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(&L->doc, pr->value);
+        char sub[256];
+        const char *name = cfg_scalar(L, k, path);
+        if (!name)
+            continue;
+        snprintf(sub, sizeof(sub), "%s.%s", path, name);
+        int kind = gw_alert_kind_parse(name);
+        if (kind < 0) {
+            cfg_error(L, k, sub,
+                      "\"%s\" is not an alert kind (efficiency_gap, effectiveness_gap, "
+                      "low_activity_quality, pipeline_inflation, suspected_gaming)",
+                      name);
+            continue;
+        }
+        const char *sev = cfg_scalar(L, v, sub);
+        if (!sev)
+            continue;
+        if (strcmp(sev, "critical") && strcmp(sev, "warning") && strcmp(sev, "info")) {
+            cfg_error(L, v, sub, "\"%s\" is not a severity (critical, warning, info)", sev);
+            continue;
+        }
+        L->cfg->alerting.severity[kind] = sev;
+    }
+}
+
 static const cfg_field_t alertmanager_fields[] = {
     {"url", CFG_STR_OPT, offsetof(gw_config_t, alerting.alertmanager_url)},
     {"timeout", CFG_DURATION, offsetof(gw_config_t, alerting.alertmanager_timeout_ms), 100, 60000},
+    {"generator_url", CFG_CUSTOM, 0, 0, 0, NULL, load_generator_url},
+    {"runbook_url", CFG_STR_OPT, offsetof(gw_config_t, alerting.runbook_url)},
+    {"severity", CFG_CUSTOM, 0, 0, 0, NULL, load_severity},
     {NULL},
 };
 
@@ -769,6 +834,10 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->alerting.stream_max_length = 10000;
     cfg->alerting.alertmanager_url = "";
     cfg->alerting.alertmanager_timeout_ms = 2000;
+    cfg->alerting.generator_url = "";
+    cfg->alerting.runbook_url = GW_DOCS_URL "/alerts.md";
+    for (int k = 0; k < GW_ALERT_KINDS; k++)
+        cfg->alerting.severity[k] = gw_alert_kind_default_severity((gw_alert_kind_t)k);
     cfg->evaluation.sweep_interval_ms = 60000;
     cfg->evaluation.min_interval_ms = 10000;
     cfg->evaluation.max_lag = 1000;

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_alerts.h"
 #include "gw_calendar.h"
 #include "gw_kinds.h"
 #include "gw_log.h"
@@ -111,6 +112,13 @@ typedef struct gw_config_s {
         int stream_max_length;        /* of the per-tenant Redis stream */
         const char *alertmanager_url; /* "" disables; e.g. http://127.0.0.1:9093 */
         int64_t alertmanager_timeout_ms;
+        /* generatorURL template: {tenant} {team} {rep} {window} {kind}
+         * {playbook} are replaced; "" omits generatorURL. */
+        const char *generator_url;
+        /* runbook_url annotation: this base + "#" + the kind's name. */
+        const char *runbook_url;
+        /* `severity` label per gw_alert_kind_t (never NULL once loaded). */
+        const char *severity[GW_ALERT_KINDS];
     } alerting;
 
     struct {

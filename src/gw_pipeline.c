@@ -294,6 +294,18 @@ static bool size_refusal(rd_kafka_resp_err_t err)
            err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
 }
 
+/* The failure's context on a dead-lettered record: when it was refused
+ * (wall clock, Unix ms; the record's timestamp stays the source's) and by
+ * which consumer group, as Kafka Connect's __connect.errors.* headers say
+ * (README "Dead letters"). */
+static void add_failure_headers(const gw_pipeline_t *pl, rd_kafka_headers_t *h)
+{
+    char at[24];
+    snprintf(at, sizeof(at), "%lld", (long long)gw_now_ms());
+    rd_kafka_header_add(h, "gw.failed_at_ms", -1, at, -1);
+    rd_kafka_header_add(h, "gw.group", -1, pl->cfg->kafka.group_id, -1);
+}
+
 /* Sends the small stand-in of a message the dead-letter topic refused:
  * a JSON payload with its coordinates, size and SHA-256, the gw.* headers
  * with reason too_large (the original reason in gw.original.reason), the
@@ -324,6 +336,7 @@ static int send_replacement(gw_pipeline_t *pl, const replacement_t *r, char *err
     rd_kafka_header_add(h, "gw.original.reason", -1, gw_reason_str(r->reason), -1);
     rd_kafka_header_add(h, "gw.original.size", -1, size, -1);
     rd_kafka_header_add(h, "gw.original.sha256", -1, r->sha256, -1);
+    add_failure_headers(pl, h);
     return gw_producer_send(pl->producer, pl->cfg->kafka.topic_dead_letter,
                             r->key_len ? r->key : NULL, r->key_len, payload, (size_t)n, h,
                             r->timestamp_ms, NULL, err, errsize);
@@ -376,6 +389,7 @@ static int dead_letter(gw_pipeline_t *pl, slot_t *sl, const rd_kafka_message_t *
     rd_kafka_header_add(h, "gw.source.topic", -1, topic, -1);
     rd_kafka_header_add(h, "gw.source.partition", -1, part, -1);
     rd_kafka_header_add(h, "gw.source.offset", -1, off, -1);
+    add_failure_headers(pl, h);
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
     if (ts < 0)

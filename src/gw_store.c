@@ -85,6 +85,7 @@ struct gw_store_s {
     int64_t now_ms;         /* wall clock of the batch being applied (TTL bookkeeping) */
     gw_map_t *roster;       /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
     char epoch[64];         /* the deployment epoch known, "" none */
+    bool read_only;         /* readers: no SCRIPT LOAD on connect */
 };
 
 static const char *script_source(int i)
@@ -128,6 +129,11 @@ void gw_store_free(gw_store_t *s)
     gw_map_free(s->roster, NULL);
     free(s->redo);
     free(s);
+}
+
+void gw_store_set_read_only(gw_store_t *s)
+{
+    s->read_only = true;
 }
 
 bool gw_store_connected(const gw_store_t *s)
@@ -327,7 +333,7 @@ int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
             return GW_STORE_ERROR;
         }
     }
-    int rc = load_scripts(s, errstr, errstr_size);
+    int rc = s->read_only ? GW_STORE_OK : load_scripts(s, errstr, errstr_size);
     if (rc != GW_STORE_OK) {
         gw_store_disconnect(s);
         return rc;

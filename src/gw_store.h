@@ -60,6 +60,12 @@ gw_store_t *gw_store_new(const gw_config_t *cfg);
 /* Closes the connection and frees. Accepts NULL. */
 void gw_store_free(gw_store_t *store);
 
+/* Marks `store` as a reader (the CLI's): connecting loads no Lua script,
+ * so a Redis ACL user with only +@read works. Only the read functions
+ * (gw_store_read_hash, gw_store_stream_read, gw_store_ping,
+ * gw_store_epoch_read) may be used on it. Call before the first connect. */
+void gw_store_set_read_only(gw_store_t *store);
+
 /* Connects if not connected: connect, AUTH, SELECT, load the scripts.
  * Returns GW_STORE_OK or a failure with a sentence in `errstr`. */
 int gw_store_connect(gw_store_t *store, char *errstr, size_t errstr_size);

@@ -28,20 +28,23 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: gapwatch alerts (-b BROKERS | -F FILE) [-t TOPIC] [options]\n"
-                 "       gapwatch alerts -r HOST:PORT --tenant TENANT [--prefix P] [options]\n"
-                 "\n"
-                 "  -b BROKERS         read the alert topic at BROKERS\n"
-                 "  -F FILE            read the bootstrap servers from FILE\n"
-                 "  -t TOPIC           alert topic (default sales.alerts)\n"
-                 "  -X name=value      librdkafka property (repeatable)\n"
-                 "  -r HOST:PORT       read the tenant's Redis alert stream instead\n"
-                 "      --tenant T     tenant of the stream\n"
-                 "      --prefix P     key prefix (default gw)\n"
-                 "      --from-beginning  start at the oldest alert (default: new ones only)\n"
-                 "      --json         print each alert as one JSON object\n"
-                 "  -n COUNT           exit after COUNT alerts\n"
-                 "      --idle S       exit after S seconds without an alert\n");
+    fprintf(out,
+            "usage: gapwatch alerts (-b BROKERS | -F FILE) [-t TOPIC] [options]\n"
+            "       gapwatch alerts (-r HOST:PORT | -c CONFIG) --tenant TENANT [options]\n"
+            "\n"
+            "  -b BROKERS         read the alert topic at BROKERS\n"
+            "  -F FILE            read the bootstrap servers from FILE\n"
+            "  -t TOPIC           alert topic (default sales.alerts)\n"
+            "  -X name=value      librdkafka property (repeatable)\n"
+            "      --timeout MS   how long Kafka may take to answer at start (default "
+            "10000)\n"
+            "Or the tenant's Redis alert stream (XREAD only: +@read is enough):\n" CLI_REDIS_USAGE
+            "      --tenant T     tenant of the stream\n"
+            "      --prefix P     key prefix (default: the config's key_prefix, gw)\n"
+            "      --from-beginning  start at the oldest alert (default: new ones only)\n"
+            "      --json         print each alert as one JSON object\n"
+            "  -n COUNT           exit after COUNT alerts\n"
+            "      --idle S       exit after S seconds without an alert\n");
 }
 
 typedef struct {
@@ -90,15 +93,21 @@ static int stream_entry(void *ctx, const char *id, const char *field, const char
     return 0;
 }
 
-static int tail_stream(print_ctx_t *p, const char *redis_addr, const char *tenant,
+static int tail_stream(print_ctx_t *p, const cli_redis_opts_t *ro, const char *tenant,
                        const char *prefix, bool from_beginning, int idle_s)
 {
     char host[256];
     int bad_usage;
-    gw_config_t *cfg = cli_load_config("alerts", NULL, redis_addr, host, sizeof(host), &bad_usage);
+    gw_config_t *cfg = cli_load_config("alerts", ro, host, sizeof(host), &bad_usage);
     if (!cfg)
         return bad_usage ? 2 : 1;
-    gw_store_t *store = gw_store_new(cfg);
+    gw_store_t *store = cli_store_open("alerts", cfg);
+    if (!store) {
+        gw_config_free(cfg);
+        return 1;
+    }
+    if (!prefix)
+        prefix = cfg->key_prefix;
     char key[256], last[64], err[512];
     snprintf(key, sizeof(key), "%s:alerts:{%s}", prefix, tenant);
     snprintf(last, sizeof(last), "%s", from_beginning ? "0" : "$");
@@ -123,18 +132,25 @@ static int tail_stream(print_ctx_t *p, const char *redis_addr, const char *tenan
 }
 
 static int tail_topic(print_ctx_t *p, rd_kafka_conf_t *conf, const char *bootstrap,
-                      const char *topic, bool from_beginning, int idle_s)
+                      const char *topic, bool from_beginning, int idle_s, int timeout_ms)
 {
     char err[512], group[64];
+    cli_kafka_state_t kst;
+    memset(&kst, 0, sizeof(kst));
     snprintf(group, sizeof(group), "gapwatch-alerts-%ld", (long)gw_now_ms());
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
     rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "auto.offset.reset", from_beginning ? "earliest" : "latest", NULL, 0);
+    cli_kafka_quiet(conf, &kst);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
         fprintf(stderr, "gapwatch alerts: %s\n", err);
         rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    if (cli_kafka_probe("alerts", rk, bootstrap, topic, timeout_ms, &kst) < 0) {
+        rd_kafka_destroy(rk);
         return 1;
     }
     rd_kafka_poll_set_consumer(rk);
@@ -179,25 +195,30 @@ static int tail_topic(print_ctx_t *p, rd_kafka_conf_t *conf, const char *bootstr
 
 int cmd_alerts(int argc, char **argv)
 {
-    enum { O_TENANT = 256, O_PREFIX, O_BEGIN, O_JSON, O_IDLE };
+    enum { O_TENANT = 256, O_PREFIX, O_BEGIN, O_JSON, O_IDLE, O_TIMEOUT };
     static const struct option opts[] = {
         {"tenant", required_argument, NULL, O_TENANT},
         {"prefix", required_argument, NULL, O_PREFIX},
         {"from-beginning", no_argument, NULL, O_BEGIN},
         {"json", no_argument, NULL, O_JSON},
         {"idle", required_argument, NULL, O_IDLE},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
+        CLI_REDIS_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     char bootstrap[1024] = "";
-    const char *topic = "sales.alerts", *redis_addr = NULL, *tenant = NULL, *prefix = "gw";
+    const char *topic = "sales.alerts", *tenant = NULL, *prefix = NULL;
+    cli_redis_opts_t ro = {0};
     bool from_beginning = false;
-    int idle = 0;
+    int idle = 0, timeout_ms = 10000;
     print_ctx_t p = {false, 0, 0};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:F:t:X:r:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:F:t:X:r:c:n:h", opts, NULL)) != -1) {
+        if (cli_redis_option(&ro, c, optarg))
+            continue;
         switch (c) {
         case 'b':
             snprintf(bootstrap, sizeof(bootstrap), "%s", optarg);
@@ -213,8 +234,13 @@ int cmd_alerts(int argc, char **argv)
             if (cli_conf_set_kv(conf, optarg) != 0)
                 goto usage_fail;
             break;
-        case 'r':
-            redis_addr = optarg;
+        case O_TIMEOUT:
+            timeout_ms = atoi(optarg);
+            if (timeout_ms < 1) {
+                fprintf(stderr, "gapwatch alerts: --timeout expects milliseconds, got \"%s\"\n",
+                        optarg);
+                goto usage_fail;
+            }
             break;
         case 'n':
             p.limit = atol(optarg);
@@ -248,19 +274,19 @@ int cmd_alerts(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (redis_addr) {
+    if (ro.redis_addr || (ro.config_path && !bootstrap[0])) {
         rd_kafka_conf_destroy(conf);
         if (!tenant) {
-            fprintf(stderr, "gapwatch alerts: -r needs --tenant\n");
+            fprintf(stderr, "gapwatch alerts: the Redis stream needs --tenant\n");
             return 2;
         }
-        return tail_stream(&p, redis_addr, tenant, prefix, from_beginning, idle);
+        return tail_stream(&p, &ro, tenant, prefix, from_beginning, idle);
     }
     if (!bootstrap[0]) {
         fprintf(stderr, "gapwatch alerts: give -b BROKERS, -F FILE or -r HOST:PORT\n");
         goto usage_fail;
     }
-    return tail_topic(&p, conf, bootstrap, topic, from_beginning, idle);
+    return tail_topic(&p, conf, bootstrap, topic, from_beginning, idle, timeout_ms);
 usage_fail:
     rd_kafka_conf_destroy(conf);
     return 2;

@@ -1,28 +1,33 @@
 /*
- * gapwatch produce: reads JSON lines (one event per line, fields named as in
- * proto/gapwatch/v1/event.proto, enums by name) and produces each as a
- * gapwatch.v1.Event protobuf keyed by rep_id.
+ * gapwatch produce: reads JSON lines in protobuf's canonical JSON mapping
+ * (one gapwatch.v1.Event per line; see jsonline.h) and produces each as a
+ * protobuf keyed by rep_id.
  *
- * The conversion walks protobuf-c's descriptor of Event, so every field of
- * the proto is accepted and nothing else is. A bad line is reported with its
- * line number and the field, and the other lines still go out; the exit
- * code is 1 if any line was bad or any delivery failed. The tool checks
- * types, not the daemon's rules: it can produce events gapwatchd will
- * dead-letter, which is what tests of the rules need.
+ * Every line is checked with gapwatchd's own rules (gw_decode, given the
+ * daemon's config with -c for custom kinds and limits) before anything is
+ * sent: a line the daemon would dead-letter is reported with its line
+ * number, the dead-letter reason and the detail, and not sent; the other
+ * lines still go out and the exit code is 1. --dry-run checks only;
+ * --no-validate sends what converts (tests of the daemon's rules need
+ * events it will dead-letter).
+ *
+ * A broker that cannot be reached is one line and exit 1 within --timeout:
+ * a metadata request is made first, and message.timeout.ms defaults to the
+ * same timeout.
  */
 #include <getopt.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "jsonline.h"
-#include "gapwatch/v1/event.pb-c.h"
+#include "gw_decode.h"
 
 typedef struct {
+    cli_kafka_state_t k; /* first: the opaque of cli_kafka_quiet's callbacks */
     uint64_t delivered, failed;
+    char first_failure[256];
 } produce_stats_t;
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -30,8 +35,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     produce_stats_t *st = opaque;
     if (m->err) {
-        st->failed++;
-        fprintf(stderr, "gapwatch produce: delivery failed: %s\n", rd_kafka_err2str(m->err));
+        if (!st->failed++)
+            snprintf(st->first_failure, sizeof(st->first_failure), "%s", rd_kafka_err2str(m->err));
     } else {
         st->delivered++;
     }
@@ -39,82 +44,175 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: gapwatch produce (-b BROKERS | -F FILE) [-t TOPIC] [-X prop=value]... "
-                 "[INPUT|-]\n"
-                 "\n"
-                 "  -b BROKERS   bootstrap servers\n"
-                 "  -F FILE      read the bootstrap servers from FILE (gapwatch kafka-mock -o)\n"
-                 "  -t TOPIC     topic (default sales.events)\n"
-                 "  -X name=val  librdkafka property (repeatable)\n"
-                 "  INPUT        JSON lines file, - or nothing for stdin\n"
-                 "\n"
-                 "Each line is an object with the fields of gapwatch.v1.Event, enums by name:\n"
-                 "  {\"event_id\":\"e1\",\"rep_id\":\"r1\",\"team_id\":\"t1\","
-                 "\"occurred_at_ms\":1767225600000,\"kind\":\"DIAL\"}\n");
+    fprintf(out,
+            "usage: gapwatch produce (-b BROKERS | -F FILE | --dry-run) [options] [INPUT|-]\n"
+            "\n"
+            "  -b BROKERS       bootstrap servers\n"
+            "  -F FILE          read the bootstrap servers from FILE (gapwatch kafka-mock -o)\n"
+            "  -t TOPIC         topic (default sales.events)\n"
+            "  -p PARTITION     produce to this partition (default: by key, the rep_id)\n"
+            "  -H name=value    add a header to every message (repeatable)\n"
+            "  -X name=value    librdkafka property (repeatable)\n"
+            "  -c CONFIG        gapwatchd's YAML config: its custom kinds and validation limits\n"
+            "      --dry-run    check every line, send nothing\n"
+            "      --no-validate  send what converts, even what gapwatchd will dead-letter\n"
+            "      --timeout MS how long Kafka may take to answer and to deliver (default "
+            "10000)\n"
+            "  INPUT            JSON lines file, - or nothing for stdin\n"
+            "\n"
+            "Each line is a gapwatch.v1.Event in protobuf's JSON mapping: field names as in\n"
+            "the .proto or lowerCamelCase, 64-bit integers as numbers or strings, enums by\n"
+            "name or number:\n"
+            "  {\"eventId\":\"e1\",\"repId\":\"r1\",\"teamId\":\"t1\","
+            "\"occurredAtMs\":\"1767225600000\",\"kind\":\"DIAL\"}\n"
+            "Lines gapwatchd would dead-letter are reported (file:line: reason: detail) and\n"
+            "not sent. Exit 0 when every line was delivered, 1 otherwise, 2 on bad usage.\n");
 }
 
 int cmd_produce(int argc, char **argv)
 {
+    enum { O_DRY = 256, O_NOVAL, O_TIMEOUT };
+    static const struct option opts[] = {
+        {"dry-run", no_argument, NULL, O_DRY},
+        {"no-validate", no_argument, NULL, O_NOVAL},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     char bootstrap[1024] = "";
-    const char *topic = "sales.events";
+    const char *topic = "sales.events", *config_path = NULL;
+    int32_t partition = RD_KAFKA_PARTITION_UA;
+    bool dry_run = false, validate = true, timeout_set_by_x = false;
+    int timeout_ms = 10000;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    produce_stats_t st = {0, 0};
+    rd_kafka_headers_t *hdrs = NULL;
+    produce_stats_t st;
+    memset(&st, 0, sizeof(st));
+    gw_config_t *cfg = NULL;
+    gw_decoder_t *dec = NULL;
+    rd_kafka_t *rk = NULL;
+    FILE *in = NULL;
+    int rc = 2;
+    char *end;
     int c;
     optind = 1;
-    while ((c = getopt(argc, argv, "b:F:t:X:h")) != -1) {
+    while ((c = getopt_long(argc, argv, "b:F:t:p:H:X:c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
             snprintf(bootstrap, sizeof(bootstrap), "%s", optarg);
             break;
         case 'F':
             if (cli_read_bootstrap_file(optarg, bootstrap, sizeof(bootstrap)) != 0)
-                goto usage_fail;
+                goto out;
             break;
         case 't':
             topic = optarg;
             break;
+        case 'p':
+            partition = (int32_t)strtol(optarg, &end, 10);
+            if (!*optarg || *end || partition < 0) {
+                fprintf(stderr, "gapwatch produce: -p expects a partition number, got \"%s\"\n",
+                        optarg);
+                goto out;
+            }
+            break;
+        case 'H':
+            if (cli_header_add(&hdrs, "produce", optarg) != 0)
+                goto out;
+            break;
         case 'X':
             if (cli_conf_set_kv(conf, optarg) != 0)
-                goto usage_fail;
+                goto out;
+            timeout_set_by_x |= !strncmp(optarg, "message.timeout.ms=", 19) ||
+                                !strncmp(optarg, "delivery.timeout.ms=", 20);
+            break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case O_DRY:
+            dry_run = true;
+            break;
+        case O_NOVAL:
+            validate = false;
+            break;
+        case O_TIMEOUT:
+            timeout_ms = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || timeout_ms < 1) {
+                fprintf(stderr, "gapwatch produce: --timeout expects milliseconds, got \"%s\"\n",
+                        optarg);
+                goto out;
+            }
             break;
         case 'h':
             usage(stdout);
-            rd_kafka_conf_destroy(conf);
-            return 0;
+            rc = 0;
+            goto out;
         default:
             usage(stderr);
-            goto usage_fail;
+            goto out;
         }
     }
-    if (!bootstrap[0]) {
-        fprintf(stderr, "gapwatch produce: give -b BROKERS or -F FILE\n");
-        goto usage_fail;
+    if (!bootstrap[0] && !dry_run) {
+        fprintf(stderr, "gapwatch produce: give -b BROKERS or -F FILE (or --dry-run)\n");
+        goto out;
+    }
+    if (dry_run && !validate) {
+        fprintf(stderr, "gapwatch produce: --dry-run checks lines; --no-validate skips that\n");
+        goto out;
+    }
+    static char err[8192];
+    if (config_path) {
+        if (gw_config_load_file(config_path, &cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            rc = 1;
+            goto out;
+        }
+    } else {
+        cfg = gw_config_defaults();
+    }
+    if (!cfg || !(dec = gw_decoder_new(cfg))) {
+        fprintf(stderr, "gapwatch produce: out of memory\n");
+        rc = 1;
+        goto out;
     }
     const char *input = optind < argc ? argv[optind] : "-";
-    FILE *in = strcmp(input, "-") ? fopen(input, "r") : stdin;
+    in = strcmp(input, "-") ? fopen(input, "r") : stdin;
     if (!in) {
         fprintf(stderr, "gapwatch produce: cannot open %s\n", input);
-        goto usage_fail;
+        goto out;
     }
-    char err[1024];
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
-    rd_kafka_conf_set(conf, "linger.ms", "20", NULL, 0);
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_opaque(conf, &st);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (!rk) {
-        fprintf(stderr, "gapwatch produce: %s\n", err);
-        if (in != stdin)
-            fclose(in);
-        goto usage_fail;
+    if (!dry_run) {
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%d", timeout_ms);
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
+        rd_kafka_conf_set(conf, "linger.ms", "20", NULL, 0);
+        if (!timeout_set_by_x)
+            rd_kafka_conf_set(conf, "message.timeout.ms", ms, NULL, 0);
+        cli_kafka_quiet(conf, &st.k);
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+        if (!rk) {
+            fprintf(stderr, "gapwatch produce: %s\n", err);
+            goto out;
+        }
+        conf = NULL;
+        int parts = cli_kafka_probe("produce", rk, bootstrap, topic, timeout_ms, &st.k);
+        if (parts < 0) {
+            rc = 1;
+            goto out;
+        }
+        if (partition != RD_KAFKA_PARTITION_UA && partition >= parts) {
+            fprintf(stderr, "gapwatch produce: -p %d: topic %s has partitions 0 to %d\n", partition,
+                    topic, parts - 1);
+            goto out;
+        }
     }
-    conf = NULL;
 
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    unsigned long lineno = 0, produced = 0, bad = 0;
+    unsigned long lineno = 0, produced = 0, valid = 0, bad = 0;
     while ((len = getline(&line, &cap, in)) != -1) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -123,17 +221,24 @@ int cmd_produce(int argc, char **argv)
             continue;
         uint8_t *buf = NULL;
         size_t blen = 0;
-        char key[256];
-        if (gw_jsonline_to_event(line, (size_t)len, &buf, &blen, key, sizeof(key), err,
-                                 sizeof(err))) {
-            fprintf(stderr, "%s:%lu: %s\n", input, lineno, err);
+        char key[256], why[1024];
+        if (cli_event_from_json(validate ? dec : NULL, line, (size_t)len, &buf, &blen, key,
+                                sizeof(key), why, sizeof(why))) {
+            fprintf(stderr, "%s:%lu: %s\n", input, lineno, why);
             bad++;
             continue;
         }
+        valid++;
+        if (dry_run) {
+            free(buf);
+            continue;
+        }
+        rd_kafka_headers_t *h = hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
         for (;;) {
             rd_kafka_resp_err_t perr = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, blen), RD_KAFKA_V_END);
+                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_KEY(key, strlen(key)),
+                RD_KAFKA_V_VALUE(buf, blen), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
             if (perr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 rd_kafka_poll(rk, 100);
                 continue;
@@ -141,6 +246,8 @@ int cmd_produce(int argc, char **argv)
             if (perr) {
                 fprintf(stderr, "%s:%lu: produce: %s\n", input, lineno, rd_kafka_err2str(perr));
                 free(buf);
+                if (h)
+                    rd_kafka_headers_destroy(h);
                 bad++;
             } else {
                 produced++;
@@ -150,23 +257,37 @@ int cmd_produce(int argc, char **argv)
         rd_kafka_poll(rk, 0);
     }
     free(line);
-    if (in != stdin)
-        fclose(in);
-    while (rd_kafka_outq_len(rk) > 0)
-        if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            fprintf(stderr, "gapwatch produce: %d messages not delivered after 30 s\n",
-                    rd_kafka_outq_len(rk));
-            break;
-        }
-    rd_kafka_destroy(rk);
+    if (dry_run) {
+        fprintf(stderr, "gapwatch produce: %lu lines valid, %lu bad (dry run, nothing sent)\n",
+                valid, bad);
+        rc = bad ? 1 : 0;
+        goto out;
+    }
+    /* message.timeout.ms bounds each message; the extra second lets the
+     * last delivery reports arrive. */
+    rd_kafka_flush(rk, timeout_ms + 1000);
+    int left = rd_kafka_outq_len(rk);
+    if (st.failed)
+        fprintf(stderr, "gapwatch produce: %" PRIu64 " messages not delivered: %s\n", st.failed,
+                st.first_failure);
+    else if (left > 0)
+        fprintf(stderr, "gapwatch produce: %d messages not delivered after %d ms\n", left,
+                timeout_ms + 1000);
     fprintf(stderr,
             "gapwatch produce: %lu events to %s (%" PRIu64 " delivered, %" PRIu64
             " failed), %lu bad lines\n",
             produced, topic, st.delivered, st.failed, bad);
-    return (bad || st.failed || st.delivered != produced) ? 1 : 0;
-
-usage_fail:
+    rc = (bad || st.failed || st.delivered != produced) ? 1 : 0;
+out:
+    if (in && in != stdin)
+        fclose(in);
+    if (rk)
+        rd_kafka_destroy(rk);
     if (conf)
         rd_kafka_conf_destroy(conf);
-    return 2;
+    if (hdrs)
+        rd_kafka_headers_destroy(hdrs);
+    gw_decoder_free(dec);
+    gw_config_free(cfg);
+    return rc;
 }

@@ -21,10 +21,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: gapwatch rep [-c CONFIG] [-r HOST:PORT] [--json] TENANT REP\n"
-                 "\n"
-                 "  -c CONFIG      gapwatchd's YAML config (Redis address, key prefix, windows)\n"
-                 "  -r HOST:PORT   Redis address (overrides the config)\n"
-                 "      --json     print JSON instead of a table\n");
+                 "\n" CLI_REDIS_USAGE "      --json           print JSON instead of a table\n"
+                 "\nReads only (HGETALL): a Redis ACL user with +@read is enough.\n");
 }
 
 static const char *str(json_t *o, const char *k)
@@ -149,20 +147,17 @@ int cmd_rep(int argc, char **argv)
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        CLI_REDIS_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *redis_addr = NULL;
+    cli_redis_opts_t ro = {0};
     bool as_json = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
+        if (cli_redis_option(&ro, c, optarg))
+            continue;
         switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_addr = optarg;
-            break;
         case 'j':
             as_json = true;
             break;
@@ -182,11 +177,14 @@ int cmd_rep(int argc, char **argv)
     static char err[8192];
     char host[256];
     int bad_usage;
-    gw_config_t *cfg =
-        cli_load_config("rep", config_path, redis_addr, host, sizeof(host), &bad_usage);
+    gw_config_t *cfg = cli_load_config("rep", &ro, host, sizeof(host), &bad_usage);
     if (!cfg)
         return bad_usage ? 2 : 1;
-    gw_store_t *store = gw_store_new(cfg);
+    gw_store_t *store = cli_store_open("rep", cfg);
+    if (!store) {
+        gw_config_free(cfg);
+        return 1;
+    }
     int rc = 0;
     json_t *out = json_object();
     json_object_set_new(out, "tenant", json_string(tenant));

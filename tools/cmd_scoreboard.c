@@ -38,9 +38,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gapwatch scoreboard [-c CONFIG] [-r HOST:PORT] --truth FILE [options]\n"
-            "\n"
-            "  -c CONFIG        gapwatchd's YAML config (Redis address, key prefix)\n"
-            "  -r HOST:PORT     Redis address (overrides the config)\n"
+            "\n" CLI_REDIS_USAGE
             "      --truth FILE the ground truth written by gapwatch sim --truth\n"
             "      --wait S     first wait up to S seconds for a fresh evaluation of every rep\n"
             "      --json       print one JSON object per rep instead of a table\n");
@@ -194,21 +192,19 @@ int cmd_scoreboard(int argc, char **argv)
         {"wait", required_argument, NULL, O_WAIT},
         {"json", no_argument, NULL, O_JSON},
         {"help", no_argument, NULL, 'h'},
+        CLI_REDIS_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *redis_addr = NULL, *truth_path = NULL;
+    cli_redis_opts_t ro = {0};
+    const char *truth_path = NULL;
     int wait_s = 0;
     bool as_json = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:r:h", opts, NULL)) != -1) {
+        if (cli_redis_option(&ro, c, optarg))
+            continue;
         switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_addr = optarg;
-            break;
         case O_TRUTH:
             truth_path = optarg;
             break;
@@ -233,8 +229,7 @@ int cmd_scoreboard(int argc, char **argv)
     int64_t started = gw_now_ms();
     char host[256];
     int bad_usage;
-    gw_config_t *cfg =
-        cli_load_config("scoreboard", config_path, redis_addr, host, sizeof(host), &bad_usage);
+    gw_config_t *cfg = cli_load_config("scoreboard", &ro, host, sizeof(host), &bad_usage);
     if (!cfg)
         return bad_usage ? 2 : 1;
     row_t *rows = NULL;
@@ -245,8 +240,12 @@ int cmd_scoreboard(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    gw_store_t *store = gw_store_new(cfg);
-    int rc = 0, fresh;
+    gw_store_t *store = cli_store_open("scoreboard", cfg);
+    int rc = 0, fresh = -1;
+    if (!store) {
+        rc = 1;
+        goto out;
+    }
     int64_t deadline = gw_mono_ms() + wait_s * 1000LL;
     while ((fresh = read_snapshots(store, cfg, rows, n, started)) >= 0 && fresh < n && wait_s > 0 &&
            gw_mono_ms() < deadline && !board_stop)

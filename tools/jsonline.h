@@ -1,7 +1,10 @@
 /*
- * jsonline: one JSON line (fields named as in proto/gapwatch/v1/event.proto,
- * enums by name) to a packed gapwatch.v1.Event. Checks types, not the
- * daemon's rules.
+ * jsonline: one JSON line in protobuf's canonical JSON mapping (proto3 JSON)
+ * to a packed gapwatch.v1.Event: field names as in the .proto
+ * (`occurred_at_ms`) or lowerCamelCase (`occurredAtMs`), 64-bit integers as
+ * JSON numbers or decimal strings, enums by name or number, null as the
+ * default. Checks the JSON against the message's types; the daemon's rules
+ * are gw_decode's (run them on the packed bytes).
  */
 #ifndef GW_JSONLINE_H
 #define GW_JSONLINE_H

@@ -111,6 +111,37 @@ static const char *label(json_t *labels, const char *name)
     return v ? v : "";
 }
 
+/* The Alertmanager conventions of the alert `alertname` of `rep`: the
+ * severity label, the generatorURL to the rep's dashboard (as configured)
+ * and the runbook_url to the kind's section of docs/alerts.md (default). */
+static void assert_am_conventions(json_t *alerts, const char *alertname, const char *rep,
+                                  const char *team, const char *severity, const char *kind)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a)
+    {
+        json_t *l = json_object_get(a, "labels");
+        if (strcmp(label(l, "alertname"), alertname) || strcmp(label(l, "rep"), rep))
+            continue;
+        assert_string_equal(label(l, "severity"), severity);
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "https://grafana.example/d/gapwatch-rep?var-tenant=acme&var-team=%s&var-rep=%s"
+                 "&var-window=7d",
+                 team, rep);
+        assert_string_equal(label(a, "generatorURL"), want);
+        snprintf(want, sizeof(want), "/docs/alerts.md#%s", kind);
+        const char *runbook = label(json_object_get(a, "annotations"), "runbook_url");
+        if (strncmp(runbook, "https://", 8) || strlen(runbook) < strlen(want) ||
+            strcmp(runbook + strlen(runbook) - strlen(want), want))
+            fail_msg("runbook_url of %s/%s is \"%s\", expected https://...%s", alertname, rep,
+                     runbook, want);
+        return;
+    }
+    fail_msg("Alertmanager has no %s for %s", alertname, rep);
+}
+
 static bool am_has(json_t *alerts, const char *alertname, const char *rep, const char *team,
                    const char *stage)
 {
@@ -147,7 +178,11 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
              "  fire_after: 3s\n"
              "  resolve_after: 0s\n"
              "  repeat_interval: 30d\n"
-             "  alertmanager: {url: \"http://127.0.0.1:%d\"}\n",
+             "  alertmanager:\n"
+             "    url: \"http://127.0.0.1:%d\"\n"
+             "    generator_url: \"https://grafana.example/d/gapwatch-rep?var-tenant={tenant}"
+             "&var-team={team}&var-rep={rep}&var-window={window}\"\n"
+             "    severity: {suspected_gaming: critical}\n",
              GW_SIM_CONFIG_YAML, h.am_port);
     gwh_write_config(&h, yaml);
 
@@ -239,7 +274,16 @@ static void test_alert_lifecycle_through_kafka_redis_and_alertmanager(void **sta
         if (sr->archetype == GW_ARCH_HIGH_VOLUME) {
             assert_true(am_has(am, "GapwatchEffectivenessGap", sr->rep, sr->team, "connect"));
             assert_true(am_has(am, "GapwatchSuspectedGaming", sr->rep, sr->team, "connect"));
+            /* low_activity_quality: info by default; gaming: critical, as
+             * configured */
+            assert_am_conventions(am, "GapwatchLowActivityQuality", sr->rep, sr->team, "info",
+                                  "low_activity_quality");
+            assert_am_conventions(am, "GapwatchSuspectedGaming", sr->rep, sr->team, "critical",
+                                  "suspected_gaming");
         }
+        if (sr->archetype == GW_ARCH_LOW_ACTIVITY)
+            assert_am_conventions(am, "GapwatchEfficiencyGap", sr->rep, sr->team, "warning",
+                                  "efficiency_gap");
     }
     json_decref(am);
 

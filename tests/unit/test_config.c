@@ -114,6 +114,33 @@ static void test_config_data_loss_policy_is_halt_unless_rebuild_is_asked(void **
                  "t.yaml:3: redis.on_data_loss: \"shrug\" is not halt or rebuild");
 }
 
+static void test_config_alertmanager_conventions_default_and_override(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = load_ok("");
+    assert_string_equal(cfg->alerting.generator_url, "");
+    assert_string_equal(cfg->alerting.severity[GW_ALERT_EFFICIENCY], "warning");
+    assert_string_equal(cfg->alerting.severity[GW_ALERT_LOW_QUALITY], "info");
+    assert_non_null(strstr(cfg->alerting.runbook_url, "/docs/alerts.md"));
+    gw_config_free(cfg);
+    cfg = load_ok("alerting:\n  alertmanager:\n"
+                  "    generator_url: \"https://g/d/x?t={tenant}&r={rep}\"\n"
+                  "    runbook_url: https://wiki/gapwatch\n"
+                  "    severity: {efficiency_gap: critical}\n");
+    assert_string_equal(cfg->alerting.generator_url, "https://g/d/x?t={tenant}&r={rep}");
+    assert_string_equal(cfg->alerting.runbook_url, "https://wiki/gapwatch");
+    assert_string_equal(cfg->alerting.severity[GW_ALERT_EFFICIENCY], "critical");
+    assert_string_equal(cfg->alerting.severity[GW_ALERT_GAMING], "warning");
+    gw_config_free(cfg);
+    expect_error("alerting:\n  alertmanager:\n    generator_url: \"https://g/{user}\"\n",
+                 "t.yaml:3: alerting.alertmanager.generator_url: unknown placeholder \"{user}\"");
+    expect_error("alerting:\n  alertmanager:\n    severity:\n      efficiency_gap: page\n",
+                 "t.yaml:4: alerting.alertmanager.severity.efficiency_gap: \"page\" is not a "
+                 "severity");
+    expect_error("alerting:\n  alertmanager:\n    severity: {speed: info}\n",
+                 "t.yaml:3: alerting.alertmanager.severity.speed: \"speed\" is not an alert kind");
+}
+
 static void test_config_reports_every_error_not_just_the_first(void **state)
 {
     (void)state;
@@ -346,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_config_unknown_key_names_key_and_line),
         cmocka_unit_test(test_config_reports_every_error_not_just_the_first),
         cmocka_unit_test(test_config_data_loss_policy_is_halt_unless_rebuild_is_asked),
+        cmocka_unit_test(test_config_alertmanager_conventions_default_and_override),
         cmocka_unit_test(test_config_bad_values_name_key_and_line),
         cmocka_unit_test(test_config_librdkafka_property_is_checked),
         cmocka_unit_test(test_config_calendars_are_read_and_matched_to_teams),
