@@ -57,6 +57,13 @@ struct gw_coalesce_s {
 
     gw_avail_record_t *records; /* availability records, few per batch */
     size_t nrecords, cap_records;
+
+    const gw_calendar_t *cals; /* periods: the teams' calendars */
+    int ncals;
+    unsigned periods;
+    gw_calendar_t utc;
+    gw_period_cell_t *pcells;
+    size_t npcells, cap_pcells;
 };
 
 static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
@@ -130,6 +137,7 @@ void gw_coalesce_free(gw_coalesce_t *c)
     free(c->cells);
     free(c->parts);
     free(c->records);
+    free(c->pcells);
     free(c);
 }
 
@@ -185,9 +193,77 @@ size_t gw_coalesce_records(const gw_coalesce_t *c, const gw_avail_record_t **out
     return c->nrecords;
 }
 
+void gw_coalesce_set_periods(gw_coalesce_t *c, const gw_calendar_t *cals, int ncals,
+                             unsigned periods)
+{
+    c->cals = cals;
+    c->ncals = ncals;
+    c->periods = periods;
+    gw_calendar_init_utc(&c->utc);
+}
+
+const gw_period_cell_t *gw_coalesce_period_cell(const gw_coalesce_t *c, int32_t index)
+{
+    return &c->pcells[index];
+}
+
+/* Adds `value` of `metric` to the rep's cell of period (kind, first). */
+static int add_period_cell(gw_coalesce_t *c, gw_delta_t *d, int kind, int64_t first, int metric,
+                           int64_t value)
+{
+    for (int32_t i = d->pcells; i >= 0; i = c->pcells[i].next) {
+        gw_period_cell_t *p = &c->pcells[i];
+        if (p->kind == kind && p->metric == metric && p->first_day == first) {
+            p->value += value;
+            return 0;
+        }
+    }
+    if (c->npcells == c->cap_pcells) {
+        size_t ncap = c->cap_pcells ? c->cap_pcells * 2 : 1024;
+        gw_period_cell_t *n = realloc(c->pcells, ncap * sizeof(*n));
+        if (!n)
+            return -1;
+        c->pcells = n;
+        c->cap_pcells = ncap;
+    }
+    c->pcells[c->npcells] =
+        (gw_period_cell_t){d->pcells, (int16_t)kind, (int16_t)metric, first, value};
+    d->pcells = (int32_t)c->npcells++;
+    return 0;
+}
+
+/* A rep's event in its calendar periods: the count of its kind, and its
+ * amount when it has one. The local day is cached per rep (a batch holds
+ * few days of one rep). */
+static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const gw_event_t *ev)
+{
+    if (!d->cal) {
+        const gw_calendar_t *cal = gw_calendar_for_team(c->cals, c->ncals, ev->tenant, ev->team);
+        d->cal = cal ? cal : &c->utc;
+        d->day_from = d->day_to = 0;
+    }
+    int64_t t = ev->occurred_at_ms;
+    if (t < d->day_from || t >= d->day_to) {
+        d->day = gw_calendar_day(d->cal, t);
+        d->day_from = gw_calendar_day_start(d->cal, d->day);
+        d->day_to = gw_calendar_day_start(d->cal, d->day + 1);
+    }
+    for (int k = 0; k < GW_PERIOD_COUNT; k++) {
+        if (!(c->periods & (1u << k)))
+            continue;
+        int64_t next, first = gw_calendar_period_first(d->cal, (gw_period_kind_t)k, d->day, &next);
+        if (add_period_cell(c, d, k, first, gw_metric_count(ev->kind), 1) != 0 ||
+            (ev->amount_minor > 0 &&
+             add_period_cell(c, d, k, first, gw_metric_amount(ev->kind), ev->amount_minor) != 0))
+            return -1;
+    }
+    return 0;
+}
+
 void gw_coalesce_reset(gw_coalesce_t *c)
 {
     c->nrecords = 0;
+    c->npcells = 0;
     gw_arena_reset(c->strings);
     /* Clearing costs O(table), and the table follows the batches' size, so
      * this is proportional to the work the batch itself did. */
@@ -310,6 +386,8 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
         d->cells[w] = -1;
     d->parts = -1;
     d->team_delta = -1;
+    d->pcells = -1;
+    d->cal = NULL;
     c->etab[s] = entity_slot(k->hash, c->ndeltas);
     return (int)c->ndeltas++;
 }
@@ -533,6 +611,8 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
     for (int k = 0; k < n; k++)
         if (add_cell(c, e, &adds[k]) != 0)
             return -1;
+    if (c->periods && d->kind == GW_ENTITY_REP)
+        return add_periods(c, &c->deltas[e], ev);
     return 0;
 }
 

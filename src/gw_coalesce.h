@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_calendar.h"
 #include "gw_decode.h"
 #include "gw_keys.h"
 #include "gw_kinds.h"
@@ -28,6 +29,16 @@ typedef struct {
     int64_t bucket;
     int64_t value;
 } gw_delta_cell_t;
+
+/* One metric increment of a rep in one calendar period (README "Calendars"):
+ * the period's kind and first local day in the team's calendar. */
+typedef struct {
+    int32_t next; /* next period cell of the same rep, -1 at the end */
+    int16_t kind; /* gw_period_kind_t */
+    int16_t metric;
+    int64_t first_day;
+    int64_t value;
+} gw_period_cell_t;
 
 /* The offsets of one partition covered by one entity's delta. */
 typedef struct {
@@ -65,6 +76,10 @@ typedef struct {
     const char *id;
     const char *team;             /* for a rep: the team of its last event; NULL for a team */
     int64_t late[GW_WINDOWS_MAX]; /* events too late for each window */
+    int32_t pcells;               /* head period cell (a rep, with periods on), -1 */
+    /* the coalescer's own: the rep's calendar and the local day last seen */
+    const gw_calendar_t *cal;
+    int64_t day, day_from, day_to;
 } gw_delta_t;
 
 typedef struct gw_coalesce_s gw_coalesce_t;
@@ -75,6 +90,15 @@ gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const g
 
 /* Accepts NULL. */
 void gw_coalesce_free(gw_coalesce_t *c);
+
+/* Counts each rep's events per calendar period too, for the kinds in
+ * `periods` (bit per gw_period_kind_t), in the calendar of its team
+ * (`cals`, borrowed; UTC with every day working when none matches). */
+void gw_coalesce_set_periods(gw_coalesce_t *c, const gw_calendar_t *cals, int ncals,
+                             unsigned periods);
+
+/* Period cell `index` of a delta's list. */
+const gw_period_cell_t *gw_coalesce_period_cell(const gw_coalesce_t *c, int32_t index);
 
 /* Forgets the batch; keeps the memory. */
 void gw_coalesce_reset(gw_coalesce_t *c);

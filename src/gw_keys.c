@@ -119,3 +119,13 @@ bool gw_keys_id_valid(const char *s, size_t len, size_t *bad_at)
     }
     return true;
 }
+
+int gw_keys_period(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                   const char *kind, const char *first_day)
+{
+    char suffix[64];
+    int n = snprintf(suffix, sizeof(suffix), ":p:%s:%s", kind, first_day);
+    if (n < 0 || (size_t)n >= sizeof(suffix))
+        return -1;
+    return gw_keys_entity(buf, size, prefix, e, suffix);
+}

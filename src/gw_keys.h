@@ -48,6 +48,12 @@ int gw_keys_totals(char *buf, size_t size, const char *prefix, const gw_entity_t
 int gw_keys_buckets(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                     const char *window);
 
+/* A rep's totals in a calendar period: "<prefix>:{tag}:p:<kind>:<first
+ * local day>" (hash metric -> count, like a window's totals), e.g.
+ * gw:{acme:r17}:p:month:2026-12-01. Expires key_ttl after its last write. */
+int gw_keys_period(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                   const char *kind, const char *first_day);
+
 /* Entity state: "<prefix>:{tag}:state" (hash "o:<topic>/<partition>" ->
  * last applied offset, team (a rep's latest), first_ms, exp). */
 int gw_keys_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e);

@@ -165,6 +165,9 @@ gw_pipeline_t *gw_pipeline_new(const gw_config_t *cfg, gw_consumer_t *consumer,
         gw_pipeline_free(pl);
         return NULL;
     }
+    for (int i = 0; i < 3; i++)
+        gw_coalesce_set_periods(i < 2 ? pl->slot[i].batch : pl->redo, cfg->calendars,
+                                cfg->ncalendars, cfg->periods);
     pl->backoff_ms = BACKOFF_MIN_MS;
     if (gw_producer_set_topic_listener(producer, cfg->kafka.topic_dead_letter,
                                        dead_letter_delivered, pl) != 0) {

@@ -666,6 +666,56 @@ static void build_offset_field(gw_store_t *s, int32_t partition)
 }
 
 /* Writes one delta's ARGV section (layout: src/lua/apply.lua). */
+/* The rep's calendar period totals (README "Calendars"): the number of
+ * period keys, then per key its name, its number of fields and {metric,
+ * sum} per field. Applied by the script with the windows, under the same
+ * offsets, so exactly once. */
+static int build_periods(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d)
+{
+    gw_resp_t *r = &s->resp;
+    struct {
+        int kind;
+        int64_t first;
+        int nfields;
+    } keys[3 * 8];
+    int nkeys = 0;
+    for (int32_t i = d->pcells; i >= 0; i = gw_coalesce_period_cell(batch, i)->next) {
+        const gw_period_cell_t *p = gw_coalesce_period_cell(batch, i);
+        int k = 0;
+        while (k < nkeys && (keys[k].kind != p->kind || keys[k].first != p->first_day))
+            k++;
+        if (k == nkeys) {
+            if (nkeys == (int)(sizeof(keys) / sizeof(keys[0])))
+                return -1; /* a batch holding a rep's events of 8 weeks */
+            keys[nkeys].kind = p->kind;
+            keys[nkeys].first = p->first_day;
+            keys[nkeys++].nfields = 0;
+        }
+        keys[k].nfields++;
+    }
+    gw_resp_arg_i64(r, nkeys);
+    gw_entity_t e = {d->kind, d->tenant, d->id};
+    for (int k = 0; k < nkeys; k++) {
+        char key[GW_KEY_MAX], date[16];
+        gw_date_format(keys[k].first, date, sizeof(date));
+        if (gw_keys_period(key, sizeof(key), s->cfg->key_prefix, &e,
+                           gw_period_str((gw_period_kind_t)keys[k].kind), date) < 0)
+            return -1;
+        gw_resp_arg_str(r, key);
+        gw_resp_arg_i64(r, keys[k].nfields);
+        for (int32_t i = d->pcells; i >= 0; i = gw_coalesce_period_cell(batch, i)->next) {
+            const gw_period_cell_t *p = gw_coalesce_period_cell(batch, i);
+            if (p->kind != keys[k].kind || p->first_day != keys[k].first)
+                continue;
+            if (s->metric_len[p->metric] == 0)
+                return -1;
+            gw_resp_arg(r, s->metric_name[p->metric] + 1, s->metric_len[p->metric] - 1);
+            gw_resp_arg_i64(r, p->value);
+        }
+    }
+    return 0;
+}
+
 static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delta_t *d)
 {
     const gw_config_t *cfg = s->cfg;
@@ -742,7 +792,7 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
             gw_resp_arg_i64(r, cell->value);
         }
     }
-    return 0;
+    return build_periods(s, batch, d);
 }
 
 /* Writes one EVALSHA applying deltas [lo, hi) (layout: src/lua/apply.lua). */

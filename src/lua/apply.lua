@@ -35,7 +35,11 @@
 --                        the open bucket and only in the sums). The header
 --                        is nsums when nothing is late and ncells is 0 (the
 --                        common case), else -nsums - 1, late, ncells and the
---                        lowest bucket of those cells.
+--                        lowest bucket of those cells;
+--       then the calendar periods (a rep's; README "Calendars"): nkeys,
+--                        and per key: its name, nfields, {metric, sum} *
+--                        nfields. Period keys are named by the client and
+--                        share the entity's hash tag.
 --   Returns one reply per entity, flattened: 0 already applied, 1 applied,
 --   or -n followed by n pairs {"o:<topic>/<partition>", stored} when some
 --   offsets of the delta were applied before and others not (batch
@@ -303,7 +307,7 @@ local function apply_entity(base, i, out)
     end
   end
   if fresh < nparts then
-    -- skip this entity's windows in ARGV
+    -- skip this entity's windows and periods in ARGV
     for _ = 1, W do
       local h = tonumber(A[i])
       if h >= 0 then
@@ -311,6 +315,11 @@ local function apply_entity(base, i, out)
       else
         i = i + 4 + 2 * (-h - 1) + 3 * tonumber(A[i + 2])
       end
+    end
+    local np = tonumber(A[i])
+    i = i + 1
+    for _ = 1, np do
+      i = i + 2 + 2 * tonumber(A[i + 1])
     end
     if done == nparts then
       out[#out + 1] = 0
@@ -393,6 +402,16 @@ local function apply_entity(base, i, out)
       call('PEXPIRE', tot, ttl)
       call('PEXPIRE', bkt, ttl)
     end
+  end
+  local np = tonumber(A[i])
+  i = i + 1
+  for _ = 1, np do
+    local key, nf = A[i], tonumber(A[i + 1])
+    for f = i + 2, i + 2 * nf, 2 do
+      call('HINCRBY', key, A[f], A[f + 1])
+    end
+    call('PEXPIRE', key, ttl)
+    i = i + 2 + 2 * nf
   end
   if refresh then
     set[n + 1], set[n + 2] = 'exp', int(now + ttl)

@@ -23,8 +23,8 @@ static Gapwatch__V1__Event *convert(const char *line)
     uint8_t *buf = NULL;
     size_t len = 0;
     char key[128];
-    if (gw_jsonline_to_event(line, strlen(line), &buf, &len, key, sizeof(key), err,
-                             sizeof(err)) != 0)
+    if (gw_jsonline_to_event(line, strlen(line), &buf, &len, key, sizeof(key), err, sizeof(err)) !=
+        0)
         fail_msg("expected %s to convert, got: %s", line, err);
     Gapwatch__V1__Event *ev = gapwatch__v1__event__unpack(NULL, len, buf);
     free(buf);
@@ -37,9 +37,9 @@ static void expect_error(const char *line, const char *needle)
     uint8_t *buf = NULL;
     size_t len = 0;
     char key[128];
-    assert_int_equal(gw_jsonline_to_event(line, strlen(line), &buf, &len, key, sizeof(key), err,
-                                          sizeof(err)),
-                     -1);
+    assert_int_equal(
+        gw_jsonline_to_event(line, strlen(line), &buf, &len, key, sizeof(key), err, sizeof(err)),
+        -1);
     if (!strstr(err, needle))
         fail_msg("expected an error with \"%s\", got: %s", needle, err);
 }
