@@ -1168,9 +1168,20 @@ static int read_teams(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, team_ctx_t
         tc->first = nreads;
         if (ensure_reads(ev, nreads + tc->nmembers + 1) != 0)
             goto oom;
-        for (size_t m = 0; m < tc->nmembers; m++)
-            ev->reads[nreads++].entity = (gw_entity_t){GW_ENTITY_REP, tc->tenant, tc->members[m]};
-        ev->reads[nreads++].entity = (gw_entity_t){GW_ENTITY_TEAM, tc->tenant, tc->team};
+        /* a rep's calendar periods at the tenant's watermark (pace) */
+        const gw_calendar_t *cal = team_calendar(ev, tc);
+        int64_t firsts[GW_PERIOD_COUNT], next, today = gw_calendar_day(cal, tc->t->wm);
+        for (int p = 0; p < GW_PERIOD_COUNT; p++)
+            firsts[p] = ev->cfg->periods & (1u << p)
+                            ? gw_calendar_period_first(cal, (gw_period_kind_t)p, today, &next)
+                            : -1;
+        for (size_t m = 0; m <= tc->nmembers; m++) {
+            gw_entity_read_t *rd = &ev->reads[nreads++];
+            rd->entity = m < tc->nmembers ? (gw_entity_t){GW_ENTITY_REP, tc->tenant, tc->members[m]}
+                                          : (gw_entity_t){GW_ENTITY_TEAM, tc->tenant, tc->team};
+            for (int p = 0; p < GW_PERIOD_COUNT; p++)
+                rd->period_first[p] = m < tc->nmembers ? firsts[p] : -1;
+        }
         if (gw_store_read_entities(ev->store, &ev->reads[tc->first], tc->nmembers + 1, tc->t->wm,
                                    err, errsize) != GW_STORE_OK)
             return -1;

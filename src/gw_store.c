@@ -1584,6 +1584,11 @@ static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_re
     e->avail = (gw_availability_t){.joined_ms = -1, .left_ms = -1};
     for (int w = 0; w < cfg->nwindows; w++)
         parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w]);
+    for (int k = 0, j = 1 + cfg->nwindows; k < GW_PERIOD_COUNT; k++) {
+        memset(&e->period[k], 0, sizeof(e->period[k]));
+        if (e->period_first[k] >= 0)
+            parse_totals(&cfg->kinds, r->element[j++], &e->period[k]);
+    }
     const redisReply *st = r->element[0];
     for (size_t i = 0; st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
         const char *f = st->element[i]->str, *v = st->element[i + 1]->str;
@@ -1612,6 +1617,14 @@ static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_re
     gw_availability_normalize(&e->avail);
 }
 
+static int read_periods(const gw_entity_read_t *e)
+{
+    int n = 0;
+    for (int k = 0; k < GW_PERIOD_COUNT; k++)
+        n += e->period_first[k] >= 0;
+    return n;
+}
+
 static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
                      bool *noscript, char *errstr, size_t errstr_size)
 {
@@ -1623,6 +1636,20 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
         int rc = build_keys(s, &reads[i].entity);
         build_head(s, "read");
         gw_resp_arg_i64(b, wm_ms);
+        int np = 0;
+        for (int k = 0; k < GW_PERIOD_COUNT; k++)
+            np += reads[i].period_first[k] >= 0;
+        gw_resp_arg_i64(b, np);
+        for (int k = 0; k < GW_PERIOD_COUNT; k++) {
+            char key[GW_KEY_MAX], date[16];
+            if (reads[i].period_first[k] < 0)
+                continue;
+            gw_date_format(reads[i].period_first[k], date, sizeof(date));
+            if (gw_keys_period(key, sizeof(key), cfg->key_prefix, &reads[i].entity,
+                               gw_period_str((gw_period_kind_t)k), date) < 0)
+                rc = -1;
+            gw_resp_arg_str(b, key);
+        }
         if (rc != 0 || gw_resp_end(b) != 0 || send_resp(s) != 0) {
             gw_resp_reset(b);
             snprintf(errstr, errstr_size, "redis: cannot build a read (key too long?)");
@@ -1646,7 +1673,8 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
                 snprintf(first_error, sizeof(first_error),
                          "EVALSHA of the apply script (read of %s:%s) refused: %s",
                          reads[i].entity.tenant, reads[i].entity.id, r->str);
-        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)(1 + cfg->nwindows)) {
+        } else if (r->type == REDIS_REPLY_ARRAY &&
+                   r->elements == (size_t)(1 + cfg->nwindows + read_periods(&reads[i]))) {
             parse_read(cfg, r, &reads[i]);
         } else if (!first_error[0]) {
             snprintf(first_error, sizeof(first_error), "read script returned an unexpected reply");

@@ -189,6 +189,10 @@ typedef struct {
     int64_t team_since_ms;           /* out: TEAM_CHANGED to `team` at, -1 unknown */
     gw_availability_t avail;         /* out: joined, left, time off (normalized) */
     gw_totals_t win[GW_WINDOWS_MAX]; /* out, per configured window */
+    /* in: first local day of each calendar period to read (a rep's), -1 for
+     * none; out: its totals (gw_keys_period) */
+    int64_t period_first[GW_PERIOD_COUNT];
+    gw_totals_t period[GW_PERIOD_COUNT];
 } gw_entity_read_t;
 
 /*

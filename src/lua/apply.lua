@@ -46,10 +46,12 @@
 --   boundaries differ after a crash): nothing of that entity is written and
 --   the caller re-sends only the events after each part's stored offset.
 --
--- mode "read": then wm_ms. One entity (its K keys). Slides every window of
---   an existing entity to wm_ms (the evaluation watermark; never backwards)
---   and returns {state, totals_1, ..., totals_W}, each a flat field/value
---   list. A missing entity is not created.
+-- mode "read": then wm_ms, nperiods and the names of that many calendar
+--   period keys of the entity (same hash tag). One entity (its K keys).
+--   Slides every window of an existing entity to wm_ms (the evaluation
+--   watermark; never backwards) and returns {state, totals_1, ...,
+--   totals_W, period_1, ...}, each a flat field/value list. A missing
+--   entity is not created.
 --
 -- Window rule (mirrors gw_window.h): at watermark wm the window holds every
 -- bucket >= floor((wm - grace) / bucket_ms) - nbuckets + 1. Buckets below
@@ -223,6 +225,10 @@ if mode == 'read' then
   local out = {call('HGETALL', KEYS[1])}
   for w = 1, W do
     out[#out + 1] = call('HGETALL', KEYS[2 * w])
+  end
+  local np = num()
+  for _ = 1, np do
+    out[#out + 1] = call('HGETALL', arg())
   end
   return out
 end

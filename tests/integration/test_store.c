@@ -288,6 +288,8 @@ static void test_store_open_bucket_closes_with_its_counts(void **state)
     gw_entity_read_t rd;
     memset(&rd, 0, sizeof(rd));
     rd.entity = (gw_entity_t){GW_ENTITY_REP, "acme", "r1"};
+    for (int k = 0; k < GW_PERIOD_COUNT; k++)
+        rd.period_first[k] = -1;
     char err[256];
     assert_int_equal(gw_store_read_entities(ctx->store, &rd, 1, T0 + 26 * H, err, sizeof(err)),
                      GW_STORE_OK);
