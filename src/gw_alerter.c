@@ -29,7 +29,10 @@ typedef struct {
     char team[GW_ID_MAX + 1];
     char key[GW_KEY_MAX]; /* the alert state hash */
     const gw_playbook_t *pb;
-    int window;
+    char wname[GW_WINDOW_NAME_MAX + 1]; /* the window's, or the period kind's */
+    bool is_pace;                       /* a period's pace (BEHIND_PACE only) */
+    gw_pace_t pace;
+    char period[GW_CAL_PERIOD_ID_MAX];
     int64_t wm;
     gw_diagnosis_t diag;
     uint64_t version;
@@ -170,7 +173,9 @@ void gw_alerter_observe(void *ctx, const gw_evaluation_t *e)
 {
     gw_alerter_t *al = ctx;
     const gw_config_t *cfg = al->cfg;
-    if (!(cfg->alerting.windows & (1u << e->window)) || e->diag->kind == GW_DIAG_NO_OBJECTIVE)
+    if (e->pace
+            ? !(cfg->alerting.kinds & (1u << GW_ALERT_BEHIND_PACE))
+            : !(cfg->alerting.windows & (1u << e->window)) || e->diag->kind == GW_DIAG_NO_OBJECTIVE)
         return;
     if (al->nobs == al->capobs) {
         size_t ncap = al->capobs ? al->capobs * 2 : 64;
@@ -185,12 +190,18 @@ void gw_alerter_observe(void *ctx, const gw_evaluation_t *e)
     snprintf(o->tenant, sizeof(o->tenant), "%s", e->tenant);
     snprintf(o->rep, sizeof(o->rep), "%s", e->rep);
     snprintf(o->team, sizeof(o->team), "%s", e->team);
+    snprintf(o->wname, sizeof(o->wname), "%s",
+             e->pace ? gw_period_str((gw_period_kind_t)e->period) : cfg->windows[e->window].name);
+    o->is_pace = e->pace != NULL;
+    if (e->pace) {
+        o->pace = *e->pace;
+        snprintf(o->period, sizeof(o->period), "%s", e->period_id ? e->period_id : "");
+    }
     char suffix[40];
-    snprintf(suffix, sizeof(suffix), ":alerts:%s", cfg->windows[e->window].name);
+    snprintf(suffix, sizeof(suffix), ":alerts:%s", o->wname);
     gw_entity_t ent = {GW_ENTITY_REP, o->tenant, o->rep};
     gw_keys_entity(o->key, sizeof(o->key), cfg->key_prefix, &ent, suffix);
     o->pb = e->playbook;
-    o->window = e->window;
     o->wm = e->watermark_ms;
     o->diag = *e->diag;
 }
@@ -262,11 +273,12 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
 {
     const gw_config_t *cfg = al->cfg;
     for (int k = 0; k < GW_ALERT_KINDS; k++) {
-        if (!(cfg->alerting.kinds & (1u << k)))
+        if (!(cfg->alerting.kinds & (1u << k)) || o->is_pace != (k == GW_ALERT_BEHIND_PACE))
             continue;
         gw_alert_state_t before = o->st[k];
-        bool cond = gw_alert_condition((gw_alert_kind_t)k, &o->diag);
-        bool cleared = gw_alert_cleared(o->pb, (gw_alert_kind_t)k, &o->diag);
+        bool cond = o->is_pace ? o->pace.behind : gw_alert_condition((gw_alert_kind_t)k, &o->diag);
+        bool cleared =
+            o->is_pace ? o->pace.cleared : gw_alert_cleared(o->pb, (gw_alert_kind_t)k, &o->diag);
         o->send[k] = gw_alert_step(&al->policy, &o->st[k], cond, cleared, o->wm, now);
         if (memcmp(&before, &o->st[k], sizeof(before)) != 0)
             o->changed = true;
@@ -276,7 +288,7 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
         gw_alert_t a = {o->tenant,
                         o->rep,
                         o->team,
-                        cfg->windows[o->window].name,
+                        o->wname,
                         o->pb,
                         &cfg->kinds,
                         (gw_alert_kind_t)k,
@@ -286,7 +298,9 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
                         now,
                         o->st[k].starts_at_ms,
                         o->send[k] == GW_SEND_RESOLVED ? now : 0,
-                        o->st[k].seq};
+                        o->st[k].seq,
+                        o->is_pace ? &o->pace : NULL,
+                        o->is_pace ? o->period : NULL};
         if (gw_alert_pack(&a, &o->fresh[k], &o->fresh_len[k]) != 0) {
             o->send[k] = GW_SEND_NONE;
             continue;
@@ -367,7 +381,7 @@ static void publish(gw_alerter_t *al, const obs_t *o, int k, const uint8_t *payl
                     const char *json, uint64_t msgno)
 {
     char alert_id[17];
-    gw_alert_id(alert_id, o->tenant, o->rep, (gw_alert_kind_t)k, al->cfg->windows[o->window].name);
+    gw_alert_id(alert_id, o->tenant, o->rep, (gw_alert_kind_t)k, o->wname);
     char inflight[48];
     snprintf(inflight, sizeof(inflight), "%s:%" PRIu64, alert_id, msgno);
     if (gw_map_get(al->inflight, inflight))
@@ -411,9 +425,8 @@ static void generator_url(const gw_config_t *cfg, const obs_t *o, gw_alert_kind_
                           size_t size)
 {
     const char *names[] = {"{tenant}", "{team}", "{rep}", "{window}", "{kind}", "{playbook}"};
-    const char *values[] = {
-        o->tenant,  o->team, o->rep, cfg->windows[o->window].name, gw_alert_kind_str(k),
-        o->pb->name};
+    const char *values[] = {o->tenant,  o->team, o->rep, o->wname, gw_alert_kind_str(k),
+                            o->pb->name};
     size_t n = 0;
     out[0] = '\0';
     for (const char *p = cfg->alerting.generator_url; *p && n + 1 < size;) {
@@ -461,7 +474,7 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
             json_object_set_new(labels, "tenant", json_string(o->tenant));
             json_object_set_new(labels, "team", json_string(o->team));
             json_object_set_new(labels, "rep", json_string(o->rep));
-            json_object_set_new(labels, "window", json_string(cfg->windows[o->window].name));
+            json_object_set_new(labels, "window", json_string(o->wname));
             json_object_set_new(labels, "playbook", json_string(o->pb->name));
             json_object_set_new(labels, "severity", json_string(cfg->alerting.severity[k]));
             /* Labels are the alert's identity; what changes during its life
@@ -471,11 +484,11 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
                 ann, "stage",
                 json_string(o->diag.weakest >= 0 ? o->pb->stages[o->diag.weakest + 1].name : ""));
             char id[17], summary[512];
-            gw_alert_id(id, o->tenant, o->rep, (gw_alert_kind_t)k, cfg->windows[o->window].name);
+            gw_alert_id(id, o->tenant, o->rep, (gw_alert_kind_t)k, o->wname);
             gw_alert_t al_msg = {o->tenant,
                                  o->rep,
                                  o->team,
-                                 cfg->windows[o->window].name,
+                                 o->wname,
                                  o->pb,
                                  &cfg->kinds,
                                  (gw_alert_kind_t)k,

@@ -29,6 +29,7 @@ static const struct {
                                      "pipeline inflation", "info"},
     [GW_ALERT_GAMING] = {"suspected_gaming", "GapwatchSuspectedGaming", "possible gaming",
                          "warning"},
+    [GW_ALERT_BEHIND_PACE] = {"behind_pace", "GapwatchBehindPace", "pace", "warning"},
 };
 
 const char *gw_alert_kind_str(gw_alert_kind_t k)
@@ -72,6 +73,7 @@ bool gw_alert_condition(gw_alert_kind_t k, const gw_diagnosis_t *d)
         return (d->signals & GW_SIGNAL_PIPELINE_INFLATION) != 0;
     case GW_ALERT_GAMING:
         return (d->signals & GW_SIGNAL_GAMING) != 0;
+    case GW_ALERT_BEHIND_PACE: /* decided by gw_pace, not by a window's diagnosis */
     case GW_ALERT_KINDS:
         break;
     }
@@ -107,6 +109,7 @@ bool gw_alert_cleared(const gw_playbook_t *pb, gw_alert_kind_t k, const gw_diagn
     case GW_ALERT_GAMING:
         return d->kind == GW_DIAG_HEALTHY || d->kind == GW_DIAG_NO_OBJECTIVE ||
                !gw_alert_condition(k, d);
+    case GW_ALERT_BEHIND_PACE:
     case GW_ALERT_KINDS:
         break;
     }
@@ -238,6 +241,22 @@ int gw_alert_summary(const gw_alert_t *a, char *buf, size_t size)
     char res[160];
     result_phrase(a, res, sizeof(res));
     const char *top = pb->stages[0].name;
+    if (a->kind == GW_ALERT_BEHIND_PACE && a->pace) {
+        const gw_pace_t *p = a->pace;
+        if (a->state == GW_SEND_RESOLVED)
+            return snprintf(buf, size, "%s is back on pace for %s: %s, %.0f due by now", a->rep,
+                            a->period, res, p->objective_to_date);
+        char plan[160] = "";
+        if (!isnan(p->plan_team))
+            snprintf(plan, sizeof(plan),
+                     "; %.0f %s a working day for the %.0f days left reach it at the team's "
+                     "rates (%.0f at its own)",
+                     ceil(p->plan_team), top, p->remaining_days,
+                     isnan(p->plan_rep) ? p->plan_team : ceil(p->plan_rep));
+        return snprintf(buf, size,
+                        "%s is behind pace for %s: %s, %.0f due by now, %.0f projected%s", a->rep,
+                        a->period, res, p->objective_to_date, p->projected, plan);
+    }
     if (a->state == GW_SEND_RESOLVED)
         return snprintf(buf, size, "%s's %s in %s has cleared: %s", a->rep, kinds[a->kind].phrase,
                         a->window, res);
@@ -288,6 +307,7 @@ int gw_alert_summary(const gw_alert_t *a, char *buf, size_t size)
                         d->weakest >= 0 ? pb->stages[d->weakest + 1].name : "conversion",
                         d->weakest >= 0 ? 100 * d->tr[d->weakest].rep_rate : 0,
                         d->weakest >= 0 ? 100 * d->tr[d->weakest].team_rate : 0);
+    case GW_ALERT_BEHIND_PACE:
     case GW_ALERT_KINDS:
         break;
     }
@@ -351,6 +371,15 @@ static void build(const gw_alert_t *a, Gapwatch__V1__GapAlert *m, Gapwatch__V1__
             sigs[ns++] = (char *)gw_signal_str(i);
     m->n_signals = ns;
     m->signals = sigs;
+    if (a->pace) {
+        m->period = (char *)(a->period ? a->period : "");
+        m->objective_to_date = a->pace->objective_to_date;
+        m->projected = a->pace->projected;
+        m->remaining_days = a->pace->remaining_days;
+        m->plan_stage = (char *)pb->stages[0].name;
+        m->plan_per_day = a->pace->plan_team;
+        m->plan_per_day_own_rates = a->pace->plan_rep;
+    }
 }
 
 int gw_alert_pack(const gw_alert_t *a, uint8_t **out, size_t *len)

@@ -30,6 +30,7 @@
 
 #include "gw_detector.h"
 #include "gw_kinds.h"
+#include "gw_pace.h"
 #include "gw_playbook.h"
 
 typedef enum {
@@ -38,11 +39,12 @@ typedef enum {
     GW_ALERT_LOW_QUALITY,
     GW_ALERT_PIPELINE_INFLATION,
     GW_ALERT_GAMING,
+    GW_ALERT_BEHIND_PACE, /* a calendar period's pace (gw_pace), not a window's diagnosis */
     GW_ALERT_KINDS
 } gw_alert_kind_t;
 
 /* "efficiency_gap", "effectiveness_gap", "low_activity_quality",
- * "pipeline_inflation", "suspected_gaming". */
+ * "pipeline_inflation", "suspected_gaming", "behind_pace". */
 const char *gw_alert_kind_str(gw_alert_kind_t kind);
 
 /* Alertmanager's alertname: "GapwatchEfficiencyGap", ... */
@@ -126,6 +128,8 @@ typedef struct {
     const gw_diagnosis_t *diag;
     int64_t watermark_ms, evaluated_at_ms, starts_at_ms, ends_at_ms;
     uint32_t sequence;
+    const gw_pace_t *pace; /* GW_ALERT_BEHIND_PACE: the pace and its period id */
+    const char *period;
 } gw_alert_t;
 
 /* Writes the one-sentence summary a sales manager reads, e.g. "north-r02

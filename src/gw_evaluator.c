@@ -1010,7 +1010,9 @@ static size_t diagnose_team(const gw_evaluator_t *ev, const gw_playbook_t *pb, c
     }
     for (size_t i = 0; i < n; i++) {
         double target = gw_playbook_target(pb, tc->tenant, tc->members[i], w);
-        if (!tw->present[i] || isnan(target))
+        /* the evidence window is diagnosed even without an objective: its
+         * rates make the pace plan */
+        if (!tw->present[i] || (isnan(target) && w != ew))
             continue;
         size_t np = 0;
         for (size_t j = 0; j < n; j++)
@@ -1029,12 +1031,137 @@ static size_t diagnose_team(const gw_evaluator_t *ev, const gw_playbook_t *pb, c
         };
         gw_detector_evaluate(pb, &in, &tw->diags[i]);
         ndiag++;
-        if (!tw->gone[i])
+        if (!tw->gone[i] && !isnan(target))
             tw->dptr[nd++] = &tw->diags[i];
     }
     if (nd > 0)
         gw_detector_team(pb, tw->dptr, (int)nd, tw->scratch);
     return ndiag;
+}
+
+/* The pace of rep `i` of `tc` in the calendar period of kind `k` at the
+ * tenant's watermark (gw_pace), with the conversion rates of its
+ * evidence-window diagnosis `d`; `pd` gets the period's result and
+ * objective for the alert's message. */
+static void pace_of(const gw_evaluator_t *ev, const gw_playbook_t *pb, const team_ctx_t *tc,
+                    const gw_entity_read_t *rd, size_t i, const gw_diagnosis_t *d, int k,
+                    gw_pace_t *pace, gw_diagnosis_t *pd, char *id, size_t idsize, int64_t *start,
+                    int64_t *end)
+{
+    const gw_calendar_t *cal = team_calendar(ev, tc);
+    const gw_entity_read_t *r = &rd[i], *team = &rd[tc->nmembers];
+    int64_t wm = tc->t->wm;
+    gw_calendar_period(cal, (gw_period_kind_t)k, wm, start, end, id, idsize);
+    double nominal, unused, covered, available, covered_now, gone;
+    gw_calendar_share(cal, *start, *end, NULL, &nominal, &unused);
+    int64_t from = r->first_ms > *start ? r->first_ms : *start; /* history */
+    gw_calendar_share(cal, from, *end, &r->avail, &covered, &available);
+    gw_calendar_share(cal, from, wm, &r->avail, &covered_now, &gone);
+    bool amount = pb->objective_type == GW_OBJECTIVE_AMOUNT;
+    int metric =
+        amount ? gw_metric_amount(pb->objective_kind) : gw_metric_count(pb->objective_kind);
+    /* the objective per top-of-funnel activity, at the typical rep's rates
+     * and at the rep's own (shrunk); money per deal for amounts */
+    double unit = 1, team_conv = 1, rep_conv = 1;
+    if (amount) {
+        int ew = pb->evidence_window >= 0 ? pb->evidence_window : ev->cfg->nwindows - 1;
+        const int64_t *t = team->win[ew].v;
+        int64_t n = t[gw_metric_count(pb->objective_kind)];
+        unit = n > 0 ? (double)t[metric] / (double)n : NAN;
+    }
+    for (int s = 0; s < pb->objective_stage && s < d->ntransitions; s++) {
+        team_conv *= d->tr[s].team_rate;
+        rep_conv *= d->tr[s].rep_shrunk;
+    }
+    int64_t since = r->avail.joined_ms >= 0 ? r->avail.joined_ms : r->first_ms;
+    gw_pace_input_t in = {
+        .target = pb->period_target[k],
+        .ramp_factor = gw_playbook_ramp(pb, since >= 0 ? (wm - since) / WEEK_MS : 0),
+        .nominal_days = nominal,
+        .available_days = available,
+        .elapsed_days = gone,
+        .result = (double)r->period[k].v[metric],
+        .unit = unit,
+        .team_conversion = team_conv * unit,
+        .rep_conversion = rep_conv * unit,
+    };
+    gw_pace_evaluate(pb, &in, pace);
+    memset(pd, 0, sizeof(*pd));
+    pd->kind = GW_DIAG_HEALTHY;
+    pd->weakest = -1;
+    pd->result = in.result;
+    pd->objective = pace->objective;
+    pd->actual_volume = (double)r->period[k].v[gw_metric_count(pb->stages[0].kinds[0])];
+    pd->required_volume = NAN;
+}
+
+/* Queues the pace snapshot of one rep in one period ("<prefix>:{tag}:pace:<kind>"). */
+static int queue_pace(gw_evaluator_t *ev, const rep_rec_t *r, const gw_playbook_t *pb, int k,
+                      int64_t wm, const gw_pace_t *p, const char *id, int64_t start, int64_t end,
+                      double result, char *err, size_t errsize)
+{
+    const char *fields[32], *values[32];
+    char buf[32][48];
+    size_t n = 0;
+    put(fields, values, buf, &n, "evaluated_at_ms", "%lld", (long long)gw_now_ms());
+    put(fields, values, buf, &n, "watermark_ms", "%lld", (long long)wm);
+    put(fields, values, buf, &n, "period", "%s", id);
+    put(fields, values, buf, &n, "start_ms", "%lld", (long long)start);
+    put(fields, values, buf, &n, "end_ms", "%lld", (long long)end);
+    put(fields, values, buf, &n, "result", "%.6g", result);
+    put(fields, values, buf, &n, "objective", "%.6g", p->objective);
+    put(fields, values, buf, &n, "objective_to_date", "%.6g", p->objective_to_date);
+    put(fields, values, buf, &n, "projected", "%.6g", p->projected);
+    put(fields, values, buf, &n, "remaining_days", "%.6g", p->remaining_days);
+    put(fields, values, buf, &n, "judged", "%d", p->judged);
+    put(fields, values, buf, &n, "behind", "%d", p->behind);
+    if (!isnan(p->p))
+        put(fields, values, buf, &n, "p", "%.6g", p->p);
+    put(fields, values, buf, &n, "plan_stage", "%s", pb->stages[0].name);
+    if (!isnan(p->plan_team))
+        put(fields, values, buf, &n, "plan_per_day", "%.6g", p->plan_team);
+    if (!isnan(p->plan_rep))
+        put(fields, values, buf, &n, "plan_per_day_own_rates", "%.6g", p->plan_rep);
+    char key[GW_KEY_MAX], suffix[32];
+    snprintf(suffix, sizeof(suffix), ":pace:%s", gw_period_str((gw_period_kind_t)k));
+    gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
+    gw_keys_entity(key, sizeof(key), ev->cfg->key_prefix, &e, suffix);
+    gw_hash_write_t hw = {key, fields, values, n, ev->cfg->key_ttl_ms};
+    return gw_store_queue_hash(ev->store, &hw, err, errsize);
+}
+
+/* The chunk's reps' pace in every period the playbook sets an objective
+ * for (after the evidence window's diagnosis, whose rates the plan uses). */
+static int evaluate_pace(gw_evaluator_t *ev, const gw_playbook_t *pb, const team_ctx_t *tc,
+                         const gw_entity_read_t *rd, rep_rec_t **mine, size_t nmine,
+                         const team_work_t *tw, char *err, size_t errsize)
+{
+    for (int k = 0; k < GW_PERIOD_COUNT; k++) {
+        if (isnan(pb->period_target[k]))
+            continue;
+        for (size_t m = 0; m < nmine; m++) {
+            rep_rec_t *r = mine[m];
+            for (size_t i = 0; i < tc->nmembers && !r->gone; i++) {
+                if (strcmp(tc->members[i], r->rep) != 0 || !tw->present[i] || tw->gone[i])
+                    continue;
+                gw_pace_t pace;
+                gw_diagnosis_t pd;
+                char id[GW_CAL_PERIOD_ID_MAX];
+                int64_t start, end;
+                pace_of(ev, pb, tc, rd, i, &tw->diags[i], k, &pace, &pd, id, sizeof(id), &start,
+                        &end);
+                if (queue_pace(ev, r, pb, k, tc->t->wm, &pace, id, start, end, pd.result, err,
+                               errsize) != GW_STORE_OK)
+                    return -1;
+                if (ev->listener) {
+                    gw_evaluation_t e = {r->tenant, r->rep, tc->team, pb,    -1,
+                                         tc->t->wm, &pd,    k,        &pace, id};
+                    ev->listener(ev->listener_ctx, &e);
+                }
+            }
+        }
+    }
+    return 0;
 }
 
 /* Diagnoses every rep of one team in every window and reports those of the
@@ -1099,11 +1226,14 @@ static int evaluate_team(gw_evaluator_t *ev, const team_ctx_t *tc, rep_rec_t **m
                 if (queue_export(ev, r->tenant, ev->export, err, errsize) != 0)
                     goto out;
                 if (ev->listener) {
-                    gw_evaluation_t e = {r->tenant, r->rep, tc->team, pb, w, tc->t->wm, d};
+                    gw_evaluation_t e = {r->tenant, r->rep, tc->team, pb, w, tc->t->wm, d, -1};
                     ev->listener(ev->listener_ctx, &e);
                 }
             }
         }
+        int ew = pb->evidence_window >= 0 ? pb->evidence_window : cfg->nwindows - 1;
+        if (w == ew && evaluate_pace(ev, pb, tc, rd, mine, nmine, &tw, err, errsize) != 0)
+            goto out;
     }
     for (size_t k = 0; k < nmine; k++)
         *evaluated += !mine[k]->gone && pb;

@@ -32,6 +32,7 @@
 #include "gw_consumer.h"
 #include "gw_detector.h"
 #include "gw_metrics.h"
+#include "gw_pace.h"
 #include "gw_store.h"
 
 /* One diagnosis, as handed to the listener. Pointers valid during the call. */
@@ -40,9 +41,12 @@ typedef struct {
     const char *rep;
     const char *team;
     const gw_playbook_t *playbook;
-    int window; /* index into cfg->windows */
+    int window; /* index into cfg->windows; -1 for a period's pace */
     int64_t watermark_ms;
-    const gw_diagnosis_t *diag;
+    const gw_diagnosis_t *diag; /* a pace's: result and objective of the period */
+    int period;                 /* gw_period_kind_t of a pace, -1 for a window */
+    const gw_pace_t *pace;      /* a period's pace, else NULL */
+    const char *period_id;      /* e.g. "month:2026-12" */
 } gw_evaluation_t;
 
 typedef void (*gw_evaluation_fn)(void *ctx, const gw_evaluation_t *evaluation);

@@ -40,8 +40,9 @@ void gw_pace_evaluate(const gw_playbook_t *pb, const gw_pace_input_t *in, gw_pac
     double unit = in->unit > 0 ? in->unit : 1;
     double due = out->objective_to_date * (1 - pb->tolerance);
     double phi = pb->volume_spread * pb->volume_spread;
-    out->p = gw_stats_negbin_cdf((int64_t)floor(in->result / unit), out->objective_to_date / unit,
-                                 phi);
+    out->p =
+        gw_stats_negbin_cdf((int64_t)floor(in->result / unit), out->objective_to_date / unit, phi);
     out->cleared = in->result >= due;
-    out->behind = in->result < due && out->projected < out->objective && out->p <= 1 - pb->confidence;
+    out->behind =
+        in->result < due && out->projected < out->objective && out->p <= 1 - pb->confidence;
 }

@@ -55,12 +55,16 @@ static void test_a_slow_start_within_noise_is_not_behind(void **state)
 {
     (void)state;
     gw_playbook_t pb = book();
-    gw_pace_input_t in = {.target = 63, .nominal_days = 21, .available_days = 21,
-                          .elapsed_days = 10, .result = 26, .team_conversion = 0.2};
+    gw_pace_input_t in = {.target = 63,
+                          .nominal_days = 21,
+                          .available_days = 21,
+                          .elapsed_days = 10,
+                          .result = 26,
+                          .team_conversion = 0.2};
     gw_pace_t p;
     gw_pace_evaluate(&pb, &in, &p);
     assert_true(p.judged);
-    assert_false(p.behind); /* 26 of 30 due: chance */
+    assert_false(p.behind);  /* 26 of 30 due: chance */
     assert_false(p.cleared); /* ... but not back within the tolerance: an alert stays */
     in.result = 28;
     gw_pace_evaluate(&pb, &in, &p);
@@ -73,21 +77,21 @@ static void test_outcomes_first_and_too_early_or_late(void **state)
     gw_playbook_t pb = book();
     gw_pace_t p;
     /* already at the objective on day 3 */
-    gw_pace_input_t met = {.target = 10, .nominal_days = 21, .available_days = 21,
-                           .elapsed_days = 3, .result = 10};
+    gw_pace_input_t met = {
+        .target = 10, .nominal_days = 21, .available_days = 21, .elapsed_days = 3, .result = 10};
     gw_pace_evaluate(&pb, &met, &p);
     assert_false(p.behind);
     assert_true(p.cleared);
     assert_true(isnan(p.plan_team));
     /* day 2 of 21: too early to say (20% of the days) */
-    gw_pace_input_t early = {.target = 63, .nominal_days = 21, .available_days = 21,
-                             .elapsed_days = 2, .result = 0};
+    gw_pace_input_t early = {
+        .target = 63, .nominal_days = 21, .available_days = 21, .elapsed_days = 2, .result = 0};
     gw_pace_evaluate(&pb, &early, &p);
     assert_false(p.judged);
     assert_false(p.behind);
     /* the last day: too late to act */
-    gw_pace_input_t late = {.target = 63, .nominal_days = 21, .available_days = 21,
-                            .elapsed_days = 20.5, .result = 5};
+    gw_pace_input_t late = {
+        .target = 63, .nominal_days = 21, .available_days = 21, .elapsed_days = 20.5, .result = 5};
     gw_pace_evaluate(&pb, &late, &p);
     assert_false(p.judged);
 }
@@ -98,8 +102,12 @@ static void test_time_off_prorates_the_period(void **state)
 {
     (void)state;
     gw_playbook_t pb = book();
-    gw_pace_input_t in = {.target = 63, .ramp_factor = 1, .nominal_days = 21,
-                          .available_days = 16, .elapsed_days = 8, .result = 24};
+    gw_pace_input_t in = {.target = 63,
+                          .ramp_factor = 1,
+                          .nominal_days = 21,
+                          .available_days = 16,
+                          .elapsed_days = 8,
+                          .result = 24};
     gw_pace_t p;
     gw_pace_evaluate(&pb, &in, &p);
     assert_float_equal(p.objective, 48, 1e-9);
