@@ -142,6 +142,34 @@ static void print_diagnosis(const char *window, json_t *d)
         printf("none significant after the team's correction)\n");
 }
 
+/* A period's pace: "month:2026-06  behind pace: 15 of 30 due by now (66
+ * for the month), 31.5 projected; plan 21.2 reach a day for 12 days left at
+ * the team's rates, 21.2 at its own". */
+static void print_pace(json_t *p)
+{
+    double due = num(p, "objective_to_date"), proj = num(p, "projected");
+    bool behind = num(p, "behind") == 1, judged = num(p, "judged") == 1;
+    printf("\n%s  %s: %.6g of %.3g due by now (%.3g for the period)", str(p, "period"),
+           behind   ? "behind pace"
+           : judged ? "on pace"
+                    : "pace not judged yet",
+           num(p, "result"), due, num(p, "objective"));
+    if (!isnan(proj))
+        printf(", %.3g projected", proj);
+    printf("\n");
+    double plan = num(p, "plan_per_day"), own = num(p, "plan_per_day_own_rates");
+    if (!isnan(plan))
+        printf("      plan       %.1f %s a day for the %.1f available days left at the team's "
+               "rates",
+               plan, str(p, "plan_stage"), num(p, "remaining_days"));
+    if (!isnan(plan) && !isnan(own))
+        printf(", %.1f at its own", own);
+    if (!isnan(plan))
+        printf("\n");
+    if (!isnan(num(p, "p")))
+        printf("      (p = %.2g of so few from a rep on pace)\n", num(p, "p"));
+}
+
 int cmd_rep(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -218,6 +246,26 @@ int cmd_rep(int argc, char **argv)
             goto out;
         }
     }
+    /* calendar periods: pace and plan (README "Calendars") */
+    json_t *periods = json_object();
+    json_object_set_new(out, "periods", periods);
+    for (int k = 0; k < GW_PERIOD_COUNT; k++) {
+        char suffix[32];
+        json_t *pace = json_object();
+        snprintf(suffix, sizeof(suffix), ":pace:%s", gw_period_str((gw_period_kind_t)k));
+        gw_keys_entity(key, sizeof(key), cfg->key_prefix, &e, suffix);
+        if (gw_store_read_hash(store, key, cli_collect_json, pace, err, sizeof(err)) !=
+            GW_STORE_OK) {
+            json_decref(pace);
+            fprintf(stderr, "gapwatch rep: %s\n", err);
+            rc = 1;
+            goto out;
+        }
+        if (json_object_size(pace) > 0)
+            json_object_set_new(periods, gw_period_str((gw_period_kind_t)k), pace);
+        else
+            json_decref(pace);
+    }
     if (as_json) {
         char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s);
@@ -261,6 +309,9 @@ int cmd_rep(int argc, char **argv)
                 printf("      %-24s %lld\n", field, (long long)json_integer_value(v));
         }
     }
+    const char *pname;
+    json_t *p;
+    json_object_foreach(periods, pname, p) print_pace(p);
 out:
     json_decref(out);
     gw_store_free(store);
