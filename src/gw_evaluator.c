@@ -152,6 +152,22 @@ static void export_build(export_t *x, const gw_playbook_t *pb, const char *team,
     }
 }
 
+/* The export fields of a period's pace (window label: the period kind);
+ * with `p` NULL only the names (as deletions), to forget a rep. */
+static void export_pace(export_t *x, const char *team, const char *rep, const char *period,
+                        const gw_pace_t *p, double result)
+{
+    double nan = NAN;
+    x->n = x->ndel = 0;
+    export_field(x, team, rep, period, "pace_result", NULL, p ? result : nan);
+    export_field(x, team, rep, period, "pace_objective", NULL, p ? p->objective : nan);
+    export_field(x, team, rep, period, "pace_objective_to_date", NULL,
+                 p ? p->objective_to_date : nan);
+    export_field(x, team, rep, period, "pace_projected", NULL, p ? p->projected : nan);
+    export_field(x, team, rep, period, "pace_plan_per_day", NULL, p ? p->plan_team : nan);
+    export_field(x, team, rep, period, "behind_pace", NULL, p ? (double)p->behind : nan);
+}
+
 static int queue_export(gw_evaluator_t *ev, const char *tenant, const export_t *x, char *err,
                         size_t errsize)
 {
@@ -214,6 +230,12 @@ static int export_forget(gw_evaluator_t *ev, const char *tenant, const char *tea
     int rc = 0;
     for (int w = 0; w < ev->cfg->nwindows && rc == 0; w++) {
         export_build(x, pb, team, rep, ev->cfg->windows[w].name, NULL);
+        rc = queue_export(ev, tenant, x, err, errsize);
+    }
+    for (int k = 0; k < GW_PERIOD_COUNT && rc == 0; k++) {
+        if (isnan(pb->period_target[k]))
+            continue;
+        export_pace(x, team, rep, gw_period_str((gw_period_kind_t)k), NULL, NAN);
         rc = queue_export(ev, tenant, x, err, errsize);
     }
     free(x);
@@ -1152,6 +1174,10 @@ static int evaluate_pace(gw_evaluator_t *ev, const gw_playbook_t *pb, const team
                         &end);
                 if (queue_pace(ev, r, pb, k, tc->t->wm, &pace, id, start, end, pd.result, err,
                                errsize) != GW_STORE_OK)
+                    return -1;
+                export_pace(ev->export, tc->team, r->rep, gw_period_str((gw_period_kind_t)k), &pace,
+                            pd.result);
+                if (queue_export(ev, r->tenant, ev->export, err, errsize) != 0)
                     return -1;
                 if (ev->listener) {
                     gw_evaluation_t e = {r->tenant, r->rep, tc->team, pb,    -1,

@@ -118,7 +118,9 @@ static void test_half_pace_gets_one_behind_pace_alert_with_its_plan(void **state
         for (int i = 0; reps[i]; i++) {
             bool slow = i == 7 && day >= june; /* half pace from June 1 */
             workday(rk, reps[i], "east", day * D,
-                    !slow ? full : (day - june) % 2 == 0 ? half_a : half_b);
+                    !slow                   ? full
+                    : (day - june) % 2 == 0 ? half_a
+                                            : half_b);
         }
     }
     /* the clock: the last instant of Friday June 12 */
@@ -148,12 +150,10 @@ static void test_half_pace_gets_one_behind_pace_alert_with_its_plan(void **state
     gwh_sleep_ms(2500); /* the sweep after full consumption */
 
     /* the period totals, counted in their own key */
-    assert_string_equal(hget(c, "gw:{acme:r08}:p:month:2026-06-01", "MEETING_BOOKED", buf,
-                             sizeof(buf)),
-                        "15");
-    assert_string_equal(hget(c, "gw:{acme:r02}:p:month:2026-06-01", "MEETING_BOOKED", buf,
-                             sizeof(buf)),
-                        "30");
+    assert_string_equal(
+        hget(c, "gw:{acme:r08}:p:month:2026-06-01", "MEETING_BOOKED", buf, sizeof(buf)), "15");
+    assert_string_equal(
+        hget(c, "gw:{acme:r02}:p:month:2026-06-01", "MEETING_BOOKED", buf, sizeof(buf)), "30");
     const char *k8 = "gw:{acme:r08}:pace:month";
     assert_string_equal(hget(c, k8, "period", buf, sizeof(buf)), "month:2026-06");
     assert_string_equal(hget(c, k8, "result", buf, sizeof(buf)), "15");
@@ -168,6 +168,14 @@ static void test_half_pace_gets_one_behind_pace_alert_with_its_plan(void **state
             due, left, plan, expect);
     assert_true(fabs(plan - expect) < 1e-3 * expect);
     assert_true(fabs(plan - 21.25) < 0.01);
+    /* the export hash Grafana reads through redis_exporter */
+    assert_string_equal(hget(c, "gw:export:{acme}", "east|r08|month|behind_pace", buf, sizeof(buf)),
+                        "1");
+    assert_true(fabs(atof(hget(c, "gw:export:{acme}", "east|r08|month|pace_plan_per_day", buf,
+                               sizeof(buf))) -
+                     expect) < 0.01);
+    assert_string_equal(
+        hget(c, "gw:export:{acme}", "east|r02|month|pace_objective", buf, sizeof(buf)), "66");
     for (int i = 0; i < 7; i++) {
         snprintf(key, sizeof(key), "gw:{acme:%s}:pace:month", reps[i]);
         assert_string_equal(hget(c, key, "behind", buf, sizeof(buf)), "0");
