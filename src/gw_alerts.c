@@ -249,8 +249,8 @@ int gw_alert_summary(const gw_alert_t *a, char *buf, size_t size)
         char plan[160] = "";
         if (!isnan(p->plan_team))
             snprintf(plan, sizeof(plan),
-                     "; %.0f %s a working day for the %.0f days left reach it at the team's "
-                     "rates (%.0f at its own)",
+                     "; plan: %.0f %s a working day for the %.0f days left at the team's rates "
+                     "(%.0f at its own)",
                      ceil(p->plan_team), top, p->remaining_days,
                      isnan(p->plan_rep) ? p->plan_team : ceil(p->plan_rep));
         return snprintf(buf, size,

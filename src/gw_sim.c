@@ -17,24 +17,30 @@
 #define DAY_MS  86400000LL
 #define HOUR_MS 3600000LL
 
-const char GW_SIM_CONFIG_YAML[] = "windows:\n"
-                                  "  - {name: 7d, length: 7d, bucket: 1h, grace: 1h}\n"
-                                  "  - {name: 30d, length: 30d, bucket: 6h, grace: 1h}\n"
-                                  "playbooks:\n"
-                                  "  - name: sdr\n"
-                                  "    teams: [\"*\"]\n"
-                                  "    funnel:\n"
-                                  "      - {name: reach, kinds: [DIAL, EMAIL_SENT]}\n"
-                                  "      - {name: connect, kinds: [CONVERSATION, EMAIL_REPLY]}\n"
-                                  "      - {name: book, kinds: [MEETING_BOOKED]}\n"
-                                  "    objective:\n"
-                                  "      kind: MEETING_BOOKED\n"
-                                  "      per_window: {7d: 9, 30d: 36}\n"
-                                  "    ramp: [0.25, 0.5, 0.75]\n"
-                                  "    confidence: 0.95\n"
-                                  "    tolerance: 0.1\n"
-                                  "    min_rep_trials: 20\n"
-                                  "    min_team_trials: 50\n";
+#define SIM_YAML_HEAD                                                                              \
+    "windows:\n"                                                                                   \
+    "  - {name: 7d, length: 7d, bucket: 1h, grace: 1h}\n"                                          \
+    "  - {name: 30d, length: 30d, bucket: 6h, grace: 1h}\n"                                        \
+    "playbooks:\n"                                                                                 \
+    "  - name: sdr\n"                                                                              \
+    "    teams: [\"*\"]\n"                                                                         \
+    "    funnel:\n"                                                                                \
+    "      - {name: reach, kinds: [DIAL, EMAIL_SENT]}\n"                                           \
+    "      - {name: connect, kinds: [CONVERSATION, EMAIL_REPLY]}\n"                                \
+    "      - {name: book, kinds: [MEETING_BOOKED]}\n"                                              \
+    "    objective:\n"                                                                             \
+    "      kind: MEETING_BOOKED\n"                                                                 \
+    "      per_window: {7d: 9, 30d: 36}\n"
+#define SIM_YAML_TAIL                                                                              \
+    "    ramp: [0.25, 0.5, 0.75]\n"                                                                \
+    "    confidence: 0.95\n"                                                                       \
+    "    tolerance: 0.1\n"                                                                         \
+    "    min_rep_trials: 20\n"                                                                     \
+    "    min_team_trials: 50\n"
+
+const char GW_SIM_CONFIG_YAML[] = SIM_YAML_HEAD SIM_YAML_TAIL;
+const char GW_SIM_DEMO_CONFIG_YAML[] =
+    SIM_YAML_HEAD "      per_period: {month: 36}\n" SIM_YAML_TAIL;
 
 /* Daily reach volume and conversion multipliers of the team baseline.
  * With team connect c in [.12, .18] and booking b in [.18, .24] per

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "gapwatch/v1/event.pb-c.h"
+#include "gw_calendar.h"
 #include "gw_sim.h"
 #include "gw_time.h"
 
@@ -29,6 +30,22 @@ static void on_signal(int sig)
 {
     (void)sig;
     sim_stop = 1;
+}
+
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM" (UTC), not after now. */
+static int parse_end(const char *s, int64_t *out)
+{
+    char date[11];
+    int hh = 0, mm = 0;
+    size_t n = strlen(s);
+    if (n != 10 && !(n == 16 && s[10] == 'T' && sscanf(s + 11, "%2d:%2d", &hh, &mm) == 2))
+        return -1;
+    snprintf(date, sizeof(date), "%.10s", s);
+    int64_t day;
+    if (gw_date_parse(date, &day) != 0 || hh > 23 || mm > 59 || hh < 0 || mm < 0)
+        return -1;
+    *out = day * DAY_MS + (int64_t)hh * 3600000 + (int64_t)mm * 60000;
+    return *out <= gw_now_ms() ? 0 : -1;
 }
 
 static void usage(FILE *out)
@@ -50,6 +67,9 @@ static void usage(FILE *out)
                  "      --speed X      pace production X times faster than real time (default: all "
                  "at once)\n"
                  "      --truth FILE   write the ground truth (one JSON object per rep)\n"
+                 "      --end WHEN     the simulated days end at WHEN (UTC, YYYY-MM-DD or "
+                 "YYYY-MM-DDTHH:MM, not\n"
+                 "                     after now; default: now): e.g. mid-month, to see pace\n"
                  "      --print-config print the gapwatchd config (windows, playbook) for the "
                  "simulation\n");
 }
@@ -165,7 +185,8 @@ int cmd_sim(int argc, char **argv)
         O_NOPLANT,
         O_SPEED,
         O_TRUTH,
-        O_PRINT
+        O_PRINT,
+        O_END
     };
     static const struct option opts[] = {
         {"json", required_argument, NULL, O_JSON},
@@ -178,9 +199,11 @@ int cmd_sim(int argc, char **argv)
         {"speed", required_argument, NULL, O_SPEED},
         {"truth", required_argument, NULL, O_TRUTH},
         {"print-config", no_argument, NULL, O_PRINT},
+        {"end", required_argument, NULL, O_END},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int64_t end_ms = -1;
     gw_sim_config_t sim = {
         .tenant = "acme", .teams = 3, .reps_per_team = 10, .days = 30, .seed = 1, .plant = true};
     char bootstrap[1024] = "";
@@ -232,8 +255,17 @@ int cmd_sim(int argc, char **argv)
         case O_TRUTH:
             truth_path = optarg;
             break;
+        case O_END:
+            if (parse_end(optarg, &end_ms) != 0) {
+                fprintf(stderr,
+                        "gapwatch sim: --end %s: expected YYYY-MM-DD or "
+                        "YYYY-MM-DDTHH:MM (UTC), not after now\n",
+                        optarg);
+                goto done;
+            }
+            break;
         case O_PRINT:
-            fputs(GW_SIM_CONFIG_YAML, stdout);
+            fputs(GW_SIM_DEMO_CONFIG_YAML, stdout);
             rc = 0;
             goto done;
         case 'h':
@@ -283,7 +315,9 @@ int cmd_sim(int argc, char **argv)
 
     int64_t now = gw_now_ms();
     int64_t span = (int64_t)sim.days * DAY_MS;
-    sim.end_ms = ctx.speed > 0 ? now + (int64_t)((double)span / ctx.speed) : now;
+    sim.end_ms = end_ms >= 0     ? end_ms
+                 : ctx.speed > 0 ? now + (int64_t)((double)span / ctx.speed)
+                                 : now;
     ctx.start_wall = now;
     ctx.start_sim = sim.end_ms - span;
     int nreps = gw_sim_rep_count(&sim);

@@ -95,11 +95,19 @@ pids+=($GWD_PID)
   > >(sed -u 's/^/  alert  /') &
 pids+=($!)
 
+# The simulated days end mid-month (the 17th, 18:00 UTC, the latest one
+# not after now), so the month's pace is judged and BEHIND_PACE alerts show
+# their plan whatever the day the demo runs (README "Calendars").
+if [ "$(date -u +%-d)" -gt 17 ] || { [ "$(date -u +%-d)" -eq 17 ] && [ "$(date -u +%-H)" -ge 18 ]; }; then
+  END=$(date -u +%Y-%m-17T18:00)
+else
+  END=$(date -u -d "$(date -u +%Y-%m-01) -1 day" +%Y-%m-17T18:00)
+fi
 speed=$((DAYS * 86400 / SECONDS_))
-echo "demo: simulating $DAYS days of $TEAMS teams x $REPS reps in about ${SECONDS_}s" \
-  "(event time x$speed); alerts as gapwatchd publishes them:"
+echo "demo: simulating $DAYS days to $END UTC of $TEAMS teams x $REPS reps in about" \
+  "${SECONDS_}s (event time x$speed); alerts as gapwatchd publishes them:"
 "$GW" sim -F "$WORK/bootstrap" --teams "$TEAMS" --reps "$REPS" --days "$DAYS" \
-  --seed "$SEED" --speed "$speed" --truth "$WORK/truth.jsonl" 2>"$WORK/sim.log" &
+  --seed "$SEED" --speed "$speed" --end "$END" --truth "$WORK/truth.jsonl" 2>"$WORK/sim.log" &
 SIM_PID=$!
 pids+=($SIM_PID)
 if ! wait "$SIM_PID"; then

@@ -214,7 +214,7 @@ static void test_half_pace_gets_one_behind_pace_alert_with_its_plan(void **state
                 1e-3 * expect);
     const char *summary = json_string_value(json_object_get(alert, "summary"));
     fprintf(stderr, "summary: %s\n", summary);
-    assert_non_null(strstr(summary, "22 reach a working day for the 12 days left"));
+    assert_non_null(strstr(summary, "plan: 22 reach a working day for the 12 days left"));
     json_decref(alert);
 
     /* gapwatch rep prints the period, the pace and the plan */
