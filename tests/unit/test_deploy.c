@@ -1091,11 +1091,11 @@ static void test_deploy_compose_mounts_builds_and_variables_resolve(void **state
     problems_assert_none(&p, "deploy/compose.yaml");
 }
 
-/* Dashboard variables in an expression must be the four test_observability
+/* Dashboard variables in an expression must be the five test_observability
  * substitutes. */
 static void check_expr_variables(const char *expr, const char *where, problems_t *p)
 {
-    static const char *const allowed[] = {"tenant", "team", "rep", "window", NULL};
+    static const char *const allowed[] = {"tenant", "team", "rep", "window", "period", NULL};
     for (const char *s = strchr(expr, '$'); s; s = strchr(s + 1, '$')) {
         const char *name = s[1] == '{' ? s + 2 : s + 1;
         size_t n = 0;
@@ -1109,7 +1109,7 @@ static void check_expr_variables(const char *expr, const char *where, problems_t
         if (!ok)
             problem(p,
                     "deploy/grafana/dashboards/gapwatch.json: %s: uses $%.*s; only $tenant, "
-                    "$team, $rep, $window are defined (and tested)",
+                    "$team, $rep, $window, $period are defined (and tested)",
                     where, (int)n, name);
     }
 }
