@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "gw_alerts.h"
+#include "gw_calendar.h"
 #include "gw_config.h"
 #include "gw_detector.h"
 #include "gw_kinds.h"
@@ -88,6 +89,8 @@ typedef struct {
     int storms;          /* episodes in the late tenant's first week, any kind */
     int other_episodes;  /* low quality, pipeline inflation, gaming */
     int lean_reps, healthy_reps, new_reps;
+    int away_reps;     /* reps with time off, a holiday or a leaving date */
+    int away_episodes; /* episodes opened on a rep without a planted gap while it was away */
 } stats_t;
 
 static void stats_add(stats_t *a, const stats_t *b)
@@ -116,6 +119,8 @@ static void stats_add(stats_t *a, const stats_t *b)
     a->lean_reps += b->lean_reps;
     a->healthy_reps += b->healthy_reps;
     a->new_reps += b->new_reps;
+    a->away_reps += b->away_reps;
+    a->away_episodes += b->away_episodes;
 }
 
 /* Per rep and alert kind, over one run. */
@@ -124,8 +129,9 @@ typedef struct {
     bool live_final; /* FIRING or RESOLVING at an evaluation of the final week */
     int episodes;    /* FIRING that opened an episode */
     int flaps;
-    int weakest; /* last weakest transition while live in the final week */
-    bool met;    /* FIRING while the rep met the objective */
+    int weakest;       /* last weakest transition while live in the final week */
+    bool met;          /* FIRING while the rep met the objective */
+    int away_episodes; /* opened while away (time off, holiday) or after leaving */
 } track_t;
 
 typedef struct {
@@ -157,7 +163,7 @@ static void usage(FILE *f)
                "  --seeds N            seeds per scenario (24)\n"
                "  --days D             measured days after the warm-up (28)\n"
                "  --warmup D           history before the measured days (35)\n"
-               "  --scenario NAME|all  baseline, team_dip, new_reps, late_tenant (all)\n"
+               "  --scenario NAME|all  baseline, team_dip, new_reps, late_tenant, calendar (all)\n"
                "  --config FILE        YAML config instead of the built-in one\n"
                "  --fire-after DUR     override alerting.fire_after (e.g. 0, 12h, 1d)\n"
                "  --resolve-after DUR  override alerting.resolve_after\n"
@@ -244,7 +250,32 @@ typedef struct {
     int obj_window;              /* config index of the objective window */
     rep_track_t *tracks;
     int64_t tenant_first[2]; /* slot of each tenant's first event */
+    gw_calendar_t *cals;     /* per team: Monday to Friday, UTC, its holidays */
 } run_t;
+
+/* Rep r's availability (absolute ms): its week off, its leaving date. */
+static gw_availability_t rep_availability(const gwq_rep_t *rep)
+{
+    gw_availability_t a = {.joined_ms = -1, .left_ms = -1};
+    if (rep->away_from >= 0) {
+        a.off[0] = (gw_interval_t){EPOCH_MS + rep->away_from * GWQ_DAY_MS,
+                                   EPOCH_MS + rep->away_to * GWQ_DAY_MS};
+        a.noff = 1;
+    }
+    if (rep->left_day >= 0)
+        a.left_ms = EPOCH_MS + rep->left_day * GWQ_DAY_MS;
+    return a;
+}
+
+/* True when rep r is away at slot s: time off, its team's holiday, gone. */
+static bool away_at(const gwq_world_t *w, const gwq_rep_t *rep, int64_t s)
+{
+    int64_t day = s / GWQ_SLOTS_PER_DAY;
+    const gwq_team_t *t = &w->teams[rep->team];
+    return (day >= rep->away_from && day < rep->away_to) ||
+           (day >= t->holiday_from && day < t->holiday_to) ||
+           (rep->left_day >= 0 && day >= rep->left_day);
+}
 
 /* Fills `v` (GW_METRIC_MAX) with rep r's totals over slots [from, to). */
 static void window_totals(const run_t *run, int r, int64_t from, int64_t to, int64_t *v)
@@ -278,6 +309,7 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
         return;
     static int64_t totals[GWQ_TEAM_SIZE][GW_METRIC_MAX], evidence[GWQ_TEAM_SIZE][GW_METRIC_MAX];
     gw_rep_counts_t counts[GWQ_TEAM_SIZE], peers[GWQ_TEAM_SIZE];
+    bool gone[GWQ_TEAM_SIZE];
     int idx[GWQ_TEAM_SIZE], n = 0;
     int64_t t_ms = s * GWQ_SLOT_MS;
     for (int i = 0; i < team->nreps; i++) {
@@ -290,21 +322,34 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
         int64_t start = rep->first_slot > run->tenant_first[team->tenant]
                             ? rep->first_slot
                             : run->tenant_first[team->tenant];
-        double cov = (double)(s - start) / (double)run->obj_slots;
-        double cov_ev = (double)(s - start) / (double)run->ev_slots;
+        /* As the evaluator does: the share of each window's working days
+         * the rep's history covers and the rep was available (the team's
+         * calendar, its time off and leaving date; README "Calendars"). */
+        gw_availability_t a = rep_availability(rep);
+        const gw_calendar_t *cal = &run->cals[rep->team];
+        int64_t now = EPOCH_MS + t_ms, hist = EPOCH_MS + start * GWQ_SLOT_MS;
+        double cov, away, cov_ev, away_ev;
+        gw_calendar_prorate(cal, now - run->obj_slots * GWQ_SLOT_MS, now, hist, &a, &cov, &away);
+        gw_calendar_prorate(cal, now - run->ev_slots * GWQ_SLOT_MS, now, hist, &a, &cov_ev,
+                            &away_ev);
+        gone[n] = a.left_ms >= 0 && a.left_ms <= now;
+        if (gone[n])
+            cov = cov_ev = 0, away = 1;
         counts[n] = (gw_rep_counts_t){.totals = totals[n],
                                       .evidence = evidence[n],
-                                      .coverage = cov > 1 ? 1 : cov,
-                                      .evidence_coverage = cov_ev > 1 ? 1 : cov_ev};
+                                      .coverage = cov,
+                                      .away = away,
+                                      .evidence_coverage = cov_ev};
         idx[n++] = r;
     }
     gw_diagnosis_t diags[GWQ_TEAM_SIZE];
     gw_diagnosis_t *dp[GWQ_TEAM_SIZE];
     double target = isnan(pb->target[run->obj_window]) ? NAN : team->objective;
+    int nd = 0;
     for (int i = 0; i < n; i++) {
         int np = 0;
         for (int j = 0; j < n; j++)
-            if (j != i)
+            if (j != i && !gone[j]) /* a leaver is out of the baseline */
                 peers[np++] = counts[j];
         int64_t weeks = (s - w->reps[idx[i]].first_slot) * GWQ_SLOT_MS / WEEK_MS;
         gw_detector_input_t in = {counts[i],
@@ -314,10 +359,11 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
                                   gw_playbook_ramp(pb, weeks),
                                   (double)run->ev_slots / (double)run->obj_slots};
         gw_detector_evaluate(pb, &in, &diags[i]);
-        dp[i] = &diags[i];
+        if (!gone[i])
+            dp[nd++] = &diags[i];
     }
     double scratch[GWQ_TEAM_SIZE * (GW_STAGES_MAX + 1)];
-    gw_detector_team(pb, dp, n, scratch);
+    gw_detector_team(pb, dp, nd, scratch);
 
     bool final_week = s > w->nslots - 7 * GWQ_SLOTS_PER_DAY;
     for (int i = 0; i < n; i++) {
@@ -332,8 +378,12 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
             bool cond = gw_alert_condition(k, d), cleared = gw_alert_cleared(pb, k, d);
             gw_alert_send_t send =
                 gw_alert_step(&run->policy, &tk->st, cond, cleared, EPOCH_MS + t_ms, t_ms);
-            if (send == GW_SEND_FIRING && tk->st.seq == 1)
+            if (send == GW_SEND_FIRING && tk->st.seq == 1) {
                 tk->episodes++;
+                /* a planted gap stays one while its team is on holiday */
+                tk->away_episodes +=
+                    away_at(w, &w->reps[idx[i]], s - 1) && !gwq_truth_is_gap(w->reps[idx[i]].truth);
+            }
             if (tk->st.flapped)
                 tk->flaps++;
             bool firing = tk->st.phase == GW_PHASE_FIRING;
@@ -349,7 +399,7 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
                 w->seed == (uint64_t)run->o->verbose_seed)
                 printf("  day %5.2f %-8s %-18s %-14s %-17s diag=%s result=%.0f/%.1f "
                        "vol=%.0f/%.0f req=%.0f typ=%.0f phi=%.3g p=%.3g weakest=%s p=%.3g thr=%.3g "
-                       "cov=%.2f\n",
+                       "cov=%.2f away=%.2f%s\n",
                        (double)s / GWQ_SLOTS_PER_DAY,
                        send == GW_SEND_FIRING ? "FIRING" : "RESOLVED", gw_alert_kind_str(k),
                        w->reps[idx[i]].name, gwq_truth_str(w->reps[idx[i]].truth),
@@ -357,7 +407,7 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
                        d->reference_volume, d->required_volume, d->team_avg_volume, d->dispersion,
                        d->volume_p, stage_name(pb, d->weakest),
                        d->weakest >= 0 ? d->tr[d->weakest].p : NAN, d->conversion_threshold,
-                       d->coverage);
+                       d->coverage, d->away, away_at(w, &w->reps[idx[i]], s - 1) ? " AWAY" : "");
         }
     }
 }
@@ -383,6 +433,11 @@ static void tally(const run_t *run, stats_t *by_role)
             for (int k = 0; k < GW_ALERT_KINDS; k++)
                 st->storms += rt->k[k].episodes;
             continue;
+        }
+        if (rep->away_from >= 0 || rep->left_day >= 0 || team->holiday_from >= 0) {
+            st->away_reps++;
+            for (int k = 0; k < GW_ALERT_KINDS; k++)
+                st->away_episodes += rt->k[k].away_episodes;
         }
         for (int k = 0; k < GW_ALERT_KINDS; k++) {
             st->flaps += rt->k[k].flaps;
@@ -499,6 +554,22 @@ static int run_world(const options_t *o, const gw_config_t *cfg, const gw_alert_
         if (w->reps[r].first_slot >= 0 && w->reps[r].first_slot < run.tenant_first[tn])
             run.tenant_first[tn] = w->reps[r].first_slot;
     }
+    run.cals = calloc((size_t)w->nteams, sizeof(gw_calendar_t));
+    if (!run.cals) {
+        free(run.tracks);
+        gwq_world_free(w);
+        return -1;
+    }
+    int64_t day0 = gw_calendar_day(&run.cals[0], EPOCH_MS); /* UTC: a Monday */
+    for (int t = 0; t < w->nteams; t++) {
+        gw_calendar_init_utc(&run.cals[t]);
+        run.cals[t].workdays = GW_CAL_MON_FRI;
+        if (w->teams[t].holiday_from >= 0) {
+            run.cals[t].holidays[0] = (gw_day_range_t){day0 + w->teams[t].holiday_from,
+                                                       day0 + w->teams[t].holiday_to - 1};
+            run.cals[t].nholidays = 1;
+        }
+    }
     bool show = o->verbose && seed == o->verbose_seed;
     if (show)
         printf("== %s seed %d: alert log (day of the run, warm-up %d days)\n", scenario, seed,
@@ -515,6 +586,7 @@ static int run_world(const options_t *o, const gw_config_t *cfg, const gw_alert_
         print_reps(&run);
     }
     free(run.tracks);
+    free(run.cals);
     gwq_world_free(w);
     return 0;
 }
@@ -531,9 +603,9 @@ static double episodes_per_month(const stats_t *s)
 
 static void print_header(void)
 {
-    printf("%-14s %7s %6s %6s %6s %6s %6s %6s %6s %5s %5s %5s %7s %5s %7s %6s %6s\n", "scenario",
-           "planted", "recall", "rec_sh", "r_eff", "r_efx", "r_sil", "prec", "lean", "met", "hlth",
-           "new", "ep/hrm", "flaps", "named", "storms", "other");
+    printf("%-14s %7s %6s %6s %6s %6s %6s %6s %6s %5s %5s %5s %7s %5s %7s %6s %6s %9s\n",
+           "scenario", "planted", "recall", "rec_sh", "r_eff", "r_efx", "r_sil", "prec", "lean",
+           "met", "hlth", "new", "ep/hrm", "flaps", "named", "storms", "other", "away");
 }
 
 static void print_row(const char *name, const stats_t *s, bool json)
@@ -546,30 +618,33 @@ static void print_row(const char *name, const stats_t *s, bool json)
                "\"alerts\":%d,\"on_lean\":%d,\"on_met_objective\":%d,\"on_healthy\":%d,"
                "\"on_new\":%d,\"healthy_episodes_per_rep_month\":%.4f,\"flaps\":%d,"
                "\"named_stage\":%d,\"effectiveness_alerts_on_planted\":%d,\"storms\":%d,"
-               "\"other_episodes\":%d}\n",
+               "\"other_episodes\":%d,\"away_reps\":%d,\"away_episodes\":%d}\n",
                name, s->planted, recall, ratio(s->found_short, s->planted_short),
                ratio(s->found_by[GWQ_EFFICIENCY], s->planted_by[GWQ_EFFICIENCY]),
                ratio(s->found_by[GWQ_EFFECTIVENESS], s->planted_by[GWQ_EFFECTIVENESS]),
                ratio(s->found_by[GWQ_SILENT], s->planted_by[GWQ_SILENT]), precision, s->alerts,
                s->on_lean, s->on_met, s->on_healthy, s->on_new, episodes_per_month(s), s->flaps,
-               s->named, s->named_of, s->storms, s->other_episodes);
+               s->named, s->named_of, s->storms, s->other_episodes, s->away_reps, s->away_episodes);
         return;
     }
-    char named[16];
+    char named[16], away[24];
     snprintf(named, sizeof(named), "%d/%d", s->named, s->named_of);
-    printf("%-14s %7d %6.3f %6.3f %6.3f %6.3f %6.3f %6.3f %6d %5d %5d %5d %7.3f %5d %7s %6d %6d\n",
+    snprintf(away, sizeof(away), "%d/%d", s->away_episodes, s->away_reps);
+    printf("%-14s %7d %6.3f %6.3f %6.3f %6.3f %6.3f %6.3f %6d %5d %5d %5d %7.3f %5d %7s %6d %6d "
+           "%9s\n",
            name, s->planted, recall, ratio(s->found_short, s->planted_short),
            ratio(s->found_by[GWQ_EFFICIENCY], s->planted_by[GWQ_EFFICIENCY]),
            ratio(s->found_by[GWQ_EFFECTIVENESS], s->planted_by[GWQ_EFFECTIVENESS]),
            ratio(s->found_by[GWQ_SILENT], s->planted_by[GWQ_SILENT]), precision, s->on_lean,
            s->on_met, s->on_healthy, s->on_new, episodes_per_month(s), s->flaps, named, s->storms,
-           s->other_episodes);
+           s->other_episodes, away);
 }
 
 static bool targets_met(const stats_t *s)
 {
     return ratio(s->found, s->planted) >= 0.9 && ratio(s->right, s->alerts) >= 0.95 &&
-           s->on_met == 0 && s->on_lean == 0 && episodes_per_month(s) <= 1.0;
+           s->on_met == 0 && s->on_lean == 0 && episodes_per_month(s) <= 1.0 &&
+           s->away_episodes == 0;
 }
 
 int main(int argc, char **argv)

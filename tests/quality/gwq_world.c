@@ -5,6 +5,7 @@
 #include "gwq_world.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ const int gwq_col_kind[GWQ_COLS] = {
 };
 const int gwq_col_what[GWQ_COLS] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2};
 
-const char *const gwq_scenarios[] = {"baseline", "team_dip", "new_reps", "late_tenant", NULL};
+const char *const gwq_scenarios[] = {"baseline",    "team_dip", "new_reps",
+                                     "late_tenant", "calendar", NULL};
 
 static const char *const truth_names[GWQ_TRUTHS] = {
     "healthy", "lean_on_target", "efficiency_gap", "effectiveness_gap", "silent", "new_rep",
@@ -271,7 +273,7 @@ static void work_slot(rng_t *r, gwq_world_t *w, gwq_role_t role, int rep, int64_
 }
 
 static int add_team(gwq_world_t *w, rng_t *r, const char *name, int tenant, gwq_role_t role,
-                    const gwq_truth_t *truths, int dip_day)
+                    const gwq_truth_t *truths, int dip_day, bool calendar)
 {
     gwq_team_t *t = &w->teams[w->nteams];
     snprintf(t->name, sizeof(t->name), "%s", name);
@@ -280,6 +282,13 @@ static int add_team(gwq_world_t *w, rng_t *r, const char *name, int tenant, gwq_
     t->first_rep = w->nreps;
     t->nreps = GWQ_TEAM_SIZE;
     t->dip_day = dip_day;
+    t->holiday_from = t->holiday_to = -1;
+    if (calendar && w->nteams == 0) {
+        /* the first team's holiday: Monday to Friday of the final week */
+        t->holiday_from = (w->days - 7 + 6) / 7 * 7;
+        t->holiday_to = t->holiday_from + 5;
+    }
+    int healthy_seen = 0;
     team_params_t tp;
     team_draw(r, role, &tp);
     t->typical_weekly = team_weekly(role, &tp);
@@ -299,6 +308,7 @@ static int add_team(gwq_world_t *w, rng_t *r, const char *name, int tenant, gwq_
         rp->first_slot = -1;
         rp->join_day = start + (tenant ? int_between(r, 0, 1) : 0);
         rp->stop_day = w->days;
+        rp->away_from = rp->away_to = rp->left_day = -1;
         rep_params_t p = {
             .volume = tp.volume * lognormal(r, 0.12),
             .email_share = tp.email_share,
@@ -315,10 +325,25 @@ static int add_team(gwq_world_t *w, rng_t *r, const char *name, int tenant, gwq_
             rp->stop_day = w->days - int_between(r, 10, 14);
         if (rp->truth == GWQ_NEW)
             rp->join_day = w->days - int_between(r, 3, 10);
+        if (calendar && rp->truth == GWQ_HEALTHY) {
+            int measured = w->days - w->warmup_days;
+            if (healthy_seen < 2) { /* a week off, Monday to Friday */
+                int monday = (w->warmup_days + int_between(r, 0, measured - 7) + 6) / 7 * 7;
+                rp->away_from = monday;
+                rp->away_to = monday + 5;
+            } else if (healthy_seen == 2) { /* leaves the company */
+                rp->left_day = w->warmup_days + int_between(r, 3, measured - 3);
+                rp->stop_day = rp->left_day;
+            }
+            healthy_seen++;
+        }
         double rep_week[64];
         for (int k = 0; k < 64; k++)
             rep_week[k] = lognormal(r, 0.15); /* overdispersion: weeks differ */
         for (int day = rp->join_day; day < rp->stop_day; day++) {
+            if ((day >= rp->away_from && day < rp->away_to) ||
+                (day >= t->holiday_from && day < t->holiday_to))
+                continue; /* time off, a holiday: no work */
             int week = day / 7 < 64 ? day / 7 : 63;
             double mean = p.volume * team_week[week] * rep_week[week];
             if (is_weekend(day))
@@ -406,14 +431,14 @@ gwq_world_t *gwq_world_generate(const char *scenario, uint64_t seed, int days, i
         int dip = -1;
         if (!strcmp(scenario, "team_dip"))
             dip = w->days - int_between(&r, 5, 14);
-        add_team(w, &r, names[t], 0, roles[t], truths, dip);
+        add_team(w, &r, names[t], 0, roles[t], truths, dip, !strcmp(scenario, "calendar"));
     }
     if (late) {
         static const char *const late_names[] = {"late-sdr", "late-ae"};
         for (int t = 0; t < 2; t++) {
             gwq_truth_t truths[GWQ_TEAM_SIZE];
             draw_truths(&r, truths, 0, 0); /* nothing planted: any alert is a storm */
-            add_team(w, &r, late_names[t], 1, t ? GWQ_ROLE_AE : GWQ_ROLE_SDR, truths, -1);
+            add_team(w, &r, late_names[t], 1, t ? GWQ_ROLE_AE : GWQ_ROLE_SDR, truths, -1, false);
         }
     }
     for (int i = 0; i < w->nreps; i++) {

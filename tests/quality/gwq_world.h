@@ -92,6 +92,8 @@ typedef struct {
     double typical_weekly; /* the typical rep's expected output per 7 days */
     int first_rep, nreps;  /* reps[first_rep .. first_rep + nreps) */
     int dip_day;           /* first day of a -30% volume week; -1: none */
+    int holiday_from;      /* first day of a team holiday (Mon-Fri, no work); -1: none */
+    int holiday_to;        /* the day after it */
 } gwq_team_t;
 
 typedef struct {
@@ -103,6 +105,9 @@ typedef struct {
     int64_t first_slot; /* slot of the first event; -1: none yet */
     int join_day;       /* day it starts logging */
     int stop_day;       /* day it stops logging (days: never) */
+    int away_from;      /* first day of a week of time off (no work); -1: none */
+    int away_to;        /* the day after it */
+    int left_day;       /* day it left the company (REP_LEFT); -1: stays */
     int64_t *prefix;    /* (nslots + 1) x GWQ_COLS prefix sums */
 } gwq_rep_t;
 
@@ -120,8 +125,10 @@ typedef struct {
     int nreps;
 } gwq_world_t;
 
-/* Scenario names: "baseline", "team_dip", "new_reps", "late_tenant"; NULL-
- * terminated. */
+/* Scenario names: "baseline", "team_dip", "new_reps", "late_tenant",
+ * "calendar" (the sales calendar: a team's holiday week in the final week,
+ * two healthy reps per team on a week of time off, one healthy rep per team
+ * leaving; README "Calendars"); NULL-terminated. */
 extern const char *const gwq_scenarios[];
 
 /*
