@@ -136,8 +136,14 @@ static void seed_positions(gw_consumer_t *c, rd_kafka_topic_partition_list_t *li
             st->next_offset = -1;
             st->stream_ms = -1;
         }
-        gw_log_info("partition assigned", "topic=%s partition=%d start_offset=%lld stream_ms=%lld",
-                    tp->topic, tp->partition, (long long)tp->offset, (long long)st->stream_ms);
+        char off[32], stream[32];
+        if (st->stream_ms >= 0)
+            snprintf(stream, sizeof(stream), "%lld", (long long)st->stream_ms);
+        else
+            snprintf(stream, sizeof(stream), "unknown");
+        gw_log_info("partition assigned", "topic=%s partition=%d start_offset=%s stream_ms=%s",
+                    tp->topic, tp->partition, gw_kafka_offset_str(tp->offset, off, sizeof(off)),
+                    stream);
     }
     free(pos);
 }

@@ -194,6 +194,18 @@ char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_
             m->alertmanager_posts);
     counter(&b, "gapwatch_alertmanager_failures_total", "Failed POSTs to Alertmanager.",
             m->alertmanager_failures);
+    header(&b, "gapwatch_config_reloads_total", "counter",
+           "SIGHUP reloads of the config file, applied or refused.");
+    sb_printf(&b, "gapwatch_config_reloads_total{result=\"applied\"} %llu\n",
+              (unsigned long long)m->config_reloads[0]);
+    sb_printf(&b, "gapwatch_config_reloads_total{result=\"refused\"} %llu\n",
+              (unsigned long long)m->config_reloads[1]);
+    gauge(&b, "gapwatch_config_last_reload_successful",
+          "0 when the last SIGHUP reload was refused (the daemon runs on the config before it).",
+          m->config_last_reload_ok);
+    gauge(&b, "gapwatch_config_last_reload_success_timestamp_seconds",
+          "When the config was last loaded or reloaded (Unix time).",
+          (double)m->config_last_reload_ms / 1000.0);
     if (b.failed) {
         free(b.buf);
         return NULL;

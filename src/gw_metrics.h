@@ -52,6 +52,9 @@ typedef struct {
     uint64_t alert_cas_lost; /* another instance decided first */
     uint64_t alertmanager_posts;
     uint64_t alertmanager_failures;
+    uint64_t config_reloads[2];    /* SIGHUP reloads: [0] applied, [1] refused */
+    int config_last_reload_ok;     /* 1 unless the last reload was refused (gauge) */
+    int64_t config_last_reload_ms; /* wall clock of the last applied reload, 0: none */
 } gw_metrics_t;
 
 /* Upper bounds of the batch size histogram buckets (messages). */
