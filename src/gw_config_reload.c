@@ -86,8 +86,8 @@ static void flatten(yaml_document_t *doc, yaml_node_t *node, const char *path, i
         for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
              p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            const char *key = k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value
-                                                               : "?";
+            const char *key =
+                k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
             snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
             flatten(doc, yaml_document_get_node(doc, p->value), sub, depth + 1, out);
         }
