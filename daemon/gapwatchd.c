@@ -17,6 +17,7 @@
 #include "gw_config.h"
 #include "gw_consumer.h"
 #include "gw_evaluator.h"
+#include "gw_group_lag.h"
 #include "gw_kafka.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
@@ -75,7 +76,11 @@ typedef struct {
     gw_evaluator_t *evaluator;
     gw_alerter_t *alerter;
     gw_metrics_server_t *http;
+    gw_group_lag_t *group_lag; /* its own thread and client; NULL when off */
     gw_metrics_t metrics;
+    gw_kafka_stats_t kstats;
+    gw_process_stats_t process;
+    int64_t *v_group_lag; /* PARTITIONS_MAX */
     /* scratch for the metrics view, sized to the partitions seen */
     int8_t *v_assigned;
     int64_t *v_lag, *v_stream;
@@ -130,6 +135,21 @@ static void publish_metrics(daemon_t *d)
         names[w] = cfg->windows[w].name;
     bool redis_up = d->redis_ok && !gw_pipeline_stalled(d->pipeline);
     bool kafka_up = gw_consumer_kafka_up(d->consumer);
+    d->kstats = *gw_consumer_kafka_stats(d->consumer);
+    rd_kafka_t *prk = gw_producer_handle(d->producer);
+    d->kstats.producer_queue_messages = rd_kafka_outq_len(prk);
+    char qmax[32];
+    size_t qlen = sizeof(qmax);
+    d->kstats.producer_queue_max =
+        rd_kafka_conf_get(rd_kafka_conf(prk), "queue.buffering.max.messages", qmax, &qlen) ==
+                RD_KAFKA_CONF_OK
+            ? strtoll(qmax, NULL, 10)
+            : -1;
+    gw_process_stats_read(&d->process);
+    int32_t group_n = -1;
+    if (d->group_lag &&
+        (d->v_group_lag || (d->v_group_lag = malloc(PARTITIONS_MAX * sizeof(int64_t)))))
+        group_n = gw_group_lag_read(d->group_lag, d->v_group_lag, PARTITIONS_MAX);
     gw_metrics_view_t view = {GW_VERSION,
                               names,
                               cfg->nwindows,
@@ -143,7 +163,11 @@ static void publish_metrics(daemon_t *d)
                               redis_up,
                               kafka_up,
                               d->v_lost,
-                              gw_alerter_in_flight(d->alerter)};
+                              gw_alerter_in_flight(d->alerter),
+                              &d->kstats,
+                              &d->process,
+                              group_n,
+                              d->v_group_lag};
     size_t len = 0;
     char *text = gw_metrics_render(&d->metrics, &view, &len);
     const char *reason = NULL;
@@ -161,6 +185,8 @@ static void publish_metrics(daemon_t *d)
 static void daemon_free(daemon_t *d)
 {
     gw_metrics_server_stop(d->http);
+    gw_group_lag_stop(d->group_lag);
+    free(d->v_group_lag);
     free(d->v_assigned);
     free(d->v_lag);
     free(d->v_stream);
@@ -561,6 +587,12 @@ static int run(daemon_t *d)
             return 1;
         }
         gw_log_info("serving /metrics, /healthz, /readyz", "listen=%s", cfg->metrics.listen);
+        if (cfg->metrics.group_lag_interval_ms > 0) {
+            d->group_lag =
+                gw_group_lag_start(cfg, cfg->metrics.group_lag_interval_ms, err, sizeof(err));
+            if (!d->group_lag)
+                gw_log_warn("no group lag metrics", "err=\"%s\"", err);
+        }
     }
     gw_log_info("gapwatchd started",
                 "config=%s bootstrap=%s group=%s topic=%s redis=%s:%d prefix=%s windows=%d "

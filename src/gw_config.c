@@ -722,6 +722,8 @@ static const cfg_field_t validation_fields[] = {
 
 static const cfg_field_t metrics_fields[] = {
     {"listen", CFG_CUSTOM, 0, 0, 0, NULL, load_listen},
+    {"group_lag_interval", CFG_DURATION, offsetof(gw_config_t, metrics.group_lag_interval_ms), 0,
+     3600000},
     {NULL},
 };
 
@@ -773,6 +775,7 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->key_ttl_ms = 62LL * 86400000;
     cfg->validation.max_future_ms = 3600000;
     cfg->metrics.listen = "127.0.0.1:9464";
+    cfg->metrics.group_lag_interval_ms = 15000;
     cfg->alerting.fire_after_ms = 86400000; /* measured: tests/quality, README */
     cfg->alerting.resolve_after_ms = 86400000;
     cfg->alerting.repeat_interval_ms = 24 * 3600000LL;

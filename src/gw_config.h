@@ -92,7 +92,8 @@ typedef struct gw_config_s {
     } validation;
 
     struct {
-        const char *listen; /* host:port of /metrics, "" to disable */
+        const char *listen;            /* host:port of /metrics, "" to disable */
+        int64_t group_lag_interval_ms; /* group lag of every partition read this often; 0: off */
     } metrics;
 
     gw_playbook_t *playbooks; /* see gw_playbook.h */
