@@ -16,7 +16,7 @@
 #include "gw_kafka.h"
 #include "gw_log.h"
 
-#define TIMEOUT_MS 2000
+#define TIMEOUT_MS     2000
 #define PARTITIONS_MAX 4096
 
 struct gw_group_lag_s {
@@ -50,8 +50,9 @@ static void log_failure(gw_group_lag_t *g, const char *what, rd_kafka_resp_err_t
     if (g->last_error_log_ms && now - g->last_error_log_ms < 60000)
         return;
     g->last_error_log_ms = now;
-    gw_log_warn("cannot read the group's lag; the last figures stay", "what=%s group=%s topic=%s err=\"%s\"",
-                what, g->group, g->topic, rd_kafka_err2str(err));
+    gw_log_warn("cannot read the group's lag; the last figures stay",
+                "what=%s group=%s topic=%s err=\"%s\"", what, g->group, g->topic,
+                rd_kafka_err2str(err));
 }
 
 /* One round: returns 0 and publishes, or -1 (logged). */
