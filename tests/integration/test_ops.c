@@ -215,8 +215,9 @@ static void test_sighup_reloads_objective_and_refuses_what_needs_a_restart(void 
     gwh_kafka_start(&h, 1, ops_topics);
     int port = gwh_free_port();
     char yaml[4096];
-    snprintf(yaml, sizeof(yaml), "%sevaluation: {sweep_interval: 1s, min_interval: 1s}\n"
-                                 "log:\n  format: json\n",
+    snprintf(yaml, sizeof(yaml),
+             "%sevaluation: {sweep_interval: 1s, min_interval: 1s}\n"
+             "log:\n  format: json\n",
              GW_SIM_CONFIG_YAML);
     gwh_write_config(&h, yaml);
     enable_metrics(&h, port, NULL);
@@ -478,8 +479,9 @@ static void test_metrics_pass_promtool_and_show_lag_of_a_partition_no_instance_o
     }
     /* the per-instance lag knows only the daemon's own partition */
     snprintf(series, sizeof(series), "gapwatch_consumer_lag{partition=\"%d\"}", unowned);
-    fprintf(stderr, "  partition %d held by the idle member: group lag %lld, this instance's "
-                    "consumer lag series for it: %s\n",
+    fprintf(stderr,
+            "  partition %d held by the idle member: group lag %lld, this instance's "
+            "consumer lag series for it: %s\n",
             unowned, (long long)(hi[unowned] - 10),
             __builtin_isnan(sample(body, series)) ? "none" : "present");
     assert_true(__builtin_isnan(sample(body, series)));
