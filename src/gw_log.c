@@ -135,6 +135,20 @@ static void put_json_string(out_t *o, const char *s, size_t n, bool unquote)
     }
 }
 
+/* True if `rest` (what follows a quote) is the end or " key=...". */
+static bool closes_value(const char *rest)
+{
+    if (*rest == '\0')
+        return true;
+    if (*rest != ' ')
+        return false;
+    const char *k = rest + 1;
+    while ((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+           *k == '_' || *k == '.' || *k == '-')
+        k++;
+    return k > rest + 1 && *k == '=';
+}
+
 size_t gw_log_pairs_to_json(const char *pairs, char *out, size_t size)
 {
     out_t o = {out, 0, size, false};
@@ -156,11 +170,12 @@ size_t gw_log_pairs_to_json(const char *pairs, char *out, size_t size)
         if (*p == '=') {
             p++;
             if (*p == '"') {
-                /* The closing quote is the next unescaped one followed by
-                 * a space or the end: callers quote free text verbatim. */
+                /* Callers quote free text verbatim, so a quote inside it
+                 * is not escaped: the closing quote is the one that ends
+                 * the line or is followed by the next " key=". */
                 quoted = true;
                 val = ++p;
-                while (*p && !(*p == '"' && (p[1] == ' ' || p[1] == '\0'))) {
+                while (*p && !(*p == '"' && closes_value(p + 1))) {
                     if (*p == '\\' && p[1])
                         p++;
                     p++;
