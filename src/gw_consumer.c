@@ -65,12 +65,15 @@ static void note_gap(gw_consumer_t *c, int32_t p, int64_t from, int64_t to, cons
     if (!st || to <= from)
         return;
     st->offsets_lost += (uint64_t)(to - from);
+    char stream[32] = "unknown"; /* never a raw -1 in the log */
+    if (st->stream_ms >= 0)
+        snprintf(stream, sizeof(stream), "%lld", (long long)st->stream_ms);
     gw_log_error("offsets lost to retention before gapwatch read them; continuing from the log "
                  "start",
-                 "topic=%s partition=%d lost_from=%lld lost_to=%lld lost=%lld stream_ms=%lld "
+                 "topic=%s partition=%d lost_from=%lld lost_to=%lld lost=%lld stream_ms=%s "
                  "found_at=%s",
                  c->cfg->kafka.topic_events, p, (long long)from, (long long)(to - 1),
-                 (long long)(to - from), (long long)st->stream_ms, where);
+                 (long long)(to - from), stream, where);
     char err[512];
     if (gw_store_record_gap(c->store, c->cfg->kafka.topic_events, p, from, to, st->stream_ms, err,
                             sizeof(err)) != GW_STORE_OK)

@@ -47,7 +47,8 @@ static void test_reload_applies_objective_alerting_and_log_level(void **state)
     char changed[512], refused[512];
     char *a = with("7d: 9,", "7d: 12,");
     char *b = with("fire_after: 1d", "fire_after: 2h");
-    assert_int_equal(gw_config_diff(base, a, changed, sizeof(changed), refused, sizeof(refused)), 0);
+    assert_int_equal(gw_config_diff(base, a, changed, sizeof(changed), refused, sizeof(refused)),
+                     0);
     assert_string_equal(changed, "playbooks[0].objective.per_window.7d");
     assert_string_equal(refused, "");
     assert_int_equal(gw_config_diff(a, b, changed, sizeof(changed), refused, sizeof(refused)), 0);
