@@ -31,7 +31,7 @@ RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libhiredis0.14 libprotobuf-c1 libyaml-0-2 libjansson4 \
-      libcurl4 libmicrohttpd12 libssl3 libicu72 ca-certificates curl; \
+      libcurl4 libmicrohttpd12 libssl3 libicu72 libsystemd0 ca-certificates curl; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 gapwatch; \
     useradd --system --uid 10001 --gid 10001 --no-create-home \

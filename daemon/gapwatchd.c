@@ -17,9 +17,11 @@
 #include "gw_config.h"
 #include "gw_consumer.h"
 #include "gw_evaluator.h"
+#include "gw_group_lag.h"
 #include "gw_kafka.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_notify.h"
 #include "gw_pipeline.h"
 #include "gw_producer.h"
 #include "gw_store.h"
@@ -27,6 +29,7 @@
 #include "gw_version.h"
 
 static volatile sig_atomic_t stop_requested = 0;
+static volatile sig_atomic_t reload_requested = 0;
 
 static void on_signal(int sig)
 {
@@ -34,23 +37,38 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* SIGHUP: the main loop re-reads the config at its next turn. */
+static void on_hangup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: gapwatchd [-c FILE] [--log-level LEVEL]\n"
-                 "       gapwatchd --check-config FILE\n"
+                 "       gapwatchd --check-config FILE [--no-secrets]\n"
                  "\n"
                  "  -c, --config FILE        YAML configuration (default: embedded defaults,\n"
                  "                           Kafka 127.0.0.1:9092, Redis 127.0.0.1:6379)\n"
                  "      --check-config FILE  validate FILE, print every error with its line, exit\n"
+                 "      --no-secrets         with --check-config: do not read the Redis password\n"
+                 "                           (its variable or file need not exist), e.g. in CI\n"
                  "      --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
                  "  -V, --version            print the version\n"
                  "  -h, --help               this help\n"
                  "\n"
-                 "Signals: SIGTERM or SIGINT finish the batch in hand, commit and exit 0.\n");
+                 "Signals: SIGTERM or SIGINT finish the batch in hand, commit and exit 0.\n"
+                 "SIGHUP re-reads FILE and applies log_level, log, playbooks, alerting and\n"
+                 "evaluation; it refuses (and keeps the running config) when FILE is invalid\n"
+                 "or changes any other key.\n");
 }
 
 typedef struct {
     gw_config_t *cfg;
+    const char *config_path; /* NULL: embedded defaults */
+    bool log_level_pinned;   /* --log-level given: a reload keeps it */
+    gw_notify_t notify;
     gw_store_t *store;       /* evaluation, alerts, assignments */
     gw_store_t *apply_store; /* the pipeline's own connection */
     gw_producer_t *producer;
@@ -59,7 +77,11 @@ typedef struct {
     gw_evaluator_t *evaluator;
     gw_alerter_t *alerter;
     gw_metrics_server_t *http;
+    gw_group_lag_t *group_lag; /* its own thread and client; NULL when off */
     gw_metrics_t metrics;
+    gw_kafka_stats_t kstats;
+    gw_process_stats_t process;
+    int64_t *v_group_lag; /* PARTITIONS_MAX */
     /* scratch for the metrics view, sized to the partitions seen */
     int8_t *v_assigned;
     int64_t *v_lag, *v_stream;
@@ -114,6 +136,21 @@ static void publish_metrics(daemon_t *d)
         names[w] = cfg->windows[w].name;
     bool redis_up = d->redis_ok && !gw_pipeline_stalled(d->pipeline);
     bool kafka_up = gw_consumer_kafka_up(d->consumer);
+    d->kstats = *gw_consumer_kafka_stats(d->consumer);
+    rd_kafka_t *prk = gw_producer_handle(d->producer);
+    d->kstats.producer_queue_messages = rd_kafka_outq_len(prk);
+    char qmax[32];
+    size_t qlen = sizeof(qmax);
+    d->kstats.producer_queue_max =
+        rd_kafka_conf_get(rd_kafka_conf(prk), "queue.buffering.max.messages", qmax, &qlen) ==
+                RD_KAFKA_CONF_OK
+            ? strtoll(qmax, NULL, 10)
+            : -1;
+    gw_process_stats_read(&d->process);
+    int32_t group_n = -1;
+    if (d->group_lag &&
+        (d->v_group_lag || (d->v_group_lag = malloc(PARTITIONS_MAX * sizeof(int64_t)))))
+        group_n = gw_group_lag_read(d->group_lag, d->v_group_lag, PARTITIONS_MAX);
     gw_metrics_view_t view = {GW_VERSION,
                               names,
                               cfg->nwindows,
@@ -127,7 +164,11 @@ static void publish_metrics(daemon_t *d)
                               redis_up,
                               kafka_up,
                               d->v_lost,
-                              gw_alerter_in_flight(d->alerter)};
+                              gw_alerter_in_flight(d->alerter),
+                              &d->kstats,
+                              &d->process,
+                              group_n,
+                              d->v_group_lag};
     size_t len = 0;
     char *text = gw_metrics_render(&d->metrics, &view, &len);
     const char *reason = NULL;
@@ -145,6 +186,8 @@ static void publish_metrics(daemon_t *d)
 static void daemon_free(daemon_t *d)
 {
     gw_metrics_server_stop(d->http);
+    gw_group_lag_stop(d->group_lag);
+    free(d->v_group_lag);
     free(d->v_assigned);
     free(d->v_lag);
     free(d->v_stream);
@@ -169,11 +212,11 @@ static void daemon_free(daemon_t *d)
     gw_config_free(d->cfg);
 }
 
-static int check_config(const char *path)
+static int check_config(const char *path, unsigned flags)
 {
     gw_config_t *cfg = NULL;
     static char err[16384];
-    if (gw_config_load_file(path, &cfg, err, sizeof(err)) != 0) {
+    if (gw_config_load_file_flags(path, flags, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -192,7 +235,8 @@ static int check_config(const char *path)
         gw_config_free(cfg);
         return 1;
     }
-    printf("%s: ok (%d windows, %d custom kinds)\n", path, cfg->nwindows, cfg->kinds.ncustom);
+    printf("%s: ok (%d windows, %d custom kinds%s)\n", path, cfg->nwindows, cfg->kinds.ncustom,
+           (flags & GW_CONFIG_NO_SECRETS) ? "; secrets not read" : "");
     gw_config_free(cfg);
     return 0;
 }
@@ -331,6 +375,7 @@ static int rebuild(daemon_t *d)
         gw_log_warn("cannot clear redis for the rebuild; retrying", "err=\"%s\"", err);
         if (stop_requested)
             return -1;
+        gw_notify_watchdog(&d->notify, gw_mono_ms());
         gw_sleep_ms(1000);
     }
     d->consumer = gw_consumer_new(cfg, d->store, err, sizeof(err));
@@ -350,6 +395,7 @@ static int rebuild(daemon_t *d)
         gw_log_warn("cannot read the log starts for the rebuild; retrying", "err=\"%s\"", err);
         if (stop_requested)
             return -1;
+        gw_notify_watchdog(&d->notify, gw_mono_ms());
         gw_sleep_ms(1000);
     }
     static gw_position_t pos[PARTITIONS_MAX];
@@ -366,6 +412,7 @@ static int rebuild(daemon_t *d)
         gw_log_warn("cannot record the rebuild's positions; retrying", "err=\"%s\"", err);
         if (stop_requested)
             return -1;
+        gw_notify_watchdog(&d->notify, gw_mono_ms());
         gw_sleep_ms(1000);
     }
     gw_store_set_epoch(d->apply_store, gw_store_epoch(d->store));
@@ -420,6 +467,85 @@ static int redis_tick(daemon_t *d)
     return 0;
 }
 
+/* Copies `in` into `out` with double quotes made single, so a config
+ * error fits in a quoted log value. */
+static void unquote(const char *in, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < size; i++)
+        out[i] = in[i] == '"' ? '\'' : in[i];
+    out[i] = '\0';
+}
+
+/* SIGHUP, on the main loop between two turns (the modules read the config
+ * without locks): load and validate the file whole, apply the reloadable
+ * parts, or refuse and keep running on the old config. */
+static void reload(daemon_t *d)
+{
+    static char err[16384], line[1024];
+    char changed[1024];
+    gw_notify_reloading(&d->notify);
+    gw_config_t *next = NULL;
+    if (!d->config_path) {
+        gw_log_error("reload refused: started on the embedded defaults, no file to re-read", NULL);
+        d->metrics.config_reloads[1]++;
+        d->metrics.config_last_reload_ok = 0;
+        gw_notify_reloaded(&d->notify, "reload refused");
+        return;
+    }
+    if (gw_config_load_file(d->config_path, &next, err, sizeof(err)) != 0) {
+        /* one line per error, each naming the file, the line and the key */
+        for (char *e = err, *nl; e && *e; e = nl ? nl + 1 : NULL) {
+            nl = strchr(e, '\n');
+            if (nl)
+                *nl = '\0';
+            unquote(e, line, sizeof(line));
+            gw_log_error("reload refused: the config is invalid; running on the old one",
+                         "config=%s error=\"%s\"", d->config_path, line);
+        }
+        d->metrics.config_reloads[1]++;
+        d->metrics.config_last_reload_ok = 0;
+        gw_notify_reloaded(&d->notify, "reload refused: invalid config");
+        return;
+    }
+    if (gw_config_reload(d->cfg, next, changed, sizeof(changed), err, sizeof(err)) != 0) {
+        unquote(err, line, sizeof(line));
+        gw_log_error("reload refused: keys changed that need a restart; running on the old config",
+                     "config=%s keys=\"%s\"", d->config_path, line);
+        gw_config_free(next);
+        d->metrics.config_reloads[1]++;
+        d->metrics.config_last_reload_ok = 0;
+        gw_notify_reloaded(&d->notify, "reload refused: restart needed");
+        return;
+    }
+    next = NULL; /* owned by d->cfg now */
+    if (!d->log_level_pinned)
+        gw_log_set_level(d->cfg->log_level);
+    gw_log_set_format(d->cfg->log_format);
+    gw_alerter_reconfigure(d->alerter);
+    d->metrics.config_reloads[0]++;
+    d->metrics.config_last_reload_ok = 1;
+    d->metrics.config_last_reload_ms = gw_now_ms();
+    gw_log_info("config reloaded",
+                "config=%s changed=\"%s\" playbooks=%d log_level=%s log_format=%s", d->config_path,
+                changed[0] ? changed : "nothing", d->cfg->nplaybooks,
+                gw_log_level_str(d->cfg->log_level), gw_log_format_str(d->cfg->log_format));
+    gw_notify_reloaded(&d->notify, "running");
+}
+
+/* Once connected to Redis and subscribed: READY=1. Every turn: the
+ * watchdog, and a pending reload. */
+static void service_tick(daemon_t *d)
+{
+    if (!d->notify.ready && d->redis_ok && d->setup_checked && d->consumer)
+        gw_notify_ready(&d->notify, "connected to redis, subscribed");
+    gw_notify_watchdog(&d->notify, gw_mono_ms());
+    if (reload_requested) {
+        reload_requested = 0;
+        reload(d);
+    }
+}
+
 static int run(daemon_t *d)
 {
     char err[1024];
@@ -462,6 +588,12 @@ static int run(daemon_t *d)
             return 1;
         }
         gw_log_info("serving /metrics, /healthz, /readyz", "listen=%s", cfg->metrics.listen);
+        if (cfg->metrics.group_lag_interval_ms > 0) {
+            d->group_lag =
+                gw_group_lag_start(cfg, cfg->metrics.group_lag_interval_ms, err, sizeof(err));
+            if (!d->group_lag)
+                gw_log_warn("no group lag metrics", "err=\"%s\"", err);
+        }
     }
     gw_log_info("gapwatchd started",
                 "config=%s bootstrap=%s group=%s topic=%s redis=%s:%d prefix=%s windows=%d "
@@ -478,6 +610,7 @@ static int run(daemon_t *d)
     d->redis_ok = gw_store_connected(d->store);
     int64_t last_commit = gw_mono_ms(), last_publish = 0;
     while (!stop_requested) {
+        service_tick(d);
         if (redis_tick(d) != 0)
             return 1;
         if (!d->epoch_ready) {
@@ -512,6 +645,7 @@ static int run(daemon_t *d)
             last_publish = gw_mono_ms();
         }
     }
+    gw_notify_stopping(&d->notify);
     /* The batch in flight is finished (or, when Redis is down, left to be
      * consumed again at the next start). */
     if (d->epoch_ready && gw_pipeline_drain(d->pipeline, &stop_requested) > 0)
@@ -538,12 +672,15 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'C'},
+        {"no-secrets", no_argument, NULL, 'S'},
         {"log-level", required_argument, NULL, 'L'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
+    const char *check_path = NULL;
+    unsigned check_flags = 0;
     const char *level = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -552,7 +689,11 @@ int main(int argc, char **argv)
             config_path = optarg;
             break;
         case 'C':
-            return check_config(optarg);
+            check_path = optarg;
+            break;
+        case 'S':
+            check_flags |= GW_CONFIG_NO_SECRETS;
+            break;
         case 'L':
             level = optarg;
             break;
@@ -573,8 +714,18 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (check_path)
+        return check_config(check_path, check_flags);
+    if (check_flags) {
+        fprintf(stderr, "gapwatchd: --no-secrets goes with --check-config\n");
+        return 2;
+    }
+
     daemon_t d;
     memset(&d, 0, sizeof(d));
+    d.config_path = config_path;
+    d.metrics.config_last_reload_ok = 1;
+    d.metrics.config_last_reload_ms = gw_now_ms();
     static char err[16384];
     if (config_path) {
         if (gw_config_load_file(config_path, &d.cfg, err, sizeof(err)) != 0) {
@@ -589,6 +740,7 @@ int main(int argc, char **argv)
         }
     }
     gw_log_set_level(d.cfg->log_level);
+    gw_log_set_format(d.cfg->log_format);
     if (level) {
         gw_log_level_t l;
         if (gw_log_level_parse(level, &l) != 0) {
@@ -597,6 +749,7 @@ int main(int argc, char **argv)
             return 2;
         }
         gw_log_set_level(l);
+        d.log_level_pinned = true;
     }
 
     struct sigaction sa;
@@ -605,8 +758,11 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hangup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    gw_notify_init(&d.notify);
     int rc = run(&d);
     daemon_free(&d);
     if (rc == 0)

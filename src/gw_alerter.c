@@ -162,6 +162,13 @@ void gw_alerter_free(gw_alerter_t *al)
     free(al);
 }
 
+void gw_alerter_reconfigure(gw_alerter_t *al)
+{
+    const gw_config_t *cfg = al->cfg;
+    al->policy = (gw_alert_policy_t){cfg->alerting.fire_after_ms, cfg->alerting.resolve_after_ms,
+                                     cfg->alerting.repeat_interval_ms};
+}
+
 size_t gw_alerter_in_flight(const gw_alerter_t *al)
 {
     return gw_map_count(al->inflight);

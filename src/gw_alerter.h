@@ -42,6 +42,11 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
  * confirmed deliveries are recorded. */
 void gw_alerter_free(gw_alerter_t *al);
 
+/* Re-reads the alerting policy (fire_after, resolve_after, repeat_interval)
+ * from the config it was created with, after a reload changed it. Main
+ * thread. */
+void gw_alerter_reconfigure(gw_alerter_t *al);
+
 /* The evaluator's listener and chunk-done hook (ctx = the alerter). */
 void gw_alerter_observe(void *al, const gw_evaluation_t *evaluation);
 void gw_alerter_flush(void *al);

@@ -8,13 +8,15 @@
  * as "<file>:<line>: <key path>: <what is wrong>", one per line, all of them
  * (not just the first).
  *
- * The returned gw_config_t is immutable after loading and owns all its
- * strings; free it with gw_config_free(). See README.md ("Configuration")
+ * The returned gw_config_t is immutable after loading, except for the
+ * reloadable parts gw_config_reload() replaces on the main thread (SIGHUP),
+ * and owns all its strings; free it with gw_config_free(). See README.md ("Configuration")
  * for every key and its default.
  */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +43,7 @@ typedef struct {
 typedef struct gw_config_s {
     const char *source; /* file name, or "<defaults>" */
     gw_log_level_t log_level;
+    gw_log_format_t log_format; /* log.format: logfmt or json */
 
     struct {
         const char *bootstrap_servers;
@@ -93,7 +96,8 @@ typedef struct gw_config_s {
     } validation;
 
     struct {
-        const char *listen; /* host:port of /metrics, "" to disable */
+        const char *listen;            /* host:port of /metrics, "" to disable */
+        int64_t group_lag_interval_ms; /* group lag of every partition read this often; 0: off */
     } metrics;
 
     gw_calendar_t *calendars; /* see gw_calendar.h; none: UTC, every day works */
@@ -127,7 +131,9 @@ typedef struct gw_config_s {
         int max_lag;               /* evaluate only when every partition is this close */
     } evaluation;
 
-    void *internal; /* owned storage */
+    const char *text;             /* the YAML as loaded; NULL for the defaults */
+    struct gw_config_s *reloaded; /* the last reload's storage (see gw_config_reload) */
+    void *internal;               /* owned storage */
 } gw_config_t;
 
 /* The embedded defaults (README.md lists them). Never fails except on OOM
@@ -141,12 +147,48 @@ gw_config_t *gw_config_defaults(void);
  */
 int gw_config_load_file(const char *path, gw_config_t **out, char *errstr, size_t errstr_size);
 
+/* gw_config_load_file_flags: check redis.password_env / password_file
+ * without reading them (the variable or the file need not exist; the
+ * config's redis.password stays NULL). For linting without secrets. */
+#define GW_CONFIG_NO_SECRETS 0x1u
+
+/* As gw_config_load_file, with GW_CONFIG_* `flags`. */
+int gw_config_load_file_flags(const char *path, unsigned flags, gw_config_t **out, char *errstr,
+                              size_t errstr_size);
+
 /* As gw_config_load_file, for YAML text in memory; `name` is used in errors. */
 int gw_config_load_string(const char *yaml, const char *name, gw_config_t **out, char *errstr,
                           size_t errstr_size);
 
 /* Frees the config and every string in it. Accepts NULL. */
 void gw_config_free(gw_config_t *cfg);
+
+/*
+ * SIGHUP's reload (gw_config_reload.c). `next` is a config just loaded and
+ * validated from the same file. When every difference between the two files
+ * is reloadable (gw_config_key_reloadable), moves the reloadable parts
+ * (log level and format, playbooks, alerting, evaluation) into `cur`, takes
+ * `next` over (freed with `cur`; do not free it), lists the changed keys in
+ * `changed` ("" when nothing changed) and returns 0. Otherwise returns -1,
+ * `cur` untouched and `next` still the caller's, with every key that needs
+ * a restart, its line and how it changed in `errstr`. Main thread only:
+ * the modules read `cur` without locks.
+ */
+int gw_config_reload(gw_config_t *cur, gw_config_t *next, char *changed, size_t changed_size,
+                     char *errstr, size_t errstr_size);
+
+/* True if the key at dotted `path` ("playbooks[0].name") may change on a
+ * reload. */
+bool gw_config_key_reloadable(const char *path);
+
+/*
+ * Compares two YAML texts leaf by leaf: reloadable keys that differ go to
+ * `changed` (comma-separated), the others to `refused` ("path (line N,
+ * changed)", comma-separated). Returns 0 when nothing is refused, else -1.
+ * Pure; for tests and gw_config_reload.
+ */
+int gw_config_diff(const char *old_text, const char *new_text, char *changed, size_t changed_size,
+                   char *refused, size_t refused_size);
 
 /* Index of the window called `name`, or -1. */
 int gw_config_window_index(const gw_config_t *cfg, const char *name);

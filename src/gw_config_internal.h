@@ -56,6 +56,7 @@ struct cfg_loader_s {
     size_t err_size;
     size_t err_len;
     int nerr;
+    unsigned flags;       /* GW_CONFIG_* of gw_config_load_file_flags */
     void *extra;          /* state of gw_config.c's loaders (e.g. line numbers) */
     void *playbook_state; /* state of gw_config_playbook.c, resolved after the walk */
 };

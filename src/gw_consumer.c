@@ -32,7 +32,8 @@ struct gw_consumer_s {
     int64_t last_wake_ms;
     int64_t empty_since_ms; /* the queue was found empty since, 0 when not */
     uint64_t wakes;
-    bool brokers_down; /* last word from librdkafka: no broker connection up */
+    bool brokers_down;       /* last word from librdkafka: no broker connection up */
+    gw_kafka_stats_t kstats; /* from the last statistics callback */
 };
 
 #define WATERMARK_TIMEOUT_MS 2000
@@ -64,12 +65,15 @@ static void note_gap(gw_consumer_t *c, int32_t p, int64_t from, int64_t to, cons
     if (!st || to <= from)
         return;
     st->offsets_lost += (uint64_t)(to - from);
+    char stream[32] = "unknown"; /* never a raw -1 in the log */
+    if (st->stream_ms >= 0)
+        snprintf(stream, sizeof(stream), "%lld", (long long)st->stream_ms);
     gw_log_error("offsets lost to retention before gapwatch read them; continuing from the log "
                  "start",
-                 "topic=%s partition=%d lost_from=%lld lost_to=%lld lost=%lld stream_ms=%lld "
+                 "topic=%s partition=%d lost_from=%lld lost_to=%lld lost=%lld stream_ms=%s "
                  "found_at=%s",
                  c->cfg->kafka.topic_events, p, (long long)from, (long long)(to - 1),
-                 (long long)(to - from), (long long)st->stream_ms, where);
+                 (long long)(to - from), stream, where);
     char err[512];
     if (gw_store_record_gap(c->store, c->cfg->kafka.topic_events, p, from, to, st->stream_ms, err,
                             sizeof(err)) != GW_STORE_OK)
@@ -136,8 +140,14 @@ static void seed_positions(gw_consumer_t *c, rd_kafka_topic_partition_list_t *li
             st->next_offset = -1;
             st->stream_ms = -1;
         }
-        gw_log_info("partition assigned", "topic=%s partition=%d start_offset=%lld stream_ms=%lld",
-                    tp->topic, tp->partition, (long long)tp->offset, (long long)st->stream_ms);
+        char off[32], stream[32];
+        if (st->stream_ms >= 0)
+            snprintf(stream, sizeof(stream), "%lld", (long long)st->stream_ms);
+        else
+            snprintf(stream, sizeof(stream), "unknown");
+        gw_log_info("partition assigned", "topic=%s partition=%d start_offset=%s stream_ms=%s",
+                    tp->topic, tp->partition, gw_kafka_offset_str(tp->offset, off, sizeof(off)),
+                    stream);
     }
     free(pos);
 }
@@ -214,6 +224,54 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
 }
 
+static int64_t json_int(json_t *obj, const char *key, int64_t dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+/* What operators watch (STATISTICS.md): each broker's state and request
+ * round trip (microseconds there), the fetch queue, the group's rebalance
+ * count and assignment size. Brokers are those with a node id (learned
+ * from metadata), not the bootstrap or internal pseudo-brokers. */
+static void stats_keep(gw_consumer_t *c, json_t *root)
+{
+    gw_kafka_stats_t *k = &c->kstats;
+    k->known = true;
+    k->nbrokers = 0;
+    const char *key;
+    json_t *b;
+    json_object_foreach(json_object_get(root, "brokers"), key, b)
+    {
+        if (k->nbrokers == GW_KAFKA_BROKERS_MAX || json_int(b, "nodeid", -1) < 0)
+            continue;
+        gw_kafka_broker_stats_t *o = &k->brokers[k->nbrokers++];
+        json_t *name = json_object_get(b, "name"), *state = json_object_get(b, "state");
+        snprintf(o->name, sizeof(o->name), "%s",
+                 json_is_string(name) ? json_string_value(name) : key);
+        snprintf(o->state, sizeof(o->state), "%s",
+                 json_is_string(state) ? json_string_value(state) : "UNKNOWN");
+        json_t *rtt = json_object_get(b, "rtt");
+        int64_t cnt = json_int(rtt, "cnt", 0);
+        o->rtt_avg_s = cnt > 0 ? (double)json_int(rtt, "avg", 0) / 1e6 : -1;
+        o->rtt_p99_s = cnt > 0 ? (double)json_int(rtt, "p99", 0) / 1e6 : -1;
+    }
+    k->fetch_queue_messages = 0;
+    k->fetch_queue_bytes = 0;
+    json_t *topic = json_object_get(json_object_get(root, "topics"), c->cfg->kafka.topic_events);
+    json_t *p;
+    json_object_foreach(json_object_get(topic, "partitions"), key, p)
+    {
+        if (strtol(key, NULL, 10) < 0) /* the unassigned pseudo-partition -1 */
+            continue;
+        k->fetch_queue_messages += json_int(p, "fetchq_cnt", 0);
+        k->fetch_queue_bytes += json_int(p, "fetchq_size", 0);
+    }
+    json_t *cgrp = json_object_get(root, "cgrp");
+    k->rebalances = json_int(cgrp, "rebalance_cnt", -1);
+    k->assignment_size = json_int(cgrp, "assignment_size", -1);
+}
+
 /* librdkafka's statistics (every statistics.interval.ms, served inside
  * rd_kafka_consumer_poll): the consumer lag of each partition of the event
  * topic; -1 means librdkafka does not know it yet. */
@@ -237,6 +295,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
             up = true;
     }
     c->brokers_down = !up;
+    stats_keep(c, root);
     json_object_foreach(parts, key, p)
     {
         int32_t partition = (int32_t)strtol(key, NULL, 10);
@@ -601,6 +660,11 @@ void gw_consumer_set_lag(gw_consumer_t *c, int32_t partition, int64_t lag)
     gw_partition_state_t *st = part_state(c, partition);
     if (st)
         st->lag = lag;
+}
+
+const gw_kafka_stats_t *gw_consumer_kafka_stats(const gw_consumer_t *c)
+{
+    return &c->kstats;
 }
 
 bool gw_consumer_kafka_up(const gw_consumer_t *c)

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "gw_config.h"
+#include "gw_metrics.h"
 #include "gw_store.h"
 
 typedef struct {
@@ -104,6 +105,11 @@ int gw_consumer_assigned(const gw_consumer_t *c);
 
 /* Updates the lag of a partition (from the statistics callback). */
 void gw_consumer_set_lag(gw_consumer_t *c, int32_t partition, int64_t lag);
+
+/* What the last statistics callback said (brokers, fetch queue, rebalances,
+ * assignment size); `known` false before the first. Borrowed; changes at
+ * each gw_consumer_poll. */
+const gw_kafka_stats_t *gw_consumer_kafka_stats(const gw_consumer_t *c);
 
 /* False when librdkafka reports no broker connection up (all brokers down
  * error, or no broker in state UP in the last statistics). */

@@ -182,3 +182,22 @@ int gw_kafka_check(const gw_config_t *cfg, gw_kafka_role_t role, gw_kafka_conf_f
                  what, why);
     return -1;
 }
+
+const char *gw_kafka_offset_str(int64_t offset, char *buf, size_t size)
+{
+    if (offset >= 0)
+        snprintf(buf, size, "%lld", (long long)offset);
+    else if (offset == RD_KAFKA_OFFSET_BEGINNING)
+        snprintf(buf, size, "beginning");
+    else if (offset == RD_KAFKA_OFFSET_END)
+        snprintf(buf, size, "end");
+    else if (offset == RD_KAFKA_OFFSET_STORED)
+        snprintf(buf, size, "stored");
+    else if (offset == RD_KAFKA_OFFSET_INVALID)
+        snprintf(buf, size, "committed");
+    else if (offset <= RD_KAFKA_OFFSET_TAIL_BASE)
+        snprintf(buf, size, "tail-%lld", (long long)(RD_KAFKA_OFFSET_TAIL_BASE - offset));
+    else
+        snprintf(buf, size, "unknown");
+    return buf;
+}

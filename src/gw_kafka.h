@@ -8,6 +8,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gw_config.h"
 
@@ -47,6 +48,15 @@ typedef rd_kafka_conf_t *(*gw_kafka_conf_fn)(const gw_config_t *cfg, const char 
  */
 int gw_kafka_check(const gw_config_t *cfg, gw_kafka_role_t role, gw_kafka_conf_fn build,
                    char *errstr, size_t errstr_size);
+
+/*
+ * An offset as a log value: the number, or librdkafka's logical offsets by
+ * name ("beginning", "end", "stored" for RD_KAFKA_OFFSET_STORED,
+ * "committed" for RD_KAFKA_OFFSET_INVALID at assignment: start from the
+ * group's committed offset, "tail-N"), never a raw -1001. Writes into `buf`
+ * and returns it.
+ */
+const char *gw_kafka_offset_str(int64_t offset, char *buf, size_t size);
 
 /* Sets one property; returns 0, or -1 with "<name>=<value>: <reason>". */
 int gw_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,

@@ -87,6 +87,88 @@ static void histogram(sb_t *b, const char *name, const char *help, const uint64_
     sb_printf(b, "%s_sum %.17g\n%s_count %llu\n", name, sum, name, (unsigned long long)count);
 }
 
+/* Label values are escaped as the text format requires (\\, \", \n). */
+static void label_value(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (; *in && o + 2 < size; in++) {
+        if (*in == '\\' || *in == '"' || *in == '\n') {
+            out[o++] = '\\';
+            out[o++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[o++] = *in;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void render_kafka(sb_t *b, const gw_kafka_stats_t *k)
+{
+    if (k->known) {
+        char name[256];
+        header(b, "gapwatch_kafka_broker_up", "gauge",
+               "1 while librdkafka's connection to the broker is UP (librdkafka statistics).");
+        for (int i = 0; i < k->nbrokers; i++) {
+            label_value(name, sizeof(name), k->brokers[i].name);
+            sb_printf(b, "gapwatch_kafka_broker_up{broker=\"%s\"} %d\n", name,
+                      !strcmp(k->brokers[i].state, "UP"));
+        }
+        header(b, "gapwatch_kafka_broker_state", "gauge",
+               "librdkafka's state of the connection to each broker (the series with value 1).");
+        for (int i = 0; i < k->nbrokers; i++) {
+            label_value(name, sizeof(name), k->brokers[i].name);
+            sb_printf(b, "gapwatch_kafka_broker_state{broker=\"%s\",state=\"%s\"} 1\n", name,
+                      k->brokers[i].state);
+        }
+        header(b, "gapwatch_kafka_broker_rtt_seconds", "gauge",
+               "Request round trip to each broker over the last statistics interval: average and "
+               "99th percentile (librdkafka statistics).");
+        for (int i = 0; i < k->nbrokers; i++) {
+            label_value(name, sizeof(name), k->brokers[i].name);
+            if (k->brokers[i].rtt_avg_s >= 0)
+                sb_printf(b, "gapwatch_kafka_broker_rtt_seconds{broker=\"%s\",stat=\"avg\"} %.6f\n",
+                          name, k->brokers[i].rtt_avg_s);
+            if (k->brokers[i].rtt_p99_s >= 0)
+                sb_printf(b, "gapwatch_kafka_broker_rtt_seconds{broker=\"%s\",stat=\"p99\"} %.6f\n",
+                          name, k->brokers[i].rtt_p99_s);
+        }
+        gauge(b, "gapwatch_kafka_consumer_fetch_queue_messages",
+              "Messages fetched and queued by librdkafka, not yet consumed (all partitions).",
+              (double)k->fetch_queue_messages);
+        gauge(b, "gapwatch_kafka_consumer_fetch_queue_bytes",
+              "Bytes fetched and queued by librdkafka, not yet consumed (all partitions).",
+              (double)k->fetch_queue_bytes);
+        if (k->rebalances >= 0)
+            counter(b, "gapwatch_kafka_consumer_rebalances_total",
+                    "Rebalances (assign or revoke) this consumer went through.",
+                    (uint64_t)k->rebalances);
+        if (k->assignment_size >= 0)
+            gauge(b, "gapwatch_kafka_consumer_assignment_size",
+                  "Partitions in this consumer's current assignment (librdkafka statistics).",
+                  (double)k->assignment_size);
+    }
+    gauge(b, "gapwatch_kafka_producer_queue_messages",
+          "Messages (alerts, dead letters) waiting in the producer's queue or in flight.",
+          (double)k->producer_queue_messages);
+    if (k->producer_queue_max > 0)
+        gauge(b, "gapwatch_kafka_producer_queue_max_messages",
+              "Capacity of the producer's queue (queue.buffering.max.messages).",
+              (double)k->producer_queue_max);
+}
+
+static void render_process(sb_t *b, const gw_process_stats_t *p)
+{
+    header(b, "process_cpu_seconds_total", "counter",
+           "Total user and system CPU time spent in seconds.");
+    sb_printf(b, "process_cpu_seconds_total %.2f\n", p->cpu_seconds);
+    gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.", p->resident_bytes);
+    gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.", p->virtual_bytes);
+    gauge(b, "process_open_fds", "Number of open file descriptors.", p->open_fds);
+    gauge(b, "process_max_fds", "Maximum number of open file descriptors.", p->max_fds);
+    gauge(b, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+          p->start_time_s);
+}
+
 char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_t *len)
 {
     sb_t b = {malloc(16384), 0, 16384, false};
@@ -197,6 +279,32 @@ char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_
             m->alertmanager_posts);
     counter(&b, "gapwatch_alertmanager_failures_total", "Failed POSTs to Alertmanager.",
             m->alertmanager_failures);
+    if (v->group_npartitions >= 0 && v->group_lag) {
+        header(&b, "gapwatch_group_lag", "gauge",
+               "Messages between the consumer group's committed offset and the high watermark, "
+               "for every partition of the event topic whoever owns it (all retained messages "
+               "when the group never committed the partition).");
+        for (int32_t p = 0; p < v->group_npartitions; p++)
+            if (v->group_lag[p] >= 0)
+                sb_printf(&b, "gapwatch_group_lag{partition=\"%d\"} %lld\n", p,
+                          (long long)v->group_lag[p]);
+    }
+    if (v->kafka)
+        render_kafka(&b, v->kafka);
+    if (v->process && v->process->known)
+        render_process(&b, v->process);
+    header(&b, "gapwatch_config_reloads_total", "counter",
+           "SIGHUP reloads of the config file, applied or refused.");
+    sb_printf(&b, "gapwatch_config_reloads_total{result=\"applied\"} %llu\n",
+              (unsigned long long)m->config_reloads[0]);
+    sb_printf(&b, "gapwatch_config_reloads_total{result=\"refused\"} %llu\n",
+              (unsigned long long)m->config_reloads[1]);
+    gauge(&b, "gapwatch_config_last_reload_successful",
+          "0 when the last SIGHUP reload was refused (the daemon runs on the config before it).",
+          m->config_last_reload_ok);
+    gauge(&b, "gapwatch_config_last_reload_success_timestamp_seconds",
+          "When the config was last loaded or reloaded (Unix time).",
+          (double)m->config_last_reload_ms / 1000.0);
     if (b.failed) {
         free(b.buf);
         return NULL;

@@ -53,6 +53,9 @@ typedef struct {
     uint64_t alert_cas_lost; /* another instance decided first */
     uint64_t alertmanager_posts;
     uint64_t alertmanager_failures;
+    uint64_t config_reloads[2];    /* SIGHUP reloads: [0] applied, [1] refused */
+    int config_last_reload_ok;     /* 1 unless the last reload was refused (gauge) */
+    int64_t config_last_reload_ms; /* wall clock of the last applied reload, 0: none */
 } gw_metrics_t;
 
 /* Upper bounds of the batch size histogram buckets (messages). */
@@ -62,6 +65,45 @@ extern const double gw_metrics_latency_bounds[GW_LATENCY_BUCKETS];
 
 /* Adds one observation to a histogram of `n` buckets with `bounds`. */
 void gw_metrics_observe(uint64_t *le, const double *bounds, int n, double value);
+
+/* What librdkafka's statistics say (the consumer's statistics callback,
+ * every statistics.interval.ms, on the loop's thread) plus the producer's
+ * queue read at rendering. */
+#define GW_KAFKA_BROKERS_MAX 32
+
+typedef struct {
+    char name[128];   /* librdkafka's "host:port/nodeid" */
+    char state[24];   /* UP, DOWN, CONNECT, ... */
+    double rtt_avg_s; /* request round trip over the last interval, -1 unknown */
+    double rtt_p99_s;
+} gw_kafka_broker_stats_t;
+
+typedef struct {
+    bool known; /* a statistics callback arrived */
+    int nbrokers;
+    gw_kafka_broker_stats_t brokers[GW_KAFKA_BROKERS_MAX];
+    int64_t fetch_queue_messages;    /* sum of fetchq_cnt over the assigned partitions */
+    int64_t fetch_queue_bytes;       /* sum of fetchq_size */
+    int64_t rebalances;              /* cgrp.rebalance_cnt, -1 unknown */
+    int64_t assignment_size;         /* cgrp.assignment_size, -1 unknown */
+    int64_t producer_queue_messages; /* rd_kafka_outq_len of the producer */
+    int64_t producer_queue_max;      /* queue.buffering.max.messages, -1 unknown */
+} gw_kafka_stats_t;
+
+/* The process, read from /proc (Prometheus' process_* conventions). */
+typedef struct {
+    bool known;
+    double cpu_seconds; /* user + system */
+    double resident_bytes;
+    double virtual_bytes;
+    double open_fds;
+    double max_fds;      /* soft RLIMIT_NOFILE */
+    double start_time_s; /* Unix time */
+} gw_process_stats_t;
+
+/* Reads /proc/self/stat, /proc/self/fd, /proc/stat (btime) and the fd
+ * limit. Returns 0, or -1 when /proc cannot be read (`out->known` false). */
+int gw_process_stats_read(gw_process_stats_t *out);
 
 /* State read off the other modules when rendering (the loop fills it). */
 typedef struct {
@@ -79,6 +121,12 @@ typedef struct {
     int kafka_up;                 /* a broker connection is up */
     const uint64_t *offsets_lost; /* per partition: offsets lost to retention */
     uint64_t alerts_in_flight;
+    const gw_kafka_stats_t *kafka;     /* NULL: not rendered */
+    const gw_process_stats_t *process; /* NULL: not rendered */
+    /* The group's lag on every partition of the event topic, whoever owns
+     * it (gw_group_lag); group_npartitions -1 when not read yet. */
+    int32_t group_npartitions;
+    const int64_t *group_lag; /* per partition, -1 unknown */
 } gw_metrics_view_t;
 
 /*

@@ -9,6 +9,7 @@ PACKAGES=(
   libyaml-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   libmicrohttpd-dev libssl-dev
   libicu-dev  # time zones of the sales calendars (gw_calendar)
+  libsystemd-dev  # sd_notify: Type=notify readiness and watchdog (deploy/systemd)
   clang libclang-rt-14-dev  # libFuzzer and clang's sanitizers: tools/fuzz.sh
   redis-server redis-tools prometheus-alertmanager prometheus prometheus-redis-exporter
   systemd  # systemd-analyze: test_deploy verifies deploy/systemd/gapwatchd.service

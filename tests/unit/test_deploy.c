@@ -661,7 +661,9 @@ static void test_deploy_every_yaml_file_parses_without_duplicate_keys(void **sta
         "deploy/k8s/configmap.yaml",
         "deploy/k8s/deployment.yaml",
         "deploy/k8s/pdb.yaml",
+        "deploy/k8s/prometheusrule.yaml",
         "deploy/k8s/service.yaml",
+        "deploy/k8s/servicemonitor.yaml",
         "deploy/prometheus/prometheus.yml",
         NULL};
     problems_t p = {.len = 0};
@@ -1467,6 +1469,95 @@ static void test_deploy_k8s_deployment_has_probes_resources_grace_and_pdb(void *
     problems_assert_none(&p, "deploy/k8s");
 }
 
+/* The Prometheus Operator's objects: the ServiceMonitor selects the
+ * gapwatchd Service and scrapes a port the Service names; the
+ * PrometheusRule's alerts are the rules file's (their PromQL is checked by
+ * promtool in tests/deploy/check_rules.sh), and select the job the
+ * ServiceMonitor produces (the Service's name). */
+static void test_deploy_k8s_servicemonitor_scrapes_the_service_and_rules_match(void **state)
+{
+    (void)state;
+    problems_t p = {.len = 0};
+    yaml_file_t svc, sm, pr, rules;
+    yaml_file_must_load(&svc, "deploy/k8s/service.yaml");
+    yaml_file_must_load(&sm, "deploy/k8s/servicemonitor.yaml");
+    yaml_file_must_load(&pr, "deploy/k8s/prometheusrule.yaml");
+    yaml_file_must_load(&rules, "deploy/prometheus/rules/gapwatch.rules.yml");
+    int sdoc = yfind_kind(&svc, "Service"), mdoc = yfind_kind(&sm, "ServiceMonitor"),
+        rdoc = yfind_kind(&pr, "PrometheusRule");
+    if (sdoc < 0 || mdoc < 0 || rdoc < 0) {
+        problem(&p, "deploy/k8s: Service, ServiceMonitor or PrometheusRule missing (%d %d %d)",
+                sdoc, mdoc, rdoc);
+    } else {
+        yaml_document_t *sd = &svc.docs[sdoc], *md = &sm.docs[mdoc], *rd = &pr.docs[rdoc];
+        yaml_node_t *sroot = yroot(&svc, sdoc), *mroot = yroot(&sm, mdoc);
+        if (!yis(yget(md, mroot, "apiVersion"), "monitoring.coreos.com/v1"))
+            problem(&p,
+                    "deploy/k8s/servicemonitor.yaml: apiVersion is not monitoring.coreos.com/v1");
+        if (!selector_matches(md, ypath(md, mroot, "spec.selector.matchLabels"), sd,
+                              ypath(sd, sroot, "metadata.labels")))
+            problem(&p, "deploy/k8s/servicemonitor.yaml: spec.selector does not select the "
+                        "gapwatchd Service's labels");
+        yaml_node_t *eps = ypath(md, mroot, "spec.endpoints");
+        if (ylen(eps) < 1)
+            problem(&p, "deploy/k8s/servicemonitor.yaml: no endpoints");
+        yaml_node_t *ports = ypath(sd, sroot, "spec.ports");
+        for (int e = 0; e < ylen(eps); e++) {
+            yaml_node_t *ep = yitem(md, eps, e);
+            bool named = false;
+            for (int i = 0; i < ylen(ports); i++)
+                named =
+                    named || yis(yget(sd, yitem(sd, ports, i), "name"), ystr(yget(md, ep, "port")));
+            if (!named)
+                problem(&p,
+                        "deploy/k8s/servicemonitor.yaml:%zu: port %s is not a port name of "
+                        "the Service",
+                        yline(ep), ystr(yget(md, ep, "port")) ? ystr(yget(md, ep, "port")) : "-");
+            if (!yis(yget(md, ep, "path"), "/metrics"))
+                problem(&p, "deploy/k8s/servicemonitor.yaml:%zu: path is not /metrics", yline(ep));
+        }
+        /* same alert names, in the same order, as the rules file */
+        yaml_document_t *fd = &rules.docs[0];
+        yaml_node_t *kgroups = ypath(rd, yroot(&pr, rdoc), "spec.groups");
+        yaml_node_t *fgroups = yget(fd, yroot(&rules, 0), "groups");
+        int nk = 0, nf = 0;
+        for (int g = 0; g < ylen(kgroups) && g < ylen(fgroups); g++) {
+            yaml_node_t *kr = yget(rd, yitem(rd, kgroups, g), "rules");
+            yaml_node_t *fr = yget(fd, yitem(fd, fgroups, g), "rules");
+            for (int i = 0; i < ylen(kr) || i < ylen(fr); i++) {
+                const char *a = i < ylen(kr) ? ystr(yget(rd, yitem(rd, kr, i), "alert")) : NULL;
+                const char *b = i < ylen(fr) ? ystr(yget(fd, yitem(fd, fr, i), "alert")) : NULL;
+                nk += a != NULL;
+                nf += b != NULL;
+                if (!a || !b || strcmp(a, b))
+                    problem(&p,
+                            "deploy/k8s/prometheusrule.yaml: rule %d of group %d is %s, the "
+                            "rules file has %s (run tools/k8s-rules.sh)",
+                            i, g, a ? a : "missing", b ? b : "missing");
+            }
+        }
+        if (ylen(kgroups) != ylen(fgroups) || nk == 0)
+            problem(&p,
+                    "deploy/k8s/prometheusrule.yaml: %d groups and %d alerts, the rules file "
+                    "%d and %d",
+                    ylen(kgroups), nk, ylen(fgroups), nf);
+        char job[128];
+        snprintf(job, sizeof(job), "job=\"%s\"", ystr(ypath(sd, sroot, "metadata.name")));
+        char *text = read_source("deploy/k8s/prometheusrule.yaml");
+        if (!strstr(text, job))
+            problem(&p,
+                    "deploy/k8s/prometheusrule.yaml: no rule selects %s, the job the "
+                    "ServiceMonitor produces",
+                    job);
+        free(text);
+    }
+    yaml_file_free(&svc);
+    yaml_file_free(&sm);
+    yaml_file_free(&pr);
+    yaml_file_free(&rules);
+    problems_assert_none(&p, "deploy/k8s monitoring");
+}
+
 /* The last value of `key` in the unit (systemd: the last assignment wins). */
 static bool unit_value(const char *unit, const char *key, char *value, size_t size)
 {
@@ -1487,11 +1578,18 @@ static void test_deploy_systemd_unit_is_sandboxed_and_verifies(void **state)
     (void)state;
     char *unit = read_source("deploy/systemd/gapwatchd.service");
     problems_t p = {.len = 0};
-    char v[256];
+    char v[256] = "";
     if (!unit_value(unit, "DynamicUser", v, sizeof(v)) || strcmp(v, "yes") != 0)
         problem(&p, "deploy/systemd/gapwatchd.service: DynamicUser=yes missing");
     if (!unit_value(unit, "ProtectSystem", v, sizeof(v)) || strcmp(v, "strict") != 0)
         problem(&p, "deploy/systemd/gapwatchd.service: ProtectSystem=strict missing");
+    /* gapwatchd speaks sd_notify: READY=1, WATCHDOG=1, RELOADING=1 on SIGHUP */
+    if (!unit_value(unit, "Type", v, sizeof(v)) || strcmp(v, "notify") != 0)
+        problem(&p, "deploy/systemd/gapwatchd.service: Type=notify missing (got %s)", v);
+    if (!unit_value(unit, "WatchdogSec", v, sizeof(v)) || atoi(v) <= 0)
+        problem(&p, "deploy/systemd/gapwatchd.service: WatchdogSec missing");
+    if (!unit_value(unit, "ExecReload", v, sizeof(v)) || !strstr(v, "-HUP $MAINPID"))
+        problem(&p, "deploy/systemd/gapwatchd.service: ExecReload does not send SIGHUP");
     if (!unit_value(unit, "ExecStart", v, sizeof(v)) || !starts_with(v, INSTALLED_GAPWATCHD " "))
         problem(&p, "deploy/systemd/gapwatchd.service: ExecStart does not run %s",
                 INSTALLED_GAPWATCHD);
@@ -1569,6 +1667,7 @@ int main(void)
         cmocka_unit_test(test_deploy_compose_mounts_builds_and_variables_resolve),
         cmocka_unit_test(test_deploy_dashboard_is_provisioned_with_stable_uids),
         cmocka_unit_test(test_deploy_k8s_deployment_has_probes_resources_grace_and_pdb),
+        cmocka_unit_test(test_deploy_k8s_servicemonitor_scrapes_the_service_and_rules_match),
         cmocka_unit_test(test_deploy_systemd_unit_is_sandboxed_and_verifies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
