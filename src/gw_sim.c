@@ -52,7 +52,9 @@ const char GW_SIM_DEMO_CONFIG_YAML[] =
  *   high     250/day, connects at c/10, books at .6b -> <= 0.65/day: missed,
  *             connect significantly below, volume over 3x the team's
  *   silent    healthy until 10 days before the end, then nothing
- *   ramping   60/day at team rates from 6 days before the end: 25% objective */
+ *   ramping   60/day at team rates from 6 days before the end: 25% objective
+ *   time off  healthy, then a week of time off to the end, sent as a TIME_OFF
+ *             record when it starts: not judged in 7d (README "Calendars") */
 static const struct {
     const char *name;
     double volume, connect, book, goal_share, next_share;
@@ -67,6 +69,7 @@ static const struct {
                              "effectiveness_gap", "connect", "gaming"},
     [GW_ARCH_SILENT] = {"silent", 75, 1, 1, 0.8, 0.6, "efficiency_gap", "", "silent"},
     [GW_ARCH_RAMPING] = {"new_rep_ramping", 60, 1, 1, 0.8, 0.6, "healthy", "", "ramping"},
+    [GW_ARCH_TIME_OFF] = {"on_time_off", 75, 1, 1, 0.8, 0.6, "not_available", "", "time_off"},
 };
 
 static const char *const team_names[] = {"north",   "south", "east",  "west",
@@ -141,6 +144,8 @@ static int add(day_buf_t *d, const gw_sim_rep_t *rep, int64_t t, int kind, int c
     e->next_step = next;
     return 0;
 }
+
+#define GW_SIM_KIND_TIME_OFF 14 /* proto Kind TIME_OFF */
 
 static int by_time(const void *a, const void *b)
 {
@@ -240,6 +245,17 @@ long gw_sim_run(const gw_sim_config_t *cfg, gw_sim_rep_t *reps, gw_sim_emit_fn e
                 continue;
             if (st[k].arch == GW_ARCH_RAMPING && d < cfg->days - 6)
                 continue;
+            if (st[k].arch == GW_ARCH_TIME_OFF && d >= cfg->days - 7) {
+                if (d == cfg->days - 7) { /* the record, when the time off starts */
+                    if (add(&day, &reps[k], day_start, GW_SIM_KIND_TIME_OFF, 0, false, false) !=
+                        0) {
+                        total = -1;
+                        goto out;
+                    }
+                    day.ev[day.n - 1].ends_at_ms = cfg->end_ms + DAY_MS;
+                }
+                continue;
+            }
             if (simulate_day(&day, &rng, &st[k], &reps[k], day_start) != 0) {
                 total = -1;
                 goto out;

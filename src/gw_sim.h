@@ -28,11 +28,12 @@ typedef enum {
     GW_ARCH_HIGH_VOLUME,  /* very high activity, conversations collapse */
     GW_ARCH_SILENT,       /* worked, then stopped logging 10 days ago */
     GW_ARCH_RAMPING,      /* joined 6 days ago */
+    GW_ARCH_TIME_OFF,     /* healthy, on a week of time off (a TIME_OFF record) at the end */
     GW_ARCH_COUNT
 } gw_archetype_t;
 
 /* "healthy", "lean_on_target", "low_activity", "weak_at_booking",
- * "high_volume_poor_conversion", "silent", "new_rep_ramping". */
+ * "high_volume_poor_conversion", "silent", "new_rep_ramping", "on_time_off". */
 const char *gw_archetype_str(gw_archetype_t a);
 
 /* Archetype by name; -1 if unknown. */
@@ -54,10 +55,11 @@ typedef struct {
     char rep[GW_ID_MAX + 1];
     char team[GW_ID_MAX + 1];
     int64_t occurred_at_ms;
-    int kind;       /* proto Kind value */
-    int channel;    /* proto Channel value */
-    bool goal;      /* a goal was recorded */
-    bool next_step; /* a next step was recorded */
+    int kind;           /* proto Kind value */
+    int channel;        /* proto Channel value */
+    bool goal;          /* a goal was recorded */
+    bool next_step;     /* a next step was recorded */
+    int64_t ends_at_ms; /* a TIME_OFF record's end, else 0 */
 } gw_sim_event_t;
 
 /* What the simulation planted, and what gapwatch should diagnose in the 7d

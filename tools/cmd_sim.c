@@ -116,8 +116,12 @@ static void emit(void *opaque, const gw_sim_event_t *e)
         json_object_set_new(o, "occurred_at_ms", json_integer(e->occurred_at_ms));
         json_object_set_new(o, "kind",
                             json_string(enum_name(&gapwatch__v1__kind__descriptor, e->kind)));
-        json_object_set_new(o, "channel",
-                            json_string(enum_name(&gapwatch__v1__channel__descriptor, e->channel)));
+        if (e->channel)
+            json_object_set_new(
+                o, "channel",
+                json_string(enum_name(&gapwatch__v1__channel__descriptor, e->channel)));
+        if (e->ends_at_ms)
+            json_object_set_new(o, "ends_at_ms", json_integer(e->ends_at_ms));
         if (e->goal)
             json_object_set_new(o, "goal", json_string("qualify the account"));
         if (e->next_step)
@@ -137,6 +141,7 @@ static void emit(void *opaque, const gw_sim_event_t *e)
     m.team_id = (char *)e->team;
     m.occurred_at_ms = e->occurred_at_ms;
     m.kind = (Gapwatch__V1__Kind)e->kind;
+    m.ends_at_ms = e->ends_at_ms;
     m.channel = (Gapwatch__V1__Channel)e->channel;
     m.goal = e->goal ? "qualify the account" : "";
     m.next_step = e->next_step ? "send the deck" : "";

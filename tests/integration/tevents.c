@@ -448,6 +448,7 @@ void tev_produce_sim_event(rd_kafka_t *rk, const gw_sim_event_t *e)
     m.channel = (Gapwatch__V1__Channel)e->channel;
     m.goal = e->goal ? "qualify the account" : "";
     m.next_step = e->next_step ? "send the deck" : "";
+    m.ends_at_ms = e->ends_at_ms;
     uint8_t buf[512];
     size_t len = gapwatch__v1__event__pack(&m, buf);
     for (;;) {
