@@ -318,6 +318,19 @@ static int tls_start(gw_store_t *s, redisContext *c, const char *where, char *er
                      : "");
         return -1;
     }
+    /* With TLS 1.3 the server judges the client's certificate after the
+     * handshake: a refusal shows at the first reply, so ask for one here
+     * where the error can say what it means (NOAUTH is a reply too). */
+    redisReply *r = redisCommand(c, "PING");
+    if (!r) {
+        snprintf(errstr, errstr_size,
+                 "redis %s: the server closed the TLS connection after the handshake (%s): a "
+                 "server that verifies clients (tls-auth-clients) needs redis.tls_cert and "
+                 "redis.tls_key signed by a CA it trusts",
+                 where, c->errstr);
+        return -1;
+    }
+    freeReplyObject(r);
     return 0;
 }
 #endif
