@@ -35,6 +35,7 @@ PACKAGES=(
 )
 if [ $suite_only -eq 0 ]; then
   PACKAGES+=(clang-format clang "$clang_rt") # format check; libFuzzer and sanitizers: tools/fuzz.sh
+  PACKAGES+=(debootstrap)                    # tools/trixie.sh: the Debian 13 root
 fi
 
 missing=()
