@@ -5,6 +5,7 @@
 #
 #   tools/trixie.sh               make or reuse the root, build, run the suite
 #   tools/trixie.sh --root-only   make or reuse the root (and its packages)
+#   tools/trixie.sh --asan        the Debug ASan+UBSan build (build-trixie-asan/)
 #   tools/trixie.sh -R test_x     extra arguments go to ctest
 #
 # The root is cached between runs on one machine, in $GW_TRIXIE_CACHE
@@ -29,10 +30,17 @@ stamp=etc/gapwatch-root
 
 args=("$@")
 root_only=0
-if [ "${1:-}" = "--root-only" ]; then
-  root_only=1
-  shift
-fi
+asan=0
+case "${1:-}" in
+  --root-only)
+    root_only=1
+    shift
+    ;;
+  --asan)
+    asan=1
+    shift
+    ;;
+esac
 
 # The Debian mirror the host's apt uses (deb822 or one-line format).
 host_mirror() {
@@ -107,9 +115,18 @@ if [ $root_only -eq 1 ]; then
   exit 0
 fi
 
+build=(env BUILD_DIR=build-trixie)
+if [ $asan -eq 1 ]; then
+  build=(env BUILD_DIR=build-trixie-asan BUILD_TYPE=Debug
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    LSAN_OPTIONS=suppressions=/src/tests/lsan.supp:print_suppressions=0
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+fi
 t1=$(date +%s)
-in_root bash -c 'cd /src && BUILD_DIR=build-trixie tools/build.sh'
+in_root "${build[@]}" bash -c 'cd /src && tools/build.sh "$@"' build \
+  $([ $asan -eq 1 ] && echo -DGW_SANITIZE=ON)
 t2=$(date +%s)
-in_root bash -c 'cd /src/build-trixie && ctest --output-on-failure -LE "slow|quality" "$@"' ctest "$@"
+in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -LE "slow|quality" "$@"' \
+  ctest "$@"
 t3=$(date +%s)
 echo "trixie: build $((t2 - t1)) s, fast suite $((t3 - t2)) s" >&2
