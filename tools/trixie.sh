@@ -15,7 +15,9 @@
 # --suite installs the packages inside it (idempotent). The source is
 # bind-mounted at /src; the build goes to build-trixie/ of this checkout.
 # Mounts live in a private mount namespace, so they vanish with the run
-# however it ends. One run at a time per root (flock).
+# however it ends. One run at a time per root (flock). The suite runs two
+# tests at a time (GW_TRIXIE_JOBS): most of its time is waiting (alerts
+# falling due), and every test has its own ports and temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
@@ -126,7 +128,7 @@ t1=$(date +%s)
 in_root "${build[@]}" bash -c 'cd /src && tools/build.sh "$@"' build \
   $([ $asan -eq 1 ] && echo -DGW_SANITIZE=ON)
 t2=$(date +%s)
-in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -LE "slow|quality" "$@"' \
-  ctest "$@"
+in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -j"$0" -LE "slow|quality" "$@"' \
+  "${GW_TRIXIE_JOBS:-2}" "$@"
 t3=$(date +%s)
 echo "trixie: build $((t2 - t1)) s, fast suite $((t3 - t2)) s" >&2
