@@ -88,8 +88,8 @@ static void test_daemon_applies_over_tls_and_counts_equal_the_recount(void **sta
 
     /* The CLI connects like the daemon: gapwatch rep -c <the same config>. */
     char cmd[1024], out[16384];
-    snprintf(cmd, sizeof(cmd), "'%s' rep --json -c '%s' '%s' '%s' 2>&1", GW_GAPWATCH,
-             h.config_path, s.ev[0].tenant, s.ev[0].rep);
+    snprintf(cmd, sizeof(cmd), "'%s' rep --json -c '%s' '%s' '%s' 2>&1", GW_GAPWATCH, h.config_path,
+             s.ev[0].tenant, s.ev[0].rep);
     int rc = gwh_run_capture(cmd, out, sizeof(out));
     if (rc != 0 || !strstr(out, "\"windows\""))
         fail_msg("gapwatch rep over TLS: exit %d, expected the rep's windows, got:\n%s", rc, out);
@@ -136,11 +136,41 @@ static void test_wrong_ca_or_no_client_cert_fails_clearly(void **state)
     gwh_cleanup(&h);
 }
 
+/* redis.tls_verify: false (hiredis >= 1.2) connects to a server whose
+ * certificate the configured CA did not sign; the default refuses it. */
+static void test_tls_verify_false_accepts_a_server_the_ca_did_not_sign(void **state)
+{
+    (void)state;
+    gwh_t h;
+    gwh_init(&h, "redis-tls-noverify");
+    int tls_port = redis_tls_start(&h);
+    snprintf(h.bootstrap, sizeof(h.bootstrap), "127.0.0.1:1");
+    char lines[1024], cmd[1024], out[8192];
+    gwh_write_config(&h, NULL);
+    tls_lines(&h, tls_port, "other-ca.crt", true, lines, sizeof(lines));
+    strcat(lines, "  tls_verify: false\n");
+    gwh_set_redis_config(&h, lines);
+    snprintf(cmd, sizeof(cmd), "'%s' rep --json -c '%s' acme r1 2>&1", GW_GAPWATCH, h.config_path);
+    int rc = gwh_run_capture(cmd, out, sizeof(out));
+#ifdef GW_REDIS_TLS_VERIFY_OPTION
+    if (rc != 0 || !strstr(out, "\"tenant\""))
+        fail_msg("tls_verify: false: expected gapwatch rep to read over TLS, got exit %d:\n%s", rc,
+                 out);
+#else
+    if (rc == 0 || !strstr(out, "redis.tls_verify"))
+        fail_msg(
+            "tls_verify: false needs hiredis >= 1.2; expected a config error, got exit %d:\n%s", rc,
+            out);
+#endif
+    gwh_cleanup(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_daemon_applies_over_tls_and_counts_equal_the_recount),
         cmocka_unit_test(test_wrong_ca_or_no_client_cert_fails_clearly),
+        cmocka_unit_test(test_tls_verify_false_accepts_a_server_the_ca_did_not_sign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
