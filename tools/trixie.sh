@@ -6,7 +6,7 @@
 #   tools/trixie.sh               make or reuse the root, build, run the suite
 #   tools/trixie.sh --root-only   make or reuse the root (and its packages)
 #   tools/trixie.sh --asan        the Debug ASan+UBSan build (build-trixie-asan/)
-#   tools/trixie.sh -R test_x     extra arguments go to ctest
+#   tools/trixie.sh -L slow       ctest arguments instead of -LE "slow|quality"
 #
 # The root is cached between runs on one machine, in $GW_TRIXIE_CACHE
 # (default /var/cache/gapwatch, ~/.cache/gapwatch when not root; it needs
@@ -128,7 +128,10 @@ t1=$(date +%s)
 in_root "${build[@]}" bash -c 'cd /src && tools/build.sh "$@"' build \
   $([ $asan -eq 1 ] && echo -DGW_SANITIZE=ON)
 t2=$(date +%s)
-in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -j"$0" -LE "slow|quality" "$@"' \
+if [ $# -eq 0 ]; then
+  set -- -LE "slow|quality"
+fi
+in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -j"$0" "$@"' \
   "${GW_TRIXIE_JOBS:-2}" "$@"
 t3=$(date +%s)
 echo "trixie: build $((t2 - t1)) s, fast suite $((t3 - t2)) s" >&2
