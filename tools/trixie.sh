@@ -134,4 +134,4 @@ fi
 in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -j"$0" "$@"' \
   "${GW_TRIXIE_JOBS:-2}" "$@"
 t3=$(date +%s)
-echo "trixie: build $((t2 - t1)) s, fast suite $((t3 - t2)) s" >&2
+echo "trixie: build $((t2 - t1)) s, ctest $* in $((t3 - t2)) s" >&2

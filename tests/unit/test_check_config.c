@@ -149,6 +149,13 @@ static void test_check_config_redis_tls_needs_hiredis_ssl_names_line_and_key(voi
     if (rc != 0)
         fail_msg("with hiredis_ssl, expected redis.tls: true to pass --check-config, got:\n%s",
                  out);
+    /* a client certificate without its key */
+    rc = check_config_file("redis:\n  tls: true\n  tls_cert: /etc/hostname\n", path, sizeof(path),
+                           out, sizeof(out));
+    assert_int_equal(rc, 1);
+    snprintf(want, sizeof(want), "%s:3: redis.tls_key: a client certificate needs both", path);
+    if (!strstr(out, want))
+        fail_msg("expected \"%s\", got:\n%s", want, out);
 #else
     assert_int_equal(rc, 1);
     snprintf(want, sizeof(want),
