@@ -314,8 +314,8 @@ typedef struct {
     const char *password_file_path;
     bool windows_given;
     yaml_node_t *alert_windows; /* resolved after the walk */
-    yaml_node_t *tls;           /* redis.tls */
-    yaml_node_t *tls_other;     /* the first other redis.tls_* key given */
+    yaml_node_t *tls[6];        /* redis.tls and tls_*, in the order of tls_fields */
+    yaml_node_t *tls_other;     /* the first redis.tls_* key given */
 } main_extra_t;
 
 /* Reads a mapping of librdkafka properties into *out / *nout. */
@@ -452,7 +452,8 @@ static void load_on_data_loss(cfg_loader_t *L, yaml_node_t *node, const char *pa
 
 /* redis.tls and redis.tls_*: one handler, so that their lines are kept for
  * the checks after the walk (check_redis_tls), e.g. a build without TLS
- * says so at the line of `tls`. */
+ * says so at the line of `tls`. The order is that of main_extra_t.tls. */
+enum { TLS_ON, TLS_CA, TLS_CERT, TLS_KEY, TLS_SERVER_NAME, TLS_VERIFY };
 static const cfg_field_t tls_fields[] = {
     {"tls", CFG_BOOL, offsetof(gw_config_t, redis.tls.enabled)},
     {"tls_ca", CFG_STR, offsetof(gw_config_t, redis.tls.ca)},
@@ -472,16 +473,13 @@ static void load_tls_key(cfg_loader_t *L, yaml_node_t *node, const char *path, v
         f++;
     if (!f->key)
         return; /* not reached: redis_fields lists only these */
-    if (f == tls_fields)
-        x->tls = node;
-    else if (!x->tls_other)
+    x->tls[f - tls_fields] = node;
+    if (f != tls_fields && !x->tls_other)
         x->tls_other = node;
     set_field(L, f, node, path, base);
     /* Files are opened now, so a wrong path fails --check-config rather
      * than the first connection. */
-    if (f->offset == offsetof(gw_config_t, redis.tls.ca) ||
-        f->offset == offsetof(gw_config_t, redis.tls.cert) ||
-        f->offset == offsetof(gw_config_t, redis.tls.key)) {
+    if (f - tls_fields == TLS_CA || f - tls_fields == TLS_CERT || f - tls_fields == TLS_KEY) {
         const char *file = *(const char **)((char *)base + f->offset);
         FILE *fp = file ? fopen(file, "r") : NULL;
         if (fp)
@@ -891,21 +889,22 @@ static void check_redis_tls(cfg_loader_t *L, main_extra_t *x)
         return;
     }
 #ifndef GW_HAVE_REDIS_TLS
-    cfg_error(L, x->tls, "redis.tls",
+    cfg_error(L, x->tls[TLS_ON], "redis.tls",
               "this gapwatchd is built without Redis TLS: hiredis %s has no TLS support "
               "(hiredis_ssl needs hiredis >= 1.0, e.g. Debian 13's libhiredis-dev)",
               GW_HIREDIS_VERSION);
 #else
     if (cfg->redis.unix_socket && *cfg->redis.unix_socket)
-        cfg_error(L, x->tls, "redis.tls",
+        cfg_error(L, x->tls[TLS_ON], "redis.tls",
                   "TLS is for host and port; redis.unix_socket is given (a local socket needs no "
                   "TLS)");
     if (!cfg->redis.tls.cert != !cfg->redis.tls.key)
-        cfg_error(L, x->tls_other, cfg->redis.tls.cert ? "redis.tls_key" : "redis.tls_cert",
+        cfg_error(L, x->tls[cfg->redis.tls.cert ? TLS_CERT : TLS_KEY],
+                  cfg->redis.tls.cert ? "redis.tls_key" : "redis.tls_cert",
                   "a client certificate needs both redis.tls_cert and redis.tls_key");
 #ifndef GW_REDIS_TLS_VERIFY_OPTION
     if (!cfg->redis.tls.verify)
-        cfg_error(L, x->tls, "redis.tls_verify",
+        cfg_error(L, x->tls[TLS_VERIFY], "redis.tls_verify",
                   "false needs hiredis >= 1.2 (this gapwatchd is built with hiredis %s, which "
                   "always verifies)",
                   GW_HIREDIS_VERSION);
