@@ -83,7 +83,7 @@ typedef struct {
 struct gw_store_s {
     const gw_config_t *cfg;
     redisContext *ctx;
-    void *tls; /* redisSSLContext *, made at the first TLS connection */
+    struct redisSSLContext *tls; /* made at the first TLS connection (hiredis_ssl) */
     char sha[SCRIPT_COUNT][41];
     gw_resp_t resp; /* commands being built; handed to hiredis whole */
     /* ":w:<window>" per window, the totals key's suffix after the tag */
