@@ -1,5 +1,8 @@
-# gapwatchd container image: build and unit-test on Debian 12, run on a slim
-# Debian 12 with only the runtime libraries.
+# gapwatchd container image: build and unit-test on Debian 13 (trixie, the
+# current stable: librdkafka 2.8, hiredis 1.2 with TLS), run on a slim
+# Debian 13 with only the runtime libraries (their names are Debian 13's:
+# libssl3t64, libhiredis1.1.0, ...; test_deploy checks them in the Debian 13
+# suite, tools/trixie.sh).
 #
 #   docker build -t gapwatch/gapwatchd:0.1.0 .
 #   docker run -v $PWD/gapwatchd.yaml:/etc/gapwatch/gapwatchd.yaml:ro \
@@ -12,17 +15,18 @@
 # secret is baked into the image.
 
 # ---- build: the same commands as README (deps, build, unit tests) ----------
-FROM debian:12.8-slim AS build
+FROM debian:13.8-slim AS build
 WORKDIR /src
-# deps first, so source edits do not re-install the packages
+# deps first, so source edits do not re-install the packages (--suite: what
+# the build and the tests need, without clang-format and the fuzzing clang)
 COPY tools/deps.sh tools/deps.sh
-RUN tools/deps.sh
+RUN tools/deps.sh --suite
 COPY . .
 RUN tools/build.sh
 RUN cd build && ctest -L unit --output-on-failure
 
 # ---- runtime ---------------------------------------------------------------
-FROM debian:12.8-slim
+FROM debian:13.8-slim
 LABEL org.opencontainers.image.title="gapwatchd" \
       org.opencontainers.image.description="Sales gap detection daemon: Kafka events to Redis window counters and per-rep diagnoses" \
       org.opencontainers.image.version="0.1.0"
@@ -30,8 +34,8 @@ LABEL org.opencontainers.image.title="gapwatchd" \
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libhiredis0.14 libprotobuf-c1 libyaml-0-2 libjansson4 \
-      libcurl4 libmicrohttpd12 libssl3 libicu72 libsystemd0 ca-certificates curl; \
+      librdkafka1 libhiredis1.1.0 libprotobuf-c1 libyaml-0-2 libjansson4 \
+      libcurl4t64 libmicrohttpd12t64 libssl3t64 libicu76 libsystemd0 ca-certificates curl; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 gapwatch; \
     useradd --system --uid 10001 --gid 10001 --no-create-home \

@@ -315,6 +315,8 @@ typedef struct {
     const char *password_file_path;
     bool windows_given;
     yaml_node_t *alert_windows; /* resolved after the walk */
+    yaml_node_t *tls[6];        /* redis.tls and tls_*, in the order of tls_fields */
+    yaml_node_t *tls_other;     /* the first redis.tls_* key given */
 } main_extra_t;
 
 /* Reads a mapping of librdkafka properties into *out / *nout. */
@@ -449,6 +451,45 @@ static void load_on_data_loss(cfg_loader_t *L, yaml_node_t *node, const char *pa
         cfg_error(L, node, path, "\"%s\" is not halt or rebuild", s);
 }
 
+/* redis.tls and redis.tls_*: one handler, so that their lines are kept for
+ * the checks after the walk (check_redis_tls), e.g. a build without TLS
+ * says so at the line of `tls`. The order is that of main_extra_t.tls. */
+enum { TLS_ON, TLS_CA, TLS_CERT, TLS_KEY, TLS_SERVER_NAME, TLS_VERIFY };
+static const cfg_field_t tls_fields[] = {
+    {"tls", CFG_BOOL, offsetof(gw_config_t, redis.tls.enabled)},
+    {"tls_ca", CFG_STR, offsetof(gw_config_t, redis.tls.ca)},
+    {"tls_cert", CFG_STR, offsetof(gw_config_t, redis.tls.cert)},
+    {"tls_key", CFG_STR, offsetof(gw_config_t, redis.tls.key)},
+    {"tls_server_name", CFG_STR, offsetof(gw_config_t, redis.tls.server_name)},
+    {"tls_verify", CFG_BOOL, offsetof(gw_config_t, redis.tls.verify)},
+    {NULL},
+};
+
+static void load_tls_key(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    main_extra_t *x = L->extra;
+    const char *key = strrchr(path, '.') ? strrchr(path, '.') + 1 : path;
+    const cfg_field_t *f = tls_fields;
+    while (f->key && strcmp(f->key, key) != 0)
+        f++;
+    if (!f->key)
+        return; /* not reached: redis_fields lists only these */
+    x->tls[f - tls_fields] = node;
+    if (f != tls_fields && !x->tls_other)
+        x->tls_other = node;
+    set_field(L, f, node, path, base);
+    /* Files are opened now, so a wrong path fails --check-config rather
+     * than the first connection. */
+    if (f - tls_fields == TLS_CA || f - tls_fields == TLS_CERT || f - tls_fields == TLS_KEY) {
+        const char *file = *(const char **)((char *)base + f->offset);
+        FILE *fp = file ? fopen(file, "r") : NULL;
+        if (fp)
+            fclose(fp);
+        else if (file)
+            cfg_error(L, node, path, "cannot read %s: %s", file, strerror(errno));
+    }
+}
+
 static const cfg_field_t redis_fields[] = {
     {"host", CFG_STR, offsetof(gw_config_t, redis.host)},
     {"port", CFG_INT, offsetof(gw_config_t, redis.port), 1, 65535},
@@ -460,6 +501,12 @@ static const cfg_field_t redis_fields[] = {
     {"connect_timeout", CFG_DURATION, offsetof(gw_config_t, redis.connect_timeout_ms), 10, 600000},
     {"command_timeout", CFG_DURATION, offsetof(gw_config_t, redis.command_timeout_ms), 10, 600000},
     {"on_data_loss", CFG_CUSTOM, 0, 0, 0, NULL, load_on_data_loss},
+    {"tls", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
+    {"tls_ca", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
+    {"tls_cert", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
+    {"tls_key", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
+    {"tls_server_name", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
+    {"tls_verify", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
     {NULL},
 };
 
@@ -838,6 +885,7 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->redis.port = 6379;
     cfg->redis.connect_timeout_ms = 2000;
     cfg->redis.command_timeout_ms = 10000;
+    cfg->redis.tls.verify = true;
     cfg->key_prefix = "gw";
     cfg->key_ttl_ms = 62LL * 86400000;
     cfg->validation.max_future_ms = 3600000;
@@ -921,8 +969,44 @@ static void read_password(cfg_loader_t *L, main_extra_t *x)
     }
 }
 
+/* What a Redis TLS configuration needs beyond its keys' own checks. */
+static void check_redis_tls(cfg_loader_t *L, main_extra_t *x)
+{
+    const gw_config_t *cfg = L->cfg;
+    if (!cfg->redis.tls.enabled) {
+        if (x->tls_other)
+            cfg_error(L, x->tls_other, "redis.tls",
+                      "redis.tls_* settings are given but redis.tls is not true: the connection "
+                      "would not use TLS");
+        return;
+    }
+#ifndef GW_HAVE_REDIS_TLS
+    cfg_error(L, x->tls[TLS_ON], "redis.tls",
+              "this gapwatchd is built without Redis TLS: hiredis %s has no TLS support "
+              "(hiredis_ssl needs hiredis >= 1.0, e.g. Debian 13's libhiredis-dev)",
+              GW_HIREDIS_VERSION);
+#else
+    if (cfg->redis.unix_socket && *cfg->redis.unix_socket)
+        cfg_error(L, x->tls[TLS_ON], "redis.tls",
+                  "TLS is for host and port; redis.unix_socket is given (a local socket needs no "
+                  "TLS)");
+    if (!cfg->redis.tls.cert != !cfg->redis.tls.key)
+        cfg_error(L, x->tls[cfg->redis.tls.cert ? TLS_CERT : TLS_KEY],
+                  cfg->redis.tls.cert ? "redis.tls_key" : "redis.tls_cert",
+                  "a client certificate needs both redis.tls_cert and redis.tls_key");
+#ifndef GW_REDIS_TLS_VERIFY_OPTION
+    if (!cfg->redis.tls.verify)
+        cfg_error(L, x->tls[TLS_VERIFY], "redis.tls_verify",
+                  "false needs hiredis >= 1.2 (this gapwatchd is built with hiredis %s, which "
+                  "always verifies)",
+                  GW_HIREDIS_VERSION);
+#endif
+#endif
+}
+
 static void check_cross(cfg_loader_t *L, main_extra_t *x)
 {
+    check_redis_tls(L, x);
     gw_config_t *cfg = L->cfg;
     const char *t[3] = {cfg->kafka.topic_events, cfg->kafka.topic_dead_letter,
                         cfg->kafka.topic_alerts};

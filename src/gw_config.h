@@ -77,6 +77,15 @@ typedef struct gw_config_s {
         int64_t connect_timeout_ms;
         int64_t command_timeout_ms;
         bool cluster; /* Redis Cluster: one entity per script call */
+        /* TLS (needs hiredis >= 1.0 with hiredis_ssl: GW_HAVE_REDIS_TLS). */
+        struct {
+            bool enabled;
+            const char *ca;          /* CA bundle (PEM); NULL: the system's */
+            const char *cert;        /* client certificate (PEM), with `key` */
+            const char *key;         /* client private key (PEM) */
+            const char *server_name; /* SNI; NULL: `host` */
+            bool verify;             /* verify the server's certificate (default) */
+        } tls;
         /* What to do when Redis lost gapwatch's data (README "Data loss
          * policy"): stop applying, or rewind to the earliest retained
          * offsets and count again. */

@@ -451,7 +451,8 @@ void gw_consumer_free(gw_consumer_t *c)
  * consumer slower than its broker then idles most of the time (measured:
  * 55% of a backlog's replay), unless the queue is made to hold a second of
  * messages (hundreds of MB). Later versions call that delay
- * fetch.queue.backoff.ms. Instead, when the queue is found empty while a
+ * fetch.queue.backoff.ms (2.2.0) and keep its default of a second, so this
+ * stays on librdkafka 2.8 (Debian 13) too. Instead, when the queue is found empty while a
  * partition has more at the broker (its cached high watermark), a seek to
  * exactly the next offset not yet handed out, an operation for that
  * thread, makes it fetch again at once. Nothing is skipped or repeated:

@@ -3,6 +3,15 @@
  * contract. One connection; scripts are loaded at connect and re-loaded
  * when Redis answers NOSCRIPT (a restarted or flushed server).
  *
+ * Every connection is made by store_dial() (TCP or unix socket, timeouts,
+ * keepalive, TLS when redis.tls is on), and every byte goes through
+ * hiredis' own I/O (redisBufferWrite/redisBufferRead, plain or TLS): the
+ * pipelined apply switches the connection to non-blocking mode while it
+ * pumps, never reads or writes the socket itself.
+ *
+ * Two hiredis releases are supported: 0.14 (Debian 12, no TLS) and 1.x
+ * (Debian 13, hiredis_ssl when GW_HAVE_REDIS_TLS).
+ *
  * Command arguments are built in an arena that is reset after each command
  * is appended (hiredis copies them into its output buffer), so building a
  * batch allocates nothing once warm.
@@ -15,11 +24,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#ifdef GW_HAVE_REDIS_TLS
+#include <hiredis/hiredis_ssl.h>
+#endif
 
 #include "gw_keys.h"
 #include "gw_log.h"
@@ -54,7 +69,7 @@ typedef struct {
     const gw_coalesce_t *batch; /* borrowed */
     const char *topic;          /* borrowed */
     size_t next;                /* next delta to build */
-    size_t sent;                /* bytes of s->resp written to the socket */
+    bool unsent;                /* hiredis' output buffer holds bytes not yet written */
     expect_t *expect;           /* one per command built, in order */
     size_t nexpect, capexpect, nreplies, built_replies;
     gw_apply_result_t res;
@@ -68,6 +83,7 @@ typedef struct {
 struct gw_store_s {
     const gw_config_t *cfg;
     redisContext *ctx;
+    struct redisSSLContext *tls; /* made at the first TLS connection (hiredis_ssl) */
     char sha[SCRIPT_COUNT][41];
     gw_resp_t resp; /* commands being built; handed to hiredis whole */
     /* ":w:<window>" per window, the totals key's suffix after the tag */
@@ -124,6 +140,10 @@ void gw_store_free(gw_store_t *s)
         return;
     if (s->ctx)
         redisFree(s->ctx);
+#ifdef GW_HAVE_REDIS_TLS
+    if (s->tls)
+        redisFreeSSLContext(s->tls);
+#endif
     gw_resp_free(&s->resp);
     free(s->flight.expect);
     gw_map_free(s->roster, NULL);
@@ -259,34 +279,125 @@ const char *gw_store_epoch(const gw_store_t *s)
     return s->epoch;
 }
 
-int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
+#ifdef GW_HAVE_REDIS_TLS
+/* The TLS handshake on a connected context, with the store's TLS context
+ * (made on first use from redis.tls_*). */
+static int tls_start(gw_store_t *s, redisContext *c, const char *where, char *errstr,
+                     size_t errstr_size)
 {
-    if (s->ctx)
-        return GW_STORE_OK;
+    const gw_config_t *cfg = s->cfg;
+    if (!s->tls) {
+        /* SNI: the configured name, else the host unless it is an address
+         * (RFC 6066 allows only names). */
+        const char *sni = cfg->redis.tls.server_name;
+        unsigned char addr[sizeof(struct in6_addr)];
+        if (!sni && inet_pton(AF_INET, cfg->redis.host, addr) != 1 &&
+            inet_pton(AF_INET6, cfg->redis.host, addr) != 1)
+            sni = cfg->redis.host;
+        redisInitOpenSSL();
+        redisSSLContextError err = REDIS_SSL_CTX_NONE;
+#if HIREDIS_MAJOR > 1 || (HIREDIS_MAJOR == 1 && HIREDIS_MINOR >= 2)
+        redisSSLOptions opt = {
+            .cacert_filename = cfg->redis.tls.ca,
+            .cert_filename = cfg->redis.tls.cert,
+            .private_key_filename = cfg->redis.tls.key,
+            .server_name = sni,
+            .verify_mode = cfg->redis.tls.verify ? REDIS_SSL_VERIFY_PEER : REDIS_SSL_VERIFY_NONE,
+        };
+        s->tls = redisCreateSSLContextWithOptions(&opt, &err);
+#else
+        /* hiredis 1.0 and 1.1 always verify (the config refuses tls_verify: false). */
+        s->tls = redisCreateSSLContext(cfg->redis.tls.ca, NULL, cfg->redis.tls.cert,
+                                       cfg->redis.tls.key, sni, &err);
+#endif
+        if (!s->tls) {
+            snprintf(errstr, errstr_size,
+                     "redis %s: cannot set up TLS from redis.tls_ca, tls_cert, tls_key: %s", where,
+                     redisSSLContextGetError(err));
+            return -1;
+        }
+    }
+    if (redisInitiateSSLWithContext(c, s->tls) != REDIS_OK) {
+        snprintf(errstr, errstr_size, "redis %s: TLS handshake failed: %s%s", where, c->errstr,
+                 cfg->redis.tls.verify && strstr(c->errstr, "verify")
+                     ? " (is redis.tls_ca the CA that signed the server's certificate?)"
+                     : "");
+        return -1;
+    }
+    /* With TLS 1.3 the server judges the client's certificate after the
+     * handshake: a refusal shows at the first reply, so ask for one here
+     * where the error can say what it means (NOAUTH is a reply too). */
+    redisReply *r = redisCommand(c, "PING");
+    if (!r) {
+        snprintf(errstr, errstr_size,
+                 "redis %s: the server closed the TLS connection after the handshake (%s): a "
+                 "server that verifies clients (tls-auth-clients) needs redis.tls_cert and "
+                 "redis.tls_key signed by a CA it trusts",
+                 where, c->errstr);
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+#endif
+
+/* Opens a connection as the config says: TCP or unix socket, command
+ * timeout, keepalive, and TLS when redis.tls is on. The only place that
+ * dials Redis (the daemon's stores and the CLI's all connect through
+ * gw_store_connect). Returns the context (caller frees) or NULL with a
+ * sentence in `errstr`; `where` receives "host:port" or "unix:path". */
+static redisContext *store_dial(gw_store_t *s, char *where, size_t where_size, char *errstr,
+                                size_t errstr_size)
+{
     const gw_config_t *cfg = s->cfg;
     struct timeval ctv = ms_to_tv(cfg->redis.connect_timeout_ms);
     redisContext *c;
-    char where[300];
     if (cfg->redis.unix_socket && *cfg->redis.unix_socket) {
         c = redisConnectUnixWithTimeout(cfg->redis.unix_socket, ctv);
-        snprintf(where, sizeof(where), "unix:%s", cfg->redis.unix_socket);
+        snprintf(where, where_size, "unix:%s", cfg->redis.unix_socket);
     } else {
         c = redisConnectWithTimeout(cfg->redis.host, cfg->redis.port, ctv);
-        snprintf(where, sizeof(where), "%s:%d", cfg->redis.host, cfg->redis.port);
+        snprintf(where, where_size, "%s:%d", cfg->redis.host, cfg->redis.port);
     }
     if (!c || c->err) {
         snprintf(errstr, errstr_size, "redis %s: cannot connect: %s", where,
                  c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
-        return GW_STORE_DOWN;
+        return NULL;
     }
+    /* The timeout first: it bounds the TLS handshake too. */
     if (redisSetTimeout(c, ms_to_tv(cfg->redis.command_timeout_ms)) != REDIS_OK ||
         redisEnableKeepAlive(c) != REDIS_OK) {
         snprintf(errstr, errstr_size, "redis %s: cannot set socket options: %s", where, c->errstr);
         redisFree(c);
-        return GW_STORE_DOWN;
+        return NULL;
     }
+    if (cfg->redis.tls.enabled) {
+#ifdef GW_HAVE_REDIS_TLS
+        if (tls_start(s, c, where, errstr, errstr_size) != 0) {
+            redisFree(c);
+            return NULL;
+        }
+#else
+        /* gw_config refuses redis.tls without hiredis_ssl; never plain text. */
+        snprintf(errstr, errstr_size, "redis %s: redis.tls needs hiredis >= 1.0 with TLS", where);
+        redisFree(c);
+        return NULL;
+#endif
+    }
+    return c;
+}
+
+int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    if (s->ctx)
+        return GW_STORE_OK;
+    const gw_config_t *cfg = s->cfg;
+    char where[300];
+    redisContext *c = store_dial(s, where, sizeof(where), errstr, errstr_size);
+    if (!c)
+        return GW_STORE_DOWN;
     s->ctx = c;
     if (cfg->redis.password) {
         const char *argv[3] = {"AUTH", NULL, NULL};
@@ -1080,8 +1191,7 @@ static void handle_reply(gw_store_t *s, redisReply *r)
 static bool flight_done(const gw_store_t *s)
 {
     const apply_flight_t *f = &s->flight;
-    return f->next == gw_coalesce_count(f->batch) && f->sent == s->resp.len &&
-           f->nreplies == f->nexpect;
+    return f->next == gw_coalesce_count(f->batch) && !f->unsent && f->nreplies == f->nexpect;
 }
 
 static int flight_fail(gw_store_t *s, int rc, const char *why)
@@ -1094,47 +1204,60 @@ static int flight_fail(gw_store_t *s, int rc, const char *why)
     return rc;
 }
 
-/* Moves the flight on without blocking: builds, writes what the socket
- * takes, reads and accounts what Redis answered. */
-static int flight_pump(gw_store_t *s)
+/* Non-blocking mode for the flight: the socket O_NONBLOCK and hiredis'
+ * REDIS_BLOCK flag off, so that redisBufferWrite/Read (plain or TLS) take
+ * what the socket offers and return; blocking again for the synchronous
+ * commands (redisGetReply loops only in blocking mode). */
+static int set_nonblocking(redisContext *c, bool on)
+{
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0 || fcntl(c->fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
+        return -1;
+    if (on)
+        c->flags &= ~REDIS_BLOCK;
+    else
+        c->flags |= REDIS_BLOCK;
+    return 0;
+}
+
+static int flight_io_fail(gw_store_t *s)
+{
+    char why[200];
+    snprintf(why, sizeof(why), "connection lost during a batch: %s",
+             s->ctx->errstr[0] ? s->ctx->errstr : "I/O error");
+    return flight_fail(s, GW_STORE_DOWN, why);
+}
+
+/* One pass of flight_pump with the connection non-blocking. */
+static int flight_pump_nonblocking(gw_store_t *s)
 {
     apply_flight_t *f = &s->flight;
-    if (f->rc != GW_STORE_OK)
-        return f->rc;
-    char buf[65536];
     for (;;) {
         bool progress = false;
-        if (f->sent == s->resp.len && f->next < gw_coalesce_count(f->batch)) {
+        if (!f->unsent && f->next < gw_coalesce_count(f->batch)) {
             gw_resp_reset(&s->resp);
-            f->sent = 0;
             if (build_piece(s) != 0)
                 return flight_fail(s, GW_STORE_ERROR,
                                    "cannot build command (key too long or out of memory)");
+            /* hiredis copies the piece into its output buffer */
+            if (redisAppendFormattedCommand(s->ctx, s->resp.buf, s->resp.len) != REDIS_OK)
+                return flight_fail(s, GW_STORE_ERROR, "out of memory queueing a batch");
+            f->unsent = true;
         }
-        if (f->sent < s->resp.len) {
-            ssize_t w = send(s->ctx->fd, s->resp.buf + f->sent, s->resp.len - f->sent,
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (w > 0) {
-                f->sent += (size_t)w;
+        if (f->unsent) {
+            int done = 0;
+            if (redisBufferWrite(s->ctx, &done) != REDIS_OK)
+                return flight_io_fail(s);
+            if (done) {
+                f->unsent = false;
                 progress = true;
-            } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                char why[128];
-                snprintf(why, sizeof(why), "connection lost during a batch: %s", strerror(errno));
-                return flight_fail(s, GW_STORE_DOWN, why);
             }
         }
-        ssize_t got = recv(s->ctx->fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (got > 0) {
-            if (redisReaderFeed(s->ctx->reader, buf, (size_t)got) != REDIS_OK)
-                return flight_fail(s, GW_STORE_ERROR, "out of memory reading replies");
+        size_t had = s->ctx->reader->len;
+        if (redisBufferRead(s->ctx) != REDIS_OK)
+            return flight_io_fail(s);
+        if (s->ctx->reader->len != had)
             progress = true;
-        } else if (got == 0) {
-            return flight_fail(s, GW_STORE_DOWN, "connection closed by the server during a batch");
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            char why[128];
-            snprintf(why, sizeof(why), "connection lost during a batch: %s", strerror(errno));
-            return flight_fail(s, GW_STORE_DOWN, why);
-        }
         for (;;) {
             void *reply = NULL;
             if (redisReaderGetReply(s->ctx->reader, &reply) != REDIS_OK)
@@ -1262,6 +1385,21 @@ static int write_records(gw_store_t *s, const gw_coalesce_t *batch, char *errstr
     return GW_STORE_OK;
 }
 
+/* Moves the flight on without blocking: builds, writes what the socket
+ * takes, reads and accounts what Redis answered. */
+static int flight_pump(gw_store_t *s)
+{
+    apply_flight_t *f = &s->flight;
+    if (f->rc != GW_STORE_OK)
+        return f->rc;
+    if (set_nonblocking(s->ctx, true) != 0)
+        return flight_fail(s, GW_STORE_DOWN, "cannot make the connection non-blocking");
+    int rc = flight_pump_nonblocking(s);
+    if (rc == GW_STORE_OK && set_nonblocking(s->ctx, false) != 0)
+        rc = flight_fail(s, GW_STORE_DOWN, "cannot make the connection blocking again");
+    return rc;
+}
+
 int gw_store_apply_start(gw_store_t *s, const gw_coalesce_t *batch, const char *topic, char *errstr,
                          size_t errstr_size)
 {
@@ -1330,7 +1468,7 @@ static int flight_wait(gw_store_t *s)
             return flight_fail(s, GW_STORE_DOWN, why);
         }
         struct pollfd pfd = {.fd = s->ctx->fd, .events = POLLIN};
-        if (f->sent < s->resp.len)
+        if (f->unsent)
             pfd.events |= POLLOUT;
         if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR) {
             char why[128];

@@ -1,6 +1,7 @@
 /*
  * gw_store: every Redis access of gapwatch, behind one module (hiredis 0.14
- * today; a cluster client or a newer hiredis can replace it here alone).
+ * on Debian 12, hiredis 1.x with TLS on Debian 13; a cluster client can
+ * replace it here alone).
  *
  * Counting is effectively once: gw_store_apply() sends one Lua script call
  * per entity delta (src/lua/apply.lua), pipelined, and each call applies the
@@ -14,6 +15,10 @@
  * GW_STORE_ERROR when Redis answered with an error (e.g. OOM). In both cases
  * nothing is known about which scripts ran: retry the whole batch, which is
  * safe. Not thread-safe: one owner.
+ *
+ * hiredis writes with write()/send() and OpenSSL without MSG_NOSIGNAL: a
+ * process that must outlive a connection the server closed mid-write
+ * ignores SIGPIPE (gapwatchd and the test harness do).
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H
@@ -66,8 +71,11 @@ void gw_store_free(gw_store_t *store);
  * gw_store_epoch_read) may be used on it. Call before the first connect. */
 void gw_store_set_read_only(gw_store_t *store);
 
-/* Connects if not connected: connect, AUTH, SELECT, load the scripts.
- * Returns GW_STORE_OK or a failure with a sentence in `errstr`. */
+/* Connects if not connected: connect (TLS when redis.tls: the handshake
+ * and the check that the server accepted the client's certificate), AUTH,
+ * SELECT, load the scripts (not for a reader). Returns GW_STORE_OK or a
+ * failure with a sentence in `errstr` naming the server (and, for TLS, the
+ * key to check). */
 int gw_store_connect(gw_store_t *store, char *errstr, size_t errstr_size);
 
 bool gw_store_connected(const gw_store_t *store);

@@ -1,19 +1,44 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages gapwatch needs to build, test and run its
-# demo. Idempotent: installs only what is missing; uses sudo when not root.
+# Installs the Debian packages gapwatch needs to build, test and run its
+# demo, on Debian 12 (bookworm) or Debian 13 (trixie): the release is read
+# from /etc/os-release. Idempotent: installs only what is missing; uses sudo
+# when not root.
+#
+#   tools/deps.sh           everything (build, suite, demo, format check, fuzz)
+#   tools/deps.sh --suite   only what the build and the test suite need (no
+#                           clang-format, no clang: tools/trixie.sh uses it)
 set -euo pipefail
 
+suite_only=0
+[ "${1:-}" = "--suite" ] && suite_only=1
+
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+case "$codename" in
+  bookworm) clang_rt=libclang-rt-14-dev ;;
+  trixie) clang_rt=libclang-rt-19-dev ;;
+  *)
+    echo "deps: Debian 12 (bookworm) or 13 (trixie) expected, found '${codename:-unknown}'" >&2
+    exit 1
+    ;;
+esac
+
+# The -dev names are the same on both releases (the runtime libraries'
+# are not: see the Dockerfile).
 PACKAGES=(
-  build-essential cmake pkg-config clang-format
+  build-essential cmake pkg-config
   librdkafka-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
   libyaml-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
   libmicrohttpd-dev libssl-dev
   libicu-dev  # time zones of the sales calendars (gw_calendar)
   libsystemd-dev  # sd_notify: Type=notify readiness and watchdog (deploy/systemd)
-  clang libclang-rt-14-dev  # libFuzzer and clang's sanitizers: tools/fuzz.sh
   redis-server redis-tools prometheus-alertmanager prometheus prometheus-redis-exporter
+  openssl  # test certificates (Redis TLS)
   systemd  # systemd-analyze: test_deploy verifies deploy/systemd/gapwatchd.service
 )
+if [ $suite_only -eq 0 ]; then
+  PACKAGES+=(clang-format clang "$clang_rt") # format check; libFuzzer and sanitizers: tools/fuzz.sh
+  PACKAGES+=(debootstrap)                    # tools/trixie.sh: the Debian 13 root
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, checks formatting, builds,
 # runs the whole ctest suite (unit and integration: real redis-server and
-# librdkafka's mock Kafka cluster), then builds again with ASan+UBSan and
+# librdkafka's mock Kafka cluster), the fast suite on Debian 13 in a cached
+# debootstrap root (tools/trixie.sh), then builds again with ASan+UBSan and
 # runs the suite once more, and ends with the fuzz targets (tools/fuzz.sh,
 # FUZZ_SECONDS each, 60 by default).
 #
@@ -26,8 +27,16 @@ fi
 (cd build && ctest --output-on-failure -LE quality)
 # The diagnosis' quality report: printed for the record, never a failure.
 build/tests/quality/gw_quality | tail -8 || true
+echo "test: plain build passed in $(($(date +%s) - start)) s" >&2
+
+# Debian 13 (trixie): the plain build and the fast suite in a cached
+# debootstrap root (tools/trixie.sh; GW_TRIXIE=0 skips it).
+if [ "${GW_TRIXIE:-1}" != 0 ]; then
+  t=$(date +%s)
+  tools/trixie.sh
+  echo "test: Debian 13 fast suite passed in $(($(date +%s) - t)) s" >&2
+fi
 mid=$(date +%s)
-echo "test: plain build passed in $((mid - start)) s" >&2
 
 BUILD_DIR=build-asan BUILD_TYPE=Debug tools/build.sh -DGW_SANITIZE=ON
 # LeakSanitizer: librdkafka's and libyaml's own allocations at exit are not

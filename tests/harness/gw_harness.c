@@ -173,7 +173,7 @@ static void redis_spawn(gwh_t *h)
                       "--dir",        h->dir,      "--save", "",       "--appendonly",
                       "no",           "--logfile", logf,     NULL};
     int argc = 13;
-    char extra[256];
+    char extra[sizeof(h->redis_args)];
     snprintf(extra, sizeof(extra), "%s", h->redis_args);
     for (char *tok = strtok(extra, " "); tok && argc < 46; tok = strtok(NULL, " "))
         argv[argc++] = tok;
@@ -308,6 +308,52 @@ void gwh_add_consumer_property(gwh_t *h, const char *line)
         die("write %s: %s", h->config_path, strerror(errno));
     fprintf(f, "%.*s    %s\n%s", (int)head, buf, line, buf + head);
     fclose(f);
+}
+
+void gwh_set_redis_config(gwh_t *h, const char *lines)
+{
+    FILE *f = fopen(h->config_path, "r");
+    if (!f)
+        die("read %s: %s", h->config_path, strerror(errno));
+    char buf[16384], port[64];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    snprintf(port, sizeof(port), "redis:\n  host: 127.0.0.1\n  port: %d\n", h->redis_port);
+    const char *at = strstr(buf, port);
+    if (!at)
+        die("%s has no redis port line", h->config_path);
+    size_t head = (size_t)(at - buf) + strlen("redis:\n  host: 127.0.0.1\n");
+    f = fopen(h->config_path, "w");
+    if (!f)
+        die("write %s: %s", h->config_path, strerror(errno));
+    fprintf(f, "%.*s%s%s", (int)head, buf, lines, at + strlen(port));
+    fclose(f);
+}
+
+void gwh_tls_certs(gwh_t *h)
+{
+    char cmd[4096];
+    /* P-256 keys: quick to make; 2 days: the test's lifetime */
+    snprintf(
+        cmd, sizeof(cmd),
+        "{ set -e; mkdir -p '%s/tls'; cd '%s/tls'; "
+        "key='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+        "openssl req -x509 $key -days 2 -subj /CN=gapwatch-test-ca -keyout ca.key -out ca.crt; "
+        "openssl req -x509 $key -days 2 -subj /CN=gapwatch-other-ca -keyout other-ca.key "
+        "-out other-ca.crt; "
+        "openssl req $key -subj /CN=localhost -keyout server.key -out server.csr; "
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext; "
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile server.ext -out server.crt; "
+        "openssl req $key -subj /CN=gapwatchd -keyout client.key -out client.csr; "
+        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-out client.crt; "
+        "chmod 600 *.key; } 2>&1",
+        h->dir, h->dir);
+    char out[8192];
+    if (gwh_run_capture(cmd, out, sizeof(out)) != 0)
+        die("openssl could not make the test certificates (Debian package openssl):\n%s", out);
 }
 
 void gwh_daemon_start(gwh_t *h)

@@ -24,7 +24,7 @@ typedef struct {
     char dir[256];
     int redis_port;
     pid_t redis_pid;
-    char redis_args[256];
+    char redis_args[1024];
     pid_t kafka_pid;
     int kafka_ctl;   /* write end of kafka-mock's stdin */
     FILE *kafka_out; /* kafka-mock's stdout */
@@ -81,6 +81,15 @@ int gwh_run(const char *cmd);
 /* GET http://127.0.0.1:<port><path> into a malloc'ed NUL-terminated body
  * (caller frees); NULL on failure. */
 char *gwh_http_get(int port, const char *path);
+
+/* Replaces the `port:` line of the redis section gwh_write_config wrote
+ * with `lines` (each "  key: value\n"), e.g. a TLS port and redis.tls*. */
+void gwh_set_redis_config(gwh_t *h, const char *lines);
+
+/* Makes test certificates with openssl under <dir>/tls: ca.crt (a CA),
+ * server.crt/.key (CN localhost, IP 127.0.0.1, signed by it), client.crt/.key
+ * (signed by it) and other-ca.crt (a CA that signed nothing here). */
+void gwh_tls_certs(gwh_t *h);
 
 /* Starts gapwatchd with the config; its log goes to <dir>/gapwatchd.log. */
 /* Adds `line` ("name: value") to kafka.consumer_properties of the config

@@ -114,6 +114,73 @@ static void test_gapwatchd_check_config_exits_1_naming_line_and_key(void **state
         fail_msg("expected \"%s\" in the output, got:\n%s", want, out);
 }
 
+/* gapwatchd --check-config on `yaml` (written to a file): its exit status,
+ * and its output in `out`; the file's path in `path`. */
+static int check_config_file(const char *yaml, char *path, size_t pathsize, char *out,
+                             size_t outsize)
+{
+    snprintf(path, pathsize, "/tmp/gw-check-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    close(fd);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "'%s' --check-config %s 2>&1", GW_GAPWATCHD, path);
+    int rc = gwh_run_capture(cmd, out, outsize);
+    unlink(path);
+    return rc;
+}
+
+/* redis.tls: on Debian 12 (hiredis 0.14, no hiredis_ssl) the key is refused
+ * with its line and the reason; with hiredis_ssl (Debian 13) the same file
+ * passes, and a CA file that does not exist is named with its line. */
+static void test_check_config_redis_tls_needs_hiredis_ssl_names_line_and_key(void **state)
+{
+    (void)state;
+    char path[64], out[4096], want[256];
+    const char *yaml = "kafka:\n"
+                       "  bootstrap_servers: \"127.0.0.1:1\"\n"
+                       "redis:\n"
+                       "  host: redis.example\n"
+                       "  port: 6380\n"
+                       "  tls: true\n";
+    int rc = check_config_file(yaml, path, sizeof(path), out, sizeof(out));
+#ifdef GW_HAVE_REDIS_TLS
+    if (rc != 0)
+        fail_msg("with hiredis_ssl, expected redis.tls: true to pass --check-config, got:\n%s",
+                 out);
+    /* a client certificate without its key */
+    rc = check_config_file("redis:\n  tls: true\n  tls_cert: /etc/hostname\n", path, sizeof(path),
+                           out, sizeof(out));
+    assert_int_equal(rc, 1);
+    snprintf(want, sizeof(want), "%s:3: redis.tls_key: a client certificate needs both", path);
+    if (!strstr(out, want))
+        fail_msg("expected \"%s\", got:\n%s", want, out);
+#else
+    assert_int_equal(rc, 1);
+    snprintf(want, sizeof(want),
+             "%s:6: redis.tls: this gapwatchd is built without Redis TLS: hiredis 0.14", path);
+    if (!strstr(out, want) || !strstr(out, "hiredis_ssl needs hiredis >= 1.0"))
+        fail_msg("expected \"%s\" and why, got:\n%s", want, out);
+#endif
+    yaml = "redis:\n"
+           "  tls: true\n"
+           "  tls_ca: /nonexistent/gapwatch-ca.pem\n";
+    rc = check_config_file(yaml, path, sizeof(path), out, sizeof(out));
+    assert_int_equal(rc, 1);
+    snprintf(want, sizeof(want),
+             "%s:3: redis.tls_ca: cannot read /nonexistent/gapwatch-ca.pem: No such file", path);
+    if (!strstr(out, want))
+        fail_msg("expected \"%s\", got:\n%s", want, out);
+    /* TLS settings without redis.tls would silently connect in plain text */
+    rc = check_config_file("redis:\n  tls_verify: false\n", path, sizeof(path), out, sizeof(out));
+    assert_int_equal(rc, 1);
+    snprintf(want, sizeof(want), "%s:2: redis.tls: redis.tls_* settings are given but redis.tls",
+             path);
+    if (!strstr(out, want))
+        fail_msg("expected \"%s\", got:\n%s", want, out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_check_config_reports_producer_conflict_with_our_defaults),
         cmocka_unit_test(test_check_config_passes_a_good_config),
         cmocka_unit_test(test_gapwatchd_check_config_exits_1_naming_line_and_key),
+        cmocka_unit_test(test_check_config_redis_tls_needs_hiredis_ssl_names_line_and_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
