@@ -245,8 +245,14 @@ static void test_calendar_through_the_pipeline(void **state)
     /* r08's time off, entered late: the window is judged again and the
      * alert resolves. */
     int64_t late = gwh_now_ms();
-    send_ev(rk, "r08", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, NULL);
-    rd_kafka_flush(rk, 30000);
+    /* as an HR system would send it: a JSON line through gapwatch produce */
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "echo '{\"eventId\":\"hr-late-1\",\"tenantId\":\"acme\",\"repId\":\"r08\","
+             "\"teamId\":\"east\",\"kind\":\"TIME_OFF\",\"occurredAtMs\":\"%lld\","
+             "\"endsAtMs\":\"%lld\",\"recordId\":\"pto-r08\"}' | %s produce -b %s -",
+             (long long)(end - 7 * D), (long long)(end + H), GW_GAPWATCH, h.bootstrap);
+    assert_int_equal(gwh_run(cmd), 0);
     const char *r08[] = {"r08", NULL};
     wait_fresh(&h, c, r08, late);
     int64_t deadline = gwh_now_ms() + 30000;
