@@ -7,6 +7,7 @@
  * order (stop consuming, drain Redis, commit offsets, flush the producer,
  * close the consumer, free). Signal handlers only set a flag.
  */
+#include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +43,17 @@ static void on_hangup(int sig)
 {
     (void)sig;
     reload_requested = 1;
+}
+
+/* The evaluator's listener hooks: the alerter, typed. */
+static void alerter_observe(void *ctx, const gw_evaluation_t *e)
+{
+    gw_alerter_observe(ctx, e);
+}
+
+static void alerter_flush(void *ctx)
+{
+    gw_alerter_flush(ctx);
 }
 
 static void usage(FILE *out)
@@ -430,7 +442,7 @@ static int rebuild(daemon_t *d)
     d->evaluator = gw_evaluator_new(cfg, d->store, d->consumer, &d->metrics);
     if (!d->pipeline || !d->evaluator)
         return -1;
-    gw_evaluator_set_listener(d->evaluator, gw_alerter_observe, gw_alerter_flush, d->alerter);
+    gw_evaluator_set_listener(d->evaluator, alerter_observe, alerter_flush, d->alerter);
     d->metrics.redis_data_loss = 0;
     d->metrics.redis_rebuilds++;
     return 0;
@@ -580,7 +592,7 @@ static int run(daemon_t *d)
         gw_log_error("cannot start", "err=\"%s\"", err);
         return 1;
     }
-    gw_evaluator_set_listener(d->evaluator, gw_alerter_observe, gw_alerter_flush, d->alerter);
+    gw_evaluator_set_listener(d->evaluator, alerter_observe, alerter_flush, d->alerter);
     if (cfg->metrics.listen && *cfg->metrics.listen) {
         d->http = gw_metrics_server_start(cfg->metrics.listen, err, sizeof(err));
         if (!d->http) {
@@ -721,6 +733,13 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* libcurl (Alertmanager's thread) is initialised by the program, once,
+     * before any thread starts, as libcurl requires. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "gapwatchd: cannot initialise libcurl\n");
+        return 1;
+    }
+    atexit(curl_global_cleanup);
     daemon_t d;
     memset(&d, 0, sizeof(d));
     d.config_path = config_path;

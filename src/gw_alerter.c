@@ -8,7 +8,6 @@
  */
 #include "gw_alerter.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -17,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_alertmanager.h"
 #include "gw_alerts.h"
 #include "gw_keys.h"
 #include "gw_log.h"
@@ -67,11 +67,9 @@ struct gw_alerter_s {
     gw_alert_policy_t policy;
     obs_t *obs;
     size_t nobs, capobs;
-    gw_map_t *inflight; /* "<alert_id>:<msgno>" -> ack_t */
-    ack_t *done;        /* delivery reports not yet recorded */
-    CURL *curl;
-    char am_url[512];
-    int64_t last_fail_log_ms;
+    gw_map_t *inflight;    /* "<alert_id>:<msgno>" -> ack_t */
+    ack_t *done;           /* delivery reports not yet recorded */
+    gw_alertmanager_t *am; /* NULL without alerting.alertmanager.url */
 };
 
 static void delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err)
@@ -104,16 +102,14 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
         return NULL;
     }
     if (cfg->alerting.alertmanager_url && *cfg->alerting.alertmanager_url) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(al->curl = curl_easy_init())) {
-            snprintf(errstr, errstr_size, "cannot initialise libcurl for Alertmanager");
+        al->am = gw_alertmanager_new(
+            cfg->alerting.alertmanager_url, cfg->alerting.alertmanager_timeout_ms,
+            &metrics->alertmanager_posts, &metrics->alertmanager_failures, errstr, errstr_size);
+        if (!al->am) {
             gw_map_free(al->inflight, NULL);
             free(al);
             return NULL;
         }
-        const char *u = cfg->alerting.alertmanager_url;
-        size_t len = strlen(u);
-        snprintf(al->am_url, sizeof(al->am_url), "%.*s/api/v2/alerts",
-                 (int)(len && u[len - 1] == '/' ? len - 1 : len), u);
     }
     gw_producer_set_listener(producer, delivered, al);
     return al;
@@ -154,9 +150,10 @@ void gw_alerter_free(gw_alerter_t *al)
         free_ack(a);
     }
     gw_map_free(al->inflight, free_ack);
-    if (al->curl) {
-        curl_easy_cleanup(al->curl);
-        curl_global_cleanup();
+    if (al->am) {
+        /* the last RESOLVEDs decided before shutdown still go out */
+        gw_alertmanager_drain(al->am, al->cfg->alerting.alertmanager_timeout_ms);
+        gw_alertmanager_free(al->am);
     }
     gw_producer_set_listener(al->producer, NULL, NULL);
     free(al);
@@ -176,9 +173,8 @@ size_t gw_alerter_in_flight(const gw_alerter_t *al)
 
 /* ---- observe ------------------------------------------------------------- */
 
-void gw_alerter_observe(void *ctx, const gw_evaluation_t *e)
+void gw_alerter_observe(gw_alerter_t *al, const gw_evaluation_t *e)
 {
-    gw_alerter_t *al = ctx;
     const gw_config_t *cfg = al->cfg;
     if (e->pace
             ? !(cfg->alerting.kinds & (1u << GW_ALERT_BEHIND_PACE))
@@ -275,6 +271,30 @@ static void parse_cas(void *ctx, const gw_store_reply_t *r)
     won[r->index] = !r->error && r->integer == 1;
 }
 
+/* The message of kind `k` of `o` as decided now. */
+static gw_alert_t alert_of(const gw_alerter_t *al, const obs_t *o, int k, gw_alert_send_t state,
+                           int64_t now)
+{
+    return (gw_alert_t){
+        .tenant = o->tenant,
+        .rep = o->rep,
+        .team = o->team,
+        .window = o->wname,
+        .playbook = o->pb,
+        .kinds = &al->cfg->kinds,
+        .kind = (gw_alert_kind_t)k,
+        .state = state,
+        .diag = &o->diag,
+        .watermark_ms = o->wm,
+        .evaluated_at_ms = now,
+        .starts_at_ms = o->st[k].starts_at_ms,
+        .ends_at_ms = state == GW_SEND_RESOLVED ? now : 0,
+        .sequence = o->st[k].seq,
+        .pace = o->is_pace ? &o->pace : NULL,
+        .period = o->is_pace ? o->period : NULL,
+    };
+}
+
 /* Steps every enabled kind of `o`; builds the messages to send. */
 static void step(gw_alerter_t *al, obs_t *o, int64_t now)
 {
@@ -292,22 +312,7 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
 
         if (o->send[k] == GW_SEND_NONE)
             continue;
-        gw_alert_t a = {o->tenant,
-                        o->rep,
-                        o->team,
-                        o->wname,
-                        o->pb,
-                        &cfg->kinds,
-                        (gw_alert_kind_t)k,
-                        o->send[k],
-                        &o->diag,
-                        o->wm,
-                        now,
-                        o->st[k].starts_at_ms,
-                        o->send[k] == GW_SEND_RESOLVED ? now : 0,
-                        o->st[k].seq,
-                        o->is_pace ? &o->pace : NULL,
-                        o->is_pace ? o->period : NULL};
+        gw_alert_t a = alert_of(al, o, k, o->send[k], now);
         if (gw_alert_pack(&a, &o->fresh[k], &o->fresh_len[k]) != 0) {
             o->send[k] = GW_SEND_NONE;
             continue;
@@ -492,20 +497,8 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
                 json_string(o->diag.weakest >= 0 ? o->pb->stages[o->diag.weakest + 1].name : ""));
             char id[17], summary[512];
             gw_alert_id(id, o->tenant, o->rep, (gw_alert_kind_t)k, o->wname);
-            gw_alert_t al_msg = {o->tenant,
-                                 o->rep,
-                                 o->team,
-                                 o->wname,
-                                 o->pb,
-                                 &cfg->kinds,
-                                 (gw_alert_kind_t)k,
-                                 resolved ? GW_SEND_RESOLVED : GW_SEND_FIRING,
-                                 &o->diag,
-                                 o->wm,
-                                 now,
-                                 o->st[k].starts_at_ms,
-                                 resolved ? now : 0,
-                                 o->st[k].seq};
+            gw_alert_t al_msg =
+                alert_of(al, o, k, resolved ? GW_SEND_RESOLVED : GW_SEND_FIRING, now);
             gw_alert_summary(&al_msg, summary, sizeof(summary));
             json_object_set_new(ann, "summary", json_string(summary));
             json_object_set_new(ann, "diagnosis", json_string(gw_diag_str(o->diag.kind)));
@@ -536,35 +529,12 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
     }
     char *body = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_reset(al->curl);
-    curl_easy_setopt(al->curl, CURLOPT_URL, al->am_url);
-    curl_easy_setopt(al->curl, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(al->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(al->curl, CURLOPT_TIMEOUT_MS, (long)cfg->alerting.alertmanager_timeout_ms);
-    curl_easy_setopt(al->curl, CURLOPT_NOSIGNAL, 1L);
-    CURLcode cc = curl_easy_perform(al->curl);
-    long code = 0;
-    curl_easy_getinfo(al->curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hdr);
-    free(body);
-    al->m->alertmanager_posts++;
-    if (cc != CURLE_OK || code != 200) {
-        al->m->alertmanager_failures++;
-        int64_t t = gw_mono_ms();
-        if (t - al->last_fail_log_ms > 10000) {
-            al->last_fail_log_ms = t;
-            gw_log_warn("alertmanager post failed; firing alerts are posted again at the next "
-                        "evaluation",
-                        "url=%s http_status=%ld err=\"%s\"", al->am_url, code,
-                        cc == CURLE_OK ? "unexpected status" : curl_easy_strerror(cc));
-        }
-    }
+    if (body)
+        gw_alertmanager_post(al->am, body); /* its thread posts it */
 }
 
-void gw_alerter_flush(void *ctx)
+void gw_alerter_flush(gw_alerter_t *al)
 {
-    gw_alerter_t *al = ctx;
     if (al->nobs == 0)
         return;
     char err[512];
@@ -630,7 +600,7 @@ void gw_alerter_flush(void *ctx)
             }
         }
     }
-    if (al->curl)
+    if (al->am)
         post_alertmanager(al, now);
     goto out;
 failed:

@@ -8,8 +8,9 @@
  *     unlimited retries; delivery reports are checked);
  *   - once the broker took it: to the tenant's capped Redis stream, and the
  *     state records the message as delivered;
- *   - optionally to Prometheus Alertmanager's v2 API (libcurl), where firing
- *     alerts are re-posted at every evaluation, as Alertmanager expects.
+ *   - optionally to Prometheus Alertmanager's v2 API, where firing alerts
+ *     are re-posted at every evaluation, as Alertmanager expects; the POST
+ *     runs on gw_alertmanager's own thread, never on the loop.
  *
  * A decided message whose delivery was never confirmed (the daemon died
  * with it in flight) is sent again at the rep's next evaluation; nothing
@@ -18,7 +19,9 @@
  * yet recorded when the process died (milliseconds); consumers can drop
  * repeats of (alert_id, sequence, state).
  *
- * Not thread-safe: the loop owns it.
+ * Not thread-safe: the loop owns it. Errors are logged and counted
+ * (gapwatch_alert_failures_total); a failed evaluation is repeated at the
+ * rep's next evaluation.
  */
 #ifndef GW_ALERTER_H
 #define GW_ALERTER_H
@@ -47,9 +50,13 @@ void gw_alerter_free(gw_alerter_t *al);
  * thread. */
 void gw_alerter_reconfigure(gw_alerter_t *al);
 
-/* The evaluator's listener and chunk-done hook (ctx = the alerter). */
-void gw_alerter_observe(void *al, const gw_evaluation_t *evaluation);
-void gw_alerter_flush(void *al);
+/* What the evaluator decided for one rep (its listener): kept until the
+ * chunk's flush. */
+void gw_alerter_observe(gw_alerter_t *al, const gw_evaluation_t *evaluation);
+
+/* At the end of a chunk of evaluations: reads the state, steps, writes by
+ * compare-and-set, publishes (the evaluator's chunk-done hook). */
+void gw_alerter_flush(gw_alerter_t *al);
 
 /* Records confirmed deliveries (state, stream). Call from the loop. */
 void gw_alerter_poll(gw_alerter_t *al);
