@@ -285,6 +285,7 @@ static void test_calendar_through_the_pipeline(void **state)
     assert_int_equal(firing, 1);
     assert_int_equal(resolved, 1);
     assert_int_equal(other, 0);
+    redisFree(c);
     rd_kafka_destroy(rk);
     gwh_cleanup(&h);
 }

@@ -225,6 +225,7 @@ static void test_half_pace_gets_one_behind_pace_alert_with_its_plan(void **state
     assert_non_null(strstr(out, "month:2026-06"));
     assert_non_null(strstr(out, "behind pace"));
     assert_non_null(strstr(out, "21.2 reach a day"));
+    redisFree(c);
     rd_kafka_destroy(rk);
     gwh_cleanup(&h);
 }
