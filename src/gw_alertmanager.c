@@ -147,8 +147,7 @@ size_t gw_alertmanager_drain(gw_alertmanager_t *am, int64_t timeout_ms)
         until.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&am->mu);
-    while ((am->n > 0 || am->busy) &&
-           pthread_cond_timedwait(&am->idle, &am->mu, &until) == 0)
+    while ((am->n > 0 || am->busy) && pthread_cond_timedwait(&am->idle, &am->mu, &until) == 0)
         ;
     size_t left = am->n + am->busy;
     pthread_mutex_unlock(&am->mu);

@@ -20,6 +20,7 @@
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_map.h"
+#include "gw_snapshot.h"
 #include "gw_time.h"
 
 #define CHUNK_REPS 200
@@ -72,7 +73,10 @@ struct gw_evaluator_s {
 
     gw_entity_read_t *reads; /* the chunk's teams' reps and the teams */
     size_t capreads;
-    void *export;               /* export_t scratch */
+    gw_export_t *export;         /* scratch of one rep's export fields */
+    gw_partition_time_t *ptimes; /* the partitions' times, for gw_watermark() */
+    int32_t cap_ptimes;
+    gw_snapshot_t *snap;        /* scratch of one snapshot */
     gw_map_t *export_tenants;   /* tenants already added to the export set */
     int64_t group_checked_mono; /* last check of the other members' partitions */
     struct {
@@ -88,87 +92,7 @@ struct gw_evaluator_s {
 
 /* ---- export hashes for Prometheus ----------------------------------------- */
 
-#define EXPORT_MAX (16 + 3 * GW_STAGES_MAX)
-
-typedef struct {
-    const char *fields[EXPORT_MAX];
-    const char *values[EXPORT_MAX];
-    char fbuf[EXPORT_MAX][2 * GW_ID_MAX + GW_WINDOW_NAME_MAX + GW_STAGE_NAME_MAX + 24];
-    char vbuf[EXPORT_MAX][32];
-    size_t n;
-    const char *dels[EXPORT_MAX]; /* fields whose value is unknown now */
-    size_t ndel;
-} export_t;
-
-static void export_field(export_t *x, const char *team, const char *rep, const char *window,
-                         const char *metric, const char *metric2, double v)
-{
-    size_t i = x->n + x->ndel;
-    snprintf(x->fbuf[i], sizeof(x->fbuf[0]), "%s|%s|%s|%s%s", team, rep, window, metric,
-             metric2 ? metric2 : "");
-    if (isnan(v) || isinf(v)) {
-        x->dels[x->ndel++] = x->fbuf[i];
-        return;
-    }
-    snprintf(x->vbuf[i], sizeof(x->vbuf[0]), "%.6g", v);
-    x->fields[x->n] = x->fbuf[i];
-    x->values[x->n] = x->vbuf[i];
-    x->n++;
-}
-
-/* Fills the export fields of one diagnosis (README.md, "Grafana"). With
- * `d` NULL only the names are filled (as deletions), to forget a rep. */
-static void export_build(export_t *x, const gw_playbook_t *pb, const char *team, const char *rep,
-                         const char *window, const gw_diagnosis_t *d)
-{
-    x->n = x->ndel = 0;
-    double nan = NAN;
-    bool gap_e = d && (d->kind == GW_DIAG_EFFICIENCY || d->kind == GW_DIAG_BOTH);
-    bool gap_f = d && (d->kind == GW_DIAG_EFFECTIVENESS || d->kind == GW_DIAG_BOTH);
-    export_field(x, team, rep, window, "attainment", NULL, d ? d->attainment : nan);
-    export_field(x, team, rep, window, "result", NULL, d ? d->result : nan);
-    export_field(x, team, rep, window, "objective", NULL, d ? d->objective : nan);
-    export_field(x, team, rep, window, "actual_volume", NULL, d ? d->actual_volume : nan);
-    export_field(x, team, rep, window, "required_volume", NULL, d ? d->required_volume : nan);
-    export_field(x, team, rep, window, "healthy", NULL,
-                 d ? (double)(d->kind == GW_DIAG_HEALTHY) : nan);
-    export_field(x, team, rep, window, "efficiency_gap", NULL, d ? (double)gap_e : nan);
-    export_field(x, team, rep, window, "effectiveness_gap", NULL, d ? (double)gap_f : nan);
-    export_field(x, team, rep, window, "insufficient_data", NULL,
-                 d ? (double)(d->kind == GW_DIAG_INSUFFICIENT) : nan);
-    export_field(x, team, rep, window, "low_quality", NULL,
-                 d ? (double)((d->signals & GW_SIGNAL_LOW_QUALITY) != 0) : nan);
-    export_field(x, team, rep, window, "suspected_gaming", NULL,
-                 d ? (double)((d->signals & GW_SIGNAL_GAMING) != 0) : nan);
-    export_field(x, team, rep, window, "pipeline_inflation", NULL,
-                 d ? (double)((d->signals & GW_SIGNAL_PIPELINE_INFLATION) != 0) : nan);
-    for (int s = 0; s < pb->nstages; s++) {
-        const char *st = pb->stages[s].name;
-        export_field(x, team, rep, window, "count_", st, d ? (double)d->rep_stage[s] : nan);
-        if (s == 0)
-            continue;
-        export_field(x, team, rep, window, "rate_", st, d ? d->tr[s - 1].rep_rate : nan);
-        export_field(x, team, rep, window, "team_rate_", st, d ? d->tr[s - 1].team_rate : nan);
-    }
-}
-
-/* The export fields of a period's pace (window label: the period kind);
- * with `p` NULL only the names (as deletions), to forget a rep. */
-static void export_pace(export_t *x, const char *team, const char *rep, const char *period,
-                        const gw_pace_t *p, double result)
-{
-    double nan = NAN;
-    x->n = x->ndel = 0;
-    export_field(x, team, rep, period, "pace_result", NULL, p ? result : nan);
-    export_field(x, team, rep, period, "pace_objective", NULL, p ? p->objective : nan);
-    export_field(x, team, rep, period, "pace_objective_to_date", NULL,
-                 p ? p->objective_to_date : nan);
-    export_field(x, team, rep, period, "pace_projected", NULL, p ? p->projected : nan);
-    export_field(x, team, rep, period, "pace_plan_per_day", NULL, p ? p->plan_team : nan);
-    export_field(x, team, rep, period, "behind_pace", NULL, p ? (double)p->behind : nan);
-}
-
-static int queue_export(gw_evaluator_t *ev, const char *tenant, const export_t *x, char *err,
+static int queue_export(gw_evaluator_t *ev, const char *tenant, const gw_export_t *x, char *err,
                         size_t errsize)
 {
     char key[GW_KEY_MAX];
@@ -183,8 +107,8 @@ static int queue_export(gw_evaluator_t *ev, const char *tenant, const export_t *
             gw_map_put(ev->export_tenants, tenant, (void *)1) != 0)
             return -1;
     }
-    const char *argv[2 + 2 * EXPORT_MAX];
-    size_t lens[2 + 2 * EXPORT_MAX];
+    const char *argv[2 + 2 * GW_EXPORT_MAX];
+    size_t lens[2 + 2 * GW_EXPORT_MAX];
     int argc = 0;
     if (x->n) {
         argv[argc] = "HSET";
@@ -224,18 +148,18 @@ static int export_forget(gw_evaluator_t *ev, const char *tenant, const char *tea
         gw_playbook_for_team(ev->cfg->playbooks, ev->cfg->nplaybooks, tenant, team);
     if (!pb)
         return 0;
-    export_t *x = malloc(sizeof(*x));
+    gw_export_t *x = malloc(sizeof(*x));
     if (!x)
         return -1;
     int rc = 0;
     for (int w = 0; w < ev->cfg->nwindows && rc == 0; w++) {
-        export_build(x, pb, team, rep, ev->cfg->windows[w].name, NULL);
+        gw_export_diagnosis(x, pb, team, rep, ev->cfg->windows[w].name, NULL);
         rc = queue_export(ev, tenant, x, err, errsize);
     }
     for (int k = 0; k < GW_PERIOD_COUNT && rc == 0; k++) {
         if (isnan(pb->period_target[k]))
             continue;
-        export_pace(x, team, rep, gw_period_str((gw_period_kind_t)k), NULL, NAN);
+        gw_export_pace(x, team, rep, gw_period_str((gw_period_kind_t)k), NULL, NAN);
         rc = queue_export(ev, tenant, x, err, errsize);
     }
     free(x);
@@ -270,7 +194,8 @@ gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_c
     ev->tenants = gw_map_new();
     ev->capreads = 2 * CHUNK_REPS;
     ev->reads = calloc(ev->capreads, sizeof(*ev->reads));
-    ev->export = malloc(sizeof(export_t));
+    ev->export = malloc(sizeof(gw_export_t));
+    ev->snap = malloc(sizeof(gw_snapshot_t));
     ev->export_tenants = gw_map_new();
     ev->watermark = -1;
     if (!ev->reps || !ev->tenants || !ev->reads || !ev->export || !ev->export_tenants) {
@@ -291,6 +216,8 @@ void gw_evaluator_free(gw_evaluator_t *ev)
     free(ev->sweep);
     free(ev->reads);
     free(ev->export);
+    free(ev->snap);
+    free(ev->ptimes);
     gw_map_free(ev->export_tenants, NULL);
     free(ev);
 }
@@ -521,42 +448,20 @@ bool gw_evaluator_caught_up(const gw_evaluator_t *ev)
 
 int64_t gw_evaluator_watermark(gw_evaluator_t *ev)
 {
-    int64_t behind_min = INT64_MAX, newest = -1, last_caught_up = 0;
-    bool any_behind = false, any = false;
-    for (int32_t p = 0; p < gw_consumer_partition_count(ev->consumer); p++) {
+    int32_t n = gw_consumer_partition_count(ev->consumer);
+    if (n > ev->cap_ptimes) {
+        gw_partition_time_t *np = realloc(ev->ptimes, (size_t)n * sizeof(*np));
+        if (!np)
+            return ev->watermark;
+        ev->ptimes = np;
+        ev->cap_ptimes = n;
+    }
+    for (int32_t p = 0; p < n; p++) {
         const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
-        if (!st->assigned)
-            continue;
-        any = true;
-        if (st->caught_up_since_ms == 0) {
-            /* Still has messages to read: it holds the watermark back, and
-             * an unknown stream time means the watermark is unknown. */
-            any_behind = true;
-            if (st->stream_ms < 0)
-                return ev->watermark;
-            if (st->stream_ms < behind_min)
-                behind_min = st->stream_ms;
-        } else if (st->caught_up_since_ms > last_caught_up) {
-            last_caught_up = st->caught_up_since_ms;
-        }
-        if (st->stream_ms > newest)
-            newest = st->stream_ms;
+        ev->ptimes[p] = (gw_partition_time_t){st->assigned, st->caught_up_since_ms, st->stream_ms};
     }
-    int64_t w = -1;
-    if (!any)
-        return ev->watermark;
-    if (any_behind) {
-        w = behind_min;
-    } else if (newest >= 0) {
-        /* Everything read: the newest event time, advancing with the clock
-         * once every partition has been idle for idle_after. */
-        w = newest;
-        int64_t idle = gw_now_ms() - last_caught_up;
-        if (idle >= ev->cfg->consumer.idle_after_ms)
-            w += idle;
-    }
-    if (w > ev->watermark)
-        ev->watermark = w;
+    ev->watermark =
+        gw_watermark(ev->ptimes, n, ev->watermark, gw_now_ms(), ev->cfg->consumer.idle_after_ms);
     return ev->watermark;
 }
 
@@ -715,114 +620,24 @@ static int64_t lost_in_window(const gw_evaluator_t *ev, int32_t partition, const
     return n;
 }
 
-static void put(const char **fields, const char **values, char (*buf)[48], size_t *n,
-                const char *field, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void put(const char **fields, const char **values, char (*buf)[48], size_t *n,
-                const char *field, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[*n], sizeof(buf[0]), fmt, ap);
-    va_end(ap);
-    fields[*n] = field;
-    values[*n] = buf[*n];
-    (*n)++;
-}
-
-#define SNAP_MAX 160
-
 /* Queues the snapshot of one rep's diagnosis in one window. */
 static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *team,
                           const gw_playbook_t *pb, int w, int64_t wm, const gw_diagnosis_t *d,
                           char *err, size_t errsize)
 {
-    static const char *const stage_fields[GW_STAGES_MAX][10] = {
-#define STAGE_FIELDS(i)                                                                            \
-    {"stage." #i ".name",      "stage." #i ".rep",    "stage." #i ".team",                         \
-     "stage." #i ".rep_rate",  "stage." #i ".rep_lo", "stage." #i ".rep_hi",                       \
-     "stage." #i ".team_rate", "stage." #i ".judged", "stage." #i ".below",                        \
-     "stage." #i ".p"}
-        STAGE_FIELDS(0), STAGE_FIELDS(1), STAGE_FIELDS(2), STAGE_FIELDS(3),
-        STAGE_FIELDS(4), STAGE_FIELDS(5), STAGE_FIELDS(6), STAGE_FIELDS(7),
-#undef STAGE_FIELDS
+    const gw_config_t *cfg = ev->cfg;
+    gw_snapshot_meta_t meta = {
+        .team = team,
+        .evidence_window = cfg->windows[pb->evidence_window >= 0 ? pb->evidence_window : w].name,
+        .watermark_ms = wm,
+        .evaluated_at_ms = gw_now_ms(),
+        .lost_offsets = lost_in_window(ev, r->partition, &cfg->windows[w], wm),
     };
-    const char *fields[SNAP_MAX], *values[SNAP_MAX];
-    char buf[SNAP_MAX][48];
-    size_t n = 0;
-    char signals[160] = "";
-    for (int i = 0; i < GW_SIGNAL_COUNT; i++)
-        if (d->signals & (1u << i))
-            snprintf(signals + strlen(signals), sizeof(signals) - strlen(signals), "%s%s",
-                     signals[0] ? "," : "", gw_signal_str(i));
-    put(fields, values, buf, &n, "evaluated_at_ms", "%lld", (long long)gw_now_ms());
-    put(fields, values, buf, &n, "watermark_ms", "%lld", (long long)wm);
-    put(fields, values, buf, &n, "playbook", "%s", pb->name);
-    put(fields, values, buf, &n, "team", "%s", team);
-    put(fields, values, buf, &n, "diagnosis", "%s", gw_diag_str(d->kind));
-    put(fields, values, buf, &n, "objective_kind", "%s",
-        gw_kind_name(&ev->cfg->kinds, pb->objective_kind));
-    put(fields, values, buf, &n, "objective_type", "%s",
-        pb->objective_type == GW_OBJECTIVE_AMOUNT ? "amount" : "count");
-    put(fields, values, buf, &n, "objective", "%.6g", d->objective);
-    put(fields, values, buf, &n, "ramp_factor", "%.6g", d->ramp_factor);
-    put(fields, values, buf, &n, "confidence", "%.6g", pb->confidence);
-    put(fields, values, buf, &n, "evidence_window", "%s",
-        ev->cfg->windows[pb->evidence_window >= 0 ? pb->evidence_window : w].name);
-    put(fields, values, buf, &n, "result", "%.6g", d->result);
-    if (isfinite(d->attainment))
-        put(fields, values, buf, &n, "attainment", "%.6g", d->attainment);
-    if (!isnan(d->required_volume))
-        put(fields, values, buf, &n, "required_volume", "%.6g", d->required_volume);
-    put(fields, values, buf, &n, "actual_volume", "%.6g", d->actual_volume);
-    if (!isnan(d->reference_volume))
-        put(fields, values, buf, &n, "reference_volume", "%.6g", d->reference_volume);
-    if (!isnan(d->volume_p))
-        put(fields, values, buf, &n, "volume_p", "%.6g", d->volume_p);
-    put(fields, values, buf, &n, "dispersion", "%.6g", d->dispersion);
-    put(fields, values, buf, &n, "volume_threshold", "%.6g", d->volume_threshold);
-    put(fields, values, buf, &n, "conversion_threshold", "%.6g", d->conversion_threshold);
-    put(fields, values, buf, &n, "coverage", "%.6g", d->coverage);
-    put(fields, values, buf, &n, "away", "%.6g", d->away);
-    put(fields, values, buf, &n, "team_size", "%d", d->team_size);
-    int64_t lost = lost_in_window(ev, r->partition, &ev->cfg->windows[w], wm);
-    put(fields, values, buf, &n, "incomplete", "%d", lost > 0);
-    if (lost > 0)
-        put(fields, values, buf, &n, "lost_offsets", "%lld", (long long)lost);
-    if (d->weakest >= 0)
-        put(fields, values, buf, &n, "weakest_stage", "%s", pb->stages[d->weakest + 1].name);
-    put(fields, values, buf, &n, "signals", "%s", signals);
-    if (!isnan(d->goal_share))
-        put(fields, values, buf, &n, "goal_share", "%.6g", d->goal_share);
-    if (!isnan(d->next_step_share))
-        put(fields, values, buf, &n, "next_step_share", "%.6g", d->next_step_share);
-    if (!isnan(d->pipeline_open))
-        put(fields, values, buf, &n, "pipeline_open", "%.6g", d->pipeline_open);
-    if (!isnan(d->team_avg_volume))
-        put(fields, values, buf, &n, "team_avg_volume", "%.6g", d->team_avg_volume);
-    put(fields, values, buf, &n, "stages", "%d", pb->nstages);
-    for (int s = 0; s < pb->nstages; s++) {
-        const char *const *f = stage_fields[s];
-        put(fields, values, buf, &n, f[0], "%s", pb->stages[s].name);
-        put(fields, values, buf, &n, f[1], "%lld", (long long)d->rep_stage[s]);
-        put(fields, values, buf, &n, f[2], "%lld", (long long)d->team_stage[s]);
-        if (s == 0)
-            continue;
-        const gw_transition_t *t = &d->tr[s - 1];
-        put(fields, values, buf, &n, f[3], "%.6g", t->rep_rate);
-        put(fields, values, buf, &n, f[4], "%.6g", t->rep_lo);
-        put(fields, values, buf, &n, f[5], "%.6g", t->rep_hi);
-        if (!isnan(t->team_rate))
-            put(fields, values, buf, &n, f[6], "%.6g", t->team_rate);
-        put(fields, values, buf, &n, f[7], "%d", t->judged);
-        put(fields, values, buf, &n, f[8], "%d", t->below);
-        if (!isnan(t->p))
-            put(fields, values, buf, &n, f[9], "%.6g", t->p);
-    }
+    gw_snapshot_diagnosis(ev->snap, pb, &cfg->kinds, &meta, d);
     char key[GW_KEY_MAX];
     gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
-    gw_keys_diagnosis(key, sizeof(key), ev->cfg->key_prefix, &e, ev->cfg->windows[w].name);
-    gw_hash_write_t hw = {key, fields, values, n, ev->cfg->key_ttl_ms};
+    gw_keys_diagnosis(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
+    gw_hash_write_t hw = {key, ev->snap->fields, ev->snap->values, ev->snap->n, cfg->key_ttl_ms};
     return gw_store_queue_hash(ev->store, &hw, err, errsize);
 }
 
@@ -1122,33 +937,13 @@ static int queue_pace(gw_evaluator_t *ev, const rep_rec_t *r, const gw_playbook_
                       int64_t wm, const gw_pace_t *p, const char *id, int64_t start, int64_t end,
                       double result, char *err, size_t errsize)
 {
-    const char *fields[32], *values[32];
-    char buf[32][48];
-    size_t n = 0;
-    put(fields, values, buf, &n, "evaluated_at_ms", "%lld", (long long)gw_now_ms());
-    put(fields, values, buf, &n, "watermark_ms", "%lld", (long long)wm);
-    put(fields, values, buf, &n, "period", "%s", id);
-    put(fields, values, buf, &n, "start_ms", "%lld", (long long)start);
-    put(fields, values, buf, &n, "end_ms", "%lld", (long long)end);
-    put(fields, values, buf, &n, "result", "%.6g", result);
-    put(fields, values, buf, &n, "objective", "%.6g", p->objective);
-    put(fields, values, buf, &n, "objective_to_date", "%.6g", p->objective_to_date);
-    put(fields, values, buf, &n, "projected", "%.6g", p->projected);
-    put(fields, values, buf, &n, "remaining_days", "%.6g", p->remaining_days);
-    put(fields, values, buf, &n, "judged", "%d", p->judged);
-    put(fields, values, buf, &n, "behind", "%d", p->behind);
-    if (!isnan(p->p))
-        put(fields, values, buf, &n, "p", "%.6g", p->p);
-    put(fields, values, buf, &n, "plan_stage", "%s", pb->stages[0].name);
-    if (!isnan(p->plan_team))
-        put(fields, values, buf, &n, "plan_per_day", "%.6g", p->plan_team);
-    if (!isnan(p->plan_rep))
-        put(fields, values, buf, &n, "plan_per_day_own_rates", "%.6g", p->plan_rep);
+    gw_snapshot_pace(ev->snap, pb, p, id, start, end, result, wm, gw_now_ms());
     char key[GW_KEY_MAX], suffix[32];
     snprintf(suffix, sizeof(suffix), ":pace:%s", gw_period_str((gw_period_kind_t)k));
     gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
     gw_keys_entity(key, sizeof(key), ev->cfg->key_prefix, &e, suffix);
-    gw_hash_write_t hw = {key, fields, values, n, ev->cfg->key_ttl_ms};
+    gw_hash_write_t hw = {key, ev->snap->fields, ev->snap->values, ev->snap->n,
+                          ev->cfg->key_ttl_ms};
     return gw_store_queue_hash(ev->store, &hw, err, errsize);
 }
 
@@ -1175,8 +970,8 @@ static int evaluate_pace(gw_evaluator_t *ev, const gw_playbook_t *pb, const team
                 if (queue_pace(ev, r, pb, k, tc->t->wm, &pace, id, start, end, pd.result, err,
                                errsize) != GW_STORE_OK)
                     return -1;
-                export_pace(ev->export, tc->team, r->rep, gw_period_str((gw_period_kind_t)k), &pace,
-                            pd.result);
+                gw_export_pace(ev->export, tc->team, r->rep, gw_period_str((gw_period_kind_t)k),
+                               &pace, pd.result);
                 if (queue_export(ev, r->tenant, ev->export, err, errsize) != 0)
                     return -1;
                 if (ev->listener) {
@@ -1248,7 +1043,7 @@ static int evaluate_team(gw_evaluator_t *ev, const team_ctx_t *tc, rep_rec_t **m
                 if (queue_snapshot(ev, r, tc->team, pb, w, tc->t->wm, d, err, errsize) !=
                     GW_STORE_OK)
                     goto out;
-                export_build(ev->export, pb, tc->team, r->rep, cfg->windows[w].name, d);
+                gw_export_diagnosis(ev->export, pb, tc->team, r->rep, cfg->windows[w].name, d);
                 if (queue_export(ev, r->tenant, ev->export, err, errsize) != 0)
                     goto out;
                 if (ev->listener) {

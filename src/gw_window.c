@@ -116,3 +116,38 @@ void gw_duration_format(int64_t ms, char *buf, size_t size)
     }
     snprintf(buf, size, "%lldms", (long long)ms);
 }
+
+int64_t gw_watermark(const gw_partition_time_t *p, int n, int64_t prev, int64_t now_ms,
+                     int64_t idle_after_ms)
+{
+    int64_t behind_min = INT64_MAX, newest = -1, last_caught_up = 0;
+    bool any_behind = false, any = false;
+    for (int i = 0; i < n; i++) {
+        if (!p[i].assigned)
+            continue;
+        any = true;
+        if (p[i].caught_up_since_ms == 0) {
+            any_behind = true;
+            if (p[i].stream_ms < 0)
+                return prev; /* its stream time is unknown: so is the watermark */
+            if (p[i].stream_ms < behind_min)
+                behind_min = p[i].stream_ms;
+        } else if (p[i].caught_up_since_ms > last_caught_up) {
+            last_caught_up = p[i].caught_up_since_ms;
+        }
+        if (p[i].stream_ms > newest)
+            newest = p[i].stream_ms;
+    }
+    int64_t w = -1;
+    if (!any)
+        return prev;
+    if (any_behind) {
+        w = behind_min;
+    } else if (newest >= 0) {
+        w = newest;
+        int64_t idle = now_ms - last_caught_up;
+        if (idle >= idle_after_ms)
+            w += idle;
+    }
+    return w > prev ? w : prev;
+}

@@ -63,6 +63,26 @@ static inline bool gw_window_is_late(const gw_window_t *w, int64_t t_ms, int64_t
     return gw_window_bucket(w, t_ms) < gw_window_start(w, stream_ms);
 }
 
+/* One partition as the evaluation watermark sees it. */
+typedef struct {
+    bool assigned;              /* owned by this instance */
+    int64_t caught_up_since_ms; /* wall clock it was read to its end; 0: messages left */
+    int64_t stream_ms;          /* its stream time; -1 unknown */
+} gw_partition_time_t;
+
+/*
+ * The evaluation watermark over `n` partitions (README "Evaluation: when,
+ * and as of which event time"), never below `prev`:
+ *   - a partition with messages left holds it back: the lowest stream time
+ *     of those (and an unknown stream time there keeps `prev`);
+ *   - all read to their end: the newest stream time, advancing with the
+ *     clock once the last of them has been caught up for `idle_after_ms`
+ *     (a quiet stream still moves its windows);
+ *   - no partition assigned: `prev`.
+ */
+int64_t gw_watermark(const gw_partition_time_t *p, int n, int64_t prev, int64_t now_ms,
+                     int64_t idle_after_ms);
+
 /*
  * Fills `w` after checking the combination: name [A-Za-z0-9_]{1,16}; length
  * and bucket > 0; length a multiple of bucket; at most GW_WINDOW_BUCKETS_MAX

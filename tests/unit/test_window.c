@@ -102,6 +102,33 @@ static void test_duration_parse_accepts_units_and_sums(void **state)
     assert_string_equal(buf, "1w");
 }
 
+/* The evaluation watermark over partition states (README "Evaluation"). */
+static void test_watermark_rules(void **state)
+{
+    (void)state;
+    const int64_t now = 1000 * D, idle = 30000;
+    /* nothing assigned: unchanged */
+    gw_partition_time_t none[2] = {{false, 0, 5 * H}, {false, 1, 9 * H}};
+    assert_int_equal(gw_watermark(none, 2, 42, now, idle), 42);
+    /* a partition with messages left holds it back to its stream time */
+    gw_partition_time_t behind[3] = {{true, 0, 5 * H}, {true, now - 1000, 9 * H}, {true, 0, 7 * H}};
+    assert_int_equal(gw_watermark(behind, 3, -1, now, idle), 5 * H);
+    /* ... never backwards */
+    assert_int_equal(gw_watermark(behind, 3, 6 * H, now, idle), 6 * H);
+    /* ... and an unknown stream time there keeps the old watermark */
+    gw_partition_time_t unknown[2] = {{true, 0, -1}, {true, now - 1000, 9 * H}};
+    assert_int_equal(gw_watermark(unknown, 2, 3 * H, now, idle), 3 * H);
+    /* all read: the newest stream time ... */
+    gw_partition_time_t read[2] = {{true, now - 1000, 5 * H}, {true, now - 2000, 9 * H}};
+    assert_int_equal(gw_watermark(read, 2, -1, now, idle), 9 * H);
+    /* ... advancing with the clock once the last caught up idle_after ago */
+    gw_partition_time_t quiet[2] = {{true, now - 60000, 5 * H}, {true, now - 40000, 9 * H}};
+    assert_int_equal(gw_watermark(quiet, 2, -1, now, idle), 9 * H + 40000);
+    /* an unassigned partition does not count */
+    gw_partition_time_t mixed[2] = {{false, 0, 1 * H}, {true, now - 1000, 9 * H}};
+    assert_int_equal(gw_watermark(mixed, 2, -1, now, idle), 9 * H);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_window_drops_event_older_than_grace),
         cmocka_unit_test(test_window_init_rejects_bad_combinations),
         cmocka_unit_test(test_duration_parse_accepts_units_and_sums),
+        cmocka_unit_test(test_watermark_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
