@@ -45,15 +45,13 @@ void gw_snapshot_diagnosis(gw_snapshot_t *out, const gw_playbook_t *pb, const gw
     put(out, "playbook", "%s", pb->name);
     put(out, "team", "%s", meta->team);
     put(out, "diagnosis", "%s", gw_diag_str(d->kind));
-    put(out, "objective_kind", "%s",
-        gw_kind_name(kinds, pb->objective_kind));
+    put(out, "objective_kind", "%s", gw_kind_name(kinds, pb->objective_kind));
     put(out, "objective_type", "%s",
         pb->objective_type == GW_OBJECTIVE_AMOUNT ? "amount" : "count");
     put(out, "objective", "%.6g", d->objective);
     put(out, "ramp_factor", "%.6g", d->ramp_factor);
     put(out, "confidence", "%.6g", pb->confidence);
-    put(out, "evidence_window", "%s",
-        meta->evidence_window);
+    put(out, "evidence_window", "%s", meta->evidence_window);
     put(out, "result", "%.6g", d->result);
     if (isfinite(d->attainment))
         put(out, "attainment", "%.6g", d->attainment);
@@ -106,9 +104,9 @@ void gw_snapshot_diagnosis(gw_snapshot_t *out, const gw_playbook_t *pb, const gw
     }
 }
 
-void gw_snapshot_pace(gw_snapshot_t *s, const gw_playbook_t *pb, const gw_pace_t *p,
-                      const char *id, int64_t start_ms, int64_t end_ms, double result,
-                      int64_t watermark_ms, int64_t evaluated_at_ms)
+void gw_snapshot_pace(gw_snapshot_t *s, const gw_playbook_t *pb, const gw_pace_t *p, const char *id,
+                      int64_t start_ms, int64_t end_ms, double result, int64_t watermark_ms,
+                      int64_t evaluated_at_ms)
 {
     s->n = 0;
     put(s, "evaluated_at_ms", "%lld", (long long)evaluated_at_ms);
@@ -187,7 +185,7 @@ void gw_export_diagnosis(gw_export_t *x, const gw_playbook_t *pb, const char *te
 /* The export fields of a period's pace (window label: the period kind);
  * with `p` NULL only the names (as deletions), to forget a rep. */
 void gw_export_pace(gw_export_t *x, const char *team, const char *rep, const char *period,
-                        const gw_pace_t *p, double result)
+                    const gw_pace_t *p, double result)
 {
     double nan = NAN;
     x->n = x->ndel = 0;
@@ -199,4 +197,3 @@ void gw_export_pace(gw_export_t *x, const char *team, const char *rep, const cha
     export_field(x, team, rep, period, "pace_plan_per_day", NULL, p ? p->plan_team : nan);
     export_field(x, team, rep, period, "behind_pace", NULL, p ? (double)p->behind : nan);
 }
-

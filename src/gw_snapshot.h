@@ -49,9 +49,9 @@ void gw_snapshot_diagnosis(gw_snapshot_t *s, const gw_playbook_t *pb, const gw_k
                            const gw_snapshot_meta_t *meta, const gw_diagnosis_t *d);
 
 /* Fills `s` with the pace snapshot of period `id` ([start, end) UTC ms). */
-void gw_snapshot_pace(gw_snapshot_t *s, const gw_playbook_t *pb, const gw_pace_t *p,
-                      const char *id, int64_t start_ms, int64_t end_ms, double result,
-                      int64_t watermark_ms, int64_t evaluated_at_ms);
+void gw_snapshot_pace(gw_snapshot_t *s, const gw_playbook_t *pb, const gw_pace_t *p, const char *id,
+                      int64_t start_ms, int64_t end_ms, double result, int64_t watermark_ms,
+                      int64_t evaluated_at_ms);
 
 #define GW_EXPORT_MAX (16 + 3 * GW_STAGES_MAX)
 
@@ -68,8 +68,8 @@ typedef struct {
 
 /* The export fields of one diagnosis; with `d` NULL only the names (as
  * deletions), to forget a rep. */
-void gw_export_diagnosis(gw_export_t *x, const gw_playbook_t *pb, const char *team,
-                         const char *rep, const char *window, const gw_diagnosis_t *d);
+void gw_export_diagnosis(gw_export_t *x, const gw_playbook_t *pb, const char *team, const char *rep,
+                         const char *window, const gw_diagnosis_t *d);
 
 /* The export fields of a period's pace (window label: the period kind);
  * with `p` NULL only the names (as deletions). */

@@ -1280,7 +1280,7 @@ static int flight_pump_nonblocking(gw_store_t *s)
 
 /* Builds the commands of one availability record into s->resp and sends
  * them (hiredis' output buffer); returns how many replies to expect, or -1. */
-static int build_record(gw_store_t *s, const gw_avail_record_t *r)
+static int build_record(gw_store_t *s, const gw_avail_record_t *r, const char *topic)
 {
     char key[GW_KEY_MAX], field[GW_ID_MAX + 8], val[64];
     gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
@@ -1324,7 +1324,8 @@ static int build_record(gw_store_t *s, const gw_avail_record_t *r)
         return -1;
     if (r->avail != GW_AVAIL_TEAM)
         return 1;
-    /* the new team's roster lists the rep from now on */
+    /* the new team's roster lists the rep from now on, and so does its
+     * partition's (the sweep reads the team from there) */
     if (gw_keys_team_reps(key, sizeof(key), s->cfg->key_prefix, r->tenant, r->team) < 0)
         return -1;
     gw_resp_begin(b);
@@ -1334,15 +1335,26 @@ static int build_record(gw_store_t *s, const gw_avail_record_t *r)
     gw_resp_arg_i64(b, r->partition);
     if (gw_resp_end(b) != 0 || send_resp(s) != 0)
         return -1;
-    return 2;
+    char member[2 * GW_ID_MAX + 2];
+    snprintf(member, sizeof(member), "%s:%s", r->tenant, r->rep);
+    if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, r->partition) < 0)
+        return -1;
+    gw_resp_begin(b);
+    gw_resp_arg(b, "HSET", 4);
+    gw_resp_arg_str(b, key);
+    gw_resp_arg_str(b, member);
+    gw_resp_arg_str(b, r->team);
+    if (gw_resp_end(b) != 0 || send_resp(s) != 0)
+        return -1;
+    return 3;
 }
 
 /* Writes the batch's availability records (README "Calendars") to the reps'
- * state, waiting for the replies: before the batch's counts and positions,
- * so whoever sees the positions sees the records. Idempotent, so a batch
+ * state, waiting for the replies: after the batch's counts, before its
+ * positions, so whoever sees the positions sees the records. Idempotent, so a batch
  * retried after a failure writes them again harmlessly. Records are rare
  * (a few a day per rep): one round trip for a batch that holds any. */
-static int write_records(gw_store_t *s, const gw_coalesce_t *batch, char *errstr,
+static int write_records(gw_store_t *s, const gw_coalesce_t *batch, const char *topic, char *errstr,
                          size_t errstr_size)
 {
     const gw_avail_record_t *recs;
@@ -1354,7 +1366,7 @@ static int write_records(gw_store_t *s, const gw_coalesce_t *batch, char *errstr
         return rc;
     size_t expect = 0;
     for (size_t i = 0; i < n; i++) {
-        int k = build_record(s, &recs[i]);
+        int k = build_record(s, &recs[i], topic);
         if (k < 0) {
             gw_resp_reset(&s->resp);
             snprintf(errstr, errstr_size, "redis: cannot build the availability record of %s:%s",
@@ -1424,15 +1436,9 @@ int gw_store_apply_start(gw_store_t *s, const gw_coalesce_t *batch, const char *
         return f->rc;
     }
     s->ofield_len = (size_t)n;
-    int rc = write_records(s, batch, errstr, errstr_size);
-    if (rc != GW_STORE_OK) {
-        f->rc = rc;
-        snprintf(f->fail, sizeof(f->fail), "%s", errstr);
-        return rc;
-    }
     if (gw_coalesce_count(batch) == 0)
         return GW_STORE_OK;
-    rc = gw_store_connect(s, errstr, errstr_size);
+    int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK) {
         f->rc = rc;
         snprintf(f->fail, sizeof(f->fail), "%s", errstr);
@@ -1521,7 +1527,10 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
         snprintf(errstr, errstr_size, "redis: %s", f->error);
         return GW_STORE_ERROR;
     }
-    return GW_STORE_OK;
+    /* The batch's availability records after its counts (a record is the
+     * later fact: a TEAM_CHANGED wins over the team of the events before
+     * it), before its positions. */
+    return write_records(s, f->batch, f->topic, errstr, errstr_size);
 }
 
 int gw_store_apply(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,

@@ -2,14 +2,18 @@
  * The sales calendar through Kafka, gapwatchd and Redis. Two teams of one
  * tenant work Monday to Friday (UTC), three meetings booked a working day
  * against an objective of 8 a week:
- *   east r01-r06  healthy;
+ *   east r01-r05  healthy; r05's time off was entered and cancelled
+ *                 (TIME_OFF_CANCELLED): judged as usual;
+ *   east r06      moved to team west three days ago (TEAM_CHANGED): out of
+ *                 east's baseline, evaluated with west;
  *   east r07      a week of time off (TIME_OFF sent before): not judged in
  *                 7d, no alert, its 30d objective prorated;
  *   east r08      the same silent week without a record: an efficiency gap
  *                 (silent) that fires; the TIME_OFF sent late re-judges
  *                 the window: not_available, and the alert resolves;
  *   east r09      left a week ago (REP_LEFT): not alerted, out of the
- *                 team's baseline (the others' team size says 8, not 9);
+ *                 team's baseline (with r06 gone too, the others' team
+ *                 size says 8, not 10);
  *   east r10      joined 10 days ago (REP_JOINED): ramps from the join
  *                 date (week 1: half the objective), on target;
  *   west w01-w04  their calendar makes the last week a holiday: nobody
@@ -184,6 +188,9 @@ static void test_calendar_through_the_pipeline(void **state)
     send_ev(rk, "r07", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-7");
     send_ev(rk, "r09", "east", end - 7 * D, GAPWATCH__V1__KIND__REP_LEFT, 0, NULL);
     send_ev(rk, "r10", "east", end - 10 * D, GAPWATCH__V1__KIND__REP_JOINED, 0, NULL);
+    send_ev(rk, "r05", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-5");
+    send_ev(rk, "r05", "east", end - 6 * D, GAPWATCH__V1__KIND__TIME_OFF_CANCELLED, 0, "pto-5");
+    send_ev(rk, "r06", "west", end - 3 * D, GAPWATCH__V1__KIND__TEAM_CHANGED, 0, NULL);
     rd_kafka_flush(rk, 60000);
     assert_int_equal(rd_kafka_outq_len(rk), 0);
     int64_t produced = gwh_now_ms();
@@ -196,7 +203,7 @@ static void test_calendar_through_the_pipeline(void **state)
     wait_fresh(&h, c, all, produced);
     gwh_sleep_ms(2500); /* the sweep after full consumption */
 
-    char diag[64], sig[128], obj[32], size[16], ph[32];
+    char diag[64], sig[128], obj[32], size[16], ph[32], buf8[64];
     fprintf(stderr, "%-4s %-16s %-28s %-9s %-9s %s\n", "rep", "7d", "signals", "objective",
             "30d obj", "team size");
     for (int i = 0; all[i]; i++) {
@@ -210,11 +217,16 @@ static void test_calendar_through_the_pipeline(void **state)
         fprintf(stderr, "%-4s %-16s %-28s %-9s %-9s %s %s\n", all[i], diag, sig[0] ? sig : "-", obj,
                 o30, size, d30);
     }
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 5; i++) {
         assert_string_equal(hget(c, east[i], "7d", "diagnosis", diag, sizeof(diag)), "healthy");
-        /* r09 left: out of the baseline */
-        assert_string_equal(hget(c, east[i], "7d", "team_size", size, sizeof(size)), "9");
+        /* r09 left and r06 moved: out of the baseline */
+        assert_string_equal(hget(c, east[i], "7d", "team_size", size, sizeof(size)), "8");
     }
+    /* the cancelled time off left no trace */
+    assert_null(strstr(hget(c, "r05", "7d", "signals", sig, sizeof(sig)), "time_off"));
+    /* r06 is evaluated with west now (whose calendar had last week off) */
+    assert_string_equal(hget(c, "r06", "7d", "team", buf8, sizeof(buf8)), "west");
+    assert_string_equal(hget(c, "r06", "7d", "team_size", size, sizeof(size)), "5");
     /* time off: not judged, objective prorated away; 30d prorated too */
     assert_string_equal(hget(c, "r07", "7d", "diagnosis", diag, sizeof(diag)), "not_available");
     assert_non_null(strstr(hget(c, "r07", "7d", "signals", sig, sizeof(sig)), "time_off"));

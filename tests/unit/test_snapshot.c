@@ -114,8 +114,8 @@ static void test_pace_snapshot_fields(void **state)
                    .plan_team = 21.25,
                    .plan_rep = NAN};
     static gw_snapshot_t s;
-    gw_snapshot_pace(&s, &cfg->playbooks[0], &p, "month:2026-06", 1780272000000, 1782864000000,
-                     15, 1781308799999, 1781308800000);
+    gw_snapshot_pace(&s, &cfg->playbooks[0], &p, "month:2026-06", 1780272000000, 1782864000000, 15,
+                     1781308799999, 1781308800000);
     assert_string_equal(field(&s, "period"), "month:2026-06");
     assert_string_equal(field(&s, "result"), "15");
     assert_string_equal(field(&s, "objective_to_date"), "30");
