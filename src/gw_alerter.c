@@ -102,9 +102,19 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
         return NULL;
     }
     if (cfg->alerting.alertmanager_url && *cfg->alerting.alertmanager_url) {
-        al->am = gw_alertmanager_new(
-            cfg->alerting.alertmanager_url, cfg->alerting.alertmanager_timeout_ms,
-            &metrics->alertmanager_posts, &metrics->alertmanager_failures, errstr, errstr_size);
+        gw_alertmanager_opts_t o = {
+            .url = cfg->alerting.alertmanager_url,
+            .timeout_ms = cfg->alerting.alertmanager_timeout_ms,
+            .username = cfg->alerting.am_auth.username,
+            .password = cfg->alerting.am_auth.password,
+            .bearer_token = cfg->alerting.am_auth.bearer_token,
+            .tls_ca = cfg->alerting.am_auth.tls_ca,
+            .tls_cert = cfg->alerting.am_auth.tls_cert,
+            .tls_key = cfg->alerting.am_auth.tls_key,
+            .tls_verify = cfg->alerting.am_auth.tls_verify,
+        };
+        al->am = gw_alertmanager_new(&o, &metrics->alertmanager_posts,
+                                     &metrics->alertmanager_failures, errstr, errstr_size);
         if (!al->am) {
             gw_map_free(al->inflight, NULL);
             free(al);

@@ -15,6 +15,8 @@
 struct gw_alertmanager_s {
     char url[512];
     int64_t timeout_ms;
+    char *username, *password, *auth_header, *tls_ca, *tls_cert, *tls_key;
+    bool tls_verify;
     uint64_t *posts, *failures;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -37,9 +39,24 @@ static void count(uint64_t *c)
 static void post(gw_alertmanager_t *am, CURL *curl, const char *body)
 {
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    if (am->auth_header)
+        hdr = curl_slist_append(hdr, am->auth_header);
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, am->url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
+    if (am->username) {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(curl, CURLOPT_USERNAME, am->username);
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, am->password ? am->password : "");
+    }
+    if (am->tls_ca)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, am->tls_ca);
+    if (am->tls_cert) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, am->tls_cert);
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, am->tls_key);
+    }
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, am->tls_verify ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, am->tls_verify ? 2L : 0L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)am->timeout_ms);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -50,14 +67,21 @@ static void post(gw_alertmanager_t *am, CURL *curl, const char *body)
     count(am->posts);
     if (cc == CURLE_OK && code == 200)
         return;
+    const char *hint = code == 401 || code == 403 ? " (check alerting.alertmanager's username, "
+                                                    "password or bearer token)"
+                       : cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
+                           ? " (check alerting.alertmanager.tls_ca)"
+                       : cc == CURLE_SSL_CERTPROBLEM ? " (check alerting.alertmanager.tls_cert and "
+                                                       "tls_key)"
+                                                     : "";
     count(am->failures);
     int64_t t = gw_mono_ms();
     if (t - am->last_fail_log_ms > 10000) {
         am->last_fail_log_ms = t;
         gw_log_warn("alertmanager post failed; firing alerts are posted again at the next "
                     "evaluation",
-                    "url=%s http_status=%ld err=\"%s\"", am->url, code,
-                    cc == CURLE_OK ? "unexpected status" : curl_easy_strerror(cc));
+                    "url=%s http_status=%ld err=\"%s%s\"", am->url, code,
+                    cc == CURLE_OK ? "unexpected status" : curl_easy_strerror(cc), hint);
     }
 }
 
@@ -92,7 +116,22 @@ static void *run(void *arg)
     return NULL;
 }
 
-gw_alertmanager_t *gw_alertmanager_new(const char *url, int64_t timeout_ms, uint64_t *posts,
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void free_strings(gw_alertmanager_t *am)
+{
+    free(am->username);
+    free(am->password);
+    free(am->auth_header);
+    free(am->tls_ca);
+    free(am->tls_cert);
+    free(am->tls_key);
+}
+
+gw_alertmanager_t *gw_alertmanager_new(const gw_alertmanager_opts_t *o, uint64_t *posts,
                                        uint64_t *failures, char *errstr, size_t errstr_size)
 {
     gw_alertmanager_t *am = calloc(1, sizeof(*am));
@@ -100,10 +139,22 @@ gw_alertmanager_t *gw_alertmanager_new(const char *url, int64_t timeout_ms, uint
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    size_t len = strlen(url);
+    size_t len = strlen(o->url);
     snprintf(am->url, sizeof(am->url), "%.*s/api/v2/alerts",
-             (int)(len && url[len - 1] == '/' ? len - 1 : len), url);
-    am->timeout_ms = timeout_ms;
+             (int)(len && o->url[len - 1] == '/' ? len - 1 : len), o->url);
+    am->timeout_ms = o->timeout_ms;
+    am->username = dup_or_null(o->username);
+    am->password = dup_or_null(o->password);
+    am->tls_ca = dup_or_null(o->tls_ca);
+    am->tls_cert = dup_or_null(o->tls_cert);
+    am->tls_key = dup_or_null(o->tls_key);
+    am->tls_verify = o->tls_verify;
+    if (o->bearer_token) {
+        size_t n = strlen(o->bearer_token) + 32;
+        am->auth_header = malloc(n);
+        if (am->auth_header)
+            snprintf(am->auth_header, n, "Authorization: Bearer %s", o->bearer_token);
+    }
     am->posts = posts;
     am->failures = failures;
     pthread_mutex_init(&am->mu, NULL);
@@ -115,6 +166,7 @@ gw_alertmanager_t *gw_alertmanager_new(const char *url, int64_t timeout_ms, uint
         pthread_cond_destroy(&am->idle);
         pthread_cond_destroy(&am->cv);
         pthread_mutex_destroy(&am->mu);
+        free_strings(am);
         free(am);
         return NULL;
     }
@@ -171,5 +223,6 @@ void gw_alertmanager_free(gw_alertmanager_t *am)
     pthread_cond_destroy(&am->idle);
     pthread_cond_destroy(&am->cv);
     pthread_mutex_destroy(&am->mu);
+    free_strings(am);
     free(am);
 }

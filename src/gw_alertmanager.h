@@ -19,6 +19,7 @@
 #ifndef GW_ALERTMANAGER_H
 #define GW_ALERTMANAGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,11 +27,21 @@
 
 typedef struct gw_alertmanager_s gw_alertmanager_t;
 
-/* Starts the posting thread for Alertmanager at base URL `url`
- * ("http://host:9093"). `posts` and `failures` (borrowed; may be NULL) are
- * incremented atomically per POST and per failed POST. NULL with `errstr`
- * on failure. */
-gw_alertmanager_t *gw_alertmanager_new(const char *url, int64_t timeout_ms, uint64_t *posts,
+/* Where and how to post (strings are copied; NULL: not set). */
+typedef struct {
+    const char *url; /* base URL, "http://host:9093" or "https://..." */
+    int64_t timeout_ms;
+    const char *username, *password; /* basic auth */
+    const char *bearer_token;        /* Authorization: Bearer */
+    const char *tls_ca;              /* CA bundle for the server's certificate */
+    const char *tls_cert, *tls_key;  /* client certificate */
+    bool tls_verify;                 /* verify the server's certificate and host name */
+} gw_alertmanager_opts_t;
+
+/* Starts the posting thread. `posts` and `failures` (borrowed; may be NULL)
+ * are incremented atomically per POST and per failed POST. NULL with
+ * `errstr` on failure. */
+gw_alertmanager_t *gw_alertmanager_new(const gw_alertmanager_opts_t *opts, uint64_t *posts,
                                        uint64_t *failures, char *errstr, size_t errstr_size);
 
 /* Queues a JSON array of alerts; takes ownership of `body` (malloc'ed). */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gw_alerts.h"
 #include "gw_keys.h"
@@ -304,6 +305,22 @@ void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
 
 /* ---- the daemon's sections --------------------------------------------- */
 
+/* alerting.alertmanager's authentication and TLS keys (main_extra_t.am_*). */
+enum {
+    AM_USERNAME,
+    AM_PASSWORD_ENV,
+    AM_PASSWORD_FILE,
+    AM_TOKEN_ENV,
+    AM_TOKEN_FILE,
+    AM_TLS_CA,
+    AM_TLS_CERT,
+    AM_TLS_KEY,
+    AM_KEYS
+};
+static const char *const am_keys[AM_KEYS] = {
+    "username",          "password_env", "password_file", "bearer_token_env",
+    "bearer_token_file", "tls_ca",       "tls_cert",      "tls_key"};
+
 /* Lines of keys that cross-field checks report against. */
 typedef struct {
     yaml_node_t *windows;
@@ -317,6 +334,9 @@ typedef struct {
     yaml_node_t *alert_windows; /* resolved after the walk */
     yaml_node_t *tls[6];        /* redis.tls and tls_*, in the order of tls_fields */
     yaml_node_t *tls_other;     /* the first redis.tls_* key given */
+    /* alerting.alertmanager's secrets and TLS files: key node and value */
+    yaml_node_t *am_node[AM_KEYS];
+    const char *am_value[AM_KEYS];
 } main_extra_t;
 
 /* Reads a mapping of librdkafka properties into *out / *nout. */
@@ -804,7 +824,29 @@ static void load_severity(cfg_loader_t *L, yaml_node_t *node, const char *path, 
     }
 }
 
+/* One of am_keys: remembered with its line for the checks after the walk. */
+static void load_am_key(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    (void)base;
+    main_extra_t *x = L->extra;
+    const char *key = strrchr(path, '.') ? strrchr(path, '.') + 1 : path;
+    for (int i = 0; i < AM_KEYS; i++)
+        if (!strcmp(key, am_keys[i])) {
+            x->am_node[i] = node;
+            x->am_value[i] = cfg_scalar(L, node, path);
+        }
+}
+
 static const cfg_field_t alertmanager_fields[] = {
+    {"username", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"password_env", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"password_file", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"bearer_token_env", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"bearer_token_file", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"tls_ca", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"tls_cert", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"tls_key", CFG_CUSTOM, 0, 0, 0, NULL, load_am_key},
+    {"tls_verify", CFG_BOOL, offsetof(gw_config_t, alerting.am_auth.tls_verify)},
     {"url", CFG_STR_OPT, offsetof(gw_config_t, alerting.alertmanager_url)},
     {"timeout", CFG_DURATION, offsetof(gw_config_t, alerting.alertmanager_timeout_ms), 100, 60000},
     {"generator_url", CFG_CUSTOM, 0, 0, 0, NULL, load_generator_url},
@@ -899,6 +941,7 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->alerting.stream_max_length = 10000;
     cfg->alerting.alertmanager_url = "";
     cfg->alerting.alertmanager_timeout_ms = 2000;
+    cfg->alerting.am_auth.tls_verify = true;
     cfg->alerting.generator_url = "";
     cfg->alerting.runbook_url = GW_DOCS_URL "/alerts.md";
     for (int k = 0; k < GW_ALERT_KINDS; k++)
@@ -928,45 +971,117 @@ gw_config_t *gw_config_defaults(void)
     return config_new(&arena);
 }
 
-static void read_password(cfg_loader_t *L, main_extra_t *x)
+/* A secret from an environment variable or a file (the first line), given
+ * as the keys `env_key` (node env, its value env_name) and `file_key`:
+ * NULL when neither is given or --no-secrets; errors name the key. */
+static const char *read_secret(cfg_loader_t *L, yaml_node_t *env, const char *env_name,
+                               const char *env_key, yaml_node_t *file, const char *file_path,
+                               const char *file_key)
 {
-    gw_config_t *cfg = L->cfg;
-    if (x->password_env && x->password_file) {
-        cfg_error(L, x->password_file, "redis.password_file",
-                  "give password_env or password_file, not both");
-        return;
+    if (env && file) {
+        cfg_error(L, file, file_key, "give %s or %s, not both", strrchr(env_key, '.') + 1,
+                  strrchr(file_key, '.') + 1);
+        return NULL;
     }
     /* --no-secrets: the keys are checked, the secret is not read (a CI
      * lint has neither the variable nor the file). */
     if (L->flags & GW_CONFIG_NO_SECRETS)
-        return;
-    if (x->password_env_name) {
-        const char *v = getenv(x->password_env_name);
+        return NULL;
+    if (env_name) {
+        const char *v = getenv(env_name);
         if (!v)
-            cfg_error(L, x->password_env, "redis.password_env",
-                      "environment variable %s is not set", x->password_env_name);
-        else
-            cfg->redis.password = cfg_strdup(L, v);
+            cfg_error(L, env, env_key, "environment variable %s is not set", env_name);
+        return v ? cfg_strdup(L, v) : NULL;
     }
-    if (x->password_file_path) {
-        FILE *f = fopen(x->password_file_path, "r");
-        if (!f) {
-            cfg_error(L, x->password_file, "redis.password_file", "cannot read %s: %s",
-                      x->password_file_path, strerror(errno));
-            return;
-        }
-        char buf[1024];
-        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-            buf[--n] = '\0';
-        if (n == 0)
-            cfg_error(L, x->password_file, "redis.password_file", "%s is empty",
-                      x->password_file_path);
-        else
-            cfg->redis.password = cfg_strdup(L, buf);
+    if (!file_path)
+        return NULL;
+    FILE *f = fopen(file_path, "r");
+    if (!f) {
+        cfg_error(L, file, file_key, "cannot read %s: %s", file_path, strerror(errno));
+        return NULL;
     }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    if (n == 0) {
+        cfg_error(L, file, file_key, "%s is empty", file_path);
+        return NULL;
+    }
+    return cfg_strdup(L, buf);
+}
+
+static void read_password(cfg_loader_t *L, main_extra_t *x)
+{
+    const char *p = read_secret(L, x->password_env, x->password_env_name, "redis.password_env",
+                                x->password_file, x->password_file_path, "redis.password_file");
+    if (p)
+        L->cfg->redis.password = p;
+}
+
+/* alerting.alertmanager's authentication and TLS: one way to authenticate,
+ * readable files, TLS settings only with an https URL. */
+static void check_alertmanager_auth(cfg_loader_t *L, main_extra_t *x)
+{
+    gw_config_t *cfg = L->cfg;
+    const char *const *v = x->am_value;
+    yaml_node_t *const *n = x->am_node;
+    const char *url = cfg->alerting.alertmanager_url;
+    bool basic = n[AM_USERNAME] || n[AM_PASSWORD_ENV] || n[AM_PASSWORD_FILE];
+    bool bearer = n[AM_TOKEN_ENV] || n[AM_TOKEN_FILE];
+    bool any = basic || bearer || n[AM_TLS_CA] || n[AM_TLS_CERT] || n[AM_TLS_KEY];
+    if (!any)
+        return;
+    if (!url || !*url) {
+        for (int i = 0; i < AM_KEYS; i++)
+            if (n[i]) {
+                cfg_error(L, n[i], "alerting.alertmanager", "%s is given but url is not",
+                          am_keys[i]);
+                return;
+            }
+    }
+    if (basic && bearer)
+        cfg_error(L, n[AM_TOKEN_ENV] ? n[AM_TOKEN_ENV] : n[AM_TOKEN_FILE], "alerting.alertmanager",
+                  "give basic auth (username and password) or a bearer token, not both");
+    if (basic && !n[AM_USERNAME])
+        cfg_error(L, n[AM_PASSWORD_ENV] ? n[AM_PASSWORD_ENV] : n[AM_PASSWORD_FILE],
+                  "alerting.alertmanager.username", "a password needs a username");
+    if (n[AM_USERNAME] && !n[AM_PASSWORD_ENV] && !n[AM_PASSWORD_FILE])
+        cfg_error(L, n[AM_USERNAME], "alerting.alertmanager.password_env",
+                  "basic auth needs password_env or password_file");
+    cfg->alerting.am_auth.username = v[AM_USERNAME];
+    cfg->alerting.am_auth.password = read_secret(
+        L, n[AM_PASSWORD_ENV], v[AM_PASSWORD_ENV], "alerting.alertmanager.password_env",
+        n[AM_PASSWORD_FILE], v[AM_PASSWORD_FILE], "alerting.alertmanager.password_file");
+    cfg->alerting.am_auth.bearer_token =
+        read_secret(L, n[AM_TOKEN_ENV], v[AM_TOKEN_ENV], "alerting.alertmanager.bearer_token_env",
+                    n[AM_TOKEN_FILE], v[AM_TOKEN_FILE], "alerting.alertmanager.bearer_token_file");
+    bool tls = n[AM_TLS_CA] || n[AM_TLS_CERT] || n[AM_TLS_KEY] || !cfg->alerting.am_auth.tls_verify;
+    if (tls && url && strncmp(url, "https://", 8) != 0)
+        cfg_error(L,
+                  n[AM_TLS_CA]     ? n[AM_TLS_CA]
+                  : n[AM_TLS_CERT] ? n[AM_TLS_CERT]
+                                   : n[AM_TLS_KEY],
+                  "alerting.alertmanager.url",
+                  "TLS settings are given but the url \"%s\" is not https://", url);
+    if (!n[AM_TLS_CERT] != !n[AM_TLS_KEY])
+        cfg_error(L, n[AM_TLS_CERT] ? n[AM_TLS_CERT] : n[AM_TLS_KEY],
+                  n[AM_TLS_CERT] ? "alerting.alertmanager.tls_key"
+                                 : "alerting.alertmanager.tls_cert",
+                  "a client certificate needs both tls_cert and tls_key");
+    for (int i = AM_TLS_CA; i <= AM_TLS_KEY; i++) {
+        if (!v[i])
+            continue;
+        char key[64];
+        snprintf(key, sizeof(key), "alerting.alertmanager.%s", am_keys[i]);
+        if (!(L->flags & GW_CONFIG_NO_SECRETS) && access(v[i], R_OK) != 0)
+            cfg_error(L, n[i], key, "cannot read %s: %s", v[i], strerror(errno));
+    }
+    cfg->alerting.am_auth.tls_ca = v[AM_TLS_CA];
+    cfg->alerting.am_auth.tls_cert = v[AM_TLS_CERT];
+    cfg->alerting.am_auth.tls_key = v[AM_TLS_KEY];
 }
 
 /* What a Redis TLS configuration needs beyond its keys' own checks. */
@@ -1070,6 +1185,7 @@ static int load(const char *text, size_t len, const char *name, unsigned flags, 
     if (root)
         cfg_walk_mapping(&L, root, "", top_fields, cfg);
     read_password(&L, &extra);
+    check_alertmanager_auth(&L, &extra);
     check_cross(&L, &extra);
     cfg_resolve_playbooks(&L);
     for (int i = 0; i < L.cfg->nplaybooks; i++)

@@ -125,6 +125,17 @@ typedef struct gw_config_s {
         int stream_max_length;        /* of the per-tenant Redis stream */
         const char *alertmanager_url; /* "" disables; e.g. http://127.0.0.1:9093 */
         int64_t alertmanager_timeout_ms;
+        /* Alertmanager behind authentication or TLS (NULL when not set):
+         * basic auth (username and a password from an env var or a file)
+         * or a bearer token (env var or file); a CA for the server, a
+         * client certificate and key, and whether to verify the server. */
+        struct {
+            const char *username;
+            const char *password;
+            const char *bearer_token;
+            const char *tls_ca, *tls_cert, *tls_key;
+            bool tls_verify;
+        } am_auth;
         /* generatorURL template: {tenant} {team} {rep} {window} {kind}
          * {playbook} are replaced; "" omits generatorURL. */
         const char *generator_url;

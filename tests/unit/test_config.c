@@ -225,6 +225,37 @@ static void test_config_calendar_errors_name_key_and_line(void **state)
                  "teams entry \"a\" is in calendars \"x\" and \"y\"");
 }
 
+static void test_config_alertmanager_auth_and_tls(void **state)
+{
+    (void)state;
+    setenv("GW_TEST_AM_PASSWORD", "s3cret", 1);
+    gw_config_t *cfg = load_ok("alerting:\n  alertmanager:\n    url: https://am:9093\n"
+                               "    username: gapwatch\n    password_env: GW_TEST_AM_PASSWORD\n"
+                               "    tls_ca: /etc/ssl/certs/ca-certificates.crt\n");
+    assert_string_equal(cfg->alerting.am_auth.username, "gapwatch");
+    assert_string_equal(cfg->alerting.am_auth.password, "s3cret");
+    assert_true(cfg->alerting.am_auth.tls_verify);
+    gw_config_free(cfg);
+    expect_error("alerting:\n  alertmanager:\n    url: https://am:9093\n"
+                 "    username: gapwatch\n    password_env: GW_TEST_AM_PASSWORD\n"
+                 "    bearer_token_env: GW_TEST_AM_PASSWORD\n",
+                 "t.yaml:6: alerting.alertmanager: give basic auth (username and password) or a "
+                 "bearer token, not both");
+    expect_error("alerting:\n  alertmanager:\n    url: https://am:9093\n"
+                 "    password_env: GW_TEST_AM_PASSWORD\n",
+                 "t.yaml:4: alerting.alertmanager.username: a password needs a username");
+    expect_error("alerting:\n  alertmanager:\n    url: http://am:9093\n"
+                 "    tls_ca: /etc/ssl/certs/ca-certificates.crt\n",
+                 "t.yaml:4: alerting.alertmanager.url: TLS settings are given but the url "
+                 "\"http://am:9093\" is not https://");
+    expect_error("alerting:\n  alertmanager:\n    url: https://am:9093\n"
+                 "    tls_ca: /nonexistent/ca.crt\n",
+                 "t.yaml:4: alerting.alertmanager.tls_ca: cannot read /nonexistent/ca.crt");
+    expect_error("alerting:\n  alertmanager:\n    username: gapwatch\n",
+                 "t.yaml:3: alerting.alertmanager: username is given but url is not");
+    unsetenv("GW_TEST_AM_PASSWORD");
+}
+
 static void test_config_librdkafka_property_is_checked(void **state)
 {
     (void)state;
@@ -377,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_config_bad_values_name_key_and_line),
         cmocka_unit_test(test_config_librdkafka_property_is_checked),
         cmocka_unit_test(test_config_calendars_are_read_and_matched_to_teams),
+        cmocka_unit_test(test_config_alertmanager_auth_and_tls),
         cmocka_unit_test(test_config_calendar_errors_name_key_and_line),
         cmocka_unit_test(test_config_yaml_syntax_error_has_line),
         cmocka_unit_test(test_config_secrets_come_from_env_or_file),
