@@ -1,7 +1,8 @@
 /*
- * gw_config_internal: the YAML walking helpers shared by the parts of the
- * config loader (gw_config.c for the daemon's sections, further files for
- * larger sections). Not a public contract: only config sources include it.
+ * gw_config_internal: the YAML walker (gw_config_walk.c) shared by the
+ * parts of the config loader (gw_config.c for the daemon's sections,
+ * gw_config_playbook.c, gw_config_calendar.c), and the section loaders
+ * gw_config.c calls. Not a public contract: only config sources include it.
  *
  * Every helper reports errors through cfg_error(), which records
  * "<file>:<line>: <path>: <message>" and lets the walk continue, so one run
@@ -56,9 +57,9 @@ struct cfg_loader_s {
     size_t err_size;
     size_t err_len;
     int nerr;
-    unsigned flags;       /* GW_CONFIG_* of gw_config_load_file_flags */
-    void *extra;          /* state of gw_config.c's loaders (e.g. line numbers) */
-    void *playbook_state; /* state of gw_config_playbook.c, resolved after the walk */
+    unsigned flags;                              /* GW_CONFIG_* of gw_config_load_file_flags */
+    struct cfg_main_extra_s *extra;              /* gw_config.c's: lines for its checks */
+    struct cfg_playbook_state_s *playbook_state; /* gw_config_playbook.c's, resolved after */
 };
 
 /* Records one error at `node`'s line (line 0 when node is NULL). */
@@ -76,6 +77,14 @@ const char *cfg_scalar(cfg_loader_t *L, yaml_node_t *node, const char *path);
  * repeated keys are errors naming the allowed keys. */
 void cfg_walk_mapping(cfg_loader_t *L, yaml_node_t *node, const char *path,
                       const cfg_field_t *fields, void *base);
+
+/* "<path>.<key>", or "<key>" at the top level. */
+void cfg_join_path(char *buf, size_t size, const char *path, const char *key);
+
+/* Sets one field of `base` from `value` by its type (as a mapping walk
+ * does for each key). */
+void cfg_set_field(cfg_loader_t *L, const cfg_field_t *f, yaml_node_t *value, const char *path,
+                   void *base);
 
 /* Calls `fn` for each item of sequence `node` with path "<path>[i]". */
 void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
@@ -95,13 +104,12 @@ int cfg_duration(cfg_loader_t *L, yaml_node_t *node, const char *path, int64_t m
 int cfg_double(cfg_loader_t *L, yaml_node_t *node, const char *path, double min, double max,
                double *out);
 
-/* The `playbooks:` and `evaluation:` sections (gw_config_playbook.c). The
+/* The `playbooks:` section (gw_config_playbook.c). The
  * loader walks them like any key; cfg_resolve_playbooks() runs after the
  * whole document is walked, when windows and custom kinds are known, and
  * reports unknown kinds, windows and overlapping teams at their lines. */
 void cfg_load_playbooks(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base);
 void cfg_resolve_playbooks(cfg_loader_t *L);
-extern const cfg_field_t cfg_evaluation_fields[];
 
 /* The `calendars:` section (gw_config_calendar.c). */
 void cfg_load_calendars(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base);

@@ -68,18 +68,10 @@ typedef struct {
     yaml_node_t *inspected_node;
 } raw_playbook_t;
 
-typedef struct {
+typedef struct cfg_playbook_state_s {
     raw_playbook_t books[GW_PLAYBOOKS_MAX];
     int n;
 } playbook_state_t;
-
-const cfg_field_t cfg_evaluation_fields[] = {
-    {"sweep_interval", CFG_DURATION, offsetof(gw_config_t, evaluation.sweep_interval_ms), 1000,
-     86400000},
-    {"min_interval", CFG_DURATION, offsetof(gw_config_t, evaluation.min_interval_ms), 0, 86400000},
-    {"max_lag", CFG_INT, offsetof(gw_config_t, evaluation.max_lag), 0, 1000000000},
-    {NULL},
-};
 
 /* ---- walk --------------------------------------------------------------- */
 
