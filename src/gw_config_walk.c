@@ -179,7 +179,7 @@ void cfg_join_path(char *buf, size_t size, const char *path, const char *key)
 }
 
 void cfg_set_field(cfg_loader_t *L, const cfg_field_t *f, yaml_node_t *value, const char *path,
-                      void *base)
+                   void *base)
 {
     char *dst = (char *)base + f->offset;
     int64_t v;
@@ -292,4 +292,3 @@ void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
         fn(L, yaml_document_get_node(&L->doc, *it), sub, i, base);
     }
 }
-

@@ -51,6 +51,24 @@ int cli_conf_set_kv(rd_kafka_conf_t *conf, const char *kv)
     return 0;
 }
 
+int cli_kafka_option(cli_kafka_opts_t *o, int c, const char *arg)
+{
+    switch (c) {
+    case 'b':
+        snprintf(o->bootstrap, sizeof(o->bootstrap), "%s", arg);
+        return 1;
+    case 'F':
+        return cli_read_bootstrap_file(arg, o->bootstrap, sizeof(o->bootstrap)) == 0 ? 1 : -1;
+    case 't':
+        o->topic = arg;
+        return 1;
+    case 'X':
+        return cli_conf_set_kv(o->conf, arg) == 0 ? 1 : -1;
+    default:
+        return 0;
+    }
+}
+
 int cli_redis_option(cli_redis_opts_t *o, int c, const char *arg)
 {
     switch (c) {

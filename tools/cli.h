@@ -59,6 +59,20 @@ enum { CLI_OPT_USER = 1000, CLI_OPT_PASSWORD_ENV, CLI_OPT_PASSWORD_FILE };
     "      --password-env VAR   the password is in environment variable VAR\n"                     \
     "      --password-file FILE the password is the first line of FILE\n"
 
+/* The Kafka options of the Kafka commands: -b BROKERS, -F FILE (read the
+ * bootstrap servers from it), -t TOPIC, -X name=value (into `conf`). Set
+ * `topic` to the command's default and `conf` to rd_kafka_conf_new()
+ * before parsing. */
+typedef struct {
+    char bootstrap[1024];
+    const char *topic;
+    rd_kafka_conf_t *conf;
+} cli_kafka_opts_t;
+
+/* Takes getopt option `c` with `arg` into `o` when it is a Kafka option:
+ * 1 if taken, 0 if not, -1 for a bad value (said on stderr). */
+int cli_kafka_option(cli_kafka_opts_t *o, int c, const char *arg);
+
 /* Takes getopt option `c` with `arg` into `o` when it is a Redis option.
  * Returns 1 if taken, 0 if not. */
 int cli_redis_option(cli_redis_opts_t *o, int c, const char *arg);

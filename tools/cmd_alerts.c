@@ -207,33 +207,23 @@ int cmd_alerts(int argc, char **argv)
         CLI_REDIS_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    char bootstrap[1024] = "";
-    const char *topic = "sales.alerts", *tenant = NULL, *prefix = NULL;
+    const char *tenant = NULL, *prefix = NULL;
     cli_redis_opts_t ro = {0};
     bool from_beginning = false;
     int idle = 0, timeout_ms = 10000;
     print_ctx_t p = {false, 0, 0};
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cli_kafka_opts_t ko = {.topic = "sales.alerts", .conf = rd_kafka_conf_new()};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:F:t:X:r:c:n:h", opts, NULL)) != -1) {
+        int kc = cli_kafka_option(&ko, c, optarg);
+        if (kc < 0)
+            goto usage_fail;
+        if (kc > 0)
+            continue;
         if (cli_redis_option(&ro, c, optarg))
             continue;
         switch (c) {
-        case 'b':
-            snprintf(bootstrap, sizeof(bootstrap), "%s", optarg);
-            break;
-        case 'F':
-            if (cli_read_bootstrap_file(optarg, bootstrap, sizeof(bootstrap)) != 0)
-                goto usage_fail;
-            break;
-        case 't':
-            topic = optarg;
-            break;
-        case 'X':
-            if (cli_conf_set_kv(conf, optarg) != 0)
-                goto usage_fail;
-            break;
         case O_TIMEOUT:
             timeout_ms = atoi(optarg);
             if (timeout_ms < 1) {
@@ -262,7 +252,7 @@ int cmd_alerts(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
-            rd_kafka_conf_destroy(conf);
+            rd_kafka_conf_destroy(ko.conf);
             return 0;
         default:
             usage(stderr);
@@ -274,20 +264,20 @@ int cmd_alerts(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (ro.redis_addr || (ro.config_path && !bootstrap[0])) {
-        rd_kafka_conf_destroy(conf);
+    if (ro.redis_addr || (ro.config_path && !ko.bootstrap[0])) {
+        rd_kafka_conf_destroy(ko.conf);
         if (!tenant) {
             fprintf(stderr, "gapwatch alerts: the Redis stream needs --tenant\n");
             return 2;
         }
         return tail_stream(&p, &ro, tenant, prefix, from_beginning, idle);
     }
-    if (!bootstrap[0]) {
+    if (!ko.bootstrap[0]) {
         fprintf(stderr, "gapwatch alerts: give -b BROKERS, -F FILE or -r HOST:PORT\n");
         goto usage_fail;
     }
-    return tail_topic(&p, conf, bootstrap, topic, from_beginning, idle, timeout_ms);
+    return tail_topic(&p, ko.conf, ko.bootstrap, ko.topic, from_beginning, idle, timeout_ms);
 usage_fail:
-    rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_destroy(ko.conf);
     return 2;
 }

@@ -603,13 +603,13 @@ int cmd_dlq(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char bootstrap[1024] = "";
-    const char *topic = NULL, *config_path = NULL, *fix_path = NULL, *to = NULL;
+    const char *config_path = NULL, *fix_path = NULL, *to = NULL;
     dlq_filter_t filter = {.since_ms = 0, .until_ms = INT64_MAX};
     bool as_json = false, replay = false, all = false, validate = true, dry_run = false;
     int timeout_ms = 10000;
     int64_t now = gw_now_ms();
-    rd_kafka_conf_t *conf = rd_kafka_conf_new(), *pconf = rd_kafka_conf_new();
+    cli_kafka_opts_t ko = {.topic = NULL, .conf = rd_kafka_conf_new()};
+    rd_kafka_conf_t *pconf = rd_kafka_conf_new();
     gw_config_t *cfg = NULL;
     gw_decoder_t *dec = NULL;
     dlq_rec_t *recs = NULL;
@@ -621,21 +621,15 @@ int cmd_dlq(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:F:t:X:c:h", opts, NULL)) != -1) {
+        int kc = cli_kafka_option(&ko, c, optarg);
+        if (kc < 0)
+            goto out;
+        if (kc > 0) {
+            if (c == 'X' && cli_conf_set_kv(pconf, optarg) != 0)
+                goto out;
+            continue;
+        }
         switch (c) {
-        case 'b':
-            snprintf(bootstrap, sizeof(bootstrap), "%s", optarg);
-            break;
-        case 'F':
-            if (cli_read_bootstrap_file(optarg, bootstrap, sizeof(bootstrap)) != 0)
-                goto out;
-            break;
-        case 't':
-            topic = optarg;
-            break;
-        case 'X':
-            if (cli_conf_set_kv(conf, optarg) != 0 || cli_conf_set_kv(pconf, optarg) != 0)
-                goto out;
-            break;
         case 'c':
             config_path = optarg;
             break;
@@ -721,7 +715,7 @@ int cmd_dlq(int argc, char **argv)
         fprintf(stderr, "gapwatch dlq: unexpected argument \"%s\"\n", argv[optind]);
         goto out;
     }
-    if (!bootstrap[0]) {
+    if (!ko.bootstrap[0]) {
         fprintf(stderr, "gapwatch dlq: give -b BROKERS or -F FILE\n");
         goto out;
     }
@@ -759,31 +753,31 @@ int cmd_dlq(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (!topic)
-        topic = cfg->kafka.topic_dead_letter;
+    if (!ko.topic)
+        ko.topic = cfg->kafka.topic_dead_letter;
     if (fix_path && !(fix = fopen(fix_path, "r"))) {
         fprintf(stderr, "gapwatch dlq: cannot open --fix %s\n", fix_path);
         goto out;
     }
     rc = 1;
-    n = read_dlq(conf, bootstrap, topic, timeout_ms, fix_path ? NULL : &filter, &recs);
-    conf = NULL;
+    n = read_dlq(ko.conf, ko.bootstrap, ko.topic, timeout_ms, fix_path ? NULL : &filter, &recs);
+    ko.conf = NULL;
     if (n < 0)
         goto out;
     if (!replay) {
         for (int i = 0; i < n; i++)
             print_rec(&recs[i], as_json);
-        fprintf(stderr, "gapwatch dlq: %d record%s in %s%s\n", n, n == 1 ? "" : "s", topic,
+        fprintf(stderr, "gapwatch dlq: %d record%s in %s%s\n", n, n == 1 ? "" : "s", ko.topic,
                 filtered ? " matched" : "");
         rc = 0;
         goto out;
     }
 
-    replay_t rp = {NULL, validate ? dec : NULL, to, topic, dry_run, 0, 0};
+    replay_t rp = {NULL, validate ? dec : NULL, to, ko.topic, dry_run, 0, 0};
     if (!dry_run) {
         char ms[32];
         snprintf(ms, sizeof(ms), "%d", timeout_ms);
-        rd_kafka_conf_set(pconf, "bootstrap.servers", bootstrap, NULL, 0);
+        rd_kafka_conf_set(pconf, "bootstrap.servers", ko.bootstrap, NULL, 0);
         rd_kafka_conf_set(pconf, "enable.idempotence", "true", NULL, 0);
         rd_kafka_conf_set(pconf, "message.timeout.ms", ms, NULL, 0);
         cli_kafka_quiet(pconf, &st.k);
@@ -801,7 +795,7 @@ int cmd_dlq(int argc, char **argv)
     } else {
         for (int i = 0; i < n; i++) {
             char where[64];
-            snprintf(where, sizeof(where), "%s %d:%lld", topic, recs[i].partition,
+            snprintf(where, sizeof(where), "%s %d:%lld", ko.topic, recs[i].partition,
                      (long long)recs[i].offset);
             void *payload = recs[i].payload;
             recs[i].payload = NULL;
@@ -828,8 +822,8 @@ out:
     free(recs);
     if (fix)
         fclose(fix);
-    if (conf)
-        rd_kafka_conf_destroy(conf);
+    if (ko.conf)
+        rd_kafka_conf_destroy(ko.conf);
     if (pconf)
         rd_kafka_conf_destroy(pconf);
     gw_decoder_free(dec);

@@ -79,12 +79,11 @@ int cmd_produce(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char bootstrap[1024] = "";
-    const char *topic = "sales.events", *config_path = NULL;
+    const char *config_path = NULL;
     int32_t partition = RD_KAFKA_PARTITION_UA;
     bool dry_run = false, validate = true, timeout_set_by_x = false;
     int timeout_ms = 10000;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cli_kafka_opts_t ko = {.topic = "sales.events", .conf = rd_kafka_conf_new()};
     rd_kafka_headers_t *hdrs = NULL;
     produce_stats_t st;
     memset(&st, 0, sizeof(st));
@@ -97,17 +96,15 @@ int cmd_produce(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:F:t:p:H:X:c:h", opts, NULL)) != -1) {
+        int kc = cli_kafka_option(&ko, c, optarg);
+        if (kc < 0)
+            goto out;
+        if (kc > 0) {
+            timeout_set_by_x |= c == 'X' && (!strncmp(optarg, "message.timeout.ms=", 19) ||
+                                             !strncmp(optarg, "delivery.timeout.ms=", 20));
+            continue;
+        }
         switch (c) {
-        case 'b':
-            snprintf(bootstrap, sizeof(bootstrap), "%s", optarg);
-            break;
-        case 'F':
-            if (cli_read_bootstrap_file(optarg, bootstrap, sizeof(bootstrap)) != 0)
-                goto out;
-            break;
-        case 't':
-            topic = optarg;
-            break;
         case 'p':
             partition = (int32_t)strtol(optarg, &end, 10);
             if (!*optarg || *end || partition < 0) {
@@ -119,12 +116,6 @@ int cmd_produce(int argc, char **argv)
         case 'H':
             if (cli_header_add(&hdrs, "produce", optarg) != 0)
                 goto out;
-            break;
-        case 'X':
-            if (cli_conf_set_kv(conf, optarg) != 0)
-                goto out;
-            timeout_set_by_x |= !strncmp(optarg, "message.timeout.ms=", 19) ||
-                                !strncmp(optarg, "delivery.timeout.ms=", 20);
             break;
         case 'c':
             config_path = optarg;
@@ -152,7 +143,7 @@ int cmd_produce(int argc, char **argv)
             goto out;
         }
     }
-    if (!bootstrap[0] && !dry_run) {
+    if (!ko.bootstrap[0] && !dry_run) {
         fprintf(stderr, "gapwatch produce: give -b BROKERS or -F FILE (or --dry-run)\n");
         goto out;
     }
@@ -184,27 +175,27 @@ int cmd_produce(int argc, char **argv)
     if (!dry_run) {
         char ms[32];
         snprintf(ms, sizeof(ms), "%d", timeout_ms);
-        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
-        rd_kafka_conf_set(conf, "linger.ms", "20", NULL, 0);
+        rd_kafka_conf_set(ko.conf, "bootstrap.servers", ko.bootstrap, NULL, 0);
+        rd_kafka_conf_set(ko.conf, "enable.idempotence", "true", NULL, 0);
+        rd_kafka_conf_set(ko.conf, "linger.ms", "20", NULL, 0);
         if (!timeout_set_by_x)
-            rd_kafka_conf_set(conf, "message.timeout.ms", ms, NULL, 0);
-        cli_kafka_quiet(conf, &st.k);
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+            rd_kafka_conf_set(ko.conf, "message.timeout.ms", ms, NULL, 0);
+        cli_kafka_quiet(ko.conf, &st.k);
+        rd_kafka_conf_set_dr_msg_cb(ko.conf, dr_cb);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, ko.conf, err, sizeof(err));
         if (!rk) {
             fprintf(stderr, "gapwatch produce: %s\n", err);
             goto out;
         }
-        conf = NULL;
-        int parts = cli_kafka_probe("produce", rk, bootstrap, topic, timeout_ms, &st.k);
+        ko.conf = NULL;
+        int parts = cli_kafka_probe("produce", rk, ko.bootstrap, ko.topic, timeout_ms, &st.k);
         if (parts < 0) {
             rc = 1;
             goto out;
         }
         if (partition != RD_KAFKA_PARTITION_UA && partition >= parts) {
             fprintf(stderr, "gapwatch produce: -p %d: topic %s has partitions 0 to %d\n", partition,
-                    topic, parts - 1);
+                    ko.topic, parts - 1);
             goto out;
         }
     }
@@ -236,7 +227,7 @@ int cmd_produce(int argc, char **argv)
         rd_kafka_headers_t *h = hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
         for (;;) {
             rd_kafka_resp_err_t perr = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                rk, RD_KAFKA_V_TOPIC(ko.topic), RD_KAFKA_V_PARTITION(partition),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_KEY(key, strlen(key)),
                 RD_KAFKA_V_VALUE(buf, blen), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
             if (perr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -276,15 +267,15 @@ int cmd_produce(int argc, char **argv)
     fprintf(stderr,
             "gapwatch produce: %lu events to %s (%" PRIu64 " delivered, %" PRIu64
             " failed), %lu bad lines\n",
-            produced, topic, st.delivered, st.failed, bad);
+            produced, ko.topic, st.delivered, st.failed, bad);
     rc = (bad || st.failed || st.delivered != produced) ? 1 : 0;
 out:
     if (in && in != stdin)
         fclose(in);
     if (rk)
         rd_kafka_destroy(rk);
-    if (conf)
-        rd_kafka_conf_destroy(conf);
+    if (ko.conf)
+        rd_kafka_conf_destroy(ko.conf);
     if (hdrs)
         rd_kafka_headers_destroy(hdrs);
     gw_decoder_free(dec);

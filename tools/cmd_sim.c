@@ -211,28 +211,18 @@ int cmd_sim(int argc, char **argv)
     int64_t end_ms = -1;
     gw_sim_config_t sim = {
         .tenant = "acme", .teams = 3, .reps_per_team = 10, .days = 30, .seed = 1, .plant = true};
-    char bootstrap[1024] = "";
     const char *json_path = NULL, *truth_path = NULL;
     sim_ctx_t ctx = {.topic = "sales.events"};
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cli_kafka_opts_t ko = {.topic = "sales.events", .conf = rd_kafka_conf_new()};
     int c, rc = 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:F:t:X:h", opts, NULL)) != -1) {
+        int kc = cli_kafka_option(&ko, c, optarg);
+        if (kc < 0)
+            goto done;
+        if (kc > 0)
+            continue;
         switch (c) {
-        case 'b':
-            snprintf(bootstrap, sizeof(bootstrap), "%s", optarg);
-            break;
-        case 'F':
-            if (cli_read_bootstrap_file(optarg, bootstrap, sizeof(bootstrap)) != 0)
-                goto done;
-            break;
-        case 't':
-            ctx.topic = optarg;
-            break;
-        case 'X':
-            if (cli_conf_set_kv(conf, optarg) != 0)
-                goto done;
-            break;
         case O_JSON:
             json_path = optarg;
             break;
@@ -282,13 +272,14 @@ int cmd_sim(int argc, char **argv)
             goto done;
         }
     }
+    ctx.topic = ko.topic;
     if (sim.teams < 1 || sim.teams > 1000 || sim.reps_per_team < 1 || sim.reps_per_team > 10000 ||
         sim.days < 14 || sim.days > 365 || ctx.speed < 0) {
         fprintf(stderr, "gapwatch sim: --teams 1-1000, --reps 1-10000, --days 14-365, --speed "
                         ">= 0\n");
         goto done;
     }
-    if (!json_path && !bootstrap[0]) {
+    if (!json_path && !ko.bootstrap[0]) {
         fprintf(stderr, "gapwatch sim: give -b BROKERS, -F FILE or --json FILE\n");
         goto done;
     }
@@ -300,17 +291,17 @@ int cmd_sim(int argc, char **argv)
             goto done;
         }
     } else {
-        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
-        rd_kafka_conf_set(conf, "linger.ms", "20", NULL, 0);
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-        rd_kafka_conf_set_opaque(conf, &ctx);
-        ctx.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+        rd_kafka_conf_set(ko.conf, "bootstrap.servers", ko.bootstrap, NULL, 0);
+        rd_kafka_conf_set(ko.conf, "enable.idempotence", "true", NULL, 0);
+        rd_kafka_conf_set(ko.conf, "linger.ms", "20", NULL, 0);
+        rd_kafka_conf_set_dr_msg_cb(ko.conf, dr_cb);
+        rd_kafka_conf_set_opaque(ko.conf, &ctx);
+        ctx.rk = rd_kafka_new(RD_KAFKA_PRODUCER, ko.conf, err, sizeof(err));
         if (!ctx.rk) {
             fprintf(stderr, "gapwatch sim: %s\n", err);
             goto done;
         }
-        conf = NULL;
+        ko.conf = NULL;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -353,7 +344,7 @@ int cmd_sim(int argc, char **argv)
             nreps, sim.teams, sim.days, sim_stop ? " (interrupted)" : "");
     free(reps);
 done:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
+    if (ko.conf)
+        rd_kafka_conf_destroy(ko.conf);
     return rc;
 }
