@@ -12,6 +12,7 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from deploylib import Problems, Source, get, items, line, load, pairs, scalar
 
 COMPOSE = "deploy/compose.yaml"

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from deploylib import Problems, Source, at, get, items, load, scalar
 
 DASHBOARD = "deploy/grafana/dashboards/gapwatch.json"

@@ -16,6 +16,7 @@ produces (the Service's name).
 
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from deploylib import (
     Problems,
     Source,

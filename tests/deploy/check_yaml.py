@@ -11,6 +11,7 @@ FROM of the Dockerfile. gapwatch's own image carries the version being built
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from deploylib import Problems, Source, line, load, scalar, yaml, yaml_files
 
 GAPWATCHD_IMAGE = "gapwatch/gapwatchd"
