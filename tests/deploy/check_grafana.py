@@ -37,7 +37,7 @@ class Dashboard:
         self.problems = problems
         self.ids = set()
         self.queries = 0
-        self.wrong = []  # (where, uid) of references to another uid
+        self.wrong = []  # (where, line, uid) of references to another uid
 
     def line_of(self, needle):
         hits = [n for n, l in enumerate(self.lines, 1) if needle in l]
@@ -50,7 +50,7 @@ class Dashboard:
         if not isinstance(ds, dict):
             self.add(where_line, f"{where}: datasource is not {{type, uid}}")
         elif ds.get("uid") != self.uid:
-            self.wrong.append((where, ds.get("uid")))
+            self.wrong.append((where, where_line, ds.get("uid")))
 
     def panels(self, panels):
         for panel in panels or []:
@@ -176,9 +176,9 @@ def main():
             w.add(vl, f"{where}: its query does not read gapwatch_rep labels")
     w.panels(dash.get("panels"))
     if w.wrong:
-        where, got = w.wrong[0]
+        where, where_line, got = w.wrong[0]
         w.add(
-            0,
+            where_line,
             f'{len(w.wrong)} datasource references use uid "{got}" (the first: {where}), '
             f'not the provisioned "{uid}"',
         )
