@@ -26,7 +26,6 @@ from deploylib import (
     items,
     line,
     load,
-    pairs,
     scalar,
     selector_matches,
     yaml_files,
