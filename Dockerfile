@@ -1,8 +1,8 @@
 # gapwatchd container image: build and unit-test on Debian 13 (trixie, the
 # current stable: librdkafka 2.8, hiredis 1.2 with TLS), run on a slim
 # Debian 13 with only the runtime libraries (their names are Debian 13's:
-# libssl3t64, libhiredis1.1.0, ...; test_deploy checks them in the Debian 13
-# suite, tools/trixie.sh).
+# libssl3t64, libhiredis1.1.0, ...; tests/deploy/check_image.sh checks them in
+# the Debian 13 suite, tools/trixie.sh).
 #
 #   docker build -t gapwatch/gapwatchd:0.1.0 .
 #   docker run -v $PWD/gapwatchd.yaml:/etc/gapwatch/gapwatchd.yaml:ro \
