@@ -33,7 +33,8 @@ PACKAGES=(
   libsystemd-dev  # sd_notify: Type=notify readiness and watchdog (deploy/systemd)
   redis-server redis-tools prometheus-alertmanager prometheus prometheus-redis-exporter
   openssl  # test certificates (Redis TLS)
-  systemd  # systemd-analyze: test_deploy verifies deploy/systemd/gapwatchd.service
+  systemd  # systemd-analyze: tests/deploy/check_systemd.sh verifies deploy/systemd/gapwatchd.service
+  python3 python3-yaml  # tests/deploy/*.py: the deploy files' static checks
 )
 if [ $suite_only -eq 0 ]; then
   PACKAGES+=(clang-format clang "$clang_rt") # format check; libFuzzer and sanitizers: tools/fuzz.sh
