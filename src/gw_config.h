@@ -76,7 +76,6 @@ typedef struct gw_config_s {
         const char *password; /* from password_env / password_file; never logged */
         int64_t connect_timeout_ms;
         int64_t command_timeout_ms;
-        bool cluster; /* Redis Cluster: one entity per script call */
         /* TLS (needs hiredis >= 1.0 with hiredis_ssl: GW_HAVE_REDIS_TLS). */
         struct {
             bool enabled;

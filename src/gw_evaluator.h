@@ -78,9 +78,6 @@ void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch);
  */
 int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms);
 
-/* Starts a sweep now (used at start-up and by tests). */
-void gw_evaluator_sweep_now(gw_evaluator_t *ev);
-
 /* The current evaluation watermark (ms), or -1 when unknown. */
 int64_t gw_evaluator_watermark(gw_evaluator_t *ev);
 

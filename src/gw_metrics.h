@@ -158,7 +158,4 @@ void gw_metrics_server_publish(gw_metrics_server_t *srv, char *text, size_t len,
 /* Stops the server and frees. Accepts NULL. */
 void gw_metrics_server_stop(gw_metrics_server_t *srv);
 
-/* The port actually bound (useful with port 0). */
-int gw_metrics_server_port(const gw_metrics_server_t *srv);
-
 #endif

@@ -80,14 +80,6 @@ const char *gw_archetype_str(gw_archetype_t a)
     return a >= 0 && a < GW_ARCH_COUNT ? archetypes[a].name : "unknown";
 }
 
-int gw_archetype_parse(const char *name)
-{
-    for (int a = 0; a < GW_ARCH_COUNT; a++)
-        if (!strcmp(name, archetypes[a].name))
-            return a;
-    return -1;
-}
-
 int gw_sim_rep_count(const gw_sim_config_t *cfg)
 {
     return cfg->teams * cfg->reps_per_team;

@@ -36,9 +36,6 @@ typedef enum {
  * "high_volume_poor_conversion", "silent", "new_rep_ramping", "on_time_off". */
 const char *gw_archetype_str(gw_archetype_t a);
 
-/* Archetype by name; -1 if unknown. */
-int gw_archetype_parse(const char *name);
-
 typedef struct {
     const char *tenant; /* default "acme" */
     int teams;          /* >= 1 */

@@ -466,23 +466,6 @@ int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
     return GW_STORE_OK;
 }
 
-int gw_store_ping(gw_store_t *s, char *errstr, size_t errstr_size)
-{
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    const char *argv[1] = {"PING"};
-    size_t lens[1] = {4};
-    redisReply *r = command_argv(s, 1, argv, lens, errstr, errstr_size);
-    if (!r)
-        return GW_STORE_DOWN;
-    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
-    if (rc != GW_STORE_OK)
-        snprintf(errstr, errstr_size, "redis: PING refused: %s", r->str);
-    freeReplyObject(r);
-    return rc;
-}
-
 int gw_store_epoch_read(gw_store_t *s, char *epoch, size_t epoch_size, long long *npositions,
                         char *errstr, size_t errstr_size)
 {
@@ -1056,7 +1039,7 @@ static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t sto
     return 0;
 }
 
-/* entities per script call on a standalone Redis (one on a cluster) */
+/* entities per script call */
 #define ENTITIES_PER_CALL 128
 /* entities built at a time: the commands in flight stay bounded whatever
  * the batch size, and building overlaps Redis running the previous piece */
@@ -1118,9 +1101,8 @@ static int build_piece(gw_store_t *s)
     apply_flight_t *f = &s->flight;
     size_t n = gw_coalesce_count(f->batch);
     size_t end = f->next + ENTITIES_PER_PIECE < n ? f->next + ENTITIES_PER_PIECE : n;
-    size_t per_call = s->cfg->redis.cluster ? 1 : ENTITIES_PER_CALL;
-    for (size_t c = f->next; c < end; c += per_call) {
-        size_t ce = c + per_call < end ? c + per_call : end;
+    for (size_t c = f->next; c < end; c += ENTITIES_PER_CALL) {
+        size_t ce = c + ENTITIES_PER_CALL < end ? c + ENTITIES_PER_CALL : end;
         if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, EXPECT_APPLY, c, ce - c) != 0)
             return -1;
         for (size_t i = c; i < ce; i++) {

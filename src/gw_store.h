@@ -67,8 +67,8 @@ void gw_store_free(gw_store_t *store);
 
 /* Marks `store` as a reader (the CLI's): connecting loads no Lua script,
  * so a Redis ACL user with only +@read works. Only the read functions
- * (gw_store_read_hash, gw_store_stream_read, gw_store_ping,
- * gw_store_epoch_read) may be used on it. Call before the first connect. */
+ * (gw_store_read_hash, gw_store_stream_read, gw_store_epoch_read) may be used on it. Call before
+ * the first connect. */
 void gw_store_set_read_only(gw_store_t *store);
 
 /* Connects if not connected: connect (TLS when redis.tls: the handshake
@@ -129,9 +129,6 @@ int gw_store_redis_setup(gw_store_t *store, gw_redis_setup_t *setup, char *errst
  * value "<to> <stream_ms> <wall ms>"; idempotent). */
 int gw_store_record_gap(gw_store_t *store, const char *topic, int32_t partition, int64_t from,
                         int64_t to, int64_t stream_ms, char *errstr, size_t errstr_size);
-
-/* PING; returns GW_STORE_OK if Redis answers. */
-int gw_store_ping(gw_store_t *store, char *errstr, size_t errstr_size);
 
 /*
  * Applies every delta of `batch` read from `topic` and records, for each rep,
