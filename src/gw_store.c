@@ -1027,14 +1027,57 @@ static int room_for_one(void **arr, size_t *cap, size_t used, size_t elem)
     return 0;
 }
 
-static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t stored)
+/* Reports, in `errstr` and the log, a field of `key` whose value `v` is not
+ * the integer expected; the field is `prefix` + `partition` (positions).
+ * Returns GW_STORE_ERROR. */
+static int corrupt_field(char *errstr, size_t errstr_size, const char *key, const char *prefix,
+                         int32_t partition, const redisReply *v)
 {
-    const char *slash = strrchr(part, '/');
-    if (!slash || room_for_one((void **)&s->redo, &s->redocap, s->nredo, sizeof(*s->redo)) != 0)
+    snprintf(errstr, errstr_size, "redis: corrupt field %s%d of %s: \"%.*s\" is not an integer",
+             prefix, (int)partition, key, (int)(v->len < 64 ? v->len : 64), v->str);
+    gw_log_error("corrupt redis field", "key=%s field=%s%d value=\"%.*s\"", key, prefix,
+                 (int)partition, (int)(v->len < 64 ? v->len : 64), v->str);
+    return GW_STORE_ERROR;
+}
+
+/* The same for field `i` of the HGETALL reply `hash` read from `key`. */
+static int corrupt_hash_field(char *errstr, size_t errstr_size, const char *key,
+                              const redisReply *hash, size_t i)
+{
+    const redisReply *f = hash->element[i], *v = hash->element[i + 1];
+    int vl = (int)(v->len < 64 ? v->len : 64);
+    snprintf(errstr, errstr_size, "corrupt field %s of %s: \"%.*s\" is not an integer", f->str, key,
+             vl, v->str);
+    gw_log_error("corrupt redis field", "key=%s field=%s value=\"%.*s\"", key, f->str, vl, v->str);
+    return GW_STORE_ERROR;
+}
+
+/* A reply's string or integer element as an integer, strictly (a corrupt
+ * value is an error, never a 0). */
+static bool reply_i64(const redisReply *r, int64_t *out)
+{
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = r->integer;
+        return true;
+    }
+    return r->type == REDIS_REPLY_STRING && gw_resp_parse_i64(r->str, r->len, out);
+}
+
+/* Queues a re-send of `delta` to the partition named by `part`
+ * ("<topic>/<partition>") over the `stored` offset; -1 on a malformed part
+ * or stored value, or out of memory. */
+static int add_redo(gw_store_t *s, uint32_t delta, const redisReply *part, const redisReply *stored)
+{
+    const char *slash = part->type == REDIS_REPLY_STRING ? strrchr(part->str, '/') : NULL;
+    int64_t partition, offset;
+    if (!slash ||
+        !gw_resp_parse_i64(slash + 1, part->len - (size_t)(slash + 1 - part->str), &partition) ||
+        partition < 0 || partition > INT32_MAX || !reply_i64(stored, &offset) ||
+        room_for_one((void **)&s->redo, &s->redocap, s->nredo, sizeof(*s->redo)) != 0)
         return -1;
     s->redo[s->nredo].delta = delta;
-    s->redo[s->nredo].partition = (int32_t)strtol(slash + 1, NULL, 10);
-    s->redo[s->nredo].stored = stored;
+    s->redo[s->nredo].partition = (int32_t)partition;
+    s->redo[s->nredo].stored = offset;
     s->nredo++;
     return 0;
 }
@@ -1071,10 +1114,8 @@ static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisRepl
         } else {
             res->redo++;
             for (long long k = 0; k < -v; k++, e += 2) {
-                if (e + 1 >= r->elements || r->element[e]->type != REDIS_REPLY_STRING ||
-                    r->element[e + 1]->type != REDIS_REPLY_STRING ||
-                    add_redo(s, (uint32_t)(first + d), r->element[e]->str,
-                             strtoll(r->element[e + 1]->str, NULL, 10)) != 0) {
+                if (e + 1 >= r->elements ||
+                    add_redo(s, (uint32_t)(first + d), r->element[e], r->element[e + 1]) != 0) {
                     if (!first_error[0])
                         snprintf(first_error, size, "apply script returned a malformed redo list");
                     return;
@@ -1549,13 +1590,20 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
         freeReplyObject(r);
         return GW_STORE_ERROR;
     }
-    for (size_t i = 0; i < n; i++) {
+    rc = GW_STORE_OK;
+    for (size_t i = 0; i < n && rc == GW_STORE_OK; i++) {
         const redisReply *o = r->element[2 * i], *w = r->element[2 * i + 1];
-        pos[i].next_offset = o->type == REDIS_REPLY_STRING ? strtoll(o->str, NULL, 10) : -1;
-        pos[i].stream_ms = w->type == REDIS_REPLY_STRING ? strtoll(w->str, NULL, 10) : -1;
+        pos[i].next_offset = -1;
+        pos[i].stream_ms = -1;
+        if (o->type == REDIS_REPLY_STRING &&
+            !gw_resp_parse_i64(o->str, o->len, &pos[i].next_offset))
+            rc = corrupt_field(errstr, errstr_size, key, "", pos[i].partition, o);
+        else if (w->type == REDIS_REPLY_STRING &&
+                 !gw_resp_parse_i64(w->str, w->len, &pos[i].stream_ms))
+            rc = corrupt_field(errstr, errstr_size, key, "wm:", pos[i].partition, w);
     }
     freeReplyObject(r);
-    return GW_STORE_OK;
+    return rc;
 }
 
 /* A random id for a new deployment epoch (hex). */
@@ -1673,68 +1721,117 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
 
 /* ---- evaluation reads and snapshot writes ------------------------------ */
 
-static void parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_t *t)
+/* Reads a totals hash (HGETALL reply `r`) into `t`. Returns -1 when
+ * a known field is not an integer, its index in `r` in *bad. */
+static int parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_t *t, size_t *bad)
 {
     memset(t, 0, sizeof(*t));
     t->wm = -1;
     if (r->type != REDIS_REPLY_ARRAY)
-        return;
+        return 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!f || !v)
+        const char *f = r->element[i]->str;
+        const redisReply *v = r->element[i + 1];
+        if (!f || !v->str)
             continue;
-        if (!strcmp(f, "late"))
-            t->late = strtoll(v, NULL, 10);
-        else {
+        int64_t *into = NULL;
+        if (!strcmp(f, "late")) {
+            into = &t->late;
+        } else {
             int m = gw_metric_parse(kinds, f);
             if (m >= 0)
-                t->v[m] = strtoll(v, NULL, 10);
+                into = &t->v[m];
+        }
+        if (into && !gw_resp_parse_i64(v->str, v->len, into)) {
+            *bad = i;
+            return -1;
         }
     }
     /* Not stored (they would double the writes): derived from the kinds. */
     gw_metrics_derive(kinds, t->v);
+    return 0;
 }
 
-static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e)
+/* The time off "<from ms>-<to ms>" of a state field "off:...". */
+static bool parse_time_off(const redisReply *v, gw_interval_t *out)
 {
+    const char *dash = v->len > 1 ? memchr(v->str + 1, '-', v->len - 1) : NULL;
+    int64_t from, to;
+    if (!dash || !gw_resp_parse_i64(v->str, (size_t)(dash - v->str), &from) ||
+        !gw_resp_parse_i64(dash + 1, v->len - (size_t)(dash + 1 - v->str), &to))
+        return false;
+    *out = (gw_interval_t){from, to};
+    return true;
+}
+
+/* Fills `e` from the read script's reply `r`. Returns GW_STORE_OK, or
+ * GW_STORE_ERROR with `errstr` naming the key and field whose value is not
+ * the integer expected. */
+static int parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e,
+                      char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    size_t bad;
     e->exists = false;
     e->first_ms = -1;
     e->team[0] = '\0';
     e->team_since_ms = -1;
     e->avail = (gw_availability_t){.joined_ms = -1, .left_ms = -1};
-    for (int w = 0; w < cfg->nwindows; w++)
-        parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w]);
+    for (int w = 0; w < cfg->nwindows; w++) {
+        if (parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w], &bad) != 0) {
+            gw_keys_totals(key, sizeof(key), cfg->key_prefix, &e->entity, cfg->windows[w].name);
+            return corrupt_hash_field(errstr, errstr_size, key, r->element[1 + w], bad);
+        }
+    }
     for (int k = 0, j = 1 + cfg->nwindows; k < GW_PERIOD_COUNT; k++) {
         memset(&e->period[k], 0, sizeof(e->period[k]));
-        if (e->period_first[k] >= 0)
-            parse_totals(&cfg->kinds, r->element[j++], &e->period[k]);
+        if (e->period_first[k] < 0)
+            continue;
+        if (parse_totals(&cfg->kinds, r->element[j], &e->period[k], &bad) != 0) {
+            char date[16];
+            gw_date_format(e->period_first[k], date, sizeof(date));
+            gw_keys_period(key, sizeof(key), cfg->key_prefix, &e->entity,
+                           gw_period_str((gw_period_kind_t)k), date);
+            return corrupt_hash_field(errstr, errstr_size, key, r->element[j], bad);
+        }
+        j++;
     }
     const redisReply *st = r->element[0];
     for (size_t i = 0; st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
-        const char *f = st->element[i]->str, *v = st->element[i + 1]->str;
+        const char *f = st->element[i]->str;
+        const redisReply *v = st->element[i + 1];
+        if (!f || !v->str)
+            continue;
+        bool ok = true;
         if (!strcmp(f, "first_ms")) {
-            e->first_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->first_ms);
         } else if (!strcmp(f, "team")) {
-            snprintf(e->team, sizeof(e->team), "%s", v);
+            snprintf(e->team, sizeof(e->team), "%s", v->str);
         } else if (!strcmp(f, "team_since")) {
-            e->team_since_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->team_since_ms);
         } else if (!strcmp(f, "joined")) {
-            e->avail.joined_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->avail.joined_ms);
         } else if (!strcmp(f, "left")) {
-            e->avail.left_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->avail.left_ms);
         } else if (!strncmp(f, "off:", 4)) {
-            long long from, to;
-            if (sscanf(v, "%lld-%lld", &from, &to) == 2 && e->avail.noff < GW_TIME_OFF_MAX)
-                e->avail.off[e->avail.noff++] = (gw_interval_t){from, to};
+            gw_interval_t off;
+            ok = parse_time_off(v, &off);
+            if (ok && e->avail.noff < GW_TIME_OFF_MAX)
+                e->avail.off[e->avail.noff++] = off;
         } else if (!strncmp(f, "wm:", 3)) {
             int w = gw_config_window_index(cfg, f + 3);
             if (w >= 0) {
-                e->win[w].wm = strtoll(v, NULL, 10);
+                ok = gw_resp_parse_i64(v->str, v->len, &e->win[w].wm);
                 e->exists = true;
             }
         }
+        if (!ok) {
+            gw_keys_state(key, sizeof(key), cfg->key_prefix, &e->entity);
+            return corrupt_hash_field(errstr, errstr_size, key, st, i);
+        }
     }
     gw_availability_normalize(&e->avail);
+    return GW_STORE_OK;
 }
 
 static int read_periods(const gw_entity_read_t *e)
@@ -1777,7 +1874,7 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
             return GW_STORE_ERROR;
         }
     }
-    char first_error[256] = "";
+    char first_error[512] = "";
     for (size_t i = 0; i < n; i++) {
         redisReply *r = NULL;
         if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
@@ -1795,7 +1892,12 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
                          reads[i].entity.tenant, reads[i].entity.id, r->str);
         } else if (r->type == REDIS_REPLY_ARRAY &&
                    r->elements == (size_t)(1 + cfg->nwindows + read_periods(&reads[i]))) {
-            parse_read(cfg, r, &reads[i]);
+            /* the first error is the one reported; later ones are logged */
+            char later[sizeof(first_error)];
+            if (first_error[0])
+                parse_read(cfg, r, &reads[i], later, sizeof(later));
+            else
+                parse_read(cfg, r, &reads[i], first_error, sizeof(first_error));
         } else if (!first_error[0]) {
             snprintf(first_error, sizeof(first_error), "read script returned an unexpected reply");
         }
