@@ -211,6 +211,52 @@ static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
     return GW_STORE_OK;
 }
 
+/* Whether `r` is Redis' NOSCRIPT error: it restarted or SCRIPT FLUSH ran. */
+static bool is_noscript(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
+}
+
+/* The one answer to NOSCRIPT: load the scripts again (the caller then
+ * resends; what did run is skipped by its offsets or idempotent).
+ * Disconnects when that fails. */
+static int reload_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    gw_log_warn("redis lost the scripts; loading them again", NULL);
+    int rc = load_scripts(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        gw_store_disconnect(s);
+    return rc;
+}
+
+/* One attempt of a script call: sets *noscript when Redis answered NOSCRIPT
+ * (then nothing else of the reply is used). */
+typedef int (*script_attempt_fn)(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
+                                 size_t errstr_size);
+
+#define SCRIPTS_VANISHED "redis: scripts vanished again right after loading"
+
+/* Runs `attempt`, and once more after reloading the scripts if Redis lost
+ * them. */
+static int with_scripts(gw_store_t *s, script_attempt_fn attempt, void *ctx, char *errstr,
+                        size_t errstr_size)
+{
+    bool noscript = false;
+    int rc = attempt(s, ctx, &noscript, errstr, errstr_size);
+    if (rc != GW_STORE_OK || !noscript)
+        return rc;
+    rc = reload_scripts(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    noscript = false;
+    rc = attempt(s, ctx, &noscript, errstr, errstr_size);
+    if (rc == GW_STORE_OK && noscript) {
+        snprintf(errstr, errstr_size, SCRIPTS_VANISHED);
+        rc = GW_STORE_ERROR;
+    }
+    return rc;
+}
+
 static int positions_key(const gw_store_t *s, char *key, size_t size, char *errstr,
                          size_t errstr_size)
 {
@@ -1177,7 +1223,7 @@ static void handle_reply(gw_store_t *s, redisReply *r)
     apply_flight_t *f = &s->flight;
     const expect_t *e = &f->expect[f->nreplies++];
     if (r->type == REDIS_REPLY_ERROR) {
-        if (!strncmp(r->str, "NOSCRIPT", 8)) {
+        if (is_noscript(r)) {
             f->noscript = true;
         } else if (!f->error[0]) {
             /* Name the command refused: an ACL error (NOPERM) says neither
@@ -1512,14 +1558,12 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
     }
     int rc = flight_wait(s);
     if (rc == GW_STORE_OK && f->noscript) {
-        /* Redis restarted or SCRIPT FLUSH ran: load again and resend. The
-         * deltas that did run are skipped by their offsets. */
-        gw_log_warn("redis lost the scripts; loading them again", NULL);
+        /* The deltas that did run are skipped by their offsets. (Not
+         * with_scripts: the attempt is split between start and finish.) */
         uint64_t commands = f->res.commands;
-        rc = load_scripts(s, errstr, errstr_size);
+        rc = reload_scripts(s, errstr, errstr_size);
         if (rc != GW_STORE_OK) {
             f->active = false;
-            gw_store_disconnect(s);
             return rc;
         }
         rc = gw_store_apply_start(s, f->batch, f->topic, errstr, errstr_size);
@@ -1527,7 +1571,7 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
             rc = flight_wait(s);
         f->res.commands += commands;
         if (rc == GW_STORE_OK && f->noscript) {
-            snprintf(f->fail, sizeof(f->fail), "redis: scripts vanished again right after loading");
+            snprintf(f->fail, sizeof(f->fail), SCRIPTS_VANISHED);
             rc = GW_STORE_ERROR;
         }
     }
@@ -1628,6 +1672,60 @@ static void new_epoch(char *out, size_t size)
         o += (size_t)snprintf(out + o, size - o, "%02x", b[i]);
 }
 
+typedef struct {
+    const char *topic, *key, *fresh;
+    const gw_position_t *pos;
+    size_t n;
+} positions_write_t;
+
+static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
+                                size_t errstr_size)
+{
+    const positions_write_t *w = ctx;
+    gw_resp_t *b = &s->resp;
+    begin_evalsha(s, SCRIPT_POSITIONS, 1);
+    gw_resp_arg_str(b, w->key);
+    gw_resp_arg_str(b, s->epoch);
+    gw_resp_arg_str(b, w->fresh);
+    gw_resp_arg_i64(b, (int64_t)w->n);
+    for (size_t i = 0; i < w->n; i++) {
+        gw_resp_arg_i64(b, w->pos[i].partition);
+        gw_resp_arg_i64(b, w->pos[i].next_offset);
+        gw_resp_arg_i64(b, w->pos[i].stream_ms);
+    }
+    gw_resp_end(b);
+    redisReply *r = command_resp(s, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    int rc;
+    if (is_noscript(r)) {
+        *noscript = true;
+        rc = GW_STORE_OK;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rc = strstr(r->str, "GWLOST") ? GW_STORE_LOST : GW_STORE_ERROR;
+        if (rc == GW_STORE_LOST)
+            snprintf(errstr, errstr_size,
+                     "redis lost gapwatch's data: %s (redis restarted without persistence, "
+                     "or was flushed)",
+                     strstr(r->str, "GWLOST") + 7);
+        else
+            snprintf(errstr, errstr_size,
+                     "redis: EVALSHA of the positions script (topic %s) refused: %s", w->topic,
+                     r->str);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        rc = GW_STORE_OK;
+        /* The epoch belongs to the event topic's positions. */
+        if (!s->epoch[0] && !strcmp(w->topic, s->cfg->kafka.topic_events))
+            gw_store_set_epoch(s, r->element[1]->str);
+    } else {
+        rc = GW_STORE_ERROR;
+        snprintf(errstr, errstr_size, "redis: positions of %s: unexpected reply", w->topic);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position_t *pos, size_t n,
                              char *errstr, size_t errstr_size)
 {
@@ -1643,56 +1741,8 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
     }
     char fresh[40];
     new_epoch(fresh, sizeof(fresh));
-    for (int attempt = 0; attempt < 2; attempt++) {
-        gw_resp_t *b = &s->resp;
-        begin_evalsha(s, SCRIPT_POSITIONS, 1);
-        gw_resp_arg_str(b, key);
-        gw_resp_arg_str(b, s->epoch);
-        gw_resp_arg_str(b, fresh);
-        gw_resp_arg_i64(b, (int64_t)n);
-        for (size_t i = 0; i < n; i++) {
-            gw_resp_arg_i64(b, pos[i].partition);
-            gw_resp_arg_i64(b, pos[i].next_offset);
-            gw_resp_arg_i64(b, pos[i].stream_ms);
-        }
-        gw_resp_end(b);
-        redisReply *r = command_resp(s, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && attempt == 0) {
-            freeReplyObject(r);
-            rc = load_scripts(s, errstr, errstr_size);
-            if (rc != GW_STORE_OK) {
-                gw_store_disconnect(s);
-                return rc;
-            }
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            rc = strstr(r->str, "GWLOST") ? GW_STORE_LOST : GW_STORE_ERROR;
-            if (rc == GW_STORE_LOST)
-                snprintf(errstr, errstr_size,
-                         "redis lost gapwatch's data: %s (redis restarted without persistence, "
-                         "or was flushed)",
-                         strstr(r->str, "GWLOST") + 7);
-            else
-                snprintf(errstr, errstr_size,
-                         "redis: EVALSHA of the positions script (topic %s) refused: %s", topic,
-                         r->str);
-        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                   r->element[1]->type == REDIS_REPLY_STRING) {
-            rc = GW_STORE_OK;
-            /* The epoch belongs to the event topic's positions. */
-            if (!s->epoch[0] && !strcmp(topic, s->cfg->kafka.topic_events))
-                gw_store_set_epoch(s, r->element[1]->str);
-        } else {
-            rc = GW_STORE_ERROR;
-            snprintf(errstr, errstr_size, "redis: positions of %s: unexpected reply", topic);
-        }
-        freeReplyObject(r);
-        return rc;
-    }
-    return GW_STORE_ERROR;
+    positions_write_t w = {topic, key, fresh, pos, n};
+    return with_scripts(s, positions_write_once, &w, errstr, errstr_size);
 }
 
 int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, void *ctx,
@@ -1842,10 +1892,18 @@ static int read_periods(const gw_entity_read_t *e)
     return n;
 }
 
-static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
-                     bool *noscript, char *errstr, size_t errstr_size)
+typedef struct {
+    gw_entity_read_t *reads;
+    size_t n;
+    int64_t wm_ms;
+} read_entities_t;
+
+static int read_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr, size_t errstr_size)
 {
     const gw_config_t *cfg = s->cfg;
+    gw_entity_read_t *reads = ((read_entities_t *)ctx)->reads;
+    size_t n = ((read_entities_t *)ctx)->n;
+    int64_t wm_ms = ((read_entities_t *)ctx)->wm_ms;
     for (size_t i = 0; i < n; i++) {
         s->now_ms = gw_now_ms();
         gw_resp_t *b = &s->resp;
@@ -1883,10 +1941,10 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
             gw_store_disconnect(s);
             return GW_STORE_DOWN;
         }
-        if (r->type == REDIS_REPLY_ERROR) {
-            if (!strncmp(r->str, "NOSCRIPT", 8))
-                *noscript = true;
-            else if (!first_error[0])
+        if (is_noscript(r)) {
+            *noscript = true;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            if (!first_error[0])
                 snprintf(first_error, sizeof(first_error),
                          "EVALSHA of the apply script (read of %s:%s) refused: %s",
                          reads[i].entity.tenant, reads[i].entity.id, r->str);
@@ -1918,22 +1976,8 @@ int gw_store_read_entities(gw_store_t *s, gw_entity_read_t *reads, size_t n, int
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    bool noscript = false;
-    rc = read_once(s, reads, n, wm_ms, &noscript, errstr, errstr_size);
-    if (rc == GW_STORE_OK && noscript) {
-        rc = load_scripts(s, errstr, errstr_size);
-        if (rc != GW_STORE_OK) {
-            gw_store_disconnect(s);
-            return rc;
-        }
-        noscript = false;
-        rc = read_once(s, reads, n, wm_ms, &noscript, errstr, errstr_size);
-        if (rc == GW_STORE_OK && noscript) {
-            snprintf(errstr, errstr_size, "redis: scripts vanished again right after loading");
-            rc = GW_STORE_ERROR;
-        }
-    }
-    return rc;
+    read_entities_t rd = {reads, n, wm_ms};
+    return with_scripts(s, read_once, &rd, errstr, errstr_size);
 }
 
 int gw_store_queue_hash(gw_store_t *s, const gw_hash_write_t *w, char *errstr, size_t errstr_size)
@@ -2035,7 +2079,7 @@ int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char 
         switch (r->type) {
         case REDIS_REPLY_ERROR:
             out.error = r->str;
-            noscript |= !strncmp(r->str, "NOSCRIPT", 8);
+            noscript |= is_noscript(r);
             if (!first_error[0])
                 snprintf(first_error, sizeof(first_error), "%s", r->str);
             break;
@@ -2064,10 +2108,9 @@ int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char 
         freeReplyObject(r);
     }
     if (noscript) {
-        /* Redis lost the scripts: load them for the next attempt. */
+        /* Load them for the caller's next attempt (it resends itself). */
         char err[256];
-        if (load_scripts(s, err, sizeof(err)) != GW_STORE_OK)
-            gw_store_disconnect(s);
+        reload_scripts(s, err, sizeof(err));
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);

@@ -332,6 +332,21 @@ static void test_store_reloads_scripts_after_script_flush(void **state)
     gw_apply_result_t res = apply(ctx);
     assert_int_equal(res.applied, 2);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 2);
+    /* the positions script and the read take the same path */
+    char err[512];
+    freeReplyObject(redisCommand(ctx->redis, "SCRIPT FLUSH"));
+    gw_position_t p = {0, 2, T0};
+    if (gw_store_positions_write(ctx->store, "ev", &p, 1, err, sizeof(err)) != GW_STORE_OK)
+        fail_msg("positions write after SCRIPT FLUSH: %s", err);
+    freeReplyObject(redisCommand(ctx->redis, "SCRIPT FLUSH"));
+    gw_entity_read_t rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.entity = (gw_entity_t){GW_ENTITY_REP, "acme", "r1"};
+    for (int k = 0; k < GW_PERIOD_COUNT; k++)
+        rd.period_first[k] = -1;
+    if (gw_store_read_entities(ctx->store, &rd, 1, T0 + H, err, sizeof(err)) != GW_STORE_OK)
+        fail_msg("read after SCRIPT FLUSH: %s", err);
+    assert_true(rd.exists);
 }
 
 static void test_store_positions_only_move_forward(void **state)
