@@ -189,6 +189,34 @@ static redisReply *command_argv(gw_store_t *s, int argc, const char **argv, cons
     return r;
 }
 
+/* What to say of a reply that is not the one expected. */
+static const char *reply_why(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
+}
+
+/* Sends "<cmd> <key>" and returns its reply (free with freeReplyObject)
+ * when it is an array; otherwise NULL and *rc GW_STORE_DOWN, or
+ * GW_STORE_ERROR with `errstr` naming the command and the key. */
+static redisReply *command_key_array(gw_store_t *s, const char *cmd, const char *key, int *rc,
+                                     char *errstr, size_t errstr_size)
+{
+    const char *argv[2] = {cmd, key};
+    size_t lens[2] = {strlen(cmd), strlen(key)};
+    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    if (!r) {
+        *rc = GW_STORE_DOWN;
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: %s %s: %s", cmd, key, reply_why(r));
+        freeReplyObject(r);
+        *rc = GW_STORE_ERROR;
+        return NULL;
+    }
+    return r;
+}
+
 static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
 {
     for (int i = 0; i < SCRIPT_COUNT; i++) {
@@ -199,8 +227,7 @@ static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
         if (!r)
             return GW_STORE_DOWN;
         if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s",
-                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s", reply_why(r));
             freeReplyObject(r);
             return GW_STORE_ERROR;
         }
@@ -257,22 +284,33 @@ static int with_scripts(gw_store_t *s, script_attempt_fn attempt, void *ctx, cha
     return rc;
 }
 
-static int positions_key(const gw_store_t *s, char *key, size_t size, char *errstr,
+/* Writes the positions key of `topic` (NULL: the event topic) into `key`
+ * (GW_KEY_MAX bytes). */
+static int positions_key(const gw_store_t *s, const char *topic, char *key, char *errstr,
                          size_t errstr_size)
 {
-    const char *topic = s->cfg->kafka.topic_events;
-    if (gw_keys_positions(key, size, s->cfg->key_prefix, topic) < 0) {
+    if (!topic)
+        topic = s->cfg->kafka.topic_events;
+    if (gw_keys_positions(key, GW_KEY_MAX, s->cfg->key_prefix, topic) < 0) {
         snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
         return GW_STORE_ERROR;
     }
     return GW_STORE_OK;
 }
 
+/* Connects, then writes the positions key of `topic` into `key`. */
+static int connect_positions(gw_store_t *s, const char *topic, char *key, char *errstr,
+                             size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    return rc != GW_STORE_OK ? rc : positions_key(s, topic, key, errstr, errstr_size);
+}
+
 /* HGET of the recorded epoch into `out` ("" when none). */
 static int read_epoch(gw_store_t *s, char *out, size_t size, char *errstr, size_t errstr_size)
 {
     char key[GW_KEY_MAX];
-    int rc = positions_key(s, key, sizeof(key), errstr, errstr_size);
+    int rc = positions_key(s, NULL, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
     const char *argv[3] = {"HGET", key, "epoch"};
@@ -286,8 +324,7 @@ static int read_epoch(gw_store_t *s, char *out, size_t size, char *errstr, size_
     } else if (r->type == REDIS_REPLY_NIL) {
         out[0] = '\0';
     } else {
-        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key, reply_why(r));
         rc = GW_STORE_ERROR;
     }
     freeReplyObject(r);
@@ -305,7 +342,7 @@ static int check_epoch(gw_store_t *s, char *errstr, size_t errstr_size)
         return rc;
     if (strcmp(found, s->epoch) != 0) {
         char key[GW_KEY_MAX];
-        positions_key(s, key, sizeof(key), errstr, errstr_size);
+        positions_key(s, NULL, key, errstr, errstr_size);
         snprintf(errstr, errstr_size,
                  "redis lost gapwatch's data: epoch %s of %s is %s%s (redis restarted without "
                  "persistence, or was flushed)",
@@ -527,18 +564,10 @@ int gw_store_epoch_read(gw_store_t *s, char *epoch, size_t epoch_size, long long
     if (rc != GW_STORE_OK)
         return rc;
     char key[GW_KEY_MAX];
-    positions_key(s, key, sizeof(key), errstr, errstr_size);
-    const char *argv[3] = {"HKEYS", key};
-    size_t lens[3] = {5, strlen(key)};
-    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    positions_key(s, NULL, key, errstr, errstr_size);
+    redisReply *r = command_key_array(s, "HKEYS", key, &rc, errstr, errstr_size);
     if (!r)
-        return GW_STORE_DOWN;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis: HKEYS %s: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return GW_STORE_ERROR;
-    }
+        return rc;
     /* Only "<partition>" fields are positions. */
     *npositions = 0;
     for (size_t i = 0; i < r->elements; i++)
@@ -575,8 +604,7 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
             return GW_STORE_DOWN;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match,
-                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match, reply_why(r));
             freeReplyObject(r);
             return GW_STORE_ERROR;
         }
@@ -691,14 +719,10 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
 int gw_store_record_gap(gw_store_t *s, const char *topic, int32_t partition, int64_t from,
                         int64_t to, int64_t stream_ms, char *errstr, size_t errstr_size)
 {
-    int rc = gw_store_connect(s, errstr, errstr_size);
+    char key[GW_KEY_MAX];
+    int rc = connect_positions(s, topic, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    char key[GW_KEY_MAX];
-    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
-        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
-        return GW_STORE_ERROR;
-    }
     char field[64], value[96];
     snprintf(field, sizeof(field), "lost:%d:%lld", partition, (long long)from);
     snprintf(value, sizeof(value), "%lld %lld %lld", (long long)to, (long long)stream_ms,
@@ -1606,14 +1630,10 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
 {
     if (n == 0)
         return GW_STORE_OK;
-    int rc = gw_store_connect(s, errstr, errstr_size);
+    char key[GW_KEY_MAX];
+    int rc = connect_positions(s, topic, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    char key[GW_KEY_MAX];
-    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
-        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
-        return GW_STORE_ERROR;
-    }
     gw_resp_t *b = &s->resp;
     gw_resp_begin(b);
     gw_resp_arg(b, "HMGET", 5);
@@ -1629,8 +1649,7 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
     if (!r)
         return GW_STORE_DOWN;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
-        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key, reply_why(r));
         freeReplyObject(r);
         return GW_STORE_ERROR;
     }
@@ -1731,14 +1750,10 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
 {
     if (n == 0)
         return GW_STORE_OK;
-    int rc = gw_store_connect(s, errstr, errstr_size);
+    char key[GW_KEY_MAX];
+    int rc = connect_positions(s, topic, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    char key[GW_KEY_MAX];
-    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
-        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
-        return GW_STORE_ERROR;
-    }
     char fresh[40];
     new_epoch(fresh, sizeof(fresh));
     positions_write_t w = {topic, key, fresh, pos, n};
@@ -1751,17 +1766,9 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    const char *argv[2] = {"HGETALL", key};
-    size_t lens[2] = {7, strlen(key)};
-    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    redisReply *r = command_key_array(s, "HGETALL", key, &rc, errstr, errstr_size);
     if (!r)
-        return GW_STORE_DOWN;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis: HGETALL %s: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return GW_STORE_ERROR;
-    }
+        return rc;
     for (size_t i = 0; i + 1 < r->elements; i += 2)
         if (fn(ctx, r->element[i]->str, r->element[i + 1]->str))
             break;
