@@ -189,6 +189,20 @@ static redisReply *command_argv(gw_store_t *s, int argc, const char **argv, cons
     return r;
 }
 
+/* Waits for the next pipelined reply. On a lost connection: NULL, the
+ * store disconnected and `errstr` saying what was lost while `doing`. */
+static redisReply *next_reply(gw_store_t *s, const char *doing, char *errstr, size_t errstr_size)
+{
+    redisReply *r = NULL;
+    if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+        snprintf(errstr, errstr_size, "redis: connection lost %s: %s", doing,
+                 s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+        gw_store_disconnect(s);
+        return NULL;
+    }
+    return r;
+}
+
 /* What to say of a reply that is not the one expected. */
 static const char *reply_why(const redisReply *r)
 {
@@ -1459,13 +1473,9 @@ static int write_records(gw_store_t *s, const gw_coalesce_t *batch, char *errstr
     }
     char first_error[256] = "";
     for (size_t i = 0; i < expect; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost writing availability records: %s",
-                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "writing availability records", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
         if (r->type == REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error),
                      "HSET/HDEL of an availability record (state of a rep) refused: %s", r->str);
@@ -1941,13 +1951,9 @@ static int read_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr, siz
     }
     char first_error[512] = "";
     for (size_t i = 0; i < n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost while reading: %s",
-                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "while reading", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
         if (is_noscript(r)) {
             *noscript = true;
         } else if (r->type == REDIS_REPLY_ERROR) {
@@ -2074,13 +2080,9 @@ int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char 
     char first_error[256] = "";
     bool noscript = false;
     for (size_t i = 0; s->pending_replies > 0; i++) {
-        redisReply *r = NULL;
-        if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost while writing: %s",
-                     s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
         s->pending_replies--;
         gw_store_reply_t out = {.index = i};
         switch (r->type) {
@@ -2130,13 +2132,9 @@ int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
 {
     char first_error[256] = "";
     while (s->pending_replies > 0) {
-        redisReply *r = NULL;
-        if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost while writing: %s",
-                     s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
         s->pending_replies--;
         if (r->type == REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error), "%s", r->str);
