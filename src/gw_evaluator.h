@@ -12,7 +12,7 @@
  * (every assigned partition at its end or within evaluation.max_lag
  * messages): a replayed backlog is never judged half-read.
  *
- * Evaluation watermark (README.md, "Evaluation"): the minimum stream time
+ * Evaluation watermark (docs/diagnosis.md, "Evaluation"): the minimum stream time
  * of the assigned partitions that still have messages to read; when all are
  * caught up, the newest stream time, which advances with the wall clock
  * once every partition has been idle for consumer.idle_after.

@@ -132,7 +132,7 @@ typedef struct {
 /*
  * Renders every metric in the Prometheus text format (0.0.4) into a
  * malloc'ed NUL-terminated buffer (caller frees; *len set). NULL on OOM.
- * Metric names and labels are listed in README.md ("Metrics").
+ * Metric names and labels are listed in docs/metrics.md.
  */
 char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *view, size_t *len);
 

@@ -844,7 +844,7 @@ static void build_offset_field(gw_store_t *s, int32_t partition)
 }
 
 /* Writes one delta's ARGV section (layout: src/lua/apply.lua). */
-/* The rep's calendar period totals (README "Calendars"): the number of
+/* The rep's calendar period totals (docs/calendars.md): the number of
  * period keys, then per key its name, its number of fields and {metric,
  * sum} per field. Applied by the script with the windows, under the same
  * offsets, so exactly once. */
@@ -1444,7 +1444,7 @@ static int build_record(gw_store_t *s, const gw_avail_record_t *r)
     return 2;
 }
 
-/* Writes the batch's availability records (README "Calendars") to the reps'
+/* Writes the batch's availability records (docs/calendars.md) to the reps'
  * state, waiting for the replies: before the batch's counts and positions,
  * so whoever sees the positions sees the records. Idempotent, so a batch
  * retried after a failure writes them again harmlessly. Records are rare

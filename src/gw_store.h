@@ -36,7 +36,7 @@
 #define GW_STORE_ERROR (-2)
 /* Redis answers, but the deployment epoch this store knows is missing or
  * replaced: Redis lost gapwatch's data (restarted without persistence,
- * flushed). Retrying cannot help; see README "Data loss policy". */
+ * flushed). Retrying cannot help; see docs/redis.md, "Data loss policy". */
 #define GW_STORE_LOST (-3)
 
 typedef struct gw_store_s gw_store_t;
