@@ -168,7 +168,9 @@ typedef struct {
 } gw_position_t;
 
 /* Reads the positions of `n` partitions of `topic` (partition set by the
- * caller, the rest filled in). */
+ * caller, the rest filled in). A stored value that is not a canonical
+ * integer is GW_STORE_ERROR, `errstr` naming the key and the field (and
+ * logged), never a 0; `pos` is then not to be used. */
 int gw_store_positions_read(gw_store_t *store, const char *topic, gw_position_t *pos, size_t n,
                             char *errstr, size_t errstr_size);
 
@@ -203,7 +205,10 @@ typedef struct {
 /*
  * Slides every window of each of `n` entities to the evaluation watermark
  * `wm_ms` (never backwards; a missing entity is not created) and reads its
- * totals and metadata, pipelined. Fills the out fields of `reads`.
+ * totals and metadata, pipelined. Fills the out fields of `reads`. A
+ * counter or metadata field that is not a canonical integer is
+ * GW_STORE_ERROR, `errstr` naming the first such key and field (each is
+ * logged), never a 0.
  */
 int gw_store_read_entities(gw_store_t *store, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
                            char *errstr, size_t errstr_size);
