@@ -1,6 +1,6 @@
 /*
  * gapwatchd: consumes sales events from Kafka, keeps per-rep and per-team
- * window counters in Redis, and (see README.md) diagnoses reps who miss
+ * window counters in Redis, and (see docs/diagnosis.md) diagnoses reps who miss
  * their objective.
  *
  * This file is the wiring: options, signals, the loop and the shutdown
@@ -99,7 +99,7 @@ typedef struct {
     int64_t *v_lag, *v_stream;
     uint64_t *v_lost;
     int32_t v_cap;
-    /* Redis checks (README "Redis requirements", "Data loss policy") */
+    /* Redis checks (docs/redis.md, "Redis requirements", "Data loss policy") */
     bool setup_checked; /* CONFIG/INFO read once Redis answered */
     bool epoch_ready;   /* the epoch is known, or Redis is a new deployment */
     bool redis_ok;      /* the last health check (epoch HGET) succeeded */

@@ -19,7 +19,6 @@ struct gw_arena_s {
     chunk_t *first;
     chunk_t *head;
     size_t chunk_size;
-    size_t used_total;
     ProtobufCAllocator pb;
 };
 
@@ -100,7 +99,6 @@ void *gw_arena_alloc(gw_arena_t *a, size_t size)
     }
     void *p = (char *)c->data + c->used;
     c->used += size;
-    a->used_total += size;
     return p;
 }
 
@@ -134,12 +132,6 @@ void gw_arena_reset(gw_arena_t *a)
     }
     a->first->used = 0;
     a->head = a->first;
-    a->used_total = 0;
-}
-
-size_t gw_arena_used(const gw_arena_t *a)
-{
-    return a->used_total;
 }
 
 ProtobufCAllocator *gw_arena_protobuf(gw_arena_t *a)

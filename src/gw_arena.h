@@ -32,9 +32,6 @@ char *gw_arena_strndup(gw_arena_t *arena, const char *s, size_t len);
 /* Forgets every allocation; keeps the first chunk for reuse. */
 void gw_arena_reset(gw_arena_t *arena);
 
-/* Bytes handed out since the last reset (for metrics and tests). */
-size_t gw_arena_used(const gw_arena_t *arena);
-
 /* A protobuf-c allocator drawing from `arena` (its free is a no-op). The
  * returned object lives inside the arena struct: valid until gw_arena_free. */
 ProtobufCAllocator *gw_arena_protobuf(gw_arena_t *arena);

@@ -21,7 +21,7 @@
  * weekdays, "available" over the working weekdays that are not holidays,
  * counting only the rep's available time (after joining, before leaving,
  * outside time off). available / nominal is the share of the window's
- * objective the rep is expected to make (README "Calendars").
+ * objective the rep is expected to make (docs/calendars.md).
  */
 #ifndef GW_CALENDAR_H
 #define GW_CALENDAR_H

@@ -30,7 +30,7 @@ typedef struct {
     int64_t value;
 } gw_delta_cell_t;
 
-/* One metric increment of a rep in one calendar period (README "Calendars"):
+/* One metric increment of a rep in one calendar period (docs/calendars.md):
  * the period's kind and first local day in the team's calendar. */
 typedef struct {
     int32_t next; /* next period cell of the same rep, -1 at the end */
@@ -132,7 +132,7 @@ const gw_delta_t *gw_coalesce_delta(const gw_coalesce_t *c, size_t i);
 const gw_delta_cell_t *gw_coalesce_cell(const gw_coalesce_t *c, int32_t index);
 const gw_delta_part_t *gw_coalesce_part(const gw_coalesce_t *c, int32_t index);
 
-/* An availability record of the batch (README "Calendars"): written to the
+/* An availability record of the batch (docs/calendars.md): written to the
  * rep's state with the batch, before its positions; never counted. */
 typedef struct {
     gw_avail_kind_t avail;

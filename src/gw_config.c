@@ -660,7 +660,7 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->validation.max_future_ms = 3600000;
     cfg->metrics.listen = "127.0.0.1:9464";
     cfg->metrics.group_lag_interval_ms = 15000;
-    cfg->alerting.fire_after_ms = 86400000; /* measured: tests/quality, README */
+    cfg->alerting.fire_after_ms = 86400000; /* measured: tests/quality, docs/diagnosis.md */
     cfg->alerting.resolve_after_ms = 86400000;
     cfg->alerting.repeat_interval_ms = 24 * 3600000LL;
     cfg->alerting.kinds = (1u << GW_ALERT_KINDS) - 1;

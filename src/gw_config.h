@@ -10,7 +10,7 @@
  *
  * The returned gw_config_t is immutable after loading, except for the
  * reloadable parts gw_config_reload() replaces on the main thread (SIGHUP),
- * and owns all its strings; free it with gw_config_free(). See README.md ("Configuration")
+ * and owns all its strings; free it with gw_config_free(). See docs/configuration.md
  * for every key and its default.
  */
 #ifndef GW_CONFIG_H
@@ -76,7 +76,6 @@ typedef struct gw_config_s {
         const char *password; /* from password_env / password_file; never logged */
         int64_t connect_timeout_ms;
         int64_t command_timeout_ms;
-        bool cluster; /* Redis Cluster: one entity per script call */
         /* TLS (needs hiredis >= 1.0 with hiredis_ssl: GW_HAVE_REDIS_TLS). */
         struct {
             bool enabled;
@@ -86,7 +85,7 @@ typedef struct gw_config_s {
             const char *server_name; /* SNI; NULL: `host` */
             bool verify;             /* verify the server's certificate (default) */
         } tls;
-        /* What to do when Redis lost gapwatch's data (README "Data loss
+        /* What to do when Redis lost gapwatch's data (docs/redis.md "Data loss
          * policy"): stop applying, or rewind to the earliest retained
          * offsets and count again. */
         gw_data_loss_policy_t on_data_loss;
@@ -156,7 +155,7 @@ typedef struct gw_config_s {
     void *internal;               /* owned storage */
 } gw_config_t;
 
-/* The embedded defaults (README.md lists them). Never fails except on OOM
+/* The embedded defaults (docs/configuration.md lists them). Never fails except on OOM
  * (returns NULL). */
 gw_config_t *gw_config_defaults(void);
 

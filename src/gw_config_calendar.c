@@ -1,5 +1,5 @@
 /*
- * gw_config_calendar: the `calendars:` section (README "Calendars"). Each
+ * gw_config_calendar: the `calendars:` section (docs/calendars.md). Each
  * calendar names its time zone, working days, holidays, the first day of
  * its weeks, the month its fiscal year starts and the teams it covers
  * ("team", "tenant/team", "tenant/" + "*" for a tenant's default, "*").

@@ -180,6 +180,13 @@ static void load_targets(cfg_loader_t *L, yaml_node_t *node, const char *path, r
     }
 }
 
+/* A name resolved once the whole file is read; its node places the error. */
+static void load_raw_name(cfg_loader_t *L, yaml_node_t *node, const char *path, raw_name_t *out)
+{
+    out->name = cfg_scalar(L, node, path);
+    out->node = node;
+}
+
 static void load_per_window(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
@@ -190,17 +197,13 @@ static void load_per_window(cfg_loader_t *L, yaml_node_t *node, const char *path
 static void load_objective_kind(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
-    raw_playbook_t *rb = current(L);
-    rb->objective_kind.name = cfg_scalar(L, node, path);
-    rb->objective_kind.node = node;
+    load_raw_name(L, node, path, &current(L)->objective_kind);
 }
 
 static void load_objective_amount(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
-    raw_playbook_t *rb = current(L);
-    rb->objective_amount_of.name = cfg_scalar(L, node, path);
-    rb->objective_amount_of.node = node;
+    load_raw_name(L, node, path, &current(L)->objective_amount_of);
 }
 
 /* per_period: {week: 10, month: 40, quarter: 120} */
@@ -320,17 +323,13 @@ static void load_inspected(cfg_loader_t *L, yaml_node_t *node, const char *path,
 static void load_evidence_window(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
-    raw_playbook_t *rb = current(L);
-    rb->evidence_window.name = cfg_scalar(L, node, path);
-    rb->evidence_window.node = node;
+    load_raw_name(L, node, path, &current(L)->evidence_window);
 }
 
 static void load_partial_history(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
-    raw_playbook_t *rb = current(L);
-    rb->partial_history.name = cfg_scalar(L, node, path);
-    rb->partial_history.node = node;
+    load_raw_name(L, node, path, &current(L)->partial_history);
 }
 
 static const cfg_field_t quality_fields[] = {

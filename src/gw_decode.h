@@ -43,7 +43,7 @@ typedef enum {
 /* Stable snake_case name of a reason (the DLQ header and metrics label). */
 const char *gw_reason_str(gw_reason_t reason);
 
-/* What an availability record says (README "Calendars"); GW_AVAIL_NONE for
+/* What an availability record says (docs/calendars.md); GW_AVAIL_NONE for
  * an event that counts. */
 typedef enum {
     GW_AVAIL_NONE = 0,

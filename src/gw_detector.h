@@ -3,10 +3,10 @@
  * window totals and those of the other reps of its team, returns what is
  * wrong and why, with the evidence (p-values) behind each call.
  *
- * ROAM, in this order (README.md, "Playbooks and the diagnosis"):
+ * ROAM, in this order (docs/diagnosis.md):
  *   History and calendar: the objective is prorated to the share of the
  *     window's working time the rep's history covers and the rep was
- *     available (README "Calendars"); a rep available less than
+ *     available (docs/calendars.md); a rep available less than
  *     `min_history` of it is not judged (not_available), nor is one whose
  *     history covers less (partial_history, or any gap with `skip`).
  *   Result vs Objective: result >= objective is healthy, whatever the

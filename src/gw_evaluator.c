@@ -582,11 +582,6 @@ static int start_sweep(gw_evaluator_t *ev, char *err, size_t errsize)
     return GW_STORE_OK;
 }
 
-void gw_evaluator_sweep_now(gw_evaluator_t *ev)
-{
-    ev->next_sweep_mono = 0;
-}
-
 /* ---- evaluating a chunk ------------------------------------------------- */
 
 static int gap_field(void *ctx, const char *field, const char *value)

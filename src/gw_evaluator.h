@@ -12,7 +12,7 @@
  * (every assigned partition at its end or within evaluation.max_lag
  * messages): a replayed backlog is never judged half-read.
  *
- * Evaluation watermark (README.md, "Evaluation"): the minimum stream time
+ * Evaluation watermark (docs/diagnosis.md, "Evaluation"): the minimum stream time
  * of the assigned partitions that still have messages to read; when all are
  * caught up, the newest stream time, which advances with the wall clock
  * once every partition has been idle for consumer.idle_after.
@@ -77,9 +77,6 @@ void gw_evaluator_note_batch(gw_evaluator_t *ev, const gw_coalesce_t *batch);
  * Redis failed (the work stays queued).
  */
 int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms);
-
-/* Starts a sweep now (used at start-up and by tests). */
-void gw_evaluator_sweep_now(gw_evaluator_t *ev);
 
 /* The current evaluation watermark (ms), or -1 when unknown. */
 int64_t gw_evaluator_watermark(gw_evaluator_t *ev);

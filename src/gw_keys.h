@@ -1,6 +1,6 @@
 /*
  * gw_keys: names of every Redis key gapwatch writes. Pure: no I/O. The
- * layout is a public contract (README.md, "Redis layout"); tests pin it.
+ * layout is a public contract (docs/redis.md); tests pin it.
  *
  * Entities are a rep or a team of a tenant. All keys of one entity share a
  * Redis Cluster hash tag so one Lua script may touch them together:
@@ -59,7 +59,7 @@ int gw_keys_period(char *buf, size_t size, const char *prefix, const gw_entity_t
 int gw_keys_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e);
 
 /* Diagnosis snapshot of a rep in a window: "<prefix>:{tag}:diag:<window>"
- * (hash, one HGETALL per read; fields in README.md). */
+ * (hash, one HGETALL per read; fields in docs/redis.md). */
 int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                       const char *window);
 

@@ -132,7 +132,7 @@ typedef struct {
 /*
  * Renders every metric in the Prometheus text format (0.0.4) into a
  * malloc'ed NUL-terminated buffer (caller frees; *len set). NULL on OOM.
- * Metric names and labels are listed in README.md ("Metrics").
+ * Metric names and labels are listed in docs/metrics.md.
  */
 char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *view, size_t *len);
 
@@ -157,8 +157,5 @@ void gw_metrics_server_publish(gw_metrics_server_t *srv, char *text, size_t len,
 
 /* Stops the server and frees. Accepts NULL. */
 void gw_metrics_server_stop(gw_metrics_server_t *srv);
-
-/* The port actually bound (useful with port 0). */
-int gw_metrics_server_port(const gw_metrics_server_t *srv);
 
 #endif

@@ -41,7 +41,6 @@ struct gw_metrics_server_s {
     bool ready;
     char reason[256];
     int64_t published_mono;
-    int port;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
@@ -135,8 +134,6 @@ gw_metrics_server_t *gw_metrics_server_start(const char *listen, char *errstr, s
         free(srv);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : ntohs(addr.sin_port);
     return srv;
 }
 
@@ -163,9 +160,4 @@ void gw_metrics_server_stop(gw_metrics_server_t *srv)
     pthread_mutex_destroy(&srv->lock);
     free(srv->text);
     free(srv);
-}
-
-int gw_metrics_server_port(const gw_metrics_server_t *srv)
-{
-    return srv->port;
 }

@@ -7,7 +7,7 @@
  * conversion at the team's and the rep's own rates, it gives the objective
  * to date, the projection at the current pace and the plan: the
  * top-of-funnel activity per remaining available working day that reaches
- * the objective (README "Calendars: periods and pace").
+ * the objective (docs/calendars.md).
  *
  * Behind pace is called only beyond noise and early enough to act: at
  * least `pace_min_elapsed` of the rep's available days gone (one day at

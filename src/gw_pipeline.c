@@ -300,7 +300,7 @@ static bool size_refusal(rd_kafka_resp_err_t err)
 /* The failure's context on a dead-lettered record: when it was refused
  * (wall clock, Unix ms; the record's timestamp stays the source's) and by
  * which consumer group, as Kafka Connect's __connect.errors.* headers say
- * (README "Dead letters"). */
+ * (docs/wire.md). */
 static void add_failure_headers(const gw_pipeline_t *pl, rd_kafka_headers_t *h)
 {
     char at[24];

@@ -15,8 +15,6 @@
 
 struct gw_producer_s {
     rd_kafka_t *rk;
-    uint64_t delivered;
-    uint64_t failed;
     int64_t last_error_log_ms;
     gw_delivery_fn listener;
     void *listener_ctx;
@@ -43,13 +41,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     gw_producer_t *p = opaque;
-    if (m->err) {
-        p->failed++;
+    if (m->err)
         gw_log_error("kafka delivery failed", "topic=%s err=\"%s\"", rd_kafka_topic_name(m->rkt),
                      rd_kafka_err2str(m->err));
-    } else {
-        p->delivered++;
-    }
     if (p->route_fn && !strcmp(rd_kafka_topic_name(m->rkt), p->route_topic)) {
         p->route_fn(p->route_ctx, m);
         return;
@@ -191,16 +185,6 @@ size_t gw_producer_in_flight(const gw_producer_t *p)
 {
     int n = rd_kafka_outq_len(p->rk);
     return n > 0 ? (size_t)n : 0;
-}
-
-uint64_t gw_producer_delivered(const gw_producer_t *p)
-{
-    return p->delivered;
-}
-
-uint64_t gw_producer_failed(const gw_producer_t *p)
-{
-    return p->failed;
 }
 
 rd_kafka_t *gw_producer_handle(gw_producer_t *p)

@@ -76,10 +76,6 @@ int gw_producer_flush(gw_producer_t *p, int timeout_ms);
 /* Messages produced and not yet reported. */
 size_t gw_producer_in_flight(const gw_producer_t *p);
 
-/* Counters since creation. */
-uint64_t gw_producer_delivered(const gw_producer_t *p);
-uint64_t gw_producer_failed(const gw_producer_t *p);
-
 /* The librdkafka handle (borrowed). */
 rd_kafka_t *gw_producer_handle(gw_producer_t *p);
 

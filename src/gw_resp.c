@@ -150,3 +150,38 @@ int gw_resp_end(gw_resp_t *r)
     r->open = false;
     return 0;
 }
+
+bool gw_resp_parse_i64(const char *s, size_t len, int64_t *out)
+{
+    if (!s || len == 0)
+        return false;
+    size_t i = 0;
+    bool negative = s[0] == '-';
+    if (negative && ++i == len)
+        return false;
+    if (s[i] == '0') {
+        if (negative || len != 1)
+            return false;
+        *out = 0;
+        return true;
+    }
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (negative) {
+        if (v > (uint64_t)INT64_MAX + 1)
+            return false;
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > (uint64_t)INT64_MAX)
+            return false;
+        *out = (int64_t)v;
+    }
+    return true;
+}

@@ -61,4 +61,12 @@ bool gw_resp_ok(const gw_resp_t *r);
  * NUL; returns its length. */
 size_t gw_resp_i64_text(int64_t v, char *out);
 
+/* Parses `len` bytes of `s` (no NUL needed) as a Redis reply's integer,
+ * strictly (hiredis' string2ll): the whole text must be the canonical
+ * decimal form gw_resp_i64_text() writes, an optional '-' then digits with
+ * no leading zero ("0" itself excepted, "-0" refused), no sign '+', no
+ * spaces, nothing after; a value outside int64_t is refused. Returns true
+ * and sets *out, or false and leaves *out as it was. */
+bool gw_resp_parse_i64(const char *s, size_t len, int64_t *out);
+
 #endif

@@ -189,6 +189,48 @@ static redisReply *command_argv(gw_store_t *s, int argc, const char **argv, cons
     return r;
 }
 
+/* Waits for the next pipelined reply. On a lost connection: NULL, the
+ * store disconnected and `errstr` saying what was lost while `doing`. */
+static redisReply *next_reply(gw_store_t *s, const char *doing, char *errstr, size_t errstr_size)
+{
+    redisReply *r = NULL;
+    if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
+        snprintf(errstr, errstr_size, "redis: connection lost %s: %s", doing,
+                 s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+        gw_store_disconnect(s);
+        return NULL;
+    }
+    return r;
+}
+
+/* What to say of a reply that is not the one expected. */
+static const char *reply_why(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
+}
+
+/* Sends "<cmd> <key>" and returns its reply (free with freeReplyObject)
+ * when it is an array; otherwise NULL and *rc GW_STORE_DOWN, or
+ * GW_STORE_ERROR with `errstr` naming the command and the key. */
+static redisReply *command_key_array(gw_store_t *s, const char *cmd, const char *key, int *rc,
+                                     char *errstr, size_t errstr_size)
+{
+    const char *argv[2] = {cmd, key};
+    size_t lens[2] = {strlen(cmd), strlen(key)};
+    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    if (!r) {
+        *rc = GW_STORE_DOWN;
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: %s %s: %s", cmd, key, reply_why(r));
+        freeReplyObject(r);
+        *rc = GW_STORE_ERROR;
+        return NULL;
+    }
+    return r;
+}
+
 static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
 {
     for (int i = 0; i < SCRIPT_COUNT; i++) {
@@ -199,8 +241,7 @@ static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
         if (!r)
             return GW_STORE_DOWN;
         if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s",
-                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s", reply_why(r));
             freeReplyObject(r);
             return GW_STORE_ERROR;
         }
@@ -211,22 +252,79 @@ static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
     return GW_STORE_OK;
 }
 
-static int positions_key(const gw_store_t *s, char *key, size_t size, char *errstr,
+/* Whether `r` is Redis' NOSCRIPT error: it restarted or SCRIPT FLUSH ran. */
+static bool is_noscript(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
+}
+
+/* The one answer to NOSCRIPT: load the scripts again (the caller then
+ * resends; what did run is skipped by its offsets or idempotent).
+ * Disconnects when that fails. */
+static int reload_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    gw_log_warn("redis lost the scripts; loading them again", NULL);
+    int rc = load_scripts(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        gw_store_disconnect(s);
+    return rc;
+}
+
+/* One attempt of a script call: sets *noscript when Redis answered NOSCRIPT
+ * (then nothing else of the reply is used). */
+typedef int (*script_attempt_fn)(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
+                                 size_t errstr_size);
+
+#define SCRIPTS_VANISHED "redis: scripts vanished again right after loading"
+
+/* Runs `attempt`, and once more after reloading the scripts if Redis lost
+ * them. */
+static int with_scripts(gw_store_t *s, script_attempt_fn attempt, void *ctx, char *errstr,
+                        size_t errstr_size)
+{
+    bool noscript = false;
+    int rc = attempt(s, ctx, &noscript, errstr, errstr_size);
+    if (rc != GW_STORE_OK || !noscript)
+        return rc;
+    rc = reload_scripts(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    noscript = false;
+    rc = attempt(s, ctx, &noscript, errstr, errstr_size);
+    if (rc == GW_STORE_OK && noscript) {
+        snprintf(errstr, errstr_size, SCRIPTS_VANISHED);
+        rc = GW_STORE_ERROR;
+    }
+    return rc;
+}
+
+/* Writes the positions key of `topic` (NULL: the event topic) into `key`
+ * (GW_KEY_MAX bytes). */
+static int positions_key(const gw_store_t *s, const char *topic, char *key, char *errstr,
                          size_t errstr_size)
 {
-    const char *topic = s->cfg->kafka.topic_events;
-    if (gw_keys_positions(key, size, s->cfg->key_prefix, topic) < 0) {
+    if (!topic)
+        topic = s->cfg->kafka.topic_events;
+    if (gw_keys_positions(key, GW_KEY_MAX, s->cfg->key_prefix, topic) < 0) {
         snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
         return GW_STORE_ERROR;
     }
     return GW_STORE_OK;
 }
 
+/* Connects, then writes the positions key of `topic` into `key`. */
+static int connect_positions(gw_store_t *s, const char *topic, char *key, char *errstr,
+                             size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    return rc != GW_STORE_OK ? rc : positions_key(s, topic, key, errstr, errstr_size);
+}
+
 /* HGET of the recorded epoch into `out` ("" when none). */
 static int read_epoch(gw_store_t *s, char *out, size_t size, char *errstr, size_t errstr_size)
 {
     char key[GW_KEY_MAX];
-    int rc = positions_key(s, key, sizeof(key), errstr, errstr_size);
+    int rc = positions_key(s, NULL, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
     const char *argv[3] = {"HGET", key, "epoch"};
@@ -240,8 +338,7 @@ static int read_epoch(gw_store_t *s, char *out, size_t size, char *errstr, size_
     } else if (r->type == REDIS_REPLY_NIL) {
         out[0] = '\0';
     } else {
-        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key, reply_why(r));
         rc = GW_STORE_ERROR;
     }
     freeReplyObject(r);
@@ -259,7 +356,7 @@ static int check_epoch(gw_store_t *s, char *errstr, size_t errstr_size)
         return rc;
     if (strcmp(found, s->epoch) != 0) {
         char key[GW_KEY_MAX];
-        positions_key(s, key, sizeof(key), errstr, errstr_size);
+        positions_key(s, NULL, key, errstr, errstr_size);
         snprintf(errstr, errstr_size,
                  "redis lost gapwatch's data: epoch %s of %s is %s%s (redis restarted without "
                  "persistence, or was flushed)",
@@ -466,23 +563,6 @@ int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
     return GW_STORE_OK;
 }
 
-int gw_store_ping(gw_store_t *s, char *errstr, size_t errstr_size)
-{
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    const char *argv[1] = {"PING"};
-    size_t lens[1] = {4};
-    redisReply *r = command_argv(s, 1, argv, lens, errstr, errstr_size);
-    if (!r)
-        return GW_STORE_DOWN;
-    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
-    if (rc != GW_STORE_OK)
-        snprintf(errstr, errstr_size, "redis: PING refused: %s", r->str);
-    freeReplyObject(r);
-    return rc;
-}
-
 int gw_store_epoch_read(gw_store_t *s, char *epoch, size_t epoch_size, long long *npositions,
                         char *errstr, size_t errstr_size)
 {
@@ -498,18 +578,10 @@ int gw_store_epoch_read(gw_store_t *s, char *epoch, size_t epoch_size, long long
     if (rc != GW_STORE_OK)
         return rc;
     char key[GW_KEY_MAX];
-    positions_key(s, key, sizeof(key), errstr, errstr_size);
-    const char *argv[3] = {"HKEYS", key};
-    size_t lens[3] = {5, strlen(key)};
-    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    positions_key(s, NULL, key, errstr, errstr_size);
+    redisReply *r = command_key_array(s, "HKEYS", key, &rc, errstr, errstr_size);
     if (!r)
-        return GW_STORE_DOWN;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis: HKEYS %s: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return GW_STORE_ERROR;
-    }
+        return rc;
     /* Only "<partition>" fields are positions. */
     *npositions = 0;
     for (size_t i = 0; i < r->elements; i++)
@@ -546,8 +618,7 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
             return GW_STORE_DOWN;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match,
-                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match, reply_why(r));
             freeReplyObject(r);
             return GW_STORE_ERROR;
         }
@@ -662,14 +733,10 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
 int gw_store_record_gap(gw_store_t *s, const char *topic, int32_t partition, int64_t from,
                         int64_t to, int64_t stream_ms, char *errstr, size_t errstr_size)
 {
-    int rc = gw_store_connect(s, errstr, errstr_size);
+    char key[GW_KEY_MAX];
+    int rc = connect_positions(s, topic, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    char key[GW_KEY_MAX];
-    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
-        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
-        return GW_STORE_ERROR;
-    }
     char field[64], value[96];
     snprintf(field, sizeof(field), "lost:%d:%lld", partition, (long long)from);
     snprintf(value, sizeof(value), "%lld %lld %lld", (long long)to, (long long)stream_ms,
@@ -777,7 +844,7 @@ static void build_offset_field(gw_store_t *s, int32_t partition)
 }
 
 /* Writes one delta's ARGV section (layout: src/lua/apply.lua). */
-/* The rep's calendar period totals (README "Calendars"): the number of
+/* The rep's calendar period totals (docs/calendars.md): the number of
  * period keys, then per key its name, its number of fields and {metric,
  * sum} per field. Applied by the script with the windows, under the same
  * offsets, so exactly once. */
@@ -1044,19 +1111,62 @@ static int room_for_one(void **arr, size_t *cap, size_t used, size_t elem)
     return 0;
 }
 
-static int add_redo(gw_store_t *s, uint32_t delta, const char *part, int64_t stored)
+/* Reports, in `errstr` and the log, a field of `key` whose value `v` is not
+ * the integer expected; the field is `prefix` + `partition` (positions).
+ * Returns GW_STORE_ERROR. */
+static int corrupt_field(char *errstr, size_t errstr_size, const char *key, const char *prefix,
+                         int32_t partition, const redisReply *v)
 {
-    const char *slash = strrchr(part, '/');
-    if (!slash || room_for_one((void **)&s->redo, &s->redocap, s->nredo, sizeof(*s->redo)) != 0)
+    snprintf(errstr, errstr_size, "redis: corrupt field %s%d of %s: \"%.*s\" is not an integer",
+             prefix, (int)partition, key, (int)(v->len < 64 ? v->len : 64), v->str);
+    gw_log_error("corrupt redis field", "key=%s field=%s%d value=\"%.*s\"", key, prefix,
+                 (int)partition, (int)(v->len < 64 ? v->len : 64), v->str);
+    return GW_STORE_ERROR;
+}
+
+/* The same for field `i` of the HGETALL reply `hash` read from `key`. */
+static int corrupt_hash_field(char *errstr, size_t errstr_size, const char *key,
+                              const redisReply *hash, size_t i)
+{
+    const redisReply *f = hash->element[i], *v = hash->element[i + 1];
+    int vl = (int)(v->len < 64 ? v->len : 64);
+    snprintf(errstr, errstr_size, "corrupt field %s of %s: \"%.*s\" is not an integer", f->str, key,
+             vl, v->str);
+    gw_log_error("corrupt redis field", "key=%s field=%s value=\"%.*s\"", key, f->str, vl, v->str);
+    return GW_STORE_ERROR;
+}
+
+/* A reply's string or integer element as an integer, strictly (a corrupt
+ * value is an error, never a 0). */
+static bool reply_i64(const redisReply *r, int64_t *out)
+{
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = r->integer;
+        return true;
+    }
+    return r->type == REDIS_REPLY_STRING && gw_resp_parse_i64(r->str, r->len, out);
+}
+
+/* Queues a re-send of `delta` to the partition named by `part`
+ * ("<topic>/<partition>") over the `stored` offset; -1 on a malformed part
+ * or stored value, or out of memory. */
+static int add_redo(gw_store_t *s, uint32_t delta, const redisReply *part, const redisReply *stored)
+{
+    const char *slash = part->type == REDIS_REPLY_STRING ? strrchr(part->str, '/') : NULL;
+    int64_t partition, offset;
+    if (!slash ||
+        !gw_resp_parse_i64(slash + 1, part->len - (size_t)(slash + 1 - part->str), &partition) ||
+        partition < 0 || partition > INT32_MAX || !reply_i64(stored, &offset) ||
+        room_for_one((void **)&s->redo, &s->redocap, s->nredo, sizeof(*s->redo)) != 0)
         return -1;
     s->redo[s->nredo].delta = delta;
-    s->redo[s->nredo].partition = (int32_t)strtol(slash + 1, NULL, 10);
-    s->redo[s->nredo].stored = stored;
+    s->redo[s->nredo].partition = (int32_t)partition;
+    s->redo[s->nredo].stored = offset;
     s->nredo++;
     return 0;
 }
 
-/* entities per script call on a standalone Redis (one on a cluster) */
+/* entities per script call */
 #define ENTITIES_PER_CALL 128
 /* entities built at a time: the commands in flight stay bounded whatever
  * the batch size, and building overlaps Redis running the previous piece */
@@ -1088,10 +1198,8 @@ static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisRepl
         } else {
             res->redo++;
             for (long long k = 0; k < -v; k++, e += 2) {
-                if (e + 1 >= r->elements || r->element[e]->type != REDIS_REPLY_STRING ||
-                    r->element[e + 1]->type != REDIS_REPLY_STRING ||
-                    add_redo(s, (uint32_t)(first + d), r->element[e]->str,
-                             strtoll(r->element[e + 1]->str, NULL, 10)) != 0) {
+                if (e + 1 >= r->elements ||
+                    add_redo(s, (uint32_t)(first + d), r->element[e], r->element[e + 1]) != 0) {
                     if (!first_error[0])
                         snprintf(first_error, size, "apply script returned a malformed redo list");
                     return;
@@ -1118,9 +1226,8 @@ static int build_piece(gw_store_t *s)
     apply_flight_t *f = &s->flight;
     size_t n = gw_coalesce_count(f->batch);
     size_t end = f->next + ENTITIES_PER_PIECE < n ? f->next + ENTITIES_PER_PIECE : n;
-    size_t per_call = s->cfg->redis.cluster ? 1 : ENTITIES_PER_CALL;
-    for (size_t c = f->next; c < end; c += per_call) {
-        size_t ce = c + per_call < end ? c + per_call : end;
+    for (size_t c = f->next; c < end; c += ENTITIES_PER_CALL) {
+        size_t ce = c + ENTITIES_PER_CALL < end ? c + ENTITIES_PER_CALL : end;
         if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, EXPECT_APPLY, c, ce - c) != 0)
             return -1;
         for (size_t i = c; i < ce; i++) {
@@ -1154,7 +1261,7 @@ static void handle_reply(gw_store_t *s, redisReply *r)
     apply_flight_t *f = &s->flight;
     const expect_t *e = &f->expect[f->nreplies++];
     if (r->type == REDIS_REPLY_ERROR) {
-        if (!strncmp(r->str, "NOSCRIPT", 8)) {
+        if (is_noscript(r)) {
             f->noscript = true;
         } else if (!f->error[0]) {
             /* Name the command refused: an ACL error (NOPERM) says neither
@@ -1349,7 +1456,7 @@ static int build_record(gw_store_t *s, const gw_avail_record_t *r, const char *t
     return 3;
 }
 
-/* Writes the batch's availability records (README "Calendars") to the reps'
+/* Writes the batch's availability records (docs/calendars.md) to the reps'
  * state, waiting for the replies: after the batch's counts, before its
  * positions, so whoever sees the positions sees the records. Idempotent, so a batch
  * retried after a failure writes them again harmlessly. Records are rare
@@ -1378,13 +1485,9 @@ static int write_records(gw_store_t *s, const gw_coalesce_t *batch, const char *
     }
     char first_error[256] = "";
     for (size_t i = 0; i < expect; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost writing availability records: %s",
-                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "writing availability records", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
         if (r->type == REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error),
                      "HSET/HDEL of an availability record (state of a rep) refused: %s", r->str);
@@ -1495,14 +1598,12 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
     }
     int rc = flight_wait(s);
     if (rc == GW_STORE_OK && f->noscript) {
-        /* Redis restarted or SCRIPT FLUSH ran: load again and resend. The
-         * deltas that did run are skipped by their offsets. */
-        gw_log_warn("redis lost the scripts; loading them again", NULL);
+        /* The deltas that did run are skipped by their offsets. (Not
+         * with_scripts: the attempt is split between start and finish.) */
         uint64_t commands = f->res.commands;
-        rc = load_scripts(s, errstr, errstr_size);
+        rc = reload_scripts(s, errstr, errstr_size);
         if (rc != GW_STORE_OK) {
             f->active = false;
-            gw_store_disconnect(s);
             return rc;
         }
         rc = gw_store_apply_start(s, f->batch, f->topic, errstr, errstr_size);
@@ -1510,7 +1611,7 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
             rc = flight_wait(s);
         f->res.commands += commands;
         if (rc == GW_STORE_OK && f->noscript) {
-            snprintf(f->fail, sizeof(f->fail), "redis: scripts vanished again right after loading");
+            snprintf(f->fail, sizeof(f->fail), SCRIPTS_VANISHED);
             rc = GW_STORE_ERROR;
         }
     }
@@ -1548,14 +1649,10 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
 {
     if (n == 0)
         return GW_STORE_OK;
-    int rc = gw_store_connect(s, errstr, errstr_size);
+    char key[GW_KEY_MAX];
+    int rc = connect_positions(s, topic, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    char key[GW_KEY_MAX];
-    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
-        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
-        return GW_STORE_ERROR;
-    }
     gw_resp_t *b = &s->resp;
     gw_resp_begin(b);
     gw_resp_arg(b, "HMGET", 5);
@@ -1571,18 +1668,24 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
     if (!r)
         return GW_STORE_DOWN;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
-        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key, reply_why(r));
         freeReplyObject(r);
         return GW_STORE_ERROR;
     }
-    for (size_t i = 0; i < n; i++) {
+    rc = GW_STORE_OK;
+    for (size_t i = 0; i < n && rc == GW_STORE_OK; i++) {
         const redisReply *o = r->element[2 * i], *w = r->element[2 * i + 1];
-        pos[i].next_offset = o->type == REDIS_REPLY_STRING ? strtoll(o->str, NULL, 10) : -1;
-        pos[i].stream_ms = w->type == REDIS_REPLY_STRING ? strtoll(w->str, NULL, 10) : -1;
+        pos[i].next_offset = -1;
+        pos[i].stream_ms = -1;
+        if (o->type == REDIS_REPLY_STRING &&
+            !gw_resp_parse_i64(o->str, o->len, &pos[i].next_offset))
+            rc = corrupt_field(errstr, errstr_size, key, "", pos[i].partition, o);
+        else if (w->type == REDIS_REPLY_STRING &&
+                 !gw_resp_parse_i64(w->str, w->len, &pos[i].stream_ms))
+            rc = corrupt_field(errstr, errstr_size, key, "wm:", pos[i].partition, w);
     }
     freeReplyObject(r);
-    return GW_STORE_OK;
+    return rc;
 }
 
 /* A random id for a new deployment epoch (hex). */
@@ -1607,71 +1710,73 @@ static void new_epoch(char *out, size_t size)
         o += (size_t)snprintf(out + o, size - o, "%02x", b[i]);
 }
 
+typedef struct {
+    const char *topic, *key, *fresh;
+    const gw_position_t *pos;
+    size_t n;
+} positions_write_t;
+
+static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
+                                size_t errstr_size)
+{
+    const positions_write_t *w = ctx;
+    gw_resp_t *b = &s->resp;
+    begin_evalsha(s, SCRIPT_POSITIONS, 1);
+    gw_resp_arg_str(b, w->key);
+    gw_resp_arg_str(b, s->epoch);
+    gw_resp_arg_str(b, w->fresh);
+    gw_resp_arg_i64(b, (int64_t)w->n);
+    for (size_t i = 0; i < w->n; i++) {
+        gw_resp_arg_i64(b, w->pos[i].partition);
+        gw_resp_arg_i64(b, w->pos[i].next_offset);
+        gw_resp_arg_i64(b, w->pos[i].stream_ms);
+    }
+    gw_resp_end(b);
+    redisReply *r = command_resp(s, errstr, errstr_size);
+    if (!r)
+        return GW_STORE_DOWN;
+    int rc;
+    if (is_noscript(r)) {
+        *noscript = true;
+        rc = GW_STORE_OK;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rc = strstr(r->str, "GWLOST") ? GW_STORE_LOST : GW_STORE_ERROR;
+        if (rc == GW_STORE_LOST)
+            snprintf(errstr, errstr_size,
+                     "redis lost gapwatch's data: %s (redis restarted without persistence, "
+                     "or was flushed)",
+                     strstr(r->str, "GWLOST") + 7);
+        else
+            snprintf(errstr, errstr_size,
+                     "redis: EVALSHA of the positions script (topic %s) refused: %s", w->topic,
+                     r->str);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        rc = GW_STORE_OK;
+        /* The epoch belongs to the event topic's positions. */
+        if (!s->epoch[0] && !strcmp(w->topic, s->cfg->kafka.topic_events))
+            gw_store_set_epoch(s, r->element[1]->str);
+    } else {
+        rc = GW_STORE_ERROR;
+        snprintf(errstr, errstr_size, "redis: positions of %s: unexpected reply", w->topic);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position_t *pos, size_t n,
                              char *errstr, size_t errstr_size)
 {
     if (n == 0)
         return GW_STORE_OK;
-    int rc = gw_store_connect(s, errstr, errstr_size);
+    char key[GW_KEY_MAX];
+    int rc = connect_positions(s, topic, key, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    char key[GW_KEY_MAX];
-    if (gw_keys_positions(key, sizeof(key), s->cfg->key_prefix, topic) < 0) {
-        snprintf(errstr, errstr_size, "positions key for topic %s is too long", topic);
-        return GW_STORE_ERROR;
-    }
     char fresh[40];
     new_epoch(fresh, sizeof(fresh));
-    for (int attempt = 0; attempt < 2; attempt++) {
-        gw_resp_t *b = &s->resp;
-        begin_evalsha(s, SCRIPT_POSITIONS, 1);
-        gw_resp_arg_str(b, key);
-        gw_resp_arg_str(b, s->epoch);
-        gw_resp_arg_str(b, fresh);
-        gw_resp_arg_i64(b, (int64_t)n);
-        for (size_t i = 0; i < n; i++) {
-            gw_resp_arg_i64(b, pos[i].partition);
-            gw_resp_arg_i64(b, pos[i].next_offset);
-            gw_resp_arg_i64(b, pos[i].stream_ms);
-        }
-        gw_resp_end(b);
-        redisReply *r = command_resp(s, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && attempt == 0) {
-            freeReplyObject(r);
-            rc = load_scripts(s, errstr, errstr_size);
-            if (rc != GW_STORE_OK) {
-                gw_store_disconnect(s);
-                return rc;
-            }
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            rc = strstr(r->str, "GWLOST") ? GW_STORE_LOST : GW_STORE_ERROR;
-            if (rc == GW_STORE_LOST)
-                snprintf(errstr, errstr_size,
-                         "redis lost gapwatch's data: %s (redis restarted without persistence, "
-                         "or was flushed)",
-                         strstr(r->str, "GWLOST") + 7);
-            else
-                snprintf(errstr, errstr_size,
-                         "redis: EVALSHA of the positions script (topic %s) refused: %s", topic,
-                         r->str);
-        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                   r->element[1]->type == REDIS_REPLY_STRING) {
-            rc = GW_STORE_OK;
-            /* The epoch belongs to the event topic's positions. */
-            if (!s->epoch[0] && !strcmp(topic, s->cfg->kafka.topic_events))
-                gw_store_set_epoch(s, r->element[1]->str);
-        } else {
-            rc = GW_STORE_ERROR;
-            snprintf(errstr, errstr_size, "redis: positions of %s: unexpected reply", topic);
-        }
-        freeReplyObject(r);
-        return rc;
-    }
-    return GW_STORE_ERROR;
+    positions_write_t w = {topic, key, fresh, pos, n};
+    return with_scripts(s, positions_write_once, &w, errstr, errstr_size);
 }
 
 int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, void *ctx,
@@ -1680,17 +1785,9 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    const char *argv[2] = {"HGETALL", key};
-    size_t lens[2] = {7, strlen(key)};
-    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    redisReply *r = command_key_array(s, "HGETALL", key, &rc, errstr, errstr_size);
     if (!r)
-        return GW_STORE_DOWN;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis: HGETALL %s: %s", key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return GW_STORE_ERROR;
-    }
+        return rc;
     for (size_t i = 0; i + 1 < r->elements; i += 2)
         if (fn(ctx, r->element[i]->str, r->element[i + 1]->str))
             break;
@@ -1700,68 +1797,117 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
 
 /* ---- evaluation reads and snapshot writes ------------------------------ */
 
-static void parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_t *t)
+/* Reads a totals hash (HGETALL reply `r`) into `t`. Returns -1 when
+ * a known field is not an integer, its index in `r` in *bad. */
+static int parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_t *t, size_t *bad)
 {
     memset(t, 0, sizeof(*t));
     t->wm = -1;
     if (r->type != REDIS_REPLY_ARRAY)
-        return;
+        return 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!f || !v)
+        const char *f = r->element[i]->str;
+        const redisReply *v = r->element[i + 1];
+        if (!f || !v->str)
             continue;
-        if (!strcmp(f, "late"))
-            t->late = strtoll(v, NULL, 10);
-        else {
+        int64_t *into = NULL;
+        if (!strcmp(f, "late")) {
+            into = &t->late;
+        } else {
             int m = gw_metric_parse(kinds, f);
             if (m >= 0)
-                t->v[m] = strtoll(v, NULL, 10);
+                into = &t->v[m];
+        }
+        if (into && !gw_resp_parse_i64(v->str, v->len, into)) {
+            *bad = i;
+            return -1;
         }
     }
     /* Not stored (they would double the writes): derived from the kinds. */
     gw_metrics_derive(kinds, t->v);
+    return 0;
 }
 
-static void parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e)
+/* The time off "<from ms>-<to ms>" of a state field "off:...". */
+static bool parse_time_off(const redisReply *v, gw_interval_t *out)
 {
+    const char *dash = v->len > 1 ? memchr(v->str + 1, '-', v->len - 1) : NULL;
+    int64_t from, to;
+    if (!dash || !gw_resp_parse_i64(v->str, (size_t)(dash - v->str), &from) ||
+        !gw_resp_parse_i64(dash + 1, v->len - (size_t)(dash + 1 - v->str), &to))
+        return false;
+    *out = (gw_interval_t){from, to};
+    return true;
+}
+
+/* Fills `e` from the read script's reply `r`. Returns GW_STORE_OK, or
+ * GW_STORE_ERROR with `errstr` naming the key and field whose value is not
+ * the integer expected. */
+static int parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e,
+                      char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    size_t bad;
     e->exists = false;
     e->first_ms = -1;
     e->team[0] = '\0';
     e->team_since_ms = -1;
     e->avail = (gw_availability_t){.joined_ms = -1, .left_ms = -1};
-    for (int w = 0; w < cfg->nwindows; w++)
-        parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w]);
+    for (int w = 0; w < cfg->nwindows; w++) {
+        if (parse_totals(&cfg->kinds, r->element[1 + w], &e->win[w], &bad) != 0) {
+            gw_keys_totals(key, sizeof(key), cfg->key_prefix, &e->entity, cfg->windows[w].name);
+            return corrupt_hash_field(errstr, errstr_size, key, r->element[1 + w], bad);
+        }
+    }
     for (int k = 0, j = 1 + cfg->nwindows; k < GW_PERIOD_COUNT; k++) {
         memset(&e->period[k], 0, sizeof(e->period[k]));
-        if (e->period_first[k] >= 0)
-            parse_totals(&cfg->kinds, r->element[j++], &e->period[k]);
+        if (e->period_first[k] < 0)
+            continue;
+        if (parse_totals(&cfg->kinds, r->element[j], &e->period[k], &bad) != 0) {
+            char date[16];
+            gw_date_format(e->period_first[k], date, sizeof(date));
+            gw_keys_period(key, sizeof(key), cfg->key_prefix, &e->entity,
+                           gw_period_str((gw_period_kind_t)k), date);
+            return corrupt_hash_field(errstr, errstr_size, key, r->element[j], bad);
+        }
+        j++;
     }
     const redisReply *st = r->element[0];
     for (size_t i = 0; st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
-        const char *f = st->element[i]->str, *v = st->element[i + 1]->str;
+        const char *f = st->element[i]->str;
+        const redisReply *v = st->element[i + 1];
+        if (!f || !v->str)
+            continue;
+        bool ok = true;
         if (!strcmp(f, "first_ms")) {
-            e->first_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->first_ms);
         } else if (!strcmp(f, "team")) {
-            snprintf(e->team, sizeof(e->team), "%s", v);
+            snprintf(e->team, sizeof(e->team), "%s", v->str);
         } else if (!strcmp(f, "team_since")) {
-            e->team_since_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->team_since_ms);
         } else if (!strcmp(f, "joined")) {
-            e->avail.joined_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->avail.joined_ms);
         } else if (!strcmp(f, "left")) {
-            e->avail.left_ms = strtoll(v, NULL, 10);
+            ok = gw_resp_parse_i64(v->str, v->len, &e->avail.left_ms);
         } else if (!strncmp(f, "off:", 4)) {
-            long long from, to;
-            if (sscanf(v, "%lld-%lld", &from, &to) == 2 && e->avail.noff < GW_TIME_OFF_MAX)
-                e->avail.off[e->avail.noff++] = (gw_interval_t){from, to};
+            gw_interval_t off;
+            ok = parse_time_off(v, &off);
+            if (ok && e->avail.noff < GW_TIME_OFF_MAX)
+                e->avail.off[e->avail.noff++] = off;
         } else if (!strncmp(f, "wm:", 3)) {
             int w = gw_config_window_index(cfg, f + 3);
             if (w >= 0) {
-                e->win[w].wm = strtoll(v, NULL, 10);
+                ok = gw_resp_parse_i64(v->str, v->len, &e->win[w].wm);
                 e->exists = true;
             }
         }
+        if (!ok) {
+            gw_keys_state(key, sizeof(key), cfg->key_prefix, &e->entity);
+            return corrupt_hash_field(errstr, errstr_size, key, st, i);
+        }
     }
     gw_availability_normalize(&e->avail);
+    return GW_STORE_OK;
 }
 
 static int read_periods(const gw_entity_read_t *e)
@@ -1772,10 +1918,18 @@ static int read_periods(const gw_entity_read_t *e)
     return n;
 }
 
-static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
-                     bool *noscript, char *errstr, size_t errstr_size)
+typedef struct {
+    gw_entity_read_t *reads;
+    size_t n;
+    int64_t wm_ms;
+} read_entities_t;
+
+static int read_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr, size_t errstr_size)
 {
     const gw_config_t *cfg = s->cfg;
+    gw_entity_read_t *reads = ((read_entities_t *)ctx)->reads;
+    size_t n = ((read_entities_t *)ctx)->n;
+    int64_t wm_ms = ((read_entities_t *)ctx)->wm_ms;
     for (size_t i = 0; i < n; i++) {
         s->now_ms = gw_now_ms();
         gw_resp_t *b = &s->resp;
@@ -1804,25 +1958,26 @@ static int read_once(gw_store_t *s, gw_entity_read_t *reads, size_t n, int64_t w
             return GW_STORE_ERROR;
         }
     }
-    char first_error[256] = "";
+    char first_error[512] = "";
     for (size_t i = 0; i < n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost while reading: %s",
-                     s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "while reading", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            if (!strncmp(r->str, "NOSCRIPT", 8))
-                *noscript = true;
-            else if (!first_error[0])
+        if (is_noscript(r)) {
+            *noscript = true;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            if (!first_error[0])
                 snprintf(first_error, sizeof(first_error),
                          "EVALSHA of the apply script (read of %s:%s) refused: %s",
                          reads[i].entity.tenant, reads[i].entity.id, r->str);
         } else if (r->type == REDIS_REPLY_ARRAY &&
                    r->elements == (size_t)(1 + cfg->nwindows + read_periods(&reads[i]))) {
-            parse_read(cfg, r, &reads[i]);
+            /* the first error is the one reported; later ones are logged */
+            char later[sizeof(first_error)];
+            if (first_error[0])
+                parse_read(cfg, r, &reads[i], later, sizeof(later));
+            else
+                parse_read(cfg, r, &reads[i], first_error, sizeof(first_error));
         } else if (!first_error[0]) {
             snprintf(first_error, sizeof(first_error), "read script returned an unexpected reply");
         }
@@ -1843,22 +1998,8 @@ int gw_store_read_entities(gw_store_t *s, gw_entity_read_t *reads, size_t n, int
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    bool noscript = false;
-    rc = read_once(s, reads, n, wm_ms, &noscript, errstr, errstr_size);
-    if (rc == GW_STORE_OK && noscript) {
-        rc = load_scripts(s, errstr, errstr_size);
-        if (rc != GW_STORE_OK) {
-            gw_store_disconnect(s);
-            return rc;
-        }
-        noscript = false;
-        rc = read_once(s, reads, n, wm_ms, &noscript, errstr, errstr_size);
-        if (rc == GW_STORE_OK && noscript) {
-            snprintf(errstr, errstr_size, "redis: scripts vanished again right after loading");
-            rc = GW_STORE_ERROR;
-        }
-    }
-    return rc;
+    read_entities_t rd = {reads, n, wm_ms};
+    return with_scripts(s, read_once, &rd, errstr, errstr_size);
 }
 
 int gw_store_queue_hash(gw_store_t *s, const gw_hash_write_t *w, char *errstr, size_t errstr_size)
@@ -1948,19 +2089,15 @@ int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char 
     char first_error[256] = "";
     bool noscript = false;
     for (size_t i = 0; s->pending_replies > 0; i++) {
-        redisReply *r = NULL;
-        if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost while writing: %s",
-                     s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
         s->pending_replies--;
         gw_store_reply_t out = {.index = i};
         switch (r->type) {
         case REDIS_REPLY_ERROR:
             out.error = r->str;
-            noscript |= !strncmp(r->str, "NOSCRIPT", 8);
+            noscript |= is_noscript(r);
             if (!first_error[0])
                 snprintf(first_error, sizeof(first_error), "%s", r->str);
             break;
@@ -1989,10 +2126,9 @@ int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char 
         freeReplyObject(r);
     }
     if (noscript) {
-        /* Redis lost the scripts: load them for the next attempt. */
+        /* Load them for the caller's next attempt (it resends itself). */
         char err[256];
-        if (load_scripts(s, err, sizeof(err)) != GW_STORE_OK)
-            gw_store_disconnect(s);
+        reload_scripts(s, err, sizeof(err));
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
@@ -2005,13 +2141,9 @@ int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
 {
     char first_error[256] = "";
     while (s->pending_replies > 0) {
-        redisReply *r = NULL;
-        if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(errstr, errstr_size, "redis: connection lost while writing: %s",
-                     s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-            gw_store_disconnect(s);
+        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
+        if (!r)
             return GW_STORE_DOWN;
-        }
         s->pending_replies--;
         if (r->type == REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error), "%s", r->str);

@@ -36,7 +36,7 @@
 #define GW_STORE_ERROR (-2)
 /* Redis answers, but the deployment epoch this store knows is missing or
  * replaced: Redis lost gapwatch's data (restarted without persistence,
- * flushed). Retrying cannot help; see README "Data loss policy". */
+ * flushed). Retrying cannot help; see docs/redis.md, "Data loss policy". */
 #define GW_STORE_LOST (-3)
 
 typedef struct gw_store_s gw_store_t;
@@ -67,8 +67,8 @@ void gw_store_free(gw_store_t *store);
 
 /* Marks `store` as a reader (the CLI's): connecting loads no Lua script,
  * so a Redis ACL user with only +@read works. Only the read functions
- * (gw_store_read_hash, gw_store_stream_read, gw_store_ping,
- * gw_store_epoch_read) may be used on it. Call before the first connect. */
+ * (gw_store_read_hash, gw_store_stream_read, gw_store_epoch_read) may be used on it. Call before
+ * the first connect. */
 void gw_store_set_read_only(gw_store_t *store);
 
 /* Connects if not connected: connect (TLS when redis.tls: the handshake
@@ -130,9 +130,6 @@ int gw_store_redis_setup(gw_store_t *store, gw_redis_setup_t *setup, char *errst
 int gw_store_record_gap(gw_store_t *store, const char *topic, int32_t partition, int64_t from,
                         int64_t to, int64_t stream_ms, char *errstr, size_t errstr_size);
 
-/* PING; returns GW_STORE_OK if Redis answers. */
-int gw_store_ping(gw_store_t *store, char *errstr, size_t errstr_size);
-
 /*
  * Applies every delta of `batch` read from `topic` and records, for each rep,
  * its partition in the roster. Fills `res`. Returns GW_STORE_OK when Redis
@@ -171,7 +168,9 @@ typedef struct {
 } gw_position_t;
 
 /* Reads the positions of `n` partitions of `topic` (partition set by the
- * caller, the rest filled in). */
+ * caller, the rest filled in). A stored value that is not a canonical
+ * integer is GW_STORE_ERROR, `errstr` naming the key and the field (and
+ * logged), never a 0; `pos` is then not to be used. */
 int gw_store_positions_read(gw_store_t *store, const char *topic, gw_position_t *pos, size_t n,
                             char *errstr, size_t errstr_size);
 
@@ -206,7 +205,10 @@ typedef struct {
 /*
  * Slides every window of each of `n` entities to the evaluation watermark
  * `wm_ms` (never backwards; a missing entity is not created) and reads its
- * totals and metadata, pipelined. Fills the out fields of `reads`.
+ * totals and metadata, pipelined. Fills the out fields of `reads`. A
+ * counter or metadata field that is not a canonical integer is
+ * GW_STORE_ERROR, `errstr` naming the first such key and field (each is
+ * logged), never a 0.
  */
 int gw_store_read_entities(gw_store_t *store, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
                            char *errstr, size_t errstr_size);

@@ -246,7 +246,7 @@ int cmd_rep(int argc, char **argv)
             goto out;
         }
     }
-    /* calendar periods: pace and plan (README "Calendars") */
+    /* calendar periods: pace and plan (docs/calendars.md) */
     json_t *periods = json_object();
     json_object_set_new(out, "periods", periods);
     for (int k = 0; k < GW_PERIOD_COUNT; k++) {

@@ -97,7 +97,7 @@ pids+=($!)
 
 # The simulated days end mid-month (the 17th, 18:00 UTC, the latest one
 # not after now), so the month's pace is judged and BEHIND_PACE alerts show
-# their plan whatever the day the demo runs (README "Calendars").
+# their plan whatever the day the demo runs (docs/calendars.md).
 if [ "$(date -u +%-d)" -gt 17 ] || { [ "$(date -u +%-d)" -eq 17 ] && [ "$(date -u +%-H)" -ge 18 ]; }; then
   END=$(date -u +%Y-%m-17T18:00)
 else

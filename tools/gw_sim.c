@@ -54,7 +54,7 @@ const char GW_SIM_DEMO_CONFIG_YAML[] =
  *   silent    healthy until 10 days before the end, then nothing
  *   ramping   60/day at team rates from 6 days before the end: 25% objective
  *   time off  healthy, then a week of time off to the end, sent as a TIME_OFF
- *             record when it starts: not judged in 7d (README "Calendars") */
+ *             record when it starts: not judged in 7d (docs/calendars.md) */
 static const struct {
     const char *name;
     double volume, connect, book, goal_share, next_share;
@@ -78,14 +78,6 @@ static const char *const team_names[] = {"north",   "south", "east",  "west",
 const char *gw_archetype_str(gw_archetype_t a)
 {
     return a >= 0 && a < GW_ARCH_COUNT ? archetypes[a].name : "unknown";
-}
-
-int gw_archetype_parse(const char *name)
-{
-    for (int a = 0; a < GW_ARCH_COUNT; a++)
-        if (!strcmp(name, archetypes[a].name))
-            return a;
-    return -1;
 }
 
 int gw_sim_rep_count(const gw_sim_config_t *cfg)

@@ -36,9 +36,6 @@ typedef enum {
  * "high_volume_poor_conversion", "silent", "new_rep_ramping", "on_time_off". */
 const char *gw_archetype_str(gw_archetype_t a);
 
-/* Archetype by name; -1 if unknown. */
-int gw_archetype_parse(const char *name);
-
 typedef struct {
     const char *tenant; /* default "acme" */
     int teams;          /* >= 1 */
@@ -91,7 +88,7 @@ long gw_sim_run(const gw_sim_config_t *cfg, gw_sim_rep_t *reps, gw_sim_emit_fn e
 extern const char GW_SIM_CONFIG_YAML[];
 
 /* The demo's: the same with a monthly objective of 36 meetings (calendar
- * periods and pace, README "Calendars"). */
+ * periods and pace, docs/calendars.md). */
 extern const char GW_SIM_DEMO_CONFIG_YAML[];
 
 /* Writes the ground truth of `reps` to `path`, one JSON object per rep

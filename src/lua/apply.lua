@@ -36,7 +36,7 @@
 --                        is nsums when nothing is late and ncells is 0 (the
 --                        common case), else -nsums - 1, late, ncells and the
 --                        lowest bucket of those cells;
---       then the calendar periods (a rep's; README "Calendars"): nkeys,
+--       then the calendar periods (a rep's; docs/calendars.md): nkeys,
 --                        and per key: its name, nfields, {metric, sum} *
 --                        nfields. Period keys are named by the client and
 --                        share the entity's hash tag.

@@ -83,7 +83,7 @@ static int nprops;
 /* linger.ms of the fixed-rate producer (--linger): librdkafka's default.
  * Each produce request becomes one message set per partition at the mock
  * broker, which finds a fetch's offset by walking the partition's sets
- * from the oldest: its CPU grows with the run (see README). */
+ * from the oldest: its CPU grows with the run (see docs/performance.md). */
 static char lat_linger[16] = "5";
 
 #define REPEAT_MAX 9

@@ -260,7 +260,7 @@ static void test_sighup_reloads_objective_and_refuses_what_needs_a_restart(void 
     assert_true(gwh_wait_consumed(&h, rk, "sales.events", 2, 120000));
 
     /* The snapshot's objective is the playbook's prorated to the history
-     * covered (README "Partial history"): it scales with the target. */
+     * covered (docs/diagnosis.md, "Partial history"): it scales with the target. */
     double got, before = -1;
     for (int i = 0; i < 200 && before <= 0; i++, gwh_sleep_ms(300))
         before = objective_of(&h, healthy);

@@ -332,6 +332,21 @@ static void test_store_reloads_scripts_after_script_flush(void **state)
     gw_apply_result_t res = apply(ctx);
     assert_int_equal(res.applied, 2);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 2);
+    /* the positions script and the read take the same path */
+    char err[512];
+    freeReplyObject(redisCommand(ctx->redis, "SCRIPT FLUSH"));
+    gw_position_t p = {0, 2, T0};
+    if (gw_store_positions_write(ctx->store, "ev", &p, 1, err, sizeof(err)) != GW_STORE_OK)
+        fail_msg("positions write after SCRIPT FLUSH: %s", err);
+    freeReplyObject(redisCommand(ctx->redis, "SCRIPT FLUSH"));
+    gw_entity_read_t rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.entity = (gw_entity_t){GW_ENTITY_REP, "acme", "r1"};
+    for (int k = 0; k < GW_PERIOD_COUNT; k++)
+        rd.period_first[k] = -1;
+    if (gw_store_read_entities(ctx->store, &rd, 1, T0 + H, err, sizeof(err)) != GW_STORE_OK)
+        fail_msg("read after SCRIPT FLUSH: %s", err);
+    assert_true(rd.exists);
 }
 
 static void test_store_positions_only_move_forward(void **state)
@@ -350,6 +365,37 @@ static void test_store_positions_only_move_forward(void **state)
     assert_int_equal(r[1].stream_ms, T0 + 5);
     assert_int_equal(r[2].next_offset, -1);
     assert_int_equal(r[2].stream_ms, -1);
+}
+
+/* A value that is not the integer expected is an error naming its key and
+ * field, never read as 0. */
+static void test_store_corrupt_field_is_reported_not_read_as_zero(void **state)
+{
+    ctx_t *ctx = *state;
+    gw_coalesce_reset(ctx->batch);
+    add_range(ctx, "r1", 0, 0, 2, T0);
+    apply(ctx);
+    freeReplyObject(redisCommand(ctx->redis, "HSET gw:{acme:r1}:w:7d DIAL 3x"));
+    gw_entity_read_t rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.entity = (gw_entity_t){GW_ENTITY_REP, "acme", "r1"};
+    for (int k = 0; k < GW_PERIOD_COUNT; k++)
+        rd.period_first[k] = -1;
+    char err[512];
+    assert_int_equal(gw_store_read_entities(ctx->store, &rd, 1, T0 + H, err, sizeof(err)),
+                     GW_STORE_ERROR);
+    if (!strstr(err, "gw:{acme:r1}:w:7d") || !strstr(err, "DIAL") || !strstr(err, "3x"))
+        fail_msg("expected an error naming gw:{acme:r1}:w:7d, DIAL and \"3x\", got: %s", err);
+    /* positions: the offset of partition 4 */
+    gw_position_t p = {4, 10, T0};
+    assert_int_equal(gw_store_positions_write(ctx->store, "ev", &p, 1, err, sizeof(err)), 0);
+    const char *pos_key = "gw:positions:ev";
+    freeReplyObject(redisCommand(ctx->redis, "HSET %s 4 %s", pos_key, "1O"));
+    gw_position_t r = {4, 0, 0};
+    assert_int_equal(gw_store_positions_read(ctx->store, "ev", &r, 1, err, sizeof(err)),
+                     GW_STORE_ERROR);
+    if (!strstr(err, pos_key) || !strstr(err, "field 4 ") || !strstr(err, "1O"))
+        fail_msg("expected an error naming %s, field 4 and \"1O\", got: %s", pos_key, err);
 }
 
 static void test_store_reports_down_and_reconnects(void **state)
@@ -422,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup(test_store_counts_late_events, before_each),
         cmocka_unit_test_setup(test_store_reloads_scripts_after_script_flush, before_each),
         cmocka_unit_test_setup(test_store_positions_only_move_forward, before_each),
+        cmocka_unit_test_setup(test_store_corrupt_field_is_reported_not_read_as_zero, before_each),
         cmocka_unit_test_setup(test_store_reports_down_and_reconnects, before_each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

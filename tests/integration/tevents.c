@@ -328,7 +328,7 @@ size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t 
                     snprintf(an, sizeof(an), "amount:%s", e->kind_name);
                     fadd(&exp, an, e->amount);
                 }
-                /* goals and next steps per kind (README, "Redis layout") */
+                /* goals and next steps per kind (docs/redis.md) */
                 char gn[80];
                 if (e->goal) {
                     snprintf(gn, sizeof(gn), "goal:%s", e->kind_name);

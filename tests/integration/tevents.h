@@ -3,7 +3,7 @@
  * produced through a real Kafka client, and the brute-force recount the
  * counters in Redis must equal.
  *
- * The recount is written from the rules in README.md ("Windows and
+ * The recount is written from the rules in docs/counting.md ("Windows and
  * lateness"), deliberately without the daemon's code: per partition the
  * stream time is the running max of event times in offset order; an event
  * is late for a window if its bucket is below floor((stream - grace) /

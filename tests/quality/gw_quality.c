@@ -324,7 +324,7 @@ static void evaluate_team(run_t *run, int ti, int64_t s)
                             : run->tenant_first[team->tenant];
         /* As the evaluator does: the share of each window's working days
          * the rep's history covers and the rep was available (the team's
-         * calendar, its time off and leaving date; README "Calendars"). */
+         * calendar, its time off and leaving date; docs/calendars.md). */
         gw_availability_t a = rep_availability(rep);
         const gw_calendar_t *cal = &run->cals[rep->team];
         int64_t now = EPOCH_MS + t_ms, hist = EPOCH_MS + start * GWQ_SLOT_MS;

@@ -128,7 +128,7 @@ typedef struct {
 /* Scenario names: "baseline", "team_dip", "new_reps", "late_tenant",
  * "calendar" (the sales calendar: a team's holiday week in the final week,
  * two healthy reps per team on a week of time off, one healthy rep per team
- * leaving; README "Calendars"); NULL-terminated. */
+ * leaving; docs/calendars.md); NULL-terminated. */
 extern const char *const gwq_scenarios[];
 
 /*

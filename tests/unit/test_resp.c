@@ -117,6 +117,76 @@ static void test_resp_end_without_begin_is_an_error(void **state)
     gw_resp_free(&r);
 }
 
+/* What the strict parser accepts is exactly what gw_resp_i64_text writes. */
+static void test_resp_parse_i64_accepts_canonical_integers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t want;
+    } ok[] = {
+        {"0", 0},
+        {"7", 7},
+        {"-42", -42},
+        {"1764633600000", 1764633600000LL},
+        {"9223372036854775807", INT64_MAX},
+        {"-9223372036854775808", INT64_MIN},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int64_t got = 12345;
+        if (!gw_resp_parse_i64(ok[i].text, strlen(ok[i].text), &got))
+            fail_msg("expected \"%s\" to parse, it was refused", ok[i].text);
+        if (got != ok[i].want)
+            fail_msg("\"%s\": expected %lld, got %lld", ok[i].text, (long long)ok[i].want,
+                     (long long)got);
+        char text[24];
+        size_t n = gw_resp_i64_text(got, text);
+        assert_true(gw_resp_parse_i64(text, n, &got));
+        assert_true(got == ok[i].want);
+    }
+    /* the length bounds the text: no NUL needed */
+    int64_t got = 0;
+    assert_true(gw_resp_parse_i64("123456", 3, &got));
+    assert_true(got == 123);
+}
+
+static void test_resp_parse_i64_refuses_corrupt_text_and_overflow(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "-",
+        "+1",
+        " 1",
+        "1 ",
+        "1x",
+        "x1",
+        "01",
+        "-0",
+        "-01",
+        "00",
+        "1.5",
+        "1e3",
+        "0x10",
+        "--1",
+        "\t7",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "99999999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t got = 777;
+        if (gw_resp_parse_i64(bad[i], strlen(bad[i]), &got))
+            fail_msg("expected \"%s\" to be refused, it parsed as %lld", bad[i], (long long)got);
+        if (got != 777)
+            fail_msg("\"%s\": refused but *out changed to %lld", bad[i], (long long)got);
+    }
+    int64_t got = 0;
+    assert_false(gw_resp_parse_i64("12\0003", 4, &got)); /* an embedded NUL */
+    assert_false(gw_resp_parse_i64(NULL, 0, &got));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +194,8 @@ int main(void)
         cmocka_unit_test(test_resp_counts_arguments_past_one_digit_and_chains_commands),
         cmocka_unit_test(test_resp_integer_text_covers_the_int64_range),
         cmocka_unit_test(test_resp_end_without_begin_is_an_error),
+        cmocka_unit_test(test_resp_parse_i64_accepts_canonical_integers),
+        cmocka_unit_test(test_resp_parse_i64_refuses_corrupt_text_and_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
