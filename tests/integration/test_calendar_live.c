@@ -31,57 +31,13 @@
 #include "gapwatch/v1/event.pb-c.h"
 #include "gw_calendar.h"
 #include "gw_harness.h"
+#include "tevents.h"
 
 #define H 3600000LL
 #define D 86400000LL
 
 static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                      NULL};
-static long seq;
-
-static void send_ev(rd_kafka_t *rk, const char *rep, const char *team, int64_t t, int kind,
-                    int64_t ends, const char *record_id)
-{
-    char eid[64];
-    snprintf(eid, sizeof(eid), "cal-%ld", seq++);
-    Gapwatch__V1__Event e = GAPWATCH__V1__EVENT__INIT;
-    e.event_id = eid;
-    e.tenant_id = "acme";
-    e.rep_id = (char *)rep;
-    e.team_id = (char *)team;
-    e.occurred_at_ms = t;
-    e.kind = (Gapwatch__V1__Kind)kind;
-    e.ends_at_ms = ends;
-    e.record_id = (char *)(record_id ? record_id : "");
-    uint8_t buf[512];
-    size_t len = gapwatch__v1__event__pack(&e, buf);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(rep, strlen(rep)),
-        RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_poll(rk, 100);
-        send_ev(rk, rep, team, t, kind, ends, record_id);
-        return;
-    }
-    assert_int_equal(err, 0);
-}
-
-/* A working day's events of one rep: 15 dials, 5 conversations, 3
- * meetings booked, between 09:00 and 17:00 UTC, none at or after `end`. */
-static void workday(rd_kafka_t *rk, const char *rep, const char *team, int64_t day_start,
-                    int64_t end)
-{
-    static const int kinds[] = {GAPWATCH__V1__KIND__DIAL, GAPWATCH__V1__KIND__CONVERSATION,
-                                GAPWATCH__V1__KIND__MEETING_BOOKED};
-    static const int counts[] = {15, 5, 3};
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < counts[k]; j++) {
-            int64_t t = day_start + 9 * H + (8 * H) * j / counts[k] + k * 60000;
-            if (t < end)
-                send_ev(rk, rep, team, t, kinds[k], 0, NULL);
-        }
-}
-
 static char *hget(redisContext *c, const char *rep, const char *window, const char *field,
                   char *buf, size_t size)
 {
@@ -169,6 +125,7 @@ static void test_calendar_through_the_pipeline(void **state)
     rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
     const char *east[] = {"r01", "r02", "r03", "r04", "r05", "r06", "r07", "r08", "r09", "r10"};
     const char *west[] = {"w01", "w02", "w03", "w04"};
+    static const int day3[] = {15, 5, 3}; /* dials, conversations, meetings a day */
     for (int64_t day = gw_calendar_day(&utc, end - 40 * D); day <= last_day; day++) {
         if (gw_weekday(day) >= 5)
             continue;
@@ -177,20 +134,20 @@ static void test_calendar_through_the_pipeline(void **state)
             bool quiet = i >= 6 && i <= 8 && ds + 17 * H > end - 7 * D; /* r07-r09 */
             bool before_join = i == 9 && ds + 9 * H < end - 10 * D;
             if (!quiet && !before_join)
-                workday(rk, east[i], "east", ds, end);
+                tev_workday(rk, east[i], "east", ds, day3, end);
         }
         for (int i = 0; i < 4; i++)
             if (day < week_ago)
-                workday(rk, west[i], "west", ds, end);
+                tev_workday(rk, west[i], "west", ds, day3, end);
     }
-    send_ev(rk, "r01", "east", end - 1, GAPWATCH__V1__KIND__DIAL, 0, NULL); /* the clock */
-    send_ev(rk, "r07", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-7");
-    send_ev(rk, "r07", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-7");
-    send_ev(rk, "r09", "east", end - 7 * D, GAPWATCH__V1__KIND__REP_LEFT, 0, NULL);
-    send_ev(rk, "r10", "east", end - 10 * D, GAPWATCH__V1__KIND__REP_JOINED, 0, NULL);
-    send_ev(rk, "r05", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-5");
-    send_ev(rk, "r05", "east", end - 6 * D, GAPWATCH__V1__KIND__TIME_OFF_CANCELLED, 0, "pto-5");
-    send_ev(rk, "r06", "west", end - 3 * D, GAPWATCH__V1__KIND__TEAM_CHANGED, 0, NULL);
+    tev_send(rk, "r01", "east", end - 1, GAPWATCH__V1__KIND__DIAL, 0, NULL); /* the clock */
+    tev_send(rk, "r07", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-7");
+    tev_send(rk, "r07", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-7");
+    tev_send(rk, "r09", "east", end - 7 * D, GAPWATCH__V1__KIND__REP_LEFT, 0, NULL);
+    tev_send(rk, "r10", "east", end - 10 * D, GAPWATCH__V1__KIND__REP_JOINED, 0, NULL);
+    tev_send(rk, "r05", "east", end - 7 * D, GAPWATCH__V1__KIND__TIME_OFF, end + H, "pto-5");
+    tev_send(rk, "r05", "east", end - 6 * D, GAPWATCH__V1__KIND__TIME_OFF_CANCELLED, 0, "pto-5");
+    tev_send(rk, "r06", "west", end - 3 * D, GAPWATCH__V1__KIND__TEAM_CHANGED, 0, NULL);
     rd_kafka_flush(rk, 60000);
     assert_int_equal(rd_kafka_outq_len(rk), 0);
     int64_t produced = gwh_now_ms();

@@ -22,55 +22,13 @@
 #include "gapwatch/v1/event.pb-c.h"
 #include "gw_calendar.h"
 #include "gw_harness.h"
+#include "tevents.h"
 
 #define H 3600000LL
 #define D 86400000LL
 
 static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                      NULL};
-static long seq;
-
-static void send_ev(rd_kafka_t *rk, const char *rep, const char *team, int64_t t, int kind,
-                    int64_t ends, const char *record_id)
-{
-    char eid[64];
-    snprintf(eid, sizeof(eid), "cal-%ld", seq++);
-    Gapwatch__V1__Event e = GAPWATCH__V1__EVENT__INIT;
-    e.event_id = eid;
-    e.tenant_id = "acme";
-    e.rep_id = (char *)rep;
-    e.team_id = (char *)team;
-    e.occurred_at_ms = t;
-    e.kind = (Gapwatch__V1__Kind)kind;
-    e.ends_at_ms = ends;
-    e.record_id = (char *)(record_id ? record_id : "");
-    uint8_t buf[512];
-    size_t len = gapwatch__v1__event__pack(&e, buf);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(rep, strlen(rep)),
-        RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_poll(rk, 100);
-        send_ev(rk, rep, team, t, kind, ends, record_id);
-        return;
-    }
-    assert_int_equal(err, 0);
-}
-
-/* A working day's events of one rep: counts[] dials, conversations and
- * meetings booked, between 09:00 and 17:00 UTC. */
-static void workday(rd_kafka_t *rk, const char *rep, const char *team, int64_t day_start,
-                    const int *counts)
-{
-    static const int kinds[] = {GAPWATCH__V1__KIND__DIAL, GAPWATCH__V1__KIND__CONVERSATION,
-                                GAPWATCH__V1__KIND__MEETING_BOOKED};
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < counts[k]; j++) {
-            int64_t t = day_start + 9 * H + (8 * H) * j / counts[k] + k * 60000;
-            send_ev(rk, rep, team, t, kinds[k], 0, NULL);
-        }
-}
-
 static char *hget(redisContext *c, const char *key, const char *field, char *buf, size_t size)
 {
     redisReply *r = redisCommand(c, "HGET %s %s", key, field);
@@ -117,14 +75,12 @@ static void test_half_pace_gets_one_behind_pace_alert_with_its_plan(void **state
             continue;
         for (int i = 0; reps[i]; i++) {
             bool slow = i == 7 && day >= june; /* half pace from June 1 */
-            workday(rk, reps[i], "east", day * D,
-                    !slow                   ? full
-                    : (day - june) % 2 == 0 ? half_a
-                                            : half_b);
+            const int *counts = !slow ? full : (day - june) % 2 == 0 ? half_a : half_b;
+            tev_workday(rk, reps[i], "east", day * D, counts, INT64_MAX);
         }
     }
     /* the clock: the last instant of Friday June 12 */
-    send_ev(rk, "r01", "east", (end_day + 1) * D - 1, GAPWATCH__V1__KIND__DIAL, 0, NULL);
+    tev_send(rk, "r01", "east", (end_day + 1) * D - 1, GAPWATCH__V1__KIND__DIAL, 0, NULL);
     rd_kafka_flush(rk, 60000);
     assert_int_equal(rd_kafka_outq_len(rk), 0);
     int64_t produced = gwh_now_ms();

@@ -507,3 +507,50 @@ long tev_produce_sim(rd_kafka_t *rk, const gw_sim_config_t *cfg, gw_sim_rep_t *r
     rd_kafka_flush(rk, 60000);
     return rd_kafka_outq_len(rk) == 0 ? c.produced : -1;
 }
+
+void tev_send(rd_kafka_t *rk, const char *rep, const char *team, int64_t t, int kind,
+              int64_t ends_at_ms, const char *record_id)
+{
+    static long seq;
+    char eid[64];
+    snprintf(eid, sizeof(eid), "tev-%ld", seq++);
+    Gapwatch__V1__Event e = GAPWATCH__V1__EVENT__INIT;
+    e.event_id = eid;
+    e.tenant_id = "acme";
+    e.rep_id = (char *)rep;
+    e.team_id = (char *)team;
+    e.occurred_at_ms = t;
+    e.kind = (Gapwatch__V1__Kind)kind;
+    e.ends_at_ms = ends_at_ms;
+    e.record_id = (char *)(record_id ? record_id : "");
+    uint8_t buf[512];
+    size_t len = gapwatch__v1__event__pack(&e, buf);
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC("sales.events"), RD_KAFKA_V_KEY(rep, strlen(rep)),
+            RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 100);
+            continue;
+        }
+        if (err) {
+            fprintf(stderr, "tevents: produce: %s\n", rd_kafka_err2str(err));
+            abort();
+        }
+        return;
+    }
+}
+
+void tev_workday(rd_kafka_t *rk, const char *rep, const char *team, int64_t day_start,
+                 const int *counts, int64_t end)
+{
+    static const int kinds[] = {GAPWATCH__V1__KIND__DIAL, GAPWATCH__V1__KIND__CONVERSATION,
+                                GAPWATCH__V1__KIND__MEETING_BOOKED};
+    const int64_t hour = 3600000;
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < counts[k]; j++) {
+            int64_t t = day_start + 9 * hour + (8 * hour) * j / counts[k] + k * 60000;
+            if (t < end)
+                tev_send(rk, rep, team, t, kinds[k], 0, NULL);
+        }
+}

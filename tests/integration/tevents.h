@@ -81,6 +81,18 @@ void tev_free(tev_stream_t *s);
 /* Produces one simulated event (asynchronously; flush the producer). */
 void tev_produce_sim_event(rd_kafka_t *rk, const gw_sim_event_t *e);
 
+/* Produces one event of tenant "acme" (event ids "tev-<n>") to
+ * sales.events keyed by `rep`; `kind` a proto Kind value, `ends_at_ms` and
+ * `record_id` (NULL: none) for availability records. Aborts on an error. */
+void tev_send(rd_kafka_t *rk, const char *rep, const char *team, int64_t t, int kind,
+              int64_t ends_at_ms, const char *record_id);
+
+/* A working day of one rep: counts[0] dials, counts[1] conversations and
+ * counts[2] meetings booked, spread over 09:00-17:00 UTC of the day that
+ * starts at `day_start`, none at or after `end`. */
+void tev_workday(rd_kafka_t *rk, const char *rep, const char *team, int64_t day_start,
+                 const int *counts, int64_t end);
+
 /* A consumer of the three partitions of "sales.alerts" from the beginning
  * (assigned, not subscribed), in consumer group `group`. */
 rd_kafka_t *tev_alert_reader(gwh_t *h, const char *group);
