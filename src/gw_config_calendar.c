@@ -29,28 +29,6 @@ static int weekday_parse(const char *s)
     return -1;
 }
 
-/* Calls fn for each scalar of a sequence node (path "<path>[i]"). */
-static void each_scalar(cfg_loader_t *L, yaml_node_t *node, const char *path,
-                        void (*fn)(cfg_loader_t *L, yaml_node_t *item, const char *path,
-                                   const char *s, gw_calendar_t *c),
-                        gw_calendar_t *c)
-{
-    if (node->type != YAML_SEQUENCE_NODE) {
-        cfg_error(L, node, path, "expected a list");
-        return;
-    }
-    int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
-         it++, i++) {
-        char sub[256];
-        snprintf(sub, sizeof(sub), "%s[%d]", path, i);
-        yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
-        const char *s = cfg_scalar(L, item, sub);
-        if (s)
-            fn(L, item, sub, s, c);
-    }
-}
-
 static void load_name(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     gw_calendar_t *c = base;
@@ -77,9 +55,13 @@ static void load_zone(cfg_loader_t *L, yaml_node_t *node, const char *path, void
         cfg_error(L, node, path, "%s", err);
 }
 
-static void add_workday(cfg_loader_t *L, yaml_node_t *item, const char *path, const char *s,
-                        gw_calendar_t *c)
+static void add_workday(cfg_loader_t *L, yaml_node_t *item, const char *path, int index, void *base)
 {
+    (void)index;
+    gw_calendar_t *c = base;
+    const char *s = cfg_scalar(L, item, path);
+    if (!s)
+        return;
     int wd = weekday_parse(s);
     if (wd < 0)
         cfg_error(L, item, path, "\"%s\" is not a weekday (mon, tue, wed, thu, fri, sat, sun)", s);
@@ -93,14 +75,18 @@ static void load_workdays(cfg_loader_t *L, yaml_node_t *node, const char *path, 
 {
     gw_calendar_t *c = base;
     c->workdays = 0;
-    each_scalar(L, node, path, add_workday, c);
+    cfg_walk_sequence(L, node, path, add_workday, c);
     if (c->workdays == 0 && node->type == YAML_SEQUENCE_NODE)
         cfg_error(L, node, path, "a calendar needs at least one working day");
 }
 
-static void add_holiday(cfg_loader_t *L, yaml_node_t *item, const char *path, const char *s,
-                        gw_calendar_t *c)
+static void add_holiday(cfg_loader_t *L, yaml_node_t *item, const char *path, int index, void *base)
 {
+    (void)index;
+    gw_calendar_t *c = base;
+    const char *s = cfg_scalar(L, item, path);
+    if (!s)
+        return;
     char a[16] = "", b[16] = "";
     const char *dots = strstr(s, "..");
     gw_day_range_t r;
@@ -136,7 +122,7 @@ static void add_holiday(cfg_loader_t *L, yaml_node_t *item, const char *path, co
 
 static void load_holidays(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
-    each_scalar(L, node, path, add_holiday, base);
+    cfg_walk_sequence(L, node, path, add_holiday, base);
 }
 
 static void load_week_start(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
@@ -168,12 +154,13 @@ static void load_fiscal(cfg_loader_t *L, yaml_node_t *node, const char *path, vo
         c->fiscal_start_month = (int)m;
 }
 
-static void add_team(cfg_loader_t *L, yaml_node_t *item, const char *path, const char *s,
-                     gw_calendar_t *c)
+static void add_team(cfg_loader_t *L, yaml_node_t *item, const char *path, int index, void *base)
 {
-    (void)item;
-    (void)path;
-    c->teams[c->nteams++] = cfg_strdup(L, s);
+    (void)index;
+    gw_calendar_t *c = base;
+    const char *s = cfg_scalar(L, item, path);
+    if (s)
+        c->teams[c->nteams++] = cfg_strdup(L, s);
 }
 
 static void load_teams(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
@@ -184,7 +171,7 @@ static void load_teams(cfg_loader_t *L, yaml_node_t *node, const char *path, voi
                    : 0;
     c->teams = gw_arena_alloc(L->arena, (n ? n : 1) * sizeof(char *));
     c->nteams = 0;
-    each_scalar(L, node, path, add_team, c);
+    cfg_walk_sequence(L, node, path, add_team, c);
 }
 
 static const cfg_field_t calendar_fields[] = {
