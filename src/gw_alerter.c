@@ -511,7 +511,9 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
                 alert_of(al, o, k, resolved ? GW_SEND_RESOLVED : GW_SEND_FIRING, now);
             gw_alert_summary(&al_msg, summary, sizeof(summary));
             json_object_set_new(ann, "summary", json_string(summary));
-            json_object_set_new(ann, "diagnosis", json_string(gw_diag_str(o->diag.kind)));
+            json_object_set_new(
+                ann, "diagnosis",
+                json_string(o->is_pace ? "behind_pace" : gw_diag_str(o->diag.kind)));
             json_object_set_new(ann, "alert_id", json_string(id));
             char url[1024];
             if (cfg->alerting.runbook_url[0]) {

@@ -345,7 +345,7 @@ static void build(const gw_alert_t *a, Gapwatch__V1__GapAlert *m, Gapwatch__V1__
     m->required_volume = d->required_volume;
     m->weakest_stage = d->weakest >= 0 ? (char *)pb->stages[d->weakest + 1].name : "";
     m->summary = summary;
-    m->diagnosis = (char *)gw_diag_str(d->kind);
+    m->diagnosis = (char *)(a->pace ? "behind_pace" : gw_diag_str(d->kind));
     m->confidence = pb->confidence;
     m->sequence = a->sequence;
     for (int i = 0; i < d->ntransitions; i++) {

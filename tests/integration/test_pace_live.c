@@ -166,6 +166,7 @@ static void test_half_pace_gets_one_behind_pace_alert_with_its_plan(void **state
     assert_string_equal(json_string_value(json_object_get(alert, "window")), "month");
     assert_string_equal(json_string_value(json_object_get(alert, "period")), "month:2026-06");
     assert_string_equal(json_string_value(json_object_get(alert, "plan_stage")), "reach");
+    assert_string_equal(json_string_value(json_object_get(alert, "diagnosis")), "behind_pace");
     assert_true(fabs(json_number_value(json_object_get(alert, "plan_per_day")) - expect) <
                 1e-3 * expect);
     const char *summary = json_string_value(json_object_get(alert, "summary"));
