@@ -229,9 +229,17 @@ static void test_config_alertmanager_auth_and_tls(void **state)
 {
     (void)state;
     setenv("GW_TEST_AM_PASSWORD", "s3cret", 1);
-    gw_config_t *cfg = load_ok("alerting:\n  alertmanager:\n    url: https://am:9093\n"
-                               "    username: gapwatch\n    password_env: GW_TEST_AM_PASSWORD\n"
-                               "    tls_ca: /etc/ssl/certs/ca-certificates.crt\n");
+    char ca[] = "/tmp/gw-test-ca-XXXXXX"; /* any readable file will do here */
+    int fd = mkstemp(ca);
+    assert_true(fd >= 0);
+    close(fd);
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml),
+             "alerting:\n  alertmanager:\n    url: https://am:9093\n"
+             "    username: gapwatch\n    password_env: GW_TEST_AM_PASSWORD\n"
+             "    tls_ca: %s\n",
+             ca);
+    gw_config_t *cfg = load_ok(yaml);
     assert_string_equal(cfg->alerting.am_auth.username, "gapwatch");
     assert_string_equal(cfg->alerting.am_auth.password, "s3cret");
     assert_true(cfg->alerting.am_auth.tls_verify);
@@ -244,16 +252,19 @@ static void test_config_alertmanager_auth_and_tls(void **state)
     expect_error("alerting:\n  alertmanager:\n    url: https://am:9093\n"
                  "    password_env: GW_TEST_AM_PASSWORD\n",
                  "t.yaml:4: alerting.alertmanager.username: a password needs a username");
-    expect_error("alerting:\n  alertmanager:\n    url: http://am:9093\n"
-                 "    tls_ca: /etc/ssl/certs/ca-certificates.crt\n",
-                 "t.yaml:4: alerting.alertmanager.url: TLS settings are given but the url "
-                 "\"http://am:9093\" is not https://");
+    snprintf(yaml, sizeof(yaml),
+             "alerting:\n  alertmanager:\n    url: http://am:9093\n"
+             "    tls_ca: %s\n",
+             ca);
+    expect_error(yaml, "t.yaml:4: alerting.alertmanager.url: TLS settings are given but the url "
+                       "\"http://am:9093\" is not https://");
     expect_error("alerting:\n  alertmanager:\n    url: https://am:9093\n"
                  "    tls_ca: /nonexistent/ca.crt\n",
                  "t.yaml:4: alerting.alertmanager.tls_ca: cannot read /nonexistent/ca.crt");
     expect_error("alerting:\n  alertmanager:\n    username: gapwatch\n",
                  "t.yaml:3: alerting.alertmanager: username is given but url is not");
     unsetenv("GW_TEST_AM_PASSWORD");
+    unlink(ca);
 }
 
 static void test_config_librdkafka_property_is_checked(void **state)
