@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gapwatch/v1/event.pb-c.h"
 
@@ -20,6 +21,18 @@ const char *const tev_config_yaml = "windows:\n"
                                     "custom_kinds:\n"
                                     "  - {name: linkedin_inmail, class: activity}\n"
                                     "  - {name: referral, class: outcome}\n";
+
+const char *const tev_periods_yaml = "playbooks:\n"
+                                     "  - name: periods\n"
+                                     "    teams: [\"*\"]\n"
+                                     "    funnel:\n"
+                                     "      - {name: reach, kinds: [DIAL]}\n"
+                                     "      - {name: book, kinds: [MEETING_BOOKED]}\n"
+                                     "    objective:\n"
+                                     "      kind: MEETING_BOOKED\n"
+                                     "      per_window: {7d: 5}\n"
+                                     "      per_period: {week: 5, month: 20, quarter: 60}\n"
+                                     "alerting: {kinds: [efficiency_gap]}\n";
 
 static const char *const builtin_names[] = {
     "",
@@ -553,4 +566,91 @@ void tev_workday(rd_kafka_t *rk, const char *rep, const char *team, int64_t day_
             if (t < end)
                 tev_send(rk, rep, team, t, kinds[k], 0, NULL);
         }
+}
+
+/* The first UTC day (YYYY-MM-DD) of the week (from Monday), month or
+ * quarter (from January) holding `t_ms`: written with libc's calendar, not
+ * the daemon's. */
+static void period_first(int kind, int64_t t_ms, char *out, size_t size)
+{
+    time_t t = (time_t)floordiv(t_ms, 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (kind == 0) {
+        t -= (time_t)((tm.tm_wday + 6) % 7) * 86400;
+        gmtime_r(&t, &tm);
+    } else {
+        tm.tm_mday = 1;
+        if (kind == 2)
+            tm.tm_mon = tm.tm_mon / 3 * 3;
+    }
+    strftime(out, size, "%Y-%m-%d", &tm);
+}
+
+typedef struct {
+    char key[112]; /* "tenant|rep|kind|first day" */
+    size_t idx;
+} pmember_t;
+
+static int by_pkey(const void *a, const void *b)
+{
+    return strcmp(((const pmember_t *)a)->key, ((const pmember_t *)b)->key);
+}
+
+size_t tev_compare_periods(gwh_t *h, const tev_stream_t *s, size_t *periods_compared)
+{
+    static const char *const kinds[] = {"week", "month", "quarter"};
+    size_t n = s->n, np = 3 * n;
+    pmember_t *m = malloc(np * sizeof(*m));
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) {
+            char day[16];
+            period_first(k, s->ev[i].t, day, sizeof(day));
+            snprintf(m[3 * i + k].key, sizeof(m[0].key), "%s|%s|%s|%s", s->ev[i].tenant,
+                     s->ev[i].rep, kinds[k], day);
+            m[3 * i + k].idx = i;
+        }
+    qsort(m, np, sizeof(*m), by_pkey);
+    redisContext *c = gwh_redis(h);
+    size_t mismatches = 0, groups = 0;
+    for (size_t g = 0; g < np;) {
+        size_t end = g;
+        while (end < np && !strcmp(m[end].key, m[g].key))
+            end++;
+        groups++;
+        fields_t exp = {.n = 0};
+        for (size_t k = g; k < end; k++) {
+            const tev_t *e = &s->ev[m[k].idx];
+            fadd(&exp, e->kind_name, 1);
+            if (e->amount > 0) {
+                char an[64];
+                snprintf(an, sizeof(an), "amount:%s", e->kind_name);
+                fadd(&exp, an, e->amount);
+            }
+        }
+        char tenant[32], rep[32], kind[16], day[16];
+        sscanf(m[g].key, "%31[^|]|%31[^|]|%15[^|]|%15s", tenant, rep, kind, day);
+        redisReply *r = redisCommand(c, "HGETALL gw:{%s:%s}:p:%s:%s", tenant, rep, kind, day);
+        fields_t got = {.n = 0};
+        for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+            fadd(&got, r->element[i]->str, strtoll(r->element[i + 1]->str, NULL, 10));
+        if (r)
+            freeReplyObject(r);
+        for (int i = 0; i < exp.n; i++)
+            if (fget(&got, exp.f[i].name) != exp.f[i].v && mismatches++ < 20)
+                fprintf(stderr, "MISMATCH gw:{%s:%s}:p:%s:%s %s: expected %lld, redis has %lld\n",
+                        tenant, rep, kind, day, exp.f[i].name, (long long)exp.f[i].v,
+                        (long long)fget(&got, exp.f[i].name));
+        for (int i = 0; i < got.n; i++)
+            if (fget(&exp, got.f[i].name) == 0 && mismatches++ < 20)
+                fprintf(stderr, "MISMATCH gw:{%s:%s}:p:%s:%s %s: expected 0, redis has %lld\n",
+                        tenant, rep, kind, day, got.f[i].name, (long long)got.f[i].v);
+        g = end;
+    }
+    redisFree(c);
+    free(m);
+    fprintf(stderr, "tevents: %zu rep periods compared, %zu mismatches\n", groups, mismatches);
+    if (periods_compared)
+        *periods_compared = groups;
+    return mismatches;
 }

@@ -72,6 +72,17 @@ typedef struct {
  * watermark (only exact when no sweep moved it). */
 size_t tev_compare(gwh_t *h, const tev_stream_t *s, bool expect_wm, tev_stats_t *stats);
 
+/* Compares every rep's calendar period totals in Redis
+ * (gw:{tenant:rep}:p:<week|month|quarter>:<first day>, a UTC calendar with
+ * weeks from Monday and the fiscal year from January) with a recount of the
+ * stream: per period the count of each kind and the sum of its amounts, and
+ * nothing else. Returns the mismatching fields; fills the number of rep
+ * periods compared. */
+size_t tev_compare_periods(gwh_t *h, const tev_stream_t *s, size_t *periods_compared);
+
+/* The playbook tev's exactness tests add so that the periods are counted. */
+extern const char *const tev_periods_yaml;
+
 void tev_free(tev_stream_t *s);
 
 /* Plays the simulation `cfg` (gw_sim.h) into the event topic through `rk`
