@@ -385,6 +385,8 @@ static void publish(gw_alerter_t *al, const obs_t *o, int k, const uint8_t *payl
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     rd_kafka_header_add(h, "gw.alert_id", -1, alert_id, -1);
     rd_kafka_header_add(h, "gw.alert_kind", -1, gw_alert_kind_str((gw_alert_kind_t)k), -1);
+    gw_log_debug("alert published", "rep=%s kind=%s msgno=%" PRIu64 " resend=%d", o->rep,
+                 gw_alert_kind_str((gw_alert_kind_t)k), msgno, json == NULL);
     if (gw_map_put(al->inflight, inflight, a) != 0 ||
         gw_producer_send(al->producer, al->cfg->kafka.topic_alerts, o->rep, strlen(o->rep), payload,
                          len, h, 0, a, err, sizeof(err)) != 0) {
@@ -602,6 +604,7 @@ void gw_alerter_poll(gw_alerter_t *al)
             continue;
         }
         al->m->alerts_delivered++;
+        gw_log_debug("alert delivered", "key=%s kind=%d msgno=%" PRIu64, a->key, a->kind, a->msgno);
         char msgno[24];
         snprintf(msgno, sizeof(msgno), "%" PRIu64, a->msgno);
         const char *kn = gw_alert_kind_str((gw_alert_kind_t)a->kind);

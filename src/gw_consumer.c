@@ -163,6 +163,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    gw_log_info("rebalance", "event=%s protocol=%s partitions=%d",
+                err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS   ? "assign"
+                : err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ? "revoke"
+                                                              : "error",
+                rd_kafka_rebalance_protocol(rk), list ? list->cnt : 0);
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         seed_positions(c, list);
@@ -254,7 +259,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 /* Properties the pipeline's guarantees depend on: set after the user's. */
 static const char *const required[][2] = {
     {"enable.auto.offset.store", "false"},
-    {"enable.auto.commit", "false"},
+    {"enable.auto.commit", "true"},
     {"enable.partition.eof", "true"},
 };
 
@@ -310,6 +315,12 @@ rd_kafka_conf_t *gw_consumer_conf_new(const gw_config_t *cfg, const char *skip, 
             gw_log_warn("kafka property ignored: gapwatch needs its own value", "property=%s",
                         required[i][0]);
         if (gw_kafka_conf_set(conf, required[i][0], required[i][1], errstr, errstr_size))
+            goto fail;
+    }
+    if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, "auto.commit.interval.ms")) {
+        char ms[24];
+        snprintf(ms, sizeof(ms), "%lld", (long long)cfg->consumer.commit_interval_ms);
+        if (gw_kafka_conf_set(conf, "auto.commit.interval.ms", ms, errstr, errstr_size))
             goto fail;
     }
     if (gw_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size))
@@ -567,13 +578,6 @@ void gw_consumer_applied(gw_consumer_t *c, int32_t partition, int64_t next_offse
         gw_log_warn("offset store failed", "partition=%d offset=%lld err=\"%s\"", partition,
                     (long long)next_offset, rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(list);
-}
-
-void gw_consumer_commit(gw_consumer_t *c, bool sync)
-{
-    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, sync ? 0 : 1);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        gw_log_warn("offset commit failed", "err=\"%s\"", rd_kafka_err2str(err));
 }
 
 const gw_partition_state_t *gw_consumer_partition(const gw_consumer_t *c, int32_t partition)

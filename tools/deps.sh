@@ -11,6 +11,9 @@ PACKAGES=(
   clang libclang-rt-14-dev  # libFuzzer and clang's sanitizers: tools/fuzz.sh
   redis-server redis-tools prometheus-alertmanager prometheus prometheus-redis-exporter
   systemd  # systemd-analyze: test_deploy verifies deploy/systemd/gapwatchd.service
+  # Apache Kafka's broker for the tests of label `kafka` (tools/kafka.sh
+  # fetches it from Maven Central); openssl makes its test certificates
+  openjdk-17-jre-headless maven openssl
 )
 
 missing=()

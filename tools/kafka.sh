@@ -103,6 +103,7 @@ config() {
   fetch >/dev/null
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
+  rm -rf "$dir"/node-* "$dir/tls"  # a new cluster each time
   local voters="" boot="" bootsasl="" i
   local -a pport cport sport
   for i in $(seq 1 "$nodes"); do
