@@ -65,7 +65,10 @@ rd_kafka_conf_t *gw_consumer_conf_new(const gw_config_t *cfg, const char *skip, 
 gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *errstr,
                                size_t errstr_size);
 
-/* Leaves the group (rd_kafka_consumer_close) and frees. Accepts NULL. */
+/* Leaves the group (rd_kafka_consumer_close) and frees. Accepts NULL.
+ * With librdkafka < 2.3.0 and a sticky assignor, a member that never got
+ * an assignment first polls up to 10 s for one, and if none came is closed
+ * but not destroyed (librdkafka issue 4312: see gw_consumer.c). */
 void gw_consumer_free(gw_consumer_t *c);
 
 /*

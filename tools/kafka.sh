@@ -56,12 +56,15 @@ fetch() {
 }
 
 # A TCP port nobody listens on at 127.0.0.1 (bash's /dev/tcp: a refused
-# connection means free), not in `taken`.
+# connection means free), not in `taken`, below the kernel's ephemeral
+# range (where outgoing connections would take it before the broker binds).
 taken=" "
 free_port() {
-  local p
+  local p lo=32768
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$lo" -gt 12000 ] || lo=32768
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (lo - 10000)))
     case "$taken" in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       taken="$taken$p "

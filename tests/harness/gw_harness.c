@@ -796,14 +796,39 @@ void gwh_broker_restart(gwh_t *h, int node)
     broker_spawn(h, node);
 }
 
+/* Dies when a node of the own cluster exited (a port taken, a bad
+ * config): its log says why. */
+static void brokers_check(gwh_t *h)
+{
+    for (int i = 0; i < h->brokers; i++) {
+        int status;
+        if (h->broker_pid[i] > 0 &&
+            waitpid(h->broker_pid[i], &status, WNOHANG) == h->broker_pid[i]) {
+            h->broker_pid[i] = 0;
+            char cmd[400];
+            snprintf(cmd, sizeof(cmd), "tail -n 30 '%s/node-%d/broker.log' >&2", h->kafka_dir,
+                     i + 1);
+            if (system(cmd) != 0)
+                fprintf(stderr, "harness: no broker log\n");
+            die("kafka node %d exited during start-up (see %s/node-%d/)", i + 1, h->kafka_dir,
+                i + 1);
+        }
+    }
+}
+
 /* Runs one admin request's result event off `q`; returns it (caller
  * destroys) or dies after `timeout_ms`. */
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms, const char *what)
+static rd_kafka_event_t *admin_wait(gwh_t *h, rd_kafka_queue_t *q, int timeout_ms, const char *what)
 {
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
-    if (!ev)
-        die("%s: no answer within %d ms", what, timeout_ms);
-    return ev;
+    int64_t deadline = gwh_now_ms() + timeout_ms;
+    for (;;) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 500);
+        if (ev)
+            return ev;
+        brokers_check(h);
+        if (gwh_now_ms() > deadline)
+            die("%s: no answer within %d ms", what, timeout_ms);
+    }
 }
 
 /* Partitions of `topic` that have a leader, or -1 when it is unknown. */
@@ -844,7 +869,7 @@ void gwh_topics_create(gwh_t *h, const char *const *topics, int replication)
         /* Delete what an earlier test left (a shared broker). */
         rd_kafka_DeleteTopic_t *del = rd_kafka_DeleteTopic_new(name);
         rd_kafka_DeleteTopics(rk, &del, 1, NULL, q);
-        rd_kafka_event_destroy(admin_wait(q, 60000, "delete topic"));
+        rd_kafka_event_destroy(admin_wait(h, q, 90000, "delete topic"));
         rd_kafka_DeleteTopic_destroy(del);
         for (;;) {
             rd_kafka_NewTopic_t *nt =
@@ -852,7 +877,7 @@ void gwh_topics_create(gwh_t *h, const char *const *topics, int replication)
             if (!nt)
                 die("new topic %s: %s", name, errstr);
             rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-            rd_kafka_event_t *ev = admin_wait(q, 60000, "create topic");
+            rd_kafka_event_t *ev = admin_wait(h, q, 90000, "create topic");
             const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
             size_t cnt = 0;
             const rd_kafka_topic_result_t **tr =
@@ -873,6 +898,7 @@ void gwh_topics_create(gwh_t *h, const char *const *topics, int replication)
                 break;
             /* The cluster is still starting (no controller, too few
              * brokers for the replication) or the deletion still runs. */
+            brokers_check(h);
             if (gwh_now_ms() > deadline)
                 die("create topic %s (%d partitions, replication %d) on %s: %s", name, parts,
                     replication, h->bootstrap, why);

@@ -50,7 +50,7 @@ typedef struct {
     pid_t broker_pid[3];      /* 0 while a node is down */
     char bootstrap_sasl[256]; /* SASL_SSL listeners, with --sasl-ssl */
     char group_id[64];        /* the consumer group gwh_write_config names */
-    pid_t inst_pid[8];        /* gwh_instance_start'ed gapwatchd, by index */
+    pid_t inst_pid[16];       /* gwh_instance_start'ed gapwatchd, by index */
     int ninst;
 } gwh_t;
 
