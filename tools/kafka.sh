@@ -157,6 +157,15 @@ transaction.state.log.min.isr=$minisr
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$minisr
 group.initial.rebalance.delay.ms=0
+# A dead node leaves the ISR after 2 s, not 30: until then acks=all writes
+# (offset commits too) wait for it, and the group coordinator answers no
+# heartbeat queued behind a commit: members with the tests' 6 s sessions
+# would time out.
+replica.lag.time.max.ms=2000
+# The controller declares a silent node dead after 3 s, not 9, and moves
+# its leaderships (the group coordinator's too) before such a session ends.
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
 auto.create.topics.enable=false
 log.segment.bytes=16777216
 num.network.threads=2

@@ -6,8 +6,8 @@
  * joins, and one is SIGKILLed mid-stream. Then:
  *
  *   - Redis' totals equal the recount of the events (tevents.h);
- *   - no alert message was published twice (same alert id, state and
- *     sequence);
+ *   - no alert message was published twice (same alert id, episode
+ *     (starts_at), state and sequence);
  *   - every rebalance was incremental: a member that stays gives up only
  *     the partitions that move (8 of 12 when two join), never its whole
  *     assignment, and no member logs "assignment lost";
@@ -145,7 +145,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Reads every alert message; returns how many were published more than
- * once (same id, state and sequence), and their total in *total. */
+ * once (same alert id, episode, state and sequence), and their total in
+ * *total. */
 static int duplicate_alerts(gwh_t *h, int *total)
 {
     rd_kafka_t *c = tev_alert_reader(h, "instances-test-reader");
@@ -165,9 +166,11 @@ static int duplicate_alerts(gwh_t *h, int *total)
                 assert_non_null(seen);
             }
             char line[512];
-            /* sorted on identity; the broker's time of the copy after it */
-            snprintf(line, sizeof(line), "%s %s/%s %d #%u\t@%lld", a->alert_id, a->tenant_id,
-                     a->rep_id, (int)a->state, a->sequence,
+            /* A message's identity: alert, episode (starts_at: a FIRING
+             * after a RESOLVED starts again at sequence 1), state and
+             * sequence; sorted on it, its producer's time after it. */
+            snprintf(line, sizeof(line), "%s %s/%s @%lld %d #%u\t%lld", a->alert_id, a->tenant_id,
+                     a->rep_id, (long long)a->starts_at_ms, (int)a->state, a->sequence,
                      (long long)rd_kafka_message_timestamp(m, NULL));
             seen[n++] = strdup(line);
             gapwatch__v1__gap_alert__free_unpacked(a, NULL);
@@ -190,6 +193,50 @@ static int duplicate_alerts(gwh_t *h, int *total)
     return dups;
 }
 
+/* The tests' windows (the recount's) and the simulation's playbook, with
+ * alerts that fire at once. */
+static void write_config(gwh_t *h)
+{
+    const char *playbooks = strstr(GW_SIM_CONFIG_YAML, "playbooks:");
+    assert_non_null(playbooks);
+    char yaml[8192];
+    snprintf(yaml, sizeof(yaml),
+             "%s%s"
+             "consumer: {idle_after: 1h, batch_max_messages: 2000}\n"
+             "evaluation: {sweep_interval: 1s, min_interval: 1s}\n"
+             "alerting: {windows: [7d], fire_after: 0s, resolve_after: 0s, repeat_interval: 30d}\n",
+             tev_config_yaml, playbooks);
+    gwh_write_config(h, yaml);
+}
+
+/* The harness' 6 s session (quick hand-over after a SIGKILL) is shorter
+ * than a group coordinator's failover to another broker (the controller's
+ * 3 s, a FindCoordinator, the group's load): `ms` for the broker tests. */
+static void set_session_timeout(gwh_t *h, int ms)
+{
+    FILE *f = fopen(h->config_path, "r");
+    assert_non_null(f);
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    char *at = strstr(buf, "session.timeout.ms: \"6000\"");
+    assert_non_null(at);
+    f = fopen(h->config_path, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*ssession.timeout.ms: \"%d\"%s", (int)(at - buf), buf, ms,
+            at + strlen("session.timeout.ms: \"6000\""));
+    fclose(f);
+}
+
+static void produce_slice(gwh_t *h, const tev_stream_t *s, int k, int slices)
+{
+    tev_stream_t slice = {s->ev + s->n * (size_t)k / (size_t)slices,
+                          s->n * (size_t)(k + 1) / (size_t)slices -
+                              s->n * (size_t)k / (size_t)slices};
+    tev_produce(h, &slice, "sales.events");
+}
+
 static void test_counts_exact_while_instances_join_leave_and_die(void **state)
 {
     (void)state;
@@ -210,34 +257,15 @@ static void test_counts_exact_while_instances_join_leave_and_die(void **state)
                            .plant = true};
     tev_stream_t s;
     assert_true(tev_from_sim(&s, &sim, reps) > 10000);
-    /* The tests' windows (the recount's) and the simulation's playbook. */
-    const char *playbooks = strstr(GW_SIM_CONFIG_YAML, "playbooks:");
-    assert_non_null(playbooks);
-    char yaml[8192];
-    snprintf(yaml, sizeof(yaml),
-             "%s%s"
-             "consumer: {idle_after: 1h, batch_max_messages: 2000}\n"
-             "evaluation: {sweep_interval: 1s, min_interval: 1s}\n"
-             "alerting: {windows: [7d], fire_after: 0s, resolve_after: 0s, repeat_interval: 30d}\n",
-             tev_config_yaml, playbooks);
-    gwh_write_config(&h, yaml);
+    write_config(&h);
 
     size_t n = s.n;
     int next_slice = 0;
-#define PRODUCE_SLICE()                                                                            \
-    do {                                                                                           \
-        tev_stream_t slice = {s.ev + n * (size_t)next_slice / SLICES,                              \
-                              n * (size_t)(next_slice + 1) / SLICES -                              \
-                                  n * (size_t)next_slice / SLICES};                                \
-        tev_produce(&h, &slice, "sales.events");                                                   \
-        next_slice++;                                                                              \
-    } while (0)
-
     int64_t t0 = gwh_now_ms();
     int kills = 0, terms = 0;
     /* 1 instance */
     assert_int_equal(gwh_instance_start(&h), 1);
-    PRODUCE_SLICE();
+    produce_slice(&h, &s, next_slice++, SLICES);
     long long ms = wait_balanced(&h, 60000);
     print_ownership(&h, "one instance");
     assert_true(ms >= 0);
@@ -247,7 +275,7 @@ static void test_counts_exact_while_instances_join_leave_and_die(void **state)
     gwh_instance_start(&h);
     gwh_instance_start(&h);
     int64_t t_join = gwh_now_ms();
-    PRODUCE_SLICE();
+    produce_slice(&h, &s, next_slice++, SLICES);
     ms = wait_balanced(&h, 90000);
     if (ms < 0)
         dump_logs(&h);
@@ -273,14 +301,14 @@ static void test_counts_exact_while_instances_join_leave_and_die(void **state)
             (long long)(t_exit - t_term), ms);
     /* well under the session timeout (6 s): handed back, not timed out */
     assert_true(ms < 5000);
-    PRODUCE_SLICE();
+    produce_slice(&h, &s, next_slice++, SLICES);
 
     /* back to 3, then SIGKILL one mid-stream */
     gwh_instance_start(&h);
     ms = wait_balanced(&h, 90000);
     print_ownership(&h, "three again");
     assert_true(ms >= 0);
-    PRODUCE_SLICE();
+    produce_slice(&h, &s, next_slice++, SLICES);
     gwh_sleep_ms(300);
     int64_t t_kill = gwh_now_ms();
     fprintf(stderr, "instances: SIGKILL to gapwatchd-2 at %lld\n", (long long)t_kill);
@@ -292,7 +320,7 @@ static void test_counts_exact_while_instances_join_leave_and_die(void **state)
     fprintf(stderr, "instances: SIGKILL: partitions owned again %lld ms after the kill\n",
             (long long)(gwh_now_ms() - t_kill));
     while (next_slice < SLICES)
-        PRODUCE_SLICE();
+        produce_slice(&h, &s, next_slice++, SLICES);
 
     rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
     bool done = gwh_wait_consumed(&h, rk, "sales.events", PARTS, 180000);
@@ -385,6 +413,81 @@ static void test_sigterm_to_a_member_that_owns_nothing_exits_cleanly(void **stat
     gwh_cleanup(&h);
 }
 
+/* Three brokers (replication factor 3, min ISR 2) under three instances:
+ * each broker in turn is SIGKILLed while events are produced and started
+ * again. Counts equal the recount, no alert twice, no instance dies. */
+static void test_counts_exact_when_each_broker_dies_and_returns(void **state)
+{
+    (void)state;
+    static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
+                                         NULL};
+    gwh_t h;
+    gwh_init(&h, "instances-brokers");
+    gwh_redis_start(&h, NULL);
+    gwh_broker_start(&h, 3, false, topics);
+    gw_sim_rep_t reps[64];
+    gw_sim_config_t sim = {.tenant = "acme",
+                           .teams = 2,
+                           .reps_per_team = 10,
+                           .days = 30,
+                           .seed = 37,
+                           .end_ms = gwh_now_ms() - 1800000,
+                           .plant = true};
+    tev_stream_t s;
+    assert_true(tev_from_sim(&s, &sim, reps) > 10000);
+    write_config(&h);
+    set_session_timeout(&h, 20000);
+    for (int i = 0; i < 3; i++)
+        gwh_instance_start(&h);
+    assert_true(wait_balanced(&h, 90000) >= 0);
+    int64_t t0 = gwh_now_ms();
+    const int slices = 7;
+    int k = 0;
+    produce_slice(&h, &s, k++, slices);
+    for (int node = 1; node <= 3; node++) {
+        int64_t t = gwh_now_ms();
+        gwh_broker_kill(&h, node);
+        produce_slice(&h, &s, k++, slices); /* while the node is down */
+        gwh_sleep_ms(2000);
+        gwh_broker_restart(&h, node);
+        fprintf(stderr,
+                "instances: broker node %d SIGKILLed, a slice produced, restarted after %lld ms\n",
+                node, (long long)(gwh_now_ms() - t));
+        produce_slice(&h, &s, k++, slices);
+    }
+    assert_int_equal(k, slices);
+    rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
+    bool done = gwh_wait_consumed(&h, rk, "sales.events", PARTS, 180000);
+    rd_kafka_destroy(rk);
+    if (!done)
+        dump_logs(&h);
+    assert_true(done);
+    tev_stats_t st;
+    size_t mismatches = tev_compare_swept(&h, &s, &st);
+    if (mismatches)
+        dump_logs(&h);
+    gwh_sleep_ms(5000);
+    int alerts = 0;
+    int dups = duplicate_alerts(&h, &alerts);
+    int alive = 0;
+    for (int i = 1; i <= 3; i++)
+        alive += gwh_instance_alive(&h, i);
+    fprintf(stderr,
+            "instances: 3 brokers, 3 broker SIGKILLs and restarts under 3 instances: %zu events, "
+            "%d rebalance callbacks, %d assignments lost, %zu fields compared, %zu mismatches, "
+            "%d alert messages, %d published twice, %d instances alive, %lld s\n",
+            s.n, log_count_all(&h, "msg=\"rebalance\""), log_count_all(&h, "assignment lost"),
+            st.fields, mismatches, alerts, dups, alive, (long long)((gwh_now_ms() - t0) / 1000));
+    assert_int_equal(mismatches, 0);
+    assert_int_equal(dups, 0);
+    assert_int_equal(alive, 3);
+    assert_int_equal(log_count_all(&h, "assignment lost"), 0);
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(gwh_instance_stop(&h, i, SIGTERM), 0);
+    tev_free(&s);
+    gwh_cleanup(&h);
+}
+
 /* SIGTERM while a new member is still joining (between its JoinGroup and
  * its first assignment): librdkafka before 2.3.0 aborted in
  * rd_kafka_sticky_assignor_state_destroy there (issue 4312). On the real
@@ -446,8 +549,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_exact_while_instances_join_leave_and_die),
         cmocka_unit_test(test_sigterm_to_a_member_that_owns_nothing_exits_cleanly),
+        cmocka_unit_test(test_counts_exact_when_each_broker_dies_and_returns),
         cmocka_unit_test(test_sigterm_during_a_join_exits_cleanly),
         cmocka_unit_test(test_sigterm_during_a_join_exits_cleanly_on_the_mock),
     };
+    /* GW_TEST_FILTER: run only the tests matching this pattern ("*broker*") */
+    if (getenv("GW_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("GW_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
