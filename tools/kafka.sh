@@ -20,8 +20,11 @@
 # Nodes are controllers and brokers at once (process.roles=broker,controller);
 # with N nodes the internal topics get replication factor N (min ISR N-1),
 # so a node may die and come back. --sasl-ssl adds a SASL_SSL listener
-# (SCRAM-SHA-512, user `gapwatch`, password in DIR/scram-password) with a
-# certificate from a CA that openssl makes in DIR/tls (DIR/tls/ca.pem).
+# (mechanisms SCRAM-SHA-512 and PLAIN, user `gapwatch`, password in
+# DIR/scram-password; the SCRAM credential is created at format time) with
+# a certificate from a CA that openssl makes in DIR/tls (DIR/tls/ca.pem).
+# librdkafka before 2.6.1 cannot log in with SCRAM to a 4.x broker (its
+# client-final nonce, librdkafka PR 4895): use PLAIN (over TLS) there.
 #
 # Environment: KAFKA_VERSION (default 4.1.1), GW_KAFKA_CACHE (default
 # ~/.cache/gapwatch/kafka), KAFKA_HEAP (default -Xmx512m -Xms128m).
@@ -174,8 +177,9 @@ background.threads=2
 EOF
     if [ $sasl -eq 1 ]; then
       cat >>"$nd/server.properties" <<EOF
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_gapwatch="$password";
 ssl.keystore.type=PEM
 ssl.keystore.location=$dir/tls/broker-keystore.pem
 ssl.truststore.type=PEM
@@ -184,7 +188,7 @@ ssl.client.auth=none
 EOF
     fi
     local -a scram=()
-    [ $sasl -eq 1 ] && scram=(--add-scram "SCRAM-SHA-512=[name=gapwatch,password=$password]")
+    [ $sasl -eq 1 ] && scram=(--add-scram "SCRAM-SHA-512=[name=\"gapwatch\",password=\"$password\"]")
     java -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster" \
       -c "$nd/server.properties" "${scram[@]}" >"$nd/format.log" 2>&1 ||
       { cat "$nd/format.log" >&2; die "formatting node $i failed"; }
@@ -205,7 +209,7 @@ appender.f.name=f
 appender.f.fileName=$nd/broker.log
 appender.f.layout.type=PatternLayout
 appender.f.layout.pattern=[%d] %p %m (%c)%n
-rootLogger.level=WARN
+rootLogger.level=${KAFKA_LOG_LEVEL:-WARN}
 rootLogger.appenderRef.f.ref=f
 logger.kafka.name=kafka.server.KafkaServer
 logger.kafka.level=INFO

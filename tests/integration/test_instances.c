@@ -242,7 +242,7 @@ static void test_counts_exact_while_instances_join_leave_and_die(void **state)
     (void)state;
     static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                          NULL};
-    gwh_t h;
+    static gwh_t h; /* static: the harness' exit cleanup outlives a failed test */
     gwh_init(&h, "instances");
     gwh_redis_start(&h, NULL);
     gwh_real_kafka_start(&h, topics);
@@ -364,7 +364,7 @@ static void test_sigterm_to_a_member_that_owns_nothing_exits_cleanly(void **stat
     (void)state;
     static const char *const topics[] = {"sales.events:2", "sales.events.dlq:1", "sales.alerts:3",
                                          NULL};
-    gwh_t h;
+    static gwh_t h; /* static: the harness' exit cleanup outlives a failed test */
     gwh_init(&h, "instances-idle");
     gwh_redis_start(&h, NULL);
     gwh_real_kafka_start(&h, topics);
@@ -421,7 +421,7 @@ static void test_counts_exact_when_each_broker_dies_and_returns(void **state)
     (void)state;
     static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                          NULL};
-    gwh_t h;
+    static gwh_t h; /* static: the harness' exit cleanup outlives a failed test */
     gwh_init(&h, "instances-brokers");
     gwh_redis_start(&h, NULL);
     gwh_broker_start(&h, 3, false, topics);
@@ -497,7 +497,7 @@ static void sigterm_during_joins(bool real)
 {
     static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
                                          NULL};
-    gwh_t h;
+    static gwh_t h; /* static: the harness' exit cleanup outlives a failed test */
     gwh_init(&h, real ? "instances-join" : "instances-join-mock");
     gwh_redis_start(&h, NULL);
     if (real)
