@@ -75,6 +75,7 @@ struct gw_alerter_s {
     char id[24]; /* this instance's alerter, for "<prefix>:alerter:<id>" */
     char alive_key[GW_KEY_MAX];
     int64_t alive_refreshed_ms;
+    int64_t last_failure_ms; /* a delivery of ours failed (mono ms) */
 };
 
 /*
@@ -599,10 +600,15 @@ static int check_senders(gw_alerter_t *al, char *err, size_t errsize)
     return rc;
 }
 
-/* Keeps this instance's sender key alive (see ALIVE_TTL_MS). */
-static void refresh_alive(gw_alerter_t *al)
+/* Keeps this instance's sender key alive (see ALIVE_TTL_MS) while it
+ * evaluates (`deciding`), has messages of its own on their way, or failed
+ * ones it sends again: an instance that evaluates nothing writes nothing. */
+static void refresh_alive(gw_alerter_t *al, bool deciding)
 {
     int64_t now = gw_mono_ms();
+    bool failed_recently = al->last_failure_ms && now - al->last_failure_ms < ALIVE_TTL_MS;
+    if (!deciding && gw_map_count(al->inflight) == 0 && !failed_recently)
+        return;
     if (al->alive_refreshed_ms && now - al->alive_refreshed_ms < ALIVE_REFRESH_MS)
         return;
     al->alive_refreshed_ms = now; /* also when Redis is down: retried in a second */
@@ -620,7 +626,8 @@ void gw_alerter_flush(void *ctx)
     gw_alerter_t *al = ctx;
     if (al->nobs == 0)
         return;
-    refresh_alive(al);
+    /* Alive before any compare-and-set can name this instance. */
+    refresh_alive(al, true);
     char err[512];
     int64_t now = gw_now_ms();
     /* 1. Read every observed rep's state for its window. */
@@ -704,7 +711,7 @@ out:
 
 void gw_alerter_poll(gw_alerter_t *al)
 {
-    refresh_alive(al);
+    refresh_alive(al, false);
     if (!al->done)
         return;
     char err[512];
@@ -713,6 +720,7 @@ void gw_alerter_poll(gw_alerter_t *al)
     int queued = 0;
     for (ack_t *a = list; a; a = a->next) {
         if (a->err) {
+            al->last_failure_ms = gw_mono_ms();
             al->m->alert_delivery_failures++;
             gw_log_error("alert not delivered; it is sent again at the next evaluation",
                          "kind=%s err=\"%s\"", gw_alert_kind_str((gw_alert_kind_t)a->kind),
