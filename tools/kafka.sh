@@ -50,7 +50,7 @@ fetch() {
   rm -rf "$lib"
   mkdir -p "$lib"
   echo "kafka.sh: fetching org.apache.kafka:kafka_2.13:$version and its runtime dependencies" >&2
-  (cd "$here/kafka" && mvn -q -B -Dkafka.version="$version" \
+  (cd "$here/kafka" && mvn -q -B -Dstyle.color=never -Dkafka.version="$version" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib") >&2 ||
     die "maven could not resolve kafka_2.13:$version (see above)"
   [ -f "$lib/kafka_2.13-$version.jar" ] || die "no kafka_2.13-$version.jar in $lib"
