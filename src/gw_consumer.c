@@ -258,7 +258,23 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees `json` */
 }
 
-/* Properties the pipeline's guarantees depend on: set after the user's. */
+/*
+ * Properties the pipeline's guarantees depend on: set after the user's.
+ *
+ * Offsets are stored by the pipeline only after Redis acknowledged a batch
+ * (gw_consumer_applied), and librdkafka commits what was stored: on its
+ * auto-commit timer (auto.commit.interval.ms = consumer.commit_interval),
+ * for the partitions a rebalance takes away (before it rejoins), and at
+ * close. gapwatchd never calls rd_kafka_commit(). Why: a commit sent while
+ * the group rejoins carries the old generation; the broker answers
+ * ILLEGAL_GENERATION and librdkafka before 2.10.0 (issue 4059, fixed by PR
+ * 4908) then drops the whole assignment as lost and rejoins. On Apache
+ * Kafka 4.1 with 2.0.2 the loop's manual commit cost the first member all
+ * its partitions when two more joined. librdkafka's own timer skips every
+ * commit while the join state is not steady (rdkafka_cgrp.c,
+ * rd_kafka_cgrp_offset_commit_tmr_cb, already in 2.0.2), so no commit is
+ * sent during a rebalance, whatever the version.
+ */
 static const char *const required[][2] = {
     {"enable.auto.offset.store", "false"},
     {"enable.auto.commit", "true"},
