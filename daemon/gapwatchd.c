@@ -206,10 +206,9 @@ static void daemon_free(daemon_t *d)
     free(d->v_lost);
     gw_evaluator_free(d->evaluator);
     gw_pipeline_free(d->pipeline);
-    if (d->consumer) {
-        gw_consumer_commit(d->consumer, true);
-        gw_consumer_free(d->consumer);
-    }
+    /* Closing the consumer commits the offsets stored (librdkafka's
+     * auto-commit at close; gw_consumer.c says why never by hand). */
+    gw_consumer_free(d->consumer);
     /* Deliver what is in flight, then record the confirmations (an alert
      * left unconfirmed is sent again at the next start). */
     if (d->producer && gw_producer_flush(d->producer, 10000) != 0)
@@ -376,7 +375,9 @@ static int rebuild(daemon_t *d)
     d->evaluator = NULL;
     gw_pipeline_free(d->pipeline);
     d->pipeline = NULL;
-    gw_consumer_free(d->consumer); /* leaves the group; commits nothing */
+    /* Leaves the group; what it commits at close is only the fallback: the
+     * rebuild writes the positions it starts from to Redis below. */
+    gw_consumer_free(d->consumer);
     d->consumer = NULL;
     gw_store_free(d->apply_store);
     d->apply_store = gw_store_new(cfg);
@@ -620,7 +621,7 @@ static int run(daemon_t *d)
     d->epoch_ready = init_epoch(d) == 1;
     d->last_health_ms = gw_mono_ms();
     d->redis_ok = gw_store_connected(d->store);
-    int64_t last_commit = gw_mono_ms(), last_publish = 0;
+    int64_t last_publish = 0;
     while (!stop_requested) {
         service_tick(d);
         if (redis_tick(d) != 0)
@@ -648,10 +649,6 @@ static int run(daemon_t *d)
             gw_evaluator_tick(d->evaluator, 50);
         gw_producer_poll(d->producer, 0);
         gw_alerter_poll(d->alerter);
-        if (gw_mono_ms() - last_commit >= cfg->consumer.commit_interval_ms) {
-            gw_consumer_commit(d->consumer, false);
-            last_commit = gw_mono_ms();
-        }
         if (gw_mono_ms() - last_publish >= 1000) {
             publish_metrics(d);
             last_publish = gw_mono_ms();

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gw_alertmanager.h"
 #include "gw_alerts.h"
@@ -43,6 +44,8 @@ typedef struct {
     uint8_t *fresh[GW_ALERT_KINDS]; /* newly decided message (malloc'ed) */
     size_t fresh_len[GW_ALERT_KINDS];
     char *fresh_json[GW_ALERT_KINDS];
+    char sender[GW_ALERT_KINDS][24]; /* the instance that decided the stored message */
+    bool sender_gone[GW_ALERT_KINDS];
     bool changed;
     bool written; /* the compare-and-set won */
 } obs_t;
@@ -70,7 +73,25 @@ struct gw_alerter_s {
     gw_map_t *inflight;    /* "<alert_id>:<msgno>" -> ack_t */
     ack_t *done;           /* delivery reports not yet recorded */
     gw_alertmanager_t *am; /* NULL without alerting.alertmanager.url */
+    char id[24];           /* this instance's alerter, for "<prefix>:alerter:<id>" */
+    char alive_key[GW_KEY_MAX];
+    int64_t alive_refreshed_ms;
+    int64_t last_failure_ms; /* a delivery of ours failed (mono ms) */
 };
+
+/*
+ * Who re-sends an unconfirmed message. Each instance's alerter has a random
+ * id and keeps "<prefix>:alerter:<id>" alive in Redis (SET PX, refreshed
+ * every ALIVE_REFRESH_MS). A decided message is stored with its sender's
+ * id. A message not yet confirmed is re-sent by its sender (after a failed
+ * delivery) or, by any instance, once its sender's key expired (the sender
+ * died, or restarted under a new id) — never while the sender lives: its
+ * producer retries without end, and a second copy from another instance
+ * while the first is in flight was a duplicate (seen with three instances
+ * sweeping the same reps, and while a broker of three was down).
+ */
+#define ALIVE_TTL_MS     10000
+#define ALIVE_REFRESH_MS 1000
 
 static void delivered(void *ctx, void *opaque, rd_kafka_resp_err_t err)
 {
@@ -95,6 +116,19 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
     al->m = metrics;
     al->policy = (gw_alert_policy_t){cfg->alerting.fire_after_ms, cfg->alerting.resolve_after_ms,
                                      cfg->alerting.repeat_interval_ms};
+    FILE *rnd = fopen("/dev/urandom", "rb");
+    uint64_t bits = (uint64_t)gw_now_ms() ^ ((uint64_t)getpid() << 32);
+    if (rnd) {
+        if (fread(&bits, sizeof(bits), 1, rnd) != 1)
+            bits ^= (uint64_t)gw_mono_ms();
+        fclose(rnd);
+    }
+    snprintf(al->id, sizeof(al->id), "%016" PRIx64, bits);
+    if (gw_keys_alerter_alive(al->alive_key, sizeof(al->alive_key), cfg->key_prefix, al->id) < 0) {
+        snprintf(errstr, errstr_size, "key prefix too long for the alerter's key");
+        free(al);
+        return NULL;
+    }
     al->inflight = gw_map_new();
     if (!al->inflight) {
         free(al);
@@ -265,6 +299,8 @@ static void parse_state(void *ctx, const gw_store_reply_t *r)
             st->msgno = u64(v);
         } else if (!strcmp(field, "delivered")) {
             st->delivered = u64(v);
+        } else if (!strcmp(field, "sender")) {
+            snprintf(o->sender[k], sizeof(o->sender[k]), "%s", v);
         } else if (!strcmp(field, "payload") && r->value_lens[i] > 0) {
             o->payload[k] = malloc(r->value_lens[i]);
             if (o->payload[k]) {
@@ -273,6 +309,13 @@ static void parse_state(void *ctx, const gw_store_reply_t *r)
             }
         }
     }
+}
+
+static void parse_exists(void *ctx, const gw_store_reply_t *r)
+{
+    int64_t *exists = ctx;
+    /* an error counts as "alive": never a second copy on doubt */
+    exists[r->index] = r->error ? 1 : r->integer;
 }
 
 static void parse_cas(void *ctx, const gw_store_reply_t *r)
@@ -331,7 +374,7 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
     }
 }
 
-#define STATE_FIELDS 10
+#define STATE_FIELDS 11 /* 9 below, payload, sender */
 
 static int queue_cas(gw_alerter_t *al, obs_t *o, char *err, size_t errsize)
 {
@@ -393,6 +436,12 @@ static int queue_cas(gw_alerter_t *al, obs_t *o, char *err, size_t errsize)
             argv[argc] = (const char *)o->fresh[k];
             lens[argc] = o->fresh_len[k];
             argc++;
+            snprintf(names[nn], sizeof(names[0]), "%s.sender", kn);
+            argv[argc] = names[nn];
+            lens[argc++] = strlen(names[nn]);
+            nn++;
+            argv[argc] = al->id;
+            lens[argc++] = strlen(al->id);
         }
     }
     return gw_store_queue_alerts(al->store, o->key, argc, argv, lens, err, errsize);
@@ -421,6 +470,8 @@ static void publish(gw_alerter_t *al, const obs_t *o, int k, const uint8_t *payl
     rd_kafka_headers_t *h = rd_kafka_headers_new(2);
     rd_kafka_header_add(h, "gw.alert_id", -1, alert_id, -1);
     rd_kafka_header_add(h, "gw.alert_kind", -1, gw_alert_kind_str((gw_alert_kind_t)k), -1);
+    gw_log_debug("alert published", "rep=%s kind=%s msgno=%" PRIu64 " resend=%d", o->rep,
+                 gw_alert_kind_str((gw_alert_kind_t)k), msgno, json == NULL);
     if (gw_map_put(al->inflight, inflight, a) != 0 ||
         gw_producer_send(al->producer, al->cfg->kafka.topic_alerts, o->rep, strlen(o->rep), payload,
                          len, h, 0, a, err, sizeof(err)) != 0) {
@@ -545,10 +596,80 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
         gw_alertmanager_post(al->am, body); /* its thread posts it */
 }
 
+/* An unconfirmed message (msgno > delivered) may be re-sent by this
+ * instance when it decided it, or the state names no sender (written
+ * before senders were recorded), or the sender's key expired: one EXISTS
+ * per other sender, in one round trip. */
+static int check_senders(gw_alerter_t *al, char *err, size_t errsize)
+{
+    size_t nq = 0;
+    for (size_t i = 0; i < al->nobs; i++) {
+        obs_t *o = &al->obs[i];
+        for (int k = 0; k < GW_ALERT_KINDS; k++) {
+            bool pending = o->st[k].msgno > o->st[k].delivered && o->payload[k];
+            o->sender_gone[k] = pending && (!o->sender[k][0] || !strcmp(o->sender[k], al->id));
+            if (!pending || o->sender_gone[k])
+                continue;
+            char key[GW_KEY_MAX];
+            if (gw_keys_alerter_alive(key, sizeof(key), al->cfg->key_prefix, o->sender[k]) < 0)
+                continue; /* cannot be: ids are 16 hex digits */
+            const char *argv[2] = {"EXISTS", key};
+            size_t lens[2] = {6, strlen(key)};
+            int rc = gw_store_queue_argv(al->store, 2, argv, lens, err, errsize);
+            if (rc != GW_STORE_OK)
+                return rc;
+            nq++;
+        }
+    }
+    if (nq == 0)
+        return GW_STORE_OK;
+    int64_t *exists = calloc(nq, sizeof(*exists));
+    if (!exists) {
+        snprintf(err, errsize, "out of memory");
+        return GW_STORE_DOWN;
+    }
+    int rc = gw_store_flush_replies(al->store, parse_exists, exists, err, errsize);
+    size_t q = 0;
+    for (size_t i = 0; rc == GW_STORE_OK && i < al->nobs; i++) {
+        obs_t *o = &al->obs[i];
+        for (int k = 0; k < GW_ALERT_KINDS; k++) {
+            bool pending = o->st[k].msgno > o->st[k].delivered && o->payload[k];
+            if (!pending || o->sender_gone[k])
+                continue;
+            o->sender_gone[k] = exists[q++] == 0;
+        }
+    }
+    free(exists);
+    return rc;
+}
+
+/* Keeps this instance's sender key alive (see ALIVE_TTL_MS) while it
+ * evaluates (`deciding`), has messages of its own on their way, or failed
+ * ones it sends again: an instance that evaluates nothing writes nothing. */
+static void refresh_alive(gw_alerter_t *al, bool deciding)
+{
+    int64_t now = gw_mono_ms();
+    bool failed_recently = al->last_failure_ms && now - al->last_failure_ms < ALIVE_TTL_MS;
+    if (!deciding && gw_map_count(al->inflight) == 0 && !failed_recently)
+        return;
+    if (al->alive_refreshed_ms && now - al->alive_refreshed_ms < ALIVE_REFRESH_MS)
+        return;
+    al->alive_refreshed_ms = now; /* also when Redis is down: retried in a second */
+    char err[512], ttl[24];
+    snprintf(ttl, sizeof(ttl), "%d", ALIVE_TTL_MS);
+    const char *argv[5] = {"SET", al->alive_key, "1", "PX", ttl};
+    size_t lens[5] = {3, strlen(al->alive_key), 1, 2, strlen(ttl)};
+    if (gw_store_queue_argv(al->store, 5, argv, lens, err, sizeof(err)) != GW_STORE_OK ||
+        gw_store_flush_replies(al->store, NULL, NULL, err, sizeof(err)) != GW_STORE_OK)
+        gw_log_debug("cannot refresh the alerter's key; retried in a second", "err=\"%s\"", err);
+}
+
 void gw_alerter_flush(gw_alerter_t *al)
 {
     if (al->nobs == 0)
         return;
+    /* Alive before any compare-and-set can name this instance. */
+    refresh_alive(al, true);
     char err[512];
     int64_t now = gw_now_ms();
     /* 1. Read every observed rep's state for its window. */
@@ -596,7 +717,10 @@ void gw_alerter_flush(gw_alerter_t *al)
     free(cas_of);
     free(won);
     /* 4. Publish what this instance decided, and re-send what an earlier
-     * run decided but never saw confirmed. */
+     * run decided but never saw confirmed, once its sender is gone (see
+     * ALIVE_TTL_MS). */
+    if (check_senders(al, err, sizeof(err)) != GW_STORE_OK)
+        goto failed;
     for (size_t i = 0; i < al->nobs; i++) {
         obs_t *o = &al->obs[i];
         if (o->changed && !o->written)
@@ -607,7 +731,7 @@ void gw_alerter_flush(gw_alerter_t *al)
                 al->m->alerts_decided[k][o->send[k] == GW_SEND_RESOLVED]++;
                 if (o->send[k] == GW_SEND_FIRING && o->st[k].flapped)
                     al->m->alert_flaps++;
-            } else if (o->st[k].msgno > o->st[k].delivered && o->payload[k]) {
+            } else if (o->st[k].msgno > o->st[k].delivered && o->payload[k] && o->sender_gone[k]) {
                 publish(al, o, k, o->payload[k], o->payload_len[k], NULL, o->st[k].msgno);
             }
         }
@@ -629,6 +753,7 @@ out:
 
 void gw_alerter_poll(gw_alerter_t *al)
 {
+    refresh_alive(al, false);
     if (!al->done)
         return;
     char err[512];
@@ -637,6 +762,7 @@ void gw_alerter_poll(gw_alerter_t *al)
     int queued = 0;
     for (ack_t *a = list; a; a = a->next) {
         if (a->err) {
+            al->last_failure_ms = gw_mono_ms();
             al->m->alert_delivery_failures++;
             gw_log_error("alert not delivered; it is sent again at the next evaluation",
                          "kind=%s err=\"%s\"", gw_alert_kind_str((gw_alert_kind_t)a->kind),
@@ -644,6 +770,7 @@ void gw_alerter_poll(gw_alerter_t *al)
             continue;
         }
         al->m->alerts_delivered++;
+        gw_log_debug("alert delivered", "key=%s kind=%d msgno=%" PRIu64, a->key, a->kind, a->msgno);
         char msgno[24];
         snprintf(msgno, sizeof(msgno), "%" PRIu64, a->msgno);
         const char *kn = gw_alert_kind_str((gw_alert_kind_t)a->kind);

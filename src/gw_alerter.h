@@ -13,11 +13,15 @@
  *     runs on gw_alertmanager's own thread, never on the loop.
  *
  * A decided message whose delivery was never confirmed (the daemon died
- * with it in flight) is sent again at the rep's next evaluation; nothing
- * confirmed is sent twice, by this or another instance. The only duplicate
- * possible is a message confirmed by the broker whose confirmation was not
- * yet recorded when the process died (milliseconds); consumers can drop
- * repeats of (alert_id, sequence, state).
+ * with it in flight) is sent again at the rep's next evaluation once its
+ * sender's key in Redis expired (10 s; the sender itself re-sends after a
+ * failed delivery); nothing confirmed is sent twice, by this or another
+ * instance, and no instance re-sends what a living one still delivers.
+ * The only duplicate possible is a message confirmed by the broker whose
+ * confirmation was not yet recorded when the process died (milliseconds);
+ * consumers can drop repeats of (alert_id, starts_at_ms, sequence, state)
+ * — starts_at_ms because a FIRING after a RESOLVED starts again at
+ * sequence 1.
  *
  * Not thread-safe: the loop owns it. Errors are logged and counted
  * (gapwatch_alert_failures_total); a failed evaluation is repeated at the

@@ -34,6 +34,7 @@ struct gw_consumer_s {
     uint64_t wakes;
     bool brokers_down;       /* last word from librdkafka: no broker connection up */
     gw_kafka_stats_t kstats; /* from the last statistics callback */
+    uint64_t assign_calls;   /* ASSIGN rebalance callbacks so far (empty ones too) */
 };
 
 #define WATERMARK_TIMEOUT_MS 2000
@@ -173,8 +174,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    gw_log_info("rebalance", "event=%s protocol=%s partitions=%d",
+                err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS   ? "assign"
+                : err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ? "revoke"
+                                                              : "error",
+                rd_kafka_rebalance_protocol(rk), list ? list->cnt : 0);
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        c->assign_calls++;
         seed_positions(c, list);
         if (coop)
             error = rd_kafka_incremental_assign(rk, list);
@@ -310,10 +317,26 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees `json` */
 }
 
-/* Properties the pipeline's guarantees depend on: set after the user's. */
+/*
+ * Properties the pipeline's guarantees depend on: set after the user's.
+ *
+ * Offsets are stored by the pipeline only after Redis acknowledged a batch
+ * (gw_consumer_applied), and librdkafka commits what was stored: on its
+ * auto-commit timer (auto.commit.interval.ms = consumer.commit_interval),
+ * for the partitions a rebalance takes away (before it rejoins), and at
+ * close. gapwatchd never calls rd_kafka_commit(). Why: a commit sent while
+ * the group rejoins carries the old generation; the broker answers
+ * ILLEGAL_GENERATION and librdkafka before 2.10.0 (issue 4059, fixed by PR
+ * 4908) then drops the whole assignment as lost and rejoins. On Apache
+ * Kafka 4.1 with 2.0.2 the loop's manual commit cost the first member all
+ * its partitions when two more joined. librdkafka's own timer skips every
+ * commit while the join state is not steady (rdkafka_cgrp.c,
+ * rd_kafka_cgrp_offset_commit_tmr_cb, already in 2.0.2), so no commit is
+ * sent during a rebalance, whatever the version.
+ */
 static const char *const required[][2] = {
     {"enable.auto.offset.store", "false"},
-    {"enable.auto.commit", "false"},
+    {"enable.auto.commit", "true"},
     {"enable.partition.eof", "true"},
 };
 
@@ -369,6 +392,12 @@ rd_kafka_conf_t *gw_consumer_conf_new(const gw_config_t *cfg, const char *skip, 
             gw_log_warn("kafka property ignored: gapwatch needs its own value", "property=%s",
                         required[i][0]);
         if (gw_kafka_conf_set(conf, required[i][0], required[i][1], errstr, errstr_size))
+            goto fail;
+    }
+    if (!gw_kafka_property_given(cfg, GW_KAFKA_CONSUMER, "auto.commit.interval.ms")) {
+        char ms[24];
+        snprintf(ms, sizeof(ms), "%lld", (long long)cfg->consumer.commit_interval_ms);
+        if (gw_kafka_conf_set(conf, "auto.commit.interval.ms", ms, errstr, errstr_size))
             goto fail;
     }
     if (gw_kafka_conf_set(conf, "group.id", cfg->kafka.group_id, errstr, errstr_size))
@@ -428,6 +457,39 @@ fail_conf:
     return NULL;
 }
 
+/*
+ * librdkafka before 2.3.0 (issue 4312): the sticky assignors keep a state
+ * that is created only when the member's first assignment arrives (the
+ * SyncGroup response), but the group's final destroy frees it whenever the
+ * member got as far as a JoinGroup response, asserting that it exists. A
+ * consumer destroyed between the two — SIGTERM to an instance still
+ * joining, or whose SyncGroup keeps failing (the mock cluster's did) —
+ * aborts inside rd_kafka_destroy(). Measured: 1 of 8 SIGTERMs 0.4-1.9 s
+ * after start against the mock with 2.0.2.
+ *
+ * The workaround, only for those versions and the sticky assignors: a
+ * member that never saw an assignment keeps polling for it (it comes
+ * within a round trip or two once the join completed) for up to
+ * STICKY_CLOSE_WAIT_MS; if it still has none, the handle is closed (the
+ * member leaves the group, so nobody waits for its session to time out)
+ * but not destroyed: the process is exiting, and a leak at exit beats an
+ * abort. Versions from 2.3.0 on are closed and destroyed as usual.
+ */
+#define STICKY_STATE_FIXED_VERSION 0x02030000 /* 2.3.0 */
+#define STICKY_CLOSE_WAIT_MS       10000
+
+static bool sticky_destroy_may_abort(gw_consumer_t *c)
+{
+    if (rd_kafka_version() >= STICKY_STATE_FIXED_VERSION || c->assign_calls > 0)
+        return false;
+    char strategy[256];
+    size_t size = sizeof(strategy);
+    if (rd_kafka_conf_get(rd_kafka_conf(c->rk), "partition.assignment.strategy", strategy, &size) !=
+        RD_KAFKA_CONF_OK)
+        return true; /* unknown: assume the worst */
+    return strstr(strategy, "sticky") != NULL;
+}
+
 void gw_consumer_free(gw_consumer_t *c)
 {
     if (!c)
@@ -435,10 +497,27 @@ void gw_consumer_free(gw_consumer_t *c)
     if (c->rk) {
         if (c->rkt)
             rd_kafka_topic_destroy(c->rkt);
+        bool leak = false;
+        if (sticky_destroy_may_abort(c)) {
+            int64_t deadline = gw_mono_ms() + STICKY_CLOSE_WAIT_MS;
+            while (c->assign_calls == 0 && gw_mono_ms() < deadline) {
+                /* Messages of a first assignment are left to the next
+                 * owner: nothing is stored for them. */
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+                if (m)
+                    rd_kafka_message_destroy(m);
+            }
+            leak = c->assign_calls == 0;
+            gw_log_info("closing a member that had no assignment yet (librdkafka < 2.3.0, issue "
+                        "4312)",
+                        "librdkafka=%s waited_for_assignment=%s destroy=%s", rd_kafka_version_str(),
+                        leak ? "in vain" : "yes", leak ? "skipped" : "yes");
+        }
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
         if (err)
             gw_log_warn("consumer close failed", "err=\"%s\"", rd_kafka_err2str(err));
-        rd_kafka_destroy(c->rk);
+        if (!leak)
+            rd_kafka_destroy(c->rk);
     }
     free(c->parts);
     free(c);
@@ -627,13 +706,6 @@ void gw_consumer_applied(gw_consumer_t *c, int32_t partition, int64_t next_offse
         gw_log_warn("offset store failed", "partition=%d offset=%lld err=\"%s\"", partition,
                     (long long)next_offset, rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(list);
-}
-
-void gw_consumer_commit(gw_consumer_t *c, bool sync)
-{
-    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, sync ? 0 : 1);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        gw_log_warn("offset commit failed", "err=\"%s\"", rd_kafka_err2str(err));
 }
 
 const gw_partition_state_t *gw_consumer_partition(const gw_consumer_t *c, int32_t partition)

@@ -5,11 +5,13 @@
  *   the position recorded in Redis (gw_store_positions_read) and its stream
  *   time is restored with it, so replay after a crash recomputes the same
  *   stream times and the same late decisions;
- * - manual offset store (enable.auto.offset.store=false, no auto commit):
- *   the pipeline stores offsets only after Redis acknowledged a batch, and
- *   gw_consumer_commit() commits what was stored, from the main loop (never
- *   inside a rebalance callback: librdkafka 2.0.2 can lose a cooperative
- *   assignment when committing during a rebalance);
+ * - manual offset store (enable.auto.offset.store=false): the pipeline
+ *   stores offsets only after Redis acknowledged a batch, and librdkafka's
+ *   auto-commit commits what was stored (every consumer.commit_interval,
+ *   never while the group rejoins; for revoked partitions and at close).
+ *   gapwatch never commits by hand: before librdkafka 2.10 a commit during
+ *   a cooperative rebalance fails with ILLEGAL_GENERATION and loses the
+ *   whole assignment (see required[] in gw_consumer.c);
  * - batches are filled with rd_kafka_consumer_poll(): 2.0.2's batch APIs
  *   can skip offsets around pause/resume (fixed in 2.1.0), and the pipeline
  *   pauses partitions while Redis is down.
@@ -64,7 +66,10 @@ rd_kafka_conf_t *gw_consumer_conf_new(const gw_config_t *cfg, const char *skip, 
 gw_consumer_t *gw_consumer_new(const gw_config_t *cfg, gw_store_t *store, char *errstr,
                                size_t errstr_size);
 
-/* Leaves the group (rd_kafka_consumer_close) and frees. Accepts NULL. */
+/* Leaves the group (rd_kafka_consumer_close) and frees. Accepts NULL.
+ * With librdkafka < 2.3.0 and a sticky assignor, a member that never got
+ * an assignment first polls up to 10 s for one, and if none came is closed
+ * but not destroyed (librdkafka issue 4312: see gw_consumer.c). */
 void gw_consumer_free(gw_consumer_t *c);
 
 /*
@@ -90,9 +95,6 @@ uint64_t gw_consumer_fetch_wakes(const gw_consumer_t *c);
  * time `stream_ms`: stores the offset for the next commit. */
 void gw_consumer_applied(gw_consumer_t *c, int32_t partition, int64_t next_offset,
                          int64_t stream_ms);
-
-/* Commits the stored offsets (asynchronously unless `sync`). */
-void gw_consumer_commit(gw_consumer_t *c, bool sync);
 
 /* State of `partition`, or NULL if it was never seen. */
 const gw_partition_state_t *gw_consumer_partition(const gw_consumer_t *c, int32_t partition);

@@ -5,6 +5,7 @@
 #include "gw_kafka.h"
 
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "gw_log.h"
@@ -19,8 +20,29 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
                        : level == 4 ? GW_LOG_WARN
                        : level <= 6 ? GW_LOG_INFO
                                     : GW_LOG_DEBUG;
-    if (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR"))
+    if (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR")) {
+        /* ... except a refused login or certificate: configuration, not an
+         * outage; no retry mends it, and until the loop first polls (after
+         * the start-up checks) the error callbacks say nothing. librdkafka
+         * backs off reconnects up to reconnect.backoff.max.ms (10 s), so the
+         * line repeats at most that often per broker. */
+        if (strstr(buf, "SASL authentication error") || strstr(buf, "SSL handshake failed") ||
+            strstr(buf, "certificate verify failed")) {
+            /* librdkafka before 2.6.1 sends a SCRAM nonce that Kafka 4.x
+             * brokers reject (librdkafka PR 4895): say so. */
+            bool old_scram = strstr(buf, "SCRAM") && rd_kafka_version() < 0x020601ff;
+            gw_log(GW_LOG_ERROR,
+                   "kafka refused the connection's credentials or certificate; check "
+                   "kafka.properties (security.protocol, sasl.*, ssl.*)",
+                   "client=%s detail=\"%s\"%s%s%s", rd_kafka_name(rk), buf,
+                   old_scram ? " hint=\"librdkafka " : "", old_scram ? rd_kafka_version_str() : "",
+                   old_scram ? " cannot log in with SCRAM to Apache Kafka 4.x brokers (fixed in "
+                               "2.6.1); use a newer librdkafka, or PLAIN over TLS\""
+                             : "");
+            return;
+        }
         l = GW_LOG_DEBUG;
+    }
     gw_log(l, "librdkafka", "client=%s facility=%s detail=\"%s\"", rd_kafka_name(rk), fac, buf);
 }
 

@@ -100,6 +100,11 @@ int gw_keys_tenant_clock(char *buf, size_t size, const char *prefix, bool first)
     return fit(snprintf(buf, size, "%s:tenants:%s", prefix, first ? "first" : "clock"), size);
 }
 
+int gw_keys_alerter_alive(char *buf, size_t size, const char *prefix, const char *id)
+{
+    return fit(snprintf(buf, size, "%s:alerter:%s", prefix, id), size);
+}
+
 bool gw_keys_id_valid(const char *s, size_t len, size_t *bad_at)
 {
     if (len == 0 || len > GW_ID_MAX) {

@@ -90,6 +90,10 @@ int gw_keys_team_reps(char *buf, size_t size, const char *prefix, const char *te
  * "<prefix>:tenants:first" (score the earliest). */
 int gw_keys_tenant_clock(char *buf, size_t size, const char *prefix, bool first);
 
+/* A running instance's alert sender, alive while this key exists:
+ * "<prefix>:alerter:<id>" (string, refreshed every second with a TTL). */
+int gw_keys_alerter_alive(char *buf, size_t size, const char *prefix, const char *id);
+
 /* True if `s` (length `len`) is a valid ID: 1-64 bytes of [A-Za-z0-9._@-].
  * On failure, *bad_at is the byte offset of the first bad byte (or len). */
 bool gw_keys_id_valid(const char *s, size_t len, size_t *bad_at);

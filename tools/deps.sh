@@ -39,6 +39,9 @@ PACKAGES=(
 if [ $suite_only -eq 0 ]; then
   PACKAGES+=(clang-format clang "$clang_rt") # format check; libFuzzer and sanitizers: tools/fuzz.sh
   PACKAGES+=(debootstrap)                    # tools/trixie.sh: the Debian 13 root
+  # Apache Kafka's broker for the tests of label `kafka` (tools/kafka.sh
+  # fetches it from Maven Central; the host only)
+  PACKAGES+=(openjdk-17-jre-headless maven)
 fi
 
 missing=()

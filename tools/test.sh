@@ -2,9 +2,11 @@
 # The test command: installs what is missing, checks formatting, builds,
 # runs the whole ctest suite (unit and integration: real redis-server and
 # librdkafka's mock Kafka cluster), the fast suite on Debian 13 in a cached
-# debootstrap root (tools/trixie.sh), then builds again with ASan+UBSan and
-# runs the suite once more, and ends with the fuzz targets (tools/fuzz.sh,
-# FUZZ_SECONDS each, 60 by default).
+# debootstrap root (tools/trixie.sh), the tests of label `kafka` against
+# Apache Kafka's own broker (tools/kafka.sh fetches it with Maven into
+# ~/.cache/gapwatch/kafka; plain build only), then builds again with
+# ASan+UBSan and runs the suite once more (without `kafka`), and ends with
+# the fuzz targets (tools/fuzz.sh, FUZZ_SECONDS each, 60 by default).
 #
 #   tools/test.sh            everything (what CI runs)
 #   tools/test.sh --fast     one build, no sanitizers, no slow tests
@@ -21,10 +23,10 @@ tools/format.sh --check
 start=$(date +%s)
 BUILD_DIR=build tools/build.sh
 if [ $fast -eq 1 ]; then
-  (cd build && ctest --output-on-failure -LE "slow|quality")
+  (cd build && ctest --output-on-failure -LE "slow|quality|kafka")
   exit 0
 fi
-(cd build && ctest --output-on-failure -LE quality)
+(cd build && ctest --output-on-failure -LE "quality|kafka")
 # The diagnosis' quality report: printed for the record, never a failure.
 build/tests/quality/gw_quality | tail -8 || true
 echo "test: plain build passed in $(($(date +%s) - start)) s" >&2
@@ -36,7 +38,13 @@ if [ "${GW_TRIXIE:-1}" != 0 ]; then
   tools/trixie.sh
   echo "test: Debian 13 fast suite passed in $(($(date +%s) - t)) s" >&2
 fi
+
+# Apache Kafka's own broker: the fixture starts it once for the label.
+kafka=$(date +%s)
+tools/kafka.sh fetch >/dev/null
+(cd build && ctest --output-on-failure -L kafka)
 mid=$(date +%s)
+echo "test: real-broker suite (label kafka) passed in $((mid - kafka)) s" >&2
 
 BUILD_DIR=build-asan BUILD_TYPE=Debug tools/build.sh -DGW_SANITIZE=ON
 # LeakSanitizer: librdkafka's and libyaml's own allocations at exit are not
@@ -44,7 +52,7 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug tools/build.sh -DGW_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure -LE quality)
+(cd build-asan && ctest --output-on-failure -LE "quality|kafka")
 end=$(date +%s)
 echo "test: sanitizer build passed in $((end - mid)) s; total $((end - start)) s" >&2
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds gapwatch and runs the fast suite (ctest -LE "slow|quality") on
+# Builds gapwatch and runs the fast suite (ctest -LE "slow|quality|kafka") on
 # Debian 13 (trixie): its compiler, librdkafka 2.8, hiredis 1.2 with TLS and
 # Redis 8, in a root made with debootstrap from Debian's archive.
 #
 #   tools/trixie.sh               make or reuse the root, build, run the suite
 #   tools/trixie.sh --root-only   make or reuse the root (and its packages)
 #   tools/trixie.sh --asan        the Debug ASan+UBSan build (build-trixie-asan/)
-#   tools/trixie.sh -L slow       ctest arguments instead of -LE "slow|quality"
+#   tools/trixie.sh -L slow       ctest arguments instead of -LE "slow|quality|kafka"
 #
 # The root is cached between runs on one machine, in $GW_TRIXIE_CACHE
 # (default /var/cache/gapwatch, ~/.cache/gapwatch when not root; it needs
@@ -129,7 +129,7 @@ in_root "${build[@]}" bash -c 'cd /src && tools/build.sh "$@"' build \
   $([ $asan -eq 1 ] && echo -DGW_SANITIZE=ON)
 t2=$(date +%s)
 if [ $# -eq 0 ]; then
-  set -- -LE "slow|quality"
+  set -- -LE "slow|quality|kafka"
 fi
 in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -j"$0" "$@"' \
   "${GW_TRIXIE_JOBS:-2}" "$@"

@@ -96,6 +96,12 @@ static void kill_wait(pid_t *pid, int sig)
 void gwh_cleanup(gwh_t *h)
 {
     kill_wait(&h->daemon_pid, SIGKILL);
+    for (int i = 0; i < h->ninst; i++)
+        kill_wait(&h->inst_pid[i], SIGKILL);
+    h->ninst = 0;
+    for (int i = 0; i < h->brokers; i++)
+        kill_wait(&h->broker_pid[i], SIGKILL);
+    h->brokers = 0;
     kill_wait(&h->am_pid, SIGTERM);
     for (int i = 0; i < h->nextra; i++)
         kill_wait(&h->extra[i], SIGTERM);
@@ -222,8 +228,46 @@ void gwh_redis_restart(gwh_t *h)
     redis_spawn(h);
 }
 
+/* The bootstrap of an external real broker named by the environment, or
+ * NULL. */
+static const char *external_brokers(char *buf, size_t size)
+{
+    const char *v = getenv("GW_TEST_BROKERS");
+    if (v && *v) {
+        snprintf(buf, size, "%s", v);
+        return buf;
+    }
+    const char *file = getenv("GW_TEST_BROKERS_FILE");
+    if (!file || !*file)
+        return NULL;
+    FILE *f = fopen(file, "r");
+    if (!f)
+        die("GW_TEST_BROKERS_FILE %s: %s (is the kafka fixture running?)", file, strerror(errno));
+    if (!fgets(buf, (int)size, f))
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!buf[0])
+        die("GW_TEST_BROKERS_FILE %s is empty", file);
+    return buf;
+}
+
+static void name_group(gwh_t *h)
+{
+    const char *base = strrchr(h->dir, '/');
+    snprintf(h->group_id, sizeof(h->group_id), "gapwatch-%.40s", base ? base + 1 : h->dir);
+}
+
 void gwh_kafka_start(gwh_t *h, int brokers, const char *const *topics)
 {
+    char ext[256];
+    if (external_brokers(ext, sizeof(ext))) {
+        snprintf(h->bootstrap, sizeof(h->bootstrap), "%s", ext);
+        h->real_kafka = true;
+        name_group(h);
+        gwh_topics_create(h, topics, 1);
+        return;
+    }
     int in[2], out[2];
     if (pipe(in) != 0 || pipe(out) != 0)
         die("pipe: %s", strerror(errno));
@@ -252,6 +296,8 @@ void gwh_kafka_start(gwh_t *h, int brokers, const char *const *topics)
 
 void gwh_kafka_ctl(gwh_t *h, const char *cmd)
 {
+    if (h->real_kafka)
+        die("kafka control \"%s\" needs the mock cluster, not a real broker", cmd);
     char line[256];
     int n = snprintf(line, sizeof(line), "%s\n", cmd);
     if (write(h->kafka_ctl, line, (size_t)n) != n)
@@ -272,6 +318,7 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
             "log_level: %s\n"
             "kafka:\n"
             "  bootstrap_servers: \"%s\"\n"
+            "%s%s%s"
             "  properties:\n"
             "    topic.metadata.refresh.interval.ms: \"2000\"\n"
             "  consumer_properties:\n"
@@ -285,12 +332,13 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
             "  listen: \"\"\n"
             "%s",
             /* GW_LOG_LEVEL: debug, to see each batch */
-            getenv("GW_LOG_LEVEL") ? getenv("GW_LOG_LEVEL") : "info", h->bootstrap, h->redis_port,
-            extra_yaml ? extra_yaml : "");
+            getenv("GW_LOG_LEVEL") ? getenv("GW_LOG_LEVEL") : "info", h->bootstrap,
+            h->group_id[0] ? "  group_id: \"" : "", h->group_id, h->group_id[0] ? "\"\n" : "",
+            h->redis_port, extra_yaml ? extra_yaml : "");
     fclose(f);
 }
 
-void gwh_add_consumer_property(gwh_t *h, const char *line)
+static void add_property(gwh_t *h, const char *section, const char *line)
 {
     FILE *f = fopen(h->config_path, "r");
     if (!f)
@@ -299,10 +347,10 @@ void gwh_add_consumer_property(gwh_t *h, const char *line)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     buf[n] = '\0';
     fclose(f);
-    const char *at = strstr(buf, "  consumer_properties:\n");
+    const char *at = strstr(buf, section);
     if (!at)
-        die("%s has no consumer_properties", h->config_path);
-    size_t head = (size_t)(at - buf) + strlen("  consumer_properties:\n");
+        die("%s has no \"%s\"", h->config_path, section);
+    size_t head = (size_t)(at - buf) + strlen(section);
     f = fopen(h->config_path, "w");
     if (!f)
         die("write %s: %s", h->config_path, strerror(errno));
@@ -354,6 +402,16 @@ void gwh_tls_certs(gwh_t *h)
     char out[8192];
     if (gwh_run_capture(cmd, out, sizeof(out)) != 0)
         die("openssl could not make the test certificates (Debian package openssl):\n%s", out);
+}
+
+void gwh_add_consumer_property(gwh_t *h, const char *line)
+{
+    add_property(h, "  consumer_properties:\n", line);
+}
+
+void gwh_add_kafka_property(gwh_t *h, const char *line)
+{
+    add_property(h, "  properties:\n", line);
 }
 
 void gwh_daemon_start(gwh_t *h)
@@ -643,4 +701,261 @@ int gwh_run_capture(const char *cmd, char *out, size_t size)
     out[n] = '\0';
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ---- several instances ------------------------------------------------- */
+
+int gwh_instance_start(gwh_t *h)
+{
+    if (h->ninst == (int)(sizeof(h->inst_pid) / sizeof(h->inst_pid[0])))
+        die("too many gapwatchd instances");
+    char logf[300];
+    snprintf(logf, sizeof(logf), "%s/gapwatchd-%d.log", h->dir, h->ninst + 1);
+    int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0)
+        die("open %s: %s", logf, strerror(errno));
+    char *argv[] = {GW_GAPWATCHD, "-c", h->config_path, NULL};
+    h->inst_pid[h->ninst++] = spawn(argv, -1, fd, fd);
+    close(fd);
+    return h->ninst;
+}
+
+int gwh_instance_stop(gwh_t *h, int i, int sig)
+{
+    if (i < 1 || i > h->ninst || h->inst_pid[i - 1] <= 0)
+        die("no running gapwatchd instance %d", i);
+    pid_t pid = h->inst_pid[i - 1];
+    kill(pid, sig);
+    int status = 0;
+    for (int k = 0; k < 600; k++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            h->inst_pid[i - 1] = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        gwh_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    h->inst_pid[i - 1] = 0;
+    return 255;
+}
+
+bool gwh_instance_alive(gwh_t *h, int i)
+{
+    if (i < 1 || i > h->ninst || h->inst_pid[i - 1] <= 0)
+        return false;
+    int status;
+    if (waitpid(h->inst_pid[i - 1], &status, WNOHANG) == h->inst_pid[i - 1]) {
+        h->inst_pid[i - 1] = 0;
+        return false;
+    }
+    return true;
+}
+
+int gwh_log_count(gwh_t *h, const char *log, const char *needle)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/%s.log", h->dir, log);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* ---- Apache Kafka ------------------------------------------------------ */
+
+#define KAFKA_SH GW_SOURCE_DIR "/tools/kafka.sh"
+
+static void read_line_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(buf, (int)size, f))
+        die("read %s: %s", path, f ? "empty" : strerror(errno));
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+}
+
+static void broker_spawn(gwh_t *h, int node)
+{
+    char nodearg[8], logf[400];
+    snprintf(nodearg, sizeof(nodearg), "%d", node);
+    snprintf(logf, sizeof(logf), "%s/node-%d/stdout.log", h->kafka_dir, node);
+    int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0)
+        die("open %s: %s", logf, strerror(errno));
+    char *argv[] = {KAFKA_SH, "run", h->kafka_dir, nodearg, NULL};
+    h->broker_pid[node - 1] = spawn(argv, -1, fd, fd);
+    close(fd);
+}
+
+void gwh_broker_start(gwh_t *h, int nodes, bool sasl_ssl, const char *const *topics)
+{
+    if (nodes < 1 || nodes > 3)
+        die("a cluster of 1 to 3 nodes, not %d", nodes);
+    snprintf(h->kafka_dir, sizeof(h->kafka_dir), "%s/kafka", h->dir);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "'%s' config '%s' --nodes %d%s >&2", KAFKA_SH, h->kafka_dir, nodes,
+             sasl_ssl ? " --sasl-ssl" : "");
+    if (gwh_run(cmd) != 0)
+        die("%s failed", cmd);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/bootstrap", h->kafka_dir);
+    read_line_file(path, h->bootstrap, sizeof(h->bootstrap));
+    if (sasl_ssl) {
+        snprintf(path, sizeof(path), "%s/bootstrap-sasl", h->kafka_dir);
+        read_line_file(path, h->bootstrap_sasl, sizeof(h->bootstrap_sasl));
+    }
+    h->brokers = nodes;
+    for (int i = 1; i <= nodes; i++)
+        broker_spawn(h, i);
+    h->real_kafka = true;
+    name_group(h);
+    gwh_topics_create(h, topics, nodes);
+}
+
+void gwh_real_kafka_start(gwh_t *h, const char *const *topics)
+{
+    char ext[256];
+    if (external_brokers(ext, sizeof(ext)))
+        gwh_kafka_start(h, 1, topics);
+    else
+        gwh_broker_start(h, 1, false, topics);
+}
+
+void gwh_broker_kill(gwh_t *h, int node)
+{
+    if (node < 1 || node > h->brokers)
+        die("no broker node %d", node);
+    kill_wait(&h->broker_pid[node - 1], SIGKILL);
+}
+
+void gwh_broker_restart(gwh_t *h, int node)
+{
+    if (node < 1 || node > h->brokers || h->broker_pid[node - 1] > 0)
+        die("broker node %d is not down", node);
+    broker_spawn(h, node);
+}
+
+/* Dies when a node of the own cluster exited (a port taken, a bad
+ * config): its log says why. */
+static void brokers_check(gwh_t *h)
+{
+    for (int i = 0; i < h->brokers; i++) {
+        int status;
+        if (h->broker_pid[i] > 0 &&
+            waitpid(h->broker_pid[i], &status, WNOHANG) == h->broker_pid[i]) {
+            h->broker_pid[i] = 0;
+            char cmd[400];
+            snprintf(cmd, sizeof(cmd), "tail -n 30 '%s/node-%d/broker.log' >&2", h->kafka_dir,
+                     i + 1);
+            if (system(cmd) != 0)
+                fprintf(stderr, "harness: no broker log\n");
+            die("kafka node %d exited during start-up (see %s/node-%d/)", i + 1, h->kafka_dir,
+                i + 1);
+        }
+    }
+}
+
+/* Runs one admin request's result event off `q`; returns it (caller
+ * destroys) or dies after `timeout_ms`. */
+static rd_kafka_event_t *admin_wait(gwh_t *h, rd_kafka_queue_t *q, int timeout_ms, const char *what)
+{
+    int64_t deadline = gwh_now_ms() + timeout_ms;
+    for (;;) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 500);
+        if (ev)
+            return ev;
+        brokers_check(h);
+        if (gwh_now_ms() > deadline)
+            die("%s: no answer within %d ms", what, timeout_ms);
+    }
+}
+
+/* Partitions of `topic` that have a leader, or -1 when it is unknown. */
+static int topic_leaders(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+    rd_kafka_topic_destroy(rkt);
+    if (err)
+        return -1;
+    int n = -1;
+    if (md->topic_cnt == 1 && !md->topics[0].err) {
+        n = 0;
+        for (int p = 0; p < md->topics[0].partition_cnt; p++)
+            n += md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
+    }
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+void gwh_topics_create(gwh_t *h, const char *const *topics, int replication)
+{
+    rd_kafka_t *rk = gwh_producer(h, NULL, NULL);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    int ntopics = 0;
+    while (topics[ntopics])
+        ntopics++;
+    char errstr[512];
+    int64_t deadline = gwh_now_ms() + 90000;
+    for (int t = 0; t < ntopics; t++) {
+        char name[128];
+        snprintf(name, sizeof(name), "%s", topics[t]);
+        char *colon = strchr(name, ':');
+        int parts = colon ? atoi(colon + 1) : 1;
+        if (colon)
+            *colon = '\0';
+        /* Delete what an earlier test left (a shared broker). */
+        rd_kafka_DeleteTopic_t *del = rd_kafka_DeleteTopic_new(name);
+        rd_kafka_DeleteTopics(rk, &del, 1, NULL, q);
+        rd_kafka_event_destroy(admin_wait(h, q, 90000, "delete topic"));
+        rd_kafka_DeleteTopic_destroy(del);
+        for (;;) {
+            rd_kafka_NewTopic_t *nt =
+                rd_kafka_NewTopic_new(name, parts, replication, errstr, sizeof(errstr));
+            if (!nt)
+                die("new topic %s: %s", name, errstr);
+            rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+            rd_kafka_event_t *ev = admin_wait(h, q, 90000, "create topic");
+            const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+            size_t cnt = 0;
+            const rd_kafka_topic_result_t **tr =
+                res ? rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
+            rd_kafka_resp_err_t err =
+                rd_kafka_event_error(ev)
+                    ? rd_kafka_event_error(ev)
+                    : (cnt == 1 ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR__FAIL);
+            char why[512];
+            snprintf(why, sizeof(why), "%s",
+                     rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                     : cnt == 1 && tr[0] && rd_kafka_topic_result_error_string(tr[0])
+                         ? rd_kafka_topic_result_error_string(tr[0])
+                         : rd_kafka_err2str(err));
+            rd_kafka_event_destroy(ev);
+            rd_kafka_NewTopic_destroy(nt);
+            if (!err)
+                break;
+            /* The cluster is still starting (no controller, too few
+             * brokers for the replication) or the deletion still runs. */
+            brokers_check(h);
+            if (gwh_now_ms() > deadline)
+                die("create topic %s (%d partitions, replication %d) on %s: %s", name, parts,
+                    replication, h->bootstrap, why);
+            gwh_sleep_ms(500);
+        }
+        while (topic_leaders(rk, name) != parts) {
+            if (gwh_now_ms() > deadline)
+                die("topic %s: not every partition has a leader", name);
+            gwh_sleep_ms(200);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
 }

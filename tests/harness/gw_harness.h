@@ -5,7 +5,15 @@
  *   - redis-server (Debian's), no persistence unless asked;
  *   - `gapwatch kafka-mock` (librdkafka's mock cluster over TCP), with its
  *     stdin kept for control commands (down/up/rtt);
- *   - gapwatchd, as a child process that tests may SIGKILL and restart.
+ *   - gapwatchd, as a child process that tests may SIGKILL and restart,
+ *     or several instances of it in one consumer group;
+ *   - Apache Kafka's own broker (tools/kafka.sh: 4.x from Maven Central,
+ *     KRaft combined mode), one or three nodes, optionally with a SASL_SSL
+ *     listener: gwh_broker_start. gwh_kafka_start also uses a real broker
+ *     when GW_TEST_BROKERS (a bootstrap list) or GW_TEST_BROKERS_FILE (a
+ *     file holding one, as the ctest fixture of label `kafka` writes) is
+ *     set: the test's topics are then deleted and created afresh and its
+ *     consumer group is named after its temp dir.
  *
  * Binary paths come from the build (GW_GAPWATCHD, GW_GAPWATCH). Every
  * function aborts the test with a message on failure: a harness that cannot
@@ -36,6 +44,14 @@ typedef struct {
     pid_t extra[8]; /* gwh_spawn'ed helpers */
     int nextra;
     char config_path[300];
+    bool real_kafka;          /* Apache Kafka, not the mock */
+    char kafka_dir[300];      /* tools/kafka.sh config's folder (own cluster) */
+    int brokers;              /* nodes of the own cluster */
+    pid_t broker_pid[3];      /* 0 while a node is down */
+    char bootstrap_sasl[256]; /* SASL_SSL listeners, with --sasl-ssl */
+    char group_id[64];        /* the consumer group gwh_write_config names */
+    pid_t inst_pid[16];       /* gwh_instance_start'ed gapwatchd, by index */
+    int ninst;
 } gwh_t;
 
 /* Creates the temp dir and registers cleanup. */
@@ -57,6 +73,29 @@ redisContext *gwh_redis(gwh_t *h);
 /* Starts the mock cluster with `brokers` brokers and the given topics
  * ("name:partitions", NULL-terminated). */
 void gwh_kafka_start(gwh_t *h, int brokers, const char *const *topics);
+
+/* Starts an Apache Kafka cluster of its own (1 or 3 nodes, replication
+ * factor = nodes) in <dir>/kafka, its nodes children of the test, and
+ * creates `topics` ("name:partitions", NULL-terminated) with replication
+ * factor `nodes`. With `sasl_ssl`, h->bootstrap_sasl names a SASL_SSL
+ * listener (SCRAM-SHA-512 user "gapwatch", password in
+ * <dir>/kafka/scram-password, CA in <dir>/kafka/tls/ca.pem); h->bootstrap
+ * stays the plaintext one the harness' own clients use. */
+void gwh_broker_start(gwh_t *h, int nodes, bool sasl_ssl, const char *const *topics);
+
+/* A real broker for the test: the external one the environment names (see
+ * above), else a one-node cluster of its own (gwh_broker_start). */
+void gwh_real_kafka_start(gwh_t *h, const char *const *topics);
+
+/* SIGKILLs node `node` (1-based) of the own cluster and waits for it. */
+void gwh_broker_kill(gwh_t *h, int node);
+
+/* Starts node `node` again, same ports and data. */
+void gwh_broker_restart(gwh_t *h, int node);
+
+/* Creates `topics` on the real broker (deleting them first when they
+ * exist), waiting until every partition has a leader. */
+void gwh_topics_create(gwh_t *h, const char *const *topics, int replication);
 
 /* Sends a control command ("down all", "up 1") and checks the "ok". */
 void gwh_kafka_ctl(gwh_t *h, const char *cmd);
@@ -95,6 +134,23 @@ void gwh_tls_certs(gwh_t *h);
 /* Adds `line` ("name: value") to kafka.consumer_properties of the config
  * gwh_write_config wrote. */
 void gwh_add_consumer_property(gwh_t *h, const char *line);
+
+/* Adds `line` to kafka.properties (every client) of the config. */
+void gwh_add_kafka_property(gwh_t *h, const char *line);
+
+/* Starts one more gapwatchd with the config (same group), its log in
+ * <dir>/gapwatchd-<i>.log; returns its index i (from 1). */
+int gwh_instance_start(gwh_t *h);
+
+/* Sends `sig` to instance `i` and waits (30 s, then SIGKILL); returns its
+ * exit status or 128 + signal. */
+int gwh_instance_stop(gwh_t *h, int i, int sig);
+
+/* True while instance `i` runs. */
+bool gwh_instance_alive(gwh_t *h, int i);
+
+/* Counts lines containing `needle` in <dir>/<log>.log ("gapwatchd-2"). */
+int gwh_log_count(gwh_t *h, const char *log, const char *needle);
 
 void gwh_daemon_start(gwh_t *h);
 

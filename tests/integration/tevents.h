@@ -83,7 +83,17 @@ size_t tev_compare_periods(gwh_t *h, const tev_stream_t *s, size_t *periods_comp
 /* The playbook tev's exactness tests add so that the periods are counted. */
 extern const char *const tev_periods_yaml;
 
+/* tev_compare for a run whose evaluation sweeps moved silent entities'
+ * watermarks on (a rep who stopped logging): each window is recounted at
+ * the watermark Redis holds when it is past the events' own. */
+size_t tev_compare_swept(gwh_t *h, const tev_stream_t *s, tev_stats_t *stats);
+
 void tev_free(tev_stream_t *s);
+
+/* Runs the simulation `cfg` (gw_sim.h) into `s` (its events in event-time
+ * order, for tev_produce and tev_compare) and fills `reps` with its ground
+ * truth. Returns the number of events, or -1. */
+long tev_from_sim(tev_stream_t *s, const gw_sim_config_t *cfg, gw_sim_rep_t *reps);
 
 /* Plays the simulation `cfg` (gw_sim.h) into the event topic through `rk`
  * (keyed by rep), keeping only events at or after `from_ms`, fills `reps`
