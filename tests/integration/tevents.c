@@ -677,6 +677,8 @@ typedef struct {
 static void sim_collect(void *ctx, const gw_sim_event_t *e)
 {
     sim_collect_t *c = ctx;
+    if (e->kind > 13)
+        return; /* an availability record (TIME_OFF ...): never counted, not replayed here */
     if (c->s->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 65536;
         tev_t *ev = realloc(c->s->ev, c->cap * sizeof(*ev));
