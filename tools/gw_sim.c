@@ -49,7 +49,8 @@ const char GW_SIM_DEMO_CONFIG_YAML[] =
  *   lean      38/day x 2c x 1.5b -> >= 2.46/day: met with half the work
  *   low       20/day at team rates -> <= 0.87/day: missed, volume < needed
  *   weak      90/day, books at b/5 -> <= 0.78/day: missed, booking significantly below
- *   high     250/day, connects at c/10, books at .6b -> <= 0.65/day: missed,
+ *   high     320/day (over 4x the team: gaming beyond noise), connects at c/10,
+ *             books at .6b -> <= 0.83/day: missed,
  *             connect significantly below, volume over 3x the team's
  *   silent    healthy until 10 days before the end, then nothing
  *   ramping   60/day at team rates from 6 days before the end: 25% objective
@@ -65,7 +66,7 @@ static const struct {
     [GW_ARCH_LOW_ACTIVITY] = {"low_activity", 20, 1, 1, 0.8, 0.6, "efficiency_gap", "", ""},
     [GW_ARCH_WEAK_STAGE] = {"weak_at_booking", 90, 1, 0.2, 0.8, 0.6, "effectiveness_gap", "book",
                             ""},
-    [GW_ARCH_HIGH_VOLUME] = {"high_volume_poor_conversion", 250, 0.1, 0.6, 0.2, 0.1,
+    [GW_ARCH_HIGH_VOLUME] = {"high_volume_poor_conversion", 320, 0.1, 0.6, 0.2, 0.1,
                              "effectiveness_gap", "connect", "gaming"},
     [GW_ARCH_SILENT] = {"silent", 75, 1, 1, 0.8, 0.6, "efficiency_gap", "", "silent"},
     [GW_ARCH_RAMPING] = {"new_rep_ramping", 60, 1, 1, 0.8, 0.6, "healthy", "", "ramping"},
