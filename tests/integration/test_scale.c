@@ -117,11 +117,14 @@ static void run_stream(run_t *run, int instances, int64_t end_ms)
     gwh_kafka_start(&h, 3, topics);
     char yaml[4096];
     /* idle_after 1h: the tenants' times stay at their newest event, so two
-     * runs minutes apart judge the same windows. */
+     * runs minutes apart judge the same windows; max_lag 0: nothing is
+     * judged (and no alert decided) before the whole stream is applied, as
+     * alerts decided mid-stream would carry the figures of that moment,
+     * which depend on how fast each run read, not on how many read. */
     snprintf(yaml, sizeof(yaml),
              "%s"
              "consumer: {idle_after: 1h}\n"
-             "evaluation: {sweep_interval: 1s, min_interval: 1s}\n"
+             "evaluation: {sweep_interval: 1s, min_interval: 1s, max_lag: 0}\n"
              "alerting: {windows: [7d], fire_after: 0s, resolve_after: 0s, repeat_interval: 30d}\n",
              GW_SIM_CONFIG_YAML);
     gwh_write_config(&h, yaml);
