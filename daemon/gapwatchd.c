@@ -645,7 +645,11 @@ static int run(daemon_t *d)
         /* Evaluation shares the loop: a bounded slice per turn keeps the
          * consumer polling during a sweep over many reps. Not on a Redis
          * that lost our data: its totals are wrong. */
-        if (!d->metrics.redis_data_loss)
+        /* At the end of the stream, only once the last batch is applied:
+         * an evaluation must not see the stream's end without its last
+         * batch (mid-stream, max_lag says how far behind may be judged). */
+        if (!d->metrics.redis_data_loss &&
+            (gw_pipeline_applied_all(d->pipeline) || !gw_evaluator_at_end(d->evaluator)))
             gw_evaluator_tick(d->evaluator, 50);
         gw_producer_poll(d->producer, 0);
         gw_alerter_poll(d->alerter);

@@ -446,6 +446,20 @@ bool gw_evaluator_caught_up(const gw_evaluator_t *ev)
     return assigned > 0;
 }
 
+bool gw_evaluator_at_end(const gw_evaluator_t *ev)
+{
+    int assigned = 0;
+    for (int32_t p = 0; p < gw_consumer_partition_count(ev->consumer); p++) {
+        const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
+        if (!st->assigned)
+            continue;
+        assigned++;
+        if (st->caught_up_since_ms == 0)
+            return false;
+    }
+    return assigned > 0;
+}
+
 int64_t gw_evaluator_watermark(gw_evaluator_t *ev)
 {
     int32_t n = gw_consumer_partition_count(ev->consumer);

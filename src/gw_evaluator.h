@@ -81,6 +81,9 @@ int gw_evaluator_tick(gw_evaluator_t *ev, int64_t budget_ms);
 /* The current evaluation watermark (ms), or -1 when unknown. */
 int64_t gw_evaluator_watermark(gw_evaluator_t *ev);
 
+/* True when every assigned partition has been read to its end. */
+bool gw_evaluator_at_end(const gw_evaluator_t *ev);
+
 /* True when every assigned partition is caught up (see above). */
 bool gw_evaluator_caught_up(const gw_evaluator_t *ev);
 

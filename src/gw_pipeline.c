@@ -1136,6 +1136,11 @@ void gw_pipeline_halt(gw_pipeline_t *pl, const char *why)
     mark_lost(pl, why);
 }
 
+bool gw_pipeline_applied_all(const gw_pipeline_t *pl)
+{
+    return pl->flight < 0 && pl->pending < 0 && pl->ncarry == 0 && pl->retry == RETRY_NONE;
+}
+
 bool gw_pipeline_stalled(const gw_pipeline_t *pl)
 {
     return pl->retry != RETRY_NONE;

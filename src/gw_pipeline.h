@@ -63,6 +63,10 @@ bool gw_pipeline_data_lost(const gw_pipeline_t *pl, const char **why);
 /* Stops applying for good (data loss found elsewhere). `why` is copied. */
 void gw_pipeline_halt(gw_pipeline_t *pl, const char *why);
 
+/* True when every message read so far is applied to Redis (no batch in
+ * flight, waiting or held). */
+bool gw_pipeline_applied_all(const gw_pipeline_t *pl);
+
 /* True while the batch in flight waits for Redis to come back (the step
  * returns at once then, so the loop keeps turning; partitions paused). */
 bool gw_pipeline_stalled(const gw_pipeline_t *pl);
