@@ -54,11 +54,15 @@ static int json_int(json_t *value, const char *field, long long *v, char *err, s
         return 0;
     }
     if (json_is_real(value)) {
+        /* 1e3 is an integer; 34.7e72 is out of range (casting it would be
+         * undefined), 1.5 is not one */
         double d = json_real_value(value);
-        if (d == (double)(long long)d) {
+        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(long long)d) {
             *v = (long long)d;
             return 0;
         }
+        snprintf(err, errsize, "field \"%s\": %g is not a 64-bit integer", field, d);
+        return -1;
     } else if (json_is_string(value)) {
         const char *s = json_string_value(value);
         char *end;

@@ -87,6 +87,10 @@ static void test_jsonline_errors_name_the_field(void **state)
     expect_error("{\"durationS\":-1}", "field \"duration_s\": -1 is out of range");
     expect_error("{\"rep_id\":7}", "field \"rep_id\": expected a string");
     expect_error("[1]", "expected a JSON object");
+    /* found by fuzz_jsonline: a real far out of range must not be cast */
+    expect_error("{\"occurred_at_ms\":34.7e72}",
+                 "field \"occurred_at_ms\": 3.47e+73 is not a 64-bit integer");
+    expect_error("{\"occurred_at_ms\":1.5}", "is not a 64-bit integer");
     expect_error("{\"rep_id\":", "not JSON");
 }
 
