@@ -51,6 +51,27 @@ int cli_conf_set_kv(rd_kafka_conf_t *conf, const char *kv)
     return 0;
 }
 
+int cli_validator_open(const char *cmd, const char *config_path, gw_config_t **cfg,
+                       gw_decoder_t **dec)
+{
+    static char err[8192];
+    *cfg = NULL;
+    *dec = NULL;
+    if (config_path && gw_config_load_file(config_path, cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    if (!config_path)
+        *cfg = gw_config_defaults();
+    if (!*cfg || !(*dec = gw_decoder_new(*cfg))) {
+        fprintf(stderr, "gapwatch %s: out of memory\n", cmd);
+        gw_config_free(*cfg);
+        *cfg = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int cli_kafka_option(cli_kafka_opts_t *o, int c, const char *arg)
 {
     switch (c) {

@@ -69,6 +69,12 @@ typedef struct {
     rd_kafka_conf_t *conf;
 } cli_kafka_opts_t;
 
+/* The daemon's validator as a command uses it: the config at `config_path`
+ * (NULL: the defaults; its custom kinds and limits) and a decoder for it.
+ * 0, or -1 with the error said on stderr (nothing to free then). */
+int cli_validator_open(const char *cmd, const char *config_path, gw_config_t **cfg,
+                       gw_decoder_t **dec);
+
 /* Takes getopt option `c` with `arg` into `o` when it is a Kafka option:
  * 1 if taken, 0 if not, -1 for a bad value (said on stderr). */
 int cli_kafka_option(cli_kafka_opts_t *o, int c, const char *arg);

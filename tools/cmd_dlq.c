@@ -738,18 +738,8 @@ int cmd_dlq(int argc, char **argv)
                         "--replay\n");
         goto out;
     }
-    static char err[8192];
-    if (config_path) {
-        if (gw_config_load_file(config_path, &cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s\n", err);
-            rc = 1;
-            goto out;
-        }
-    } else {
-        cfg = gw_config_defaults();
-    }
-    if (!cfg || !(dec = gw_decoder_new(cfg))) {
-        fprintf(stderr, "gapwatch dlq: out of memory\n");
+    static char err[512];
+    if (cli_validator_open("dlq", config_path, &cfg, &dec) != 0) {
         rc = 1;
         goto out;
     }

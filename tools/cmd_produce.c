@@ -151,18 +151,8 @@ int cmd_produce(int argc, char **argv)
         fprintf(stderr, "gapwatch produce: --dry-run checks lines; --no-validate skips that\n");
         goto out;
     }
-    static char err[8192];
-    if (config_path) {
-        if (gw_config_load_file(config_path, &cfg, err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s\n", err);
-            rc = 1;
-            goto out;
-        }
-    } else {
-        cfg = gw_config_defaults();
-    }
-    if (!cfg || !(dec = gw_decoder_new(cfg))) {
-        fprintf(stderr, "gapwatch produce: out of memory\n");
+    static char err[512];
+    if (cli_validator_open("produce", config_path, &cfg, &dec) != 0) {
         rc = 1;
         goto out;
     }
