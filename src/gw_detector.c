@@ -166,7 +166,8 @@ static void judge_transition(const gw_playbook_t *pb, gw_transition_t *t)
          * null is a beta-binomial around the typical rate, not a binomial
          * (the tolerance is the size of a gap worth a call: decide) */
         int64_t s = t->rep_successes < t->rep_trials ? t->rep_successes : t->rep_trials;
-        t->p = gw_stats_betabinom_cdf(s, t->rep_trials, t->team_rate, t->rho);
+        t->p = gw_stats_betabinom_cdf(s, t->rep_trials, t->team_rate * (1 - pb->tolerance),
+                                      t->rho);
     }
 }
 
@@ -435,10 +436,22 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         /* Nothing at all: as likely as no event from the typical rep. */
         double phi_e;
         double events = typical_of(pb, in, false, GW_METRIC_EVENTS, scale, scratch, &phi_e);
-        if (!isnan(events) && events > 0)
+        if (!isnan(events) && events > 0) {
+            d->dispersion = phi_e;
             d->volume_p = gw_stats_negbin_cdf(0, events * d->coverage, phi_e);
-    } else if (!isnan(typ_ev) && typ_ev > 0) {
-        d->volume_p = gw_stats_negbin_cdf((int64_t)d->evidence_volume, typ_ev, phi_ev);
+        }
+    } else if (!isnan(d->evidence_reference) && d->evidence_reference > 0) {
+        /* Is the rep's own volume short of what the objective needs, by
+         * more than the tolerance and beyond the rep's own week-to-week
+         * noise? A rep's volume varies by volume_spread from one objective
+         * window to the next; over the evidence window's `scale` windows
+         * the variance of its total shrinks by `scale`. Reps' differences
+         * among themselves are no excuse: the reference is what the
+         * objective needs, not what an unusual rep does. */
+        d->dispersion = pb->volume_spread * pb->volume_spread / (scale > 1 ? scale : 1);
+        d->volume_p = gw_stats_negbin_cdf((int64_t)d->evidence_volume,
+                                          d->evidence_reference * (1 - pb->tolerance),
+                                          d->dispersion);
     }
     (void)phi;
     decide(pb, d, alpha(pb), alpha(pb));

@@ -21,9 +21,10 @@
  *     converts better: a lean rep needs less) and the team's typical
  *     volume. The rep's volume is an efficiency gap only when it is below
  *     the reference by more than the tolerance in the objective's window
- *     and significantly below it over the evidence window (a negative
- *     binomial test whose dispersion is how much reps' volumes differ, at
- *     least volume_spread): one bad week is chance, a month is not. A rep
+ *     and significantly below the reference less the tolerance over the
+ *     evidence window (a negative binomial test whose dispersion is a
+ *     rep's own week-to-week spread, volume_spread, averaged over the
+ *     evidence window): one bad week is chance, a month is not. A rep
  *     with no event at all is tested against the typical rep's events.
  *   Method: a stage's conversion is judged on the evidence window (longer
  *     than the objective's, so low-volume stages get judged) with a
@@ -110,7 +111,8 @@ typedef struct {
     double evidence_result;      /* the objective's count or amount in the evidence window */
     double evidence_objective;   /* the objective prorated to the evidence window; NaN */
     double evidence_reference;   /* the reference over the evidence window; NaN */
-    double dispersion;           /* negative binomial phi of the team's evidence volumes */
+    double dispersion; /* negative binomial phi of the volume test (see Activity); before
+                        * it, of the team's evidence volumes */
     double volume_threshold;     /* volume p-values at or below this are significant */
     double conversion_threshold; /* conversion p-values at or below this are significant */
     int weakest;                 /* transition with the largest significant gap, -1 */

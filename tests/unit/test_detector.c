@@ -142,9 +142,9 @@ static void test_required_volume_is_objective_over_team_rates(void **state)
     near(d.tr[0].team_rate, 0.5, 1e-12);
     near(d.required_volume, 8.0, 1e-9);
     near(d.reference_volume, 8.0, 1e-9); /* below the typical 20 */
-    /* 2 proposals or fewer from a rep working like the typical one (20,
-     * reps' volumes spreading by 15%): P = 7.5e-6 */
-    near(d.volume_p, 0.00000754280151392725520855829902185, 1e-6);
+    /* 2 proposals or fewer from a rep whose volume is what the objective
+     * needs less the tolerance (7.2), its weeks spreading by 15%: P = 0.034 */
+    near(d.volume_p, 0.03392221353238476, 1e-6);
     assert_int_equal(d.kind, GW_DIAG_EFFICIENCY);
 }
 
@@ -160,13 +160,14 @@ static void test_two_of_four_is_not_significantly_below_half(void **state)
     put(&me, DEAL_WON, 2, 2);
     gw_diagnosis_t d = run(&pb, 4, 1);
     assert_true(d.tr[0].judged);
-    /* against 50%, reps' rates spreading by 10% (rho 0.01) */
-    near(d.tr[0].p, 0.683805147058823529, 1e-9);
+    /* against 50% less the tolerance (45%), reps' rates spreading by 10%
+     * (rho 0.01) */
+    near(d.tr[0].p, 0.7542360792624456, 1e-9);
     assert_false(d.tr[0].below);
-    /* Not even 1 of 4 is evidence (p = 0.316). */
+    /* Not even 1 of 4 is evidence (p = 0.394). */
     put(&me, DEAL_WON, 1, 1);
     d = run(&pb, 4, 1);
-    near(d.tr[0].p, 0.316194852941176471, 1e-9);
+    near(d.tr[0].p, 0.39379852469783816, 1e-9);
     assert_false(d.tr[0].below);
     assert_int_not_equal(d.kind, GW_DIAG_EFFECTIVENESS);
 }
@@ -175,7 +176,8 @@ static void test_low_volume_stage_is_judged_on_the_evidence_window(void **state)
 {
     (void)state;
     /* An AE: 3 proposals this week (too few to judge), 24 this month of
-     * which 3 won, against a team that wins half: p = 0.0005. */
+     * which 3 won, against a team that wins half (45% with the
+     * tolerance): p = 0.002. */
     reset();
     scale = 4;
     const int stages[] = {PROPOSAL_SENT, DEAL_WON};
@@ -188,7 +190,7 @@ static void test_low_volume_stage_is_judged_on_the_evidence_window(void **state)
     gw_diagnosis_t d = run(&pb, 2, 1);
     assert_int_equal(d.tr[0].rep_trials, 24);
     assert_true(d.tr[0].judged);
-    near(d.tr[0].p, 0.000496695322211959474, 1e-6);
+    near(d.tr[0].p, 0.002057114193831203, 1e-6);
     assert_true(d.tr[0].below);
     assert_int_equal(d.weakest, 0);
     /* 3 proposals against the 4 needed (2 deals at 50%) is chance. */
@@ -207,7 +209,7 @@ static void test_two_percent_vs_ten_percent_over_400_dials_is_significant(void *
     put(&me, DIAL, 400, 400);
     put(&me, MEETING_BOOKED, 8, 8);
     gw_diagnosis_t d = run(&pb, 30, 1);
-    near(d.tr[0].p, 2.51902389271879831e-8, 1e-5);
+    near(d.tr[0].p, 3.985923794600443e-7, 1e-5); /* against 9% */
     assert_true(d.tr[0].below);
     assert_int_equal(d.weakest, 0);
     /* 400 dials >= the 300 needed at 10%: effectiveness, not efficiency */
@@ -235,8 +237,9 @@ static void test_typical_rate_is_not_dragged_down_by_weak_reps(void **state)
     gw_diagnosis_t d = run(&pb, 12, 1);
     near(d.tr[1].team_rate, 0.2, 1e-12);
     near(d.required_volume, 400, 1e-9);
-    /* 52 of 300 against 20%, reps' rates spreading by 10%: chance */
-    near(d.tr[1].p, 0.209210585043837444, 1e-6);
+    /* 52 of 300 against 20% less the tolerance, reps' rates spreading by
+     * 10%: chance */
+    near(d.tr[1].p, 0.44408443081202315, 1e-6);
     assert_int_equal(d.kind, GW_DIAG_WITHIN_NOISE);
 }
 
@@ -289,12 +292,13 @@ static void test_too_little_activity_at_team_rates_is_efficiency(void **state)
     assert_int_equal(d.weakest, -1);
 }
 
-static void test_a_volume_dip_within_the_teams_spread_is_chance(void **state)
+static void test_a_bad_week_in_a_month_that_does_enough_is_chance(void **state)
 {
     (void)state;
-    /* Reps' monthly dials spread from 1,400 to 2,800 (phi about 0.05): a
-     * week of 330 dials against the 400 needed, in a month of 1,900, is a
-     * bad week, not a gap (Poisson alone would call the week p < 0.001). */
+    /* Reps' monthly dials spread from 1,400 to 2,800: a week of 330 dials
+     * against the 400 needed, in a month of 1,900 (the 1,600 needed is
+     * there), is a bad week, not a gap (Poisson alone would call the week
+     * p < 0.001). */
     reset();
     const int stages[] = {DIAL, CONVERSATION, MEETING_BOOKED};
     gw_playbook_t pb = playbook(3, stages, MEETING_BOOKED);
@@ -311,7 +315,8 @@ static void test_a_volume_dip_within_the_teams_spread_is_chance(void **state)
     put(&me, CONVERSATION, 50, 285);
     put(&me, MEETING_BOOKED, 9, 57);
     gw_diagnosis_t d = run(&pb, 12, 1);
-    assert_true(d.dispersion > 0.03 && d.dispersion < 0.07);
+    near(d.evidence_reference, 1600, 1e-9);
+    near(d.dispersion, 0.15 * 0.15 / 4, 1e-9); /* a rep's weeks, over 4 of them */
     assert_true(d.volume_p > 0.05);
     assert_true(gw_stats_poisson_cdf(330, 500) < 0.001);
     assert_int_equal(d.kind, GW_DIAG_WITHIN_NOISE);
@@ -425,7 +430,8 @@ static void test_partial_history_prorates_or_waits(void **state)
 static void test_team_correction_drops_borderline_calls_among_many(void **state)
 {
     (void)state;
-    /* 25 of 400 against 10%: p = 0.016, a gap when it is the team's only
+    /* 22 of 400 against 10% (9% with the tolerance): p = 0.018, a gap when
+     * it is the team's only
      * test; among six short reps (six conversion tests, the others at
      * chance) it is what so many looks give by chance: Benjamini-Hochberg
      * needs p <= 0.05 / 6 of the smallest. */
@@ -435,9 +441,9 @@ static void test_team_correction_drops_borderline_calls_among_many(void **state)
     peers(0, 11, DIAL, 400, 400);
     peers(0, 11, MEETING_BOOKED, 40, 40);
     put(&me, DIAL, 400, 400);
-    put(&me, MEETING_BOOKED, 25, 25);
+    put(&me, MEETING_BOOKED, 22, 22);
     gw_diagnosis_t one = run(&pb, 30, 1);
-    near(one.tr[0].p, 0.0160519001261919796, 1e-6);
+    near(one.tr[0].p, 0.017990032610584395, 1e-6);
     assert_int_equal(one.kind, GW_DIAG_EFFECTIVENESS);
     double scratch[8 * (GW_STAGES_MAX + 1)];
     gw_diagnosis_t alone = one, *pa[1] = {&alone};
@@ -445,16 +451,16 @@ static void test_team_correction_drops_borderline_calls_among_many(void **state)
     assert_int_equal(alone.kind, GW_DIAG_EFFECTIVENESS);
     gw_diagnosis_t six[6], *p6[6];
     six[0] = one;
-    put(&me, MEETING_BOOKED, 29, 29); /* short, at chance: p = 0.066 */
+    put(&me, MEETING_BOOKED, 27, 27); /* short, at chance: p = 0.104 */
     for (int i = 1; i < 6; i++)
         six[i] = run(&pb, 30, 1);
-    near(six[1].tr[0].p, 0.0663641383662759885, 1e-6);
+    near(six[1].tr[0].p, 0.10373951602878308, 1e-6);
     for (int i = 0; i < 6; i++)
         p6[i] = &six[i];
     gw_detector_team(&pb, p6, 6, scratch);
     for (int i = 0; i < 6; i++)
         assert_int_equal(six[i].kind, GW_DIAG_WITHIN_NOISE);
-    /* A clear gap among them still stands (8 of 400: p = 7e-9). */
+    /* A clear gap among them still stands (8 of 400: p = 4e-7). */
     put(&me, MEETING_BOOKED, 8, 8);
     six[0] = run(&pb, 30, 1);
     gw_detector_team(&pb, p6, 6, scratch);
@@ -574,7 +580,7 @@ static void test_low_quality_and_pipeline_inflation_are_reported_beside(void **s
     put(&me, CONVERSATION, 50, 50);
     me.t[gw_metric_goal(CONVERSATION)] = 5;
     gw_diagnosis_t d = run(&pb, 1000000, 1);
-    near(d.tr[0].p, 0.000248356568586441248, 1e-6); /* 2 of 40 vs 30% */
+    near(d.tr[0].p, 0.0008686306660406564, 1e-6); /* 2 of 40 vs 27% */
     assert_int_equal(d.kind, GW_DIAG_EFFECTIVENESS);
     assert_true(d.signals & GW_SIGNAL_LOW_QUALITY);
     assert_true(d.signals & GW_SIGNAL_PIPELINE_INFLATION);
@@ -620,7 +626,7 @@ int main(void)
         cmocka_unit_test(test_typical_rate_is_not_dragged_down_by_weak_reps),
         cmocka_unit_test(test_lean_rep_short_by_chance_is_not_an_efficiency_gap),
         cmocka_unit_test(test_too_little_activity_at_team_rates_is_efficiency),
-        cmocka_unit_test(test_a_volume_dip_within_the_teams_spread_is_chance),
+        cmocka_unit_test(test_a_bad_week_in_a_month_that_does_enough_is_chance),
         cmocka_unit_test(test_weak_stage_with_too_little_volume_is_both_gaps),
         cmocka_unit_test(test_silent_rep_is_an_efficiency_gap),
         cmocka_unit_test(test_a_team_wide_dip_is_not_one_reps_gap),
