@@ -166,8 +166,7 @@ static void judge_transition(const gw_playbook_t *pb, gw_transition_t *t)
          * null is a beta-binomial around the typical rate, not a binomial
          * (the tolerance is the size of a gap worth a call: decide) */
         int64_t s = t->rep_successes < t->rep_trials ? t->rep_successes : t->rep_trials;
-        t->p = gw_stats_betabinom_cdf(s, t->rep_trials, t->team_rate * (1 - pb->tolerance),
-                                      t->rho);
+        t->p = gw_stats_betabinom_cdf(s, t->rep_trials, t->team_rate * (1 - pb->tolerance), t->rho);
     }
 }
 
@@ -449,9 +448,9 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
          * among themselves are no excuse: the reference is what the
          * objective needs, not what an unusual rep does. */
         d->dispersion = pb->volume_spread * pb->volume_spread / (scale > 1 ? scale : 1);
-        d->volume_p = gw_stats_negbin_cdf((int64_t)d->evidence_volume,
-                                          d->evidence_reference * (1 - pb->tolerance),
-                                          d->dispersion);
+        d->volume_p =
+            gw_stats_negbin_cdf((int64_t)d->evidence_volume,
+                                d->evidence_reference * (1 - pb->tolerance), d->dispersion);
     }
     (void)phi;
     decide(pb, d, alpha(pb), alpha(pb));

@@ -111,8 +111,8 @@ typedef struct {
     double evidence_result;      /* the objective's count or amount in the evidence window */
     double evidence_objective;   /* the objective prorated to the evidence window; NaN */
     double evidence_reference;   /* the reference over the evidence window; NaN */
-    double dispersion; /* negative binomial phi of the volume test (see Activity); before
-                        * it, of the team's evidence volumes */
+    double dispersion;           /* negative binomial phi of the volume test (see Activity); before
+                                  * it, of the team's evidence volumes */
     double volume_threshold;     /* volume p-values at or below this are significant */
     double conversion_threshold; /* conversion p-values at or below this are significant */
     int weakest;                 /* transition with the largest significant gap, -1 */
