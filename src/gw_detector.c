@@ -372,7 +372,7 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
         d->team_avg_volume = typical * d->coverage;
     int64_t inspected = 0;
     quality_shares(pb, rep, d, &inspected);
-    if (rep[GW_METRIC_EVENTS] == 0)
+    if (rep[GW_METRIC_ACTIVITIES] == 0)
         d->signals |= GW_SIGNAL_SILENT;
 
     if (isnan(in->target)) {
@@ -434,7 +434,7 @@ void gw_detector_evaluate(const gw_playbook_t *pb, const gw_detector_input_t *in
     if (d->signals & GW_SIGNAL_SILENT) {
         /* Nothing at all: as likely as no event from the typical rep. */
         double phi_e;
-        double events = typical_of(pb, in, false, GW_METRIC_EVENTS, scale, scratch, &phi_e);
+        double events = typical_of(pb, in, false, GW_METRIC_ACTIVITIES, scale, scratch, &phi_e);
         if (!isnan(events) && events > 0) {
             d->dispersion = phi_e;
             d->volume_p = gw_stats_negbin_cdf(0, events * d->coverage, phi_e);

@@ -25,7 +25,8 @@
  *     evidence window (a negative binomial test whose dispersion is a
  *     rep's own week-to-week spread, volume_spread, averaged over the
  *     evidence window): one bad week is chance, a month is not. A rep
- *     with no event at all is tested against the typical rep's events.
+ *     with no activity at all (outcomes of earlier work may still land) is
+ *     tested against the typical rep's activities.
  *   Method: a stage's conversion is judged on the evidence window (longer
  *     than the objective's, so low-volume stages get judged) with a
  *     one-sided beta-binomial test against the typical rate less the
@@ -71,7 +72,7 @@ const char *gw_diag_str(gw_diag_kind_t kind);
 #define GW_SIGNAL_PIPELINE_INFLATION                                                               \
     (1u << 1)                       /* open pipeline far above objective, poor qualification */
 #define GW_SIGNAL_GAMING  (1u << 2) /* volume far above the team, conversion collapsing */
-#define GW_SIGNAL_SILENT  (1u << 3) /* no event at all in the window */
+#define GW_SIGNAL_SILENT  (1u << 3) /* no activity at all in the window */
 #define GW_SIGNAL_RAMPING (1u << 4) /* objective scaled down by the ramp */
 #define GW_SIGNAL_PARTIAL (1u << 5) /* objective prorated to partial history */
 #define GW_SIGNAL_AWAY    (1u << 6) /* objective prorated to the rep's available working days */

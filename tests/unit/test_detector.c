@@ -55,6 +55,10 @@ static void put(member_t *m, int kind, int64_t week, int64_t month)
 {
     m->t[GW_METRIC_EVENTS] += week - m->t[gw_metric_count(kind)];
     m->e[GW_METRIC_EVENTS] += month - m->e[gw_metric_count(kind)];
+    if (gw_kind_class(NULL, kind) == GW_CLASS_ACTIVITY) { /* as gw_metrics_derive */
+        m->t[GW_METRIC_ACTIVITIES] += week - m->t[gw_metric_count(kind)];
+        m->e[GW_METRIC_ACTIVITIES] += month - m->e[gw_metric_count(kind)];
+    }
     m->t[gw_metric_count(kind)] = week;
     m->e[gw_metric_count(kind)] = month;
 }
@@ -368,6 +372,32 @@ static void test_silent_rep_is_an_efficiency_gap(void **state)
     assert_int_not_equal(d.kind, GW_DIAG_EFFICIENCY);
 }
 
+static void test_a_deal_landing_after_the_rep_stopped_working_is_still_silence(void **state)
+{
+    (void)state;
+    /* An AE who held no meeting and sent no proposal all week, while a deal
+     * proposed weeks ago closed: no activity is silence (the outcome is
+     * old work), and one deal of the 2 needed is short. */
+    reset();
+    const int stages[] = {MEETING_HELD, PROPOSAL_SENT, DEAL_WON};
+    gw_playbook_t pb = playbook(3, stages, DEAL_WON);
+    peers(0, 11, MEETING_HELD, 10, 40);
+    peers(0, 11, PROPOSAL_SENT, 5, 20);
+    peers(0, 11, DEAL_WON, 2, 8);
+    put(&me, MEETING_HELD, 0, 20);
+    put(&me, PROPOSAL_SENT, 0, 10);
+    put(&me, DEAL_WON, 1, 4);
+    gw_diagnosis_t d = run(&pb, 2, 1);
+    assert_true(d.signals & GW_SIGNAL_SILENT);
+    assert_int_equal(d.kind, GW_DIAG_EFFICIENCY);
+    /* no activity from a rep like the typical peer, 15 a week, reps
+     * spreading by 15% (negative binomial, phi 0.0225): P = 2.4e-6 */
+    near(d.volume_p, pow(1 + 0.0225 * 15, -1 / 0.0225), 1e-9);
+    /* Two deals landing meet the objective: healthy, silence or not. */
+    put(&me, DEAL_WON, 2, 5);
+    assert_int_equal(run(&pb, 2, 1).kind, GW_DIAG_HEALTHY);
+}
+
 static void test_a_team_wide_dip_is_not_one_reps_gap(void **state)
 {
     (void)state;
@@ -629,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_a_bad_week_in_a_month_that_does_enough_is_chance),
         cmocka_unit_test(test_weak_stage_with_too_little_volume_is_both_gaps),
         cmocka_unit_test(test_silent_rep_is_an_efficiency_gap),
+        cmocka_unit_test(test_a_deal_landing_after_the_rep_stopped_working_is_still_silence),
         cmocka_unit_test(test_a_team_wide_dip_is_not_one_reps_gap),
         cmocka_unit_test(test_partial_history_prorates_or_waits),
         cmocka_unit_test(test_team_correction_drops_borderline_calls_among_many),
