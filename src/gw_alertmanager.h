@@ -10,11 +10,19 @@
  * are re-posted at every evaluation (Alertmanager's own contract) and a
  * dropped RESOLVED is caught by the firing alert's endsAt.
  *
- * Threads: gw_alertmanager_new, _post and _free are called from one thread
- * (the loop); the posting thread touches only the queue and the two counters
- * (atomically). libcurl must be initialised by the program before the first
- * gw_alertmanager_new (curl_global_init), as libcurl requires of programs,
- * not libraries.
+ * Ownership: gw_alertmanager_new copies every string of `opts`; `posts` and `failures` are borrowed
+ *   for the object's life. gw_alertmanager_post takes over `body` (malloc'ed); the posting thread
+ *   frees it after the POST, or when it is dropped from a full queue or left at
+ *   gw_alertmanager_free.
+ * Errors: gw_alertmanager_new returns NULL with a sentence in `errstr` (out of memory, or the
+ *   thread could not start). A failed POST, or a body dropped from a full queue, is logged (the
+ *   drop only counted) and counted in `failures`; nothing is reported to the caller.
+ *   gw_alertmanager_drain returns the number of bodies not yet posted.
+ * Threads: gw_alertmanager_new, _post, _drain and _free are called from one thread (the loop); the
+ *   posting thread touches only the queue (under the object's mutex) and the two counters
+ *   (atomically). libcurl must be initialised by the program before the first gw_alertmanager_new
+ *   (curl_global_init), as libcurl requires of programs, not libraries. No state outside the
+ *   object.
  */
 #ifndef GW_ALERTMANAGER_H
 #define GW_ALERTMANAGER_H

@@ -5,7 +5,14 @@
  * Allocation never fails silently: when the current chunk is full a new one
  * is malloc'ed (at least the requested size); gw_arena_reset() keeps the
  * first chunk and frees the others, so a steady workload stops allocating
- * after warm-up. Not thread-safe: one owner.
+ * after warm-up.
+ *
+ * Ownership: The arena owns every chunk and every allocation from it: pointers it returns (and
+ *   memory protobuf-c unpacks through gw_arena_protobuf) are valid until the next gw_arena_reset or
+ *   gw_arena_free; the caller frees nothing else.
+ * Errors: gw_arena_new, gw_arena_alloc and gw_arena_strndup return NULL when malloc fails; nothing
+ *   else fails.
+ * Threads: One thread per arena; no shared state.
  */
 #ifndef GW_ARENA_H
 #define GW_ARENA_H

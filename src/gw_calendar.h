@@ -22,6 +22,17 @@
  * counting only the rep's available time (after joining, before leaving,
  * outside time off). available / nominal is the share of the window's
  * objective the rep is expected to make (docs/calendars.md).
+ *
+ * Ownership: gw_calendar_t and gw_availability_t are plain values with fixed-size arrays, filled in
+ *   the caller's storage; `teams` points into the gw_config_t that loaded the calendar. Nothing
+ *   here allocates on the heap (ICU's calendar in gw_calendar_set_zone is opened and closed in the
+ *   call).
+ * Errors: gw_calendar_set_zone returns -1 with a sentence in `err` for a zone ICU does not know;
+ *   gw_period_parse and gw_date_parse return -1 on bad input; gw_calendar_for_team returns NULL
+ *   when no calendar covers the team. Lookups do not fail.
+ * Threads: Any thread for lookups of a calendar nobody modifies; gw_calendar_init_utc,
+ *   gw_calendar_set_zone and gw_availability_normalize write their argument and need exclusive
+ *   access to it. No file-scope mutable state.
  */
 #ifndef GW_CALENDAR_H
 #define GW_CALENDAR_H

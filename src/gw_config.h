@@ -12,6 +12,17 @@
  * reloadable parts gw_config_reload() replaces on the main thread (SIGHUP),
  * and owns all its strings; free it with gw_config_free(). See docs/configuration.md
  * for every key and its default.
+ *
+ * Ownership: gw_config_defaults and gw_config_load_* allocate the gw_config_t and every string in
+ *   it; the caller frees it with gw_config_free. Modules borrow `const gw_config_t *` (and the
+ *   playbooks, calendars and kinds inside it) for as long as the daemon runs; pointers into the
+ *   reloadable parts are replaced by gw_config_reload, so take them again after a reload.
+ * Errors: Loaders return -1 with every error, one per line, in `errstr`; gw_config_defaults returns
+ *   NULL on OOM; gw_config_reload returns -1 with the refused keys in `errstr`, and gw_config_diff
+ *   -1 when a key is refused.
+ * Threads: loading, gw_config_diff and gw_config_key_reloadable may run on any thread (no
+ *   file-scope mutable state; ${VAR} expansion reads the environment with getenv). gw_config_reload
+ *   runs on the main thread only, because the modules read the config without locks.
  */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H

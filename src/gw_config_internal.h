@@ -7,6 +7,13 @@
  * Every helper reports errors through cfg_error(), which records
  * "<file>:<line>: <path>: <message>" and lets the walk continue, so one run
  * of --check-config lists every problem.
+ *
+ * Ownership: A cfg_loader_t belongs to one load; strings recorded with cfg_scalar and cfg_strdup
+ *   are copied into the config's storage and freed with the config (gw_config_free); yaml_node_t
+ *   pointers are borrowed from the document being walked, valid during the load only.
+ * Errors: cfg_error records an error and the walk goes on; cfg_int, cfg_duration and cfg_double
+ *   return -1 after recording one; cfg_scalar returns NULL after recording one.
+ * Threads: One thread per loader; no shared state.
  */
 #ifndef GW_CONFIG_INTERNAL_H
 #define GW_CONFIG_INTERNAL_H

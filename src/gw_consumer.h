@@ -23,7 +23,19 @@
  *   start, never seeking back into the deleted range.
  *
  * Per-partition state (assigned, stream time, idle since) is kept here and
- * read by the pipeline and the sweep. Not thread-safe: the loop owns it.
+ * read by the pipeline and the sweep.
+ *
+ * Ownership: gw_consumer_new borrows `cfg` and `store` for the consumer's life. Messages returned
+ *   by gw_consumer_poll belong to the caller (rd_kafka_message_destroy). Pointers returned by
+ *   gw_consumer_partition and gw_consumer_kafka_stats are borrowed and valid until the next
+ *   gw_consumer_poll (the partition table may grow during a rebalance).
+ * Errors: gw_consumer_new returns NULL with a sentence in `errstr`; gw_consumer_committed and
+ *   gw_consumer_log_starts return -1 with `errstr`. Errors librdkafka reports while polling are
+ *   logged and counted, never returned.
+ * Threads: The loop only. The rebalance, error and statistics callbacks run on the loop's thread
+ *   inside gw_consumer_poll (the main queue is forwarded to the consumer queue); only librdkafka's
+ *   log callback runs on its internal threads, through gw_log, which is thread-safe. No state
+ *   outside the object.
  */
 #ifndef GW_CONSUMER_H
 #define GW_CONSUMER_H

@@ -6,6 +6,15 @@
  * decoder unpacks protobuf into its own arena (reset per message) and copies
  * what the pipeline needs into the caller's gw_event_t, so nothing is
  * allocated per message once warm and nothing points into freed memory.
+ *
+ * Ownership: gw_decoder_new borrows `cfg` for the decoder's life; the decoder owns its arena.
+ *   gw_decoder_decode borrows `buf` for the call and writes copies into the caller's gw_event_t and
+ *   `detail`.
+ * Errors: gw_decoder_new returns NULL on OOM. gw_decoder_decode returns GW_REASON_OK, or the reason
+ *   with a sentence in `detail`; running out of memory while unpacking is reported as
+ *   GW_REASON_DECODE.
+ * Threads: One thread per decoder (the arena is reset per message); gw_reason_str is pure. No
+ *   shared state.
  */
 #ifndef GW_DECODE_H
 #define GW_DECODE_H

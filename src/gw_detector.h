@@ -40,6 +40,14 @@
  * Further signals beside the gaps: activity quality (goal and next step
  * recorded, over the inspected kinds), pipeline inflation, volume that
  * looks like gaming, a silent rep, a rep on ramp, partial history.
+ *
+ * Ownership: The caller owns the input, the output and `scratch`; peers are borrowed for the call.
+ *   Scratch arrays gw_detector_evaluate and gw_detector_team need are malloc'ed and freed within
+ *   the call.
+ * Errors: No return codes: what cannot be judged is said in the diagnosis' kind, and an unknown
+ *   figure is NaN. If malloc fails, gw_detector_evaluate reports GW_DIAG_INSUFFICIENT and
+ *   gw_detector_team keeps each test's own decision.
+ * Threads: Any thread, pure.
  */
 #ifndef GW_DETECTOR_H
 #define GW_DETECTOR_H

@@ -9,6 +9,15 @@
  * reads the topic's metadata, rd_kafka_committed() for all partitions and
  * each partition's watermarks, with short timeouts. Nothing of it runs on
  * the consume loop, which only copies the last result.
+ *
+ * Ownership: gw_group_lag_start borrows `cfg` for the call only and owns its librdkafka handle, its
+ *   thread and the result table; gw_group_lag_read copies into the caller's array.
+ * Errors: gw_group_lag_start returns NULL with a sentence in `errstr`; a failed read is logged (at
+ *   most once a minute) and the last figures stay; gw_group_lag_read returns -1 until a read
+ *   succeeded.
+ * Threads: gw_group_lag_read may be called from any thread (the result is swapped under the
+ *   object's mutex); _start and _stop from the thread that owns the object. The lag thread touches
+ *   only its handle and the result; librdkafka logs from its own threads through gw_log.
  */
 #ifndef GW_GROUP_LAG_H
 #define GW_GROUP_LAG_H

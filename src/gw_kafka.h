@@ -2,6 +2,13 @@
  * gw_kafka: what the consumer, the producers and the CLI share about
  * librdkafka: building a configuration from gw_config_t (bootstrap servers,
  * the pass-through properties) and routing librdkafka's logs into gw_log.
+ *
+ * Ownership: The rd_kafka_conf_t returned by gw_kafka_conf_new and _new_without belongs to the
+ *   caller (rd_kafka_conf_destroy, or rd_kafka_new takes it over); `cfg` is borrowed for the call.
+ *   gw_kafka_offset_str writes into the caller's `buf`.
+ * Errors: NULL, or -1, with a sentence in `errstr`; gw_kafka_property_given returns 0 or 1.
+ * Threads: Any thread; no shared state. The log callback it installs runs on librdkafka's internal
+ *   threads and only calls gw_log, which is thread-safe.
  */
 #ifndef GW_KAFKA_H
 #define GW_KAFKA_H

@@ -18,6 +18,12 @@
  * Events, activities, with_goal and with_next_step are not stored: readers
  * derive them from the kinds' counts (with_goal and with_next_step were
  * stored before 0.2 and are still added when found).
+ *
+ * Ownership: gw_kinds_t is a plain value (fixed-size arrays), part of gw_config_t; returned names
+ *   point into it or into static tables, valid as long as the gw_kinds_t.
+ * Errors: Unknown names and numbers give -1, NULL or GW_CLASS_NONE; gw_metric_name returns -1 when
+ *   the buffer is too small.
+ * Threads: Any thread, pure.
  */
 #ifndef GW_KINDS_H
 #define GW_KINDS_H

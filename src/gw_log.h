@@ -10,6 +10,13 @@
  * line to line). The level and format are read and set atomically: the
  * main loop changes them on SIGHUP while librdkafka's threads may log
  * (gw_kafka's log callback). Never log a secret, never a line per message.
+ *
+ * Ownership: Nothing is allocated: each line is formatted on the stack and truncated at 4 KiB; the
+ *   *_str functions return static strings.
+ * Errors: A failed write to stderr is ignored (there is nowhere else to say it); the parse
+ *   functions return -1 for an unknown name.
+ * Threads: Any thread. The level and the format are the only shared state, read and set atomically;
+ *   each line goes out in one write(2), so lines of several threads never interleave.
  */
 #ifndef GW_LOG_H
 #define GW_LOG_H

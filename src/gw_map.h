@@ -2,7 +2,13 @@
  * gw_map: a string-keyed hash map of pointers (open addressing, linear
  * probing, grows at half full). Keys are copied; values are the caller's.
  * Used for the sets the daemon keeps per known rep or team (a few per rep,
- * never per event). Not thread-safe.
+ * never per event).
+ *
+ * Ownership: The map owns copies of its keys; values are the caller's (gw_map_free calls
+ *   `free_value` on each, when given). Keys returned by gw_map_next are borrowed until the map
+ *   changes.
+ * Errors: gw_map_new returns NULL and gw_map_put -1 on OOM; lookups of absent keys return NULL.
+ * Threads: One thread per map; no shared state.
  */
 #ifndef GW_MAP_H
 #define GW_MAP_H

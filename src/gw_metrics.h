@@ -2,10 +2,17 @@
  * gw_metrics: the daemon's own counters, and (gw_metrics_server_*) their
  * Prometheus text exposition on /metrics with /healthz and /readyz.
  *
- * gw_metrics_t is a plain struct of counters owned by the daemon's context
- * and updated by the loop's modules; nothing here is atomic because only
- * the loop's thread writes it (the HTTP server renders a snapshot the loop
- * hands over).
+ * Ownership: gw_metrics_t belongs to the daemon's context; the view is the caller's.
+ *   gw_metrics_render returns a malloc'ed buffer the caller frees, or hands to
+ *   gw_metrics_server_publish, which takes it over (and copies `reason`); the server owns its
+ *   libmicrohttpd daemon and buffers.
+ * Errors: gw_metrics_render returns NULL on OOM; gw_metrics_server_start returns NULL with
+ *   `errstr`; gw_process_stats_read returns -1 when /proc cannot be read.
+ * Threads: gw_metrics_t is written by the loop's thread, except alertmanager_posts and
+ *   alertmanager_failures, which gw_alertmanager's thread increments atomically. gw_metrics_render
+ *   and gw_process_stats_read run on the loop; the server's answers run on libmicrohttpd's own
+ *   thread and share with the loop only the published text and readiness, under the server's mutex.
+ *   No file-scope mutable state.
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H

@@ -4,9 +4,14 @@
  * WATCHDOG=1 at half of WATCHDOG_USEC from the main loop, RELOADING=1 /
  * READY=1 around a SIGHUP reload, STOPPING=1 at shutdown, and STATUS=.
  *
- * Without NOTIFY_SOCKET (not under systemd) every call does nothing. Main
- * thread only: the watchdog must prove the loop turns, not that some other
- * thread is alive.
+ * Without NOTIFY_SOCKET (not under systemd) every call does nothing.
+ *
+ * Ownership: gw_notify_t is the caller's (the watchdog's timing); nothing is allocated and the
+ *   status strings are borrowed for the call.
+ * Errors: Failures of sd_notify are ignored: a unit that cannot be told is no reason to stop the
+ *   daemon.
+ * Threads: The main thread only: the watchdog must prove the loop turns, not that some other thread
+ *   is alive. The only state is in gw_notify_t.
  */
 #ifndef GW_NOTIFY_H
 #define GW_NOTIFY_H

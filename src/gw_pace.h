@@ -16,6 +16,10 @@
  * test (reps' spread at least volume_spread) of "a rep on pace would make
  * this few" at the playbook's confidence. Outcomes first: a rep at the
  * period's objective is never behind pace.
+ *
+ * Ownership: The caller owns the input and the output; nothing is allocated.
+ * Errors: No return codes: an unknown figure is NaN and a period not judged says so in the output.
+ * Threads: Any thread, pure.
  */
 #ifndef GW_PACE_H
 #define GW_PACE_H

@@ -15,6 +15,15 @@
  * Messages a batch holds are destroyed by the pipeline. The deltas of the
  * batch a step completed stay readable (gw_pipeline_last_batch) until the
  * next step, so the detector can evaluate the reps a batch touched.
+ *
+ * Ownership: gw_pipeline_new borrows all its arguments for the pipeline's life; the pipeline
+ *   destroys the Kafka messages of its batches. gw_pipeline_last_batch and the sentence of
+ *   gw_pipeline_data_lost are borrowed until the next step.
+ * Errors: gw_pipeline_new returns NULL on OOM; gw_pipeline_step and gw_pipeline_drain return -1 as
+ *   said above. Redis outages are retried, not returned; a data loss is reported by
+ *   gw_pipeline_data_lost.
+ * Threads: The loop only; the pipeline uses its consumer, producer and store on the caller's
+ *   thread, and its delivery listeners run there, inside gw_producer_poll and _flush.
  */
 #ifndef GW_PIPELINE_H
 #define GW_PIPELINE_H

@@ -6,6 +6,11 @@
  *
  * Playbooks are loaded and validated by gw_config (see gw_config_playbook.c)
  * and owned by the gw_config_t they belong to.
+ *
+ * Ownership: gw_playbook_t is owned by the gw_config_t it belongs to (freed with it); lookups
+ *   return borrowed pointers into it.
+ * Errors: No return codes: no match is NULL or -1, no objective NaN.
+ * Threads: Any thread, pure.
  */
 #ifndef GW_PLAYBOOK_H
 #define GW_PLAYBOOK_H

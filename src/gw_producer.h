@@ -5,7 +5,18 @@
  * retries a message for as long as the process lives, so a broker that is
  * down for a while delays delivery but loses nothing. Delivery reports are
  * checked: a failure (only a fatal error can cause one with an unlimited
- * timeout) is logged and counted. Not thread-safe: the loop owns it.
+ * timeout) is logged and counted.
+ *
+ * Ownership: gw_producer_new borrows `cfg` for the call and copies `client_id`; gw_producer_send
+ *   copies the key and payload and takes over `headers`; `msg_opaque` is handed back to the
+ *   listener. The conf of gw_producer_conf_new belongs to the caller; gw_producer_handle is
+ *   borrowed.
+ * Errors: NULL, or -1, with a sentence in `errstr`; gw_producer_last_error gives the librdkafka
+ *   code of the last failed send. Failed deliveries are logged, counted and reported to the
+ *   listeners.
+ * Threads: The loop only. Delivery and error callbacks run on the caller's thread inside
+ *   gw_producer_poll, _flush and a blocked _send; librdkafka logs from its own threads through
+ *   gw_log.
  */
 #ifndef GW_PRODUCER_H
 #define GW_PRODUCER_H

@@ -8,7 +8,13 @@
  * Usage: gw_resp_begin(), any number of gw_resp_arg*(), gw_resp_end(); many
  * commands may follow each other in one buffer. Memory errors are sticky:
  * after one, every call is a no-op and gw_resp_end() (and gw_resp_ok())
- * report it. Not thread-safe: one owner.
+ * report it.
+ *
+ * Ownership: gw_resp_t is the caller's value; its buffer is malloc'ed and grown by the calls, kept
+ *   by gw_resp_reset and freed by gw_resp_free. Arguments are copied.
+ * Errors: Sticky out-of-memory (see above): gw_resp_end returns -1 and gw_resp_ok false;
+ *   gw_resp_parse_i64 returns false on anything but a canonical integer.
+ * Threads: One thread per buffer; gw_resp_i64_text and gw_resp_parse_i64 are pure. No shared state.
  */
 #ifndef GW_RESP_H
 #define GW_RESP_H

@@ -11,6 +11,11 @@
  *
  * Each fills caller-owned storage; the evaluator queues the writes. Field
  * names and number formats are a public contract: test_snapshot pins them.
+ *
+ * Ownership: The caller owns gw_snapshot_t and gw_export_t; values point into their own buffers,
+ *   field names into static tables or their own buffers; nothing is allocated.
+ * Errors: No return codes: NaN values are left out, and text too long for a buffer is truncated.
+ * Threads: Any thread, pure.
  */
 #ifndef GW_SNAPSHOT_H
 #define GW_SNAPSHOT_H

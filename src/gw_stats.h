@@ -13,6 +13,11 @@
  * means the upper end of the rep's two-sided interval at the configured
  * confidence is below the team's rate (less the tolerance): 1 of 4 is never
  * evidence, 8 of 400 against a team at 10% is.
+ *
+ * Ownership: The caller owns every array; some functions sort or overwrite theirs (as each says);
+ *   nothing is allocated.
+ * Errors: NaN where a figure cannot be computed (too few values, no test).
+ * Threads: Any thread, pure.
  */
 #ifndef GW_STATS_H
 #define GW_STATS_H

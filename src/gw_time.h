@@ -2,6 +2,11 @@
  * gw_time: the two clocks. Wall clock for event-time comparisons with the
  * outside world (future timestamps, idle partitions), monotonic for
  * timeouts and intervals.
+ *
+ * Ownership: Nothing is allocated.
+ * Errors: none: clock_gettime on these clocks does not fail; gw_sleep_ms may return early on a
+ *   signal.
+ * Threads: Any thread; no state.
  */
 #ifndef GW_TIME_H
 #define GW_TIME_H

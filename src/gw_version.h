@@ -3,6 +3,10 @@
  * gapwatch's version and the version of every library it runs with (the
  * run-time one where the library reports it, else the one built against),
  * so a bug report says which librdkafka or hiredis was in play.
+ *
+ * Ownership: gw_version returns a static string; `out` is borrowed.
+ * Errors: none: write errors on `out` are the caller's to check.
+ * Threads: Any thread; no state.
  */
 #ifndef GW_VERSION_H
 #define GW_VERSION_H

@@ -17,6 +17,11 @@
  * window and is subtracted from the totals. An event whose bucket is below
  * start(stream time of its partition) when it is read is dropped as late for
  * that window and counted in the window's `late` field.
+ *
+ * Ownership: gw_window_t and the partition times are the caller's values; nothing is allocated.
+ * Errors: gw_window_init and gw_duration_parse return -1 with a sentence in `errstr`; the
+ *   arithmetic does not fail.
+ * Threads: Any thread, pure.
  */
 #ifndef GW_WINDOW_H
 #define GW_WINDOW_H
