@@ -12,8 +12,8 @@
  *   listener. The conf of gw_producer_conf_new belongs to the caller; gw_producer_handle is
  *   borrowed.
  * Errors: NULL, or -1, with a sentence in `errstr`; gw_producer_last_error gives the librdkafka
- *   code of the last failed send. Failed deliveries are logged, counted and reported to the
- *   listeners.
+ *   code of the last failed send. Failed deliveries are logged here and reported to the
+ *   listener, which counts them.
  * Threads: The loop only. Delivery and error callbacks run on the caller's thread inside
  *   gw_producer_poll, _flush and a blocked _send; librdkafka logs from its own threads through
  *   gw_log.
