@@ -276,9 +276,9 @@ char *gw_metrics_render(const gw_metrics_t *m, const gw_metrics_view_t *v, size_
     counter(&b, "gapwatch_alert_state_failures_total",
             "Evaluations whose alert state could not be recorded (retried).", m->alert_failures);
     counter(&b, "gapwatch_alertmanager_posts_total", "POSTs to Alertmanager.",
-            m->alertmanager_posts);
+            __atomic_load_n(&m->alertmanager_posts, __ATOMIC_RELAXED));
     counter(&b, "gapwatch_alertmanager_failures_total", "Failed POSTs to Alertmanager.",
-            m->alertmanager_failures);
+            __atomic_load_n(&m->alertmanager_failures, __ATOMIC_RELAXED));
     if (v->group_npartitions >= 0 && v->group_lag) {
         header(&b, "gapwatch_group_lag", "gauge",
                "Messages between the consumer group's committed offset and the high watermark, "

@@ -9,8 +9,9 @@
  * Errors: gw_metrics_render returns NULL on OOM; gw_metrics_server_start returns NULL with
  *   `errstr`; gw_process_stats_read returns -1 when /proc cannot be read.
  * Threads: gw_metrics_t is written by the loop's thread, except alertmanager_posts and
- *   alertmanager_failures, which gw_alertmanager's thread increments atomically. gw_metrics_render
- *   and gw_process_stats_read run on the loop; the server's answers run on libmicrohttpd's own
+ *   alertmanager_failures, which gw_alertmanager's thread increments atomically and
+ *   gw_metrics_render loads atomically. gw_metrics_render and gw_process_stats_read run on the
+ *   loop; the server's answers run on libmicrohttpd's own
  *   thread and share with the loop only the published text and readiness, under the server's mutex.
  *   No file-scope mutable state.
  */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# clang-format over every C source of the project: rewrites in place, or with
+# clang-format over every C source of the project: rewrites in place (and
+# regenerates docs/modules.md, the module map drawn from src/), or with
 # --check fails listing the files that are not formatted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +16,5 @@ if [ "${1:-}" = "--check" ]; then
   fi
 else
   clang-format -i $files
+  python3 tools/module-map.py > docs/modules.md
 fi
