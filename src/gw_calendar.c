@@ -7,8 +7,6 @@
 #include <unicode/ucal.h>
 #include <unicode/ustring.h>
 
-#include "gw_playbook.h"
-
 #define ZONE_FROM_MS 0LL             /* 1970-01-01 */
 #define ZONE_TO_MS   7258118400000LL /* 2200-01-01 */
 
@@ -373,6 +371,20 @@ void gw_calendar_period(const gw_calendar_t *c, gw_period_kind_t k, int64_t utc_
     }
     *start_ms = gw_calendar_day_start(c, first);
     *end_ms = gw_calendar_day_start(c, next);
+}
+
+int gw_team_match(const char *entry, const char *tenant, const char *team)
+{
+    const char *slash = strchr(entry, '/');
+    if (slash) {
+        size_t tlen = strlen(tenant);
+        if ((size_t)(slash - entry) != tlen || strncmp(entry, tenant, tlen) != 0)
+            return 0;
+        return !strcmp(slash + 1, team) ? 4 : !strcmp(slash + 1, "*") ? 2 : 0;
+    }
+    if (!strcmp(entry, "*"))
+        return 1;
+    return !strcmp(entry, team) ? 3 : 0;
 }
 
 const gw_calendar_t *gw_calendar_for_team(const gw_calendar_t *cals, int n, const char *tenant,

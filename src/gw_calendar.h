@@ -166,6 +166,11 @@ void gw_calendar_period(const gw_calendar_t *c, gw_period_kind_t k, int64_t utc_
 int64_t gw_calendar_period_first(const gw_calendar_t *c, gw_period_kind_t k, int64_t day,
                                  int64_t *next_first);
 
+/* How well a `teams:` entry of a calendar or a playbook matches `team` of
+ * `tenant`: "tenant/team" 4, "team" 3, "tenant/(star)" 2, "(star)" 1, where
+ * (star) is an asterisk; 0 when it does not. Pure. */
+int gw_team_match(const char *entry, const char *tenant, const char *team);
+
 /* The calendar of `tenant`/`team` among `n` (gw_team_match ranks), or NULL. */
 const gw_calendar_t *gw_calendar_for_team(const gw_calendar_t *cals, int n, const char *tenant,
                                           const char *team);

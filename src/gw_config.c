@@ -987,11 +987,3 @@ void gw_config_free(gw_config_t *cfg)
     gw_config_free(cfg->reloaded);
     gw_arena_free(cfg->internal);
 }
-
-int gw_config_window_index(const gw_config_t *cfg, const char *name)
-{
-    for (int i = 0; i < cfg->nwindows; i++)
-        if (!strcmp(cfg->windows[i].name, name))
-            return i;
-    return -1;
-}

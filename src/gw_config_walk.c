@@ -2,7 +2,8 @@
  * gw_config_walk: the YAML walker every config source uses (gw_config.c for
  * the daemon's sections, gw_config_playbook.c, gw_config_calendar.c): the
  * table-driven mapping and sequence walks, scalars with ${VAR} expansion,
- * typed values within bounds, and errors with file, line and key path.
+ * typed values within bounds, errors with file, line and key path, and
+ * the lookups sections share (gw_config_window_index).
  * Section files depend on it, never on each other or on gw_config.c's
  * sections.
  */
@@ -291,4 +292,12 @@ void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
         snprintf(sub, sizeof(sub), "%s[%d]", path, i);
         fn(L, yaml_document_get_node(&L->doc, *it), sub, i, base);
     }
+}
+
+int gw_config_window_index(const gw_config_t *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->nwindows; i++)
+        if (!strcmp(cfg->windows[i].name, name))
+            return i;
+    return -1;
 }

@@ -4,20 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-int gw_team_match(const char *entry, const char *tenant, const char *team)
-{
-    const char *slash = strchr(entry, '/');
-    if (slash) {
-        size_t tlen = strlen(tenant);
-        if ((size_t)(slash - entry) != tlen || strncmp(entry, tenant, tlen) != 0)
-            return 0;
-        return !strcmp(slash + 1, team) ? 4 : !strcmp(slash + 1, "*") ? 2 : 0;
-    }
-    if (!strcmp(entry, "*"))
-        return 1;
-    return !strcmp(entry, team) ? 3 : 0;
-}
-
 const gw_playbook_t *gw_playbook_for_team(const gw_playbook_t *books, int n, const char *tenant,
                                           const char *team)
 {

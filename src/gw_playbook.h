@@ -88,11 +88,6 @@ typedef struct {
     bool inspected[GW_KIND_MAX]; /* kinds whose goal and next step are inspected */
 } gw_playbook_t;
 
-/* How well a teams entry matches `team` of `tenant`: "tenant/team" 4,
- * "team" 3, "tenant/(star)" 2, "(star)" 1, where (star) is an asterisk; 0 when
- * it does not. */
-int gw_team_match(const char *entry, const char *tenant, const char *team);
-
 /* The playbook covering `team` of `tenant` among `n`, or NULL. An exact
  * "tenant/team" entry wins over "team", which wins over "*". */
 const gw_playbook_t *gw_playbook_for_team(const gw_playbook_t *books, int n, const char *tenant,

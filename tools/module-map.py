@@ -188,6 +188,10 @@ def modules():
         gw = sorted(
             {inc[:-2] for kind, inc in includes if re.fullmatch(r"gw_\w+\.h", inc)} - {name}
         )
+        if name.endswith("_internal"):
+            # a module's private header includes the module's public one: it
+            # is the module's inside, not an arrow back to it
+            gw = [g for g in gw if g != name[: -len("_internal")]]
         ext = sorted({inc for kind, inc in includes if kind == "<"})
         doc = texts.get(headers.get(name)) or texts.get(sources.get(name)) or ""
         state = mutable_state(texts[sources[name]]) if name in sources else []
