@@ -416,32 +416,28 @@ static void load_listen(cfg_loader_t *L, yaml_node_t *node, const char *path, vo
     L->cfg->metrics.listen = s;
 }
 
+static void add_alert_kind(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                           void *base)
+{
+    (void)index;
+    const char *name = cfg_scalar(L, item, path);
+    if (!name)
+        return;
+    int k = gw_alert_kind_parse(name);
+    if (k < 0)
+        cfg_error(L, item, path,
+                  "\"%s\" is not an alert kind (efficiency_gap, effectiveness_gap, "
+                  "low_activity_quality, pipeline_inflation, suspected_gaming)",
+                  name);
+    else
+        *(unsigned *)base |= 1u << k;
+}
+
 static void load_alert_kinds(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
-    if (node->type != YAML_SEQUENCE_NODE) {
-        cfg_error(L, node, path, "expected a list of alert kinds");
-        return;
-    }
     unsigned mask = 0;
-    int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
-         it++, i++) {
-        char sub[256];
-        snprintf(sub, sizeof(sub), "%s[%d]", path, i);
-        yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
-        const char *name = cfg_scalar(L, item, sub);
-        if (!name)
-            continue;
-        int k = gw_alert_kind_parse(name);
-        if (k < 0)
-            cfg_error(L, item, sub,
-                      "\"%s\" is not an alert kind (efficiency_gap, effectiveness_gap, "
-                      "low_activity_quality, pipeline_inflation, suspected_gaming)",
-                      name);
-        else
-            mask |= 1u << k;
-    }
+    cfg_walk_list(L, node, path, "alert kinds", add_alert_kind, &mask);
     L->cfg->alerting.kinds = mask;
 }
 
@@ -452,32 +448,27 @@ static void load_alert_windows(cfg_loader_t *L, yaml_node_t *node, const char *p
     ((main_extra_t *)L->extra)->alert_windows = node;
 }
 
+static void add_alert_window(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                             void *base)
+{
+    (void)index;
+    const char *name = cfg_scalar(L, item, path);
+    if (!name)
+        return;
+    int w = gw_config_window_index(L->cfg, name);
+    if (w < 0)
+        cfg_error(L, item, path, "window \"%s\" is not one of the configured windows", name);
+    else
+        *(unsigned *)base |= 1u << w;
+}
+
 /* Window names may be declared after `alerting:`; resolved after the walk. */
 static void resolve_alert_windows(cfg_loader_t *L, main_extra_t *x)
 {
-    yaml_node_t *node = x->alert_windows;
-    if (!node)
+    if (!x->alert_windows)
         return;
-    if (node->type != YAML_SEQUENCE_NODE) {
-        cfg_error(L, node, "alerting.windows", "expected a list of window names");
-        return;
-    }
     unsigned mask = 0;
-    int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
-         it++, i++) {
-        char sub[64];
-        snprintf(sub, sizeof(sub), "alerting.windows[%d]", i);
-        yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
-        const char *name = cfg_scalar(L, item, sub);
-        if (!name)
-            continue;
-        int w = gw_config_window_index(L->cfg, name);
-        if (w < 0)
-            cfg_error(L, item, sub, "window \"%s\" is not one of the configured windows", name);
-        else
-            mask |= 1u << w;
-    }
+    cfg_walk_list(L, x->alert_windows, "alerting.windows", "window names", add_alert_window, &mask);
     L->cfg->alerting.windows = mask;
 }
 

@@ -99,6 +99,12 @@ void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
                                   void *base),
                        void *base);
 
+/* The same, and a node that is not a list is "expected a list of <what>". */
+void cfg_walk_list(cfg_loader_t *L, yaml_node_t *node, const char *path, const char *what,
+                   void (*fn)(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                              void *base),
+                   void *base);
+
 /* Copies a string into the config's storage. */
 const char *cfg_strdup(cfg_loader_t *L, const char *s);
 

@@ -81,31 +81,32 @@ static raw_playbook_t *current(cfg_loader_t *L)
     return &st->books[st->n];
 }
 
+typedef struct {
+    raw_name_t *out;
+    int max, *n;
+} name_list_t;
+
+static void add_name(cfg_loader_t *L, yaml_node_t *item, const char *path, int index, void *base)
+{
+    (void)index;
+    name_list_t *list = base;
+    const char *s = cfg_scalar(L, item, path);
+    if (!s)
+        return;
+    if (*list->n == list->max) {
+        if (*list->n == index) /* once, at the first entry too many */
+            cfg_error(L, item, path, "at most %d entries", list->max);
+        return;
+    }
+    list->out[*list->n] = (raw_name_t){.name = s, .node = item};
+    (*list->n)++;
+}
+
 static void load_name_list(cfg_loader_t *L, yaml_node_t *node, const char *path, raw_name_t *out,
                            int max, int *n)
 {
     *n = 0;
-    if (!node || node->type != YAML_SEQUENCE_NODE) {
-        cfg_error(L, node, path, "expected a list of names");
-        return;
-    }
-    int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
-         it++, i++) {
-        char sub[256];
-        snprintf(sub, sizeof(sub), "%s[%d]", path, i);
-        yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
-        const char *s = cfg_scalar(L, item, sub);
-        if (!s)
-            continue;
-        if (*n == max) {
-            cfg_error(L, item, sub, "at most %d entries", max);
-            return;
-        }
-        out[*n].name = s;
-        out[*n].node = item;
-        (*n)++;
-    }
+    cfg_walk_list(L, node, path, "names", add_name, &(name_list_t){out, max, n});
 }
 
 static void load_teams(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
@@ -287,29 +288,27 @@ static void load_overrides(cfg_loader_t *L, yaml_node_t *node, const char *path,
     cfg_walk_sequence(L, node, path, load_override, base);
 }
 
+static void add_ramp_week(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                          void *base)
+{
+    gw_playbook_t *pb = base;
+    if (index >= GW_RAMP_WEEKS_MAX) {
+        if (index == GW_RAMP_WEEKS_MAX) /* once, at the first week too many */
+            cfg_error(L, item, path, "at most %d weeks of ramp", GW_RAMP_WEEKS_MAX);
+        return;
+    }
+    double d;
+    if (cfg_double(L, item, path, 0.0, 1.0, &d) == 0)
+        pb->ramp[index] = d;
+    pb->nramp = index + 1;
+}
+
 static void load_ramp(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
 {
     (void)base;
     gw_playbook_t *pb = current(L)->pb;
-    if (node->type != YAML_SEQUENCE_NODE) {
-        cfg_error(L, node, path, "expected a list of weekly factors, e.g. [0.25, 0.5, 0.75]");
-        return;
-    }
-    int i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
-         it++, i++) {
-        char sub[256];
-        snprintf(sub, sizeof(sub), "%s[%d]", path, i);
-        yaml_node_t *item = yaml_document_get_node(&L->doc, *it);
-        if (i >= GW_RAMP_WEEKS_MAX) {
-            cfg_error(L, item, sub, "at most %d weeks of ramp", GW_RAMP_WEEKS_MAX);
-            return;
-        }
-        double d;
-        if (cfg_double(L, item, sub, 0.0, 1.0, &d) == 0)
-            pb->ramp[i] = d;
-    }
-    pb->nramp = i;
+    pb->nramp = 0;
+    cfg_walk_list(L, node, path, "weekly factors, e.g. [0.25, 0.5, 0.75]", add_ramp_week, pb);
 }
 
 static void load_inspected(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)

@@ -281,8 +281,16 @@ void cfg_walk_sequence(cfg_loader_t *L, yaml_node_t *node, const char *path,
                                   void *base),
                        void *base)
 {
+    cfg_walk_list(L, node, path, NULL, fn, base);
+}
+
+void cfg_walk_list(cfg_loader_t *L, yaml_node_t *node, const char *path, const char *what,
+                   void (*fn)(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                              void *base),
+                   void *base)
+{
     if (!node || node->type != YAML_SEQUENCE_NODE) {
-        cfg_error(L, node, path, "expected a list");
+        cfg_error(L, node, path, what ? "expected a list of %s" : "expected a list", what);
         return;
     }
     int i = 0;
