@@ -21,6 +21,13 @@ __attribute__((format(printf, 3, 4))) static void put(gw_snapshot_t *s, const ch
     s->n++;
 }
 
+/* A number field, "%.6g"; left out when NaN (unknown) or infinite. */
+static void put_num(gw_snapshot_t *s, const char *field, double v)
+{
+    if (isfinite(v))
+        put(s, field, "%.6g", v);
+}
+
 void gw_snapshot_diagnosis(gw_snapshot_t *out, const gw_playbook_t *pb, const gw_kinds_t *kinds,
                            const gw_snapshot_meta_t *meta, const gw_diagnosis_t *d)
 {
@@ -53,15 +60,11 @@ void gw_snapshot_diagnosis(gw_snapshot_t *out, const gw_playbook_t *pb, const gw
     put(out, "confidence", "%.6g", pb->confidence);
     put(out, "evidence_window", "%s", meta->evidence_window);
     put(out, "result", "%.6g", d->result);
-    if (isfinite(d->attainment))
-        put(out, "attainment", "%.6g", d->attainment);
-    if (!isnan(d->required_volume))
-        put(out, "required_volume", "%.6g", d->required_volume);
+    put_num(out, "attainment", d->attainment);
+    put_num(out, "required_volume", d->required_volume);
     put(out, "actual_volume", "%.6g", d->actual_volume);
-    if (!isnan(d->reference_volume))
-        put(out, "reference_volume", "%.6g", d->reference_volume);
-    if (!isnan(d->volume_p))
-        put(out, "volume_p", "%.6g", d->volume_p);
+    put_num(out, "reference_volume", d->reference_volume);
+    put_num(out, "volume_p", d->volume_p);
     put(out, "dispersion", "%.6g", d->dispersion);
     put(out, "volume_threshold", "%.6g", d->volume_threshold);
     put(out, "conversion_threshold", "%.6g", d->conversion_threshold);
@@ -75,14 +78,10 @@ void gw_snapshot_diagnosis(gw_snapshot_t *out, const gw_playbook_t *pb, const gw
     if (d->weakest >= 0)
         put(out, "weakest_stage", "%s", pb->stages[d->weakest + 1].name);
     put(out, "signals", "%s", signals);
-    if (!isnan(d->goal_share))
-        put(out, "goal_share", "%.6g", d->goal_share);
-    if (!isnan(d->next_step_share))
-        put(out, "next_step_share", "%.6g", d->next_step_share);
-    if (!isnan(d->pipeline_open))
-        put(out, "pipeline_open", "%.6g", d->pipeline_open);
-    if (!isnan(d->team_avg_volume))
-        put(out, "team_avg_volume", "%.6g", d->team_avg_volume);
+    put_num(out, "goal_share", d->goal_share);
+    put_num(out, "next_step_share", d->next_step_share);
+    put_num(out, "pipeline_open", d->pipeline_open);
+    put_num(out, "team_avg_volume", d->team_avg_volume);
     put(out, "stages", "%d", pb->nstages);
     for (int s = 0; s < pb->nstages; s++) {
         const char *const *f = stage_fields[s];
@@ -95,12 +94,10 @@ void gw_snapshot_diagnosis(gw_snapshot_t *out, const gw_playbook_t *pb, const gw
         put(out, f[3], "%.6g", t->rep_rate);
         put(out, f[4], "%.6g", t->rep_lo);
         put(out, f[5], "%.6g", t->rep_hi);
-        if (!isnan(t->team_rate))
-            put(out, f[6], "%.6g", t->team_rate);
+        put_num(out, f[6], t->team_rate);
         put(out, f[7], "%d", t->judged);
         put(out, f[8], "%d", t->below);
-        if (!isnan(t->p))
-            put(out, f[9], "%.6g", t->p);
+        put_num(out, f[9], t->p);
     }
 }
 
@@ -121,13 +118,10 @@ void gw_snapshot_pace(gw_snapshot_t *s, const gw_playbook_t *pb, const gw_pace_t
     put(s, "remaining_days", "%.6g", p->remaining_days);
     put(s, "judged", "%d", p->judged);
     put(s, "behind", "%d", p->behind);
-    if (!isnan(p->p))
-        put(s, "p", "%.6g", p->p);
+    put_num(s, "p", p->p);
     put(s, "plan_stage", "%s", pb->stages[0].name);
-    if (!isnan(p->plan_team))
-        put(s, "plan_per_day", "%.6g", p->plan_team);
-    if (!isnan(p->plan_rep))
-        put(s, "plan_per_day_own_rates", "%.6g", p->plan_rep);
+    put_num(s, "plan_per_day", p->plan_team);
+    put_num(s, "plan_per_day_own_rates", p->plan_rep);
 }
 
 static void export_field(gw_export_t *x, const char *team, const char *rep, const char *window,
