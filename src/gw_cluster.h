@@ -94,8 +94,8 @@ void gw_cluster_map_free(gw_cluster_map_t *m);
  * GW_CLUSTER_REPLICAS_MAX replicas are cut to the first ones. Returns the
  * number of slots served, or -1 (map unchanged).
  */
-int gw_cluster_map_build(gw_cluster_map_t *m, const gw_cluster_range_t *ranges, size_t n,
-                         char *why, size_t why_size);
+int gw_cluster_map_build(gw_cluster_map_t *m, const gw_cluster_range_t *ranges, size_t n, char *why,
+                         size_t why_size);
 
 /* The node index serving `slot`, or -1 (unserved, or slot out of range). */
 int gw_cluster_map_lookup(const gw_cluster_map_t *m, unsigned slot);
@@ -103,8 +103,8 @@ int gw_cluster_map_lookup(const gw_cluster_map_t *m, unsigned slot);
 /* "MOVED <slot> <host>:<port>": the slot now belongs to that node (added
  * when new). Returns its index, or -1 (bad slot or endpoint, too many
  * nodes; map unchanged). */
-int gw_cluster_map_moved(gw_cluster_map_t *m, unsigned slot, const char *host, int port,
-                         char *why, size_t why_size);
+int gw_cluster_map_moved(gw_cluster_map_t *m, unsigned slot, const char *host, int port, char *why,
+                         size_t why_size);
 
 /* The index of the node at host:port, or -1. */
 int gw_cluster_map_find(const gw_cluster_map_t *m, const char *host, int port);
@@ -119,19 +119,19 @@ int gw_cluster_map_unserved(const gw_cluster_map_t *m);
 /* ---- error replies ------------------------------------------------------ */
 
 typedef enum {
-    GW_CLUSTER_ERR_OTHER = 0, /* not a cluster error (ERR, NOSCRIPT, OOM, ...) */
-    GW_CLUSTER_ERR_MOVED,     /* slot moved for good: update the map, resend there */
-    GW_CLUSTER_ERR_ASK,       /* slot migrating: ASKING + the command there, once */
-    GW_CLUSTER_ERR_TRYAGAIN,  /* multi-key command during a migration: wait, resend */
+    GW_CLUSTER_ERR_OTHER = 0,   /* not a cluster error (ERR, NOSCRIPT, OOM, ...) */
+    GW_CLUSTER_ERR_MOVED,       /* slot moved for good: update the map, resend there */
+    GW_CLUSTER_ERR_ASK,         /* slot migrating: ASKING + the command there, once */
+    GW_CLUSTER_ERR_TRYAGAIN,    /* multi-key command during a migration: wait, resend */
     GW_CLUSTER_ERR_CLUSTERDOWN, /* cluster (or the slot) not served: wait, refresh */
     GW_CLUSTER_ERR_CROSSSLOT,   /* keys of one command in several slots: a caller bug */
 } gw_cluster_err_kind_t;
 
 typedef struct {
     gw_cluster_err_kind_t kind;
-    int slot;                     /* MOVED, ASK; else -1 */
+    int slot;                       /* MOVED, ASK; else -1 */
     char host[GW_CLUSTER_HOST_MAX]; /* MOVED, ASK; "" = the host that answered */
-    int port;                     /* MOVED, ASK; else 0 */
+    int port;                       /* MOVED, ASK; else 0 */
 } gw_cluster_err_t;
 
 /*

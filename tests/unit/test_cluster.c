@@ -204,9 +204,9 @@ static void test_map_rebuild_keeps_node_indices(void **state)
     char why[128];
     assert_int_equal(gw_cluster_map_build(m, r, 3, why, sizeof(why)), 16384);
     assert_int_equal(gw_cluster_map_nodes(m), 4);
-    assert_int_equal(gw_cluster_map_lookup(m, 0), 0);      /* 7001 kept index 0 */
-    assert_int_equal(gw_cluster_map_lookup(m, 16383), 2);  /* 7003 kept index 2 */
-    assert_int_equal(gw_cluster_map_lookup(m, 6000), 3);   /* 7005 is new */
+    assert_int_equal(gw_cluster_map_lookup(m, 0), 0);          /* 7001 kept index 0 */
+    assert_int_equal(gw_cluster_map_lookup(m, 16383), 2);      /* 7003 kept index 2 */
+    assert_int_equal(gw_cluster_map_lookup(m, 6000), 3);       /* 7005 is new */
     assert_int_equal(gw_cluster_map_node_at(m, 1)->nslots, 0); /* 7002 serves nothing */
     assert_int_equal(gw_cluster_map_node_at(m, 1)->nreplicas, 0);
     /* a partial cover (a master down, no replica yet): slots unserved */
@@ -296,9 +296,8 @@ static void test_parse_error_other_kinds(void **state)
     (void)state;
     gw_cluster_err_t e;
     char why[160];
-    assert_int_equal(parse("TRYAGAIN Multiple keys request during rehashing of slot", &e, why,
-                           sizeof(why)),
-                     0);
+    assert_int_equal(
+        parse("TRYAGAIN Multiple keys request during rehashing of slot", &e, why, sizeof(why)), 0);
     assert_int_equal(e.kind, GW_CLUSTER_ERR_TRYAGAIN);
     assert_int_equal(e.slot, -1);
     assert_int_equal(parse("CLUSTERDOWN Hash slot not served", &e, why, sizeof(why)), 0);
@@ -331,9 +330,11 @@ static void test_parse_error_rejects_garbage(void **state)
     } bad[] = {
         {"MOVED", "MOVED without a slot and an endpoint"},
         {"MOVED ", "MOVED: \"\" is not a slot 0-16383 followed by one space"},
-        {"MOVED 16384 127.0.0.1:6381", "MOVED: \"16384\" is not a slot 0-16383 followed by one space"},
+        {"MOVED 16384 127.0.0.1:6381",
+         "MOVED: \"16384\" is not a slot 0-16383 followed by one space"},
         {"MOVED -1 127.0.0.1:6381", "MOVED: \"-1\" is not a slot 0-16383 followed by one space"},
-        {"MOVED 0399 127.0.0.1:6381", "MOVED: \"0399\" is not a slot 0-16383 followed by one space"},
+        {"MOVED 0399 127.0.0.1:6381",
+         "MOVED: \"0399\" is not a slot 0-16383 followed by one space"},
         {"MOVED 3999", "MOVED: \"3999\" is not a slot 0-16383 followed by one space"},
         {"MOVED 3999  127.0.0.1:6381", "MOVED 3999: the endpoint holds a space or control byte"},
         {"MOVED 3999 127.0.0.1:6381 x", "MOVED 3999: the endpoint holds a space or control byte"},
@@ -412,7 +413,8 @@ static void test_group_keys_and_unserved_slots(void **state)
     /* a slot nobody serves fails the grouping */
     gw_cluster_range_t r = {0, 5460, {"127.0.0.1", 7001}, NULL, 0};
     assert_int_equal(gw_cluster_map_build(m, &r, 1, why, sizeof(why)), 5461);
-    assert_int_equal(gw_cluster_group_keys(m, keys, lens, 4, slots, order, b, why, sizeof(why)), -1);
+    assert_int_equal(gw_cluster_group_keys(m, keys, lens, 4, slots, order, b, why, sizeof(why)),
+                     -1);
     assert_string_equal(why, "command 1: slot 12182 is served by no node");
     gw_cluster_map_free(m);
 }
