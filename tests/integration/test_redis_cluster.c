@@ -54,20 +54,48 @@ static void make_keys(void)
         size_t z = GW_KEY_MAX;
         int n = -1;
         switch (i % 14) {
-        case 0: n = gw_keys_state(k, z, "gw", &rep); break;
-        case 1: n = gw_keys_totals(k, z, "gw", &rep, "7d"); break;
-        case 2: n = gw_keys_buckets(k, z, "gw", &rep, "30d"); break;
-        case 3: n = gw_keys_period(k, z, "gw", &rep, "month", "2026-12-01"); break;
-        case 4: n = gw_keys_diagnosis(k, z, "gw", &rep, "7d"); break;
-        case 5: n = gw_keys_totals(k, z, "prod", &team, "30d"); break;
-        case 6: n = gw_keys_state(k, z, "gw", &team); break;
-        case 7: n = gw_keys_team_reps(k, z, "gw", tenant, other); break;
-        case 8: n = gw_keys_export(k, z, "gw", tenant); break;
-        case 9: n = gw_keys_positions(k, z, "gw", id); break;
-        case 10: n = gw_keys_roster(k, z, "gw", id, i % 64); break;
-        case 11: n = gw_keys_tenant_clock(k, z, id, i % 2); break;
-        case 12: n = gw_keys_alerter_alive(k, z, "gw", id); break;
-        case 13: n = snprintf(k, z, "gw:alerts:{%s}", tenant); break; /* the alerts stream */
+        case 0:
+            n = gw_keys_state(k, z, "gw", &rep);
+            break;
+        case 1:
+            n = gw_keys_totals(k, z, "gw", &rep, "7d");
+            break;
+        case 2:
+            n = gw_keys_buckets(k, z, "gw", &rep, "30d");
+            break;
+        case 3:
+            n = gw_keys_period(k, z, "gw", &rep, "month", "2026-12-01");
+            break;
+        case 4:
+            n = gw_keys_diagnosis(k, z, "gw", &rep, "7d");
+            break;
+        case 5:
+            n = gw_keys_totals(k, z, "prod", &team, "30d");
+            break;
+        case 6:
+            n = gw_keys_state(k, z, "gw", &team);
+            break;
+        case 7:
+            n = gw_keys_team_reps(k, z, "gw", tenant, other);
+            break;
+        case 8:
+            n = gw_keys_export(k, z, "gw", tenant);
+            break;
+        case 9:
+            n = gw_keys_positions(k, z, "gw", id);
+            break;
+        case 10:
+            n = gw_keys_roster(k, z, "gw", id, i % 64);
+            break;
+        case 11:
+            n = gw_keys_tenant_clock(k, z, id, i % 2);
+            break;
+        case 12:
+            n = gw_keys_alerter_alive(k, z, "gw", id);
+            break;
+        case 13:
+            n = snprintf(k, z, "gw:alerts:{%s}", tenant);
+            break; /* the alerts stream */
         }
         assert_true(n > 0);
         keyp[i] = keys[i];
@@ -269,7 +297,8 @@ static void test_multi_entity_calls_are_refused(void **state)
     gw_keys_period(p1, sizeof(p1), "gw", &a, "month", "2026-12-01");
     unsigned s1 = gw_cluster_slot(k1, strlen(k1)), s2 = gw_cluster_slot(k2, strlen(k2));
     assert_int_not_equal(s1, s2);
-    redisContext *c = node(gw_cluster_map_node_at(m, (size_t)gw_cluster_map_lookup(m, s1))->addr.port);
+    redisContext *c =
+        node(gw_cluster_map_node_at(m, (size_t)gw_cluster_map_lookup(m, s1))->addr.port);
     /* two entities in one call */
     redisReply *r = command(c, "EVAL %s 2 %s %s", "return 1", k1, k2);
     gw_cluster_err_t e = parse_error(r);
@@ -434,8 +463,10 @@ static void test_moved_after_a_reshard_updates_the_map(void **state)
     (void)state;
     gw_cluster_map_t *m = gw_cluster_map_new(), *truth = gw_cluster_map_new();
     build_map(m, any_port());
-    int from = gwh_cluster_index(&h, gw_cluster_map_node_at(m, (size_t)gw_cluster_map_lookup(m, 0))->addr.port);
-    int to = gwh_cluster_index(&h, gw_cluster_map_node_at(m, (size_t)gw_cluster_map_lookup(m, 16383))->addr.port);
+    int from = gwh_cluster_index(
+        &h, gw_cluster_map_node_at(m, (size_t)gw_cluster_map_lookup(m, 0))->addr.port);
+    int to = gwh_cluster_index(
+        &h, gw_cluster_map_node_at(m, (size_t)gw_cluster_map_lookup(m, 16383))->addr.port);
     assert_int_not_equal(from, to);
     int64_t t0 = gwh_now_ms();
     gwh_cluster_reshard(&h, from, to, 200);
@@ -452,7 +483,8 @@ static void test_moved_after_a_reshard_updates_the_map(void **state)
     key_in(truth, moved_slot, k, sizeof(k));
     unsigned slot = gw_cluster_slot(k, strlen(k));
     int old = gw_cluster_map_lookup(m, slot);
-    redisReply *r = command(node(gw_cluster_map_node_at(m, (size_t)old)->addr.port), "HGETALL %s", k);
+    redisReply *r =
+        command(node(gw_cluster_map_node_at(m, (size_t)old)->addr.port), "HGETALL %s", k);
     gw_cluster_err_t e = parse_error(r);
     freeReplyObject(r);
     assert_int_equal(e.kind, GW_CLUSTER_ERR_MOVED);
@@ -482,7 +514,9 @@ static void test_moved_after_a_reshard_updates_the_map(void **state)
             e = parse_error(r);
             freeReplyObject(r);
             assert_int_equal(e.kind, GW_CLUSTER_ERR_MOVED);
-            assert_int_equal(gw_cluster_map_moved(m, (unsigned)e.slot, e.host, e.port, why, sizeof(why)) >= 0, 1);
+            assert_int_equal(
+                gw_cluster_map_moved(m, (unsigned)e.slot, e.host, e.port, why, sizeof(why)) >= 0,
+                1);
             redirects++;
         }
     }
