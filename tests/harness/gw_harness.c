@@ -108,6 +108,9 @@ void gwh_cleanup(gwh_t *h)
     h->nextra = 0;
     kill_wait(&h->kafka_pid, SIGTERM);
     kill_wait(&h->redis_pid, SIGKILL);
+    for (int i = 0; i < h->ncluster; i++)
+        kill_wait(&h->cluster[i].pid, SIGKILL);
+    h->ncluster = 0;
     if (h->kafka_ctl >= 0) {
         close(h->kafka_ctl);
         h->kafka_ctl = -1;
@@ -161,47 +164,64 @@ static pid_t spawn(char *const argv[], int in_fd, int out_fd, int err_fd)
     return pid;
 }
 
-redisContext *gwh_redis(gwh_t *h)
+/* A connection to the redis-server on `port` (caller frees); NULL when it
+ * does not answer. */
+static redisContext *redis_connect(int port, int timeout_s)
 {
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", h->redis_port, tv);
-    if (!c || c->err)
-        die("connect to test redis on %d: %s", h->redis_port, c ? c->errstr : "oom");
+    struct timeval tv = {timeout_s, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c && c->err) {
+        redisFree(c);
+        return NULL;
+    }
     return c;
 }
 
-static void redis_spawn(gwh_t *h)
+redisContext *gwh_redis(gwh_t *h)
 {
-    char port[16], logf[300];
-    snprintf(port, sizeof(port), "%d", h->redis_port);
-    snprintf(logf, sizeof(logf), "%s/redis.log", h->dir);
-    char *argv[48] = {"redis-server", "--port",    port,     "--bind", "127.0.0.1",
-                      "--dir",        h->dir,      "--save", "",       "--appendonly",
-                      "no",           "--logfile", logf,     NULL};
+    redisContext *c = redis_connect(h->redis_port, 5);
+    if (!c)
+        die("connect to test redis on %d failed", h->redis_port);
+    return c;
+}
+
+/* Starts redis-server on `port` with its files in `dir` and its log in
+ * `logf`, then `args` (space-separated), and waits until it answers PING. */
+static pid_t redis_server(const char *dir, int port, const char *logf, const char *args)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    char *argv[48] = {"redis-server", "--port",    portstr,      "--bind", "127.0.0.1",
+                      "--dir",        (char *)dir, "--save",     "",       "--appendonly",
+                      "no",           "--logfile", (char *)logf, NULL};
     int argc = 13;
-    char extra[sizeof(h->redis_args)];
-    snprintf(extra, sizeof(extra), "%s", h->redis_args);
+    char extra[1024];
+    snprintf(extra, sizeof(extra), "%s", args);
     for (char *tok = strtok(extra, " "); tok && argc < 46; tok = strtok(NULL, " "))
         argv[argc++] = tok;
     argv[argc] = NULL;
-    h->redis_pid = spawn(argv, -1, -1, -1);
+    pid_t pid = spawn(argv, -1, -1, -1);
     for (int i = 0; i < 100; i++) {
-        struct timeval tv = {1, 0};
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", h->redis_port, tv);
-        if (c && !c->err) {
+        redisContext *c = redis_connect(port, 1);
+        if (c) {
             redisReply *r = redisCommand(c, "PING");
             bool ok = r && r->type == REDIS_REPLY_STATUS;
             if (r)
                 freeReplyObject(r);
             redisFree(c);
             if (ok)
-                return;
-        } else if (c) {
-            redisFree(c);
+                return pid;
         }
         gwh_sleep_ms(50);
     }
-    die("redis-server did not answer on port %d (see %s)", h->redis_port, logf);
+    die("redis-server did not answer on port %d (see %s)", port, logf);
+}
+
+static void redis_spawn(gwh_t *h)
+{
+    char logf[300];
+    snprintf(logf, sizeof(logf), "%s/redis.log", h->dir);
+    h->redis_pid = redis_server(h->dir, h->redis_port, logf, h->redis_args);
 }
 
 void gwh_redis_start(gwh_t *h, const char *extra)
@@ -958,4 +978,256 @@ void gwh_topics_create(gwh_t *h, const char *const *topics, int replication)
     }
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
+}
+
+/* ---- Redis Cluster ------------------------------------------------------ */
+
+static void cluster_node_spawn(gwh_t *h, int i)
+{
+    gwh_cluster_node_t *n = &h->cluster[i];
+    char dir[300], logf[320], args[256];
+    snprintf(dir, sizeof(dir), "%s/cluster-%d", h->dir, i);
+    snprintf(logf, sizeof(logf), "%s/redis.log", dir);
+    /* the bus port is named: port + 10000 may be taken, or past 65535 */
+    snprintf(args, sizeof(args),
+             "--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 "
+             "--repl-ping-replica-period 1 --cluster-port %d",
+             n->bus_port);
+    n->pid = redis_server(dir, n->port, logf, args);
+}
+
+/* Runs `cmd` with its output appended to <dir>/cluster.log; on failure
+ * shows the log's tail and fails the test. */
+static void cluster_run(gwh_t *h, const char *cmd)
+{
+    char full[2048];
+    snprintf(full, sizeof(full), "%s >>'%s/cluster.log' 2>&1", cmd, h->dir);
+    if (gwh_run(full) != 0) {
+        snprintf(full, sizeof(full), "tail -n 40 '%s/cluster.log' >&2", h->dir);
+        gwh_run(full);
+        die("failed: %s", cmd);
+    }
+}
+
+redisContext *gwh_cluster_node(gwh_t *h, int i)
+{
+    if (i < 0 || i >= h->ncluster || !h->cluster[i].pid)
+        die("cluster node %d is not running", i);
+    redisContext *c = redis_connect(h->cluster[i].port, 5);
+    if (!c)
+        die("connect to cluster node %d on %d failed", i, h->cluster[i].port);
+    return c;
+}
+
+int gwh_cluster_index(const gwh_t *h, int port)
+{
+    for (int i = 0; i < h->ncluster; i++)
+        if (h->cluster[i].port == port)
+            return i;
+    return -1;
+}
+
+/* The reply of `cmd` from live node `i`, or NULL (down, error reply). */
+static redisReply *cluster_ask(gwh_t *h, int i, const char *cmd)
+{
+    if (!h->cluster[i].pid)
+        return NULL;
+    redisContext *c = redis_connect(h->cluster[i].port, 2);
+    if (!c)
+        return NULL;
+    redisReply *r = redisCommand(c, cmd);
+    redisFree(c);
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        r = NULL;
+    }
+    return r;
+}
+
+void gwh_cluster_roles(gwh_t *h)
+{
+    for (int i = 0; i < h->ncluster; i++) {
+        redisReply *r = cluster_ask(h, i, "ROLE");
+        if (!r)
+            continue;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1) {
+            h->cluster[i].master = !strcmp(r->element[0]->str, "master");
+            h->cluster[i].master_of = -1;
+            if (!h->cluster[i].master && r->elements >= 3)
+                h->cluster[i].master_of = gwh_cluster_index(h, (int)r->element[2]->integer);
+        }
+        freeReplyObject(r);
+    }
+}
+
+/* Fills owner[slot] with the port of the master node `i` says serves the
+ * slot (0: none) and *listed with a bit per harness node CLUSTER SLOTS
+ * names, master or replica; false when it does not answer. */
+static bool cluster_owners(gwh_t *h, int i, int *owner, unsigned *listed)
+{
+    redisReply *r = cluster_ask(h, i, "CLUSTER SLOTS");
+    if (!r)
+        return false;
+    memset(owner, 0, 16384 * sizeof(*owner));
+    *listed = 0;
+    for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+        const redisReply *e = r->element[k];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2)
+            continue;
+        for (long long s = e->element[0]->integer; s <= e->element[1]->integer && s < 16384; s++)
+            owner[s] = (int)e->element[2]->element[1]->integer;
+        for (size_t n = 2; n < e->elements; n++) {
+            const redisReply *ep = e->element[n];
+            int at = ep->type == REDIS_REPLY_ARRAY && ep->elements >= 2
+                         ? gwh_cluster_index(h, (int)ep->element[1]->integer)
+                         : -1;
+            if (at >= 0)
+                *listed |= 1u << at;
+        }
+    }
+    freeReplyObject(r);
+    return true;
+}
+
+/* True when every live node says cluster_state:ok, they all agree on
+ * which live master serves each of the 16384 slots, and CLUSTER SLOTS
+ * lists every live node (Redis 7 leaves out a replica until it has
+ * replicated something: redis-server runs with repl-ping-replica-period 1). */
+static bool cluster_settled(gwh_t *h)
+{
+    static int first[16384], other[16384];
+    int seen = 0;
+    unsigned live = 0, listed = 0, listed_other;
+    for (int i = 0; i < h->ncluster; i++) {
+        if (!h->cluster[i].pid)
+            continue;
+        live |= 1u << i;
+        redisReply *r = cluster_ask(h, i, "CLUSTER INFO");
+        bool ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok");
+        if (r)
+            freeReplyObject(r);
+        if (!ok || !cluster_owners(h, i, seen ? other : first, seen ? &listed_other : &listed))
+            return false;
+        if (seen++ && (memcmp(first, other, sizeof(first)) != 0 || listed != listed_other))
+            return false;
+    }
+    if (listed != live)
+        return false;
+    for (int s = 0; s < 16384; s++) {
+        int n = gwh_cluster_index(h, first[s]);
+        if (n < 0 || !h->cluster[n].pid)
+            return false;
+    }
+    return seen > 0;
+}
+
+/* True when every replica's link to its master is up. */
+static bool cluster_links_up(gwh_t *h)
+{
+    for (int i = 0; i < h->ncluster; i++) {
+        redisReply *r = cluster_ask(h, i, "ROLE");
+        bool ok = !h->cluster[i].pid ||
+                  (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                   (!strcmp(r->element[0]->str, "master") ||
+                    (r->elements >= 4 && !strcmp(r->element[3]->str, "connected"))));
+        if (r)
+            freeReplyObject(r);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static void cluster_wait(gwh_t *h, const char *what)
+{
+    for (int64_t end = gwh_now_ms() + 60000; gwh_now_ms() < end; gwh_sleep_ms(100))
+        if (cluster_settled(h) && cluster_links_up(h)) {
+            gwh_cluster_roles(h);
+            return;
+        }
+    die("the cluster did not settle after %s (logs in %s/cluster-*)", what, h->dir);
+}
+
+void gwh_cluster_start(gwh_t *h)
+{
+    if (h->ncluster)
+        die("the cluster is already started");
+    char cmd[1024];
+    size_t len = (size_t)snprintf(cmd, sizeof(cmd), "redis-cli --cluster create");
+    for (int i = 0; i < GWH_CLUSTER_NODES; i++) {
+        gwh_cluster_node_t *n = &h->cluster[i];
+        memset(n, 0, sizeof(*n));
+        n->master_of = -1;
+        /* twelve distinct ports: a closed port may be handed out again */
+        for (bool dup = true; dup;) {
+            n->port = gwh_free_port();
+            n->bus_port = gwh_free_port();
+            dup = n->port == n->bus_port;
+            for (int j = 0; j < i && !dup; j++)
+                dup = h->cluster[j].port == n->port || h->cluster[j].bus_port == n->port ||
+                      h->cluster[j].port == n->bus_port || h->cluster[j].bus_port == n->bus_port;
+        }
+        char dir[300];
+        snprintf(dir, sizeof(dir), "%s/cluster-%d", h->dir, i);
+        if (mkdir(dir, 0755) != 0)
+            die("mkdir %s: %s", dir, strerror(errno));
+        h->ncluster = i + 1; /* stopped at cleanup from now on */
+        cluster_node_spawn(h, i);
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " 127.0.0.1:%d", n->port);
+    }
+    snprintf(cmd + len, sizeof(cmd) - len, " --cluster-replicas 1 --cluster-yes");
+    cluster_run(h, cmd);
+    cluster_wait(h, "create");
+    for (int i = 0; i < h->ncluster; i++) {
+        redisReply *r = cluster_ask(h, i, "CLUSTER MYID");
+        if (!r || r->type != REDIS_REPLY_STRING || r->len != 40)
+            die("CLUSTER MYID of node %d failed", i);
+        memcpy(h->cluster[i].id, r->str, 41);
+        freeReplyObject(r);
+    }
+    snprintf(cmd, sizeof(cmd), "redis-cli --cluster check 127.0.0.1:%d", h->cluster[0].port);
+    cluster_run(h, cmd);
+}
+
+void gwh_cluster_reshard(gwh_t *h, int from, int to, int slots)
+{
+    if (from < 0 || from >= h->ncluster || to < 0 || to >= h->ncluster)
+        die("reshard: no cluster node %d or %d", from, to);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli --cluster reshard 127.0.0.1:%d --cluster-from %s --cluster-to %s "
+             "--cluster-slots %d --cluster-yes",
+             h->cluster[from].port, h->cluster[from].id, h->cluster[to].id, slots);
+    cluster_run(h, cmd);
+    cluster_wait(h, "a reshard");
+}
+
+int gwh_cluster_kill_master(gwh_t *h, int i)
+{
+    gwh_cluster_roles(h);
+    if (i < 0 || i >= h->ncluster || !h->cluster[i].pid || !h->cluster[i].master)
+        die("cluster node %d is not a running master", i);
+    bool replica[GWH_CLUSTER_NODES];
+    for (int j = 0; j < h->ncluster; j++)
+        replica[j] = h->cluster[j].master_of == i;
+    kill_wait(&h->cluster[i].pid, SIGKILL);
+    for (int64_t end = gwh_now_ms() + 60000; gwh_now_ms() < end; gwh_sleep_ms(100)) {
+        /* settled: every slot served by a live master, the dead one's too */
+        if (!cluster_settled(h))
+            continue;
+        gwh_cluster_roles(h);
+        for (int j = 0; j < h->ncluster; j++)
+            if (replica[j] && h->cluster[j].pid && h->cluster[j].master)
+                return j;
+    }
+    die("no replica of cluster node %d was promoted (logs in %s/cluster-*)", i, h->dir);
+}
+
+void gwh_cluster_restart(gwh_t *h, int i)
+{
+    if (i < 0 || i >= h->ncluster || h->cluster[i].pid)
+        die("cluster node %d is not a stopped node", i);
+    cluster_node_spawn(h, i);
+    cluster_wait(h, "a restart");
 }

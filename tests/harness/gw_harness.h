@@ -3,6 +3,8 @@
  * private temp dir on free loopback ports, and stops them at exit:
  *
  *   - redis-server (Debian's), no persistence unless asked;
+ *   - a Redis Cluster of six redis-servers (three masters, three replicas),
+ *     created by `redis-cli --cluster create`: gwh_cluster_start;
  *   - `gapwatch kafka-mock` (librdkafka's mock cluster over TCP), with its
  *     stdin kept for control commands (down/up/rtt);
  *   - gapwatchd, as a child process that tests may SIGKILL and restart,
@@ -28,6 +30,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A node of the harness' Redis Cluster. */
+typedef struct {
+    int port, bus_port;
+    pid_t pid;     /* 0 while down */
+    char id[41];   /* CLUSTER MYID */
+    bool master;   /* as of the last gwh_cluster_roles */
+    int master_of; /* a replica's master (node index), else -1 */
+} gwh_cluster_node_t;
+
+#define GWH_CLUSTER_NODES 6
+
 typedef struct {
     char dir[256];
     int redis_port;
@@ -52,6 +65,8 @@ typedef struct {
     char group_id[64];        /* the consumer group gwh_write_config names */
     pid_t inst_pid[16];       /* gwh_instance_start'ed gapwatchd, by index */
     int ninst;
+    gwh_cluster_node_t cluster[GWH_CLUSTER_NODES]; /* gwh_cluster_start */
+    int ncluster;
 } gwh_t;
 
 /* Creates the temp dir and registers cleanup. */
@@ -69,6 +84,37 @@ void gwh_redis_restart(gwh_t *h); /* same port and dir */
 
 /* A new connection to the test Redis (caller frees). */
 redisContext *gwh_redis(gwh_t *h);
+
+/* Starts a Redis Cluster: six redis-servers (`cluster-enabled yes`, each in
+ * <dir>/cluster-<i>, free loopback ports for clients and the cluster bus,
+ * `cluster-node-timeout` 1000 ms so a failover takes seconds), joined by
+ * `redis-cli --cluster create --cluster-replicas 1`: three masters with
+ * a replica each. Returns when every node says cluster_state:ok, every
+ * replica's link to its master is up and `redis-cli --cluster check`
+ * passes; h->cluster[] then holds ports, node ids and roles. */
+void gwh_cluster_start(gwh_t *h);
+
+/* A new connection to node `i` (0-based; caller frees). */
+redisContext *gwh_cluster_node(gwh_t *h, int i);
+
+/* The index of the node listening on `port`, or -1. */
+int gwh_cluster_index(const gwh_t *h, int port);
+
+/* Refreshes h->cluster[].master and .master_of from each live node's ROLE. */
+void gwh_cluster_roles(gwh_t *h);
+
+/* Moves `slots` hash slots from master `from` to master `to` (node indices)
+ * with `redis-cli --cluster reshard ... --cluster-yes` (keys migrate too),
+ * then waits until the cluster is consistent again. */
+void gwh_cluster_reshard(gwh_t *h, int from, int to, int slots);
+
+/* SIGKILLs master `i` and waits until one of its replicas was promoted and
+ * the surviving nodes say cluster_state:ok; returns the promoted node. */
+int gwh_cluster_kill_master(gwh_t *h, int i);
+
+/* Starts node `i` again (same ports, dir and nodes.conf): it rejoins, as a
+ * replica if it was failed over. Waits for cluster_state:ok everywhere. */
+void gwh_cluster_restart(gwh_t *h, int i);
 
 /* Starts the mock cluster with `brokers` brokers and the given topics
  * ("name:partitions", NULL-terminated). */
