@@ -1,44 +1,26 @@
 /*
- * gw_store: hiredis (synchronous, pipelined) implementation of the Redis
- * contract. One connection; scripts are loaded at connect and re-loaded
- * when Redis answers NOSCRIPT (a restarted or flushed server).
- *
- * Every connection is made by store_dial() (TCP or unix socket, timeouts,
- * keepalive, TLS when redis.tls is on), and every byte goes through
- * hiredis' own I/O (redisBufferWrite/redisBufferRead, plain or TLS): the
- * pipelined apply switches the connection to non-blocking mode while it
- * pumps, never reads or writes the socket itself.
- *
- * Two hiredis releases are supported: 0.14 (Debian 12, no TLS) and 1.x
- * (Debian 13, hiredis_ssl when GW_HAVE_REDIS_TLS).
+ * gw_store: the counting layout of gapwatch in Redis (counters, positions,
+ * rosters, epoch) on the gw_redis transport. It builds every command with
+ * gw_resp and keys from gw_keys, and never sees hiredis: the connection,
+ * the scripts and the pipelined engine are gw_redis'.
  *
  * Command arguments are built in an arena that is reset after each command
- * is appended (hiredis copies them into its output buffer), so building a
- * batch allocates nothing once warm.
+ * is queued (the transport copies them into its output buffer), so building
+ * a batch allocates nothing once warm.
  */
 #include "gw_store.h"
 
 #include <stdarg.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
-
-#ifdef GW_HAVE_REDIS_TLS
-#include <hiredis/hiredis_ssl.h>
-#endif
 
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_map.h"
+#include "gw_redis.h"
 #include "gw_resp.h"
 #include "gw_time.h"
 
@@ -69,7 +51,6 @@ typedef struct {
     const gw_coalesce_t *batch; /* borrowed */
     const char *topic;          /* borrowed */
     size_t next;                /* next delta to build */
-    bool unsent;                /* hiredis' output buffer holds bytes not yet written */
     expect_t *expect;           /* one per command built, in order */
     size_t nexpect, capexpect, nreplies, built_replies;
     gw_apply_result_t res;
@@ -82,10 +63,8 @@ typedef struct {
 
 struct gw_store_s {
     const gw_config_t *cfg;
-    redisContext *ctx;
-    struct redisSSLContext *tls; /* made at the first TLS connection (hiredis_ssl) */
-    char sha[SCRIPT_COUNT][41];
-    gw_resp_t resp; /* commands being built; handed to hiredis whole */
+    gw_redis_t *redis; /* the transport: connection, scripts, pipelined engine */
+    gw_resp_t resp;    /* commands being built; handed to hiredis whole */
     /* ":w:<window>" per window, the totals key's suffix after the tag */
     char win_suffix[GW_WINDOWS_MAX][GW_WINDOW_NAME_MAX + 4];
     size_t win_suffix_len[GW_WINDOWS_MAX];
@@ -104,12 +83,9 @@ struct gw_store_s {
     bool read_only;         /* readers: no SCRIPT LOAD on connect */
 };
 
-static const char *script_source(int i)
-{
-    static const char *const sources[SCRIPT_COUNT] = {gw_lua_apply, gw_lua_positions,
-                                                      gw_lua_alerts};
-    return sources[i];
-}
+/* The scripts, by SCRIPT_* index (gw_redis loads them at each connect). */
+static const char *const script_sources[SCRIPT_COUNT] = {gw_lua_apply, gw_lua_positions,
+                                                         gw_lua_alerts};
 
 gw_store_t *gw_store_new(const gw_config_t *cfg)
 {
@@ -118,7 +94,10 @@ gw_store_t *gw_store_new(const gw_config_t *cfg)
         return NULL;
     s->cfg = cfg;
     s->roster = gw_map_new();
-    if (!s->roster) {
+    s->redis = gw_redis_new(cfg, script_sources, SCRIPT_COUNT);
+    if (!s->roster || !s->redis) {
+        gw_map_free(s->roster, NULL);
+        gw_redis_free(s->redis);
         free(s);
         return NULL;
     }
@@ -138,12 +117,7 @@ void gw_store_free(gw_store_t *s)
 {
     if (!s)
         return;
-    if (s->ctx)
-        redisFree(s->ctx);
-#ifdef GW_HAVE_REDIS_TLS
-    if (s->tls)
-        redisFreeSSLContext(s->tls);
-#endif
+    gw_redis_free(s->redis);
     gw_resp_free(&s->resp);
     free(s->flight.expect);
     gw_map_free(s->roster, NULL);
@@ -154,148 +128,40 @@ void gw_store_free(gw_store_t *s)
 void gw_store_set_read_only(gw_store_t *s)
 {
     s->read_only = true;
+    gw_redis_set_read_only(s->redis);
 }
 
 bool gw_store_connected(const gw_store_t *s)
 {
-    return s->ctx != NULL;
+    return gw_redis_connected(s->redis);
 }
 
 void gw_store_disconnect(gw_store_t *s)
 {
-    if (s->ctx) {
-        redisFree(s->ctx);
-        s->ctx = NULL;
-    }
+    gw_redis_disconnect(s->redis);
     s->pending_replies = 0;
-}
-
-static struct timeval ms_to_tv(int64_t ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    return tv;
-}
-
-/* Runs one command synchronously; returns the reply (caller frees) or NULL
- * after dropping the connection. */
-static redisReply *command_argv(gw_store_t *s, int argc, const char **argv, const size_t *lens,
-                                char *errstr, size_t errstr_size)
-{
-    redisReply *r = redisCommandArgv(s->ctx, argc, argv, lens);
-    if (!r) {
-        snprintf(errstr, errstr_size, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-        gw_store_disconnect(s);
-    }
-    return r;
-}
-
-/* Waits for the next pipelined reply. On a lost connection: NULL, the
- * store disconnected and `errstr` saying what was lost while `doing`. */
-static redisReply *next_reply(gw_store_t *s, const char *doing, char *errstr, size_t errstr_size)
-{
-    redisReply *r = NULL;
-    if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-        snprintf(errstr, errstr_size, "redis: connection lost %s: %s", doing,
-                 s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-        gw_store_disconnect(s);
-        return NULL;
-    }
-    return r;
-}
-
-/* What to say of a reply that is not the one expected. */
-static const char *reply_why(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
 }
 
 /* Sends "<cmd> <key>" and returns its reply (free with freeReplyObject)
  * when it is an array; otherwise NULL and *rc GW_STORE_DOWN, or
  * GW_STORE_ERROR with `errstr` naming the command and the key. */
-static redisReply *command_key_array(gw_store_t *s, const char *cmd, const char *key, int *rc,
-                                     char *errstr, size_t errstr_size)
+static gw_redis_reply_t *command_key_array(gw_store_t *s, const char *cmd, const char *key, int *rc,
+                                           char *errstr, size_t errstr_size)
 {
     const char *argv[2] = {cmd, key};
     size_t lens[2] = {strlen(cmd), strlen(key)};
-    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 2, argv, lens, errstr, errstr_size);
     if (!r) {
         *rc = GW_STORE_DOWN;
         return NULL;
     }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis: %s %s: %s", cmd, key, reply_why(r));
-        freeReplyObject(r);
+    if (r->type != GW_REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: %s %s: %s", cmd, key, gw_redis_reply_why(r));
+        gw_redis_reply_free(r);
         *rc = GW_STORE_ERROR;
         return NULL;
     }
     return r;
-}
-
-static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
-{
-    for (int i = 0; i < SCRIPT_COUNT; i++) {
-        const char *src = script_source(i);
-        const char *argv[3] = {"SCRIPT", "LOAD", src};
-        size_t lens[3] = {6, 4, strlen(src)};
-        redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s", reply_why(r));
-            freeReplyObject(r);
-            return GW_STORE_ERROR;
-        }
-        memcpy(s->sha[i], r->str, 40);
-        s->sha[i][40] = '\0';
-        freeReplyObject(r);
-    }
-    return GW_STORE_OK;
-}
-
-/* Whether `r` is Redis' NOSCRIPT error: it restarted or SCRIPT FLUSH ran. */
-static bool is_noscript(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
-}
-
-/* The one answer to NOSCRIPT: load the scripts again (the caller then
- * resends; what did run is skipped by its offsets or idempotent).
- * Disconnects when that fails. */
-static int reload_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
-{
-    gw_log_warn("redis lost the scripts; loading them again", NULL);
-    int rc = load_scripts(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        gw_store_disconnect(s);
-    return rc;
-}
-
-/* One attempt of a script call: sets *noscript when Redis answered NOSCRIPT
- * (then nothing else of the reply is used). */
-typedef int (*script_attempt_fn)(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
-                                 size_t errstr_size);
-
-#define SCRIPTS_VANISHED "redis: scripts vanished again right after loading"
-
-/* Runs `attempt`, and once more after reloading the scripts if Redis lost
- * them. */
-static int with_scripts(gw_store_t *s, script_attempt_fn attempt, void *ctx, char *errstr,
-                        size_t errstr_size)
-{
-    bool noscript = false;
-    int rc = attempt(s, ctx, &noscript, errstr, errstr_size);
-    if (rc != GW_STORE_OK || !noscript)
-        return rc;
-    rc = reload_scripts(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    noscript = false;
-    rc = attempt(s, ctx, &noscript, errstr, errstr_size);
-    if (rc == GW_STORE_OK && noscript) {
-        snprintf(errstr, errstr_size, SCRIPTS_VANISHED);
-        rc = GW_STORE_ERROR;
-    }
-    return rc;
 }
 
 /* Writes the positions key of `topic` (NULL: the event topic) into `key`
@@ -329,19 +195,19 @@ static int read_epoch(gw_store_t *s, char *out, size_t size, char *errstr, size_
         return rc;
     const char *argv[3] = {"HGET", key, "epoch"};
     size_t lens[3] = {4, strlen(key), 5};
-    redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
     rc = GW_STORE_OK;
-    if (r->type == REDIS_REPLY_STRING) {
+    if (r->type == GW_REDIS_REPLY_STRING) {
         snprintf(out, size, "%s", r->str);
-    } else if (r->type == REDIS_REPLY_NIL) {
+    } else if (r->type == GW_REDIS_REPLY_NIL) {
         out[0] = '\0';
     } else {
-        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key, reply_why(r));
+        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key, gw_redis_reply_why(r));
         rc = GW_STORE_ERROR;
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
@@ -376,176 +242,13 @@ const char *gw_store_epoch(const gw_store_t *s)
     return s->epoch;
 }
 
-#ifdef GW_HAVE_REDIS_TLS
-/* The TLS handshake on a connected context, with the store's TLS context
- * (made on first use from redis.tls_*). */
-static int tls_start(gw_store_t *s, redisContext *c, const char *where, char *errstr,
-                     size_t errstr_size)
-{
-    const gw_config_t *cfg = s->cfg;
-    if (!s->tls) {
-        /* SNI: the configured name, else the host unless it is an address
-         * (RFC 6066 allows only names). */
-        const char *sni = cfg->redis.tls.server_name;
-        unsigned char addr[sizeof(struct in6_addr)];
-        if (!sni && inet_pton(AF_INET, cfg->redis.host, addr) != 1 &&
-            inet_pton(AF_INET6, cfg->redis.host, addr) != 1)
-            sni = cfg->redis.host;
-        redisInitOpenSSL();
-        redisSSLContextError err = REDIS_SSL_CTX_NONE;
-#if HIREDIS_MAJOR > 1 || (HIREDIS_MAJOR == 1 && HIREDIS_MINOR >= 2)
-        redisSSLOptions opt = {
-            .cacert_filename = cfg->redis.tls.ca,
-            .cert_filename = cfg->redis.tls.cert,
-            .private_key_filename = cfg->redis.tls.key,
-            .server_name = sni,
-            .verify_mode = cfg->redis.tls.verify ? REDIS_SSL_VERIFY_PEER : REDIS_SSL_VERIFY_NONE,
-        };
-        s->tls = redisCreateSSLContextWithOptions(&opt, &err);
-#else
-        /* hiredis 1.0 and 1.1 always verify (the config refuses tls_verify: false). */
-        s->tls = redisCreateSSLContext(cfg->redis.tls.ca, NULL, cfg->redis.tls.cert,
-                                       cfg->redis.tls.key, sni, &err);
-#endif
-        if (!s->tls) {
-            snprintf(errstr, errstr_size,
-                     "redis %s: cannot set up TLS from redis.tls_ca, tls_cert, tls_key: %s", where,
-                     redisSSLContextGetError(err));
-            return -1;
-        }
-    }
-    if (redisInitiateSSLWithContext(c, s->tls) != REDIS_OK) {
-        snprintf(errstr, errstr_size, "redis %s: TLS handshake failed: %s%s", where, c->errstr,
-                 cfg->redis.tls.verify && strstr(c->errstr, "verify")
-                     ? " (is redis.tls_ca the CA that signed the server's certificate?)"
-                     : "");
-        return -1;
-    }
-    /* With TLS 1.3 the server judges the client's certificate after the
-     * handshake: a refusal shows at the first reply, so ask for one here
-     * where the error can say what it means (NOAUTH is a reply too). */
-    redisReply *r = redisCommand(c, "PING");
-    if (!r) {
-        snprintf(errstr, errstr_size,
-                 "redis %s: the server closed the TLS connection after the handshake (%s): a "
-                 "server that verifies clients (tls-auth-clients) needs redis.tls_cert and "
-                 "redis.tls_key signed by a CA it trusts",
-                 where, c->errstr);
-        return -1;
-    }
-    freeReplyObject(r);
-    return 0;
-}
-#endif
-
-/* Opens a connection as the config says: TCP or unix socket, command
- * timeout, keepalive, and TLS when redis.tls is on. The only place that
- * dials Redis (the daemon's stores and the CLI's all connect through
- * gw_store_connect). Returns the context (caller frees) or NULL with a
- * sentence in `errstr`; `where` receives "host:port" or "unix:path". */
-static redisContext *store_dial(gw_store_t *s, char *where, size_t where_size, char *errstr,
-                                size_t errstr_size)
-{
-    const gw_config_t *cfg = s->cfg;
-    struct timeval ctv = ms_to_tv(cfg->redis.connect_timeout_ms);
-    redisContext *c;
-    if (cfg->redis.unix_socket && *cfg->redis.unix_socket) {
-        c = redisConnectUnixWithTimeout(cfg->redis.unix_socket, ctv);
-        snprintf(where, where_size, "unix:%s", cfg->redis.unix_socket);
-    } else {
-        c = redisConnectWithTimeout(cfg->redis.host, cfg->redis.port, ctv);
-        snprintf(where, where_size, "%s:%d", cfg->redis.host, cfg->redis.port);
-    }
-    if (!c || c->err) {
-        snprintf(errstr, errstr_size, "redis %s: cannot connect: %s", where,
-                 c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    /* The timeout first: it bounds the TLS handshake too. */
-    if (redisSetTimeout(c, ms_to_tv(cfg->redis.command_timeout_ms)) != REDIS_OK ||
-        redisEnableKeepAlive(c) != REDIS_OK) {
-        snprintf(errstr, errstr_size, "redis %s: cannot set socket options: %s", where, c->errstr);
-        redisFree(c);
-        return NULL;
-    }
-    if (cfg->redis.tls.enabled) {
-#ifdef GW_HAVE_REDIS_TLS
-        if (tls_start(s, c, where, errstr, errstr_size) != 0) {
-            redisFree(c);
-            return NULL;
-        }
-#else
-        /* gw_config refuses redis.tls without hiredis_ssl; never plain text. */
-        snprintf(errstr, errstr_size, "redis %s: redis.tls needs hiredis >= 1.0 with TLS", where);
-        redisFree(c);
-        return NULL;
-#endif
-    }
-    return c;
-}
-
 int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    if (s->ctx)
+    if (gw_redis_connected(s->redis))
         return GW_STORE_OK;
-    const gw_config_t *cfg = s->cfg;
-    char where[300];
-    redisContext *c = store_dial(s, where, sizeof(where), errstr, errstr_size);
-    if (!c)
-        return GW_STORE_DOWN;
-    s->ctx = c;
-    if (cfg->redis.password) {
-        const char *argv[3] = {"AUTH", NULL, NULL};
-        size_t lens[3] = {4, 0, 0};
-        int argc = 2;
-        if (cfg->redis.user && *cfg->redis.user) {
-            argv[1] = cfg->redis.user;
-            lens[1] = strlen(cfg->redis.user);
-            argv[2] = cfg->redis.password;
-            lens[2] = strlen(cfg->redis.password);
-            argc = 3;
-        } else {
-            argv[1] = cfg->redis.password;
-            lens[1] = strlen(cfg->redis.password);
-        }
-        redisReply *r = command_argv(s, argc, argv, lens, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_ERROR) {
-            /* Never echo the password: Redis' message does not contain it. */
-            snprintf(errstr, errstr_size, "redis %s: AUTH%s%s failed: %s", where,
-                     argc == 3 ? " as " : "", argc == 3 ? cfg->redis.user : "", r->str);
-            freeReplyObject(r);
-            gw_store_disconnect(s);
-            return GW_STORE_ERROR;
-        }
-        freeReplyObject(r);
-    }
-    if (cfg->redis.db) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", cfg->redis.db);
-        const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, strlen(db)};
-        redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        int bad = r->type == REDIS_REPLY_ERROR;
-        if (bad)
-            snprintf(errstr, errstr_size, "redis %s: SELECT %d failed: %s", where, cfg->redis.db,
-                     r->str);
-        freeReplyObject(r);
-        if (bad) {
-            gw_store_disconnect(s);
-            return GW_STORE_ERROR;
-        }
-    }
-    int rc = s->read_only ? GW_STORE_OK : load_scripts(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK) {
-        gw_store_disconnect(s);
+    int rc = gw_redis_connect(s->redis, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
         return rc;
-    }
     /* A new connection may be to a restarted Redis: before anything is
      * written on it, make sure it still holds gapwatch's data. */
     rc = check_epoch(s, errstr, errstr_size);
@@ -579,22 +282,22 @@ int gw_store_epoch_read(gw_store_t *s, char *epoch, size_t epoch_size, long long
         return rc;
     char key[GW_KEY_MAX];
     positions_key(s, NULL, key, errstr, errstr_size);
-    redisReply *r = command_key_array(s, "HKEYS", key, &rc, errstr, errstr_size);
+    gw_redis_reply_t *r = command_key_array(s, "HKEYS", key, &rc, errstr, errstr_size);
     if (!r)
         return rc;
     /* Only "<partition>" fields are positions. */
     *npositions = 0;
     for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len > 0 &&
+        if (r->element[i]->type == GW_REDIS_REPLY_STRING && r->element[i]->len > 0 &&
             r->element[i]->str[0] >= '0' && r->element[i]->str[0] <= '9')
             (*npositions)++;
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return GW_STORE_OK;
 }
 
 int gw_store_epoch_check(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    bool fresh = !s->ctx;
+    bool fresh = !gw_redis_connected(s->redis);
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK || fresh)
         return rc; /* a new connection was checked by connect */
@@ -613,24 +316,25 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
     do {
         const char *argv[6] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
         size_t lens[6] = {4, strlen(cursor), 5, strlen(match), 5, 4};
-        redisReply *r = command_argv(s, 6, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 6, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match, reply_why(r));
-            freeReplyObject(r);
+        if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != GW_REDIS_REPLY_STRING ||
+            r->element[1]->type != GW_REDIS_REPLY_ARRAY) {
+            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match, gw_redis_reply_why(r));
+            gw_redis_reply_free(r);
             return GW_STORE_ERROR;
         }
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        const redisReply *keys = r->element[1];
+        const gw_redis_reply_t *keys = r->element[1];
         if (keys->elements > 0) {
             const char **argv2 = calloc(keys->elements + 1, sizeof(*argv2));
             size_t *lens2 = calloc(keys->elements + 1, sizeof(*lens2));
             if (!argv2 || !lens2) {
                 free(argv2);
                 free(lens2);
-                freeReplyObject(r);
+                gw_redis_reply_free(r);
                 snprintf(errstr, errstr_size, "out of memory");
                 return GW_STORE_ERROR;
             }
@@ -640,19 +344,19 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
                 argv2[i + 1] = keys->element[i]->str;
                 lens2[i + 1] = keys->element[i]->len;
             }
-            redisReply *d =
-                command_argv(s, (int)keys->elements + 1, argv2, lens2, errstr, errstr_size);
+            gw_redis_reply_t *d = gw_redis_command_argv(s->redis, (int)keys->elements + 1, argv2,
+                                                        lens2, errstr, errstr_size);
             free(argv2);
             free(lens2);
             if (!d) {
-                freeReplyObject(r);
+                gw_redis_reply_free(r);
                 return GW_STORE_DOWN;
             }
-            if (d->type == REDIS_REPLY_INTEGER)
+            if (d->type == GW_REDIS_REPLY_INTEGER)
                 *deleted += d->integer;
-            freeReplyObject(d);
+            gw_redis_reply_free(d);
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
     s->epoch[0] = '\0';
     return GW_STORE_OK;
@@ -683,11 +387,11 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
     for (int i = 0; i < 3 && !refused; i++) {
         const char *argv[3] = {"CONFIG", "GET", names[i]};
         size_t lens[3] = {6, 3, strlen(names[i])};
-        redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[1]->type != REDIS_REPLY_STRING) {
+        if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[1]->type != GW_REDIS_REPLY_STRING) {
             refused = true; /* NOPERM, renamed command, ... */
         } else if (i == 0) {
             snprintf(setup->maxmemory_policy, sizeof(setup->maxmemory_policy), "%s",
@@ -697,7 +401,7 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
         } else {
             setup->rdb = r->element[1]->str[0] != '\0';
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (!refused) {
         setup->known_persistence = true;
@@ -710,10 +414,10 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
     for (int i = 0; i < 2; i++) {
         const char *argv[2] = {"INFO", sections[i]};
         size_t lens[2] = {4, strlen(sections[i])};
-        redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 2, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        if (r->type == GW_REDIS_REPLY_STRING || r->type == GW_REDIS_REPLY_STATUS) {
             char v[64];
             if (i == 0) {
                 info_field(r->str, "maxmemory_policy", setup->maxmemory_policy,
@@ -725,7 +429,7 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
                 setup->known_persistence = v[0] != '\0';
             }
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     return GW_STORE_OK;
 }
@@ -743,43 +447,69 @@ int gw_store_record_gap(gw_store_t *s, const char *topic, int32_t partition, int
              (long long)gw_now_ms());
     const char *argv[4] = {"HSET", key, field, value};
     size_t lens[4] = {4, strlen(key), strlen(field), strlen(value)};
-    redisReply *r = command_argv(s, 4, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 4, argv, lens, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
-    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+    rc = r->type == GW_REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
     if (rc != GW_STORE_OK)
         snprintf(errstr, errstr_size, "redis: HSET %s %s: %s", key, field, r->str);
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
 /* ---- command building ------------------------------------------------ */
 
-/* Hands the commands written to s->resp to hiredis' output buffer. */
+/* Queues the commands written to s->resp on the connection. */
 static int send_resp(gw_store_t *s)
 {
-    gw_resp_t *r = &s->resp;
-    int rc = gw_resp_ok(r) && redisAppendFormattedCommand(s->ctx, r->buf, r->len) == REDIS_OK;
-    gw_resp_reset(r);
-    return rc ? 0 : -1;
+    return gw_redis_append(s->redis, &s->resp) == GW_REDIS_OK ? 0 : -1;
 }
 
 /* Sends the one command in s->resp and waits for its reply (caller frees);
  * NULL after dropping the connection. */
-static redisReply *command_resp(gw_store_t *s, char *errstr, size_t errstr_size)
+static gw_redis_reply_t *command_resp(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    if (send_resp(s) != 0) {
-        snprintf(errstr, errstr_size, "redis: cannot build a command (out of memory)");
+    gw_redis_reply_t *r = gw_redis_command_resp(s->redis, &s->resp, errstr, errstr_size);
+    if (!r)
         gw_store_disconnect(s);
-        return NULL;
-    }
-    redisReply *r = NULL;
-    if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-        snprintf(errstr, errstr_size, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-        gw_store_disconnect(s);
-        return NULL;
-    }
     return r;
+}
+
+/* Waits for the next pipelined reply. On a lost connection: NULL, the
+ * store disconnected and `errstr` saying what was lost while `doing`. */
+static gw_redis_reply_t *next_reply(gw_store_t *s, const char *doing, char *errstr,
+                                    size_t errstr_size)
+{
+    gw_redis_reply_t *r = gw_redis_get_reply(s->redis, doing, errstr, errstr_size);
+    if (!r)
+        gw_store_disconnect(s);
+    return r;
+}
+
+/* One attempt of a script call: sets *noscript when Redis answered NOSCRIPT
+ * (then nothing else of the reply is used). */
+typedef int (*script_attempt_fn)(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
+                                 size_t errstr_size);
+
+typedef struct {
+    gw_store_t *s;
+    script_attempt_fn fn;
+    void *ctx;
+} attempt_t;
+
+static int attempt_store(void *ctx, bool *noscript, char *errstr, size_t errstr_size)
+{
+    attempt_t *a = ctx;
+    return a->fn(a->s, a->ctx, noscript, errstr, errstr_size);
+}
+
+/* Runs `attempt`, and once more after reloading the scripts if Redis lost
+ * them (gw_redis_with_scripts). */
+static int with_scripts(gw_store_t *s, script_attempt_fn attempt, void *ctx, char *errstr,
+                        size_t errstr_size)
+{
+    attempt_t a = {s, attempt, ctx};
+    return gw_redis_with_scripts(s->redis, attempt_store, &a, errstr, errstr_size);
 }
 
 /* Opens "EVALSHA <sha of script> <numkeys>" in s->resp. */
@@ -787,7 +517,7 @@ static void begin_evalsha(gw_store_t *s, int script, int64_t numkeys)
 {
     gw_resp_begin(&s->resp);
     gw_resp_arg(&s->resp, "EVALSHA", 7);
-    gw_resp_arg(&s->resp, s->sha[script], 40);
+    gw_resp_arg(&s->resp, gw_redis_script_sha(s->redis, (size_t)script), 40);
     gw_resp_arg_i64(&s->resp, numkeys);
 }
 
@@ -1115,7 +845,7 @@ static int room_for_one(void **arr, size_t *cap, size_t used, size_t elem)
  * the integer expected; the field is `prefix` + `partition` (positions).
  * Returns GW_STORE_ERROR. */
 static int corrupt_field(char *errstr, size_t errstr_size, const char *key, const char *prefix,
-                         int32_t partition, const redisReply *v)
+                         int32_t partition, const gw_redis_reply_t *v)
 {
     snprintf(errstr, errstr_size, "redis: corrupt field %s%d of %s: \"%.*s\" is not an integer",
              prefix, (int)partition, key, (int)(v->len < 64 ? v->len : 64), v->str);
@@ -1126,9 +856,9 @@ static int corrupt_field(char *errstr, size_t errstr_size, const char *key, cons
 
 /* The same for field `i` of the HGETALL reply `hash` read from `key`. */
 static int corrupt_hash_field(char *errstr, size_t errstr_size, const char *key,
-                              const redisReply *hash, size_t i)
+                              const gw_redis_reply_t *hash, size_t i)
 {
-    const redisReply *f = hash->element[i], *v = hash->element[i + 1];
+    const gw_redis_reply_t *f = hash->element[i], *v = hash->element[i + 1];
     int vl = (int)(v->len < 64 ? v->len : 64);
     snprintf(errstr, errstr_size, "corrupt field %s of %s: \"%.*s\" is not an integer", f->str, key,
              vl, v->str);
@@ -1136,27 +866,17 @@ static int corrupt_hash_field(char *errstr, size_t errstr_size, const char *key,
     return GW_STORE_ERROR;
 }
 
-/* A reply's string or integer element as an integer, strictly (a corrupt
- * value is an error, never a 0). */
-static bool reply_i64(const redisReply *r, int64_t *out)
-{
-    if (r->type == REDIS_REPLY_INTEGER) {
-        *out = r->integer;
-        return true;
-    }
-    return r->type == REDIS_REPLY_STRING && gw_resp_parse_i64(r->str, r->len, out);
-}
-
 /* Queues a re-send of `delta` to the partition named by `part`
  * ("<topic>/<partition>") over the `stored` offset; -1 on a malformed part
  * or stored value, or out of memory. */
-static int add_redo(gw_store_t *s, uint32_t delta, const redisReply *part, const redisReply *stored)
+static int add_redo(gw_store_t *s, uint32_t delta, const gw_redis_reply_t *part,
+                    const gw_redis_reply_t *stored)
 {
-    const char *slash = part->type == REDIS_REPLY_STRING ? strrchr(part->str, '/') : NULL;
+    const char *slash = part->type == GW_REDIS_REPLY_STRING ? strrchr(part->str, '/') : NULL;
     int64_t partition, offset;
     if (!slash ||
         !gw_resp_parse_i64(slash + 1, part->len - (size_t)(slash + 1 - part->str), &partition) ||
-        partition < 0 || partition > INT32_MAX || !reply_i64(stored, &offset) ||
+        partition < 0 || partition > INT32_MAX || !gw_redis_reply_i64(stored, &offset) ||
         room_for_one((void **)&s->redo, &s->redocap, s->nredo, sizeof(*s->redo)) != 0)
         return -1;
     s->redo[s->nredo].delta = delta;
@@ -1175,17 +895,17 @@ static int add_redo(gw_store_t *s, uint32_t delta, const redisReply *part, const
 /* Accounts the reply of one call applying `n` deltas from `first`: per
  * delta 0 skipped, 1 applied, or -k followed by k pairs {part, stored} to
  * re-send. */
-static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisReply *r, size_t first,
-                          size_t n, char *first_error, size_t size)
+static void count_replies(gw_store_t *s, gw_apply_result_t *res, const gw_redis_reply_t *r,
+                          size_t first, size_t n, char *first_error, size_t size)
 {
-    if (r->type != REDIS_REPLY_ARRAY) {
+    if (r->type != GW_REDIS_REPLY_ARRAY) {
         if (!first_error[0])
             snprintf(first_error, size, "apply script returned an unexpected reply");
         return;
     }
     size_t e = 0;
     for (size_t d = 0; d < n; d++) {
-        if (e >= r->elements || r->element[e]->type != REDIS_REPLY_INTEGER) {
+        if (e >= r->elements || r->element[e]->type != GW_REDIS_REPLY_INTEGER) {
             if (!first_error[0])
                 snprintf(first_error, size, "apply script returned a malformed reply");
             return;
@@ -1256,12 +976,12 @@ static int build_piece(gw_store_t *s)
     return gw_resp_ok(&s->resp) ? 0 : -1;
 }
 
-static void handle_reply(gw_store_t *s, redisReply *r)
+static void handle_reply(gw_store_t *s, gw_redis_reply_t *r)
 {
     apply_flight_t *f = &s->flight;
     const expect_t *e = &f->expect[f->nreplies++];
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (is_noscript(r)) {
+    if (r->type == GW_REDIS_REPLY_ERROR) {
+        if (gw_redis_reply_is_noscript(r)) {
             f->noscript = true;
         } else if (!f->error[0]) {
             /* Name the command refused: an ACL error (NOPERM) says neither
@@ -1298,7 +1018,8 @@ static void handle_reply(gw_store_t *s, redisReply *r)
 static bool flight_done(const gw_store_t *s)
 {
     const apply_flight_t *f = &s->flight;
-    return f->next == gw_coalesce_count(f->batch) && !f->unsent && f->nreplies == f->nexpect;
+    return f->next == gw_coalesce_count(f->batch) && !gw_redis_unsent(s->redis) &&
+           f->nreplies == f->nexpect;
 }
 
 static int flight_fail(gw_store_t *s, int rc, const char *why)
@@ -1311,72 +1032,45 @@ static int flight_fail(gw_store_t *s, int rc, const char *why)
     return rc;
 }
 
-/* Non-blocking mode for the flight: the socket O_NONBLOCK and hiredis'
- * REDIS_BLOCK flag off, so that redisBufferWrite/Read (plain or TLS) take
- * what the socket offers and return; blocking again for the synchronous
- * commands (redisGetReply loops only in blocking mode). */
-static int set_nonblocking(redisContext *c, bool on)
-{
-    int fl = fcntl(c->fd, F_GETFL);
-    if (fl < 0 || fcntl(c->fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
-        return -1;
-    if (on)
-        c->flags &= ~REDIS_BLOCK;
-    else
-        c->flags |= REDIS_BLOCK;
-    return 0;
-}
-
-static int flight_io_fail(gw_store_t *s)
+static int flight_io_fail(gw_store_t *s, const char *io_error)
 {
     char why[200];
-    snprintf(why, sizeof(why), "connection lost during a batch: %s",
-             s->ctx->errstr[0] ? s->ctx->errstr : "I/O error");
+    snprintf(why, sizeof(why), "connection lost during a batch: %s", io_error);
     return flight_fail(s, GW_STORE_DOWN, why);
 }
 
-/* One pass of flight_pump with the connection non-blocking. */
-static int flight_pump_nonblocking(gw_store_t *s)
+/* Moves the flight on without blocking: builds, writes what the socket
+ * takes, reads and accounts what Redis answered. */
+static int flight_pump(gw_store_t *s)
 {
     apply_flight_t *f = &s->flight;
+    if (f->rc != GW_STORE_OK)
+        return f->rc;
     for (;;) {
-        bool progress = false;
-        if (!f->unsent && f->next < gw_coalesce_count(f->batch)) {
+        if (!gw_redis_unsent(s->redis) && f->next < gw_coalesce_count(f->batch)) {
             gw_resp_reset(&s->resp);
             if (build_piece(s) != 0)
                 return flight_fail(s, GW_STORE_ERROR,
                                    "cannot build command (key too long or out of memory)");
-            /* hiredis copies the piece into its output buffer */
-            if (redisAppendFormattedCommand(s->ctx, s->resp.buf, s->resp.len) != REDIS_OK)
+            if (gw_redis_append(s->redis, &s->resp) != GW_REDIS_OK)
                 return flight_fail(s, GW_STORE_ERROR, "out of memory queueing a batch");
-            f->unsent = true;
         }
-        if (f->unsent) {
-            int done = 0;
-            if (redisBufferWrite(s->ctx, &done) != REDIS_OK)
-                return flight_io_fail(s);
-            if (done) {
-                f->unsent = false;
-                progress = true;
-            }
-        }
-        size_t had = s->ctx->reader->len;
-        if (redisBufferRead(s->ctx) != REDIS_OK)
-            return flight_io_fail(s);
-        if (s->ctx->reader->len != had)
-            progress = true;
+        bool progress;
+        char io_error[128];
+        if (gw_redis_pump(s->redis, &progress, io_error, sizeof(io_error)) != GW_REDIS_OK)
+            return flight_io_fail(s, io_error);
         for (;;) {
-            void *reply = NULL;
-            if (redisReaderGetReply(s->ctx->reader, &reply) != REDIS_OK)
+            gw_redis_reply_t *reply;
+            if (gw_redis_take_reply(s->redis, &reply) != GW_REDIS_OK)
                 return flight_fail(s, GW_STORE_ERROR, "protocol error in a reply");
             if (!reply)
                 break;
             if (f->nreplies == f->nexpect) {
-                freeReplyObject(reply);
+                gw_redis_reply_free(reply);
                 return flight_fail(s, GW_STORE_ERROR, "a reply nobody asked for");
             }
             handle_reply(s, reply);
-            freeReplyObject(reply);
+            gw_redis_reply_free(reply);
         }
         if (progress)
             f->progress_ms = gw_mono_ms();
@@ -1485,34 +1179,19 @@ static int write_records(gw_store_t *s, const gw_coalesce_t *batch, const char *
     }
     char first_error[256] = "";
     for (size_t i = 0; i < expect; i++) {
-        redisReply *r = next_reply(s, "writing availability records", errstr, errstr_size);
+        gw_redis_reply_t *r = next_reply(s, "writing availability records", errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_ERROR && !first_error[0])
+        if (r->type == GW_REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error),
                      "HSET/HDEL of an availability record (state of a rep) refused: %s", r->str);
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
         return GW_STORE_ERROR;
     }
     return GW_STORE_OK;
-}
-
-/* Moves the flight on without blocking: builds, writes what the socket
- * takes, reads and accounts what Redis answered. */
-static int flight_pump(gw_store_t *s)
-{
-    apply_flight_t *f = &s->flight;
-    if (f->rc != GW_STORE_OK)
-        return f->rc;
-    if (set_nonblocking(s->ctx, true) != 0)
-        return flight_fail(s, GW_STORE_DOWN, "cannot make the connection non-blocking");
-    int rc = flight_pump_nonblocking(s);
-    if (rc == GW_STORE_OK && set_nonblocking(s->ctx, false) != 0)
-        rc = flight_fail(s, GW_STORE_DOWN, "cannot make the connection blocking again");
-    return rc;
 }
 
 int gw_store_apply_start(gw_store_t *s, const gw_coalesce_t *batch, const char *topic, char *errstr,
@@ -1576,14 +1255,10 @@ static int flight_wait(gw_store_t *s)
                      (long long)s->cfg->redis.command_timeout_ms);
             return flight_fail(s, GW_STORE_DOWN, why);
         }
-        struct pollfd pfd = {.fd = s->ctx->fd, .events = POLLIN};
-        if (f->unsent)
-            pfd.events |= POLLOUT;
-        if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR) {
-            char why[128];
-            snprintf(why, sizeof(why), "poll: %s", strerror(errno));
+        char why[128];
+        if (gw_redis_wait(s->redis, left > 1000 ? 1000 : (int)left, why, sizeof(why)) !=
+            GW_REDIS_OK)
             return flight_fail(s, GW_STORE_DOWN, why);
-        }
     }
     return f->rc;
 }
@@ -1601,7 +1276,7 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
         /* The deltas that did run are skipped by their offsets. (Not
          * with_scripts: the attempt is split between start and finish.) */
         uint64_t commands = f->res.commands;
-        rc = reload_scripts(s, errstr, errstr_size);
+        rc = gw_redis_reload_scripts(s->redis, errstr, errstr_size);
         if (rc != GW_STORE_OK) {
             f->active = false;
             return rc;
@@ -1611,7 +1286,7 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
             rc = flight_wait(s);
         f->res.commands += commands;
         if (rc == GW_STORE_OK && f->noscript) {
-            snprintf(f->fail, sizeof(f->fail), SCRIPTS_VANISHED);
+            snprintf(f->fail, sizeof(f->fail), GW_REDIS_SCRIPTS_VANISHED);
             rc = GW_STORE_ERROR;
         }
     }
@@ -1664,27 +1339,27 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
         gw_resp_arg(b, f, fl);
     }
     gw_resp_end(b);
-    redisReply *r = command_resp(s, errstr, errstr_size);
+    gw_redis_reply_t *r = command_resp(s, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
-        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key, reply_why(r));
-        freeReplyObject(r);
+    if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key, gw_redis_reply_why(r));
+        gw_redis_reply_free(r);
         return GW_STORE_ERROR;
     }
     rc = GW_STORE_OK;
     for (size_t i = 0; i < n && rc == GW_STORE_OK; i++) {
-        const redisReply *o = r->element[2 * i], *w = r->element[2 * i + 1];
+        const gw_redis_reply_t *o = r->element[2 * i], *w = r->element[2 * i + 1];
         pos[i].next_offset = -1;
         pos[i].stream_ms = -1;
-        if (o->type == REDIS_REPLY_STRING &&
+        if (o->type == GW_REDIS_REPLY_STRING &&
             !gw_resp_parse_i64(o->str, o->len, &pos[i].next_offset))
             rc = corrupt_field(errstr, errstr_size, key, "", pos[i].partition, o);
-        else if (w->type == REDIS_REPLY_STRING &&
+        else if (w->type == GW_REDIS_REPLY_STRING &&
                  !gw_resp_parse_i64(w->str, w->len, &pos[i].stream_ms))
             rc = corrupt_field(errstr, errstr_size, key, "wm:", pos[i].partition, w);
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
@@ -1732,14 +1407,14 @@ static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *
         gw_resp_arg_i64(b, w->pos[i].stream_ms);
     }
     gw_resp_end(b);
-    redisReply *r = command_resp(s, errstr, errstr_size);
+    gw_redis_reply_t *r = command_resp(s, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
     int rc;
-    if (is_noscript(r)) {
+    if (gw_redis_reply_is_noscript(r)) {
         *noscript = true;
         rc = GW_STORE_OK;
-    } else if (r->type == REDIS_REPLY_ERROR) {
+    } else if (r->type == GW_REDIS_REPLY_ERROR) {
         rc = strstr(r->str, "GWLOST") ? GW_STORE_LOST : GW_STORE_ERROR;
         if (rc == GW_STORE_LOST)
             snprintf(errstr, errstr_size,
@@ -1750,8 +1425,8 @@ static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *
             snprintf(errstr, errstr_size,
                      "redis: EVALSHA of the positions script (topic %s) refused: %s", w->topic,
                      r->str);
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-               r->element[1]->type == REDIS_REPLY_STRING) {
+    } else if (r->type == GW_REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[1]->type == GW_REDIS_REPLY_STRING) {
         rc = GW_STORE_OK;
         /* The epoch belongs to the event topic's positions. */
         if (!s->epoch[0] && !strcmp(w->topic, s->cfg->kafka.topic_events))
@@ -1760,7 +1435,7 @@ static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *
         rc = GW_STORE_ERROR;
         snprintf(errstr, errstr_size, "redis: positions of %s: unexpected reply", w->topic);
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
@@ -1785,13 +1460,13 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    redisReply *r = command_key_array(s, "HGETALL", key, &rc, errstr, errstr_size);
+    gw_redis_reply_t *r = command_key_array(s, "HGETALL", key, &rc, errstr, errstr_size);
     if (!r)
         return rc;
     for (size_t i = 0; i + 1 < r->elements; i += 2)
         if (fn(ctx, r->element[i]->str, r->element[i + 1]->str))
             break;
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return GW_STORE_OK;
 }
 
@@ -1799,15 +1474,16 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
 
 /* Reads a totals hash (HGETALL reply `r`) into `t`. Returns -1 when
  * a known field is not an integer, its index in `r` in *bad. */
-static int parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_t *t, size_t *bad)
+static int parse_totals(const gw_kinds_t *kinds, const gw_redis_reply_t *r, gw_totals_t *t,
+                        size_t *bad)
 {
     memset(t, 0, sizeof(*t));
     t->wm = -1;
-    if (r->type != REDIS_REPLY_ARRAY)
+    if (r->type != GW_REDIS_REPLY_ARRAY)
         return 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *f = r->element[i]->str;
-        const redisReply *v = r->element[i + 1];
+        const gw_redis_reply_t *v = r->element[i + 1];
         if (!f || !v->str)
             continue;
         int64_t *into = NULL;
@@ -1829,7 +1505,7 @@ static int parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_
 }
 
 /* The time off "<from ms>-<to ms>" of a state field "off:...". */
-static bool parse_time_off(const redisReply *v, gw_interval_t *out)
+static bool parse_time_off(const gw_redis_reply_t *v, gw_interval_t *out)
 {
     const char *dash = v->len > 1 ? memchr(v->str + 1, '-', v->len - 1) : NULL;
     int64_t from, to;
@@ -1843,7 +1519,7 @@ static bool parse_time_off(const redisReply *v, gw_interval_t *out)
 /* Fills `e` from the read script's reply `r`. Returns GW_STORE_OK, or
  * GW_STORE_ERROR with `errstr` naming the key and field whose value is not
  * the integer expected. */
-static int parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e,
+static int parse_read(const gw_config_t *cfg, const gw_redis_reply_t *r, gw_entity_read_t *e,
                       char *errstr, size_t errstr_size)
 {
     char key[GW_KEY_MAX];
@@ -1872,10 +1548,10 @@ static int parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_rea
         }
         j++;
     }
-    const redisReply *st = r->element[0];
-    for (size_t i = 0; st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
+    const gw_redis_reply_t *st = r->element[0];
+    for (size_t i = 0; st->type == GW_REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
         const char *f = st->element[i]->str;
-        const redisReply *v = st->element[i + 1];
+        const gw_redis_reply_t *v = st->element[i + 1];
         if (!f || !v->str)
             continue;
         bool ok = true;
@@ -1960,17 +1636,17 @@ static int read_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr, siz
     }
     char first_error[512] = "";
     for (size_t i = 0; i < n; i++) {
-        redisReply *r = next_reply(s, "while reading", errstr, errstr_size);
+        gw_redis_reply_t *r = next_reply(s, "while reading", errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (is_noscript(r)) {
+        if (gw_redis_reply_is_noscript(r)) {
             *noscript = true;
-        } else if (r->type == REDIS_REPLY_ERROR) {
+        } else if (r->type == GW_REDIS_REPLY_ERROR) {
             if (!first_error[0])
                 snprintf(first_error, sizeof(first_error),
                          "EVALSHA of the apply script (read of %s:%s) refused: %s",
                          reads[i].entity.tenant, reads[i].entity.id, r->str);
-        } else if (r->type == REDIS_REPLY_ARRAY &&
+        } else if (r->type == GW_REDIS_REPLY_ARRAY &&
                    r->elements == (size_t)(1 + cfg->nwindows + read_periods(&reads[i]))) {
             /* the first error is the one reported; later ones are logged */
             char later[sizeof(first_error)];
@@ -1981,7 +1657,7 @@ static int read_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr, siz
         } else if (!first_error[0]) {
             snprintf(first_error, sizeof(first_error), "read script returned an unexpected reply");
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
@@ -2053,7 +1729,7 @@ int gw_store_queue_argv(gw_store_t *s, int argc, const char *const *argv, const 
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    if (redisAppendCommandArgv(s->ctx, argc, (const char **)argv, lens) != REDIS_OK) {
+    if (gw_redis_append_argv(s->redis, argc, argv, lens) != GW_REDIS_OK) {
         snprintf(errstr, errstr_size, "redis: cannot queue a command (out of memory)");
         gw_store_disconnect(s);
         return GW_STORE_ERROR;
@@ -2089,27 +1765,27 @@ int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char 
     char first_error[256] = "";
     bool noscript = false;
     for (size_t i = 0; s->pending_replies > 0; i++) {
-        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
+        gw_redis_reply_t *r = next_reply(s, "while writing", errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         s->pending_replies--;
         gw_store_reply_t out = {.index = i};
         switch (r->type) {
-        case REDIS_REPLY_ERROR:
+        case GW_REDIS_REPLY_ERROR:
             out.error = r->str;
-            noscript |= is_noscript(r);
+            noscript |= gw_redis_reply_is_noscript(r);
             if (!first_error[0])
                 snprintf(first_error, sizeof(first_error), "%s", r->str);
             break;
-        case REDIS_REPLY_INTEGER:
+        case GW_REDIS_REPLY_INTEGER:
             out.integer = r->integer;
             break;
-        case REDIS_REPLY_STRING:
-        case REDIS_REPLY_STATUS:
+        case GW_REDIS_REPLY_STRING:
+        case GW_REDIS_REPLY_STATUS:
             out.str = r->str;
             out.len = r->len;
             break;
-        case REDIS_REPLY_ARRAY:
+        case GW_REDIS_REPLY_ARRAY:
             out.array = true;
             for (size_t k = 0; k + 1 < r->elements && k / 2 < GW_STORE_PAIRS_MAX; k += 2) {
                 out.fields[out.npairs] = r->element[k]->str;
@@ -2123,12 +1799,12 @@ int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char 
         }
         if (fn)
             fn(ctx, &out);
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (noscript) {
         /* Load them for the caller's next attempt (it resends itself). */
         char err[256];
-        reload_scripts(s, err, sizeof(err));
+        gw_redis_reload_scripts(s->redis, err, sizeof(err));
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
@@ -2141,13 +1817,13 @@ int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
 {
     char first_error[256] = "";
     while (s->pending_replies > 0) {
-        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
+        gw_redis_reply_t *r = next_reply(s, "while writing", errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         s->pending_replies--;
-        if (r->type == REDIS_REPLY_ERROR && !first_error[0])
+        if (r->type == GW_REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error), "%s", r->str);
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
@@ -2164,13 +1840,13 @@ int gw_store_hdel(gw_store_t *s, const char *key, const char *field, char *errst
         return rc;
     const char *argv[3] = {"HDEL", key, field};
     size_t lens[3] = {4, strlen(key), strlen(field)};
-    redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
-    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+    rc = r->type == GW_REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
     if (rc != GW_STORE_OK)
         snprintf(errstr, errstr_size, "redis: HDEL %s: %s", key, r->str);
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
@@ -2186,28 +1862,28 @@ int gw_store_stream_read(gw_store_t *s, const char *key, char *last_id, int bloc
     size_t lens[6];
     for (int i = 0; i < 6; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *r = command_argv(s, 6, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 6, argv, lens, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (r->type == GW_REDIS_REPLY_ERROR) {
         snprintf(errstr, errstr_size, "redis: XREAD %s: %s", key, r->str);
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
         return GW_STORE_ERROR;
     }
     /* [[key, [[id, [f, v, ...]], ...]]] or nil on timeout */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
-        const redisReply *entries = r->element[0]->element[1];
+    if (r->type == GW_REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
+        const gw_redis_reply_t *entries = r->element[0]->element[1];
         for (size_t i = 0; i < entries->elements; i++) {
-            const redisReply *e = entries->element[i];
+            const gw_redis_reply_t *e = entries->element[i];
             if (e->elements != 2)
                 continue;
             const char *id = e->element[0]->str;
             snprintf(last_id, 64, "%s", id);
-            const redisReply *fv = e->element[1];
+            const gw_redis_reply_t *fv = e->element[1];
             for (size_t k = 0; k + 1 < fv->elements; k += 2)
                 fn(ctx, id, fv->element[k]->str, fv->element[k + 1]->str);
         }
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return GW_STORE_OK;
 }
