@@ -68,8 +68,9 @@ static gw_redis_reply_type_t reply_type(const redisReply *h)
         return GW_REDIS_REPLY_NIL;
     default:
         /* RESP3 kinds (hiredis 1.x), never asked for: read as RESP2 would */
-        return h->str ? GW_REDIS_REPLY_STRING
-                      : h->element ? GW_REDIS_REPLY_ARRAY : GW_REDIS_REPLY_NIL;
+        return h->str       ? GW_REDIS_REPLY_STRING
+               : h->element ? GW_REDIS_REPLY_ARRAY
+                            : GW_REDIS_REPLY_NIL;
     }
 }
 
@@ -341,8 +342,7 @@ static int load_scripts(gw_redis_t *r, char *errstr, size_t errstr_size)
         if (!rep)
             return GW_REDIS_DOWN;
         if (rep->type != GW_REDIS_REPLY_STRING || rep->len != 40) {
-            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s",
-                     gw_redis_reply_why(rep));
+            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s", gw_redis_reply_why(rep));
             gw_redis_reply_free(rep);
             return GW_REDIS_ERROR;
         }

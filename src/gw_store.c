@@ -29,6 +29,7 @@ extern const char gw_lua_positions[];
 extern const char gw_lua_alerts[];
 
 enum { SCRIPT_APPLY, SCRIPT_POSITIONS, SCRIPT_ALERTS, SCRIPT_COUNT };
+_Static_assert(SCRIPT_ALERTS == GW_STORE_SCRIPT_ALERTS, "gw_store.h names the alerts script");
 
 /* What a command of an apply is, to account its reply and name it in an
  * error. */
@@ -123,6 +124,11 @@ void gw_store_free(gw_store_t *s)
     gw_map_free(s->roster, NULL);
     free(s->redo);
     free(s);
+}
+
+gw_redis_t *gw_store_redis(gw_store_t *s)
+{
+    return s->redis;
 }
 
 void gw_store_set_read_only(gw_store_t *s)

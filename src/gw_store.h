@@ -30,6 +30,7 @@
 #include "gw_calendar.h"
 #include "gw_coalesce.h"
 #include "gw_config.h"
+#include "gw_redis.h"
 
 #define GW_STORE_OK    0
 #define GW_STORE_DOWN  (-1)
@@ -82,6 +83,16 @@ bool gw_store_connected(const gw_store_t *store);
 
 /* Drops the connection (the next call reconnects). */
 void gw_store_disconnect(gw_store_t *store);
+
+/* The transport under `store` (borrowed, owned by the store), for the
+ * typed stores of the other layouts (gw_alert_store, gw_diag_store) that
+ * share its connection. Connect it with gw_store_connect(), which also
+ * checks the deployment epoch of a new connection. Same thread as the
+ * store. */
+gw_redis_t *gw_store_redis(gw_store_t *store);
+
+/* The index of src/lua/alerts.lua among gw_store_redis()'s scripts. */
+#define GW_STORE_SCRIPT_ALERTS 2
 
 /*
  * The deployment epoch: a random id recorded as field "epoch" of the
