@@ -19,10 +19,7 @@ struct gw_alert_store_s {
     const gw_config_t *cfg;
     gw_store_t *store; /* borrowed: its connection and scripts */
     gw_resp_t resp;
-    size_t pending; /* replies queued, not yet read */
 };
-
-typedef void (*reply_fn)(void *ctx, size_t index, const gw_redis_reply_t *reply);
 
 void gw_alert_record_clear(gw_alert_record_t *rec)
 {
@@ -51,35 +48,21 @@ void gw_alert_store_free(gw_alert_store_t *as)
     free(as);
 }
 
-/* Connects for a queue; a connection lost with replies pending fails
- * (they would be waited for on the new one). */
-static int ready(gw_alert_store_t *as, char *errstr, size_t errstr_size)
-{
-    if (as->pending > 0 && !gw_store_connected(as->store)) {
-        as->pending = 0;
-        snprintf(errstr, errstr_size, "redis: connection lost while queueing alert commands");
-        return GW_STORE_DOWN;
-    }
-    return gw_store_connect(as->store, errstr, errstr_size);
-}
-
 /* Queues the command(s) in as->resp, `replies` of them. */
 static int queue_resp(gw_alert_store_t *as, size_t replies, char *errstr, size_t errstr_size)
 {
-    if (gw_redis_append(gw_store_redis(as->store), &as->resp) != GW_REDIS_OK) {
+    if (gw_redis_queue(gw_store_redis(as->store), &as->resp, replies) != GW_REDIS_OK) {
         snprintf(errstr, errstr_size, "redis: cannot queue an alert command (out of memory)");
         gw_store_disconnect(as->store);
-        as->pending = 0;
         return GW_STORE_ERROR;
     }
-    as->pending += replies;
     return GW_STORE_OK;
 }
 
 static int queue_argv(gw_alert_store_t *as, int argc, const char *const *argv, const size_t *lens,
                       char *errstr, size_t errstr_size)
 {
-    int rc = ready(as, errstr, errstr_size);
+    int rc = gw_store_connect(as->store, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
     gw_resp_begin(&as->resp);
@@ -99,48 +82,21 @@ static int begin_alerts(gw_alert_store_t *as, const gw_alert_ref_t *ref)
         return -1;
     gw_resp_begin(&as->resp);
     gw_resp_arg(&as->resp, "EVALSHA", 7);
-    gw_resp_arg(&as->resp,
-                gw_redis_script_sha(gw_store_redis(as->store), GW_STORE_SCRIPT_ALERTS), 40);
+    gw_resp_arg(&as->resp, gw_redis_script_sha(gw_store_redis(as->store), GW_STORE_SCRIPT_ALERTS),
+                40);
     gw_resp_arg(&as->resp, "1", 1);
     gw_resp_arg_str(&as->resp, key);
     return 0;
 }
 
-/* Waits for every queued reply, handing each to `fn` (may be NULL).
- * GW_STORE_ERROR when any reply was an error (after all were read; scripts
- * lost by Redis are loaded again for the caller's next attempt). */
-static int flush_with(gw_alert_store_t *as, reply_fn fn, void *ctx, char *errstr,
+/* Waits for every queued reply, handing each to `fn` (may be NULL). */
+static int flush_with(gw_alert_store_t *as, gw_redis_reply_fn fn, void *ctx, char *errstr,
                       size_t errstr_size)
 {
-    char first_error[256] = "";
-    bool noscript = false;
-    gw_redis_t *redis = gw_store_redis(as->store);
-    for (size_t i = 0; as->pending > 0; i++) {
-        gw_redis_reply_t *r = gw_redis_get_reply(redis, "while writing", errstr, errstr_size);
-        if (!r) {
-            gw_store_disconnect(as->store);
-            as->pending = 0;
-            return GW_STORE_DOWN;
-        }
-        as->pending--;
-        if (r->type == GW_REDIS_REPLY_ERROR) {
-            noscript |= gw_redis_reply_is_noscript(r);
-            if (!first_error[0])
-                snprintf(first_error, sizeof(first_error), "%s", r->str);
-        }
-        if (fn)
-            fn(ctx, i, r);
-        gw_redis_reply_free(r);
-    }
-    if (noscript) {
-        char err[256];
-        gw_redis_reload_scripts(redis, err, sizeof(err));
-    }
-    if (first_error[0]) {
-        snprintf(errstr, errstr_size, "redis: %s", first_error);
-        return GW_STORE_ERROR;
-    }
-    return GW_STORE_OK;
+    int rc = gw_redis_flush(gw_store_redis(as->store), fn, ctx, errstr, errstr_size);
+    if (rc == GW_REDIS_DOWN)
+        gw_store_disconnect(as->store);
+    return rc;
 }
 
 int gw_alert_store_flush(gw_alert_store_t *as, char *errstr, size_t errstr_size)
@@ -217,8 +173,7 @@ static void parse_state(void *ctx, size_t index, const gw_redis_reply_t *r)
 }
 
 int gw_alert_store_load(gw_alert_store_t *as, const gw_alert_ref_t *refs,
-                        gw_alert_record_t *const *recs, size_t n, char *errstr,
-                        size_t errstr_size)
+                        gw_alert_record_t *const *recs, size_t n, char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < n; i++) {
         gw_alert_record_clear(recs[i]);
@@ -272,7 +227,7 @@ static void arg_u64_field(gw_resp_t *b, const char *kind, const char *field, uin
 static int queue_cas(gw_alert_store_t *as, const gw_alert_save_t *w, char *errstr,
                      size_t errstr_size)
 {
-    int rc = ready(as, errstr, errstr_size);
+    int rc = gw_store_connect(as->store, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
     gw_resp_t *b = &as->resp;
@@ -385,7 +340,7 @@ int gw_alert_store_queue_delivered(gw_alert_store_t *as, const gw_alert_ref_t *r
                                    gw_alert_kind_t kind, uint64_t msgno, const char *json,
                                    char *errstr, size_t errstr_size)
 {
-    int rc = ready(as, errstr, errstr_size);
+    int rc = gw_store_connect(as->store, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
     if (begin_alerts(as, ref) != 0) {

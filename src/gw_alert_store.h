@@ -54,9 +54,9 @@ void gw_alert_record_clear(gw_alert_record_t *rec);
 /* A compare-and-set of one alert state. */
 typedef struct {
     gw_alert_ref_t ref;
-    uint64_t version;            /* the version read: the write wins only if it is still it */
-    const gw_alert_state_t *st;  /* GW_ALERT_KINDS states; those of `kinds` are written */
-    unsigned kinds;              /* bit k: kind k is enabled */
+    uint64_t version;           /* the version read: the write wins only if it is still it */
+    const gw_alert_state_t *st; /* GW_ALERT_KINDS states; those of `kinds` are written */
+    unsigned kinds;             /* bit k: kind k is enabled */
     const uint8_t *fresh[GW_ALERT_KINDS]; /* per kind, the message decided now (NULL: none) */
     size_t fresh_len[GW_ALERT_KINDS];
     const char *sender; /* this alerter's id, written with each fresh message */
@@ -74,8 +74,7 @@ void gw_alert_store_free(gw_alert_store_t *as);
 /* Reads the `n` states of `refs` into `recs[i]` (cleared first; a missing
  * state reads as all zero), in one round trip. */
 int gw_alert_store_load(gw_alert_store_t *as, const gw_alert_ref_t *refs,
-                        gw_alert_record_t *const *recs, size_t n, char *errstr,
-                        size_t errstr_size);
+                        gw_alert_record_t *const *recs, size_t n, char *errstr, size_t errstr_size);
 
 /* Writes the `n` states by compare-and-set, in one round trip; won[i] says
  * whether save i was written (false also when Redis refused it: then the

@@ -42,6 +42,7 @@ struct gw_redis_s {
     bool read_only;   /* readers: no SCRIPT LOAD on connect */
     bool nonblocking; /* the socket is O_NONBLOCK (the engine is pumping) */
     bool unsent;      /* hiredis' output buffer holds bytes not yet written */
+    size_t pending;   /* replies owed to gw_redis_flush() */
 };
 
 /* ---- replies ----------------------------------------------------------- */
@@ -191,6 +192,7 @@ void gw_redis_disconnect(gw_redis_t *r)
         redisFree(r->ctx);
         r->ctx = NULL;
     }
+    r->pending = 0; /* their commands are lost with the connection */
     r->nonblocking = false;
     r->unsent = false;
 }
@@ -275,16 +277,6 @@ int gw_redis_append(gw_redis_t *r, gw_resp_t *resp)
     return GW_REDIS_OK;
 }
 
-int gw_redis_append_argv(gw_redis_t *r, int argc, const char *const *argv, const size_t *lens)
-{
-    if (!r->ctx || redisAppendCommandArgv(r->ctx, argc, (const char **)argv, lens) != REDIS_OK) {
-        gw_redis_disconnect(r);
-        return GW_REDIS_ERROR;
-    }
-    r->unsent = true;
-    return GW_REDIS_OK;
-}
-
 /* The next reply, blocking; `fmt` formats the failure with hiredis'
  * reason. */
 static gw_redis_reply_t *get_reply(gw_redis_t *r, const char *lost, char *errstr,
@@ -328,6 +320,48 @@ gw_redis_reply_t *gw_redis_command_resp(gw_redis_t *r, gw_resp_t *resp, char *er
         return NULL;
     }
     return get_reply(r, "", errstr, errstr_size);
+}
+
+int gw_redis_queue(gw_redis_t *r, gw_resp_t *resp, size_t nreplies)
+{
+    int rc = gw_redis_append(r, resp);
+    if (rc == GW_REDIS_OK)
+        r->pending += nreplies;
+    return rc;
+}
+
+size_t gw_redis_pending(const gw_redis_t *r)
+{
+    return r->pending;
+}
+
+int gw_redis_flush(gw_redis_t *r, gw_redis_reply_fn fn, void *ctx, char *errstr, size_t errstr_size)
+{
+    char first_error[256] = "";
+    bool noscript = false;
+    for (size_t i = 0; r->pending > 0; i++) {
+        gw_redis_reply_t *rep = gw_redis_get_reply(r, "while writing", errstr, errstr_size);
+        if (!rep)
+            return GW_REDIS_DOWN;
+        r->pending--;
+        if (rep->type == GW_REDIS_REPLY_ERROR) {
+            noscript |= gw_redis_reply_is_noscript(rep);
+            if (!first_error[0])
+                snprintf(first_error, sizeof(first_error), "%s", rep->str);
+        }
+        if (fn)
+            fn(ctx, i, rep);
+        gw_redis_reply_free(rep);
+    }
+    if (noscript) {
+        char err[256];
+        gw_redis_reload_scripts(r, err, sizeof(err));
+    }
+    if (first_error[0]) {
+        snprintf(errstr, errstr_size, "redis: %s", first_error);
+        return GW_REDIS_ERROR;
+    }
+    return GW_REDIS_OK;
 }
 
 /* ---- scripts ----------------------------------------------------------- */

@@ -143,9 +143,6 @@ gw_redis_reply_t *gw_redis_command_argv(gw_redis_t *r, int argc, const char *con
  * dropped: what was queued before is lost). Must be connected. */
 int gw_redis_append(gw_redis_t *r, gw_resp_t *resp);
 
-/* Queues a command given as argv (binary-safe, copied). As gw_redis_append. */
-int gw_redis_append_argv(gw_redis_t *r, int argc, const char *const *argv, const size_t *lens);
-
 /* Sends what is queued and waits for the next reply (caller frees). NULL
  * after dropping the connection, `errstr` saying what was lost while
  * `doing` ("while writing"). */
@@ -156,6 +153,30 @@ gw_redis_reply_t *gw_redis_get_reply(gw_redis_t *r, const char *doing, char *err
  * NULL after dropping the connection. */
 gw_redis_reply_t *gw_redis_command_resp(gw_redis_t *r, gw_resp_t *resp, char *errstr,
                                         size_t errstr_size);
+
+/* ---- queued commands, replies read together ---------------------------- */
+
+/* Queues the `nreplies` commands written in `resp` (whole), then resets
+ * `resp`; their replies are owed to gw_redis_flush(). Must be connected.
+ * GW_REDIS_OK, or GW_REDIS_ERROR when `resp`
+ * had a memory error or the queue cannot grow (the connection is dropped). */
+int gw_redis_queue(gw_redis_t *r, gw_resp_t *resp, size_t nreplies);
+
+/* Replies owed by gw_redis_queue*() and not yet read. */
+size_t gw_redis_pending(const gw_redis_t *r);
+
+/* One reply of a flush: `index` counts from 0 for the first reply the
+ * flush reads; `reply` is borrowed for the call. */
+typedef void (*gw_redis_reply_fn)(void *ctx, size_t index, const gw_redis_reply_t *reply);
+
+/* Reads every owed reply, handing each to `fn` (may be NULL), whoever
+ * queued it (queue and flush in one owner's order). GW_REDIS_OK;
+ * GW_REDIS_ERROR when a reply was an error (after all were read, `errstr`
+ * naming the first; scripts lost by Redis are loaded again for the
+ * caller's next attempt); GW_REDIS_DOWN when the connection broke (it is
+ * dropped, and with it what was owed). */
+int gw_redis_flush(gw_redis_t *r, gw_redis_reply_fn fn, void *ctx, char *errstr,
+                   size_t errstr_size);
 
 /* ---- the pipelined non-blocking engine ------------------------------- */
 

@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +78,10 @@ struct gw_store_s {
     size_t ofield_len;
     gw_redo_t *redo;
     size_t nredo, redocap;
-    size_t pending_replies; /* queued by gw_store_queue_hash, read by gw_store_flush */
-    int64_t now_ms;         /* wall clock of the batch being applied (TTL bookkeeping) */
-    gw_map_t *roster;       /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
-    char epoch[64];         /* the deployment epoch known, "" none */
-    bool read_only;         /* readers: no SCRIPT LOAD on connect */
+    int64_t now_ms;   /* wall clock of the batch being applied (TTL bookkeeping) */
+    gw_map_t *roster; /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
+    char epoch[64];   /* the deployment epoch known, "" none */
+    bool read_only;   /* readers: no SCRIPT LOAD on connect */
 };
 
 /* The scripts, by SCRIPT_* index (gw_redis loads them at each connect). */
@@ -145,7 +145,6 @@ bool gw_store_connected(const gw_store_t *s)
 void gw_store_disconnect(gw_store_t *s)
 {
     gw_redis_disconnect(s->redis);
-    s->pending_replies = 0;
 }
 
 /* Sends "<cmd> <key>" and returns its reply (free with freeReplyObject)
@@ -1684,175 +1683,162 @@ int gw_store_read_entities(gw_store_t *s, gw_entity_read_t *reads, size_t n, int
     return with_scripts(s, read_once, &rd, errstr, errstr_size);
 }
 
-int gw_store_queue_hash(gw_store_t *s, const gw_hash_write_t *w, char *errstr, size_t errstr_size)
-{
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    gw_resp_t *b = &s->resp;
-    gw_resp_begin(b);
-    gw_resp_arg(b, "MULTI", 5);
-    gw_resp_end(b);
-    gw_resp_begin(b);
-    gw_resp_arg(b, "DEL", 3);
-    gw_resp_arg_str(b, w->key);
-    gw_resp_end(b);
-    s->pending_replies += 2;
-    if (w->nfields) {
-        gw_resp_begin(b);
-        gw_resp_arg(b, "HSET", 4);
-        gw_resp_arg_str(b, w->key);
-        for (size_t f = 0; f < w->nfields; f++) {
-            gw_resp_arg_str(b, w->fields[f]);
-            gw_resp_arg_str(b, w->values[f]);
-        }
-        gw_resp_end(b);
-        s->pending_replies++;
-        if (w->ttl_ms > 0) {
-            gw_resp_begin(b);
-            gw_resp_arg(b, "PEXPIRE", 7);
-            gw_resp_arg_str(b, w->key);
-            gw_resp_arg_i64(b, w->ttl_ms);
-            gw_resp_end(b);
-            s->pending_replies++;
-        }
-    }
-    gw_resp_begin(b);
-    gw_resp_arg(b, "EXEC", 4);
-    gw_resp_end(b);
-    s->pending_replies++;
-    if (send_resp(s) != 0) {
-        snprintf(errstr, errstr_size, "redis: cannot build a hash write (out of memory)");
-        gw_store_disconnect(s);
-        return GW_STORE_ERROR;
-    }
-    return GW_STORE_OK;
-}
+/* ---- rosters and tenant times, written by the evaluator ----------------- */
 
-int gw_store_queue_argv(gw_store_t *s, int argc, const char *const *argv, const size_t *lens,
-                        char *errstr, size_t errstr_size)
+/* Queues the one command in s->resp, its reply owed to gw_store_flush(). */
+static int queue_resp(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    if (gw_redis_append_argv(s->redis, argc, argv, lens) != GW_REDIS_OK) {
+    if (gw_redis_queue(s->redis, &s->resp, 1) != GW_REDIS_OK) {
         snprintf(errstr, errstr_size, "redis: cannot queue a command (out of memory)");
         gw_store_disconnect(s);
         return GW_STORE_ERROR;
     }
-    s->pending_replies++;
     return GW_STORE_OK;
 }
 
-int gw_store_queue_alerts(gw_store_t *s, const char *key, int argc, const char *const *argv,
-                          const size_t *lens, char *errstr, size_t errstr_size)
+/* Connects and writes the team roster key of `tenant`, `team` into `key`. */
+static int team_key(gw_store_t *s, const char *tenant, const char *team, char *key, char *errstr,
+                    size_t errstr_size)
 {
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    gw_resp_t *b = &s->resp;
-    begin_evalsha(s, SCRIPT_ALERTS, 1);
-    gw_resp_arg_str(b, key);
-    for (int i = 0; i < argc; i++)
-        gw_resp_arg(b, argv[i], lens[i]);
-    gw_resp_end(b);
-    if (send_resp(s) != 0) {
-        snprintf(errstr, errstr_size, "redis: cannot queue the alerts script (out of memory)");
-        gw_store_disconnect(s);
+    if (gw_keys_team_reps(key, GW_KEY_MAX, s->cfg->key_prefix, tenant, team) < 0) {
+        snprintf(errstr, errstr_size, "roster key of team %s:%s is too long", tenant, team);
         return GW_STORE_ERROR;
     }
-    s->pending_replies++;
     return GW_STORE_OK;
 }
 
-int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char *errstr,
-                           size_t errstr_size)
+int gw_store_queue_team_member(gw_store_t *s, const char *tenant, const char *team, const char *rep,
+                               int32_t partition, char *errstr, size_t errstr_size)
 {
-    char first_error[256] = "";
-    bool noscript = false;
-    for (size_t i = 0; s->pending_replies > 0; i++) {
-        gw_redis_reply_t *r = next_reply(s, "while writing", errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        s->pending_replies--;
-        gw_store_reply_t out = {.index = i};
-        switch (r->type) {
-        case GW_REDIS_REPLY_ERROR:
-            out.error = r->str;
-            noscript |= gw_redis_reply_is_noscript(r);
-            if (!first_error[0])
-                snprintf(first_error, sizeof(first_error), "%s", r->str);
-            break;
-        case GW_REDIS_REPLY_INTEGER:
-            out.integer = r->integer;
-            break;
-        case GW_REDIS_REPLY_STRING:
-        case GW_REDIS_REPLY_STATUS:
-            out.str = r->str;
-            out.len = r->len;
-            break;
-        case GW_REDIS_REPLY_ARRAY:
-            out.array = true;
-            for (size_t k = 0; k + 1 < r->elements && k / 2 < GW_STORE_PAIRS_MAX; k += 2) {
-                out.fields[out.npairs] = r->element[k]->str;
-                out.values[out.npairs] = r->element[k + 1]->str;
-                out.value_lens[out.npairs] = r->element[k + 1]->len;
-                out.npairs++;
-            }
-            break;
-        default:
-            break;
+    char key[GW_KEY_MAX];
+    int rc = team_key(s, tenant, team, key, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    gw_resp_begin(&s->resp);
+    gw_resp_arg(&s->resp, "HSET", 4);
+    gw_resp_arg_str(&s->resp, key);
+    gw_resp_arg_str(&s->resp, rep);
+    gw_resp_arg_i64(&s->resp, partition);
+    gw_resp_end(&s->resp);
+    return queue_resp(s, errstr, errstr_size);
+}
+
+int gw_store_queue_team_forget(gw_store_t *s, const char *tenant, const char *team, const char *rep,
+                               char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    int rc = team_key(s, tenant, team, key, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    gw_resp_begin(&s->resp);
+    gw_resp_arg(&s->resp, "HDEL", 4);
+    gw_resp_arg_str(&s->resp, key);
+    gw_resp_arg_str(&s->resp, rep);
+    gw_resp_end(&s->resp);
+    return queue_resp(s, errstr, errstr_size);
+}
+
+int gw_store_queue_tenant_times(gw_store_t *s, const char *tenant, int64_t newest, int64_t earliest,
+                                char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    for (int first = 0; first < 2; first++) {
+        char key[GW_KEY_MAX];
+        gw_keys_tenant_clock(key, sizeof(key), s->cfg->key_prefix, first);
+        gw_resp_begin(&s->resp);
+        gw_resp_arg(&s->resp, "ZADD", 4);
+        gw_resp_arg_str(&s->resp, key);
+        gw_resp_arg(&s->resp, first ? "LT" : "GT", 2);
+        gw_resp_arg_i64(&s->resp, first ? earliest : newest);
+        gw_resp_arg_str(&s->resp, tenant);
+        gw_resp_end(&s->resp);
+        rc = queue_resp(s, errstr, errstr_size);
+        if (rc != GW_STORE_OK)
+            return rc;
+    }
+    return GW_STORE_OK;
+}
+
+/* A ZSCORE reply: the clock (its score), or -1 (none, or refused). */
+static void tenant_time_reply(void *ctx, size_t index, const gw_redis_reply_t *r)
+{
+    gw_tenant_times_t *t = &((gw_tenant_times_t *)ctx)[index / 2];
+    int64_t v = -1;
+    if (r->type == GW_REDIS_REPLY_STRING) {
+        char *end;
+        double d = strtod(r->str, &end);
+        if (end != r->str && isfinite(d))
+            v = (int64_t)d;
+    }
+    if (index % 2 == 0)
+        t->clock = v;
+    else
+        t->first = v;
+}
+
+int gw_store_read_tenant_times(gw_store_t *s, gw_tenant_times_t *times, size_t n, char *errstr,
+                               size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        times[i].clock = times[i].first = -1;
+        for (int first = 0; first < 2; first++) {
+            char key[GW_KEY_MAX];
+            gw_keys_tenant_clock(key, sizeof(key), s->cfg->key_prefix, first);
+            gw_resp_begin(&s->resp);
+            gw_resp_arg(&s->resp, "ZSCORE", 6);
+            gw_resp_arg_str(&s->resp, key);
+            gw_resp_arg_str(&s->resp, times[i].tenant);
+            gw_resp_end(&s->resp);
+            rc = queue_resp(s, errstr, errstr_size);
+            if (rc != GW_STORE_OK)
+                return rc;
         }
-        if (fn)
-            fn(ctx, &out);
-        gw_redis_reply_free(r);
     }
-    if (noscript) {
-        /* Load them for the caller's next attempt (it resends itself). */
-        char err[256];
-        gw_redis_reload_scripts(s->redis, err, sizeof(err));
-    }
-    if (first_error[0]) {
-        snprintf(errstr, errstr_size, "redis: %s", first_error);
-        return GW_STORE_ERROR;
-    }
-    return GW_STORE_OK;
+    rc = gw_redis_flush(s->redis, tenant_time_reply, times, errstr, errstr_size);
+    if (rc == GW_REDIS_DOWN)
+        gw_store_disconnect(s);
+    return rc;
 }
 
-int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
-{
-    char first_error[256] = "";
-    while (s->pending_replies > 0) {
-        gw_redis_reply_t *r = next_reply(s, "while writing", errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        s->pending_replies--;
-        if (r->type == GW_REDIS_REPLY_ERROR && !first_error[0])
-            snprintf(first_error, sizeof(first_error), "%s", r->str);
-        gw_redis_reply_free(r);
-    }
-    if (first_error[0]) {
-        snprintf(errstr, errstr_size, "redis: %s", first_error);
-        return GW_STORE_ERROR;
-    }
-    return GW_STORE_OK;
-}
-
-int gw_store_hdel(gw_store_t *s, const char *key, const char *field, char *errstr,
-                  size_t errstr_size)
+int gw_store_roster_forget(gw_store_t *s, const char *topic, int32_t partition, const char *tenant,
+                           const char *rep, char *errstr, size_t errstr_size)
 {
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
+    char key[GW_KEY_MAX], field[2 * GW_ID_MAX + 2];
+    if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0) {
+        snprintf(errstr, errstr_size, "roster key of topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    snprintf(field, sizeof(field), "%s:%s", tenant, rep);
     const char *argv[3] = {"HDEL", key, field};
     size_t lens[3] = {4, strlen(key), strlen(field)};
     gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
-    if (!r)
+    if (!r) {
+        gw_store_disconnect(s);
         return GW_STORE_DOWN;
+    }
     rc = r->type == GW_REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
     if (rc != GW_STORE_OK)
         snprintf(errstr, errstr_size, "redis: HDEL %s: %s", key, r->str);
     gw_redis_reply_free(r);
+    return rc;
+}
+
+int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
+{
+    int rc = gw_redis_flush(s->redis, NULL, NULL, errstr, errstr_size);
+    if (rc == GW_REDIS_DOWN)
+        gw_store_disconnect(s);
     return rc;
 }
 

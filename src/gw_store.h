@@ -224,58 +224,41 @@ typedef struct {
 int gw_store_read_entities(gw_store_t *store, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
                            char *errstr, size_t errstr_size);
 
-/* A hash to write whole with gw_store_queue_hash(). */
-typedef struct {
-    const char *key;
-    const char *const *fields;
-    const char *const *values;
-    size_t nfields;
-    int64_t ttl_ms; /* 0: no expiry */
-} gw_hash_write_t;
+/* Queues (reply read by gw_store_flush()) that rep `rep` of team `team`
+ * of `tenant` is on `partition` (the team's roster, gw_keys_team_reps). */
+int gw_store_queue_team_member(gw_store_t *store, const char *tenant, const char *team,
+                               const char *rep, int32_t partition, char *errstr,
+                               size_t errstr_size);
 
-/* Queues the atomic replacement of one hash (MULTI: DEL, HSET, PEXPIRE,
- * EXEC) without waiting for Redis; the arguments are copied. Call
- * gw_store_flush() before any other store function. Returns GW_STORE_OK or a
- * failure (then nothing of the queued writes is known to have happened). */
-int gw_store_queue_hash(gw_store_t *store, const gw_hash_write_t *write, char *errstr,
-                        size_t errstr_size);
+/* Queues that rep `rep` left the roster of team `team` of `tenant`. */
+int gw_store_queue_team_forget(gw_store_t *store, const char *tenant, const char *team,
+                               const char *rep, char *errstr, size_t errstr_size);
 
-/* Waits for the replies of every queued write. */
+/* Queues a batch's newest and earliest event times of `tenant` into the
+ * tenants' clocks (ZADD GT and LT; gw_keys_tenant_clock). */
+int gw_store_queue_tenant_times(gw_store_t *store, const char *tenant, int64_t newest,
+                                int64_t earliest, char *errstr, size_t errstr_size);
+
+/* Waits for the replies of everything queued on the connection (by this
+ * store or a typed store sharing it). GW_STORE_ERROR when any reply was an
+ * error, after all were read. */
 int gw_store_flush(gw_store_t *store, char *errstr, size_t errstr_size);
 
-/* Queues any command without waiting (arguments copied). */
-int gw_store_queue_argv(gw_store_t *store, int argc, const char *const *argv, const size_t *lens,
-                        char *errstr, size_t errstr_size);
-
-/* Queues a call of the alerts script (src/lua/alerts.lua) on `key` with
- * `argc` ARGV (binary-safe). */
-int gw_store_queue_alerts(gw_store_t *store, const char *key, int argc, const char *const *argv,
-                          const size_t *lens, char *errstr, size_t errstr_size);
-
-#define GW_STORE_PAIRS_MAX 128
-
-/* One reply, as handed to a gw_store_reply_fn: valid during the call. */
+/* A tenant's times as read by gw_store_read_tenant_times(). */
 typedef struct {
-    size_t index;      /* 0 for the first queued command */
-    const char *error; /* non-NULL for an error reply */
-    long long integer;
-    const char *str; /* string or status reply */
-    size_t len;
-    bool array; /* an array reply, read as field/value pairs (HGETALL) */
-    const char *fields[GW_STORE_PAIRS_MAX];
-    const char *values[GW_STORE_PAIRS_MAX];
-    size_t value_lens[GW_STORE_PAIRS_MAX];
-    size_t npairs;
-} gw_store_reply_t;
+    const char *tenant; /* in, borrowed */
+    int64_t clock;      /* out: newest event time applied, -1 none */
+    int64_t first;      /* out: earliest event time applied, -1 none */
+} gw_tenant_times_t;
 
-typedef void (*gw_store_reply_fn)(void *ctx, const gw_store_reply_t *reply);
+/* Reads the clocks of `n` tenants, in one round trip. */
+int gw_store_read_tenant_times(gw_store_t *store, gw_tenant_times_t *times, size_t n, char *errstr,
+                               size_t errstr_size);
 
-/* Waits for every queued command's reply, handing each to `fn` (may be
- * NULL). Returns GW_STORE_ERROR when any reply was an error (after all
- * replies were read; scripts lost by Redis are loaded again for the next
- * attempt), GW_STORE_DOWN when the connection broke. */
-int gw_store_flush_replies(gw_store_t *store, gw_store_reply_fn fn, void *ctx, char *errstr,
-                           size_t errstr_size);
+/* Removes rep `tenant`:`rep` from the roster of `partition` of `topic`
+ * (its keys expired), waiting for Redis. */
+int gw_store_roster_forget(gw_store_t *store, const char *topic, int32_t partition,
+                           const char *tenant, const char *rep, char *errstr, size_t errstr_size);
 
 /* Callback for gw_store_stream_read: one entry's id and one of its fields. */
 typedef int (*gw_store_entry_fn)(void *ctx, const char *id, const char *field, const char *value);
@@ -285,10 +268,6 @@ typedef int (*gw_store_entry_fn)(void *ctx, const char *id, const char *field, c
  * buffer of 64 bytes). */
 int gw_store_stream_read(gw_store_t *store, const char *key, char *last_id, int block_ms,
                          gw_store_entry_fn fn, void *ctx, char *errstr, size_t errstr_size);
-
-/* HDEL `field` of `key`. */
-int gw_store_hdel(gw_store_t *store, const char *key, const char *field, char *errstr,
-                  size_t errstr_size);
 
 /* Callback for gw_store_read_hash: one field and value (not NUL-terminated
  * beyond their lengths... they are, for convenience). Return non-zero to
