@@ -592,8 +592,8 @@ static int build_periods(gw_store_t *s, const gw_coalesce_t *batch, const gw_del
         int nfields;
     } keys[3 * 8];
     int nkeys = 0;
-    for (int32_t i = d->pcells; i >= 0; i = gw_coalesce_period_cell(batch, i)->next) {
-        const gw_period_cell_t *p = gw_coalesce_period_cell(batch, i);
+    gw_coalesce_iter_t it = gw_coalesce_period_cells(batch, d);
+    for (const gw_period_cell_t *p; (p = gw_coalesce_next_period_cell(&it));) {
         int k = 0;
         while (k < nkeys && (keys[k].kind != p->kind || keys[k].first != p->first_day))
             k++;
@@ -616,8 +616,8 @@ static int build_periods(gw_store_t *s, const gw_coalesce_t *batch, const gw_del
             return -1;
         gw_resp_arg_str(r, key);
         gw_resp_arg_i64(r, keys[k].nfields);
-        for (int32_t i = d->pcells; i >= 0; i = gw_coalesce_period_cell(batch, i)->next) {
-            const gw_period_cell_t *p = gw_coalesce_period_cell(batch, i);
+        it = gw_coalesce_period_cells(batch, d);
+        for (const gw_period_cell_t *p; (p = gw_coalesce_next_period_cell(&it));) {
             if (p->kind != keys[k].kind || p->first_day != keys[k].first)
                 continue;
             if (s->metric_len[p->metric] == 0)
@@ -634,11 +634,12 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
     const gw_config_t *cfg = s->cfg;
     gw_resp_t *r = &s->resp;
     int nparts = 0;
-    for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next)
+    gw_coalesce_iter_t parts = gw_coalesce_parts(batch, d);
+    while (gw_coalesce_next_part(&parts))
         nparts++;
     gw_resp_arg_i64(r, nparts);
-    for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next) {
-        const gw_delta_part_t *part = gw_coalesce_part(batch, p);
+    parts = gw_coalesce_parts(batch, d);
+    for (const gw_delta_part_t *part; (part = gw_coalesce_next_part(&parts));) {
         build_offset_field(s, part->partition);
         gw_resp_arg_i64(r, part->min_offset);
         gw_resp_arg_i64(r, part->max_offset);
@@ -660,8 +661,8 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
          * src/lua/apply.lua) go to the totals only: they are named by the
          * sums alone. */
         int64_t open = gw_window_bucket(win, d->wm_ms);
-        for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
-            const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
+        gw_coalesce_iter_t cells = gw_coalesce_cells(batch, d, w);
+        for (const gw_delta_cell_t *cell; (cell = gw_coalesce_next_cell(&cells));) {
             if (s->metric_len[cell->metric] == 0)
                 return -1;
             int k = 0;
@@ -695,8 +696,8 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
             gw_resp_arg(r, s->metric_name[m] + 1, s->metric_len[m] - 1);
             gw_resp_arg_i64(r, sums[k].sum);
         }
-        for (int32_t c = d->cells[w]; c >= 0 && ncells > 0; c = gw_coalesce_cell(batch, c)->next) {
-            const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
+        cells = gw_coalesce_cells(batch, d, w);
+        for (const gw_delta_cell_t *cell; ncells > 0 && (cell = gw_coalesce_next_cell(&cells));) {
             if (cell->bucket >= open)
                 continue;
             int m = cell->metric;
@@ -714,16 +715,19 @@ static int build_call(gw_store_t *s, const gw_coalesce_t *batch, size_t lo, size
     const gw_config_t *cfg = s->cfg;
     gw_resp_t *r = &s->resp;
     begin_evalsha(s, SCRIPT_APPLY, (int64_t)(hi - lo) * (1 + 2 * cfg->nwindows));
-    for (size_t i = lo; i < hi; i++) {
-        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+    gw_coalesce_iter_t it = gw_coalesce_deltas(batch, lo);
+    gw_coalesce_iter_limit(&it, hi - lo);
+    for (const gw_delta_t *d; (d = gw_coalesce_next(&it, NULL));) {
         gw_entity_t e = {d->kind, d->tenant, d->id};
         if (build_keys(s, &e) != 0)
             return -1;
     }
     build_head(s, "apply");
     gw_resp_arg_i64(r, (int64_t)(hi - lo));
-    for (size_t i = lo; i < hi; i++)
-        if (build_entity(s, batch, gw_coalesce_delta(batch, i)) != 0)
+    it = gw_coalesce_deltas(batch, lo);
+    gw_coalesce_iter_limit(&it, hi - lo);
+    for (const gw_delta_t *d; (d = gw_coalesce_next(&it, NULL));)
+        if (build_entity(s, batch, d) != 0)
             return -1;
     return gw_resp_end(r);
 }
@@ -734,7 +738,11 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
                         const char *topic, bool *queued)
 {
     char key[GW_KEY_MAX];
-    int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
+    gw_coalesce_iter_t parts = gw_coalesce_parts(batch, d);
+    const gw_delta_part_t *head = gw_coalesce_next_part(&parts);
+    if (!head)
+        return -1; /* cannot be: a delta covers at least one offset */
+    int32_t partition = head->partition;
     /* "<partition>|<tenant>:<rep>|<team>", copied (not printed: every rep
      * of every batch is looked up) */
     char known[3 * GW_ID_MAX + 24];
@@ -793,23 +801,23 @@ static int build_tenant_clocks(gw_store_t *s, const gw_coalesce_t *batch)
     char key[GW_KEY_MAX], first_key[GW_KEY_MAX];
     gw_keys_tenant_clock(key, sizeof(key), s->cfg->key_prefix, false);
     gw_keys_tenant_clock(first_key, sizeof(first_key), s->cfg->key_prefix, true);
-    size_t n = gw_coalesce_count(batch);
     int built = 0;
-    for (size_t i = 0; i < n; i++) {
-        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+    gw_coalesce_iter_t it = gw_coalesce_deltas(batch, 0);
+    size_t i;
+    for (const gw_delta_t *d; (d = gw_coalesce_next(&it, &i));) {
         if (d->kind != GW_ENTITY_TEAM || d->nevents == 0)
             continue;
         /* the batch's first team delta of its tenant speaks for the tenant */
         int64_t newest = d->last_event_ms, earliest = d->first_event_ms;
         bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++) {
-            const gw_delta_t *o = gw_coalesce_delta(batch, j);
+        gw_coalesce_iter_t before = gw_coalesce_deltas(batch, 0);
+        gw_coalesce_iter_limit(&before, i);
+        for (const gw_delta_t *o; !seen && (o = gw_coalesce_next(&before, NULL));)
             seen = o->kind == GW_ENTITY_TEAM && o->nevents > 0 && !strcmp(o->tenant, d->tenant);
-        }
         if (seen)
             continue;
-        for (size_t j = i + 1; j < n; j++) {
-            const gw_delta_t *o = gw_coalesce_delta(batch, j);
+        gw_coalesce_iter_t after = gw_coalesce_deltas(batch, i + 1);
+        for (const gw_delta_t *o; (o = gw_coalesce_next(&after, NULL));) {
             if (o->kind != GW_ENTITY_TEAM || o->nevents == 0 || strcmp(o->tenant, d->tenant))
                 continue;
             newest = o->last_event_ms > newest ? o->last_event_ms : newest;
@@ -955,8 +963,10 @@ static int build_piece(gw_store_t *s)
         size_t ce = c + ENTITIES_PER_CALL < end ? c + ENTITIES_PER_CALL : end;
         if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, EXPECT_APPLY, c, ce - c) != 0)
             return -1;
-        for (size_t i = c; i < ce; i++) {
-            const gw_delta_t *d = gw_coalesce_delta(f->batch, i);
+        gw_coalesce_iter_t it = gw_coalesce_deltas(f->batch, c);
+        gw_coalesce_iter_limit(&it, ce - c);
+        size_t i;
+        for (const gw_delta_t *d; (d = gw_coalesce_next(&it, &i));) {
             if (d->kind != GW_ENTITY_REP)
                 continue;
             bool queued;
