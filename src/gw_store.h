@@ -1,7 +1,10 @@
 /*
- * gw_store: every Redis access of gapwatch, behind one module (hiredis 0.14
- * on Debian 12, hiredis 1.x with TLS on Debian 13; a cluster client can
- * replace it here alone).
+ * gw_store: the counting layout of gapwatch in Redis (window totals and
+ * buckets, period totals, entity state, positions and the deployment
+ * epoch, rosters, the tenants' clocks), on the gw_redis transport (which
+ * alone knows hiredis). The alert layout is gw_alert_store's, the
+ * snapshots and export hashes gw_diag_store's; they share this store's
+ * connection (gw_store_redis()).
  *
  * Counting is effectively once: gw_store_apply() sends one Lua script call
  * per entity delta (src/lua/apply.lua), pipelined, and each call applies the
@@ -10,15 +13,19 @@
  * (next offset and stream time per partition) are written only after a
  * batch is acknowledged, with gw_store_positions_write().
  *
+ * Ownership: gw_store_new() borrows the config; gw_store_free() frees the
+ * store and its connection. Batches and strings passed in are borrowed for
+ * the call (gw_store_apply_start: until gw_store_apply_finish).
+ *
  * Failures: a function returns GW_STORE_DOWN when Redis cannot be reached or
  * the connection broke (it is dropped; the next call reconnects), and
  * GW_STORE_ERROR when Redis answered with an error (e.g. OOM). In both cases
  * nothing is known about which scripts ran: retry the whole batch, which is
- * safe. Not thread-safe: one owner.
+ * safe.
  *
- * hiredis writes with write()/send() and OpenSSL without MSG_NOSIGNAL: a
- * process that must outlive a connection the server closed mid-write
- * ignores SIGPIPE (gapwatchd and the test harness do).
+ * Threads: not thread-safe; one owner thread per store (the pipeline has
+ * its own, the evaluator and alerter share the loop's, the CLI its own).
+ * A process must ignore SIGPIPE (see gw_redis.h).
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H
