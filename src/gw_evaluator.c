@@ -526,10 +526,9 @@ static int start_sweep(gw_evaluator_t *ev, char *err, size_t errsize)
         const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
         if (!st->assigned)
             continue;
-        char key[GW_KEY_MAX];
-        gw_keys_roster(key, sizeof(key), ev->cfg->key_prefix, ev->cfg->kafka.topic_events, p);
         roster_ctx_t rc = {ev, p, 0};
-        int rrc = gw_store_read_hash(ev->store, key, roster_field, &rc, err, errsize);
+        int rrc = gw_store_read_roster(ev->store, ev->cfg->kafka.topic_events, p, roster_field, &rc,
+                                       err, errsize);
         if (rrc != GW_STORE_OK)
             return rrc;
     }
@@ -540,20 +539,14 @@ static int start_sweep(gw_evaluator_t *ev, char *err, size_t errsize)
 
 /* ---- evaluating a chunk ------------------------------------------------- */
 
-static int gap_field(void *ctx, const char *field, const char *value)
+static int gap_found(void *ctx, const gw_gap_t *gap)
 {
     gw_evaluator_t *ev = ctx;
-    int partition;
-    long long from, to, stream_ms;
-    if (strncmp(field, "lost:", 5) != 0 ||
-        ev->ngaps == (int)(sizeof(ev->gaps) / sizeof(ev->gaps[0])))
+    if (ev->ngaps == (int)(sizeof(ev->gaps) / sizeof(ev->gaps[0])))
         return 0;
-    if (sscanf(field + 5, "%d:%lld", &partition, &from) != 2 ||
-        sscanf(value, "%lld %lld", &to, &stream_ms) != 2 || to <= from)
-        return 0; /* not a gap record of ours */
-    ev->gaps[ev->ngaps].partition = partition;
-    ev->gaps[ev->ngaps].count = to - from;
-    ev->gaps[ev->ngaps].stream_ms = stream_ms;
+    ev->gaps[ev->ngaps].partition = gap->partition;
+    ev->gaps[ev->ngaps].count = gap->to - gap->from;
+    ev->gaps[ev->ngaps].stream_ms = gap->stream_ms;
     ev->ngaps++;
     return 0;
 }
@@ -1030,9 +1023,8 @@ static int read_teams(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, team_ctx_t
     size_t nreads = 0;
     for (size_t k = 0; k < nteams; k++) {
         team_ctx_t *tc = &teams[k];
-        char key[GW_KEY_MAX];
-        gw_keys_team_reps(key, sizeof(key), ev->cfg->key_prefix, tc->tenant, tc->team);
-        if (gw_store_read_hash(ev->store, key, member_field, tc, err, errsize) != GW_STORE_OK)
+        if (gw_store_read_team(ev->store, tc->tenant, tc->team, member_field, tc, err, errsize) !=
+            GW_STORE_OK)
             return -1;
         for (size_t i = 0; i < n; i++)
             if (team_of[i] == (int)k && add_member(tc, reps[i]->rep) != 0)
@@ -1082,10 +1074,9 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
         goto out;
     }
     /* Retention gaps recorded with the positions mark windows incomplete. */
-    char pkey[GW_KEY_MAX];
-    gw_keys_positions(pkey, sizeof(pkey), ev->cfg->key_prefix, ev->cfg->kafka.topic_events);
     ev->ngaps = 0;
-    if (gw_store_read_hash(ev->store, pkey, gap_field, ev, err, errsize) != GW_STORE_OK)
+    if (gw_store_read_gaps(ev->store, ev->cfg->kafka.topic_events, gap_found, ev, err, errsize) !=
+        GW_STORE_OK)
         goto out;
     if (read_tenant_times(ev, clocks, ntenants, wm, err, errsize) != 0 ||
         read_teams(ev, reps, n, teams, nteams, team_of, err, errsize) != 0)

@@ -1485,6 +1485,60 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
     return GW_STORE_OK;
 }
 
+int gw_store_read_roster(gw_store_t *s, const char *topic, int32_t partition, gw_store_field_fn fn,
+                         void *ctx, char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0) {
+        snprintf(errstr, errstr_size, "roster key of topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_read_hash(s, key, fn, ctx, errstr, errstr_size);
+}
+
+int gw_store_read_team(gw_store_t *s, const char *tenant, const char *team, gw_store_field_fn fn,
+                       void *ctx, char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    if (gw_keys_team_reps(key, sizeof(key), s->cfg->key_prefix, tenant, team) < 0) {
+        snprintf(errstr, errstr_size, "roster key of team %s:%s is too long", tenant, team);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_read_hash(s, key, fn, ctx, errstr, errstr_size);
+}
+
+typedef struct {
+    gw_store_gap_fn fn;
+    void *ctx;
+} gaps_read_t;
+
+/* One field of the positions hash: a gap "lost:<p>:<from>" = "<to>
+ * <stream_ms> <wall_ms>" (as gw_store_record_gap writes it), or skipped. */
+static int gap_field(void *ctx, const char *field, const char *value)
+{
+    const gaps_read_t *g = ctx;
+    int partition;
+    long long from, to, stream_ms;
+    if (strncmp(field, "lost:", 5) != 0)
+        return 0;
+    if (sscanf(field + 5, "%d:%lld", &partition, &from) != 2 ||
+        sscanf(value, "%lld %lld", &to, &stream_ms) != 2 || to <= from)
+        return 0; /* not a gap record of ours */
+    gw_gap_t gap = {partition, from, to, stream_ms};
+    return g->fn(g->ctx, &gap);
+}
+
+int gw_store_read_gaps(gw_store_t *s, const char *topic, gw_store_gap_fn fn, void *ctx,
+                       char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    int rc = positions_key(s, topic, key, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    gaps_read_t g = {fn, ctx};
+    return gw_store_read_hash(s, key, gap_field, &g, errstr, errstr_size);
+}
+
 /* ---- evaluation reads and snapshot writes ------------------------------ */
 
 /* Reads a totals hash (HGETALL reply `r`) into `t`. Returns -1 when

@@ -286,4 +286,29 @@ typedef int (*gw_store_field_fn)(void *ctx, const char *field, const char *value
 int gw_store_read_hash(gw_store_t *store, const char *key, gw_store_field_fn fn, void *ctx,
                        char *errstr, size_t errstr_size);
 
+/* Reads the roster of `partition` of `topic` (gw_keys_roster): `fn` is
+ * called per rep with field "<tenant>:<rep>" and value its team. */
+int gw_store_read_roster(gw_store_t *store, const char *topic, int32_t partition,
+                         gw_store_field_fn fn, void *ctx, char *errstr, size_t errstr_size);
+
+/* Reads the roster of team `team` of `tenant` (gw_keys_team_reps): `fn` is
+ * called per rep with field the rep and value its partition. */
+int gw_store_read_team(gw_store_t *store, const char *tenant, const char *team,
+                       gw_store_field_fn fn, void *ctx, char *errstr, size_t errstr_size);
+
+/* A retention gap recorded by gw_store_record_gap(). */
+typedef struct {
+    int32_t partition;
+    int64_t from, to; /* offsets [from, to) were lost */
+    int64_t stream_ms;
+} gw_gap_t;
+
+/* Called per gap; return non-zero to stop. */
+typedef int (*gw_store_gap_fn)(void *ctx, const gw_gap_t *gap);
+
+/* Reads the retention gaps recorded in the positions hash of `topic`
+ * (fields that are not a well-formed gap record are skipped). */
+int gw_store_read_gaps(gw_store_t *store, const char *topic, gw_store_gap_fn fn, void *ctx,
+                       char *errstr, size_t errstr_size);
+
 #endif
