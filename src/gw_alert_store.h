@@ -14,8 +14,10 @@
  *
  * Errors: GW_STORE_OK, GW_STORE_DOWN (no connection; dropped) or
  * GW_STORE_ERROR (Redis refused a command), with a sentence in the
- * caller's `errstr`. Every call either waits for all its replies or drops
- * the connection: nothing is left queued between calls.
+ * caller's `errstr`. Every call but gw_alert_store_queue_delivered()
+ * reads all its replies before it returns (or drops the connection); call
+ * them with nothing else queued on the shared connection (the replies are
+ * matched to requests by their order).
  *
  * Threads: the thread that owns the gw_store (the evaluator's, on the
  * loop).
