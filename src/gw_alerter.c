@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gw_alertmanager.h"
+#include "gw_alert_store.h"
 #include "gw_alerts.h"
 #include "gw_keys.h"
 #include "gw_log.h"
@@ -28,7 +29,6 @@ typedef struct {
     char tenant[GW_ID_MAX + 1];
     char rep[GW_ID_MAX + 1];
     char team[GW_ID_MAX + 1];
-    char key[GW_KEY_MAX]; /* the alert state hash */
     const gw_playbook_t *pb;
     char wname[GW_WINDOW_NAME_MAX + 1]; /* the window's, or the period kind's */
     bool is_pace;                       /* a period's pace (BEHIND_PACE only) */
@@ -36,15 +36,11 @@ typedef struct {
     char period[GW_CAL_PERIOD_ID_MAX];
     int64_t wm;
     gw_diagnosis_t diag;
-    uint64_t version;
-    gw_alert_state_t st[GW_ALERT_KINDS];
-    uint8_t *payload[GW_ALERT_KINDS]; /* stored message, for re-sends (malloc'ed) */
-    size_t payload_len[GW_ALERT_KINDS];
+    gw_alert_record_t rec; /* the state as read (payloads: for re-sends) */
     gw_alert_send_t send[GW_ALERT_KINDS];
     uint8_t *fresh[GW_ALERT_KINDS]; /* newly decided message (malloc'ed) */
     size_t fresh_len[GW_ALERT_KINDS];
     char *fresh_json[GW_ALERT_KINDS];
-    char sender[GW_ALERT_KINDS][24]; /* the instance that decided the stored message */
     bool sender_gone[GW_ALERT_KINDS];
     bool changed;
     bool written; /* the compare-and-set won */
@@ -53,8 +49,9 @@ typedef struct {
 /* One message in flight, handed to librdkafka as msg_opaque. */
 typedef struct ack_s {
     struct ack_s *next;
-    char key[GW_KEY_MAX];
     char tenant[GW_ID_MAX + 1];
+    char rep[GW_ID_MAX + 1];
+    char window[GW_WINDOW_NAME_MAX + 1];
     char inflight[48];
     int kind;
     uint64_t msgno;
@@ -64,7 +61,7 @@ typedef struct ack_s {
 
 struct gw_alerter_s {
     const gw_config_t *cfg;
-    gw_store_t *store;
+    gw_alert_store_t *states; /* alert states, stream, alive keys */
     gw_producer_t *producer;
     gw_metrics_t *m;
     gw_alert_policy_t policy;
@@ -74,7 +71,6 @@ struct gw_alerter_s {
     ack_t *done;           /* delivery reports not yet recorded */
     gw_alertmanager_t *am; /* NULL without alerting.alertmanager.url */
     char id[24];           /* this instance's alerter, for "<prefix>:alerter:<id>" */
-    char alive_key[GW_KEY_MAX];
     int64_t alive_refreshed_ms;
     int64_t last_failure_ms; /* a delivery of ours failed (mono ms) */
 };
@@ -111,7 +107,12 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
         return NULL;
     }
     al->cfg = cfg;
-    al->store = store;
+    al->states = gw_alert_store_new(cfg, store);
+    if (!al->states) {
+        snprintf(errstr, errstr_size, "out of memory");
+        free(al);
+        return NULL;
+    }
     al->producer = producer;
     al->m = metrics;
     al->policy = (gw_alert_policy_t){cfg->alerting.fire_after_ms, cfg->alerting.resolve_after_ms,
@@ -124,13 +125,16 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
         fclose(rnd);
     }
     snprintf(al->id, sizeof(al->id), "%016" PRIx64, bits);
-    if (gw_keys_alerter_alive(al->alive_key, sizeof(al->alive_key), cfg->key_prefix, al->id) < 0) {
+    char alive_key[GW_KEY_MAX];
+    if (gw_keys_alerter_alive(alive_key, sizeof(alive_key), cfg->key_prefix, al->id) < 0) {
         snprintf(errstr, errstr_size, "key prefix too long for the alerter's key");
+        gw_alert_store_free(al->states);
         free(al);
         return NULL;
     }
     al->inflight = gw_map_new();
     if (!al->inflight) {
+        gw_alert_store_free(al->states);
         free(al);
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
@@ -151,6 +155,7 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
                                      &metrics->alertmanager_failures, errstr, errstr_size);
         if (!al->am) {
             gw_map_free(al->inflight, NULL);
+            gw_alert_store_free(al->states);
             free(al);
             return NULL;
         }
@@ -162,12 +167,12 @@ gw_alerter_t *gw_alerter_new(const gw_config_t *cfg, gw_store_t *store, gw_produ
 static void free_obs_buffers(obs_t *o)
 {
     for (int k = 0; k < GW_ALERT_KINDS; k++) {
-        free(o->payload[k]);
         free(o->fresh[k]);
         free(o->fresh_json[k]);
-        o->payload[k] = o->fresh[k] = NULL;
+        o->fresh[k] = NULL;
         o->fresh_json[k] = NULL;
     }
+    gw_alert_record_clear(&o->rec);
 }
 
 static void free_ack(void *p)
@@ -200,6 +205,7 @@ void gw_alerter_free(gw_alerter_t *al)
         gw_alertmanager_free(al->am);
     }
     gw_producer_set_listener(al->producer, NULL, NULL);
+    gw_alert_store_free(al->states);
     free(al);
 }
 
@@ -244,85 +250,12 @@ void gw_alerter_observe(gw_alerter_t *al, const gw_evaluation_t *e)
         o->pace = *e->pace;
         snprintf(o->period, sizeof(o->period), "%s", e->period_id ? e->period_id : "");
     }
-    char suffix[40];
-    snprintf(suffix, sizeof(suffix), ":alerts:%s", o->wname);
-    gw_entity_t ent = {GW_ENTITY_REP, o->tenant, o->rep};
-    gw_keys_entity(o->key, sizeof(o->key), cfg->key_prefix, &ent, suffix);
     o->pb = e->playbook;
     o->wm = e->watermark_ms;
     o->diag = *e->diag;
 }
 
 /* ---- flush: read, step, compare-and-set, publish --------------------------- */
-
-static uint64_t u64(const char *s)
-{
-    return s ? strtoull(s, NULL, 10) : 0;
-}
-
-static void parse_state(void *ctx, const gw_store_reply_t *r)
-{
-    gw_alerter_t *al = ctx;
-    obs_t *o = &al->obs[r->index];
-    for (size_t i = 0; i < r->npairs; i++) {
-        const char *f = r->fields[i], *v = r->values[i];
-        if (!strcmp(f, "version")) {
-            o->version = u64(v);
-            continue;
-        }
-        const char *dot = strchr(f, '.');
-        if (!dot)
-            continue;
-        char kname[40];
-        snprintf(kname, sizeof(kname), "%.*s", (int)(dot - f), f);
-        int k = gw_alert_kind_parse(kname);
-        if (k < 0)
-            continue;
-        gw_alert_state_t *st = &o->st[k];
-        const char *field = dot + 1;
-        if (!strcmp(field, "phase")) {
-            int p = gw_alert_phase_parse(v);
-            st->phase = p < 0 ? GW_PHASE_INACTIVE : (gw_alert_phase_t)p;
-        } else if (!strcmp(field, "since")) {
-            st->since_wm = strtoll(v, NULL, 10);
-        } else if (!strcmp(field, "clear")) {
-            st->clear_since_wm = strtoll(v, NULL, 10);
-        } else if (!strcmp(field, "last_sent")) {
-            st->last_sent_wm = strtoll(v, NULL, 10);
-        } else if (!strcmp(field, "resolved")) {
-            st->resolved_wm = strtoll(v, NULL, 10);
-        } else if (!strcmp(field, "starts_at")) {
-            st->starts_at_ms = strtoll(v, NULL, 10);
-        } else if (!strcmp(field, "seq")) {
-            st->seq = (uint32_t)u64(v);
-        } else if (!strcmp(field, "msgno")) {
-            st->msgno = u64(v);
-        } else if (!strcmp(field, "delivered")) {
-            st->delivered = u64(v);
-        } else if (!strcmp(field, "sender")) {
-            snprintf(o->sender[k], sizeof(o->sender[k]), "%s", v);
-        } else if (!strcmp(field, "payload") && r->value_lens[i] > 0) {
-            o->payload[k] = malloc(r->value_lens[i]);
-            if (o->payload[k]) {
-                memcpy(o->payload[k], v, r->value_lens[i]);
-                o->payload_len[k] = r->value_lens[i];
-            }
-        }
-    }
-}
-
-static void parse_exists(void *ctx, const gw_store_reply_t *r)
-{
-    int64_t *exists = ctx;
-    /* an error counts as "alive": never a second copy on doubt */
-    exists[r->index] = r->error ? 1 : r->integer;
-}
-
-static void parse_cas(void *ctx, const gw_store_reply_t *r)
-{
-    bool *won = ctx;
-    won[r->index] = !r->error && r->integer == 1;
-}
 
 /* The message of kind `k` of `o` as decided now. */
 static gw_alert_t alert_of(const gw_alerter_t *al, const obs_t *o, int k, gw_alert_send_t state,
@@ -340,9 +273,9 @@ static gw_alert_t alert_of(const gw_alerter_t *al, const obs_t *o, int k, gw_ale
         .diag = &o->diag,
         .watermark_ms = o->wm,
         .evaluated_at_ms = now,
-        .starts_at_ms = o->st[k].starts_at_ms,
+        .starts_at_ms = o->rec.st[k].starts_at_ms,
         .ends_at_ms = state == GW_SEND_RESOLVED ? now : 0,
-        .sequence = o->st[k].seq,
+        .sequence = o->rec.st[k].seq,
         .pace = o->is_pace ? &o->pace : NULL,
         .period = o->is_pace ? o->period : NULL,
     };
@@ -355,12 +288,12 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
     for (int k = 0; k < GW_ALERT_KINDS; k++) {
         if (!(cfg->alerting.kinds & (1u << k)) || o->is_pace != (k == GW_ALERT_BEHIND_PACE))
             continue;
-        gw_alert_state_t before = o->st[k];
+        gw_alert_state_t before = o->rec.st[k];
         bool cond = o->is_pace ? o->pace.behind : gw_alert_condition((gw_alert_kind_t)k, &o->diag);
         bool cleared =
             o->is_pace ? o->pace.cleared : gw_alert_cleared(o->pb, (gw_alert_kind_t)k, &o->diag);
-        o->send[k] = gw_alert_step(&al->policy, &o->st[k], cond, cleared, o->wm, now);
-        if (memcmp(&before, &o->st[k], sizeof(before)) != 0)
+        o->send[k] = gw_alert_step(&al->policy, &o->rec.st[k], cond, cleared, o->wm, now);
+        if (memcmp(&before, &o->rec.st[k], sizeof(before)) != 0)
             o->changed = true;
 
         if (o->send[k] == GW_SEND_NONE)
@@ -374,77 +307,10 @@ static void step(gw_alerter_t *al, obs_t *o, int64_t now)
     }
 }
 
-#define STATE_FIELDS 11 /* 9 below, payload, sender */
-
-static int queue_cas(gw_alerter_t *al, obs_t *o, char *err, size_t errsize)
+/* The reference of the alert state of `o`. */
+static gw_alert_ref_t ref_of(const obs_t *o)
 {
-    /* mode, version, ttl + per kind STATE_FIELDS pairs */
-    const char *argv[3 + 2 * STATE_FIELDS * GW_ALERT_KINDS];
-    size_t lens[3 + 2 * STATE_FIELDS * GW_ALERT_KINDS];
-    char names[GW_ALERT_KINDS * STATE_FIELDS][48];
-    char vals[GW_ALERT_KINDS * STATE_FIELDS][32];
-    char version[24], ttl[24];
-    int argc = 0, nn = 0;
-    snprintf(version, sizeof(version), "%" PRIu64, o->version);
-    snprintf(ttl, sizeof(ttl), "%" PRId64, al->cfg->key_ttl_ms);
-    argv[argc] = "cas";
-    lens[argc++] = 3;
-    argv[argc] = version;
-    lens[argc++] = strlen(version);
-    argv[argc] = ttl;
-    lens[argc++] = strlen(ttl);
-    for (int k = 0; k < GW_ALERT_KINDS; k++) {
-        if (!(al->cfg->alerting.kinds & (1u << k)))
-            continue;
-        const gw_alert_state_t *st = &o->st[k];
-        const char *kn = gw_alert_kind_str((gw_alert_kind_t)k);
-        struct {
-            const char *field;
-            char value[32];
-        } f[9];
-        int nf = 0;
-        f[nf].field = "phase";
-        snprintf(f[nf++].value, 32, "%s", gw_alert_phase_str(st->phase));
-        f[nf].field = "since";
-        snprintf(f[nf++].value, 32, "%" PRId64, st->since_wm);
-        f[nf].field = "clear";
-        snprintf(f[nf++].value, 32, "%" PRId64, st->clear_since_wm);
-        f[nf].field = "last_sent";
-        snprintf(f[nf++].value, 32, "%" PRId64, st->last_sent_wm);
-        f[nf].field = "starts_at";
-        snprintf(f[nf++].value, 32, "%" PRId64, st->starts_at_ms);
-        f[nf].field = "seq";
-        snprintf(f[nf++].value, 32, "%" PRIu32, st->seq);
-        f[nf].field = "msgno";
-        snprintf(f[nf++].value, 32, "%" PRIu64, st->msgno);
-        f[nf].field = "resolved";
-        snprintf(f[nf++].value, 32, "%" PRId64, st->resolved_wm);
-        for (int i = 0; i < nf; i++, nn++) {
-            snprintf(names[nn], sizeof(names[0]), "%s.%s", kn, f[i].field);
-            memcpy(vals[nn], f[i].value, sizeof(vals[0]));
-            argv[argc] = names[nn];
-            lens[argc++] = strlen(names[nn]);
-            argv[argc] = vals[nn];
-            lens[argc++] = strlen(vals[nn]);
-        }
-        if (o->send[k] != GW_SEND_NONE) {
-            snprintf(names[nn], sizeof(names[0]), "%s.payload", kn);
-            argv[argc] = names[nn];
-            lens[argc] = strlen(names[nn]);
-            argc++;
-            nn++;
-            argv[argc] = (const char *)o->fresh[k];
-            lens[argc] = o->fresh_len[k];
-            argc++;
-            snprintf(names[nn], sizeof(names[0]), "%s.sender", kn);
-            argv[argc] = names[nn];
-            lens[argc++] = strlen(names[nn]);
-            nn++;
-            argv[argc] = al->id;
-            lens[argc++] = strlen(al->id);
-        }
-    }
-    return gw_store_queue_alerts(al->store, o->key, argc, argv, lens, err, errsize);
+    return (gw_alert_ref_t){o->tenant, o->rep, o->wname};
 }
 
 /* Produces one message (fresh or a re-send of an unconfirmed one). */
@@ -460,8 +326,9 @@ static void publish(gw_alerter_t *al, const obs_t *o, int k, const uint8_t *payl
     ack_t *a = calloc(1, sizeof(*a));
     if (!a)
         return;
-    snprintf(a->key, sizeof(a->key), "%s", o->key);
     snprintf(a->tenant, sizeof(a->tenant), "%s", o->tenant);
+    snprintf(a->rep, sizeof(a->rep), "%s", o->rep);
+    snprintf(a->window, sizeof(a->window), "%s", o->wname);
     snprintf(a->inflight, sizeof(a->inflight), "%s", inflight);
     a->kind = k;
     a->msgno = msgno;
@@ -537,7 +404,8 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
         if (!o->written && o->changed)
             continue; /* another instance decided this rep */
         for (int k = 0; k < GW_ALERT_KINDS; k++) {
-            bool firing = o->st[k].phase == GW_PHASE_FIRING || o->st[k].phase == GW_PHASE_RESOLVING;
+            bool firing =
+                o->rec.st[k].phase == GW_PHASE_FIRING || o->rec.st[k].phase == GW_PHASE_RESOLVING;
             bool resolved = o->send[k] == GW_SEND_RESOLVED;
             if (!(cfg->alerting.kinds & (1u << k)) || (!firing && !resolved))
                 continue;
@@ -577,7 +445,8 @@ static void post_alertmanager(gw_alerter_t *al, int64_t now)
                 json_object_set_new(a, "generatorURL", json_string(url));
             }
             char starts[40], ends[40];
-            rfc3339(o->st[k].starts_at_ms ? o->st[k].starts_at_ms : now, starts, sizeof(starts));
+            rfc3339(o->rec.st[k].starts_at_ms ? o->rec.st[k].starts_at_ms : now, starts,
+                    sizeof(starts));
             rfc3339(resolved ? now : now + validity, ends, sizeof(ends));
             json_object_set_new(a, "labels", labels);
             json_object_set_new(a, "annotations", ann);
@@ -606,40 +475,44 @@ static int check_senders(gw_alerter_t *al, char *err, size_t errsize)
     for (size_t i = 0; i < al->nobs; i++) {
         obs_t *o = &al->obs[i];
         for (int k = 0; k < GW_ALERT_KINDS; k++) {
-            bool pending = o->st[k].msgno > o->st[k].delivered && o->payload[k];
-            o->sender_gone[k] = pending && (!o->sender[k][0] || !strcmp(o->sender[k], al->id));
-            if (!pending || o->sender_gone[k])
-                continue;
-            char key[GW_KEY_MAX];
-            if (gw_keys_alerter_alive(key, sizeof(key), al->cfg->key_prefix, o->sender[k]) < 0)
-                continue; /* cannot be: ids are 16 hex digits */
-            const char *argv[2] = {"EXISTS", key};
-            size_t lens[2] = {6, strlen(key)};
-            int rc = gw_store_queue_argv(al->store, 2, argv, lens, err, errsize);
-            if (rc != GW_STORE_OK)
-                return rc;
-            nq++;
+            bool pending = o->rec.st[k].msgno > o->rec.st[k].delivered && o->rec.payload[k];
+            o->sender_gone[k] =
+                pending && (!o->rec.sender[k][0] || !strcmp(o->rec.sender[k], al->id));
+            if (pending && !o->sender_gone[k])
+                nq++;
         }
     }
     if (nq == 0)
         return GW_STORE_OK;
-    int64_t *exists = calloc(nq, sizeof(*exists));
-    if (!exists) {
+    const char **ids = calloc(nq, sizeof(*ids));
+    bool *alive = calloc(nq, sizeof(*alive));
+    if (!ids || !alive) {
+        free(ids);
+        free(alive);
         snprintf(err, errsize, "out of memory");
         return GW_STORE_DOWN;
     }
-    int rc = gw_store_flush_replies(al->store, parse_exists, exists, err, errsize);
     size_t q = 0;
+    for (size_t i = 0; i < al->nobs; i++) {
+        obs_t *o = &al->obs[i];
+        for (int k = 0; k < GW_ALERT_KINDS; k++)
+            if (o->rec.st[k].msgno > o->rec.st[k].delivered && o->rec.payload[k] &&
+                !o->sender_gone[k])
+                ids[q++] = o->rec.sender[k];
+    }
+    int rc = gw_alert_store_senders_alive(al->states, ids, nq, alive, err, errsize);
+    q = 0;
     for (size_t i = 0; rc == GW_STORE_OK && i < al->nobs; i++) {
         obs_t *o = &al->obs[i];
         for (int k = 0; k < GW_ALERT_KINDS; k++) {
-            bool pending = o->st[k].msgno > o->st[k].delivered && o->payload[k];
+            bool pending = o->rec.st[k].msgno > o->rec.st[k].delivered && o->rec.payload[k];
             if (!pending || o->sender_gone[k])
                 continue;
-            o->sender_gone[k] = exists[q++] == 0;
+            o->sender_gone[k] = !alive[q++];
         }
     }
-    free(exists);
+    free(ids);
+    free(alive);
     return rc;
 }
 
@@ -655,12 +528,9 @@ static void refresh_alive(gw_alerter_t *al, bool deciding)
     if (al->alive_refreshed_ms && now - al->alive_refreshed_ms < ALIVE_REFRESH_MS)
         return;
     al->alive_refreshed_ms = now; /* also when Redis is down: retried in a second */
-    char err[512], ttl[24];
-    snprintf(ttl, sizeof(ttl), "%d", ALIVE_TTL_MS);
-    const char *argv[5] = {"SET", al->alive_key, "1", "PX", ttl};
-    size_t lens[5] = {3, strlen(al->alive_key), 1, 2, strlen(ttl)};
-    if (gw_store_queue_argv(al->store, 5, argv, lens, err, sizeof(err)) != GW_STORE_OK ||
-        gw_store_flush_replies(al->store, NULL, NULL, err, sizeof(err)) != GW_STORE_OK)
+    char err[512];
+    if (gw_alert_store_keep_alive(al->states, al->id, ALIVE_TTL_MS, err, sizeof(err)) !=
+        GW_STORE_OK)
         gw_log_debug("cannot refresh the alerter's key; retried in a second", "err=\"%s\"", err);
 }
 
@@ -673,47 +543,52 @@ void gw_alerter_flush(gw_alerter_t *al)
     char err[512];
     int64_t now = gw_now_ms();
     /* 1. Read every observed rep's state for its window. */
-    for (size_t i = 0; i < al->nobs; i++) {
-        const char *argv[2] = {"HGETALL", al->obs[i].key};
-        size_t lens[2] = {7, strlen(al->obs[i].key)};
-        if (gw_store_queue_argv(al->store, 2, argv, lens, err, sizeof(err)) != GW_STORE_OK)
-            goto failed;
-    }
-    if (gw_store_flush_replies(al->store, parse_state, al, err, sizeof(err)) != GW_STORE_OK)
-        goto failed;
-    /* 2. Step; 3. compare-and-set what changed. */
-    size_t ncas = 0;
+    gw_alert_ref_t *refs = calloc(al->nobs, sizeof(*refs));
+    gw_alert_record_t **recs = calloc(al->nobs, sizeof(*recs));
+    gw_alert_save_t *saves = calloc(al->nobs, sizeof(*saves));
     size_t *cas_of = calloc(al->nobs, sizeof(*cas_of));
     bool *won = calloc(al->nobs, sizeof(*won));
-    if (!cas_of || !won) {
-        free(cas_of);
-        free(won);
+    if (!refs || !recs || !saves || !cas_of || !won) {
         snprintf(err, sizeof(err), "out of memory");
-        goto failed;
+        goto failed_buffers;
     }
     for (size_t i = 0; i < al->nobs; i++) {
-        step(al, &al->obs[i], now);
-        if (!al->obs[i].changed)
+        refs[i] = ref_of(&al->obs[i]);
+        recs[i] = &al->obs[i].rec;
+    }
+    if (gw_alert_store_load(al->states, refs, recs, al->nobs, err, sizeof(err)) != GW_STORE_OK)
+        goto failed_buffers;
+    /* 2. Step; 3. compare-and-set what changed. */
+    size_t ncas = 0;
+    for (size_t i = 0; i < al->nobs; i++) {
+        obs_t *o = &al->obs[i];
+        step(al, o, now);
+        if (!o->changed)
             continue;
-        if (queue_cas(al, &al->obs[i], err, sizeof(err)) != GW_STORE_OK) {
-            free(cas_of);
-            free(won);
-            goto failed;
+        gw_alert_save_t *w = &saves[ncas];
+        *w = (gw_alert_save_t){.ref = refs[i],
+                               .version = o->rec.version,
+                               .st = o->rec.st,
+                               .kinds = al->cfg->alerting.kinds,
+                               .sender = al->id,
+                               .ttl_ms = al->cfg->key_ttl_ms};
+        for (int k = 0; k < GW_ALERT_KINDS; k++) {
+            w->fresh[k] = o->send[k] != GW_SEND_NONE ? o->fresh[k] : NULL;
+            w->fresh_len[k] = o->send[k] != GW_SEND_NONE ? o->fresh_len[k] : 0;
         }
         cas_of[ncas++] = i;
     }
-    int frc = gw_store_flush_replies(al->store, parse_cas, won, err, sizeof(err));
-    if (frc == GW_STORE_DOWN) {
-        free(cas_of);
-        free(won);
-        goto failed;
-    }
+    if (gw_alert_store_save(al->states, saves, ncas, won, err, sizeof(err)) == GW_STORE_DOWN)
+        goto failed_buffers;
     for (size_t c = 0; c < ncas; c++) {
         obs_t *o = &al->obs[cas_of[c]];
         o->written = won[c];
         if (!won[c])
             al->m->alert_cas_lost++;
     }
+    free(refs);
+    free(recs);
+    free(saves);
     free(cas_of);
     free(won);
     /* 4. Publish what this instance decided, and re-send what an earlier
@@ -727,18 +602,27 @@ void gw_alerter_flush(gw_alerter_t *al)
             continue;
         for (int k = 0; k < GW_ALERT_KINDS; k++) {
             if (o->send[k] != GW_SEND_NONE) {
-                publish(al, o, k, o->fresh[k], o->fresh_len[k], o->fresh_json[k], o->st[k].msgno);
+                publish(al, o, k, o->fresh[k], o->fresh_len[k], o->fresh_json[k],
+                        o->rec.st[k].msgno);
                 al->m->alerts_decided[k][o->send[k] == GW_SEND_RESOLVED]++;
-                if (o->send[k] == GW_SEND_FIRING && o->st[k].flapped)
+                if (o->send[k] == GW_SEND_FIRING && o->rec.st[k].flapped)
                     al->m->alert_flaps++;
-            } else if (o->st[k].msgno > o->st[k].delivered && o->payload[k] && o->sender_gone[k]) {
-                publish(al, o, k, o->payload[k], o->payload_len[k], NULL, o->st[k].msgno);
+            } else if (o->rec.st[k].msgno > o->rec.st[k].delivered && o->rec.payload[k] &&
+                       o->sender_gone[k]) {
+                publish(al, o, k, o->rec.payload[k], o->rec.payload_len[k], NULL,
+                        o->rec.st[k].msgno);
             }
         }
     }
     if (al->am)
         post_alertmanager(al, now);
     goto out;
+failed_buffers:
+    free(refs);
+    free(recs);
+    free(saves);
+    free(cas_of);
+    free(won);
 failed:
     al->m->alert_failures++;
     gw_log_warn("alert evaluation not recorded; it is repeated at the next evaluation",
@@ -770,30 +654,15 @@ void gw_alerter_poll(gw_alerter_t *al)
             continue;
         }
         al->m->alerts_delivered++;
-        gw_log_debug("alert delivered", "key=%s kind=%d msgno=%" PRIu64, a->key, a->kind, a->msgno);
-        char msgno[24];
-        snprintf(msgno, sizeof(msgno), "%" PRIu64, a->msgno);
-        const char *kn = gw_alert_kind_str((gw_alert_kind_t)a->kind);
-        const char *argv[3] = {"ack", kn, msgno};
-        size_t lens[3] = {3, strlen(kn), strlen(msgno)};
-        if (gw_store_queue_alerts(al->store, a->key, 3, argv, lens, err, sizeof(err)) !=
-            GW_STORE_OK)
+        gw_log_debug("alert delivered", "tenant=%s rep=%s window=%s kind=%d msgno=%" PRIu64,
+                     a->tenant, a->rep, a->window, a->kind, a->msgno);
+        gw_alert_ref_t ref = {a->tenant, a->rep, a->window};
+        if (gw_alert_store_queue_delivered(al->states, &ref, (gw_alert_kind_t)a->kind, a->msgno,
+                                           a->json, err, sizeof(err)) != GW_STORE_OK)
             break;
         queued++;
-        if (a->json) {
-            char stream[GW_KEY_MAX], maxlen[24];
-            snprintf(stream, sizeof(stream), "%s:alerts:{%s}", al->cfg->key_prefix, a->tenant);
-            snprintf(maxlen, sizeof(maxlen), "%d", al->cfg->alerting.stream_max_length);
-            const char *x[] = {"XADD", stream, "MAXLEN", "~", maxlen, "*", "alert", a->json};
-            size_t xl[8];
-            for (int i = 0; i < 8; i++)
-                xl[i] = strlen(x[i]);
-            if (gw_store_queue_argv(al->store, 8, x, xl, err, sizeof(err)) != GW_STORE_OK)
-                break;
-            queued++;
-        }
     }
-    if (queued && gw_store_flush_replies(al->store, NULL, NULL, err, sizeof(err)) != GW_STORE_OK)
+    if (queued && gw_alert_store_flush(al->states, err, sizeof(err)) != GW_STORE_OK)
         gw_log_warn("cannot record alert deliveries; they may be sent again after a restart",
                     "err=\"%s\"", err);
     while (list) {

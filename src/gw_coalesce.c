@@ -740,3 +740,67 @@ uint64_t gw_coalesce_late(const gw_coalesce_t *c, int window)
 {
     return c->late[window];
 }
+
+/* ---- iterators (built on the accessors above) ---------------------------- */
+
+gw_coalesce_iter_t gw_coalesce_deltas(const gw_coalesce_t *c, size_t from)
+{
+    return (gw_coalesce_iter_t){.c = c, .next = from, .end = gw_coalesce_count(c), .item = -1};
+}
+
+void gw_coalesce_iter_limit(gw_coalesce_iter_t *it, size_t n)
+{
+    if (it->next + n < it->end)
+        it->end = it->next + n;
+}
+
+const gw_delta_t *gw_coalesce_next(gw_coalesce_iter_t *it, size_t *index)
+{
+    if (it->next >= it->end)
+        return NULL;
+    if (index)
+        *index = it->next;
+    return gw_coalesce_delta(it->c, it->next++);
+}
+
+gw_coalesce_iter_t gw_coalesce_cells(const gw_coalesce_t *c, const gw_delta_t *d, int window)
+{
+    return (gw_coalesce_iter_t){.c = c, .item = d->cells[window]};
+}
+
+const gw_delta_cell_t *gw_coalesce_next_cell(gw_coalesce_iter_t *it)
+{
+    if (it->item < 0)
+        return NULL;
+    const gw_delta_cell_t *cell = gw_coalesce_cell(it->c, it->item);
+    it->item = cell->next;
+    return cell;
+}
+
+gw_coalesce_iter_t gw_coalesce_parts(const gw_coalesce_t *c, const gw_delta_t *d)
+{
+    return (gw_coalesce_iter_t){.c = c, .item = d->parts};
+}
+
+const gw_delta_part_t *gw_coalesce_next_part(gw_coalesce_iter_t *it)
+{
+    if (it->item < 0)
+        return NULL;
+    const gw_delta_part_t *part = gw_coalesce_part(it->c, it->item);
+    it->item = part->next;
+    return part;
+}
+
+gw_coalesce_iter_t gw_coalesce_period_cells(const gw_coalesce_t *c, const gw_delta_t *d)
+{
+    return (gw_coalesce_iter_t){.c = c, .item = d->pcells};
+}
+
+const gw_period_cell_t *gw_coalesce_next_period_cell(gw_coalesce_iter_t *it)
+{
+    if (it->item < 0)
+        return NULL;
+    const gw_period_cell_t *cell = gw_coalesce_period_cell(it->c, it->item);
+    it->item = cell->next;
+    return cell;
+}

@@ -156,4 +156,43 @@ size_t gw_coalesce_records(const gw_coalesce_t *c, const gw_avail_record_t **out
 uint64_t gw_coalesce_events(const gw_coalesce_t *c);
 uint64_t gw_coalesce_late(const gw_coalesce_t *c, int window);
 
+/*
+ * Reading a batch without its pools' indices: an iterator over the deltas
+ * (in the order they were created), over one delta's cells of a window,
+ * over its parts, or over its period cells. The iterator is a value on the
+ * caller's stack; it borrows the coalescer, and is valid until the batch
+ * is changed or reset. Same thread as the coalescer.
+ *
+ *   gw_coalesce_iter_t it = gw_coalesce_deltas(batch, 0);
+ *   size_t i;
+ *   for (const gw_delta_t *d; (d = gw_coalesce_next(&it, &i));) ...
+ */
+typedef struct {
+    const gw_coalesce_t *c;
+    size_t next;  /* deltas: the next index */
+    size_t end;   /* deltas: one past the last */
+    int32_t item; /* lists: the next element, -1 at the end */
+} gw_coalesce_iter_t;
+
+/* The deltas of indices [from, gw_coalesce_count()). */
+gw_coalesce_iter_t gw_coalesce_deltas(const gw_coalesce_t *c, size_t from);
+
+/* At most the first `n` deltas of `it`. */
+void gw_coalesce_iter_limit(gw_coalesce_iter_t *it, size_t n);
+
+/* The next delta (its index in *index unless NULL), or NULL at the end. */
+const gw_delta_t *gw_coalesce_next(gw_coalesce_iter_t *it, size_t *index);
+
+/* The cells of delta `d` in window `window`. */
+gw_coalesce_iter_t gw_coalesce_cells(const gw_coalesce_t *c, const gw_delta_t *d, int window);
+const gw_delta_cell_t *gw_coalesce_next_cell(gw_coalesce_iter_t *it);
+
+/* The parts (partitions and offsets) of delta `d`. */
+gw_coalesce_iter_t gw_coalesce_parts(const gw_coalesce_t *c, const gw_delta_t *d);
+const gw_delta_part_t *gw_coalesce_next_part(gw_coalesce_iter_t *it);
+
+/* The calendar period cells of delta `d` (a rep's). */
+gw_coalesce_iter_t gw_coalesce_period_cells(const gw_coalesce_t *c, const gw_delta_t *d);
+const gw_period_cell_t *gw_coalesce_next_period_cell(gw_coalesce_iter_t *it);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "gw_diag_store.h"
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_map.h"
@@ -77,7 +78,7 @@ struct gw_evaluator_s {
     gw_partition_time_t *ptimes; /* the partitions' times, for gw_watermark() */
     int32_t cap_ptimes;
     gw_snapshot_t *snap;        /* scratch of one snapshot */
-    gw_map_t *export_tenants;   /* tenants already added to the export set */
+    gw_diag_store_t *diag;      /* snapshots and export hashes */
     int64_t group_checked_mono; /* last check of the other members' partitions */
     struct {
         int32_t partition;
@@ -95,49 +96,7 @@ struct gw_evaluator_s {
 static int queue_export(gw_evaluator_t *ev, const char *tenant, const gw_export_t *x, char *err,
                         size_t errsize)
 {
-    char key[GW_KEY_MAX];
-    gw_keys_export(key, sizeof(key), ev->cfg->key_prefix, tenant);
-    if (!gw_map_get(ev->export_tenants, tenant)) {
-        /* The exporter script finds the tenants through this set. */
-        char set[GW_KEY_MAX];
-        gw_keys_export_tenants(set, sizeof(set), ev->cfg->key_prefix);
-        const char *sa[3] = {"SADD", set, tenant};
-        size_t sl[3] = {4, strlen(set), strlen(tenant)};
-        if (gw_store_queue_argv(ev->store, 3, sa, sl, err, errsize) != GW_STORE_OK ||
-            gw_map_put(ev->export_tenants, tenant, (void *)1) != 0)
-            return -1;
-    }
-    const char *argv[2 + 2 * GW_EXPORT_MAX];
-    size_t lens[2 + 2 * GW_EXPORT_MAX];
-    int argc = 0;
-    if (x->n) {
-        argv[argc] = "HSET";
-        lens[argc++] = 4;
-        argv[argc] = key;
-        lens[argc++] = strlen(key);
-        for (size_t i = 0; i < x->n; i++) {
-            argv[argc] = x->fields[i];
-            lens[argc++] = strlen(x->fields[i]);
-            argv[argc] = x->values[i];
-            lens[argc++] = strlen(x->values[i]);
-        }
-        if (gw_store_queue_argv(ev->store, argc, argv, lens, err, errsize) != GW_STORE_OK)
-            return -1;
-    }
-    if (x->ndel) {
-        argc = 0;
-        argv[argc] = "HDEL";
-        lens[argc++] = 4;
-        argv[argc] = key;
-        lens[argc++] = strlen(key);
-        for (size_t i = 0; i < x->ndel; i++) {
-            argv[argc] = x->dels[i];
-            lens[argc++] = strlen(x->dels[i]);
-        }
-        if (gw_store_queue_argv(ev->store, argc, argv, lens, err, errsize) != GW_STORE_OK)
-            return -1;
-    }
-    return 0;
+    return gw_diag_store_queue_export(ev->diag, tenant, x, err, errsize) == GW_STORE_OK ? 0 : -1;
 }
 
 /* Deletes every export field a rep can have in `team` (it left, or moved). */
@@ -196,9 +155,9 @@ gw_evaluator_t *gw_evaluator_new(const gw_config_t *cfg, gw_store_t *store, gw_c
     ev->reads = calloc(ev->capreads, sizeof(*ev->reads));
     ev->export = malloc(sizeof(gw_export_t));
     ev->snap = malloc(sizeof(gw_snapshot_t));
-    ev->export_tenants = gw_map_new();
+    ev->diag = gw_diag_store_new(cfg, store);
     ev->watermark = -1;
-    if (!ev->reps || !ev->tenants || !ev->reads || !ev->export || !ev->export_tenants) {
+    if (!ev->reps || !ev->tenants || !ev->reads || !ev->export || !ev->diag) {
         gw_evaluator_free(ev);
         return NULL;
     }
@@ -218,7 +177,7 @@ void gw_evaluator_free(gw_evaluator_t *ev)
     free(ev->export);
     free(ev->snap);
     free(ev->ptimes);
-    gw_map_free(ev->export_tenants, NULL);
+    gw_diag_store_free(ev->diag);
     free(ev);
 }
 
@@ -363,30 +322,20 @@ typedef struct {
  * tenants' times (both global: every instance writes the same facts). */
 static int write_registrations(gw_evaluator_t *ev, char *err, size_t errsize)
 {
-    const gw_config_t *cfg = ev->cfg;
-    char key[GW_KEY_MAX], first_key[GW_KEY_MAX], num[32];
     bool queued = false;
     for (size_t i = 0; i < ev->nregs; i++) {
         rep_rec_t *r = ev->regs[i];
-        snprintf(num, sizeof(num), "%d", (int)r->partition);
-        if (r->unregister_team) {
-            gw_keys_team_reps(key, sizeof(key), cfg->key_prefix, r->tenant, r->unregister_team);
-            const char *argv[3] = {"HDEL", key, r->rep};
-            size_t lens[3] = {4, strlen(key), strlen(r->rep)};
-            if (gw_store_queue_argv(ev->store, 3, argv, lens, err, errsize) != GW_STORE_OK)
-                return -1;
-        }
+        if (r->unregister_team &&
+            gw_store_queue_team_forget(ev->store, r->tenant, r->unregister_team, r->rep, err,
+                                       errsize) != GW_STORE_OK)
+            return -1;
         if (r->gone)
             continue;
-        gw_keys_team_reps(key, sizeof(key), cfg->key_prefix, r->tenant, r->team);
-        const char *argv[4] = {"HSET", key, r->rep, num};
-        size_t lens[4] = {4, strlen(key), strlen(r->rep), strlen(num)};
-        if (gw_store_queue_argv(ev->store, 4, argv, lens, err, errsize) != GW_STORE_OK)
+        if (gw_store_queue_team_member(ev->store, r->tenant, r->team, r->rep, r->partition, err,
+                                       errsize) != GW_STORE_OK)
             return -1;
         queued = true;
     }
-    gw_keys_tenant_clock(key, sizeof(key), cfg->key_prefix, false);
-    gw_keys_tenant_clock(first_key, sizeof(first_key), cfg->key_prefix, true);
     size_t iter = 0;
     const char *tenant;
     void *value;
@@ -394,15 +343,8 @@ static int write_registrations(gw_evaluator_t *ev, char *err, size_t errsize)
         tenant_rec_t *t = value;
         if (!t->pending)
             continue;
-        char newest[32], earliest[32];
-        snprintf(newest, sizeof(newest), "%lld", (long long)t->batch_newest);
-        snprintf(earliest, sizeof(earliest), "%lld", (long long)t->batch_earliest);
-        const char *a1[5] = {"ZADD", key, "GT", newest, tenant};
-        size_t l1[5] = {4, strlen(key), 2, strlen(newest), strlen(tenant)};
-        const char *a2[5] = {"ZADD", first_key, "LT", earliest, tenant};
-        size_t l2[5] = {4, strlen(first_key), 2, strlen(earliest), strlen(tenant)};
-        if (gw_store_queue_argv(ev->store, 5, a1, l1, err, errsize) != GW_STORE_OK ||
-            gw_store_queue_argv(ev->store, 5, a2, l2, err, errsize) != GW_STORE_OK)
+        if (gw_store_queue_tenant_times(ev->store, tenant, t->batch_newest, t->batch_earliest, err,
+                                        errsize) != GW_STORE_OK)
             return -1;
         queued = true;
     }
@@ -584,10 +526,9 @@ static int start_sweep(gw_evaluator_t *ev, char *err, size_t errsize)
         const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
         if (!st->assigned)
             continue;
-        char key[GW_KEY_MAX];
-        gw_keys_roster(key, sizeof(key), ev->cfg->key_prefix, ev->cfg->kafka.topic_events, p);
         roster_ctx_t rc = {ev, p, 0};
-        int rrc = gw_store_read_hash(ev->store, key, roster_field, &rc, err, errsize);
+        int rrc = gw_store_read_roster(ev->store, ev->cfg->kafka.topic_events, p, roster_field, &rc,
+                                       err, errsize);
         if (rrc != GW_STORE_OK)
             return rrc;
     }
@@ -598,20 +539,14 @@ static int start_sweep(gw_evaluator_t *ev, char *err, size_t errsize)
 
 /* ---- evaluating a chunk ------------------------------------------------- */
 
-static int gap_field(void *ctx, const char *field, const char *value)
+static int gap_found(void *ctx, const gw_gap_t *gap)
 {
     gw_evaluator_t *ev = ctx;
-    int partition;
-    long long from, to, stream_ms;
-    if (strncmp(field, "lost:", 5) != 0 ||
-        ev->ngaps == (int)(sizeof(ev->gaps) / sizeof(ev->gaps[0])))
+    if (ev->ngaps == (int)(sizeof(ev->gaps) / sizeof(ev->gaps[0])))
         return 0;
-    if (sscanf(field + 5, "%d:%lld", &partition, &from) != 2 ||
-        sscanf(value, "%lld %lld", &to, &stream_ms) != 2 || to <= from)
-        return 0; /* not a gap record of ours */
-    ev->gaps[ev->ngaps].partition = partition;
-    ev->gaps[ev->ngaps].count = to - from;
-    ev->gaps[ev->ngaps].stream_ms = stream_ms;
+    ev->gaps[ev->ngaps].partition = gap->partition;
+    ev->gaps[ev->ngaps].count = gap->to - gap->from;
+    ev->gaps[ev->ngaps].stream_ms = gap->stream_ms;
     ev->ngaps++;
     return 0;
 }
@@ -643,31 +578,11 @@ static int queue_snapshot(gw_evaluator_t *ev, const rep_rec_t *r, const char *te
         .lost_offsets = lost_in_window(ev, r->partition, &cfg->windows[w], wm),
     };
     gw_snapshot_diagnosis(ev->snap, pb, &cfg->kinds, &meta, d);
-    char key[GW_KEY_MAX];
-    gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
-    gw_keys_diagnosis(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
-    gw_hash_write_t hw = {key, ev->snap->fields, ev->snap->values, ev->snap->n, cfg->key_ttl_ms};
-    return gw_store_queue_hash(ev->store, &hw, err, errsize);
+    return gw_diag_store_queue_diagnosis(ev->diag, r->tenant, r->rep, cfg->windows[w].name,
+                                         ev->snap, err, errsize);
 }
 
 /* ---- tenant time ----------------------------------------------------------- */
-
-static void clock_reply(void *ctx, const gw_store_reply_t *r)
-{
-    clock_read_t *reads = ctx;
-    clock_read_t *c = &reads[r->index / 2];
-    int64_t v = -1;
-    if (!r->error && r->str) {
-        char *end;
-        double d = strtod(r->str, &end);
-        if (end != r->str && isfinite(d))
-            v = (int64_t)d;
-    }
-    if (r->index % 2 == 0)
-        c->clock = v;
-    else
-        c->first = v;
-}
 
 /* Reads the clocks of the `n` tenants and moves each tenant's watermark:
  * its newest event time in Redis (whatever instance applied it), advanced
@@ -678,20 +593,17 @@ static void clock_reply(void *ctx, const gw_store_reply_t *r)
 static int read_tenant_times(gw_evaluator_t *ev, clock_read_t *c, size_t n, int64_t wm, char *err,
                              size_t errsize)
 {
-    char key[GW_KEY_MAX], first_key[GW_KEY_MAX];
-    gw_keys_tenant_clock(key, sizeof(key), ev->cfg->key_prefix, false);
-    gw_keys_tenant_clock(first_key, sizeof(first_key), ev->cfg->key_prefix, true);
-    for (size_t i = 0; i < n; i++) {
-        const char *a1[3] = {"ZSCORE", key, c[i].tenant};
-        size_t l1[3] = {6, strlen(key), strlen(c[i].tenant)};
-        const char *a2[3] = {"ZSCORE", first_key, c[i].tenant};
-        size_t l2[3] = {6, strlen(first_key), strlen(c[i].tenant)};
-        if (gw_store_queue_argv(ev->store, 3, a1, l1, err, errsize) != GW_STORE_OK ||
-            gw_store_queue_argv(ev->store, 3, a2, l2, err, errsize) != GW_STORE_OK)
-            return -1;
-    }
-    if (gw_store_flush_replies(ev->store, clock_reply, c, err, errsize) != GW_STORE_OK)
+    gw_tenant_times_t times[CHUNK_REPS];
+    if (n > CHUNK_REPS)
+        n = CHUNK_REPS; /* cannot be: a chunk has at most CHUNK_REPS tenants */
+    for (size_t i = 0; i < n; i++)
+        times[i].tenant = c[i].tenant;
+    if (gw_store_read_tenant_times(ev->store, times, n, err, errsize) != GW_STORE_OK)
         return -1;
+    for (size_t i = 0; i < n; i++) {
+        c[i].clock = times[i].clock;
+        c[i].first = times[i].first;
+    }
     int64_t now = gw_mono_ms();
     for (size_t i = 0; i < n; i++) {
         tenant_rec_t *t = c[i].t;
@@ -766,10 +678,8 @@ static int ensure_reads(gw_evaluator_t *ev, size_t n)
 static int forget_rep(gw_evaluator_t *ev, rep_rec_t *r, char *err, size_t errsize)
 {
     const gw_config_t *cfg = ev->cfg;
-    char key[GW_KEY_MAX], field[2 * GW_ID_MAX + 2];
-    gw_keys_roster(key, sizeof(key), cfg->key_prefix, cfg->kafka.topic_events, r->partition);
-    snprintf(field, sizeof(field), "%s:%s", r->tenant, r->rep);
-    if (gw_store_hdel(ev->store, key, field, err, errsize) != GW_STORE_OK)
+    if (gw_store_roster_forget(ev->store, cfg->kafka.topic_events, r->partition, r->tenant, r->rep,
+                               err, errsize) != GW_STORE_OK)
         return -1;
     if (export_forget(ev, r->tenant, r->team, r->rep, err, errsize) != 0)
         return -1;
@@ -947,13 +857,8 @@ static int queue_pace(gw_evaluator_t *ev, const rep_rec_t *r, const gw_playbook_
                       double result, char *err, size_t errsize)
 {
     gw_snapshot_pace(ev->snap, pb, p, id, start, end, result, wm, gw_now_ms());
-    char key[GW_KEY_MAX], suffix[32];
-    snprintf(suffix, sizeof(suffix), ":pace:%s", gw_period_str((gw_period_kind_t)k));
-    gw_entity_t e = {GW_ENTITY_REP, r->tenant, r->rep};
-    gw_keys_entity(key, sizeof(key), ev->cfg->key_prefix, &e, suffix);
-    gw_hash_write_t hw = {key, ev->snap->fields, ev->snap->values, ev->snap->n,
-                          ev->cfg->key_ttl_ms};
-    return gw_store_queue_hash(ev->store, &hw, err, errsize);
+    return gw_diag_store_queue_pace(ev->diag, r->tenant, r->rep, gw_period_str((gw_period_kind_t)k),
+                                    ev->snap, err, errsize);
 }
 
 /* The chunk's reps' pace in every period the playbook sets an objective
@@ -1118,9 +1023,8 @@ static int read_teams(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, team_ctx_t
     size_t nreads = 0;
     for (size_t k = 0; k < nteams; k++) {
         team_ctx_t *tc = &teams[k];
-        char key[GW_KEY_MAX];
-        gw_keys_team_reps(key, sizeof(key), ev->cfg->key_prefix, tc->tenant, tc->team);
-        if (gw_store_read_hash(ev->store, key, member_field, tc, err, errsize) != GW_STORE_OK)
+        if (gw_store_read_team(ev->store, tc->tenant, tc->team, member_field, tc, err, errsize) !=
+            GW_STORE_OK)
             return -1;
         for (size_t i = 0; i < n; i++)
             if (team_of[i] == (int)k && add_member(tc, reps[i]->rep) != 0)
@@ -1170,10 +1074,9 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
         goto out;
     }
     /* Retention gaps recorded with the positions mark windows incomplete. */
-    char pkey[GW_KEY_MAX];
-    gw_keys_positions(pkey, sizeof(pkey), ev->cfg->key_prefix, ev->cfg->kafka.topic_events);
     ev->ngaps = 0;
-    if (gw_store_read_hash(ev->store, pkey, gap_field, ev, err, errsize) != GW_STORE_OK)
+    if (gw_store_read_gaps(ev->store, ev->cfg->kafka.topic_events, gap_found, ev, err, errsize) !=
+        GW_STORE_OK)
         goto out;
     if (read_tenant_times(ev, clocks, ntenants, wm, err, errsize) != 0 ||
         read_teams(ev, reps, n, teams, nteams, team_of, err, errsize) != 0)
@@ -1187,7 +1090,7 @@ static int evaluate_chunk(gw_evaluator_t *ev, rep_rec_t **reps, size_t n, char *
         if (evaluate_team(ev, &teams[k], mine, nmine, &evaluated, err, errsize) != 0)
             goto out;
     }
-    if (gw_store_flush(ev->store, err, errsize) != GW_STORE_OK)
+    if (gw_diag_store_flush(ev->diag, err, errsize) != GW_STORE_OK)
         goto out;
     if (ev->listener_done)
         ev->listener_done(ev->listener_ctx);

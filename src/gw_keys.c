@@ -63,6 +63,26 @@ int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entit
     return gw_keys_entity(buf, size, prefix, e, suffix);
 }
 
+int gw_keys_alert_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                        const char *window)
+{
+    char suffix[40];
+    snprintf(suffix, sizeof(suffix), ":alerts:%s", window);
+    return gw_keys_entity(buf, size, prefix, e, suffix);
+}
+
+int gw_keys_alert_stream(char *buf, size_t size, const char *prefix, const char *tenant)
+{
+    return fit(snprintf(buf, size, "%s:alerts:{%s}", prefix, tenant), size);
+}
+
+int gw_keys_pace(char *buf, size_t size, const char *prefix, const gw_entity_t *e, const char *kind)
+{
+    char suffix[32];
+    snprintf(suffix, sizeof(suffix), ":pace:%s", kind);
+    return gw_keys_entity(buf, size, prefix, e, suffix);
+}
+
 int gw_keys_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e)
 {
     return gw_keys_entity(buf, size, prefix, e, ":state");

@@ -63,6 +63,20 @@ int gw_keys_state(char *buf, size_t size, const char *prefix, const gw_entity_t 
 int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                       const char *window);
 
+/* Alert lifecycle state of a rep in a window (or a period kind's pace):
+ * "<prefix>:{tag}:alerts:<window>" (hash; fields in src/lua/alerts.lua). */
+int gw_keys_alert_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                        const char *window);
+
+/* Delivered alerts of a tenant: "<prefix>:alerts:{<tenant>}" (stream, JSON
+ * in field "alert"). */
+int gw_keys_alert_stream(char *buf, size_t size, const char *prefix, const char *tenant);
+
+/* Pace of a rep in the current period of a kind: "<prefix>:{tag}:pace:<kind>"
+ * (hash; fields in docs/redis.md). */
+int gw_keys_pace(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
+                 const char *kind);
+
 /* Export hash of a tenant for Prometheus (via redis_exporter's script):
  * "<prefix>:export:{<tenant>}", fields "<team>|<rep>|<window>|<metric>" with
  * numeric values only. The set of tenants with one is

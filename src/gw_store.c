@@ -1,44 +1,27 @@
 /*
- * gw_store: hiredis (synchronous, pipelined) implementation of the Redis
- * contract. One connection; scripts are loaded at connect and re-loaded
- * when Redis answers NOSCRIPT (a restarted or flushed server).
- *
- * Every connection is made by store_dial() (TCP or unix socket, timeouts,
- * keepalive, TLS when redis.tls is on), and every byte goes through
- * hiredis' own I/O (redisBufferWrite/redisBufferRead, plain or TLS): the
- * pipelined apply switches the connection to non-blocking mode while it
- * pumps, never reads or writes the socket itself.
- *
- * Two hiredis releases are supported: 0.14 (Debian 12, no TLS) and 1.x
- * (Debian 13, hiredis_ssl when GW_HAVE_REDIS_TLS).
+ * gw_store: the counting layout of gapwatch in Redis (counters, positions,
+ * rosters, epoch) on the gw_redis transport. It builds every command with
+ * gw_resp and keys from gw_keys, and never sees hiredis: the connection,
+ * the scripts and the pipelined engine are gw_redis'.
  *
  * Command arguments are built in an arena that is reset after each command
- * is appended (hiredis copies them into its output buffer), so building a
- * batch allocates nothing once warm.
+ * is queued (the transport copies them into its output buffer), so building
+ * a batch allocates nothing once warm.
  */
 #include "gw_store.h"
 
 #include <stdarg.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
-
-#ifdef GW_HAVE_REDIS_TLS
-#include <hiredis/hiredis_ssl.h>
-#endif
 
 #include "gw_keys.h"
 #include "gw_log.h"
 #include "gw_map.h"
+#include "gw_redis.h"
 #include "gw_resp.h"
 #include "gw_time.h"
 
@@ -47,6 +30,7 @@ extern const char gw_lua_positions[];
 extern const char gw_lua_alerts[];
 
 enum { SCRIPT_APPLY, SCRIPT_POSITIONS, SCRIPT_ALERTS, SCRIPT_COUNT };
+_Static_assert(SCRIPT_ALERTS == GW_STORE_SCRIPT_ALERTS, "gw_store.h names the alerts script");
 
 /* What a command of an apply is, to account its reply and name it in an
  * error. */
@@ -69,7 +53,6 @@ typedef struct {
     const gw_coalesce_t *batch; /* borrowed */
     const char *topic;          /* borrowed */
     size_t next;                /* next delta to build */
-    bool unsent;                /* hiredis' output buffer holds bytes not yet written */
     expect_t *expect;           /* one per command built, in order */
     size_t nexpect, capexpect, nreplies, built_replies;
     gw_apply_result_t res;
@@ -82,10 +65,8 @@ typedef struct {
 
 struct gw_store_s {
     const gw_config_t *cfg;
-    redisContext *ctx;
-    struct redisSSLContext *tls; /* made at the first TLS connection (hiredis_ssl) */
-    char sha[SCRIPT_COUNT][41];
-    gw_resp_t resp; /* commands being built; handed to hiredis whole */
+    gw_redis_t *redis; /* the transport: connection, scripts, pipelined engine */
+    gw_resp_t resp;    /* commands being built; handed to hiredis whole */
     /* ":w:<window>" per window, the totals key's suffix after the tag */
     char win_suffix[GW_WINDOWS_MAX][GW_WINDOW_NAME_MAX + 4];
     size_t win_suffix_len[GW_WINDOWS_MAX];
@@ -97,19 +78,15 @@ struct gw_store_s {
     size_t ofield_len;
     gw_redo_t *redo;
     size_t nredo, redocap;
-    size_t pending_replies; /* queued by gw_store_queue_hash, read by gw_store_flush */
-    int64_t now_ms;         /* wall clock of the batch being applied (TTL bookkeeping) */
-    gw_map_t *roster;       /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
-    char epoch[64];         /* the deployment epoch known, "" none */
-    bool read_only;         /* readers: no SCRIPT LOAD on connect */
+    int64_t now_ms;   /* wall clock of the batch being applied (TTL bookkeeping) */
+    gw_map_t *roster; /* "<partition>|<tenant>:<rep>|<team>" already in the roster */
+    char epoch[64];   /* the deployment epoch known, "" none */
+    bool read_only;   /* readers: no SCRIPT LOAD on connect */
 };
 
-static const char *script_source(int i)
-{
-    static const char *const sources[SCRIPT_COUNT] = {gw_lua_apply, gw_lua_positions,
-                                                      gw_lua_alerts};
-    return sources[i];
-}
+/* The scripts, by SCRIPT_* index (gw_redis loads them at each connect). */
+static const char *const script_sources[SCRIPT_COUNT] = {gw_lua_apply, gw_lua_positions,
+                                                         gw_lua_alerts};
 
 gw_store_t *gw_store_new(const gw_config_t *cfg)
 {
@@ -118,7 +95,10 @@ gw_store_t *gw_store_new(const gw_config_t *cfg)
         return NULL;
     s->cfg = cfg;
     s->roster = gw_map_new();
-    if (!s->roster) {
+    s->redis = gw_redis_new(cfg, script_sources, SCRIPT_COUNT);
+    if (!s->roster || !s->redis) {
+        gw_map_free(s->roster, NULL);
+        gw_redis_free(s->redis);
         free(s);
         return NULL;
     }
@@ -138,12 +118,7 @@ void gw_store_free(gw_store_t *s)
 {
     if (!s)
         return;
-    if (s->ctx)
-        redisFree(s->ctx);
-#ifdef GW_HAVE_REDIS_TLS
-    if (s->tls)
-        redisFreeSSLContext(s->tls);
-#endif
+    gw_redis_free(s->redis);
     gw_resp_free(&s->resp);
     free(s->flight.expect);
     gw_map_free(s->roster, NULL);
@@ -151,151 +126,47 @@ void gw_store_free(gw_store_t *s)
     free(s);
 }
 
+gw_redis_t *gw_store_redis(gw_store_t *s)
+{
+    return s->redis;
+}
+
 void gw_store_set_read_only(gw_store_t *s)
 {
     s->read_only = true;
+    gw_redis_set_read_only(s->redis);
 }
 
 bool gw_store_connected(const gw_store_t *s)
 {
-    return s->ctx != NULL;
+    return gw_redis_connected(s->redis);
 }
 
 void gw_store_disconnect(gw_store_t *s)
 {
-    if (s->ctx) {
-        redisFree(s->ctx);
-        s->ctx = NULL;
-    }
-    s->pending_replies = 0;
-}
-
-static struct timeval ms_to_tv(int64_t ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    return tv;
-}
-
-/* Runs one command synchronously; returns the reply (caller frees) or NULL
- * after dropping the connection. */
-static redisReply *command_argv(gw_store_t *s, int argc, const char **argv, const size_t *lens,
-                                char *errstr, size_t errstr_size)
-{
-    redisReply *r = redisCommandArgv(s->ctx, argc, argv, lens);
-    if (!r) {
-        snprintf(errstr, errstr_size, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-        gw_store_disconnect(s);
-    }
-    return r;
-}
-
-/* Waits for the next pipelined reply. On a lost connection: NULL, the
- * store disconnected and `errstr` saying what was lost while `doing`. */
-static redisReply *next_reply(gw_store_t *s, const char *doing, char *errstr, size_t errstr_size)
-{
-    redisReply *r = NULL;
-    if (!s->ctx || redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-        snprintf(errstr, errstr_size, "redis: connection lost %s: %s", doing,
-                 s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-        gw_store_disconnect(s);
-        return NULL;
-    }
-    return r;
-}
-
-/* What to say of a reply that is not the one expected. */
-static const char *reply_why(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
+    gw_redis_disconnect(s->redis);
 }
 
 /* Sends "<cmd> <key>" and returns its reply (free with freeReplyObject)
  * when it is an array; otherwise NULL and *rc GW_STORE_DOWN, or
  * GW_STORE_ERROR with `errstr` naming the command and the key. */
-static redisReply *command_key_array(gw_store_t *s, const char *cmd, const char *key, int *rc,
-                                     char *errstr, size_t errstr_size)
+static gw_redis_reply_t *command_key_array(gw_store_t *s, const char *cmd, const char *key, int *rc,
+                                           char *errstr, size_t errstr_size)
 {
     const char *argv[2] = {cmd, key};
     size_t lens[2] = {strlen(cmd), strlen(key)};
-    redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 2, argv, lens, errstr, errstr_size);
     if (!r) {
         *rc = GW_STORE_DOWN;
         return NULL;
     }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis: %s %s: %s", cmd, key, reply_why(r));
-        freeReplyObject(r);
+    if (r->type != GW_REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: %s %s: %s", cmd, key, gw_redis_reply_why(r));
+        gw_redis_reply_free(r);
         *rc = GW_STORE_ERROR;
         return NULL;
     }
     return r;
-}
-
-static int load_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
-{
-    for (int i = 0; i < SCRIPT_COUNT; i++) {
-        const char *src = script_source(i);
-        const char *argv[3] = {"SCRIPT", "LOAD", src};
-        size_t lens[3] = {6, 4, strlen(src)};
-        redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-            snprintf(errstr, errstr_size, "redis: SCRIPT LOAD failed: %s", reply_why(r));
-            freeReplyObject(r);
-            return GW_STORE_ERROR;
-        }
-        memcpy(s->sha[i], r->str, 40);
-        s->sha[i][40] = '\0';
-        freeReplyObject(r);
-    }
-    return GW_STORE_OK;
-}
-
-/* Whether `r` is Redis' NOSCRIPT error: it restarted or SCRIPT FLUSH ran. */
-static bool is_noscript(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
-}
-
-/* The one answer to NOSCRIPT: load the scripts again (the caller then
- * resends; what did run is skipped by its offsets or idempotent).
- * Disconnects when that fails. */
-static int reload_scripts(gw_store_t *s, char *errstr, size_t errstr_size)
-{
-    gw_log_warn("redis lost the scripts; loading them again", NULL);
-    int rc = load_scripts(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        gw_store_disconnect(s);
-    return rc;
-}
-
-/* One attempt of a script call: sets *noscript when Redis answered NOSCRIPT
- * (then nothing else of the reply is used). */
-typedef int (*script_attempt_fn)(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
-                                 size_t errstr_size);
-
-#define SCRIPTS_VANISHED "redis: scripts vanished again right after loading"
-
-/* Runs `attempt`, and once more after reloading the scripts if Redis lost
- * them. */
-static int with_scripts(gw_store_t *s, script_attempt_fn attempt, void *ctx, char *errstr,
-                        size_t errstr_size)
-{
-    bool noscript = false;
-    int rc = attempt(s, ctx, &noscript, errstr, errstr_size);
-    if (rc != GW_STORE_OK || !noscript)
-        return rc;
-    rc = reload_scripts(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    noscript = false;
-    rc = attempt(s, ctx, &noscript, errstr, errstr_size);
-    if (rc == GW_STORE_OK && noscript) {
-        snprintf(errstr, errstr_size, SCRIPTS_VANISHED);
-        rc = GW_STORE_ERROR;
-    }
-    return rc;
 }
 
 /* Writes the positions key of `topic` (NULL: the event topic) into `key`
@@ -329,19 +200,19 @@ static int read_epoch(gw_store_t *s, char *out, size_t size, char *errstr, size_
         return rc;
     const char *argv[3] = {"HGET", key, "epoch"};
     size_t lens[3] = {4, strlen(key), 5};
-    redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
     rc = GW_STORE_OK;
-    if (r->type == REDIS_REPLY_STRING) {
+    if (r->type == GW_REDIS_REPLY_STRING) {
         snprintf(out, size, "%s", r->str);
-    } else if (r->type == REDIS_REPLY_NIL) {
+    } else if (r->type == GW_REDIS_REPLY_NIL) {
         out[0] = '\0';
     } else {
-        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key, reply_why(r));
+        snprintf(errstr, errstr_size, "redis: HGET %s epoch: %s", key, gw_redis_reply_why(r));
         rc = GW_STORE_ERROR;
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
@@ -376,176 +247,13 @@ const char *gw_store_epoch(const gw_store_t *s)
     return s->epoch;
 }
 
-#ifdef GW_HAVE_REDIS_TLS
-/* The TLS handshake on a connected context, with the store's TLS context
- * (made on first use from redis.tls_*). */
-static int tls_start(gw_store_t *s, redisContext *c, const char *where, char *errstr,
-                     size_t errstr_size)
-{
-    const gw_config_t *cfg = s->cfg;
-    if (!s->tls) {
-        /* SNI: the configured name, else the host unless it is an address
-         * (RFC 6066 allows only names). */
-        const char *sni = cfg->redis.tls.server_name;
-        unsigned char addr[sizeof(struct in6_addr)];
-        if (!sni && inet_pton(AF_INET, cfg->redis.host, addr) != 1 &&
-            inet_pton(AF_INET6, cfg->redis.host, addr) != 1)
-            sni = cfg->redis.host;
-        redisInitOpenSSL();
-        redisSSLContextError err = REDIS_SSL_CTX_NONE;
-#if HIREDIS_MAJOR > 1 || (HIREDIS_MAJOR == 1 && HIREDIS_MINOR >= 2)
-        redisSSLOptions opt = {
-            .cacert_filename = cfg->redis.tls.ca,
-            .cert_filename = cfg->redis.tls.cert,
-            .private_key_filename = cfg->redis.tls.key,
-            .server_name = sni,
-            .verify_mode = cfg->redis.tls.verify ? REDIS_SSL_VERIFY_PEER : REDIS_SSL_VERIFY_NONE,
-        };
-        s->tls = redisCreateSSLContextWithOptions(&opt, &err);
-#else
-        /* hiredis 1.0 and 1.1 always verify (the config refuses tls_verify: false). */
-        s->tls = redisCreateSSLContext(cfg->redis.tls.ca, NULL, cfg->redis.tls.cert,
-                                       cfg->redis.tls.key, sni, &err);
-#endif
-        if (!s->tls) {
-            snprintf(errstr, errstr_size,
-                     "redis %s: cannot set up TLS from redis.tls_ca, tls_cert, tls_key: %s", where,
-                     redisSSLContextGetError(err));
-            return -1;
-        }
-    }
-    if (redisInitiateSSLWithContext(c, s->tls) != REDIS_OK) {
-        snprintf(errstr, errstr_size, "redis %s: TLS handshake failed: %s%s", where, c->errstr,
-                 cfg->redis.tls.verify && strstr(c->errstr, "verify")
-                     ? " (is redis.tls_ca the CA that signed the server's certificate?)"
-                     : "");
-        return -1;
-    }
-    /* With TLS 1.3 the server judges the client's certificate after the
-     * handshake: a refusal shows at the first reply, so ask for one here
-     * where the error can say what it means (NOAUTH is a reply too). */
-    redisReply *r = redisCommand(c, "PING");
-    if (!r) {
-        snprintf(errstr, errstr_size,
-                 "redis %s: the server closed the TLS connection after the handshake (%s): a "
-                 "server that verifies clients (tls-auth-clients) needs redis.tls_cert and "
-                 "redis.tls_key signed by a CA it trusts",
-                 where, c->errstr);
-        return -1;
-    }
-    freeReplyObject(r);
-    return 0;
-}
-#endif
-
-/* Opens a connection as the config says: TCP or unix socket, command
- * timeout, keepalive, and TLS when redis.tls is on. The only place that
- * dials Redis (the daemon's stores and the CLI's all connect through
- * gw_store_connect). Returns the context (caller frees) or NULL with a
- * sentence in `errstr`; `where` receives "host:port" or "unix:path". */
-static redisContext *store_dial(gw_store_t *s, char *where, size_t where_size, char *errstr,
-                                size_t errstr_size)
-{
-    const gw_config_t *cfg = s->cfg;
-    struct timeval ctv = ms_to_tv(cfg->redis.connect_timeout_ms);
-    redisContext *c;
-    if (cfg->redis.unix_socket && *cfg->redis.unix_socket) {
-        c = redisConnectUnixWithTimeout(cfg->redis.unix_socket, ctv);
-        snprintf(where, where_size, "unix:%s", cfg->redis.unix_socket);
-    } else {
-        c = redisConnectWithTimeout(cfg->redis.host, cfg->redis.port, ctv);
-        snprintf(where, where_size, "%s:%d", cfg->redis.host, cfg->redis.port);
-    }
-    if (!c || c->err) {
-        snprintf(errstr, errstr_size, "redis %s: cannot connect: %s", where,
-                 c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    /* The timeout first: it bounds the TLS handshake too. */
-    if (redisSetTimeout(c, ms_to_tv(cfg->redis.command_timeout_ms)) != REDIS_OK ||
-        redisEnableKeepAlive(c) != REDIS_OK) {
-        snprintf(errstr, errstr_size, "redis %s: cannot set socket options: %s", where, c->errstr);
-        redisFree(c);
-        return NULL;
-    }
-    if (cfg->redis.tls.enabled) {
-#ifdef GW_HAVE_REDIS_TLS
-        if (tls_start(s, c, where, errstr, errstr_size) != 0) {
-            redisFree(c);
-            return NULL;
-        }
-#else
-        /* gw_config refuses redis.tls without hiredis_ssl; never plain text. */
-        snprintf(errstr, errstr_size, "redis %s: redis.tls needs hiredis >= 1.0 with TLS", where);
-        redisFree(c);
-        return NULL;
-#endif
-    }
-    return c;
-}
-
 int gw_store_connect(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    if (s->ctx)
+    if (gw_redis_connected(s->redis))
         return GW_STORE_OK;
-    const gw_config_t *cfg = s->cfg;
-    char where[300];
-    redisContext *c = store_dial(s, where, sizeof(where), errstr, errstr_size);
-    if (!c)
-        return GW_STORE_DOWN;
-    s->ctx = c;
-    if (cfg->redis.password) {
-        const char *argv[3] = {"AUTH", NULL, NULL};
-        size_t lens[3] = {4, 0, 0};
-        int argc = 2;
-        if (cfg->redis.user && *cfg->redis.user) {
-            argv[1] = cfg->redis.user;
-            lens[1] = strlen(cfg->redis.user);
-            argv[2] = cfg->redis.password;
-            lens[2] = strlen(cfg->redis.password);
-            argc = 3;
-        } else {
-            argv[1] = cfg->redis.password;
-            lens[1] = strlen(cfg->redis.password);
-        }
-        redisReply *r = command_argv(s, argc, argv, lens, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_ERROR) {
-            /* Never echo the password: Redis' message does not contain it. */
-            snprintf(errstr, errstr_size, "redis %s: AUTH%s%s failed: %s", where,
-                     argc == 3 ? " as " : "", argc == 3 ? cfg->redis.user : "", r->str);
-            freeReplyObject(r);
-            gw_store_disconnect(s);
-            return GW_STORE_ERROR;
-        }
-        freeReplyObject(r);
-    }
-    if (cfg->redis.db) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", cfg->redis.db);
-        const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, strlen(db)};
-        redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        int bad = r->type == REDIS_REPLY_ERROR;
-        if (bad)
-            snprintf(errstr, errstr_size, "redis %s: SELECT %d failed: %s", where, cfg->redis.db,
-                     r->str);
-        freeReplyObject(r);
-        if (bad) {
-            gw_store_disconnect(s);
-            return GW_STORE_ERROR;
-        }
-    }
-    int rc = s->read_only ? GW_STORE_OK : load_scripts(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK) {
-        gw_store_disconnect(s);
+    int rc = gw_redis_connect(s->redis, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
         return rc;
-    }
     /* A new connection may be to a restarted Redis: before anything is
      * written on it, make sure it still holds gapwatch's data. */
     rc = check_epoch(s, errstr, errstr_size);
@@ -579,22 +287,22 @@ int gw_store_epoch_read(gw_store_t *s, char *epoch, size_t epoch_size, long long
         return rc;
     char key[GW_KEY_MAX];
     positions_key(s, NULL, key, errstr, errstr_size);
-    redisReply *r = command_key_array(s, "HKEYS", key, &rc, errstr, errstr_size);
+    gw_redis_reply_t *r = command_key_array(s, "HKEYS", key, &rc, errstr, errstr_size);
     if (!r)
         return rc;
     /* Only "<partition>" fields are positions. */
     *npositions = 0;
     for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len > 0 &&
+        if (r->element[i]->type == GW_REDIS_REPLY_STRING && r->element[i]->len > 0 &&
             r->element[i]->str[0] >= '0' && r->element[i]->str[0] <= '9')
             (*npositions)++;
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return GW_STORE_OK;
 }
 
 int gw_store_epoch_check(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    bool fresh = !s->ctx;
+    bool fresh = !gw_redis_connected(s->redis);
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK || fresh)
         return rc; /* a new connection was checked by connect */
@@ -613,24 +321,25 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
     do {
         const char *argv[6] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
         size_t lens[6] = {4, strlen(cursor), 5, strlen(match), 5, 4};
-        redisReply *r = command_argv(s, 6, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 6, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match, reply_why(r));
-            freeReplyObject(r);
+        if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != GW_REDIS_REPLY_STRING ||
+            r->element[1]->type != GW_REDIS_REPLY_ARRAY) {
+            snprintf(errstr, errstr_size, "redis: SCAN %s: %s", match, gw_redis_reply_why(r));
+            gw_redis_reply_free(r);
             return GW_STORE_ERROR;
         }
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        const redisReply *keys = r->element[1];
+        const gw_redis_reply_t *keys = r->element[1];
         if (keys->elements > 0) {
             const char **argv2 = calloc(keys->elements + 1, sizeof(*argv2));
             size_t *lens2 = calloc(keys->elements + 1, sizeof(*lens2));
             if (!argv2 || !lens2) {
                 free(argv2);
                 free(lens2);
-                freeReplyObject(r);
+                gw_redis_reply_free(r);
                 snprintf(errstr, errstr_size, "out of memory");
                 return GW_STORE_ERROR;
             }
@@ -640,19 +349,19 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
                 argv2[i + 1] = keys->element[i]->str;
                 lens2[i + 1] = keys->element[i]->len;
             }
-            redisReply *d =
-                command_argv(s, (int)keys->elements + 1, argv2, lens2, errstr, errstr_size);
+            gw_redis_reply_t *d = gw_redis_command_argv(s->redis, (int)keys->elements + 1, argv2,
+                                                        lens2, errstr, errstr_size);
             free(argv2);
             free(lens2);
             if (!d) {
-                freeReplyObject(r);
+                gw_redis_reply_free(r);
                 return GW_STORE_DOWN;
             }
-            if (d->type == REDIS_REPLY_INTEGER)
+            if (d->type == GW_REDIS_REPLY_INTEGER)
                 *deleted += d->integer;
-            freeReplyObject(d);
+            gw_redis_reply_free(d);
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
     s->epoch[0] = '\0';
     return GW_STORE_OK;
@@ -683,11 +392,11 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
     for (int i = 0; i < 3 && !refused; i++) {
         const char *argv[3] = {"CONFIG", "GET", names[i]};
         size_t lens[3] = {6, 3, strlen(names[i])};
-        redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[1]->type != REDIS_REPLY_STRING) {
+        if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[1]->type != GW_REDIS_REPLY_STRING) {
             refused = true; /* NOPERM, renamed command, ... */
         } else if (i == 0) {
             snprintf(setup->maxmemory_policy, sizeof(setup->maxmemory_policy), "%s",
@@ -697,7 +406,7 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
         } else {
             setup->rdb = r->element[1]->str[0] != '\0';
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (!refused) {
         setup->known_persistence = true;
@@ -710,10 +419,10 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
     for (int i = 0; i < 2; i++) {
         const char *argv[2] = {"INFO", sections[i]};
         size_t lens[2] = {4, strlen(sections[i])};
-        redisReply *r = command_argv(s, 2, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 2, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        if (r->type == GW_REDIS_REPLY_STRING || r->type == GW_REDIS_REPLY_STATUS) {
             char v[64];
             if (i == 0) {
                 info_field(r->str, "maxmemory_policy", setup->maxmemory_policy,
@@ -725,7 +434,7 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
                 setup->known_persistence = v[0] != '\0';
             }
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     return GW_STORE_OK;
 }
@@ -743,43 +452,69 @@ int gw_store_record_gap(gw_store_t *s, const char *topic, int32_t partition, int
              (long long)gw_now_ms());
     const char *argv[4] = {"HSET", key, field, value};
     size_t lens[4] = {4, strlen(key), strlen(field), strlen(value)};
-    redisReply *r = command_argv(s, 4, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 4, argv, lens, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
-    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+    rc = r->type == GW_REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
     if (rc != GW_STORE_OK)
         snprintf(errstr, errstr_size, "redis: HSET %s %s: %s", key, field, r->str);
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
 /* ---- command building ------------------------------------------------ */
 
-/* Hands the commands written to s->resp to hiredis' output buffer. */
+/* Queues the commands written to s->resp on the connection. */
 static int send_resp(gw_store_t *s)
 {
-    gw_resp_t *r = &s->resp;
-    int rc = gw_resp_ok(r) && redisAppendFormattedCommand(s->ctx, r->buf, r->len) == REDIS_OK;
-    gw_resp_reset(r);
-    return rc ? 0 : -1;
+    return gw_redis_append(s->redis, &s->resp) == GW_REDIS_OK ? 0 : -1;
 }
 
 /* Sends the one command in s->resp and waits for its reply (caller frees);
  * NULL after dropping the connection. */
-static redisReply *command_resp(gw_store_t *s, char *errstr, size_t errstr_size)
+static gw_redis_reply_t *command_resp(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    if (send_resp(s) != 0) {
-        snprintf(errstr, errstr_size, "redis: cannot build a command (out of memory)");
+    gw_redis_reply_t *r = gw_redis_command_resp(s->redis, &s->resp, errstr, errstr_size);
+    if (!r)
         gw_store_disconnect(s);
-        return NULL;
-    }
-    redisReply *r = NULL;
-    if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-        snprintf(errstr, errstr_size, "redis: %s", s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-        gw_store_disconnect(s);
-        return NULL;
-    }
     return r;
+}
+
+/* Waits for the next pipelined reply. On a lost connection: NULL, the
+ * store disconnected and `errstr` saying what was lost while `doing`. */
+static gw_redis_reply_t *next_reply(gw_store_t *s, const char *doing, char *errstr,
+                                    size_t errstr_size)
+{
+    gw_redis_reply_t *r = gw_redis_get_reply(s->redis, doing, errstr, errstr_size);
+    if (!r)
+        gw_store_disconnect(s);
+    return r;
+}
+
+/* One attempt of a script call: sets *noscript when Redis answered NOSCRIPT
+ * (then nothing else of the reply is used). */
+typedef int (*script_attempt_fn)(gw_store_t *s, void *ctx, bool *noscript, char *errstr,
+                                 size_t errstr_size);
+
+typedef struct {
+    gw_store_t *s;
+    script_attempt_fn fn;
+    void *ctx;
+} attempt_t;
+
+static int attempt_store(void *ctx, bool *noscript, char *errstr, size_t errstr_size)
+{
+    attempt_t *a = ctx;
+    return a->fn(a->s, a->ctx, noscript, errstr, errstr_size);
+}
+
+/* Runs `attempt`, and once more after reloading the scripts if Redis lost
+ * them (gw_redis_with_scripts). */
+static int with_scripts(gw_store_t *s, script_attempt_fn attempt, void *ctx, char *errstr,
+                        size_t errstr_size)
+{
+    attempt_t a = {s, attempt, ctx};
+    return gw_redis_with_scripts(s->redis, attempt_store, &a, errstr, errstr_size);
 }
 
 /* Opens "EVALSHA <sha of script> <numkeys>" in s->resp. */
@@ -787,7 +522,7 @@ static void begin_evalsha(gw_store_t *s, int script, int64_t numkeys)
 {
     gw_resp_begin(&s->resp);
     gw_resp_arg(&s->resp, "EVALSHA", 7);
-    gw_resp_arg(&s->resp, s->sha[script], 40);
+    gw_resp_arg(&s->resp, gw_redis_script_sha(s->redis, (size_t)script), 40);
     gw_resp_arg_i64(&s->resp, numkeys);
 }
 
@@ -857,8 +592,8 @@ static int build_periods(gw_store_t *s, const gw_coalesce_t *batch, const gw_del
         int nfields;
     } keys[3 * 8];
     int nkeys = 0;
-    for (int32_t i = d->pcells; i >= 0; i = gw_coalesce_period_cell(batch, i)->next) {
-        const gw_period_cell_t *p = gw_coalesce_period_cell(batch, i);
+    gw_coalesce_iter_t it = gw_coalesce_period_cells(batch, d);
+    for (const gw_period_cell_t *p; (p = gw_coalesce_next_period_cell(&it));) {
         int k = 0;
         while (k < nkeys && (keys[k].kind != p->kind || keys[k].first != p->first_day))
             k++;
@@ -881,8 +616,8 @@ static int build_periods(gw_store_t *s, const gw_coalesce_t *batch, const gw_del
             return -1;
         gw_resp_arg_str(r, key);
         gw_resp_arg_i64(r, keys[k].nfields);
-        for (int32_t i = d->pcells; i >= 0; i = gw_coalesce_period_cell(batch, i)->next) {
-            const gw_period_cell_t *p = gw_coalesce_period_cell(batch, i);
+        it = gw_coalesce_period_cells(batch, d);
+        for (const gw_period_cell_t *p; (p = gw_coalesce_next_period_cell(&it));) {
             if (p->kind != keys[k].kind || p->first_day != keys[k].first)
                 continue;
             if (s->metric_len[p->metric] == 0)
@@ -899,11 +634,12 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
     const gw_config_t *cfg = s->cfg;
     gw_resp_t *r = &s->resp;
     int nparts = 0;
-    for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next)
+    gw_coalesce_iter_t parts = gw_coalesce_parts(batch, d);
+    while (gw_coalesce_next_part(&parts))
         nparts++;
     gw_resp_arg_i64(r, nparts);
-    for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(batch, p)->next) {
-        const gw_delta_part_t *part = gw_coalesce_part(batch, p);
+    parts = gw_coalesce_parts(batch, d);
+    for (const gw_delta_part_t *part; (part = gw_coalesce_next_part(&parts));) {
         build_offset_field(s, part->partition);
         gw_resp_arg_i64(r, part->min_offset);
         gw_resp_arg_i64(r, part->max_offset);
@@ -925,8 +661,8 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
          * src/lua/apply.lua) go to the totals only: they are named by the
          * sums alone. */
         int64_t open = gw_window_bucket(win, d->wm_ms);
-        for (int32_t c = d->cells[w]; c >= 0; c = gw_coalesce_cell(batch, c)->next) {
-            const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
+        gw_coalesce_iter_t cells = gw_coalesce_cells(batch, d, w);
+        for (const gw_delta_cell_t *cell; (cell = gw_coalesce_next_cell(&cells));) {
             if (s->metric_len[cell->metric] == 0)
                 return -1;
             int k = 0;
@@ -960,8 +696,8 @@ static int build_entity(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
             gw_resp_arg(r, s->metric_name[m] + 1, s->metric_len[m] - 1);
             gw_resp_arg_i64(r, sums[k].sum);
         }
-        for (int32_t c = d->cells[w]; c >= 0 && ncells > 0; c = gw_coalesce_cell(batch, c)->next) {
-            const gw_delta_cell_t *cell = gw_coalesce_cell(batch, c);
+        cells = gw_coalesce_cells(batch, d, w);
+        for (const gw_delta_cell_t *cell; ncells > 0 && (cell = gw_coalesce_next_cell(&cells));) {
             if (cell->bucket >= open)
                 continue;
             int m = cell->metric;
@@ -979,16 +715,19 @@ static int build_call(gw_store_t *s, const gw_coalesce_t *batch, size_t lo, size
     const gw_config_t *cfg = s->cfg;
     gw_resp_t *r = &s->resp;
     begin_evalsha(s, SCRIPT_APPLY, (int64_t)(hi - lo) * (1 + 2 * cfg->nwindows));
-    for (size_t i = lo; i < hi; i++) {
-        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+    gw_coalesce_iter_t it = gw_coalesce_deltas(batch, lo);
+    gw_coalesce_iter_limit(&it, hi - lo);
+    for (const gw_delta_t *d; (d = gw_coalesce_next(&it, NULL));) {
         gw_entity_t e = {d->kind, d->tenant, d->id};
         if (build_keys(s, &e) != 0)
             return -1;
     }
     build_head(s, "apply");
     gw_resp_arg_i64(r, (int64_t)(hi - lo));
-    for (size_t i = lo; i < hi; i++)
-        if (build_entity(s, batch, gw_coalesce_delta(batch, i)) != 0)
+    it = gw_coalesce_deltas(batch, lo);
+    gw_coalesce_iter_limit(&it, hi - lo);
+    for (const gw_delta_t *d; (d = gw_coalesce_next(&it, NULL));)
+        if (build_entity(s, batch, d) != 0)
             return -1;
     return gw_resp_end(r);
 }
@@ -999,7 +738,11 @@ static int build_roster(gw_store_t *s, const gw_coalesce_t *batch, const gw_delt
                         const char *topic, bool *queued)
 {
     char key[GW_KEY_MAX];
-    int32_t partition = gw_coalesce_part(batch, d->parts)->partition;
+    gw_coalesce_iter_t parts = gw_coalesce_parts(batch, d);
+    const gw_delta_part_t *head = gw_coalesce_next_part(&parts);
+    if (!head)
+        return -1; /* cannot be: a delta covers at least one offset */
+    int32_t partition = head->partition;
     /* "<partition>|<tenant>:<rep>|<team>", copied (not printed: every rep
      * of every batch is looked up) */
     char known[3 * GW_ID_MAX + 24];
@@ -1058,23 +801,23 @@ static int build_tenant_clocks(gw_store_t *s, const gw_coalesce_t *batch)
     char key[GW_KEY_MAX], first_key[GW_KEY_MAX];
     gw_keys_tenant_clock(key, sizeof(key), s->cfg->key_prefix, false);
     gw_keys_tenant_clock(first_key, sizeof(first_key), s->cfg->key_prefix, true);
-    size_t n = gw_coalesce_count(batch);
     int built = 0;
-    for (size_t i = 0; i < n; i++) {
-        const gw_delta_t *d = gw_coalesce_delta(batch, i);
+    gw_coalesce_iter_t it = gw_coalesce_deltas(batch, 0);
+    size_t i;
+    for (const gw_delta_t *d; (d = gw_coalesce_next(&it, &i));) {
         if (d->kind != GW_ENTITY_TEAM || d->nevents == 0)
             continue;
         /* the batch's first team delta of its tenant speaks for the tenant */
         int64_t newest = d->last_event_ms, earliest = d->first_event_ms;
         bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++) {
-            const gw_delta_t *o = gw_coalesce_delta(batch, j);
+        gw_coalesce_iter_t before = gw_coalesce_deltas(batch, 0);
+        gw_coalesce_iter_limit(&before, i);
+        for (const gw_delta_t *o; !seen && (o = gw_coalesce_next(&before, NULL));)
             seen = o->kind == GW_ENTITY_TEAM && o->nevents > 0 && !strcmp(o->tenant, d->tenant);
-        }
         if (seen)
             continue;
-        for (size_t j = i + 1; j < n; j++) {
-            const gw_delta_t *o = gw_coalesce_delta(batch, j);
+        gw_coalesce_iter_t after = gw_coalesce_deltas(batch, i + 1);
+        for (const gw_delta_t *o; (o = gw_coalesce_next(&after, NULL));) {
             if (o->kind != GW_ENTITY_TEAM || o->nevents == 0 || strcmp(o->tenant, d->tenant))
                 continue;
             newest = o->last_event_ms > newest ? o->last_event_ms : newest;
@@ -1115,7 +858,7 @@ static int room_for_one(void **arr, size_t *cap, size_t used, size_t elem)
  * the integer expected; the field is `prefix` + `partition` (positions).
  * Returns GW_STORE_ERROR. */
 static int corrupt_field(char *errstr, size_t errstr_size, const char *key, const char *prefix,
-                         int32_t partition, const redisReply *v)
+                         int32_t partition, const gw_redis_reply_t *v)
 {
     snprintf(errstr, errstr_size, "redis: corrupt field %s%d of %s: \"%.*s\" is not an integer",
              prefix, (int)partition, key, (int)(v->len < 64 ? v->len : 64), v->str);
@@ -1126,9 +869,9 @@ static int corrupt_field(char *errstr, size_t errstr_size, const char *key, cons
 
 /* The same for field `i` of the HGETALL reply `hash` read from `key`. */
 static int corrupt_hash_field(char *errstr, size_t errstr_size, const char *key,
-                              const redisReply *hash, size_t i)
+                              const gw_redis_reply_t *hash, size_t i)
 {
-    const redisReply *f = hash->element[i], *v = hash->element[i + 1];
+    const gw_redis_reply_t *f = hash->element[i], *v = hash->element[i + 1];
     int vl = (int)(v->len < 64 ? v->len : 64);
     snprintf(errstr, errstr_size, "corrupt field %s of %s: \"%.*s\" is not an integer", f->str, key,
              vl, v->str);
@@ -1136,27 +879,17 @@ static int corrupt_hash_field(char *errstr, size_t errstr_size, const char *key,
     return GW_STORE_ERROR;
 }
 
-/* A reply's string or integer element as an integer, strictly (a corrupt
- * value is an error, never a 0). */
-static bool reply_i64(const redisReply *r, int64_t *out)
-{
-    if (r->type == REDIS_REPLY_INTEGER) {
-        *out = r->integer;
-        return true;
-    }
-    return r->type == REDIS_REPLY_STRING && gw_resp_parse_i64(r->str, r->len, out);
-}
-
 /* Queues a re-send of `delta` to the partition named by `part`
  * ("<topic>/<partition>") over the `stored` offset; -1 on a malformed part
  * or stored value, or out of memory. */
-static int add_redo(gw_store_t *s, uint32_t delta, const redisReply *part, const redisReply *stored)
+static int add_redo(gw_store_t *s, uint32_t delta, const gw_redis_reply_t *part,
+                    const gw_redis_reply_t *stored)
 {
-    const char *slash = part->type == REDIS_REPLY_STRING ? strrchr(part->str, '/') : NULL;
+    const char *slash = part->type == GW_REDIS_REPLY_STRING ? strrchr(part->str, '/') : NULL;
     int64_t partition, offset;
     if (!slash ||
         !gw_resp_parse_i64(slash + 1, part->len - (size_t)(slash + 1 - part->str), &partition) ||
-        partition < 0 || partition > INT32_MAX || !reply_i64(stored, &offset) ||
+        partition < 0 || partition > INT32_MAX || !gw_redis_reply_i64(stored, &offset) ||
         room_for_one((void **)&s->redo, &s->redocap, s->nredo, sizeof(*s->redo)) != 0)
         return -1;
     s->redo[s->nredo].delta = delta;
@@ -1175,17 +908,17 @@ static int add_redo(gw_store_t *s, uint32_t delta, const redisReply *part, const
 /* Accounts the reply of one call applying `n` deltas from `first`: per
  * delta 0 skipped, 1 applied, or -k followed by k pairs {part, stored} to
  * re-send. */
-static void count_replies(gw_store_t *s, gw_apply_result_t *res, const redisReply *r, size_t first,
-                          size_t n, char *first_error, size_t size)
+static void count_replies(gw_store_t *s, gw_apply_result_t *res, const gw_redis_reply_t *r,
+                          size_t first, size_t n, char *first_error, size_t size)
 {
-    if (r->type != REDIS_REPLY_ARRAY) {
+    if (r->type != GW_REDIS_REPLY_ARRAY) {
         if (!first_error[0])
             snprintf(first_error, size, "apply script returned an unexpected reply");
         return;
     }
     size_t e = 0;
     for (size_t d = 0; d < n; d++) {
-        if (e >= r->elements || r->element[e]->type != REDIS_REPLY_INTEGER) {
+        if (e >= r->elements || r->element[e]->type != GW_REDIS_REPLY_INTEGER) {
             if (!first_error[0])
                 snprintf(first_error, size, "apply script returned a malformed reply");
             return;
@@ -1230,8 +963,10 @@ static int build_piece(gw_store_t *s)
         size_t ce = c + ENTITIES_PER_CALL < end ? c + ENTITIES_PER_CALL : end;
         if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, EXPECT_APPLY, c, ce - c) != 0)
             return -1;
-        for (size_t i = c; i < ce; i++) {
-            const gw_delta_t *d = gw_coalesce_delta(f->batch, i);
+        gw_coalesce_iter_t it = gw_coalesce_deltas(f->batch, c);
+        gw_coalesce_iter_limit(&it, ce - c);
+        size_t i;
+        for (const gw_delta_t *d; (d = gw_coalesce_next(&it, &i));) {
             if (d->kind != GW_ENTITY_REP)
                 continue;
             bool queued;
@@ -1256,12 +991,12 @@ static int build_piece(gw_store_t *s)
     return gw_resp_ok(&s->resp) ? 0 : -1;
 }
 
-static void handle_reply(gw_store_t *s, redisReply *r)
+static void handle_reply(gw_store_t *s, gw_redis_reply_t *r)
 {
     apply_flight_t *f = &s->flight;
     const expect_t *e = &f->expect[f->nreplies++];
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (is_noscript(r)) {
+    if (r->type == GW_REDIS_REPLY_ERROR) {
+        if (gw_redis_reply_is_noscript(r)) {
             f->noscript = true;
         } else if (!f->error[0]) {
             /* Name the command refused: an ACL error (NOPERM) says neither
@@ -1298,7 +1033,8 @@ static void handle_reply(gw_store_t *s, redisReply *r)
 static bool flight_done(const gw_store_t *s)
 {
     const apply_flight_t *f = &s->flight;
-    return f->next == gw_coalesce_count(f->batch) && !f->unsent && f->nreplies == f->nexpect;
+    return f->next == gw_coalesce_count(f->batch) && !gw_redis_unsent(s->redis) &&
+           f->nreplies == f->nexpect;
 }
 
 static int flight_fail(gw_store_t *s, int rc, const char *why)
@@ -1311,72 +1047,45 @@ static int flight_fail(gw_store_t *s, int rc, const char *why)
     return rc;
 }
 
-/* Non-blocking mode for the flight: the socket O_NONBLOCK and hiredis'
- * REDIS_BLOCK flag off, so that redisBufferWrite/Read (plain or TLS) take
- * what the socket offers and return; blocking again for the synchronous
- * commands (redisGetReply loops only in blocking mode). */
-static int set_nonblocking(redisContext *c, bool on)
-{
-    int fl = fcntl(c->fd, F_GETFL);
-    if (fl < 0 || fcntl(c->fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
-        return -1;
-    if (on)
-        c->flags &= ~REDIS_BLOCK;
-    else
-        c->flags |= REDIS_BLOCK;
-    return 0;
-}
-
-static int flight_io_fail(gw_store_t *s)
+static int flight_io_fail(gw_store_t *s, const char *io_error)
 {
     char why[200];
-    snprintf(why, sizeof(why), "connection lost during a batch: %s",
-             s->ctx->errstr[0] ? s->ctx->errstr : "I/O error");
+    snprintf(why, sizeof(why), "connection lost during a batch: %s", io_error);
     return flight_fail(s, GW_STORE_DOWN, why);
 }
 
-/* One pass of flight_pump with the connection non-blocking. */
-static int flight_pump_nonblocking(gw_store_t *s)
+/* Moves the flight on without blocking: builds, writes what the socket
+ * takes, reads and accounts what Redis answered. */
+static int flight_pump(gw_store_t *s)
 {
     apply_flight_t *f = &s->flight;
+    if (f->rc != GW_STORE_OK)
+        return f->rc;
     for (;;) {
-        bool progress = false;
-        if (!f->unsent && f->next < gw_coalesce_count(f->batch)) {
+        if (!gw_redis_unsent(s->redis) && f->next < gw_coalesce_count(f->batch)) {
             gw_resp_reset(&s->resp);
             if (build_piece(s) != 0)
                 return flight_fail(s, GW_STORE_ERROR,
                                    "cannot build command (key too long or out of memory)");
-            /* hiredis copies the piece into its output buffer */
-            if (redisAppendFormattedCommand(s->ctx, s->resp.buf, s->resp.len) != REDIS_OK)
+            if (gw_redis_append(s->redis, &s->resp) != GW_REDIS_OK)
                 return flight_fail(s, GW_STORE_ERROR, "out of memory queueing a batch");
-            f->unsent = true;
         }
-        if (f->unsent) {
-            int done = 0;
-            if (redisBufferWrite(s->ctx, &done) != REDIS_OK)
-                return flight_io_fail(s);
-            if (done) {
-                f->unsent = false;
-                progress = true;
-            }
-        }
-        size_t had = s->ctx->reader->len;
-        if (redisBufferRead(s->ctx) != REDIS_OK)
-            return flight_io_fail(s);
-        if (s->ctx->reader->len != had)
-            progress = true;
+        bool progress;
+        char io_error[128];
+        if (gw_redis_pump(s->redis, &progress, io_error, sizeof(io_error)) != GW_REDIS_OK)
+            return flight_io_fail(s, io_error);
         for (;;) {
-            void *reply = NULL;
-            if (redisReaderGetReply(s->ctx->reader, &reply) != REDIS_OK)
+            gw_redis_reply_t *reply;
+            if (gw_redis_take_reply(s->redis, &reply) != GW_REDIS_OK)
                 return flight_fail(s, GW_STORE_ERROR, "protocol error in a reply");
             if (!reply)
                 break;
             if (f->nreplies == f->nexpect) {
-                freeReplyObject(reply);
+                gw_redis_reply_free(reply);
                 return flight_fail(s, GW_STORE_ERROR, "a reply nobody asked for");
             }
             handle_reply(s, reply);
-            freeReplyObject(reply);
+            gw_redis_reply_free(reply);
         }
         if (progress)
             f->progress_ms = gw_mono_ms();
@@ -1485,34 +1194,19 @@ static int write_records(gw_store_t *s, const gw_coalesce_t *batch, const char *
     }
     char first_error[256] = "";
     for (size_t i = 0; i < expect; i++) {
-        redisReply *r = next_reply(s, "writing availability records", errstr, errstr_size);
+        gw_redis_reply_t *r = next_reply(s, "writing availability records", errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (r->type == REDIS_REPLY_ERROR && !first_error[0])
+        if (r->type == GW_REDIS_REPLY_ERROR && !first_error[0])
             snprintf(first_error, sizeof(first_error),
                      "HSET/HDEL of an availability record (state of a rep) refused: %s", r->str);
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
         return GW_STORE_ERROR;
     }
     return GW_STORE_OK;
-}
-
-/* Moves the flight on without blocking: builds, writes what the socket
- * takes, reads and accounts what Redis answered. */
-static int flight_pump(gw_store_t *s)
-{
-    apply_flight_t *f = &s->flight;
-    if (f->rc != GW_STORE_OK)
-        return f->rc;
-    if (set_nonblocking(s->ctx, true) != 0)
-        return flight_fail(s, GW_STORE_DOWN, "cannot make the connection non-blocking");
-    int rc = flight_pump_nonblocking(s);
-    if (rc == GW_STORE_OK && set_nonblocking(s->ctx, false) != 0)
-        rc = flight_fail(s, GW_STORE_DOWN, "cannot make the connection blocking again");
-    return rc;
 }
 
 int gw_store_apply_start(gw_store_t *s, const gw_coalesce_t *batch, const char *topic, char *errstr,
@@ -1576,14 +1270,10 @@ static int flight_wait(gw_store_t *s)
                      (long long)s->cfg->redis.command_timeout_ms);
             return flight_fail(s, GW_STORE_DOWN, why);
         }
-        struct pollfd pfd = {.fd = s->ctx->fd, .events = POLLIN};
-        if (f->unsent)
-            pfd.events |= POLLOUT;
-        if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR) {
-            char why[128];
-            snprintf(why, sizeof(why), "poll: %s", strerror(errno));
+        char why[128];
+        if (gw_redis_wait(s->redis, left > 1000 ? 1000 : (int)left, why, sizeof(why)) !=
+            GW_REDIS_OK)
             return flight_fail(s, GW_STORE_DOWN, why);
-        }
     }
     return f->rc;
 }
@@ -1601,7 +1291,7 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
         /* The deltas that did run are skipped by their offsets. (Not
          * with_scripts: the attempt is split between start and finish.) */
         uint64_t commands = f->res.commands;
-        rc = reload_scripts(s, errstr, errstr_size);
+        rc = gw_redis_reload_scripts(s->redis, errstr, errstr_size);
         if (rc != GW_STORE_OK) {
             f->active = false;
             return rc;
@@ -1611,7 +1301,7 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
             rc = flight_wait(s);
         f->res.commands += commands;
         if (rc == GW_STORE_OK && f->noscript) {
-            snprintf(f->fail, sizeof(f->fail), SCRIPTS_VANISHED);
+            snprintf(f->fail, sizeof(f->fail), GW_REDIS_SCRIPTS_VANISHED);
             rc = GW_STORE_ERROR;
         }
     }
@@ -1664,27 +1354,27 @@ int gw_store_positions_read(gw_store_t *s, const char *topic, gw_position_t *pos
         gw_resp_arg(b, f, fl);
     }
     gw_resp_end(b);
-    redisReply *r = command_resp(s, errstr, errstr_size);
+    gw_redis_reply_t *r = command_resp(s, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
-        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key, reply_why(r));
-        freeReplyObject(r);
+    if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+        snprintf(errstr, errstr_size, "redis: HMGET %s: %s", key, gw_redis_reply_why(r));
+        gw_redis_reply_free(r);
         return GW_STORE_ERROR;
     }
     rc = GW_STORE_OK;
     for (size_t i = 0; i < n && rc == GW_STORE_OK; i++) {
-        const redisReply *o = r->element[2 * i], *w = r->element[2 * i + 1];
+        const gw_redis_reply_t *o = r->element[2 * i], *w = r->element[2 * i + 1];
         pos[i].next_offset = -1;
         pos[i].stream_ms = -1;
-        if (o->type == REDIS_REPLY_STRING &&
+        if (o->type == GW_REDIS_REPLY_STRING &&
             !gw_resp_parse_i64(o->str, o->len, &pos[i].next_offset))
             rc = corrupt_field(errstr, errstr_size, key, "", pos[i].partition, o);
-        else if (w->type == REDIS_REPLY_STRING &&
+        else if (w->type == GW_REDIS_REPLY_STRING &&
                  !gw_resp_parse_i64(w->str, w->len, &pos[i].stream_ms))
             rc = corrupt_field(errstr, errstr_size, key, "wm:", pos[i].partition, w);
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
@@ -1732,14 +1422,14 @@ static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *
         gw_resp_arg_i64(b, w->pos[i].stream_ms);
     }
     gw_resp_end(b);
-    redisReply *r = command_resp(s, errstr, errstr_size);
+    gw_redis_reply_t *r = command_resp(s, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
     int rc;
-    if (is_noscript(r)) {
+    if (gw_redis_reply_is_noscript(r)) {
         *noscript = true;
         rc = GW_STORE_OK;
-    } else if (r->type == REDIS_REPLY_ERROR) {
+    } else if (r->type == GW_REDIS_REPLY_ERROR) {
         rc = strstr(r->str, "GWLOST") ? GW_STORE_LOST : GW_STORE_ERROR;
         if (rc == GW_STORE_LOST)
             snprintf(errstr, errstr_size,
@@ -1750,8 +1440,8 @@ static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *
             snprintf(errstr, errstr_size,
                      "redis: EVALSHA of the positions script (topic %s) refused: %s", w->topic,
                      r->str);
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-               r->element[1]->type == REDIS_REPLY_STRING) {
+    } else if (r->type == GW_REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[1]->type == GW_REDIS_REPLY_STRING) {
         rc = GW_STORE_OK;
         /* The epoch belongs to the event topic's positions. */
         if (!s->epoch[0] && !strcmp(w->topic, s->cfg->kafka.topic_events))
@@ -1760,7 +1450,7 @@ static int positions_write_once(gw_store_t *s, void *ctx, bool *noscript, char *
         rc = GW_STORE_ERROR;
         snprintf(errstr, errstr_size, "redis: positions of %s: unexpected reply", w->topic);
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return rc;
 }
 
@@ -1785,29 +1475,84 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    redisReply *r = command_key_array(s, "HGETALL", key, &rc, errstr, errstr_size);
+    gw_redis_reply_t *r = command_key_array(s, "HGETALL", key, &rc, errstr, errstr_size);
     if (!r)
         return rc;
     for (size_t i = 0; i + 1 < r->elements; i += 2)
         if (fn(ctx, r->element[i]->str, r->element[i + 1]->str))
             break;
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return GW_STORE_OK;
+}
+
+int gw_store_read_roster(gw_store_t *s, const char *topic, int32_t partition, gw_store_field_fn fn,
+                         void *ctx, char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0) {
+        snprintf(errstr, errstr_size, "roster key of topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_read_hash(s, key, fn, ctx, errstr, errstr_size);
+}
+
+int gw_store_read_team(gw_store_t *s, const char *tenant, const char *team, gw_store_field_fn fn,
+                       void *ctx, char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    if (gw_keys_team_reps(key, sizeof(key), s->cfg->key_prefix, tenant, team) < 0) {
+        snprintf(errstr, errstr_size, "roster key of team %s:%s is too long", tenant, team);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_read_hash(s, key, fn, ctx, errstr, errstr_size);
+}
+
+typedef struct {
+    gw_store_gap_fn fn;
+    void *ctx;
+} gaps_read_t;
+
+/* One field of the positions hash: a gap "lost:<p>:<from>" = "<to>
+ * <stream_ms> <wall_ms>" (as gw_store_record_gap writes it), or skipped. */
+static int gap_field(void *ctx, const char *field, const char *value)
+{
+    const gaps_read_t *g = ctx;
+    int partition;
+    long long from, to, stream_ms;
+    if (strncmp(field, "lost:", 5) != 0)
+        return 0;
+    if (sscanf(field + 5, "%d:%lld", &partition, &from) != 2 ||
+        sscanf(value, "%lld %lld", &to, &stream_ms) != 2 || to <= from)
+        return 0; /* not a gap record of ours */
+    gw_gap_t gap = {partition, from, to, stream_ms};
+    return g->fn(g->ctx, &gap);
+}
+
+int gw_store_read_gaps(gw_store_t *s, const char *topic, gw_store_gap_fn fn, void *ctx,
+                       char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    int rc = positions_key(s, topic, key, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    gaps_read_t g = {fn, ctx};
+    return gw_store_read_hash(s, key, gap_field, &g, errstr, errstr_size);
 }
 
 /* ---- evaluation reads and snapshot writes ------------------------------ */
 
 /* Reads a totals hash (HGETALL reply `r`) into `t`. Returns -1 when
  * a known field is not an integer, its index in `r` in *bad. */
-static int parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_t *t, size_t *bad)
+static int parse_totals(const gw_kinds_t *kinds, const gw_redis_reply_t *r, gw_totals_t *t,
+                        size_t *bad)
 {
     memset(t, 0, sizeof(*t));
     t->wm = -1;
-    if (r->type != REDIS_REPLY_ARRAY)
+    if (r->type != GW_REDIS_REPLY_ARRAY)
         return 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *f = r->element[i]->str;
-        const redisReply *v = r->element[i + 1];
+        const gw_redis_reply_t *v = r->element[i + 1];
         if (!f || !v->str)
             continue;
         int64_t *into = NULL;
@@ -1829,7 +1574,7 @@ static int parse_totals(const gw_kinds_t *kinds, const redisReply *r, gw_totals_
 }
 
 /* The time off "<from ms>-<to ms>" of a state field "off:...". */
-static bool parse_time_off(const redisReply *v, gw_interval_t *out)
+static bool parse_time_off(const gw_redis_reply_t *v, gw_interval_t *out)
 {
     const char *dash = v->len > 1 ? memchr(v->str + 1, '-', v->len - 1) : NULL;
     int64_t from, to;
@@ -1843,7 +1588,7 @@ static bool parse_time_off(const redisReply *v, gw_interval_t *out)
 /* Fills `e` from the read script's reply `r`. Returns GW_STORE_OK, or
  * GW_STORE_ERROR with `errstr` naming the key and field whose value is not
  * the integer expected. */
-static int parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_read_t *e,
+static int parse_read(const gw_config_t *cfg, const gw_redis_reply_t *r, gw_entity_read_t *e,
                       char *errstr, size_t errstr_size)
 {
     char key[GW_KEY_MAX];
@@ -1872,10 +1617,10 @@ static int parse_read(const gw_config_t *cfg, const redisReply *r, gw_entity_rea
         }
         j++;
     }
-    const redisReply *st = r->element[0];
-    for (size_t i = 0; st->type == REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
+    const gw_redis_reply_t *st = r->element[0];
+    for (size_t i = 0; st->type == GW_REDIS_REPLY_ARRAY && i + 1 < st->elements; i += 2) {
         const char *f = st->element[i]->str;
-        const redisReply *v = st->element[i + 1];
+        const gw_redis_reply_t *v = st->element[i + 1];
         if (!f || !v->str)
             continue;
         bool ok = true;
@@ -1960,17 +1705,17 @@ static int read_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr, siz
     }
     char first_error[512] = "";
     for (size_t i = 0; i < n; i++) {
-        redisReply *r = next_reply(s, "while reading", errstr, errstr_size);
+        gw_redis_reply_t *r = next_reply(s, "while reading", errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
-        if (is_noscript(r)) {
+        if (gw_redis_reply_is_noscript(r)) {
             *noscript = true;
-        } else if (r->type == REDIS_REPLY_ERROR) {
+        } else if (r->type == GW_REDIS_REPLY_ERROR) {
             if (!first_error[0])
                 snprintf(first_error, sizeof(first_error),
                          "EVALSHA of the apply script (read of %s:%s) refused: %s",
                          reads[i].entity.tenant, reads[i].entity.id, r->str);
-        } else if (r->type == REDIS_REPLY_ARRAY &&
+        } else if (r->type == GW_REDIS_REPLY_ARRAY &&
                    r->elements == (size_t)(1 + cfg->nwindows + read_periods(&reads[i]))) {
             /* the first error is the one reported; later ones are logged */
             char later[sizeof(first_error)];
@@ -1981,7 +1726,7 @@ static int read_once(gw_store_t *s, void *ctx, bool *noscript, char *errstr, siz
         } else if (!first_error[0]) {
             snprintf(first_error, sizeof(first_error), "read script returned an unexpected reply");
         }
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
     }
     if (first_error[0]) {
         snprintf(errstr, errstr_size, "redis: %s", first_error);
@@ -2002,175 +1747,162 @@ int gw_store_read_entities(gw_store_t *s, gw_entity_read_t *reads, size_t n, int
     return with_scripts(s, read_once, &rd, errstr, errstr_size);
 }
 
-int gw_store_queue_hash(gw_store_t *s, const gw_hash_write_t *w, char *errstr, size_t errstr_size)
-{
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    gw_resp_t *b = &s->resp;
-    gw_resp_begin(b);
-    gw_resp_arg(b, "MULTI", 5);
-    gw_resp_end(b);
-    gw_resp_begin(b);
-    gw_resp_arg(b, "DEL", 3);
-    gw_resp_arg_str(b, w->key);
-    gw_resp_end(b);
-    s->pending_replies += 2;
-    if (w->nfields) {
-        gw_resp_begin(b);
-        gw_resp_arg(b, "HSET", 4);
-        gw_resp_arg_str(b, w->key);
-        for (size_t f = 0; f < w->nfields; f++) {
-            gw_resp_arg_str(b, w->fields[f]);
-            gw_resp_arg_str(b, w->values[f]);
-        }
-        gw_resp_end(b);
-        s->pending_replies++;
-        if (w->ttl_ms > 0) {
-            gw_resp_begin(b);
-            gw_resp_arg(b, "PEXPIRE", 7);
-            gw_resp_arg_str(b, w->key);
-            gw_resp_arg_i64(b, w->ttl_ms);
-            gw_resp_end(b);
-            s->pending_replies++;
-        }
-    }
-    gw_resp_begin(b);
-    gw_resp_arg(b, "EXEC", 4);
-    gw_resp_end(b);
-    s->pending_replies++;
-    if (send_resp(s) != 0) {
-        snprintf(errstr, errstr_size, "redis: cannot build a hash write (out of memory)");
-        gw_store_disconnect(s);
-        return GW_STORE_ERROR;
-    }
-    return GW_STORE_OK;
-}
+/* ---- rosters and tenant times, written by the evaluator ----------------- */
 
-int gw_store_queue_argv(gw_store_t *s, int argc, const char *const *argv, const size_t *lens,
-                        char *errstr, size_t errstr_size)
+/* Queues the one command in s->resp, its reply owed to gw_store_flush(). */
+static int queue_resp(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    if (redisAppendCommandArgv(s->ctx, argc, (const char **)argv, lens) != REDIS_OK) {
+    if (gw_redis_queue(s->redis, &s->resp, 1) != GW_REDIS_OK) {
         snprintf(errstr, errstr_size, "redis: cannot queue a command (out of memory)");
         gw_store_disconnect(s);
         return GW_STORE_ERROR;
     }
-    s->pending_replies++;
     return GW_STORE_OK;
 }
 
-int gw_store_queue_alerts(gw_store_t *s, const char *key, int argc, const char *const *argv,
-                          const size_t *lens, char *errstr, size_t errstr_size)
+/* Connects and writes the team roster key of `tenant`, `team` into `key`. */
+static int team_key(gw_store_t *s, const char *tenant, const char *team, char *key, char *errstr,
+                    size_t errstr_size)
 {
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
-    gw_resp_t *b = &s->resp;
-    begin_evalsha(s, SCRIPT_ALERTS, 1);
-    gw_resp_arg_str(b, key);
-    for (int i = 0; i < argc; i++)
-        gw_resp_arg(b, argv[i], lens[i]);
-    gw_resp_end(b);
-    if (send_resp(s) != 0) {
-        snprintf(errstr, errstr_size, "redis: cannot queue the alerts script (out of memory)");
-        gw_store_disconnect(s);
+    if (gw_keys_team_reps(key, GW_KEY_MAX, s->cfg->key_prefix, tenant, team) < 0) {
+        snprintf(errstr, errstr_size, "roster key of team %s:%s is too long", tenant, team);
         return GW_STORE_ERROR;
     }
-    s->pending_replies++;
     return GW_STORE_OK;
 }
 
-int gw_store_flush_replies(gw_store_t *s, gw_store_reply_fn fn, void *ctx, char *errstr,
-                           size_t errstr_size)
+int gw_store_queue_team_member(gw_store_t *s, const char *tenant, const char *team, const char *rep,
+                               int32_t partition, char *errstr, size_t errstr_size)
 {
-    char first_error[256] = "";
-    bool noscript = false;
-    for (size_t i = 0; s->pending_replies > 0; i++) {
-        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        s->pending_replies--;
-        gw_store_reply_t out = {.index = i};
-        switch (r->type) {
-        case REDIS_REPLY_ERROR:
-            out.error = r->str;
-            noscript |= is_noscript(r);
-            if (!first_error[0])
-                snprintf(first_error, sizeof(first_error), "%s", r->str);
-            break;
-        case REDIS_REPLY_INTEGER:
-            out.integer = r->integer;
-            break;
-        case REDIS_REPLY_STRING:
-        case REDIS_REPLY_STATUS:
-            out.str = r->str;
-            out.len = r->len;
-            break;
-        case REDIS_REPLY_ARRAY:
-            out.array = true;
-            for (size_t k = 0; k + 1 < r->elements && k / 2 < GW_STORE_PAIRS_MAX; k += 2) {
-                out.fields[out.npairs] = r->element[k]->str;
-                out.values[out.npairs] = r->element[k + 1]->str;
-                out.value_lens[out.npairs] = r->element[k + 1]->len;
-                out.npairs++;
-            }
-            break;
-        default:
-            break;
-        }
-        if (fn)
-            fn(ctx, &out);
-        freeReplyObject(r);
-    }
-    if (noscript) {
-        /* Load them for the caller's next attempt (it resends itself). */
-        char err[256];
-        reload_scripts(s, err, sizeof(err));
-    }
-    if (first_error[0]) {
-        snprintf(errstr, errstr_size, "redis: %s", first_error);
-        return GW_STORE_ERROR;
+    char key[GW_KEY_MAX];
+    int rc = team_key(s, tenant, team, key, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    gw_resp_begin(&s->resp);
+    gw_resp_arg(&s->resp, "HSET", 4);
+    gw_resp_arg_str(&s->resp, key);
+    gw_resp_arg_str(&s->resp, rep);
+    gw_resp_arg_i64(&s->resp, partition);
+    gw_resp_end(&s->resp);
+    return queue_resp(s, errstr, errstr_size);
+}
+
+int gw_store_queue_team_forget(gw_store_t *s, const char *tenant, const char *team, const char *rep,
+                               char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    int rc = team_key(s, tenant, team, key, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    gw_resp_begin(&s->resp);
+    gw_resp_arg(&s->resp, "HDEL", 4);
+    gw_resp_arg_str(&s->resp, key);
+    gw_resp_arg_str(&s->resp, rep);
+    gw_resp_end(&s->resp);
+    return queue_resp(s, errstr, errstr_size);
+}
+
+int gw_store_queue_tenant_times(gw_store_t *s, const char *tenant, int64_t newest, int64_t earliest,
+                                char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    for (int first = 0; first < 2; first++) {
+        char key[GW_KEY_MAX];
+        gw_keys_tenant_clock(key, sizeof(key), s->cfg->key_prefix, first);
+        gw_resp_begin(&s->resp);
+        gw_resp_arg(&s->resp, "ZADD", 4);
+        gw_resp_arg_str(&s->resp, key);
+        gw_resp_arg(&s->resp, first ? "LT" : "GT", 2);
+        gw_resp_arg_i64(&s->resp, first ? earliest : newest);
+        gw_resp_arg_str(&s->resp, tenant);
+        gw_resp_end(&s->resp);
+        rc = queue_resp(s, errstr, errstr_size);
+        if (rc != GW_STORE_OK)
+            return rc;
     }
     return GW_STORE_OK;
+}
+
+/* A ZSCORE reply: the clock (its score), or -1 (none, or refused). */
+static void tenant_time_reply(void *ctx, size_t index, const gw_redis_reply_t *r)
+{
+    gw_tenant_times_t *t = &((gw_tenant_times_t *)ctx)[index / 2];
+    int64_t v = -1;
+    if (r->type == GW_REDIS_REPLY_STRING) {
+        char *end;
+        double d = strtod(r->str, &end);
+        if (end != r->str && isfinite(d))
+            v = (int64_t)d;
+    }
+    if (index % 2 == 0)
+        t->clock = v;
+    else
+        t->first = v;
+}
+
+int gw_store_read_tenant_times(gw_store_t *s, gw_tenant_times_t *times, size_t n, char *errstr,
+                               size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        times[i].clock = times[i].first = -1;
+        for (int first = 0; first < 2; first++) {
+            char key[GW_KEY_MAX];
+            gw_keys_tenant_clock(key, sizeof(key), s->cfg->key_prefix, first);
+            gw_resp_begin(&s->resp);
+            gw_resp_arg(&s->resp, "ZSCORE", 6);
+            gw_resp_arg_str(&s->resp, key);
+            gw_resp_arg_str(&s->resp, times[i].tenant);
+            gw_resp_end(&s->resp);
+            rc = queue_resp(s, errstr, errstr_size);
+            if (rc != GW_STORE_OK)
+                return rc;
+        }
+    }
+    rc = gw_redis_flush(s->redis, tenant_time_reply, times, errstr, errstr_size);
+    if (rc == GW_REDIS_DOWN)
+        gw_store_disconnect(s);
+    return rc;
+}
+
+int gw_store_roster_forget(gw_store_t *s, const char *topic, int32_t partition, const char *tenant,
+                           const char *rep, char *errstr, size_t errstr_size)
+{
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char key[GW_KEY_MAX], field[2 * GW_ID_MAX + 2];
+    if (gw_keys_roster(key, sizeof(key), s->cfg->key_prefix, topic, partition) < 0) {
+        snprintf(errstr, errstr_size, "roster key of topic %s is too long", topic);
+        return GW_STORE_ERROR;
+    }
+    snprintf(field, sizeof(field), "%s:%s", tenant, rep);
+    const char *argv[3] = {"HDEL", key, field};
+    size_t lens[3] = {4, strlen(key), strlen(field)};
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
+    if (!r) {
+        gw_store_disconnect(s);
+        return GW_STORE_DOWN;
+    }
+    rc = r->type == GW_REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
+    if (rc != GW_STORE_OK)
+        snprintf(errstr, errstr_size, "redis: HDEL %s: %s", key, r->str);
+    gw_redis_reply_free(r);
+    return rc;
 }
 
 int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
 {
-    char first_error[256] = "";
-    while (s->pending_replies > 0) {
-        redisReply *r = next_reply(s, "while writing", errstr, errstr_size);
-        if (!r)
-            return GW_STORE_DOWN;
-        s->pending_replies--;
-        if (r->type == REDIS_REPLY_ERROR && !first_error[0])
-            snprintf(first_error, sizeof(first_error), "%s", r->str);
-        freeReplyObject(r);
-    }
-    if (first_error[0]) {
-        snprintf(errstr, errstr_size, "redis: %s", first_error);
-        return GW_STORE_ERROR;
-    }
-    return GW_STORE_OK;
-}
-
-int gw_store_hdel(gw_store_t *s, const char *key, const char *field, char *errstr,
-                  size_t errstr_size)
-{
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    const char *argv[3] = {"HDEL", key, field};
-    size_t lens[3] = {4, strlen(key), strlen(field)};
-    redisReply *r = command_argv(s, 3, argv, lens, errstr, errstr_size);
-    if (!r)
-        return GW_STORE_DOWN;
-    rc = r->type == REDIS_REPLY_ERROR ? GW_STORE_ERROR : GW_STORE_OK;
-    if (rc != GW_STORE_OK)
-        snprintf(errstr, errstr_size, "redis: HDEL %s: %s", key, r->str);
-    freeReplyObject(r);
+    int rc = gw_redis_flush(s->redis, NULL, NULL, errstr, errstr_size);
+    if (rc == GW_REDIS_DOWN)
+        gw_store_disconnect(s);
     return rc;
 }
 
@@ -2186,28 +1918,28 @@ int gw_store_stream_read(gw_store_t *s, const char *key, char *last_id, int bloc
     size_t lens[6];
     for (int i = 0; i < 6; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *r = command_argv(s, 6, argv, lens, errstr, errstr_size);
+    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 6, argv, lens, errstr, errstr_size);
     if (!r)
         return GW_STORE_DOWN;
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (r->type == GW_REDIS_REPLY_ERROR) {
         snprintf(errstr, errstr_size, "redis: XREAD %s: %s", key, r->str);
-        freeReplyObject(r);
+        gw_redis_reply_free(r);
         return GW_STORE_ERROR;
     }
     /* [[key, [[id, [f, v, ...]], ...]]] or nil on timeout */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
-        const redisReply *entries = r->element[0]->element[1];
+    if (r->type == GW_REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
+        const gw_redis_reply_t *entries = r->element[0]->element[1];
         for (size_t i = 0; i < entries->elements; i++) {
-            const redisReply *e = entries->element[i];
+            const gw_redis_reply_t *e = entries->element[i];
             if (e->elements != 2)
                 continue;
             const char *id = e->element[0]->str;
             snprintf(last_id, 64, "%s", id);
-            const redisReply *fv = e->element[1];
+            const gw_redis_reply_t *fv = e->element[1];
             for (size_t k = 0; k + 1 < fv->elements; k += 2)
                 fn(ctx, id, fv->element[k]->str, fv->element[k + 1]->str);
         }
     }
-    freeReplyObject(r);
+    gw_redis_reply_free(r);
     return GW_STORE_OK;
 }

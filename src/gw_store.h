@@ -1,7 +1,10 @@
 /*
- * gw_store: every Redis access of gapwatch, behind one module (hiredis 0.14
- * on Debian 12, hiredis 1.x with TLS on Debian 13; a cluster client can
- * replace it here alone).
+ * gw_store: the counting layout of gapwatch in Redis (window totals and
+ * buckets, period totals, entity state, positions and the deployment
+ * epoch, rosters, the tenants' clocks), on the gw_redis transport (which
+ * alone knows hiredis). The alert layout is gw_alert_store's, the
+ * snapshots and export hashes gw_diag_store's; they share this store's
+ * connection (gw_store_redis()).
  *
  * Counting is effectively once: gw_store_apply() sends one Lua script call
  * per entity delta (src/lua/apply.lua), pipelined, and each call applies the
@@ -10,15 +13,19 @@
  * (next offset and stream time per partition) are written only after a
  * batch is acknowledged, with gw_store_positions_write().
  *
+ * Ownership: gw_store_new() borrows the config; gw_store_free() frees the
+ * store and its connection. Batches and strings passed in are borrowed for
+ * the call (gw_store_apply_start: until gw_store_apply_finish).
+ *
  * Failures: a function returns GW_STORE_DOWN when Redis cannot be reached or
  * the connection broke (it is dropped; the next call reconnects), and
  * GW_STORE_ERROR when Redis answered with an error (e.g. OOM). In both cases
  * nothing is known about which scripts ran: retry the whole batch, which is
- * safe. Not thread-safe: one owner.
+ * safe.
  *
- * hiredis writes with write()/send() and OpenSSL without MSG_NOSIGNAL: a
- * process that must outlive a connection the server closed mid-write
- * ignores SIGPIPE (gapwatchd and the test harness do).
+ * Threads: not thread-safe; one owner thread per store (the pipeline has
+ * its own, the evaluator and alerter share the loop's, the CLI its own).
+ * A process must ignore SIGPIPE (see gw_redis.h).
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H
@@ -30,6 +37,7 @@
 #include "gw_calendar.h"
 #include "gw_coalesce.h"
 #include "gw_config.h"
+#include "gw_redis.h"
 
 #define GW_STORE_OK    0
 #define GW_STORE_DOWN  (-1)
@@ -82,6 +90,16 @@ bool gw_store_connected(const gw_store_t *store);
 
 /* Drops the connection (the next call reconnects). */
 void gw_store_disconnect(gw_store_t *store);
+
+/* The transport under `store` (borrowed, owned by the store), for the
+ * typed stores of the other layouts (gw_alert_store, gw_diag_store) that
+ * share its connection. Connect it with gw_store_connect(), which also
+ * checks the deployment epoch of a new connection. Same thread as the
+ * store. */
+gw_redis_t *gw_store_redis(gw_store_t *store);
+
+/* The index of src/lua/alerts.lua among gw_store_redis()'s scripts. */
+#define GW_STORE_SCRIPT_ALERTS 2
 
 /*
  * The deployment epoch: a random id recorded as field "epoch" of the
@@ -213,58 +231,41 @@ typedef struct {
 int gw_store_read_entities(gw_store_t *store, gw_entity_read_t *reads, size_t n, int64_t wm_ms,
                            char *errstr, size_t errstr_size);
 
-/* A hash to write whole with gw_store_queue_hash(). */
-typedef struct {
-    const char *key;
-    const char *const *fields;
-    const char *const *values;
-    size_t nfields;
-    int64_t ttl_ms; /* 0: no expiry */
-} gw_hash_write_t;
+/* Queues (reply read by gw_store_flush()) that rep `rep` of team `team`
+ * of `tenant` is on `partition` (the team's roster, gw_keys_team_reps). */
+int gw_store_queue_team_member(gw_store_t *store, const char *tenant, const char *team,
+                               const char *rep, int32_t partition, char *errstr,
+                               size_t errstr_size);
 
-/* Queues the atomic replacement of one hash (MULTI: DEL, HSET, PEXPIRE,
- * EXEC) without waiting for Redis; the arguments are copied. Call
- * gw_store_flush() before any other store function. Returns GW_STORE_OK or a
- * failure (then nothing of the queued writes is known to have happened). */
-int gw_store_queue_hash(gw_store_t *store, const gw_hash_write_t *write, char *errstr,
-                        size_t errstr_size);
+/* Queues that rep `rep` left the roster of team `team` of `tenant`. */
+int gw_store_queue_team_forget(gw_store_t *store, const char *tenant, const char *team,
+                               const char *rep, char *errstr, size_t errstr_size);
 
-/* Waits for the replies of every queued write. */
+/* Queues a batch's newest and earliest event times of `tenant` into the
+ * tenants' clocks (ZADD GT and LT; gw_keys_tenant_clock). */
+int gw_store_queue_tenant_times(gw_store_t *store, const char *tenant, int64_t newest,
+                                int64_t earliest, char *errstr, size_t errstr_size);
+
+/* Waits for the replies of everything queued on the connection (by this
+ * store or a typed store sharing it). GW_STORE_ERROR when any reply was an
+ * error, after all were read. */
 int gw_store_flush(gw_store_t *store, char *errstr, size_t errstr_size);
 
-/* Queues any command without waiting (arguments copied). */
-int gw_store_queue_argv(gw_store_t *store, int argc, const char *const *argv, const size_t *lens,
-                        char *errstr, size_t errstr_size);
-
-/* Queues a call of the alerts script (src/lua/alerts.lua) on `key` with
- * `argc` ARGV (binary-safe). */
-int gw_store_queue_alerts(gw_store_t *store, const char *key, int argc, const char *const *argv,
-                          const size_t *lens, char *errstr, size_t errstr_size);
-
-#define GW_STORE_PAIRS_MAX 128
-
-/* One reply, as handed to a gw_store_reply_fn: valid during the call. */
+/* A tenant's times as read by gw_store_read_tenant_times(). */
 typedef struct {
-    size_t index;      /* 0 for the first queued command */
-    const char *error; /* non-NULL for an error reply */
-    long long integer;
-    const char *str; /* string or status reply */
-    size_t len;
-    bool array; /* an array reply, read as field/value pairs (HGETALL) */
-    const char *fields[GW_STORE_PAIRS_MAX];
-    const char *values[GW_STORE_PAIRS_MAX];
-    size_t value_lens[GW_STORE_PAIRS_MAX];
-    size_t npairs;
-} gw_store_reply_t;
+    const char *tenant; /* in, borrowed */
+    int64_t clock;      /* out: newest event time applied, -1 none */
+    int64_t first;      /* out: earliest event time applied, -1 none */
+} gw_tenant_times_t;
 
-typedef void (*gw_store_reply_fn)(void *ctx, const gw_store_reply_t *reply);
+/* Reads the clocks of `n` tenants, in one round trip. */
+int gw_store_read_tenant_times(gw_store_t *store, gw_tenant_times_t *times, size_t n, char *errstr,
+                               size_t errstr_size);
 
-/* Waits for every queued command's reply, handing each to `fn` (may be
- * NULL). Returns GW_STORE_ERROR when any reply was an error (after all
- * replies were read; scripts lost by Redis are loaded again for the next
- * attempt), GW_STORE_DOWN when the connection broke. */
-int gw_store_flush_replies(gw_store_t *store, gw_store_reply_fn fn, void *ctx, char *errstr,
-                           size_t errstr_size);
+/* Removes rep `tenant`:`rep` from the roster of `partition` of `topic`
+ * (its keys expired), waiting for Redis. */
+int gw_store_roster_forget(gw_store_t *store, const char *topic, int32_t partition,
+                           const char *tenant, const char *rep, char *errstr, size_t errstr_size);
 
 /* Callback for gw_store_stream_read: one entry's id and one of its fields. */
 typedef int (*gw_store_entry_fn)(void *ctx, const char *id, const char *field, const char *value);
@@ -275,10 +276,6 @@ typedef int (*gw_store_entry_fn)(void *ctx, const char *id, const char *field, c
 int gw_store_stream_read(gw_store_t *store, const char *key, char *last_id, int block_ms,
                          gw_store_entry_fn fn, void *ctx, char *errstr, size_t errstr_size);
 
-/* HDEL `field` of `key`. */
-int gw_store_hdel(gw_store_t *store, const char *key, const char *field, char *errstr,
-                  size_t errstr_size);
-
 /* Callback for gw_store_read_hash: one field and value (not NUL-terminated
  * beyond their lengths... they are, for convenience). Return non-zero to
  * stop. */
@@ -287,6 +284,31 @@ typedef int (*gw_store_field_fn)(void *ctx, const char *field, const char *value
 /* HGETALL `key`, calling `fn` per field. Returns GW_STORE_OK (also for a
  * missing key: no calls) or a failure. */
 int gw_store_read_hash(gw_store_t *store, const char *key, gw_store_field_fn fn, void *ctx,
+                       char *errstr, size_t errstr_size);
+
+/* Reads the roster of `partition` of `topic` (gw_keys_roster): `fn` is
+ * called per rep with field "<tenant>:<rep>" and value its team. */
+int gw_store_read_roster(gw_store_t *store, const char *topic, int32_t partition,
+                         gw_store_field_fn fn, void *ctx, char *errstr, size_t errstr_size);
+
+/* Reads the roster of team `team` of `tenant` (gw_keys_team_reps): `fn` is
+ * called per rep with field the rep and value its partition. */
+int gw_store_read_team(gw_store_t *store, const char *tenant, const char *team,
+                       gw_store_field_fn fn, void *ctx, char *errstr, size_t errstr_size);
+
+/* A retention gap recorded by gw_store_record_gap(). */
+typedef struct {
+    int32_t partition;
+    int64_t from, to; /* offsets [from, to) were lost */
+    int64_t stream_ms;
+} gw_gap_t;
+
+/* Called per gap; return non-zero to stop. */
+typedef int (*gw_store_gap_fn)(void *ctx, const gw_gap_t *gap);
+
+/* Reads the retention gaps recorded in the positions hash of `topic`
+ * (fields that are not a well-formed gap record are skipped). */
+int gw_store_read_gaps(gw_store_t *store, const char *topic, gw_store_gap_fn fn, void *ctx,
                        char *errstr, size_t errstr_size);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "gapwatch/v1/alert.pb-c.h"
 #include "gw_config.h"
+#include "gw_keys.h"
 #include "gw_pbjson.h"
 #include "gw_store.h"
 #include "gw_time.h"
@@ -108,8 +109,13 @@ static int tail_stream(print_ctx_t *p, const cli_redis_opts_t *ro, const char *t
     }
     if (!prefix)
         prefix = cfg->key_prefix;
-    char key[256], last[64], err[512];
-    snprintf(key, sizeof(key), "%s:alerts:{%s}", prefix, tenant);
+    char key[GW_KEY_MAX], last[64], err[512];
+    if (gw_keys_alert_stream(key, sizeof(key), prefix, tenant) < 0) {
+        fprintf(stderr, "gapwatch alerts: the stream key of tenant %s is too long\n", tenant);
+        gw_store_free(store);
+        gw_config_free(cfg);
+        return 1;
+    }
     snprintf(last, sizeof(last), "%s", from_beginning ? "0" : "$");
     int rc = 0;
     int64_t last_seen = gw_mono_ms();

@@ -250,10 +250,8 @@ int cmd_rep(int argc, char **argv)
     json_t *periods = json_object();
     json_object_set_new(out, "periods", periods);
     for (int k = 0; k < GW_PERIOD_COUNT; k++) {
-        char suffix[32];
         json_t *pace = json_object();
-        snprintf(suffix, sizeof(suffix), ":pace:%s", gw_period_str((gw_period_kind_t)k));
-        gw_keys_entity(key, sizeof(key), cfg->key_prefix, &e, suffix);
+        gw_keys_pace(key, sizeof(key), cfg->key_prefix, &e, gw_period_str((gw_period_kind_t)k));
         if (gw_store_read_hash(store, key, cli_collect_json, pace, err, sizeof(err)) !=
             GW_STORE_OK) {
             json_decref(pace);

@@ -351,6 +351,41 @@ static void test_coalesce_long_ids_fold_too(void **state)
     gw_coalesce_free(c);
 }
 
+static void test_coalesce_iterators_visit_every_delta_cell_and_part(void **state)
+{
+    (void)state;
+    gw_coalesce_t *c = gw_coalesce_new(windows, 2, &kinds);
+    int64_t t = 100 * D;
+    gw_event_t a = event("r1", "east", t, 1);
+    gw_event_t b = event("r2", "east", t + H, 9);
+    assert_int_equal(gw_coalesce_add(c, &a, 3, 10, t), 0);
+    assert_int_equal(gw_coalesce_add(c, &b, 5, 7, t + H), 0);
+    size_t n = 0, index;
+    gw_coalesce_iter_t it = gw_coalesce_deltas(c, 0);
+    for (const gw_delta_t *d; (d = gw_coalesce_next(&it, &index)); n++) {
+        assert_int_equal(index, n);
+        assert_ptr_equal(d, gw_coalesce_delta(c, index));
+        /* the lists as the pools' indices give them */
+        gw_coalesce_iter_t parts = gw_coalesce_parts(c, d);
+        for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(c, p)->next)
+            assert_ptr_equal(gw_coalesce_next_part(&parts), gw_coalesce_part(c, p));
+        assert_null(gw_coalesce_next_part(&parts));
+        for (int w = 0; w < 2; w++) {
+            gw_coalesce_iter_t cells = gw_coalesce_cells(c, d, w);
+            for (int32_t k = d->cells[w]; k >= 0; k = gw_coalesce_cell(c, k)->next)
+                assert_ptr_equal(gw_coalesce_next_cell(&cells), gw_coalesce_cell(c, k));
+            assert_null(gw_coalesce_next_cell(&cells));
+        }
+    }
+    assert_int_equal(n, gw_coalesce_count(c)); /* r1, r2, team east */
+    /* a range: from 1, at most 1 */
+    it = gw_coalesce_deltas(c, 1);
+    gw_coalesce_iter_limit(&it, 1);
+    assert_ptr_equal(gw_coalesce_next(&it, NULL), gw_coalesce_delta(c, 1));
+    assert_null(gw_coalesce_next(&it, NULL));
+    gw_coalesce_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_coalesce_grows_and_shrinks_its_tables),
         cmocka_unit_test(test_coalesce_equals_a_recount),
         cmocka_unit_test(test_coalesce_long_ids_fold_too),
+        cmocka_unit_test(test_coalesce_iterators_visit_every_delta_cell_and_part),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

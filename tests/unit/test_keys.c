@@ -31,6 +31,13 @@ static void test_keys_rep_and_team_share_their_hash_tag(void **state)
     assert_string_equal(k, "gw:positions:sales.events");
     gw_keys_roster(k, sizeof(k), "gw", "sales.events", 7);
     assert_string_equal(k, "gw:roster:sales.events:7");
+    /* the alert and pace keys of docs/redis.md */
+    gw_keys_alert_state(k, sizeof(k), "gw", &rep, "7d");
+    assert_string_equal(k, "gw:{acme:r17}:alerts:7d");
+    gw_keys_alert_stream(k, sizeof(k), "gw", "acme");
+    assert_string_equal(k, "gw:alerts:{acme}");
+    gw_keys_pace(k, sizeof(k), "gw", &rep, "week");
+    assert_string_equal(k, "gw:{acme:r17}:pace:week");
 }
 
 static void test_keys_too_long_is_an_error_not_a_truncation(void **state)
