@@ -23,9 +23,16 @@
  * — starts_at_ms because a FIRING after a RESOLVED starts again at
  * sequence 1.
  *
- * Not thread-safe: the loop owns it. Errors are logged and counted
- * (gapwatch_alert_failures_total); a failed evaluation is repeated at the
- * rep's next evaluation.
+ * Ownership: gw_alerter_new() borrows the config, the store, the producer
+ * and the metrics (all must outlive it) and owns its gw_alert_store and
+ * gw_alertmanager sender; evaluations given to gw_alerter_observe() are
+ * borrowed for the call.
+ * Errors: gw_alerter_new() returns NULL with `errstr`; afterwards errors are
+ * logged and counted (gapwatch_alert_failures_total); a failed evaluation
+ * is repeated at the rep's next evaluation.
+ * Threads: not thread-safe: the loop owns it. Its Alertmanager sender posts
+ * on a thread of its own (gw_alertmanager.h); the producer's delivery
+ * reports reach it on the loop, from gw_producer_poll().
  */
 #ifndef GW_ALERTER_H
 #define GW_ALERTER_H

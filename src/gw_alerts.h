@@ -20,6 +20,13 @@
  * the defaults hold. Durations are measured on the event-time evaluation
  * watermark, so a replayed stream behaves as it did live. Wall-clock times
  * are only reported (starts_at, ends_at).
+ *
+ * Ownership: the caller owns every state and alert; strings returned by the
+ * *_str functions are static; the formatters write into the caller's
+ * buffer.
+ * Errors: parse functions return -1 for an unknown name; the formatters
+ * return the length snprintf would have written (truncated to `size`).
+ * Threads: pure; any thread. No file-scope mutable state.
  */
 #ifndef GW_ALERTS_H
 #define GW_ALERTS_H

@@ -8,6 +8,14 @@
  * All memory is owned by the coalescer and reused across batches: after
  * warm-up, adding an event allocates nothing. Deltas, cells and parts are
  * valid until the next gw_coalesce_reset() or gw_coalesce_free().
+ *
+ * Ownership: gw_coalesce_new() borrows the windows and kinds (they must
+ * outlive it); events are copied, never kept.
+ * Errors: gw_coalesce_new() returns NULL on OOM; the add functions return
+ * -1 on OOM (the batch is then incomplete: apply none of it) and leave the
+ * coalescer usable after a reset.
+ * Threads: not thread-safe: one coalescer per pipeline thread; no
+ * file-scope mutable state.
  */
 #ifndef GW_COALESCE_H
 #define GW_COALESCE_H

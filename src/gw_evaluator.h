@@ -18,7 +18,17 @@
  * once every partition has been idle for consumer.idle_after.
  *
  * Work is done in chunks (at most a few hundred reps per call) so the loop
- * keeps consuming during a sweep. Not thread-safe: the loop owns it.
+ * keeps consuming during a sweep.
+ *
+ * Ownership: gw_evaluator_new() borrows the config, the store, the
+ * consumer and the metrics (all must outlive it) and owns its roster, its
+ * gw_diag_store and its scratch; an evaluation handed to the listener is
+ * valid during the call only.
+ * Errors: gw_evaluator_new() returns NULL on OOM; a Redis failure during a
+ * tick is logged and counted, and the reps it concerned are evaluated again
+ * at the next tick.
+ * Threads: not thread-safe: the loop owns it, and the listener is called
+ * on the loop.
  */
 #ifndef GW_EVALUATOR_H
 #define GW_EVALUATOR_H

@@ -10,6 +10,11 @@
  *
  * IDs are validated to [A-Za-z0-9._@-] before they get here, so ':' '{' '}'
  * can never appear inside an ID and the two forms cannot collide.
+ *
+ * Ownership: every function writes into the caller's buffer (GW_KEY_MAX is
+ * enough for any key of valid IDs) and borrows its strings for the call.
+ * Errors: a key that does not fit returns -1, nothing else fails.
+ * Threads: pure; any thread. No file-scope mutable state.
  */
 #ifndef GW_KEYS_H
 #define GW_KEYS_H
