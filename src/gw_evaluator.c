@@ -372,7 +372,9 @@ static int write_registrations(gw_evaluator_t *ev, char *err, size_t errsize)
 
 /* ---- watermark and readiness ------------------------------------------ */
 
-bool gw_evaluator_caught_up(const gw_evaluator_t *ev)
+/* True when this instance owns partitions and each is at its end or, with
+ * max_lag >= 0, at most max_lag messages from it. */
+static bool assigned_within(const gw_evaluator_t *ev, int64_t max_lag)
 {
     int assigned = 0;
     for (int32_t p = 0; p < gw_consumer_partition_count(ev->consumer); p++) {
@@ -381,25 +383,21 @@ bool gw_evaluator_caught_up(const gw_evaluator_t *ev)
             continue;
         assigned++;
         bool at_end = st->caught_up_since_ms > 0;
-        bool close = st->lag >= 0 && st->lag <= ev->cfg->evaluation.max_lag;
+        bool close = max_lag >= 0 && st->lag >= 0 && st->lag <= max_lag;
         if (!at_end && !close)
             return false;
     }
     return assigned > 0;
 }
 
+bool gw_evaluator_caught_up(const gw_evaluator_t *ev)
+{
+    return assigned_within(ev, ev->cfg->evaluation.max_lag);
+}
+
 bool gw_evaluator_at_end(const gw_evaluator_t *ev)
 {
-    int assigned = 0;
-    for (int32_t p = 0; p < gw_consumer_partition_count(ev->consumer); p++) {
-        const gw_partition_state_t *st = gw_consumer_partition(ev->consumer, p);
-        if (!st->assigned)
-            continue;
-        assigned++;
-        if (st->caught_up_since_ms == 0)
-            return false;
-    }
-    return assigned > 0;
+    return assigned_within(ev, -1);
 }
 
 int64_t gw_evaluator_watermark(gw_evaluator_t *ev)

@@ -39,36 +39,39 @@ int gw_keys_entity(char *buf, size_t size, const char *prefix, const gw_entity_t
     return (int)pos;
 }
 
+/* An entity's key of one window: suffix `fmt` with the window's name. */
+__attribute__((format(printf, 5, 0))) static int window_key(char *buf, size_t size,
+                                                            const char *prefix,
+                                                            const gw_entity_t *e, const char *fmt,
+                                                            const char *window)
+{
+    char suffix[40];
+    snprintf(suffix, sizeof(suffix), fmt, window);
+    return gw_keys_entity(buf, size, prefix, e, suffix);
+}
+
 int gw_keys_totals(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                    const char *window)
 {
-    char suffix[40];
-    snprintf(suffix, sizeof(suffix), ":w:%s", window);
-    return gw_keys_entity(buf, size, prefix, e, suffix);
+    return window_key(buf, size, prefix, e, ":w:%s", window);
 }
 
 int gw_keys_buckets(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                     const char *window)
 {
-    char suffix[40];
-    snprintf(suffix, sizeof(suffix), ":w:%s:b", window);
-    return gw_keys_entity(buf, size, prefix, e, suffix);
+    return window_key(buf, size, prefix, e, ":w:%s:b", window);
 }
 
 int gw_keys_diagnosis(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                       const char *window)
 {
-    char suffix[40];
-    snprintf(suffix, sizeof(suffix), ":diag:%s", window);
-    return gw_keys_entity(buf, size, prefix, e, suffix);
+    return window_key(buf, size, prefix, e, ":diag:%s", window);
 }
 
 int gw_keys_alert_state(char *buf, size_t size, const char *prefix, const gw_entity_t *e,
                         const char *window)
 {
-    char suffix[40];
-    snprintf(suffix, sizeof(suffix), ":alerts:%s", window);
-    return gw_keys_entity(buf, size, prefix, e, suffix);
+    return window_key(buf, size, prefix, e, ":alerts:%s", window);
 }
 
 int gw_keys_alert_stream(char *buf, size_t size, const char *prefix, const char *tenant)

@@ -172,7 +172,8 @@ double gw_stats_negbin_cdf(int64_t k, double mean, double phi)
     return gw_stats_beta_inc(r, (double)k + 1, p);
 }
 
-double gw_stats_binom_cdf(int64_t k, int64_t n, double p)
+/* The binomial family's CDF where it is certain: 0 or 1, else -1. */
+static double binom_edge(int64_t k, int64_t n, double p)
 {
     if (k < 0)
         return 0;
@@ -180,6 +181,14 @@ double gw_stats_binom_cdf(int64_t k, int64_t n, double p)
         return 1;
     if (p >= 1)
         return 0;
+    return -1;
+}
+
+double gw_stats_binom_cdf(int64_t k, int64_t n, double p)
+{
+    double edge = binom_edge(k, n, p);
+    if (edge >= 0)
+        return edge;
     return gw_stats_beta_inc((double)(n - k), (double)k + 1, 1 - p);
 }
 
@@ -187,12 +196,9 @@ double gw_stats_betabinom_cdf(int64_t k, int64_t n, double p, double rho)
 {
     if (rho <= 1e-12)
         return gw_stats_binom_cdf(k, n, p);
-    if (k < 0)
-        return 0;
-    if (k >= n || p <= 0)
-        return 1;
-    if (p >= 1)
-        return 0;
+    double edge = binom_edge(k, n, p);
+    if (edge >= 0)
+        return edge;
     if (rho >= 1)
         rho = 0.999999;
     double a = p * (1 / rho - 1), b = (1 - p) * (1 / rho - 1);
