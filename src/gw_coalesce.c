@@ -33,9 +33,18 @@
 #define REGION_FIRST_BITS  3
 #define REGION_GROWTH_BITS 1
 
+/* A slot of the table of teams' parts: (delta, partition) -> part, with the
+ * key in the slot so that a probe reads nothing else (delta -1: empty). */
+typedef struct {
+    int32_t delta;
+    int32_t partition;
+    int32_t part;
+} part_slot_t;
+
 struct gw_coalesce_s {
     const gw_window_t *windows;
     int nwindows;
+    uint64_t coarse_ms; /* the windows' longest bucket (cell_hash) */
     const gw_kinds_t *kinds;
     gw_arena_t *strings;
 
@@ -50,6 +59,8 @@ struct gw_coalesce_s {
 
     gw_delta_part_t *parts;
     size_t nparts, cap_parts;
+    part_slot_t *ptab; /* a team's part of a partition: see find_part() */
+    size_t ptab_cap, ptab_used;
 
     uint64_t events;
     uint64_t late[GW_WINDOWS_MAX];
@@ -66,16 +77,6 @@ struct gw_coalesce_s {
     size_t npcells, cap_pcells;
 };
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 33;
@@ -84,6 +85,27 @@ static uint64_t mix64(uint64_t x)
     x *= 0xc4ceb9fe1a85ec53ull;
     x ^= x >> 33;
     return x;
+}
+
+/* A hash of `n` bytes, eight at a time (a byte at a time, FNV cost a
+ * serial multiply per byte: IDs are 10-40 bytes). Not finalised: see
+ * entity_hash(). */
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ (w * 0x87c37b91114253d5ull)) * 0x4cf5ad432745937full;
+        h ^= h >> 29;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ (w * 0x87c37b91114253d5ull)) * 0x4cf5ad432745937full;
+        h ^= h >> 29;
+    }
+    return h;
 }
 
 static int grow(void **arr, size_t *cap, size_t elem, size_t need)
@@ -101,6 +123,26 @@ static int grow(void **arr, size_t *cap, size_t elem, size_t need)
     return 0;
 }
 
+/* As grow(), for the deltas: 64-byte aligned, so that each line of a delta
+ * (see gw_delta_t) is one cache line. */
+static int grow_deltas(gw_coalesce_t *c, size_t need)
+{
+    if (need <= c->cap_deltas)
+        return 0;
+    size_t ncap = c->cap_deltas ? c->cap_deltas * 2 : 256;
+    while (ncap < need)
+        ncap *= 2;
+    gw_delta_t *n = aligned_alloc(_Alignof(gw_delta_t), ncap * sizeof(gw_delta_t));
+    if (!n)
+        return -1;
+    if (c->ndeltas)
+        memcpy(n, c->deltas, c->ndeltas * sizeof(gw_delta_t));
+    free(c->deltas);
+    c->deltas = n;
+    c->cap_deltas = ncap;
+    return 0;
+}
+
 static void forget_regions(gw_coalesce_t *c)
 {
     c->ncells = 0;
@@ -115,6 +157,10 @@ gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const g
         return NULL;
     c->windows = windows;
     c->nwindows = nwindows;
+    c->coarse_ms = 1;
+    for (int w = 0; w < nwindows; w++)
+        if ((uint64_t)windows[w].bucket_ms > c->coarse_ms)
+            c->coarse_ms = (uint64_t)windows[w].bucket_ms;
     c->kinds = kinds;
     c->strings = gw_arena_new(65536);
     c->etab_cap = 1024;
@@ -136,6 +182,7 @@ void gw_coalesce_free(gw_coalesce_t *c)
     free(c->etab);
     free(c->cells);
     free(c->parts);
+    free(c->ptab);
     free(c->records);
     free(c->pcells);
     free(c);
@@ -260,6 +307,29 @@ static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const gw_event_t *ev)
     return 0;
 }
 
+/* Empties the parts table, giving back one 16 times too big for the batch
+ * it served (as clear_table does). */
+static void clear_parts_table(gw_coalesce_t *c)
+{
+    bool dirty = c->ptab_used > 0;
+    if (c->ptab_cap > 256 && c->ptab_used * 16 < c->ptab_cap) {
+        size_t ncap = 256;
+        while (ncap < c->ptab_used * 4)
+            ncap *= 2;
+        part_slot_t *t = malloc(ncap * sizeof(*t));
+        if (t) {
+            free(c->ptab);
+            c->ptab = t;
+            c->ptab_cap = ncap;
+            dirty = true;
+        }
+    }
+    if (dirty)
+        for (size_t i = 0; i < c->ptab_cap; i++)
+            c->ptab[i].delta = -1;
+    c->ptab_used = 0;
+}
+
 void gw_coalesce_reset(gw_coalesce_t *c)
 {
     c->nrecords = 0;
@@ -281,6 +351,7 @@ void gw_coalesce_reset(gw_coalesce_t *c)
         }
     }
     forget_regions(c);
+    clear_parts_table(c);
     c->ndeltas = c->nparts = 0;
     c->events = 0;
     memset(c->late, 0, sizeof(c->late));
@@ -295,13 +366,20 @@ typedef struct {
     uint64_t hash;
 } ekey_t;
 
-static ekey_t entity_key(gw_entity_kind_t kind, const char *tenant, size_t tlen, const char *id,
-                         size_t ilen)
+/* `thash` is hash_bytes() of the tenant: an event's rep and team share
+ * it. */
+static ekey_t entity_key(gw_entity_kind_t kind, const char *tenant, size_t tlen, uint64_t thash,
+                         const char *id, size_t ilen)
 {
-    ekey_t k = {kind, tenant, id, tlen, ilen, 14695981039346656037ull ^ (uint64_t)kind};
-    k.hash = hash_bytes(k.hash, tenant, tlen + 1);
-    k.hash = hash_bytes(k.hash, id, ilen);
-    return k;
+    uint64_t h = mix64(thash * 0xff51afd7ed558ccdull + hash_bytes(id, ilen) +
+                       (uint64_t)kind * 0x9e3779b97f4a7c15ull);
+    return (ekey_t){kind, tenant, id, tlen, ilen, h};
+}
+
+static ekey_t entity_key_of(gw_entity_kind_t kind, const char *tenant, const char *id)
+{
+    size_t tlen = strlen(tenant);
+    return entity_key(kind, tenant, tlen, hash_bytes(tenant, tlen), id, strlen(id));
 }
 
 static bool is_entity(const gw_delta_t *d, const ekey_t *k)
@@ -342,8 +420,7 @@ static int rehash_entities(gw_coalesce_t *c)
         return -1;
     for (size_t i = 0; i < c->ndeltas; i++) {
         gw_delta_t *d = &c->deltas[i];
-        uint64_t hash =
-            entity_key(d->kind, d->tenant, strlen(d->tenant), d->id, strlen(d->id)).hash;
+        uint64_t hash = entity_key_of(d->kind, d->tenant, d->id).hash;
         size_t s = hash & (ncap - 1);
         while (t[s])
             s = (s + 1) & (ncap - 1);
@@ -364,7 +441,7 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
     for (uint64_t slot; (slot = c->etab[s]) != 0; s = (s + 1) & mask)
         if (slot_may_be(slot, k->hash) && is_entity(&c->deltas[slot_index(slot)], k))
             return (int)slot_index(slot);
-    if (grow((void **)&c->deltas, &c->cap_deltas, sizeof(gw_delta_t), c->ndeltas + 1) != 0)
+    if (grow_deltas(c, c->ndeltas + 1) != 0)
         return -1;
     gw_delta_t *d = &c->deltas[c->ndeltas];
     memset(d, 0, sizeof(*d));
@@ -392,11 +469,28 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
     return (int)c->ndeltas++;
 }
 
-/* The slot hash of a cell within its entity's region. */
-static uint64_t cell_hash(int window, int64_t bucket, int metric)
+/* The slot hash of a cell within its entity's region. An event's cells
+ * (its kind's count, amount, goal or next step, in each window) are laid
+ * side by side, so that they share one or two cache lines of the region
+ * instead of a line each: the hash is that of the kind and the period of
+ * the coarsest window's bucket holding the cell's bucket (the same for
+ * every window when the buckets nest, as 6 hours in a day), plus an offset
+ * by the metric's type and the window. Only a hash: buckets that do not
+ * nest spread more, and nothing else changes. */
+static uint64_t cell_hash(const gw_coalesce_t *c, int window, int64_t bucket, int metric)
 {
-    return mix64((uint64_t)bucket * 0x9e3779b97f4a7c15ull ^ ((uint64_t)window << 16) ^
-                 (uint64_t)(uint16_t)metric);
+    uint64_t kind = (uint64_t)metric, type = 0;
+    if (metric >= GW_METRIC_KIND_BASE) {
+        kind = (uint64_t)(metric - GW_METRIC_KIND_BASE) % GW_KIND_MAX;
+        type = (uint64_t)(metric - GW_METRIC_KIND_BASE) / GW_KIND_MAX;
+        type = type > 1 ? type - 1 : type; /* amount and goal share: kinds have one or the other */
+    }
+    /* wraps for absurd times: a hash, as long as it is a function of
+     * (window, bucket) */
+    uint64_t start = (uint64_t)bucket * (uint64_t)c->windows[window].bucket_ms;
+    uint64_t period = start / c->coarse_ms;
+    return mix64(period * 0x9e3779b97f4a7c15ull ^ kind) + type * (uint64_t)c->nwindows +
+           (uint64_t)window;
 }
 
 /* One cell an event adds to, with its hash (see event_cells). */
@@ -470,7 +564,7 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
         for (size_t i = 0; i < size; i++) {
             const gw_delta_cell_t *cell = &c->cells[(size_t)old + i];
             if (cell->window >= 0)
-                place(c, d, cell, cell_hash(cell->window, cell->bucket, cell->metric));
+                place(c, d, cell, cell_hash(c, cell->window, cell->bucket, cell->metric));
         }
         c->cells[old].next = c->freed[old_bits];
         c->freed[old_bits] = old;
@@ -502,35 +596,100 @@ static int add_cell(gw_coalesce_t *c, int entity, const cell_add_t *a)
     return 0;
 }
 
+static void widen_part(gw_delta_part_t *p, int64_t offset)
+{
+    if (offset < p->min_offset)
+        p->min_offset = offset;
+    if (offset > p->max_offset)
+        p->max_offset = offset;
+}
+
+static size_t part_slot_hash(int entity, int32_t partition)
+{
+    return (size_t)mix64(((uint64_t)(uint32_t)entity << 32) | (uint32_t)partition);
+}
+
+/* The parts table's slot of (entity, partition): the one holding it, or
+ * the empty one where it goes. */
+static part_slot_t *part_slot(const gw_coalesce_t *c, int entity, int32_t partition)
+{
+    size_t mask = c->ptab_cap - 1;
+    size_t s = part_slot_hash(entity, partition) & mask;
+    while (c->ptab[s].delta >= 0 &&
+           (c->ptab[s].delta != entity || c->ptab[s].partition != partition))
+        s = (s + 1) & mask;
+    return &c->ptab[s];
+}
+
+/* Makes room for one more entry in the parts table (at most half full). */
+static int reserve_part_slot(gw_coalesce_t *c)
+{
+    if ((c->ptab_used + 1) * 2 <= c->ptab_cap)
+        return 0;
+    size_t ocap = c->ptab_cap, ncap = ocap ? ocap * 2 : 256;
+    part_slot_t *old = c->ptab, *t = malloc(ncap * sizeof(*t));
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < ncap; i++)
+        t[i].delta = -1;
+    c->ptab = t;
+    c->ptab_cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].delta >= 0)
+            *part_slot(c, old[i].delta, old[i].partition) = old[i];
+    free(old);
+    return 0;
+}
+
 /* Widens the offset range of `partition` in entity `entity`'s parts, or
- * adds one. The part found moves to the front of the list: a poll returns
- * runs of one partition's messages, so the next event usually finds it
- * first (a team's list holds every partition its reps write to). */
+ * adds one. Its head part is checked first: a rep's events come from one
+ * partition (its key's), and a poll returns runs of one partition's
+ * messages. A rep's part found further moves to the front, so that its head
+ * is the partition of its latest event (the roster's); a team's (whose
+ * list holds every partition its reps write to, in no order that matters)
+ * is found through the parts table instead of a walk. */
 static int add_part(gw_coalesce_t *c, int entity, int32_t partition, int64_t offset)
 {
     gw_delta_t *d = &c->deltas[entity];
-    for (int32_t i = d->parts, prev = -1; i >= 0; prev = i, i = c->parts[i].next) {
-        gw_delta_part_t *p = &c->parts[i];
-        if (p->partition == partition) {
-            if (offset < p->min_offset)
-                p->min_offset = offset;
-            if (offset > p->max_offset)
-                p->max_offset = offset;
-            if (prev >= 0) {
-                c->parts[prev].next = p->next;
-                p->next = d->parts;
-                d->parts = i;
+    if (d->parts >= 0 && c->parts[d->parts].partition == partition) {
+        widen_part(&c->parts[d->parts], offset);
+        return 0;
+    }
+    part_slot_t *slot = NULL;
+    if (d->kind == GW_ENTITY_REP) {
+        for (int32_t i = d->parts, prev = -1; i >= 0; prev = i, i = c->parts[i].next) {
+            gw_delta_part_t *p = &c->parts[i];
+            if (p->partition == partition) {
+                widen_part(p, offset);
+                if (prev >= 0) {
+                    c->parts[prev].next = p->next;
+                    p->next = d->parts;
+                    d->parts = i;
+                }
+                return 0;
             }
+        }
+    } else {
+        if (reserve_part_slot(c) != 0)
+            return -1;
+        slot = part_slot(c, entity, partition);
+        if (slot->delta >= 0) {
+            widen_part(&c->parts[slot->part], offset);
             return 0;
         }
     }
-    if (grow((void **)&c->parts, &c->cap_parts, sizeof(gw_delta_part_t), c->nparts + 1) != 0)
+    if (c->nparts >= INT32_MAX ||
+        grow((void **)&c->parts, &c->cap_parts, sizeof(gw_delta_part_t), c->nparts + 1) != 0)
         return -1;
     gw_delta_part_t *p = &c->parts[c->nparts];
     p->partition = partition;
     p->min_offset = p->max_offset = offset;
     p->next = d->parts;
     d->parts = (int32_t)c->nparts++;
+    if (slot) {
+        *slot = (part_slot_t){entity, partition, d->parts};
+        c->ptab_used++;
+    }
     return 0;
 }
 
@@ -570,7 +729,7 @@ static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t str
             a->metric = (int16_t)metrics[k];
             a->bucket = b;
             a->value = values[k];
-            a->hash = cell_hash(w, b, metrics[k]);
+            a->hash = cell_hash(c, w, b, metrics[k]);
         }
     }
     return n;
@@ -643,8 +802,7 @@ static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k, int t
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
                         int32_t partition, int64_t offset, int64_t stream_ms)
 {
-    const char *id = kind == GW_ENTITY_REP ? ev->rep : ev->team;
-    ekey_t k = entity_key(kind, ev->tenant, strlen(ev->tenant), id, strlen(id));
+    ekey_t k = entity_key_of(kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
     int e = locate(c, ev, &k, -1);
     if (e < 0)
         return -1;
@@ -655,21 +813,25 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
 }
 
 /* Starts fetching what looking up an entity of `hash` reads: its table
- * slot, then the delta the slot names (a cache miss each, overlapped with
- * the other entity's). */
+ * slot, then the two first lines of the delta the slot names (a cache miss
+ * each, overlapped with the other entity's). */
 static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
 {
     uint64_t slot = c->etab[hash & (c->etab_cap - 1)];
-    if (slot && slot_may_be(slot, hash))
-        __builtin_prefetch(&c->deltas[slot_index(slot)]);
+    if (slot && slot_may_be(slot, hash)) {
+        const char *d = (const char *)&c->deltas[slot_index(slot)];
+        __builtin_prefetch(d);
+        __builtin_prefetch(d + 64);
+    }
 }
 
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
     size_t tlen = strlen(ev->tenant);
-    ekey_t rk = entity_key(GW_ENTITY_REP, ev->tenant, tlen, ev->rep, strlen(ev->rep)),
-           tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, ev->team, strlen(ev->team));
+    uint64_t thash = hash_bytes(ev->tenant, tlen);
+    ekey_t rk = entity_key(GW_ENTITY_REP, ev->tenant, tlen, thash, ev->rep, strlen(ev->rep)),
+           tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, thash, ev->team, strlen(ev->team));
     __builtin_prefetch(&c->etab[rk.hash & (c->etab_cap - 1)]);
     __builtin_prefetch(&c->etab[tk.hash & (c->etab_cap - 1)]);
     prefetch_entity(c, rk.hash);
@@ -698,7 +860,7 @@ int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *
                      const char *id)
 {
     size_t mask = c->etab_cap - 1;
-    ekey_t k = entity_key(kind, tenant, strlen(tenant), id, strlen(id));
+    ekey_t k = entity_key_of(kind, tenant, id);
     for (size_t s = k.hash & mask; c->etab[s]; s = (s + 1) & mask)
         if (slot_may_be(c->etab[s], k.hash) && is_entity(&c->deltas[slot_index(c->etab[s])], &k))
             return (int)slot_index(c->etab[s]);
