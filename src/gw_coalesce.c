@@ -41,6 +41,24 @@ typedef struct {
     int32_t part;
 } part_slot_t;
 
+/* The bucket of the times in [from, to) (empty when from > to), and for
+ * an event's bucket the hash of its cells' period (cell_hash): events of
+ * a batch fall in few buckets, and computing one is a 64-bit division. */
+typedef struct {
+    int64_t from, to;
+    int64_t bucket;
+    uint64_t period_hash;
+} bucket_memo_t;
+
+/* Where an entity's cells are, beside its delta (the same as the delta's
+ * region and region_bits): the entity table names the delta, and this
+ * small array lets an event's slots in the region be fetched at once,
+ * without waiting for the delta's line. */
+typedef struct {
+    int32_t region;
+    int32_t bits;
+} region_ref_t;
+
 struct gw_coalesce_s {
     const gw_window_t *windows;
     int nwindows;
@@ -49,13 +67,17 @@ struct gw_coalesce_s {
     gw_arena_t *strings;
 
     gw_delta_t *deltas;
+    region_ref_t *regions; /* per delta */
     size_t ndeltas, cap_deltas;
-    uint64_t *etab; /* entity table: see entity_slot() */
+    bucket_memo_t memo_event[GW_WINDOWS_MAX]; /* per window: an event's bucket */
+    bucket_memo_t memo_start[GW_WINDOWS_MAX]; /* ... and its stream time's, minus grace */
+    uint64_t *etab;                           /* entity table: see entity_slot() */
     size_t etab_cap;
 
     gw_delta_cell_t *cells; /* the pool of regions */
     size_t ncells, cap_cells;
     int32_t freed[REGION_CLASSES]; /* first free region of 2^k slots, -1 if none */
+    int first_bits[2];             /* per entity kind: see learn_first_bits() */
 
     gw_delta_part_t *parts;
     size_t nparts, cap_parts;
@@ -87,25 +109,68 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* A hash of `n` bytes, eight at a time (a byte at a time, FNV cost a
- * serial multiply per byte: IDs are 10-40 bytes). Not finalised: see
- * entity_hash(). */
+/* hash_bytes(): a hash of `n` bytes, eight at a time (a byte at a time,
+ * FNV cost a serial multiply per byte: IDs are 10-40 bytes), the last
+ * word zero-padded, then the length. Not finalised: see entity_key(). */
+static inline uint64_t hash_word(uint64_t h, uint64_t w)
+{
+    h = (h ^ (w * 0x87c37b91114253d5ull)) * 0x4cf5ad432745937full;
+    return h ^ (h >> 29);
+}
+
+#define HASH_SEED 0x9e3779b97f4a7c15ull
+
+static inline uint64_t hash_tail(uint64_t h, const char *p, size_t n)
+{
+    uint64_t w = 0;
+    for (size_t j = 0; j < n; j++)
+        w |= (uint64_t)(unsigned char)p[j] << (8 * j);
+    return n ? hash_word(h, w) : h;
+}
+
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
-    for (; n >= 8; p += 8, n -= 8) {
+    uint64_t h = HASH_SEED;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
         uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ (w * 0x87c37b91114253d5ull)) * 0x4cf5ad432745937full;
-        h ^= h >> 29;
+        memcpy(&w, p + i, 8);
+        h = hash_word(h, w);
     }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ (w * 0x87c37b91114253d5ull)) * 0x4cf5ad432745937full;
-        h ^= h >> 29;
+    return hash_tail(h, p + i, n - i) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
+}
+
+/* hash_bytes() of the NUL-terminated string in `s`, an array of `cap`
+ * bytes, and its length in *len: the string is read in whole words of the
+ * array, the first NUL found in a word (no strlen first). */
+static inline uint64_t hash_id(const char *s, size_t cap, size_t *len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t h = HASH_SEED;
+    size_t i = 0;
+    for (; i + 8 <= cap; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        /* the lowest byte flagged is the first NUL (flags above it may be
+         * wrong, and are not used) */
+        uint64_t zero = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
+        if (zero) {
+            unsigned k = (unsigned)__builtin_ctzll(zero) >> 3;
+            if (k)
+                h = hash_word(h, w & ((1ull << (8 * k)) - 1));
+            *len = i + k;
+            return h ^ ((uint64_t)(i + k) * 0xc2b2ae3d27d4eb4full);
+        }
+        h = hash_word(h, w);
     }
-    return h;
+    size_t n = i + strlen(s + i);
+    *len = n;
+    return hash_tail(h, s + i, n - i) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
+#else
+    (void)cap;
+    *len = strlen(s);
+    return hash_bytes(s, *len);
+#endif
 }
 
 static int grow(void **arr, size_t *cap, size_t elem, size_t need)
@@ -133,8 +198,13 @@ static int grow_deltas(gw_coalesce_t *c, size_t need)
     while (ncap < need)
         ncap *= 2;
     gw_delta_t *n = aligned_alloc(_Alignof(gw_delta_t), ncap * sizeof(gw_delta_t));
-    if (!n)
+    region_ref_t *r = realloc(c->regions, ncap * sizeof(region_ref_t));
+    if (r)
+        c->regions = r;
+    if (!n || !r) {
+        free(n);
         return -1;
+    }
     if (c->ndeltas)
         memcpy(n, c->deltas, c->ndeltas * sizeof(gw_delta_t));
     free(c->deltas);
@@ -162,6 +232,9 @@ gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const g
         if ((uint64_t)windows[w].bucket_ms > c->coarse_ms)
             c->coarse_ms = (uint64_t)windows[w].bucket_ms;
     c->kinds = kinds;
+    for (int w = 0; w < GW_WINDOWS_MAX; w++)
+        c->memo_event[w] = c->memo_start[w] = (bucket_memo_t){1, 0, 0, 0};
+    c->first_bits[0] = c->first_bits[1] = REGION_FIRST_BITS;
     c->strings = gw_arena_new(65536);
     c->etab_cap = 1024;
     c->etab = calloc(c->etab_cap, sizeof(uint64_t));
@@ -179,6 +252,7 @@ void gw_coalesce_free(gw_coalesce_t *c)
         return;
     gw_arena_free(c->strings);
     free(c->deltas);
+    free(c->regions);
     free(c->etab);
     free(c->cells);
     free(c->parts);
@@ -330,8 +404,36 @@ static void clear_parts_table(gw_coalesce_t *c)
     c->ptab_used = 0;
 }
 
+/* Sizes the first region of each kind of entity for the next batch: the
+ * median region of the batch's entities of that kind. A batch's entities
+ * mostly hold as many cells as the last one's did (a replay: reps with
+ * 20-40 cells, teams with more; a live stream: a few), and an entity
+ * that would have grown to the median leaves the smaller regions behind
+ * unused: starting there spares clearing and moving them (and their
+ * memory), and one that stays smaller costs at most what the median's
+ * growth would have left behind. */
+static void learn_first_bits(gw_coalesce_t *c)
+{
+    size_t count[2][REGION_CLASSES] = {{0}}, total[2] = {0};
+    for (size_t i = 0; i < c->ndeltas; i++) {
+        int kind = c->deltas[i].kind != GW_ENTITY_REP;
+        count[kind][c->regions[i].bits]++;
+        total[kind]++;
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        if (!total[kind])
+            continue;
+        size_t seen = 0;
+        int k = 0;
+        while ((seen += count[kind][k]) * 2 < total[kind])
+            k++;
+        c->first_bits[kind] = k < REGION_FIRST_BITS ? REGION_FIRST_BITS : k;
+    }
+}
+
 void gw_coalesce_reset(gw_coalesce_t *c)
 {
+    learn_first_bits(c);
     c->nrecords = 0;
     c->npcells = 0;
     gw_arena_reset(c->strings);
@@ -366,20 +468,20 @@ typedef struct {
     uint64_t hash;
 } ekey_t;
 
-/* `thash` is hash_bytes() of the tenant: an event's rep and team share
- * it. */
+/* `thash` and `ihash` are hash_bytes() of the tenant and the id (an
+ * event's rep and team share the tenant's). */
 static ekey_t entity_key(gw_entity_kind_t kind, const char *tenant, size_t tlen, uint64_t thash,
-                         const char *id, size_t ilen)
+                         const char *id, size_t ilen, uint64_t ihash)
 {
-    uint64_t h = mix64(thash * 0xff51afd7ed558ccdull + hash_bytes(id, ilen) +
-                       (uint64_t)kind * 0x9e3779b97f4a7c15ull);
+    uint64_t h =
+        mix64(thash * 0xff51afd7ed558ccdull + ihash + (uint64_t)kind * 0x9e3779b97f4a7c15ull);
     return (ekey_t){kind, tenant, id, tlen, ilen, h};
 }
 
 static ekey_t entity_key_of(gw_entity_kind_t kind, const char *tenant, const char *id)
 {
-    size_t tlen = strlen(tenant);
-    return entity_key(kind, tenant, tlen, hash_bytes(tenant, tlen), id, strlen(id));
+    size_t tlen = strlen(tenant), ilen = strlen(id);
+    return entity_key(kind, tenant, tlen, hash_bytes(tenant, tlen), id, ilen, hash_bytes(id, ilen));
 }
 
 static bool is_entity(const gw_delta_t *d, const ekey_t *k)
@@ -465,6 +567,7 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
     d->team_delta = -1;
     d->pcells = -1;
     d->cal = NULL;
+    c->regions[c->ndeltas] = (region_ref_t){0, 0};
     c->etab[s] = entity_slot(k->hash, c->ndeltas);
     return (int)c->ndeltas++;
 }
@@ -472,12 +575,20 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
 /* The slot hash of a cell within its entity's region. An event's cells
  * (its kind's count, amount, goal or next step, in each window) are laid
  * side by side, so that they share one or two cache lines of the region
- * instead of a line each: the hash is that of the kind and the period of
- * the coarsest window's bucket holding the cell's bucket (the same for
- * every window when the buckets nest, as 6 hours in a day), plus an offset
- * by the metric's type and the window. Only a hash: buckets that do not
- * nest spread more, and nothing else changes. */
-static uint64_t cell_hash(const gw_coalesce_t *c, int window, int64_t bucket, int metric)
+ * instead of a line each: the hash is that of the period of the coarsest
+ * window's bucket holding the cell's bucket (the same for every window
+ * when the buckets nest, as 6 hours in a day) and of the kind, plus an
+ * offset by the metric's type and the window. Only a hash: buckets that
+ * do not nest spread more, and nothing else changes. */
+static uint64_t period_hash(const gw_coalesce_t *c, int window, int64_t bucket)
+{
+    /* wraps for absurd times: a hash, as long as it is a function of
+     * (window, bucket) */
+    uint64_t start = (uint64_t)bucket * (uint64_t)c->windows[window].bucket_ms;
+    return mix64((start / c->coarse_ms) * 0x9e3779b97f4a7c15ull);
+}
+
+static uint64_t cell_hash_in(const gw_coalesce_t *c, uint64_t period, int window, int metric)
 {
     uint64_t kind = (uint64_t)metric, type = 0;
     if (metric >= GW_METRIC_KIND_BASE) {
@@ -485,12 +596,14 @@ static uint64_t cell_hash(const gw_coalesce_t *c, int window, int64_t bucket, in
         type = (uint64_t)(metric - GW_METRIC_KIND_BASE) / GW_KIND_MAX;
         type = type > 1 ? type - 1 : type; /* amount and goal share: kinds have one or the other */
     }
-    /* wraps for absurd times: a hash, as long as it is a function of
-     * (window, bucket) */
-    uint64_t start = (uint64_t)bucket * (uint64_t)c->windows[window].bucket_ms;
-    uint64_t period = start / c->coarse_ms;
-    return mix64(period * 0x9e3779b97f4a7c15ull ^ kind) + type * (uint64_t)c->nwindows +
+    /* kind * odd: the kinds of one period in distinct slots */
+    return (period ^ (kind * 0xd6e8feb86659fd93ull)) + type * (uint64_t)c->nwindows +
            (uint64_t)window;
+}
+
+static uint64_t cell_hash(const gw_coalesce_t *c, int window, int64_t bucket, int metric)
+{
+    return cell_hash_in(c, period_hash(c, window, bucket), window, metric);
 }
 
 /* One cell an event adds to, with its hash (see event_cells). */
@@ -544,11 +657,11 @@ static void place(gw_coalesce_t *c, gw_delta_t *d, const gw_delta_cell_t *cell, 
 }
 
 /* Gives delta `d` a region 2^REGION_GROWTH_BITS times as big (its first:
- * 2^REGION_FIRST_BITS slots), moves its cells there and frees the old one. */
+ * see learn_first_bits()), moves its cells there and frees the old one. */
 static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
 {
     int old_bits = d->region_bits;
-    int bits = old_bits ? old_bits + REGION_GROWTH_BITS : REGION_FIRST_BITS;
+    int bits = old_bits ? old_bits + REGION_GROWTH_BITS : c->first_bits[d->kind != GW_ENTITY_REP];
     if (bits >= REGION_CLASSES)
         return -1;
     int32_t nr = take_region(c, bits);
@@ -557,6 +670,7 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     int32_t old = d->region;
     d->region = nr;
     d->region_bits = (int16_t)bits;
+    c->regions[d - c->deltas] = (region_ref_t){nr, bits};
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
     if (old_bits) {
@@ -693,20 +807,39 @@ static int add_part(gw_coalesce_t *c, int entity, int32_t partition, int64_t off
     return 0;
 }
 
+/* Sets `m` to the bucket of time `x` in buckets of `bucket_ms`. */
+static void memo_set(bucket_memo_t *m, int64_t x, int64_t bucket_ms)
+{
+    m->bucket = gw_floor_div(x, bucket_ms);
+    if (__builtin_mul_overflow(m->bucket, bucket_ms, &m->from) ||
+        __builtin_add_overflow(m->from, bucket_ms, &m->to))
+        m->from = 1, m->to = 0;
+}
+
 /* The cells `ev` adds to (the same for its rep and its team), with their
- * hashes; `late[w]` says whether it is too late for window w. */
-static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms,
-                       cell_add_t *adds, bool *late)
+ * hashes; `late[w]` says whether it is too late for window w (as
+ * gw_window_is_late(), with the buckets memoised). */
+static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms, cell_add_t *adds,
+                       bool *late)
 {
     int n = 0;
+    int64_t t = ev->occurred_at_ms;
     for (int w = 0; w < c->nwindows; w++) {
         const gw_window_t *win = &c->windows[w];
-        late[w] = gw_window_is_late(win, ev->occurred_at_ms, stream_ms);
+        bucket_memo_t *me = &c->memo_event[w], *ms = &c->memo_start[w];
+        if (t < me->from || t >= me->to) {
+            memo_set(me, t, win->bucket_ms);
+            me->period_hash = period_hash(c, w, me->bucket);
+        }
+        int64_t wm = stream_ms - win->grace_ms;
+        if (wm < ms->from || wm >= ms->to)
+            memo_set(ms, wm, win->bucket_ms);
+        late[w] = me->bucket < ms->bucket - win->nbuckets + 1;
         if (late[w])
             continue;
         /* events and activities are sums of the kinds' counts: readers
          * derive them, so they cost no writes here; a zero adds nothing. */
-        int64_t b = gw_window_bucket(win, ev->occurred_at_ms);
+        int64_t b = me->bucket;
         int metrics[4], nm = 0;
         int64_t values[4];
         metrics[nm] = gw_metric_count(ev->kind);
@@ -729,7 +862,7 @@ static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t str
             a->metric = (int16_t)metrics[k];
             a->bucket = b;
             a->value = values[k];
-            a->hash = cell_hash(c, w, b, metrics[k]);
+            a->hash = cell_hash_in(c, me->period_hash, w, metrics[k]);
         }
     }
     return n;
@@ -738,14 +871,14 @@ static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t str
 /* Starts fetching the slots of entity `e`'s region that `adds` probe
  * first, so that the misses of an event's cells (and of its two entities)
  * overlap instead of queueing. */
-static void prefetch_cells(const gw_coalesce_t *c, int e, const cell_add_t *adds, int n)
+static void prefetch_cells(const gw_coalesce_t *c, size_t e, const cell_add_t *adds, int n)
 {
-    const gw_delta_t *d = &c->deltas[e];
-    if (!d->region_bits)
+    region_ref_t r = c->regions[e];
+    if (!r.bits)
         return;
-    size_t mask = ((size_t)1 << d->region_bits) - 1;
+    size_t mask = ((size_t)1 << r.bits) - 1;
     for (int k = 0; k < n; k++)
-        __builtin_prefetch(&c->cells[(size_t)d->region + (adds[k].hash & mask)]);
+        __builtin_prefetch(&c->cells[(size_t)r.region + (adds[k].hash & mask)]);
 }
 
 /* Adds an event of (`partition`, `offset`) whose cells are `adds` to
@@ -812,39 +945,41 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
     return add_to_entity(c, e, ev, partition, offset, stream_ms, adds, n, late);
 }
 
-/* Starts fetching what looking up an entity of `hash` reads: its table
- * slot, then the two first lines of the delta the slot names (a cache miss
- * each, overlapped with the other entity's). */
-static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
+/* Starts fetching what looking up an entity of `hash` and adding the
+ * event's cells `adds` to it reads: the two first lines of the delta its
+ * table slot names, and the slots of its region the cells probe first (a
+ * cache miss each, all overlapped, and with the other entity's). */
+static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash, const cell_add_t *adds, int n)
 {
     uint64_t slot = c->etab[hash & (c->etab_cap - 1)];
     if (slot && slot_may_be(slot, hash)) {
         const char *d = (const char *)&c->deltas[slot_index(slot)];
         __builtin_prefetch(d);
         __builtin_prefetch(d + 64);
+        prefetch_cells(c, slot_index(slot), adds, n);
     }
 }
 
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
-    size_t tlen = strlen(ev->tenant);
-    uint64_t thash = hash_bytes(ev->tenant, tlen);
-    ekey_t rk = entity_key(GW_ENTITY_REP, ev->tenant, tlen, thash, ev->rep, strlen(ev->rep)),
-           tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, thash, ev->team, strlen(ev->team));
+    size_t tlen, rlen, mlen;
+    uint64_t thash = hash_id(ev->tenant, sizeof(ev->tenant), &tlen);
+    uint64_t rhash = hash_id(ev->rep, sizeof(ev->rep), &rlen);
+    uint64_t mhash = hash_id(ev->team, sizeof(ev->team), &mlen);
+    ekey_t rk = entity_key(GW_ENTITY_REP, ev->tenant, tlen, thash, ev->rep, rlen, rhash),
+           tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, thash, ev->team, mlen, mhash);
     __builtin_prefetch(&c->etab[rk.hash & (c->etab_cap - 1)]);
     __builtin_prefetch(&c->etab[tk.hash & (c->etab_cap - 1)]);
-    prefetch_entity(c, rk.hash);
-    prefetch_entity(c, tk.hash);
     cell_add_t adds[GW_WINDOWS_MAX * 4];
     bool late[GW_WINDOWS_MAX];
     int n = event_cells(c, ev, stream_ms, adds, late);
+    prefetch_entity(c, rk.hash, adds, n);
+    prefetch_entity(c, tk.hash, adds, n);
     int team = locate(c, ev, &tk, -1);
     int rep = team < 0 ? -1 : locate(c, ev, &rk, team);
     if (rep < 0)
         return -1;
-    prefetch_cells(c, rep, adds, n);
-    prefetch_cells(c, team, adds, n);
     if (add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
         add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0)
         return -1;
