@@ -39,6 +39,9 @@ PACKAGES=(
 if [ $suite_only -eq 0 ]; then
   PACKAGES+=(clang-format clang "$clang_rt") # format check; libFuzzer and sanitizers: tools/fuzz.sh
   PACKAGES+=(debootstrap)                    # tools/trixie.sh: the Debian 13 root
+  # gw_bench --peer: the Python peer (confluent-kafka, redis-py, protobuf)
+  # and protoc for its gapwatch/v1/event_pb2.py (generated in the build)
+  PACKAGES+=(python3-confluent-kafka python3-redis python3-protobuf protobuf-compiler)
   # Apache Kafka's broker for the tests of label `kafka` (tools/kafka.sh
   # fetches it from Maven Central; the host only)
   PACKAGES+=(openjdk-17-jre-headless maven)
