@@ -50,14 +50,15 @@ typedef struct {
     uint64_t period_hash;
 } bucket_memo_t;
 
-/* Where an entity's cells are, beside its delta (the same as the delta's
- * region and region_bits): the entity table names the delta, and this
- * small array lets an event's slots in the region be fetched at once,
- * without waiting for the delta's line. */
+/* An entity table slot: the delta's index and hash tag (entity_slot()),
+ * and where its cells are (the same as the delta's region and
+ * region_bits), so that the slots of the region an event adds to are
+ * fetched with the delta's lines, not after them. */
 typedef struct {
+    uint64_t key; /* entity_slot(); 0: empty */
     int32_t region;
     int32_t bits;
-} region_ref_t;
+} entity_slot_t;
 
 struct gw_coalesce_s {
     const gw_window_t *windows;
@@ -67,11 +68,11 @@ struct gw_coalesce_s {
     gw_arena_t *strings;
 
     gw_delta_t *deltas;
-    region_ref_t *regions; /* per delta */
+    uint32_t *slot_of; /* per delta: its entity table slot */
     size_t ndeltas, cap_deltas;
     bucket_memo_t memo_event[GW_WINDOWS_MAX]; /* per window: an event's bucket */
     bucket_memo_t memo_start[GW_WINDOWS_MAX]; /* ... and its stream time's, minus grace */
-    uint64_t *etab;                           /* entity table: see entity_slot() */
+    entity_slot_t *etab; /* entity table */
     size_t etab_cap;
 
     gw_delta_cell_t *cells; /* the pool of regions */
@@ -198,9 +199,9 @@ static int grow_deltas(gw_coalesce_t *c, size_t need)
     while (ncap < need)
         ncap *= 2;
     gw_delta_t *n = aligned_alloc(_Alignof(gw_delta_t), ncap * sizeof(gw_delta_t));
-    region_ref_t *r = realloc(c->regions, ncap * sizeof(region_ref_t));
+    uint32_t *r = realloc(c->slot_of, ncap * sizeof(uint32_t));
     if (r)
-        c->regions = r;
+        c->slot_of = r;
     if (!n || !r) {
         free(n);
         return -1;
@@ -237,7 +238,7 @@ gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const g
     c->first_bits[0] = c->first_bits[1] = REGION_FIRST_BITS;
     c->strings = gw_arena_new(65536);
     c->etab_cap = 1024;
-    c->etab = calloc(c->etab_cap, sizeof(uint64_t));
+    c->etab = calloc(c->etab_cap, sizeof(entity_slot_t));
     forget_regions(c);
     if (!c->strings || !c->etab) {
         gw_coalesce_free(c);
@@ -252,7 +253,7 @@ void gw_coalesce_free(gw_coalesce_t *c)
         return;
     gw_arena_free(c->strings);
     free(c->deltas);
-    free(c->regions);
+    free(c->slot_of);
     free(c->etab);
     free(c->cells);
     free(c->parts);
@@ -268,13 +269,13 @@ void gw_coalesce_free(gw_coalesce_t *c)
  * small ones of a live stream would otherwise probe megabytes (a cache miss
  * per event) and clear them every batch. Keeps the old table if calloc
  * fails. */
-static void clear_table(uint64_t **tab, size_t *cap, size_t used, size_t floor)
+static void clear_table(entity_slot_t **tab, size_t *cap, size_t used, size_t floor)
 {
     if (*cap > floor && used * 16 < *cap) {
         size_t ncap = floor;
         while (ncap < used * 4)
             ncap *= 2;
-        uint64_t *t = calloc(ncap, sizeof(uint64_t));
+        entity_slot_t *t = calloc(ncap, sizeof(entity_slot_t));
         if (t) {
             free(*tab);
             *tab = t;
@@ -283,7 +284,7 @@ static void clear_table(uint64_t **tab, size_t *cap, size_t used, size_t floor)
         }
     }
     if (used)
-        memset(*tab, 0, *cap * sizeof(uint64_t));
+        memset(*tab, 0, *cap * sizeof(entity_slot_t));
 }
 
 int gw_coalesce_add_record(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition)
@@ -417,7 +418,7 @@ static void learn_first_bits(gw_coalesce_t *c)
     size_t count[2][REGION_CLASSES] = {{0}}, total[2] = {0};
     for (size_t i = 0; i < c->ndeltas; i++) {
         int kind = c->deltas[i].kind != GW_ENTITY_REP;
-        count[kind][c->regions[i].bits]++;
+        count[kind][c->deltas[i].region_bits]++;
         total[kind]++;
     }
     for (int kind = 0; kind < 2; kind++) {
@@ -517,16 +518,17 @@ static size_t slot_index(uint64_t slot)
 static int rehash_entities(gw_coalesce_t *c)
 {
     size_t ncap = c->etab_cap * 2;
-    uint64_t *t = calloc(ncap, sizeof(uint64_t));
+    entity_slot_t *t = calloc(ncap, sizeof(entity_slot_t));
     if (!t)
         return -1;
     for (size_t i = 0; i < c->ndeltas; i++) {
         gw_delta_t *d = &c->deltas[i];
         uint64_t hash = entity_key_of(d->kind, d->tenant, d->id).hash;
         size_t s = hash & (ncap - 1);
-        while (t[s])
+        while (t[s].key)
             s = (s + 1) & (ncap - 1);
-        t[s] = entity_slot(hash, i);
+        t[s] = (entity_slot_t){entity_slot(hash, i), d->region, d->region_bits};
+        c->slot_of[i] = (uint32_t)s;
     }
     free(c->etab);
     c->etab = t;
@@ -540,7 +542,7 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
         return -1;
     size_t mask = c->etab_cap - 1;
     size_t s = k->hash & mask;
-    for (uint64_t slot; (slot = c->etab[s]) != 0; s = (s + 1) & mask)
+    for (uint64_t slot; (slot = c->etab[s].key) != 0; s = (s + 1) & mask)
         if (slot_may_be(slot, k->hash) && is_entity(&c->deltas[slot_index(slot)], k))
             return (int)slot_index(slot);
     if (grow_deltas(c, c->ndeltas + 1) != 0)
@@ -567,8 +569,8 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
     d->team_delta = -1;
     d->pcells = -1;
     d->cal = NULL;
-    c->regions[c->ndeltas] = (region_ref_t){0, 0};
-    c->etab[s] = entity_slot(k->hash, c->ndeltas);
+    c->etab[s] = (entity_slot_t){entity_slot(k->hash, c->ndeltas), 0, 0};
+    c->slot_of[c->ndeltas] = (uint32_t)s;
     return (int)c->ndeltas++;
 }
 
@@ -670,7 +672,9 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     int32_t old = d->region;
     d->region = nr;
     d->region_bits = (int16_t)bits;
-    c->regions[d - c->deltas] = (region_ref_t){nr, bits};
+    entity_slot_t *slot = &c->etab[c->slot_of[d - c->deltas]];
+    slot->region = nr;
+    slot->bits = bits;
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
     if (old_bits) {
@@ -868,19 +872,6 @@ static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms
     return n;
 }
 
-/* Starts fetching the slots of entity `e`'s region that `adds` probe
- * first, so that the misses of an event's cells (and of its two entities)
- * overlap instead of queueing. */
-static void prefetch_cells(const gw_coalesce_t *c, size_t e, const cell_add_t *adds, int n)
-{
-    region_ref_t r = c->regions[e];
-    if (!r.bits)
-        return;
-    size_t mask = ((size_t)1 << r.bits) - 1;
-    for (int k = 0; k < n; k++)
-        __builtin_prefetch(&c->cells[(size_t)r.region + (adds[k].hash & mask)]);
-}
-
 /* Adds an event of (`partition`, `offset`) whose cells are `adds` to
  * entity `e`: parts, times, late counts and cells. */
 static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t partition,
@@ -951,12 +942,16 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
  * cache miss each, all overlapped, and with the other entity's). */
 static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash, const cell_add_t *adds, int n)
 {
-    uint64_t slot = c->etab[hash & (c->etab_cap - 1)];
-    if (slot && slot_may_be(slot, hash)) {
-        const char *d = (const char *)&c->deltas[slot_index(slot)];
+    const entity_slot_t *slot = &c->etab[hash & (c->etab_cap - 1)];
+    if (slot->key && slot_may_be(slot->key, hash)) {
+        const char *d = (const char *)&c->deltas[slot_index(slot->key)];
         __builtin_prefetch(d);
         __builtin_prefetch(d + 64);
-        prefetch_cells(c, slot_index(slot), adds, n);
+        if (slot->bits) {
+            size_t mask = ((size_t)1 << slot->bits) - 1;
+            for (int k = 0; k < n; k++)
+                __builtin_prefetch(&c->cells[(size_t)slot->region + (adds[k].hash & mask)]);
+        }
     }
 }
 
@@ -996,9 +991,10 @@ int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *
 {
     size_t mask = c->etab_cap - 1;
     ekey_t k = entity_key_of(kind, tenant, id);
-    for (size_t s = k.hash & mask; c->etab[s]; s = (s + 1) & mask)
-        if (slot_may_be(c->etab[s], k.hash) && is_entity(&c->deltas[slot_index(c->etab[s])], &k))
-            return (int)slot_index(c->etab[s]);
+    for (size_t s = k.hash & mask; c->etab[s].key; s = (s + 1) & mask)
+        if (slot_may_be(c->etab[s].key, k.hash) &&
+            is_entity(&c->deltas[slot_index(c->etab[s].key)], &k))
+            return (int)slot_index(c->etab[s].key);
     return -1;
 }
 
