@@ -72,7 +72,7 @@ struct gw_coalesce_s {
     size_t ndeltas, cap_deltas;
     bucket_memo_t memo_event[GW_WINDOWS_MAX]; /* per window: an event's bucket */
     bucket_memo_t memo_start[GW_WINDOWS_MAX]; /* ... and its stream time's, minus grace */
-    entity_slot_t *etab; /* entity table */
+    entity_slot_t *etab;                      /* entity table */
     size_t etab_cap;
 
     gw_delta_cell_t *cells; /* the pool of regions */
@@ -690,27 +690,37 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     return 0;
 }
 
-static int add_cell(gw_coalesce_t *c, int entity, const cell_add_t *a)
+/* Adds an event's cells `adds` to delta `d`, whose region first grows
+ * until they fit in 7/8 of it even if all are new. */
+static int add_cells(gw_coalesce_t *c, gw_delta_t *d, const cell_add_t *adds, int n)
 {
-    gw_delta_t *d = &c->deltas[entity];
-    if ((d->region_bits == 0 || (uint64_t)(d->ncells + 1) * 8 > ((uint64_t)7 << d->region_bits)) &&
-        grow_region(c, d) != 0)
-        return -1;
+    while (d->region_bits == 0 ||
+           (uint64_t)(d->ncells + (uint32_t)n) * 8 > ((uint64_t)7 << d->region_bits))
+        if (grow_region(c, d) != 0)
+            return -1;
     size_t mask = ((size_t)1 << d->region_bits) - 1;
-    size_t s = a->hash & mask;
-    gw_delta_cell_t *r = &c->cells[d->region];
-    while (r[s].window >= 0) {
-        gw_delta_cell_t *cell = &r[s];
-        if (cell->bucket == a->bucket && cell->metric == a->metric && cell->window == a->window) {
-            cell->value += a->value;
-            return 0;
+    int32_t region = d->region;
+    gw_delta_cell_t *r = &c->cells[region];
+    uint32_t added = 0;
+    for (int k = 0; k < n; k++) {
+        const cell_add_t *a = &adds[k];
+        for (size_t s = a->hash & mask;; s = (s + 1) & mask) {
+            gw_delta_cell_t *cell = &r[s];
+            if (cell->window < 0) {
+                *cell = (gw_delta_cell_t){d->cells[a->window], a->window, a->metric, a->bucket,
+                                          a->value};
+                d->cells[a->window] = region + (int32_t)s;
+                added++;
+                break;
+            }
+            if (cell->bucket == a->bucket && cell->metric == a->metric &&
+                cell->window == a->window) {
+                cell->value += a->value;
+                break;
+            }
         }
-        s = (s + 1) & mask;
     }
-    gw_delta_cell_t cell = {
-        .window = a->window, .metric = a->metric, .bucket = a->bucket, .value = a->value};
-    put_cell(c, d, s, &cell);
-    d->ncells++;
+    d->ncells += added;
     return 0;
 }
 
@@ -891,9 +901,8 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
     for (int w = 0; w < c->nwindows; w++)
         if (late[w])
             d->late[w]++;
-    for (int k = 0; k < n; k++)
-        if (add_cell(c, e, &adds[k]) != 0)
-            return -1;
+    if (add_cells(c, d, adds, n) != 0)
+        return -1;
     if (c->periods && d->kind == GW_ENTITY_REP)
         return add_periods(c, &c->deltas[e], ev);
     return 0;
