@@ -1017,8 +1017,14 @@ int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, i
     int rep = team < 0 ? -1 : locate(c, ev, &rk, team);
     if (rep < 0)
         return -1;
-    if (add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
-        add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0)
+    /* the rep's head part: its index arrived with the delta's second line;
+     * the team's cells (more often cached: a team has more events) give
+     * it time to arrive */
+    int32_t head = c->deltas[rep].parts;
+    if (head >= 0)
+        __builtin_prefetch(&c->parts[head]);
+    if (add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
+        add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0)
         return -1;
     c->last_rep = rep;
     c->last_team = team;
