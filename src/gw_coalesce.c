@@ -18,7 +18,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "gw_arena.h"
 
@@ -190,31 +189,6 @@ static int grow(void **arr, size_t *cap, size_t elem, size_t need)
     return 0;
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
-/* An array of `bytes` aligned to 64 (a cache line), the first `used`
- * bytes copied from `old` (freed); NULL on OOM, `old` then kept. From 2
- * MiB on, on 2 MiB pages when the kernel gives them on request
- * (transparent huge pages in "madvise" mode): the cell pool and the deltas
- * are read at random, and over 4 KiB pages a batch of a replay (10-20 MB)
- * missed the TLB on most of its reads too (7% of the coalescer's time). */
-static void *move_array(void *old, size_t used, size_t bytes)
-{
-    size_t unit = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
-    size_t rounded = (bytes + unit - 1) & ~(unit - 1);
-    void *n = aligned_alloc(unit, rounded);
-    if (!n)
-        return NULL;
-#ifdef MADV_HUGEPAGE
-    if (unit == HUGE_PAGE)
-        (void)madvise(n, rounded, MADV_HUGEPAGE); /* only a hint */
-#endif
-    if (used)
-        memcpy(n, old, used);
-    free(old);
-    return n;
-}
-
 /* As grow(), for the deltas: 64-byte aligned, so that each line of a delta
  * (see gw_delta_t) is one cache line. */
 static int grow_deltas(gw_coalesce_t *c, size_t need)
@@ -224,15 +198,17 @@ static int grow_deltas(gw_coalesce_t *c, size_t need)
     size_t ncap = c->cap_deltas ? c->cap_deltas * 2 : 256;
     while (ncap < need)
         ncap *= 2;
+    gw_delta_t *n = aligned_alloc(_Alignof(gw_delta_t), ncap * sizeof(gw_delta_t));
     uint32_t *r = realloc(c->slot_of, ncap * sizeof(uint32_t));
-    if (!r)
+    if (r)
+        c->slot_of = r;
+    if (!n || !r) {
+        free(n);
         return -1;
-    c->slot_of = r;
-    _Static_assert(_Alignof(gw_delta_t) <= 64, "move_array aligns to 64");
-    gw_delta_t *n =
-        move_array(c->deltas, c->ndeltas * sizeof(gw_delta_t), ncap * sizeof(gw_delta_t));
-    if (!n)
-        return -1;
+    }
+    if (c->ndeltas)
+        memcpy(n, c->deltas, c->ndeltas * sizeof(gw_delta_t));
+    free(c->deltas);
     c->deltas = n;
     c->cap_deltas = ncap;
     return 0;
@@ -471,7 +447,7 @@ void gw_coalesce_reset(gw_coalesce_t *c)
         size_t ncap = 4096;
         while (ncap < c->ncells * 4)
             ncap *= 2;
-        gw_delta_cell_t *n = move_array(c->cells, 0, ncap * sizeof(*n));
+        gw_delta_cell_t *n = realloc(c->cells, ncap * sizeof(*n));
         if (n) {
             c->cells = n;
             c->cap_cells = ncap;
@@ -650,18 +626,9 @@ static int32_t take_region(gw_coalesce_t *c, int k)
     if (r >= 0) {
         c->freed[k] = c->cells[r].next;
     } else {
-        if (c->ncells + size > INT32_MAX)
+        if (c->ncells + size > INT32_MAX ||
+            grow((void **)&c->cells, &c->cap_cells, sizeof(gw_delta_cell_t), c->ncells + size) != 0)
             return -1;
-        if (c->ncells + size > c->cap_cells) {
-            size_t ncap = c->cap_cells ? c->cap_cells * 2 : 4096;
-            while (ncap < c->ncells + size)
-                ncap *= 2;
-            gw_delta_cell_t *n = move_array(c->cells, c->ncells * sizeof(*n), ncap * sizeof(*n));
-            if (!n)
-                return -1;
-            c->cells = n;
-            c->cap_cells = ncap;
-        }
         r = (int32_t)c->ncells;
         c->ncells += size;
     }
