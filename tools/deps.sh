@@ -4,7 +4,8 @@
 # from /etc/os-release. Idempotent: installs only what is missing; uses sudo
 # when not root.
 #
-#   tools/deps.sh           everything (build, suite, demo, format check, fuzz)
+#   tools/deps.sh           everything (build, suite, demo, format check, fuzz,
+#                           gw_bench --peer)
 #   tools/deps.sh --suite   only what the build and the test suite need (no
 #                           clang-format, no clang: tools/trixie.sh uses it)
 set -euo pipefail
