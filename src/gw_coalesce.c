@@ -33,23 +33,57 @@
 #define REGION_FIRST_BITS  3
 #define REGION_GROWTH_BITS 1
 
+/* A slot of the table of teams' parts: (delta, partition) -> part, with the
+ * key in the slot so that a probe reads nothing else (delta -1: empty). */
+typedef struct {
+    int32_t delta;
+    int32_t partition;
+    int32_t part;
+} part_slot_t;
+
+/* The bucket of the times in [from, to) (empty when from > to), and for
+ * an event's bucket the hash of its cells' period (cell_hash): events of
+ * a batch fall in few buckets, and computing one is a 64-bit division. */
+typedef struct {
+    int64_t from, to;
+    int64_t bucket;
+    uint64_t period_hash;
+} bucket_memo_t;
+
+/* An entity table slot: the delta's index and hash tag (entity_slot()),
+ * and where its cells are (the same as the delta's region and
+ * region_bits), so that the slots of the region an event adds to are
+ * fetched with the delta's lines, not after them. */
+typedef struct {
+    uint64_t key; /* entity_slot(); 0: empty */
+    int32_t region;
+    int32_t bits;
+} entity_slot_t;
+
 struct gw_coalesce_s {
     const gw_window_t *windows;
     int nwindows;
+    uint64_t coarse_ms; /* the windows' longest bucket (cell_hash) */
     const gw_kinds_t *kinds;
     gw_arena_t *strings;
 
     gw_delta_t *deltas;
+    uint32_t *slot_of; /* per delta: its entity table slot */
     size_t ndeltas, cap_deltas;
-    uint64_t *etab; /* entity table: see entity_slot() */
+    bucket_memo_t memo_event[GW_WINDOWS_MAX]; /* per window: an event's bucket */
+    bucket_memo_t memo_start[GW_WINDOWS_MAX]; /* ... and its stream time's, minus grace */
+    entity_slot_t *etab;                      /* entity table */
     size_t etab_cap;
 
     gw_delta_cell_t *cells; /* the pool of regions */
     size_t ncells, cap_cells;
     int32_t freed[REGION_CLASSES]; /* first free region of 2^k slots, -1 if none */
+    int first_bits[2];             /* per entity kind: see learn_first_bits() */
 
     gw_delta_part_t *parts;
     size_t nparts, cap_parts;
+    part_slot_t *ptab; /* a team's part of a partition: see find_part() */
+    size_t ptab_cap, ptab_used;
 
     uint64_t events;
     uint64_t late[GW_WINDOWS_MAX];
@@ -66,16 +100,6 @@ struct gw_coalesce_s {
     size_t npcells, cap_pcells;
 };
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 33;
@@ -84,6 +108,70 @@ static uint64_t mix64(uint64_t x)
     x *= 0xc4ceb9fe1a85ec53ull;
     x ^= x >> 33;
     return x;
+}
+
+/* hash_bytes(): a hash of `n` bytes, eight at a time (a byte at a time,
+ * FNV cost a serial multiply per byte: IDs are 10-40 bytes), the last
+ * word zero-padded, then the length. Not finalised: see entity_key(). */
+static inline uint64_t hash_word(uint64_t h, uint64_t w)
+{
+    h = (h ^ (w * 0x87c37b91114253d5ull)) * 0x4cf5ad432745937full;
+    return h ^ (h >> 29);
+}
+
+#define HASH_SEED 0x9e3779b97f4a7c15ull
+
+static inline uint64_t hash_tail(uint64_t h, const char *p, size_t n)
+{
+    uint64_t w = 0;
+    for (size_t j = 0; j < n; j++)
+        w |= (uint64_t)(unsigned char)p[j] << (8 * j);
+    return n ? hash_word(h, w) : h;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = HASH_SEED;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = hash_word(h, w);
+    }
+    return hash_tail(h, p + i, n - i) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
+}
+
+/* hash_bytes() of the NUL-terminated string in `s`, an array of `cap`
+ * bytes, and its length in *len: the string is read in whole words of the
+ * array, the first NUL found in a word (no strlen first). */
+static inline uint64_t hash_id(const char *s, size_t cap, size_t *len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t h = HASH_SEED;
+    size_t i = 0;
+    for (; i + 8 <= cap; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        /* the lowest byte flagged is the first NUL (flags above it may be
+         * wrong, and are not used) */
+        uint64_t zero = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
+        if (zero) {
+            unsigned k = (unsigned)__builtin_ctzll(zero) >> 3;
+            if (k)
+                h = hash_word(h, w & ((1ull << (8 * k)) - 1));
+            *len = i + k;
+            return h ^ ((uint64_t)(i + k) * 0xc2b2ae3d27d4eb4full);
+        }
+        h = hash_word(h, w);
+    }
+    size_t n = i + strlen(s + i);
+    *len = n;
+    return hash_tail(h, s + i, n - i) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
+#else
+    (void)cap;
+    *len = strlen(s);
+    return hash_bytes(s, *len);
+#endif
 }
 
 static int grow(void **arr, size_t *cap, size_t elem, size_t need)
@@ -101,6 +189,31 @@ static int grow(void **arr, size_t *cap, size_t elem, size_t need)
     return 0;
 }
 
+/* As grow(), for the deltas: 64-byte aligned, so that each line of a delta
+ * (see gw_delta_t) is one cache line. */
+static int grow_deltas(gw_coalesce_t *c, size_t need)
+{
+    if (need <= c->cap_deltas)
+        return 0;
+    size_t ncap = c->cap_deltas ? c->cap_deltas * 2 : 256;
+    while (ncap < need)
+        ncap *= 2;
+    gw_delta_t *n = aligned_alloc(_Alignof(gw_delta_t), ncap * sizeof(gw_delta_t));
+    uint32_t *r = realloc(c->slot_of, ncap * sizeof(uint32_t));
+    if (r)
+        c->slot_of = r;
+    if (!n || !r) {
+        free(n);
+        return -1;
+    }
+    if (c->ndeltas)
+        memcpy(n, c->deltas, c->ndeltas * sizeof(gw_delta_t));
+    free(c->deltas);
+    c->deltas = n;
+    c->cap_deltas = ncap;
+    return 0;
+}
+
 static void forget_regions(gw_coalesce_t *c)
 {
     c->ncells = 0;
@@ -115,10 +228,17 @@ gw_coalesce_t *gw_coalesce_new(const gw_window_t *windows, int nwindows, const g
         return NULL;
     c->windows = windows;
     c->nwindows = nwindows;
+    c->coarse_ms = 1;
+    for (int w = 0; w < nwindows; w++)
+        if ((uint64_t)windows[w].bucket_ms > c->coarse_ms)
+            c->coarse_ms = (uint64_t)windows[w].bucket_ms;
     c->kinds = kinds;
+    for (int w = 0; w < GW_WINDOWS_MAX; w++)
+        c->memo_event[w] = c->memo_start[w] = (bucket_memo_t){1, 0, 0, 0};
+    c->first_bits[0] = c->first_bits[1] = REGION_FIRST_BITS;
     c->strings = gw_arena_new(65536);
     c->etab_cap = 1024;
-    c->etab = calloc(c->etab_cap, sizeof(uint64_t));
+    c->etab = calloc(c->etab_cap, sizeof(entity_slot_t));
     forget_regions(c);
     if (!c->strings || !c->etab) {
         gw_coalesce_free(c);
@@ -133,9 +253,11 @@ void gw_coalesce_free(gw_coalesce_t *c)
         return;
     gw_arena_free(c->strings);
     free(c->deltas);
+    free(c->slot_of);
     free(c->etab);
     free(c->cells);
     free(c->parts);
+    free(c->ptab);
     free(c->records);
     free(c->pcells);
     free(c);
@@ -147,13 +269,13 @@ void gw_coalesce_free(gw_coalesce_t *c)
  * small ones of a live stream would otherwise probe megabytes (a cache miss
  * per event) and clear them every batch. Keeps the old table if calloc
  * fails. */
-static void clear_table(uint64_t **tab, size_t *cap, size_t used, size_t floor)
+static void clear_table(entity_slot_t **tab, size_t *cap, size_t used, size_t floor)
 {
     if (*cap > floor && used * 16 < *cap) {
         size_t ncap = floor;
         while (ncap < used * 4)
             ncap *= 2;
-        uint64_t *t = calloc(ncap, sizeof(uint64_t));
+        entity_slot_t *t = calloc(ncap, sizeof(entity_slot_t));
         if (t) {
             free(*tab);
             *tab = t;
@@ -162,7 +284,7 @@ static void clear_table(uint64_t **tab, size_t *cap, size_t used, size_t floor)
         }
     }
     if (used)
-        memset(*tab, 0, *cap * sizeof(uint64_t));
+        memset(*tab, 0, *cap * sizeof(entity_slot_t));
 }
 
 int gw_coalesce_add_record(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition)
@@ -260,8 +382,59 @@ static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const gw_event_t *ev)
     return 0;
 }
 
+/* Empties the parts table, giving back one 16 times too big for the batch
+ * it served (as clear_table does). */
+static void clear_parts_table(gw_coalesce_t *c)
+{
+    bool dirty = c->ptab_used > 0;
+    if (c->ptab_cap > 256 && c->ptab_used * 16 < c->ptab_cap) {
+        size_t ncap = 256;
+        while (ncap < c->ptab_used * 4)
+            ncap *= 2;
+        part_slot_t *t = malloc(ncap * sizeof(*t));
+        if (t) {
+            free(c->ptab);
+            c->ptab = t;
+            c->ptab_cap = ncap;
+            dirty = true;
+        }
+    }
+    if (dirty)
+        for (size_t i = 0; i < c->ptab_cap; i++)
+            c->ptab[i].delta = -1;
+    c->ptab_used = 0;
+}
+
+/* Sizes the first region of each kind of entity for the next batch: the
+ * median region of the batch's entities of that kind. A batch's entities
+ * mostly hold as many cells as the last one's did (a replay: reps with
+ * 20-40 cells, teams with more; a live stream: a few), and an entity
+ * that would have grown to the median leaves the smaller regions behind
+ * unused: starting there spares clearing and moving them (and their
+ * memory), and one that stays smaller costs at most what the median's
+ * growth would have left behind. */
+static void learn_first_bits(gw_coalesce_t *c)
+{
+    size_t count[2][REGION_CLASSES] = {{0}}, total[2] = {0};
+    for (size_t i = 0; i < c->ndeltas; i++) {
+        int kind = c->deltas[i].kind != GW_ENTITY_REP;
+        count[kind][c->deltas[i].region_bits]++;
+        total[kind]++;
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        if (!total[kind])
+            continue;
+        size_t seen = 0;
+        int k = 0;
+        while ((seen += count[kind][k]) * 2 < total[kind])
+            k++;
+        c->first_bits[kind] = k < REGION_FIRST_BITS ? REGION_FIRST_BITS : k;
+    }
+}
+
 void gw_coalesce_reset(gw_coalesce_t *c)
 {
+    learn_first_bits(c);
     c->nrecords = 0;
     c->npcells = 0;
     gw_arena_reset(c->strings);
@@ -281,6 +454,7 @@ void gw_coalesce_reset(gw_coalesce_t *c)
         }
     }
     forget_regions(c);
+    clear_parts_table(c);
     c->ndeltas = c->nparts = 0;
     c->events = 0;
     memset(c->late, 0, sizeof(c->late));
@@ -295,13 +469,20 @@ typedef struct {
     uint64_t hash;
 } ekey_t;
 
-static ekey_t entity_key(gw_entity_kind_t kind, const char *tenant, size_t tlen, const char *id,
-                         size_t ilen)
+/* `thash` and `ihash` are hash_bytes() of the tenant and the id (an
+ * event's rep and team share the tenant's). */
+static ekey_t entity_key(gw_entity_kind_t kind, const char *tenant, size_t tlen, uint64_t thash,
+                         const char *id, size_t ilen, uint64_t ihash)
 {
-    ekey_t k = {kind, tenant, id, tlen, ilen, 14695981039346656037ull ^ (uint64_t)kind};
-    k.hash = hash_bytes(k.hash, tenant, tlen + 1);
-    k.hash = hash_bytes(k.hash, id, ilen);
-    return k;
+    uint64_t h =
+        mix64(thash * 0xff51afd7ed558ccdull + ihash + (uint64_t)kind * 0x9e3779b97f4a7c15ull);
+    return (ekey_t){kind, tenant, id, tlen, ilen, h};
+}
+
+static ekey_t entity_key_of(gw_entity_kind_t kind, const char *tenant, const char *id)
+{
+    size_t tlen = strlen(tenant), ilen = strlen(id);
+    return entity_key(kind, tenant, tlen, hash_bytes(tenant, tlen), id, ilen, hash_bytes(id, ilen));
 }
 
 static bool is_entity(const gw_delta_t *d, const ekey_t *k)
@@ -337,17 +518,17 @@ static size_t slot_index(uint64_t slot)
 static int rehash_entities(gw_coalesce_t *c)
 {
     size_t ncap = c->etab_cap * 2;
-    uint64_t *t = calloc(ncap, sizeof(uint64_t));
+    entity_slot_t *t = calloc(ncap, sizeof(entity_slot_t));
     if (!t)
         return -1;
     for (size_t i = 0; i < c->ndeltas; i++) {
         gw_delta_t *d = &c->deltas[i];
-        uint64_t hash =
-            entity_key(d->kind, d->tenant, strlen(d->tenant), d->id, strlen(d->id)).hash;
+        uint64_t hash = entity_key_of(d->kind, d->tenant, d->id).hash;
         size_t s = hash & (ncap - 1);
-        while (t[s])
+        while (t[s].key)
             s = (s + 1) & (ncap - 1);
-        t[s] = entity_slot(hash, i);
+        t[s] = (entity_slot_t){entity_slot(hash, i), d->region, d->region_bits};
+        c->slot_of[i] = (uint32_t)s;
     }
     free(c->etab);
     c->etab = t;
@@ -361,10 +542,10 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
         return -1;
     size_t mask = c->etab_cap - 1;
     size_t s = k->hash & mask;
-    for (uint64_t slot; (slot = c->etab[s]) != 0; s = (s + 1) & mask)
+    for (uint64_t slot; (slot = c->etab[s].key) != 0; s = (s + 1) & mask)
         if (slot_may_be(slot, k->hash) && is_entity(&c->deltas[slot_index(slot)], k))
             return (int)slot_index(slot);
-    if (grow((void **)&c->deltas, &c->cap_deltas, sizeof(gw_delta_t), c->ndeltas + 1) != 0)
+    if (grow_deltas(c, c->ndeltas + 1) != 0)
         return -1;
     gw_delta_t *d = &c->deltas[c->ndeltas];
     memset(d, 0, sizeof(*d));
@@ -388,15 +569,43 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
     d->team_delta = -1;
     d->pcells = -1;
     d->cal = NULL;
-    c->etab[s] = entity_slot(k->hash, c->ndeltas);
+    c->etab[s] = (entity_slot_t){entity_slot(k->hash, c->ndeltas), 0, 0};
+    c->slot_of[c->ndeltas] = (uint32_t)s;
     return (int)c->ndeltas++;
 }
 
-/* The slot hash of a cell within its entity's region. */
-static uint64_t cell_hash(int window, int64_t bucket, int metric)
+/* The slot hash of a cell within its entity's region. An event's cells
+ * (its kind's count, amount, goal or next step, in each window) are laid
+ * side by side, so that they share one or two cache lines of the region
+ * instead of a line each: the hash is that of the period of the coarsest
+ * window's bucket holding the cell's bucket (the same for every window
+ * when the buckets nest, as 6 hours in a day) and of the kind, plus an
+ * offset by the metric's type and the window. Only a hash: buckets that
+ * do not nest spread more, and nothing else changes. */
+static uint64_t period_hash(const gw_coalesce_t *c, int window, int64_t bucket)
 {
-    return mix64((uint64_t)bucket * 0x9e3779b97f4a7c15ull ^ ((uint64_t)window << 16) ^
-                 (uint64_t)(uint16_t)metric);
+    /* wraps for absurd times: a hash, as long as it is a function of
+     * (window, bucket) */
+    uint64_t start = (uint64_t)bucket * (uint64_t)c->windows[window].bucket_ms;
+    return mix64((start / c->coarse_ms) * 0x9e3779b97f4a7c15ull);
+}
+
+static uint64_t cell_hash_in(const gw_coalesce_t *c, uint64_t period, int window, int metric)
+{
+    uint64_t kind = (uint64_t)metric, type = 0;
+    if (metric >= GW_METRIC_KIND_BASE) {
+        kind = (uint64_t)(metric - GW_METRIC_KIND_BASE) % GW_KIND_MAX;
+        type = (uint64_t)(metric - GW_METRIC_KIND_BASE) / GW_KIND_MAX;
+        type = type > 1 ? type - 1 : type; /* amount and goal share: kinds have one or the other */
+    }
+    /* kind * odd: the kinds of one period in distinct slots */
+    return (period ^ (kind * 0xd6e8feb86659fd93ull)) + type * (uint64_t)c->nwindows +
+           (uint64_t)window;
+}
+
+static uint64_t cell_hash(const gw_coalesce_t *c, int window, int64_t bucket, int metric)
+{
+    return cell_hash_in(c, period_hash(c, window, bucket), window, metric);
 }
 
 /* One cell an event adds to, with its hash (see event_cells). */
@@ -450,11 +659,11 @@ static void place(gw_coalesce_t *c, gw_delta_t *d, const gw_delta_cell_t *cell, 
 }
 
 /* Gives delta `d` a region 2^REGION_GROWTH_BITS times as big (its first:
- * 2^REGION_FIRST_BITS slots), moves its cells there and frees the old one. */
+ * see learn_first_bits()), moves its cells there and frees the old one. */
 static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
 {
     int old_bits = d->region_bits;
-    int bits = old_bits ? old_bits + REGION_GROWTH_BITS : REGION_FIRST_BITS;
+    int bits = old_bits ? old_bits + REGION_GROWTH_BITS : c->first_bits[d->kind != GW_ENTITY_REP];
     if (bits >= REGION_CLASSES)
         return -1;
     int32_t nr = take_region(c, bits);
@@ -463,6 +672,9 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     int32_t old = d->region;
     d->region = nr;
     d->region_bits = (int16_t)bits;
+    entity_slot_t *slot = &c->etab[c->slot_of[d - c->deltas]];
+    slot->region = nr;
+    slot->bits = bits;
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
     if (old_bits) {
@@ -470,7 +682,7 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
         for (size_t i = 0; i < size; i++) {
             const gw_delta_cell_t *cell = &c->cells[(size_t)old + i];
             if (cell->window >= 0)
-                place(c, d, cell, cell_hash(cell->window, cell->bucket, cell->metric));
+                place(c, d, cell, cell_hash(c, cell->window, cell->bucket, cell->metric));
         }
         c->cells[old].next = c->freed[old_bits];
         c->freed[old_bits] = old;
@@ -478,76 +690,170 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     return 0;
 }
 
-static int add_cell(gw_coalesce_t *c, int entity, const cell_add_t *a)
+/* Adds an event's cells `adds` to delta `d`, whose region first grows
+ * until they fit in 7/8 of it even if all are new. */
+static int add_cells(gw_coalesce_t *c, gw_delta_t *d, const cell_add_t *adds, int n)
 {
-    gw_delta_t *d = &c->deltas[entity];
-    if ((d->region_bits == 0 || (uint64_t)(d->ncells + 1) * 8 > ((uint64_t)7 << d->region_bits)) &&
-        grow_region(c, d) != 0)
-        return -1;
+    while (d->region_bits == 0 ||
+           (uint64_t)(d->ncells + (uint32_t)n) * 8 > ((uint64_t)7 << d->region_bits))
+        if (grow_region(c, d) != 0)
+            return -1;
     size_t mask = ((size_t)1 << d->region_bits) - 1;
-    size_t s = a->hash & mask;
-    gw_delta_cell_t *r = &c->cells[d->region];
-    while (r[s].window >= 0) {
-        gw_delta_cell_t *cell = &r[s];
-        if (cell->bucket == a->bucket && cell->metric == a->metric && cell->window == a->window) {
-            cell->value += a->value;
-            return 0;
+    int32_t region = d->region;
+    gw_delta_cell_t *r = &c->cells[region];
+    uint32_t added = 0;
+    for (int k = 0; k < n; k++) {
+        const cell_add_t *a = &adds[k];
+        for (size_t s = a->hash & mask;; s = (s + 1) & mask) {
+            gw_delta_cell_t *cell = &r[s];
+            if (cell->window < 0) {
+                *cell = (gw_delta_cell_t){d->cells[a->window], a->window, a->metric, a->bucket,
+                                          a->value};
+                d->cells[a->window] = region + (int32_t)s;
+                added++;
+                break;
+            }
+            if (cell->bucket == a->bucket && cell->metric == a->metric &&
+                cell->window == a->window) {
+                cell->value += a->value;
+                break;
+            }
         }
-        s = (s + 1) & mask;
     }
-    gw_delta_cell_t cell = {
-        .window = a->window, .metric = a->metric, .bucket = a->bucket, .value = a->value};
-    put_cell(c, d, s, &cell);
-    d->ncells++;
+    d->ncells += added;
+    return 0;
+}
+
+static void widen_part(gw_delta_part_t *p, int64_t offset)
+{
+    if (offset < p->min_offset)
+        p->min_offset = offset;
+    if (offset > p->max_offset)
+        p->max_offset = offset;
+}
+
+static size_t part_slot_hash(int entity, int32_t partition)
+{
+    return (size_t)mix64(((uint64_t)(uint32_t)entity << 32) | (uint32_t)partition);
+}
+
+/* The parts table's slot of (entity, partition): the one holding it, or
+ * the empty one where it goes. */
+static part_slot_t *part_slot(const gw_coalesce_t *c, int entity, int32_t partition)
+{
+    size_t mask = c->ptab_cap - 1;
+    size_t s = part_slot_hash(entity, partition) & mask;
+    while (c->ptab[s].delta >= 0 &&
+           (c->ptab[s].delta != entity || c->ptab[s].partition != partition))
+        s = (s + 1) & mask;
+    return &c->ptab[s];
+}
+
+/* Makes room for one more entry in the parts table (at most half full). */
+static int reserve_part_slot(gw_coalesce_t *c)
+{
+    if ((c->ptab_used + 1) * 2 <= c->ptab_cap)
+        return 0;
+    size_t ocap = c->ptab_cap, ncap = ocap ? ocap * 2 : 256;
+    part_slot_t *old = c->ptab, *t = malloc(ncap * sizeof(*t));
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < ncap; i++)
+        t[i].delta = -1;
+    c->ptab = t;
+    c->ptab_cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].delta >= 0)
+            *part_slot(c, old[i].delta, old[i].partition) = old[i];
+    free(old);
     return 0;
 }
 
 /* Widens the offset range of `partition` in entity `entity`'s parts, or
- * adds one. The part found moves to the front of the list: a poll returns
- * runs of one partition's messages, so the next event usually finds it
- * first (a team's list holds every partition its reps write to). */
+ * adds one. Its head part is checked first: a rep's events come from one
+ * partition (its key's), and a poll returns runs of one partition's
+ * messages. A rep's part found further moves to the front, so that its head
+ * is the partition of its latest event (the roster's); a team's (whose
+ * list holds every partition its reps write to, in no order that matters)
+ * is found through the parts table instead of a walk. */
 static int add_part(gw_coalesce_t *c, int entity, int32_t partition, int64_t offset)
 {
     gw_delta_t *d = &c->deltas[entity];
-    for (int32_t i = d->parts, prev = -1; i >= 0; prev = i, i = c->parts[i].next) {
-        gw_delta_part_t *p = &c->parts[i];
-        if (p->partition == partition) {
-            if (offset < p->min_offset)
-                p->min_offset = offset;
-            if (offset > p->max_offset)
-                p->max_offset = offset;
-            if (prev >= 0) {
-                c->parts[prev].next = p->next;
-                p->next = d->parts;
-                d->parts = i;
+    if (d->parts >= 0 && c->parts[d->parts].partition == partition) {
+        widen_part(&c->parts[d->parts], offset);
+        return 0;
+    }
+    part_slot_t *slot = NULL;
+    if (d->kind == GW_ENTITY_REP) {
+        for (int32_t i = d->parts, prev = -1; i >= 0; prev = i, i = c->parts[i].next) {
+            gw_delta_part_t *p = &c->parts[i];
+            if (p->partition == partition) {
+                widen_part(p, offset);
+                if (prev >= 0) {
+                    c->parts[prev].next = p->next;
+                    p->next = d->parts;
+                    d->parts = i;
+                }
+                return 0;
             }
+        }
+    } else {
+        if (reserve_part_slot(c) != 0)
+            return -1;
+        slot = part_slot(c, entity, partition);
+        if (slot->delta >= 0) {
+            widen_part(&c->parts[slot->part], offset);
             return 0;
         }
     }
-    if (grow((void **)&c->parts, &c->cap_parts, sizeof(gw_delta_part_t), c->nparts + 1) != 0)
+    if (c->nparts >= INT32_MAX ||
+        grow((void **)&c->parts, &c->cap_parts, sizeof(gw_delta_part_t), c->nparts + 1) != 0)
         return -1;
     gw_delta_part_t *p = &c->parts[c->nparts];
     p->partition = partition;
     p->min_offset = p->max_offset = offset;
     p->next = d->parts;
     d->parts = (int32_t)c->nparts++;
+    if (slot) {
+        *slot = (part_slot_t){entity, partition, d->parts};
+        c->ptab_used++;
+    }
     return 0;
 }
 
+/* Sets `m` to the bucket of time `x` in buckets of `bucket_ms`. */
+static void memo_set(bucket_memo_t *m, int64_t x, int64_t bucket_ms)
+{
+    m->bucket = gw_floor_div(x, bucket_ms);
+    if (__builtin_mul_overflow(m->bucket, bucket_ms, &m->from) ||
+        __builtin_add_overflow(m->from, bucket_ms, &m->to))
+        m->from = 1, m->to = 0;
+}
+
 /* The cells `ev` adds to (the same for its rep and its team), with their
- * hashes; `late[w]` says whether it is too late for window w. */
-static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms,
-                       cell_add_t *adds, bool *late)
+ * hashes; `late[w]` says whether it is too late for window w (as
+ * gw_window_is_late(), with the buckets memoised). */
+static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms, cell_add_t *adds,
+                       bool *late)
 {
     int n = 0;
+    int64_t t = ev->occurred_at_ms;
     for (int w = 0; w < c->nwindows; w++) {
         const gw_window_t *win = &c->windows[w];
-        late[w] = gw_window_is_late(win, ev->occurred_at_ms, stream_ms);
+        bucket_memo_t *me = &c->memo_event[w], *ms = &c->memo_start[w];
+        if (t < me->from || t >= me->to) {
+            memo_set(me, t, win->bucket_ms);
+            me->period_hash = period_hash(c, w, me->bucket);
+        }
+        int64_t wm = stream_ms - win->grace_ms;
+        if (wm < ms->from || wm >= ms->to)
+            memo_set(ms, wm, win->bucket_ms);
+        late[w] = me->bucket < ms->bucket - win->nbuckets + 1;
         if (late[w])
             continue;
         /* events and activities are sums of the kinds' counts: readers
          * derive them, so they cost no writes here; a zero adds nothing. */
-        int64_t b = gw_window_bucket(win, ev->occurred_at_ms);
+        int64_t b = me->bucket;
         int metrics[4], nm = 0;
         int64_t values[4];
         metrics[nm] = gw_metric_count(ev->kind);
@@ -570,23 +876,10 @@ static int event_cells(const gw_coalesce_t *c, const gw_event_t *ev, int64_t str
             a->metric = (int16_t)metrics[k];
             a->bucket = b;
             a->value = values[k];
-            a->hash = cell_hash(w, b, metrics[k]);
+            a->hash = cell_hash_in(c, me->period_hash, w, metrics[k]);
         }
     }
     return n;
-}
-
-/* Starts fetching the slots of entity `e`'s region that `adds` probe
- * first, so that the misses of an event's cells (and of its two entities)
- * overlap instead of queueing. */
-static void prefetch_cells(const gw_coalesce_t *c, int e, const cell_add_t *adds, int n)
-{
-    const gw_delta_t *d = &c->deltas[e];
-    if (!d->region_bits)
-        return;
-    size_t mask = ((size_t)1 << d->region_bits) - 1;
-    for (int k = 0; k < n; k++)
-        __builtin_prefetch(&c->cells[(size_t)d->region + (adds[k].hash & mask)]);
 }
 
 /* Adds an event of (`partition`, `offset`) whose cells are `adds` to
@@ -608,9 +901,8 @@ static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t 
     for (int w = 0; w < c->nwindows; w++)
         if (late[w])
             d->late[w]++;
-    for (int k = 0; k < n; k++)
-        if (add_cell(c, e, &adds[k]) != 0)
-            return -1;
+    if (add_cells(c, d, adds, n) != 0)
+        return -1;
     if (c->periods && d->kind == GW_ENTITY_REP)
         return add_periods(c, &c->deltas[e], ev);
     return 0;
@@ -643,8 +935,7 @@ static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k, int t
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
                         int32_t partition, int64_t offset, int64_t stream_ms)
 {
-    const char *id = kind == GW_ENTITY_REP ? ev->rep : ev->team;
-    ekey_t k = entity_key(kind, ev->tenant, strlen(ev->tenant), id, strlen(id));
+    ekey_t k = entity_key_of(kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
     int e = locate(c, ev, &k, -1);
     if (e < 0)
         return -1;
@@ -654,37 +945,53 @@ int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t
     return add_to_entity(c, e, ev, partition, offset, stream_ms, adds, n, late);
 }
 
-/* Starts fetching what looking up an entity of `hash` reads: its table
- * slot, then the delta the slot names (a cache miss each, overlapped with
- * the other entity's). */
-static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
+/* Starts fetching what looking up an entity of `hash` and adding the
+ * event's cells `adds` to it reads: the two first lines of the delta its
+ * table slot names, and the slots of its region the cells probe first (a
+ * cache miss each, all overlapped, and with the other entity's). */
+static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash, const cell_add_t *adds, int n)
 {
-    uint64_t slot = c->etab[hash & (c->etab_cap - 1)];
-    if (slot && slot_may_be(slot, hash))
-        __builtin_prefetch(&c->deltas[slot_index(slot)]);
+    const entity_slot_t *slot = &c->etab[hash & (c->etab_cap - 1)];
+    if (slot->key && slot_may_be(slot->key, hash)) {
+        const char *d = (const char *)&c->deltas[slot_index(slot->key)];
+        __builtin_prefetch(d);
+        __builtin_prefetch(d + 64);
+        if (slot->bits) {
+            size_t mask = ((size_t)1 << slot->bits) - 1;
+            for (int k = 0; k < n; k++)
+                __builtin_prefetch(&c->cells[(size_t)slot->region + (adds[k].hash & mask)]);
+        }
+    }
 }
 
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
-    size_t tlen = strlen(ev->tenant);
-    ekey_t rk = entity_key(GW_ENTITY_REP, ev->tenant, tlen, ev->rep, strlen(ev->rep)),
-           tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, ev->team, strlen(ev->team));
+    size_t tlen, rlen, mlen;
+    uint64_t thash = hash_id(ev->tenant, sizeof(ev->tenant), &tlen);
+    uint64_t rhash = hash_id(ev->rep, sizeof(ev->rep), &rlen);
+    uint64_t mhash = hash_id(ev->team, sizeof(ev->team), &mlen);
+    ekey_t rk = entity_key(GW_ENTITY_REP, ev->tenant, tlen, thash, ev->rep, rlen, rhash),
+           tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, thash, ev->team, mlen, mhash);
     __builtin_prefetch(&c->etab[rk.hash & (c->etab_cap - 1)]);
     __builtin_prefetch(&c->etab[tk.hash & (c->etab_cap - 1)]);
-    prefetch_entity(c, rk.hash);
-    prefetch_entity(c, tk.hash);
     cell_add_t adds[GW_WINDOWS_MAX * 4];
     bool late[GW_WINDOWS_MAX];
     int n = event_cells(c, ev, stream_ms, adds, late);
+    prefetch_entity(c, rk.hash, adds, n);
+    prefetch_entity(c, tk.hash, adds, n);
     int team = locate(c, ev, &tk, -1);
     int rep = team < 0 ? -1 : locate(c, ev, &rk, team);
     if (rep < 0)
         return -1;
-    prefetch_cells(c, rep, adds, n);
-    prefetch_cells(c, team, adds, n);
-    if (add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
-        add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0)
+    /* the rep's head part: its index arrived with the delta's second line;
+     * the team's cells (more often cached: a team has more events) give
+     * it time to arrive */
+    int32_t head = c->deltas[rep].parts;
+    if (head >= 0)
+        __builtin_prefetch(&c->parts[head]);
+    if (add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
+        add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0)
         return -1;
     c->last_rep = rep;
     c->last_team = team;
@@ -698,10 +1005,11 @@ int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *
                      const char *id)
 {
     size_t mask = c->etab_cap - 1;
-    ekey_t k = entity_key(kind, tenant, strlen(tenant), id, strlen(id));
-    for (size_t s = k.hash & mask; c->etab[s]; s = (s + 1) & mask)
-        if (slot_may_be(c->etab[s], k.hash) && is_entity(&c->deltas[slot_index(c->etab[s])], &k))
-            return (int)slot_index(c->etab[s]);
+    ekey_t k = entity_key_of(kind, tenant, id);
+    for (size_t s = k.hash & mask; c->etab[s].key; s = (s + 1) & mask)
+        if (slot_may_be(c->etab[s].key, k.hash) &&
+            is_entity(&c->deltas[slot_index(c->etab[s].key)], &k))
+            return (int)slot_index(c->etab[s].key);
     return -1;
 }
 

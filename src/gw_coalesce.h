@@ -56,13 +56,15 @@ typedef struct {
     int64_t max_offset;
 } gw_delta_part_t;
 
-/* The first bytes of an entity's delta hold what finding it and adding an
- * event to it read (one cache line: the kind and the inline key; the
- * next: times, list heads, the cell table), the rest after. */
+/* An entity's delta, in 64-byte lines (the coalescer allocates them
+ * aligned): the first holds what finding it reads (the kind and the inline
+ * key), the second what adding an event to it reads and writes (times,
+ * counts, list heads, the cell table), the rest is read by the store or
+ * only now and then. */
 #define GW_DELTA_KEY_MAX 58
 
 typedef struct {
-    gw_entity_kind_t kind;
+    _Alignas(64) gw_entity_kind_t kind;
     /* the coalescer's own: "<tenant>\0<id>" when it fits in key (klen
      * bytes), so that a lookup compares without reading the strings; klen
      * 0 when it does not */
@@ -79,15 +81,16 @@ typedef struct {
      * the cell pool from index `region` (region_bits 0: none yet) */
     int32_t region;
     int16_t region_bits;
+    int32_t pcells; /* head period cell (a rep, with periods on), -1 */
+    /* the coalescer's own: the rep's calendar and the local day last seen */
+    const gw_calendar_t *cal;
     int32_t cells[GW_WINDOWS_MAX]; /* head cell per window, -1 if none */
     const char *tenant;
     const char *id;
-    const char *team;             /* for a rep: the team of its last event; NULL for a team */
+    const char *team; /* for a rep: the team of its last event; NULL for a team */
+    int64_t day;
     int64_t late[GW_WINDOWS_MAX]; /* events too late for each window */
-    int32_t pcells;               /* head period cell (a rep, with periods on), -1 */
-    /* the coalescer's own: the rep's calendar and the local day last seen */
-    const gw_calendar_t *cal;
-    int64_t day, day_from, day_to;
+    int64_t day_from, day_to;
 } gw_delta_t;
 
 typedef struct gw_coalesce_s gw_coalesce_t;

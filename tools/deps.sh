@@ -4,7 +4,8 @@
 # from /etc/os-release. Idempotent: installs only what is missing; uses sudo
 # when not root.
 #
-#   tools/deps.sh           everything (build, suite, demo, format check, fuzz)
+#   tools/deps.sh           everything (build, suite, demo, format check, fuzz,
+#                           gw_bench --peer)
 #   tools/deps.sh --suite   only what the build and the test suite need (no
 #                           clang-format, no clang: tools/trixie.sh uses it)
 set -euo pipefail
@@ -39,6 +40,9 @@ PACKAGES=(
 if [ $suite_only -eq 0 ]; then
   PACKAGES+=(clang-format clang "$clang_rt") # format check; libFuzzer and sanitizers: tools/fuzz.sh
   PACKAGES+=(debootstrap)                    # tools/trixie.sh: the Debian 13 root
+  # gw_bench --peer: the Python peer (confluent-kafka, redis-py, protobuf)
+  # and protoc for its gapwatch/v1/event_pb2.py (generated in the build)
+  PACKAGES+=(python3-confluent-kafka python3-redis python3-protobuf protobuf-compiler)
   # Apache Kafka's broker for the tests of label `kafka` (tools/kafka.sh
   # fetches it from Maven Central; the host only)
   PACKAGES+=(openjdk-17-jre-headless maven)

@@ -15,7 +15,7 @@
  *
  * usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S]
  *                 [--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace]
- *                 [--set-size N] [--linger MS] [--pin] [--repeat N]
+ *                 [--set-size N] [--linger MS] [--pin] [--repeat N] [--peer CMD]
  *                 [-X consumer.property=value]...
  *
  * --repeat N measures the ceiling and the end-to-end run N times over the
@@ -23,12 +23,20 @@
  * key prefix) and reports the median and the range: the machine is shared
  * and one run varies by ±30%.
  *
+ * --peer CMD runs the Python peer (/work/shared/bench/python_peer.py, or a
+ * command line through /bin/sh) over the same topic after gapwatchd in
+ * each round (ceiling, gapwatchd, peer), with its own consumer group and
+ * Redis database 1, and prints gapwatchd's events/s against the peer's
+ * and gapwatchd's share of the ceiling. A peer that cannot run (a Python
+ * module missing) is reported, and its rows skipped.
+ *
  * --pin gives redis-server's main thread the last CPU and everything else
  * (this process, the broker, gapwatchd) the others, as a deployment gives
  * Redis a core of its own: unpinned, on 2 cores, Redis waits for a CPU
  * behind the broker and the load generator.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <sched.h>
 #include <time.h>
@@ -38,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gapwatch/v1/event.pb-c.h"
@@ -590,12 +599,197 @@ static int64_t wait_positions(gwh_t *h, const char *prefix, const char *topic, l
     return gwh_now_ms();
 }
 
+/* ---- the Python peer ------------------------------------------------------ */
+
+/* What one run of the peer (--peer CMD) printed: its `PEER ...` line. */
+typedef struct {
+    bool ok;
+    double rate;  /* events/s from its assignment to its last batch's commit */
+    double cpu_s; /* its own CPU */
+    long events;
+    long batches;
+    long maxrss_kb;
+    char why[256]; /* when !ok: what went wrong, for the reader */
+} peer_run_t;
+
+#ifndef GW_PEER_PYTHONPATH
+#define GW_PEER_PYTHONPATH ""
+#endif
+
+/* Copies the last non-empty line of file `path` into `out`. */
+static void last_line(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    out[0] = '\0';
+    while (f && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0]) {
+            size_t n = strlen(line) < size - 1 ? strlen(line) : size - 1;
+            memcpy(out, line, n);
+            out[n] = '\0';
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+/*
+ * Runs `cmd` (through /bin/sh: a path to python_peer.py, with the
+ * interpreter of its #! line when it is not executable, or a command line)
+ * over `topic` of the bench's Kafka, as consumer group bench-peer-<run>,
+ * writing to Redis database 1 of the bench's redis-server (gapwatchd's is
+ * 0; flushed first), until it has read `events` messages. Its generated
+ * protobuf module is found through PYTHONPATH (protoc at build time). The
+ * peer gets `timeout_s` seconds, then is killed.
+ */
+static peer_run_t peer_run(gwh_t *h, const char *cmd, const char *topic, long events, int run,
+                           int timeout_s)
+{
+    peer_run_t r = {0};
+    if (!GW_PEER_PYTHONPATH[0]) {
+        snprintf(r.why, sizeof(r.why),
+                 "protoc was not found when gw_bench was configured: the peer's "
+                 "gapwatch/v1/event_pb2.py is missing (install protobuf-compiler, reconfigure)");
+        return r;
+    }
+    redisContext *rc = gwh_redis(h);
+    freeReplyObject(redisCommand(rc, "SELECT 1"));
+    freeReplyObject(redisCommand(rc, "FLUSHDB"));
+    redisFree(rc);
+    char out[320], err[320], port[16], expect[32], group[32], pypath[1024];
+    snprintf(out, sizeof(out), "%s/peer-%d.out", h->dir, run);
+    snprintf(err, sizeof(err), "%s/peer-%d.err", h->dir, run);
+    snprintf(port, sizeof(port), "%d", h->redis_port);
+    snprintf(expect, sizeof(expect), "%ld", events);
+    snprintf(group, sizeof(group), "bench-peer-%d", run);
+    const char *old = getenv("PYTHONPATH");
+    snprintf(pypath, sizeof(pypath), "%s%s%s", GW_PEER_PYTHONPATH, old && *old ? ":" : "",
+             old ? old : "");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(r.why, sizeof(r.why), "fork: %s", strerror(errno));
+        return r;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        FILE *o = freopen(out, "w", stdout), *e = freopen(err, "w", stderr);
+        if (!o || !e)
+            _exit(127);
+        setenv("BOOTSTRAP", h->bootstrap, 1);
+        setenv("TOPIC", topic, 1);
+        setenv("GROUP", group, 1);
+        setenv("REDIS_PORT", port, 1);
+        setenv("REDIS_DB", "1", 1);
+        setenv("EXPECT", expect, 1);
+        setenv("PYTHONPATH", pypath, 1);
+        if (access(cmd, R_OK) == 0 && access(cmd, X_OK) != 0) {
+            /* a script without its x bit: its #! interpreter (the peer's
+             * is Debian's /usr/bin/python3, whose packages it imports; a
+             * python3 earlier on PATH, e.g. pyenv's, has none of them) */
+            char interp[256] = "";
+            FILE *sf = fopen(cmd, "r");
+            if (sf && fgets(interp, sizeof(interp), sf) && !strncmp(interp, "#!", 2)) {
+                interp[strcspn(interp, " \t\n")] = '\0';
+                execl(interp + 2, interp + 2, cmd, (char *)NULL);
+            }
+            execlp("python3", "python3", cmd, (char *)NULL);
+        } else {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        }
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    int status = 0;
+    int64_t deadline = gwh_now_ms() + (int64_t)timeout_s * 1000;
+    pid_t w;
+    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && gwh_now_ms() < deadline)
+        gwh_sleep_ms(100);
+    if (w == 0) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        snprintf(r.why, sizeof(r.why), "killed after %d s without finishing (see %.150s)",
+                 timeout_s, err);
+        return r;
+    }
+    char line[512] = "";
+    FILE *f = fopen(out, "r");
+    while (f && fgets(line, sizeof(line), f) && strncmp(line, "PEER ", 5))
+        line[0] = '\0';
+    if (f)
+        fclose(f);
+    long long assign_ms, first_ms, done_ms;
+    long invalid;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        sscanf(line,
+               "PEER assign_ms=%lld first_ms=%lld done_ms=%lld events=%ld invalid=%ld "
+               "batches=%ld cpu_s=%lf maxrss_kb=%ld",
+               &assign_ms, &first_ms, &done_ms, &r.events, &invalid, &r.batches, &r.cpu_s,
+               &r.maxrss_kb) != 8) {
+        char tail[256];
+        last_line(err, tail, sizeof(tail));
+        snprintf(r.why, sizeof(r.why), "exit status %d, no PEER line: %.180s",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                 tail[0] ? tail : "(nothing on stderr)");
+        return r;
+    }
+    r.rate = (double)r.events * 1000.0 / (double)(done_ms > assign_ms ? done_ms - assign_ms : 1);
+    r.ok = true;
+    return r;
+}
+
+/* Prints the median of `n` figures (sorted in place) and, for several, the
+ * range: "<median><unit>  <target>  [lo, hi]". */
+static void print_median(const char *what, double *v, int n, const char *fmt, const char *target)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    char num[64];
+    snprintf(num, sizeof(num), fmt, v[n / 2]);
+    printf("%-52s %14s  %s", what, num, target);
+    if (n > 1) {
+        char lo[32], hi[32];
+        snprintf(lo, sizeof(lo), fmt, v[0]);
+        snprintf(hi, sizeof(hi), fmt, v[n - 1]);
+        printf("  [%s, %s]", lo, hi);
+    }
+    printf("\n");
+}
+
+/* The table of gapwatchd against the Python peer (--peer). The arrays of
+ * gapwatchd's runs hold `repeat` figures, the peer's `npeer`. */
+static void print_peer(const char *cmd, const peer_run_t *last, int repeat, double *steady,
+                       double *share, double *daemon_cpu, long events, int npeer, double *rate,
+                       double *ratio, double *cpu)
+{
+    printf("\ngapwatchd against the Python peer (%s), each round: ceiling, gapwatchd, peer\n", cmd);
+    if (repeat > 1)
+        printf("(median of %d rounds, range in brackets)\n", repeat);
+    double us[REPEAT_MAX];
+    for (int i = 0; i < repeat; i++)
+        us[i] = 1e6 * daemon_cpu[i] / (double)events;
+    print_median("gapwatchd end to end, from assignment (events/s)", steady, repeat, "%.0f", "");
+    print_median("gapwatchd's share of the ceiling", share, repeat, "%.1f%%", ">= 20%");
+    print_median("gapwatchd's own CPU per event (us)", us, repeat, "%.2f", "");
+    if (npeer == 0) {
+        printf("%-52s %14s  %s\n", "the Python peer", "not run", last->why);
+        return;
+    }
+    if (npeer < repeat)
+        printf("(the peer ran in %d of %d rounds: %s)\n", npeer, repeat, last->why);
+    print_median("the Python peer, from assignment (events/s)", rate, npeer, "%.0f", "");
+    print_median("gapwatchd / the Python peer (events/s)", ratio, npeer, "%.1fx", ">= 25x");
+    print_median("the peer's own CPU per event (us)", cpu, npeer, "%.1f", "");
+    printf("%-52s %11.1f MB\n", "the peer's peak RSS (last run)", (double)last->maxrss_kb / 1024.0);
+}
+
 int main(int argc, char **argv)
 {
     long events = 2000000, rss_events = 1000000;
     int reps = 10000, rate = 50000, seconds = 20, rss_reps = 100000, batch = 0;
     bool skip_rss = false, pin = false;
     int repeat = 1;
+    const char *peer_cmd = NULL;
     static const struct option opts[] = {
         {"events", required_argument, NULL, 'e'},
         {"reps", required_argument, NULL, 'r'},
@@ -611,6 +805,7 @@ int main(int argc, char **argv)
         {"linger", required_argument, NULL, 'L'},
         {"pin", no_argument, NULL, 'P'},
         {"repeat", required_argument, NULL, 'n'},
+        {"peer", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -654,6 +849,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'p':
+            peer_cmd = optarg;
+            break;
         case 'L':
             snprintf(lat_linger, sizeof(lat_linger), "%d", atoi(optarg));
             break;
@@ -675,7 +873,7 @@ int main(int argc, char **argv)
         default:
             fprintf(stderr, "usage: gw_bench [--events N] [--reps N] [--rate R] [--seconds S] "
                             "[--rss-reps N] [--batch N] [--span DURATION] [--skip-rss] [--trace] "
-                            "[--set-size N] [--linger MS] [--pin] [--repeat N] "
+                            "[--set-size N] [--linger MS] [--pin] [--repeat N] [--peer CMD] "
                             "[-X consumer.property=value]...\n");
             return 2;
         }
@@ -708,6 +906,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench: preloaded in %.1f s; measuring the ceiling...\n",
             (double)(gwh_now_ms() - t0) / 1000.0);
     double ceil_runs[REPEAT_MAX], steady_runs[REPEAT_MAX], ratio_runs[REPEAT_MAX];
+    double peer_runs[REPEAT_MAX], peer_ratio_runs[REPEAT_MAX], peer_cpu_runs[REPEAT_MAX];
+    double daemon_cpu_runs[REPEAT_MAX];
+    int npeer = 0;
+    peer_run_t peer = {0};
     char prefix[16] = "gw";
     int mport = 0;
     double ceil_rate = 0, e2e = 0, steady = 0, daemon_cpu = 0, redis_cpu = 0, kafka_cpu = 0;
@@ -751,10 +953,27 @@ int main(int argc, char **argv)
         ceil_runs[run] = ceil_rate;
         steady_runs[run] = steady;
         ratio_runs[run] = 100.0 * steady / ceil_rate;
+        daemon_cpu_runs[run] = daemon_cpu;
         fprintf(stderr, "bench: run %d: ceiling %.0f, end to end %.0f events/s (%.1f%%)\n", run + 1,
                 ceil_rate, steady, ratio_runs[run]);
+        if (run == repeat - 1) /* before the peer's commands join Redis' statistics */
+            print_command_mix(&h, events);
+        if (peer_cmd && (run == 0 || peer.ok)) {
+            fprintf(stderr, "bench: the Python peer (run %d of %d)...\n", run + 1, repeat);
+            peer =
+                peer_run(&h, peer_cmd, "sales.events", events, run + 1, (int)(events / 2000) + 120);
+            if (!peer.ok) {
+                fprintf(stderr, "bench: the Python peer did not run: %s\n", peer.why);
+                continue;
+            }
+            peer_runs[npeer] = peer.rate;
+            peer_ratio_runs[npeer] = steady / peer.rate;
+            peer_cpu_runs[npeer] = 1e6 * peer.cpu_s / (double)peer.events;
+            npeer++;
+            fprintf(stderr, "bench: run %d: the peer %.0f events/s (gapwatchd %.1fx)\n", run + 1,
+                    peer.rate, steady / peer.rate);
+        }
     }
-    print_command_mix(&h, events);
 
     fprintf(stderr, "bench: latency at %d events/s for %d s...\n", rate, seconds);
     double p50, p99;
@@ -834,6 +1053,9 @@ int main(int argc, char **argv)
     if (rss_100k >= 0)
         printf("%-52s %11.1f MB  < 100 MB\n", "peak RSS with 100k distinct reps",
                (double)rss_100k / 1024.0);
+    if (peer_cmd)
+        print_peer(peer_cmd, &peer, repeat, steady_runs, ratio_runs, daemon_cpu_runs, events, npeer,
+                   peer_runs, peer_ratio_runs, peer_cpu_runs);
     char span_str[32];
     gw_duration_format(span_ms, span_str, sizeof(span_str));
     char batch_str[32] = "default";
