@@ -8,11 +8,13 @@
 #                                 the real-broker suite (ctest -L kafka: Apache
 #                                 Kafka's broker on the root's JRE)
 #   GW_TRIXIE_KAFKA=0 tools/trixie.sh
-#                                 the fast suite only (no JRE, no broker)
+#                                 the fast suite only (no JRE, no jars)
 #   tools/trixie.sh --root-only   make or reuse the root (and its packages)
 #   tools/trixie.sh --asan        the Debug ASan+UBSan build (build-trixie-asan/),
 #                                 the fast suite
 #   tools/trixie.sh -L slow       ctest arguments instead of both suites
+#                                 (GW_KEEP_TMP, GW_LOG_LEVEL, GW_TEST_EVENTS, GW_TEST_SEED
+#                                 reach the tests; temp dirs are the root's /tmp)
 #
 # The root is cached between runs on one machine, in $GW_TRIXIE_CACHE
 # (default /var/cache/gapwatch, ~/.cache/gapwatch when not root; it needs
@@ -35,15 +37,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 
-# Whether this run needs the broker: both suites by default, or ctest
-# arguments that name kafka (-L kafka, -R test_kafka_security).
-kafka=0
-case "${1:-}" in
-  --root-only) kafka=1 ;;
-  --asan) ;;
-  "") [ "${GW_TRIXIE_KAFKA:-1}" = 0 ] || kafka=1 ;;
-  *) case "$*" in *kafka*) kafka=1 ;; esac ;;
-esac
+# Whether this run may need the broker (JRE, jars): all but --asan and
+# GW_TRIXIE_KAFKA=0 (ctest arguments may select tests of label kafka).
+kafka=1
+if [ "${1:-}" = --asan ] || [ "${GW_TRIXIE_KAFKA:-1}" = 0 ]; then
+  kafka=0
+fi
 
 if [ -z "${GW_TRIXIE_NS:-}" ] && [ $kafka -eq 1 ]; then
   # On the host, as the calling user (before sudo): Maven fills the cache.
@@ -140,6 +139,10 @@ if [ $kafka -eq 1 ]; then
   mount -o remount,bind,ro "$root/opt/gapwatch-kafka"
   kenv=(GW_KAFKA_CACHE=/opt/gapwatch-kafka ${KAFKA_VERSION:+KAFKA_VERSION=$KAFKA_VERSION})
 fi
+# The suite's knobs (docs/testing.md) reach the tests in the root.
+for v in GW_KEEP_TMP GW_LOG_LEVEL GW_TEST_EVENTS GW_TEST_SEED; do
+  [ -z "${!v:-}" ] || kenv+=("$v=${!v}")
+done
 
 in_root() {
   chroot "$root" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
