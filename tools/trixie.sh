@@ -140,7 +140,7 @@ if [ $kafka -eq 1 ]; then
   kenv=(GW_KAFKA_CACHE=/opt/gapwatch-kafka ${KAFKA_VERSION:+KAFKA_VERSION=$KAFKA_VERSION})
 fi
 # The suite's knobs (docs/testing.md) reach the tests in the root.
-for v in GW_KEEP_TMP GW_LOG_LEVEL GW_TEST_EVENTS GW_TEST_SEED; do
+for v in GW_KEEP_TMP GW_LOG_LEVEL GW_KAFKA_DEBUG GW_TEST_EVENTS GW_TEST_SEED GW_TEST_FILTER; do
   [ -z "${!v:-}" ] || kenv+=("$v=${!v}")
 done
 
