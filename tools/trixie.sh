@@ -48,6 +48,7 @@ if [ -z "${GW_TRIXIE_NS:-}" ] && [ $kafka -eq 1 ]; then
   # On the host, as the calling user (before sudo): Maven fills the cache.
   export GW_KAFKA_CACHE=${GW_KAFKA_CACHE:-$HOME/.cache/gapwatch/kafka}
   tools/kafka.sh fetch >/dev/null
+  GW_KAFKA_CACHE=$(cd "$GW_KAFKA_CACHE" && pwd) # mount needs it absolute
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
