@@ -54,7 +54,8 @@ if [ $suite_only -eq 0 ]; then
   PACKAGES+=(clang-format clang "$clang_rt") # format check; libFuzzer and sanitizers: tools/fuzz.sh
   PACKAGES+=(debootstrap)                    # tools/trixie.sh: the Debian 13 root
   # Apache Kafka's broker for the tests of label `kafka` (tools/kafka.sh
-  # fetches it from Maven Central; the host only)
+  # fetches it from Maven Central; Maven on the host only: tools/trixie.sh
+  # mounts the host's jars into its root and installs only the JRE there)
   PACKAGES+=("$java" maven)
 elif [ $jre -eq 1 ]; then
   PACKAGES+=("$java")
