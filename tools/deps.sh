@@ -8,15 +8,29 @@
 #                           gw_bench --peer)
 #   tools/deps.sh --suite   only what the build and the test suite need (no
 #                           clang-format, no clang: tools/trixie.sh uses it)
+#   tools/deps.sh --suite --jre
+#                           and the release's Java runtime, for the broker of
+#                           the tests of label `kafka` (tools/trixie.sh: its
+#                           jars come from the host's cache, so no Maven)
 set -euo pipefail
 
 suite_only=0
-[ "${1:-}" = "--suite" ] && suite_only=1
+jre=0
+for a in "$@"; do
+  case "$a" in
+    --suite) suite_only=1 ;;
+    --jre) jre=1 ;;
+    *)
+      echo "deps: unknown option $a" >&2
+      exit 2
+      ;;
+  esac
+done
 
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 case "$codename" in
-  bookworm) clang_rt=libclang-rt-14-dev ;;
-  trixie) clang_rt=libclang-rt-19-dev ;;
+  bookworm) clang_rt=libclang-rt-14-dev java=openjdk-17-jre-headless ;;
+  trixie) clang_rt=libclang-rt-19-dev java=openjdk-21-jre-headless ;;
   *)
     echo "deps: Debian 12 (bookworm) or 13 (trixie) expected, found '${codename:-unknown}'" >&2
     exit 1
@@ -44,8 +58,11 @@ if [ $suite_only -eq 0 ]; then
   # and protoc for its gapwatch/v1/event_pb2.py (generated in the build)
   PACKAGES+=(python3-confluent-kafka python3-redis python3-protobuf protobuf-compiler)
   # Apache Kafka's broker for the tests of label `kafka` (tools/kafka.sh
-  # fetches it from Maven Central; the host only)
-  PACKAGES+=(openjdk-17-jre-headless maven)
+  # fetches it from Maven Central; Maven on the host only: tools/trixie.sh
+  # mounts the host's jars into its root and installs only the JRE there)
+  PACKAGES+=("$java" maven)
+elif [ $jre -eq 1 ]; then
+  PACKAGES+=("$java")
 fi
 
 missing=()

@@ -1,26 +1,55 @@
 #!/usr/bin/env bash
-# Builds gapwatch and runs the fast suite (ctest -LE "slow|quality|kafka") on
-# Debian 13 (trixie): its compiler, librdkafka 2.8, hiredis 1.2 with TLS and
-# Redis 8, in a root made with debootstrap from Debian's archive.
+# Builds gapwatch and runs its suites on Debian 13 (trixie): its compiler,
+# librdkafka 2.8, hiredis 1.2 with TLS, Redis 8 and OpenJDK 21, in a root
+# made with debootstrap from Debian's archive.
 #
-#   tools/trixie.sh               make or reuse the root, build, run the suite
+#   tools/trixie.sh               make or reuse the root, build, run the fast
+#                                 suite (ctest -LE "slow|quality|kafka"), then
+#                                 the real-broker suite (ctest -L kafka: Apache
+#                                 Kafka's broker on the root's JRE)
+#   GW_TRIXIE_KAFKA=0 tools/trixie.sh
+#                                 the fast suite only (no JRE, no jars)
 #   tools/trixie.sh --root-only   make or reuse the root (and its packages)
-#   tools/trixie.sh --asan        the Debug ASan+UBSan build (build-trixie-asan/)
-#   tools/trixie.sh -L slow       ctest arguments instead of -LE "slow|quality|kafka"
+#   tools/trixie.sh --asan        the Debug ASan+UBSan build (build-trixie-asan/),
+#                                 the fast suite
+#   tools/trixie.sh -L slow       ctest arguments instead of both suites
+#                                 (GW_KEEP_TMP, GW_LOG_LEVEL, GW_TEST_EVENTS, GW_TEST_SEED
+#                                 reach the tests; temp dirs are the root's /tmp)
 #
 # The root is cached between runs on one machine, in $GW_TRIXIE_CACHE
 # (default /var/cache/gapwatch, ~/.cache/gapwatch when not root; it needs
 # root anyway, through sudo): it is reused when a previous run completed
 # it (the stamp etc/gapwatch-root), made again when not. tools/deps.sh
-# --suite installs the packages inside it (idempotent). The source is
+# --suite installs the packages inside it (idempotent; --jre adds
+# openjdk-21-jre-headless when the broker is wanted). The source is
 # bind-mounted at /src; the build goes to build-trixie/ of this checkout.
-# Mounts live in a private mount namespace, so they vanish with the run
-# however it ends. One run at a time per root (flock). The suite runs two
-# tests at a time (GW_TRIXIE_JOBS): most of its time is waiting (alerts
-# falling due), and every test has its own ports and temp dir.
+# The broker's jars are not fetched in the root: `tools/kafka.sh fetch`
+# runs on the host (Maven, as the calling user, into $GW_KAFKA_CACHE or
+# ~/.cache/gapwatch/kafka; a no-op once cached) and that cache is
+# bind-mounted read-only at /opt/gapwatch-kafka. Mounts live in a private
+# mount namespace, so they vanish with the run however it ends. One run at
+# a time per root (flock). The fast suite runs two tests at a time
+# (GW_TRIXIE_JOBS): most of its time is waiting (alerts falling due), and
+# every test has its own ports and temp dir; the real-broker suite runs one
+# at a time (its fixture's broker is shared, and test_instances runs three
+# brokers of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
+
+# Whether this run may need the broker (JRE, jars): all but --asan and
+# GW_TRIXIE_KAFKA=0 (ctest arguments may select tests of label kafka).
+kafka=1
+if [ "${1:-}" = --asan ] || [ "${GW_TRIXIE_KAFKA:-1}" = 0 ]; then
+  kafka=0
+fi
+
+if [ -z "${GW_TRIXIE_NS:-}" ] && [ $kafka -eq 1 ]; then
+  # On the host, as the calling user (before sudo): Maven fills the cache.
+  export GW_KAFKA_CACHE=${GW_KAFKA_CACHE:-$HOME/.cache/gapwatch/kafka}
+  tools/kafka.sh fetch >/dev/null
+  GW_KAFKA_CACHE=$(cd "$GW_KAFKA_CACHE" && pwd) # mount needs it absolute
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   exec sudo -E "$0" "$@"
@@ -104,14 +133,25 @@ mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev" # with /dev/shm and /dev/pts
 mount --bind "$src" "$root/src"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+kenv=()
+if [ $kafka -eq 1 ]; then
+  mkdir -p "$root/opt/gapwatch-kafka"
+  mount --bind "$GW_KAFKA_CACHE" "$root/opt/gapwatch-kafka"
+  mount -o remount,bind,ro "$root/opt/gapwatch-kafka"
+  kenv=(GW_KAFKA_CACHE=/opt/gapwatch-kafka ${KAFKA_VERSION:+KAFKA_VERSION=$KAFKA_VERSION})
+fi
+# The suite's knobs (docs/testing.md) reach the tests in the root.
+for v in GW_KEEP_TMP GW_LOG_LEVEL GW_KAFKA_DEBUG GW_TEST_EVENTS GW_TEST_SEED GW_TEST_FILTER; do
+  [ -z "${!v:-}" ] || kenv+=("$v=${!v}")
+done
 
 in_root() {
   chroot "$root" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" "$@"
+    HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" "${kenv[@]}" "$@"
 }
 
 t0=$(date +%s)
-in_root /src/tools/deps.sh --suite
+in_root /src/tools/deps.sh --suite $([ $kafka -eq 1 ] && echo --jre)
 echo "trixie: packages ready in $(($(date +%s) - t0)) s ($(cat "$root/etc/debian_version"))" >&2
 if [ $root_only -eq 1 ]; then
   exit 0
@@ -128,10 +168,21 @@ t1=$(date +%s)
 in_root "${build[@]}" bash -c 'cd /src && tools/build.sh "$@"' build \
   $([ $asan -eq 1 ] && echo -DGW_SANITIZE=ON)
 t2=$(date +%s)
-if [ $# -eq 0 ]; then
-  set -- -LE "slow|quality|kafka"
+ctest_in_root() {
+  local jobs=$1
+  shift
+  in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -j"$0" "$@"' \
+    "$jobs" "$@"
+}
+if [ $# -gt 0 ]; then
+  ctest_in_root "${GW_TRIXIE_JOBS:-2}" "$@"
+  echo "trixie: build $((t2 - t1)) s, ctest $* in $(($(date +%s) - t2)) s" >&2
+  exit 0
 fi
-in_root "${build[@]}" bash -c 'cd "/src/$BUILD_DIR" && ctest --output-on-failure -j"$0" "$@"' \
-  "${GW_TRIXIE_JOBS:-2}" "$@"
+ctest_in_root "${GW_TRIXIE_JOBS:-2}" -LE "slow|quality|kafka"
 t3=$(date +%s)
-echo "trixie: build $((t2 - t1)) s, ctest $* in $((t3 - t2)) s" >&2
+echo "trixie: build $((t2 - t1)) s, fast suite (ctest -LE \"slow|quality|kafka\") in $((t3 - t2)) s" >&2
+if [ $kafka -eq 1 ]; then
+  ctest_in_root 1 -L kafka
+  echo "trixie: real-broker suite (ctest -L kafka, $(in_root java -version 2>&1 | head -1)) in $(($(date +%s) - t3)) s" >&2
+fi

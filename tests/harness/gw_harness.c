@@ -331,6 +331,7 @@ void gwh_kafka_ctl(gwh_t *h, const char *cmd)
 void gwh_write_config(gwh_t *h, const char *extra_yaml)
 {
     snprintf(h->config_path, sizeof(h->config_path), "%s/gapwatchd.yaml", h->dir);
+    const char *kdebug = getenv("GW_KAFKA_DEBUG");
     FILE *f = fopen(h->config_path, "w");
     if (!f)
         die("write %s: %s", h->config_path, strerror(errno));
@@ -341,6 +342,7 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
             "%s%s%s"
             "  properties:\n"
             "    topic.metadata.refresh.interval.ms: \"2000\"\n"
+            "%s%s%s"
             "  consumer_properties:\n"
             "    session.timeout.ms: \"6000\"\n"
             "    heartbeat.interval.ms: \"500\"\n"
@@ -354,6 +356,8 @@ void gwh_write_config(gwh_t *h, const char *extra_yaml)
             /* GW_LOG_LEVEL: debug, to see each batch */
             getenv("GW_LOG_LEVEL") ? getenv("GW_LOG_LEVEL") : "info", h->bootstrap,
             h->group_id[0] ? "  group_id: \"" : "", h->group_id, h->group_id[0] ? "\"\n" : "",
+            /* GW_KAFKA_DEBUG: librdkafka's debug contexts, e.g. cgrp */
+            kdebug ? "    debug: \"" : "", kdebug ? kdebug : "", kdebug ? "\"\n" : "",
             h->redis_port, extra_yaml ? extra_yaml : "");
     fclose(f);
 }

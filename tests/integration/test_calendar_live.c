@@ -131,7 +131,12 @@ static void test_calendar_through_the_pipeline(void **state)
             continue;
         int64_t ds = day * D;
         for (int i = 0; i < 10; i++) {
-            bool quiet = i >= 6 && i <= 8 && ds + 17 * H > end - 7 * D; /* r07-r09 */
+            /* r07-r09 silent for the whole 7d window, which holds the
+             * buckets from end - 7d - grace (1h), one more bucket (1h) at
+             * most (docs/counting.md): a workday ending 17:00 at 16:00 or
+             * later 7 days before `end` had dials in it (the test failed
+             * when run from 17:30 to 18:29 UTC). */
+            bool quiet = i >= 6 && i <= 8 && ds + 17 * H > end - 7 * D - 2 * H;
             bool before_join = i == 9 && ds + 9 * H < end - 10 * D;
             if (!quiet && !before_join)
                 tev_workday(rk, east[i], "east", ds, day3, end);

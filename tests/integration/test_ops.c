@@ -353,6 +353,7 @@ static void test_sighup_reloads_objective_and_refuses_what_needs_a_restart(void 
     notify_close(&ns);
     rd_kafka_destroy(rk);
     free(reps);
+    gwh_cleanup(&h);
 }
 
 /* ---- /metrics ------------------------------------------------------------ */
@@ -517,6 +518,7 @@ static void test_metrics_pass_promtool_and_show_lag_of_a_partition_no_instance_o
     rd_kafka_destroy(member);
     rd_kafka_destroy(rk);
     free(reps);
+    gwh_cleanup(&h);
 }
 
 /* ---- lint without secrets ---------------------------------------------------- */
@@ -543,6 +545,7 @@ static void test_check_config_no_secrets_lints_without_the_password(void **state
     assert_int_not_equal(gwh_run_capture(cmd, out, sizeof(out)), 0);
     assert_non_null(strstr(out, ":4: log.format"));
     assert_null(strstr(out, "/nonexistent/secret"));
+    gwh_cleanup(&h);
 }
 
 int main(void)
