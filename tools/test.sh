@@ -7,7 +7,7 @@
 # tests again on Debian 13 in a cached debootstrap root (tools/trixie.sh:
 # librdkafka 2.8, SCRAM-SHA-512 over SASL_SSL), then builds again with
 # ASan+UBSan and runs the suite once more (without `kafka`), and ends with
-# the fuzz targets (tools/fuzz.sh, FUZZ_SECONDS each, 60 by default).
+# the fuzz targets (tools/fuzz.sh, FUZZ_SECONDS each, 30 by default in CI).
 #
 #   tools/test.sh            everything (what CI runs)
 #   tools/test.sh --fast     one build, no sanitizers, no slow tests
@@ -58,5 +58,5 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 end=$(date +%s)
 echo "test: sanitizer build passed in $((end - mid)) s; total $((end - start)) s" >&2
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-60} tools/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} tools/fuzz.sh
 echo "test: fuzz targets passed in $(($(date +%s) - end)) s" >&2
