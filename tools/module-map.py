@@ -249,6 +249,20 @@ def classify(mods):
     for name, m in mods.items():
         m["reach"] = reach(mods, name)
         m["io"] = sorted(i for i in m["reach"] if i.startswith(IO_LIBS))
+    # Redis I/O hides behind gw_redis' opaque handle: a module that includes
+    # a module doing Redis I/O (hiredis in its .c, or through gw_redis)
+    # does Redis I/O too.
+    redis = {n for n, m in mods.items() if any(e.startswith("hiredis/") for e in m["ext"])}
+    grown = True
+    while grown:
+        grown = False
+        for name, m in mods.items():
+            through = sorted(set(m["gw"]) & redis)
+            if name not in redis and through:
+                redis.add(name)
+                m["io"] = m["io"] + ["Redis through " + ", ".join(through)]
+                grown = True
+    for m in mods.values():
         m["pure"] = not m["io"] and not m["state"]
 
 
@@ -282,7 +296,9 @@ def render():
     w("  and its `.c` has no mutable static variable (a `static` or global")
     w("  definition without `const`, at file scope or in a function). Read as text:")
     w("  state behind a macro or a pointer, and I/O done by calling an impure")
-    w("  module through an opaque header (`gw_store.h`), are not seen;")
+    w("  module through an opaque header, are not seen, except Redis: a module")
+    w("  that includes one doing Redis I/O (hiredis in its `.c`, or through")
+    w("  `gw_redis`) does Redis I/O too;")
     w("- *responsibility*: the first sentence of the top comment of its header (of")
     w("  its `.c` when it has none);")
     w("- *includes*: the `gw_` modules its `.c` and `.h` include.")
