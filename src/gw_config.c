@@ -286,6 +286,7 @@ static const cfg_field_t redis_fields[] = {
     {"on_data_loss", CFG_CUSTOM, 0, 0, 0, NULL, load_on_data_loss},
     {"cluster", CFG_CUSTOM, 0, 0, 0, NULL, load_cluster},
     {"cluster_nodes", CFG_CUSTOM, 0, 0, 0, NULL, load_cluster_nodes},
+    {"cluster_wait_replicas", CFG_BOOL, offsetof(gw_config_t, redis.cluster_wait_replicas)},
     {"tls", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
     {"tls_ca", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
     {"tls_cert", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
@@ -692,6 +693,7 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->redis.connect_timeout_ms = 2000;
     cfg->redis.command_timeout_ms = 10000;
     cfg->redis.tls.verify = true;
+    cfg->redis.cluster_wait_replicas = true;
     cfg->key_prefix = "gw";
     cfg->key_ttl_ms = 62LL * 86400000;
     cfg->validation.max_future_ms = 3600000;

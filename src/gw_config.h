@@ -111,6 +111,7 @@ typedef struct gw_config_s {
         bool cluster;
         gw_config_addr_t *cluster_nodes;
         size_t ncluster_nodes;
+        bool cluster_wait_replicas; /* WAIT 1 after each batch's counts (default) */
     } redis;
 
     const char *key_prefix;

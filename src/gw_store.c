@@ -959,8 +959,11 @@ static int build_piece(gw_store_t *s)
     apply_flight_t *f = &s->flight;
     size_t n = gw_coalesce_count(f->batch);
     size_t end = f->next + ENTITIES_PER_PIECE < n ? f->next + ENTITIES_PER_PIECE : n;
-    for (size_t c = f->next; c < end; c += ENTITIES_PER_CALL) {
-        size_t ce = c + ENTITIES_PER_CALL < end ? c + ENTITIES_PER_CALL : end;
+    /* On a cluster one call per entity: its keys share its hash tag, the
+     * keys of two entities do not (CROSSSLOT). */
+    size_t per_call = s->cfg->redis.cluster ? 1 : ENTITIES_PER_CALL;
+    for (size_t c = f->next; c < end; c += per_call) {
+        size_t ce = c + per_call < end ? c + per_call : end;
         if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, EXPECT_APPLY, c, ce - c) != 0)
             return -1;
         gw_coalesce_iter_t it = gw_coalesce_deltas(f->batch, c);
@@ -1321,7 +1324,17 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
     /* The batch's availability records after its counts (a record is the
      * later fact: a TEAM_CHANGED wins over the team of the events before
      * it), before its positions. */
-    return write_records(s, f->batch, f->topic, errstr, errstr_size);
+    rc = write_records(s, f->batch, f->topic, errstr, errstr_size);
+    if (rc != GW_STORE_OK || !s->cfg->redis.cluster || !s->cfg->redis.cluster_wait_replicas)
+        return rc;
+    /* A cluster replicates asynchronously: a master killed before its
+     * replica has the counts loses them at the failover, and positions
+     * written on another node would skip them for good. */
+    rc = gw_redis_wait_replicas(s->redis, (int)s->cfg->redis.command_timeout_ms, errstr,
+                                errstr_size);
+    if (rc != GW_REDIS_OK)
+        gw_store_disconnect(s);
+    return rc;
 }
 
 int gw_store_apply(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,

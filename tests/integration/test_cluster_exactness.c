@@ -1,0 +1,199 @@
+/*
+ * gapwatchd on a real Redis Cluster (six redis-servers, three masters with
+ * a replica each: gwh_cluster_start) with redis.cluster: true, fed through
+ * the mock Kafka cluster: every window total, late count and watermark
+ * equals the brute-force recount (tev_compare) after
+ *   - an undisturbed run;
+ *   - a run during which a few hundred slots are resharded (keys migrate:
+ *     MOVED, ASK, TRYAGAIN while the daemon applies);
+ *   - a run during which a master is killed (SIGKILL) and its replica
+ *     promoted (connection errors, CLUSTERDOWN, a new node).
+ * The recount reads one Redis: the cluster's keys are copied into a plain
+ * redis-server (DUMP / RESTORE from every master) once the run is done.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gw_harness.h"
+#include "tevents.h"
+
+static const char *const topics[] = {"sales.events:12", "sales.events.dlq:1", "sales.alerts:3",
+                                     NULL};
+
+static size_t nevents(size_t dflt)
+{
+    return getenv("GW_TEST_EVENTS") ? (size_t)atol(getenv("GW_TEST_EVENTS")) : dflt;
+}
+
+/* The positions of `topic` summed, from whichever master holds them. */
+static int64_t cluster_positions_sum(gwh_t *h, const char *topic)
+{
+    for (int i = 0; i < h->ncluster; i++) {
+        if (!h->cluster[i].pid)
+            continue;
+        redisContext *c = gwh_cluster_node(h, i);
+        redisReply *r = redisCommand(c, "HGETALL gw:positions:%s", topic);
+        int64_t sum = -1;
+        if (r && r->type == REDIS_REPLY_ARRAY) {
+            sum = 0;
+            for (size_t k = 0; k + 1 < r->elements; k += 2)
+                if (r->element[k]->str[0] >= '0' && r->element[k]->str[0] <= '9')
+                    sum += strtoll(r->element[k + 1]->str, NULL, 10);
+        }
+        if (r)
+            freeReplyObject(r);
+        redisFree(c);
+        if (sum >= 0)
+            return sum;
+    }
+    return 0;
+}
+
+static bool wait_positions(gwh_t *h, int64_t target, int64_t timeout_ms)
+{
+    int64_t deadline = gwh_now_ms() + timeout_ms;
+    while (gwh_now_ms() < deadline) {
+        if (cluster_positions_sum(h, "sales.events") >= target)
+            return true;
+        gwh_sleep_ms(100);
+    }
+    fprintf(stderr, "positions %lld of %lld after %lld ms\n",
+            (long long)cluster_positions_sum(h, "sales.events"), (long long)target,
+            (long long)timeout_ms);
+    return false;
+}
+
+/* Copies every gw:* key of every live master into a plain redis-server
+ * (started here; h->redis_port names it afterwards). Returns the keys. */
+static long copy_cluster_to_plain(gwh_t *h)
+{
+    gwh_cluster_roles(h);
+    gwh_redis_start(h, NULL);
+    redisContext *dst = gwh_redis(h);
+    long n = 0;
+    for (int i = 0; i < h->ncluster; i++) {
+        if (!h->cluster[i].pid || !h->cluster[i].master)
+            continue;
+        redisContext *c = gwh_cluster_node(h, i);
+        unsigned long long cursor = 0;
+        do {
+            redisReply *r = redisCommand(c, "SCAN %llu MATCH gw:* COUNT 1000", cursor);
+            assert_non_null(r);
+            assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+            cursor = strtoull(r->element[0]->str, NULL, 10);
+            for (size_t k = 0; k < r->element[1]->elements; k++) {
+                const redisReply *key = r->element[1]->element[k];
+                redisReply *d = redisCommand(c, "DUMP %b", key->str, key->len);
+                assert_non_null(d);
+                if (d->type == REDIS_REPLY_STRING) {
+                    redisReply *w = redisCommand(dst, "RESTORE %b 0 %b REPLACE", key->str,
+                                                 key->len, d->str, d->len);
+                    assert_non_null(w);
+                    assert_int_not_equal(w->type, REDIS_REPLY_ERROR);
+                    freeReplyObject(w);
+                    n++;
+                }
+                freeReplyObject(d);
+            }
+            freeReplyObject(r);
+        } while (cursor != 0);
+        redisFree(c);
+    }
+    redisFree(dst);
+    return n;
+}
+
+typedef enum { RUN_PLAIN, RUN_RESHARD, RUN_KILL } run_kind_t;
+
+static void run(run_kind_t kind, const char *name, size_t n, uint32_t seed)
+{
+    gwh_t h;
+    gwh_init(&h, name);
+    gwh_cluster_start(&h);
+    gwh_kafka_start(&h, 3, topics);
+    h.redis_port = h.cluster[0].port; /* the seed */
+    gwh_write_config(&h, tev_config_yaml);
+    char lines[512];
+    snprintf(lines, sizeof(lines),
+             "  port: %d\n  cluster: true\n  cluster_nodes: [\"127.0.0.1:%d\", \"127.0.0.1:%d\"]\n",
+             h.cluster[0].port, h.cluster[1].port, h.cluster[2].port);
+    gwh_set_redis_config(&h, lines);
+    h.redis_port = 0;
+
+    tev_stream_t s;
+    tev_generate(&s, n, 400, 30, seed);
+    tev_produce(&h, &s, "sales.events");
+    rd_kafka_t *rk = gwh_producer(&h, NULL, NULL);
+    int64_t end = gwh_topic_end(&h, rk, "sales.events", 12);
+    rd_kafka_destroy(rk);
+    int64_t t0 = gwh_now_ms();
+    gwh_daemon_start(&h);
+    if (kind != RUN_PLAIN) {
+        /* disturb the cluster once a fifth of the stream is applied */
+        assert_true(wait_positions(&h, end / 5, 120000));
+        int64_t t1 = gwh_now_ms();
+        if (kind == RUN_RESHARD) {
+            gwh_cluster_reshard(&h, 0, 1, 300);
+            fprintf(stderr, "resharded 300 slots from node 0 to node 1 in %lld ms\n",
+                    (long long)(gwh_now_ms() - t1));
+        } else {
+            int promoted = gwh_cluster_kill_master(&h, 1);
+            fprintf(stderr, "killed master 1; node %d promoted after %lld ms\n", promoted,
+                    (long long)(gwh_now_ms() - t1));
+        }
+    }
+    bool done = wait_positions(&h, end, 240000);
+    if (!done)
+        gwh_dump_daemon_log(&h, 60);
+    assert_true(done);
+    fprintf(stderr, "%s: %zu events applied in %lld ms\n", name, s.n,
+            (long long)(gwh_now_ms() - t0));
+    assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
+    long keys = copy_cluster_to_plain(&h);
+    tev_stats_t st;
+    size_t mismatches = tev_compare(&h, &s, true, &st);
+    fprintf(stderr, "%s: %ld keys copied; %zu entities, %zu fields compared, %zu mismatches\n",
+            name, keys, st.entities, st.fields, mismatches);
+    if (mismatches)
+        gwh_dump_daemon_log(&h, 60);
+    assert_int_equal(mismatches, 0);
+    assert_true(st.entities >= 400);
+    tev_free(&s);
+    gwh_cleanup(&h);
+}
+
+static void test_cluster_counts_equal_recount(void **state)
+{
+    (void)state;
+    run(RUN_PLAIN, "cexact", nevents(40000), 1234);
+}
+
+static void test_cluster_counts_equal_recount_across_a_reshard(void **state)
+{
+    (void)state;
+    run(RUN_RESHARD, "creshard", nevents(40000), 77);
+}
+
+static void test_cluster_counts_equal_recount_across_a_failover(void **state)
+{
+    (void)state;
+    run(RUN_KILL, "cfailover", nevents(40000), 4321);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cluster_counts_equal_recount),
+        cmocka_unit_test(test_cluster_counts_equal_recount_across_a_reshard),
+        cmocka_unit_test(test_cluster_counts_equal_recount_across_a_failover),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
