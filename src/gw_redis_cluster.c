@@ -16,7 +16,7 @@
 #include "gw_log.h"
 #include "gw_time.h"
 
-#define BACKOFF_MS     50  /* TRYAGAIN, ASK inside a transaction */
+#define BACKOFF_MS      50  /* TRYAGAIN, ASK inside a transaction */
 #define DOWN_BACKOFF_MS 200 /* CLUSTERDOWN, an unserved slot: read the map again first */
 
 /* One command, or one MULTI .. EXEC, as the caller gave it. */
@@ -26,14 +26,14 @@ typedef struct {
     size_t nreplies; /* owed to the caller */
     gw_redis_reply_t **replies;
     size_t got;
-    int slot; /* -1: keyless */
+    int slot;  /* -1: keyless */
     bool open; /* a MULTI without its EXEC yet */
     bool sent; /* on a node, replies owed */
     bool done; /* every reply in, none a redirection */
     bool asking;
     bool refresh;
     int ask_node;
-    int64_t retry_at; /* 0: send now */
+    int64_t retry_at;          /* 0: send now */
     gw_cluster_err_t redirect; /* the first redirection of this attempt */
 } ccmd_t;
 
@@ -66,6 +66,8 @@ struct gw_rcl {
     size_t ncmds, capcmds, out_cmd, out_rep;
     char sha[8][41];
     char fail[256]; /* why the last pump failed */
+    /* redirections answered, and slot maps read, over the router's life */
+    unsigned long moved, ask, tryagain, down, maps;
 };
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -202,8 +204,8 @@ static int map_from_reply(gw_rcl_t *c, const gw_redis_reply_t *r, const char *as
         ranges[i].last = (int)e->element[1]->integer;
         ranges[i].replicas = &reps[i * GW_CLUSTER_REPLICAS_MAX];
         for (size_t k = 3; k < e->elements && ranges[i].nreplicas < GW_CLUSTER_REPLICAS_MAX; k++)
-            if (parse_addr(e->element[k], asked, &reps[i * GW_CLUSTER_REPLICAS_MAX +
-                                                       ranges[i].nreplicas]))
+            if (parse_addr(e->element[k], asked,
+                           &reps[i * GW_CLUSTER_REPLICAS_MAX + ranges[i].nreplicas]))
                 ranges[i].nreplicas++;
     }
     char why[256];
@@ -237,6 +239,7 @@ static int map_read_from(gw_rcl_t *c, const char *host, int port, char *errstr, 
         } else {
             rc = map_from_reply(c, r, host, errstr, errstr_size);
             gw_redis_reply_free(r);
+            c->maps += rc == GW_REDIS_OK;
         }
     }
     node_free(n);
@@ -308,6 +311,10 @@ void gw_rcl_free(gw_rcl_t *c)
 {
     if (!c)
         return;
+    if (c->maps > 0)
+        gw_log_info("redis cluster connections closed",
+                    "slot_maps_read=%lu moved=%lu ask=%lu tryagain=%lu clusterdown=%lu", c->maps,
+                    c->moved, c->ask, c->tryagain, c->down);
     gw_rcl_disconnect(c);
     for (size_t i = 0; i < c->nnodes; i++)
         node_free(c->nodes[i]);
@@ -401,8 +408,7 @@ static bool parse_cmd(const char *buf, const char *end, char name[16], const cha
     } else if (argc >= 2 && strcasecmp(name, "SCRIPT") && strcasecmp(name, "INFO") &&
                strcasecmp(name, "CONFIG") && strcasecmp(name, "SCAN") &&
                strcasecmp(name, "CLUSTER") && strcasecmp(name, "PING") &&
-               strcasecmp(name, "AUTH") && strcasecmp(name, "SELECT") &&
-               strcasecmp(name, "WAIT")) {
+               strcasecmp(name, "AUTH") && strcasecmp(name, "SELECT") && strcasecmp(name, "WAIT")) {
         *key = a[1];
         *klen = l[1];
     }
@@ -571,10 +577,12 @@ static int redirect(gw_rcl_t *c, ccmd_t *m, size_t node)
     char why[256];
     switch (e->kind) {
     case GW_CLUSTER_ERR_MOVED:
+        c->moved++;
         if (gw_cluster_map_moved(c->map, (unsigned)e->slot, host, e->port, why, sizeof(why)) < 0)
             m->refresh = true;
         break;
     case GW_CLUSTER_ERR_ASK: {
+        c->ask++;
         if (m->nreplies > 1) { /* a transaction: wait for the migration to end */
             m->retry_at = gw_mono_ms() + BACKOFF_MS;
             break;
@@ -590,9 +598,11 @@ static int redirect(gw_rcl_t *c, ccmd_t *m, size_t node)
         break;
     }
     case GW_CLUSTER_ERR_TRYAGAIN:
+        c->tryagain++;
         m->retry_at = gw_mono_ms() + BACKOFF_MS;
         break;
     default: /* CLUSTERDOWN */
+        c->down++;
         m->refresh = true;
         m->retry_at = gw_mono_ms() + DOWN_BACKOFF_MS;
         break;
@@ -607,8 +617,8 @@ static int on_reply(gw_rcl_t *c, size_t k, gw_redis_reply_t *r)
     cnode_t *n = c->nodes[k];
     if (n->head == n->n) {
         gw_redis_reply_free(r);
-        snprintf(c->fail, sizeof(c->fail), "redis cluster %.200s:%d: a reply nobody asked for", n->host,
-                 n->cfg.redis.port);
+        snprintf(c->fail, sizeof(c->fail), "redis cluster %.200s:%d: a reply nobody asked for",
+                 n->host, n->cfg.redis.port);
         return GW_REDIS_ERROR;
     }
     sent_t *s = &n->fifo[n->head];
@@ -783,11 +793,12 @@ int gw_rcl_wait_replicas(gw_rcl_t *c, int timeout_ms, char *errstr, size_t errst
         }
         bool ok = r->type == GW_REDIS_REPLY_INTEGER && r->integer >= 1;
         if (!ok)
-            snprintf(errstr, errstr_size,
-                     "redis cluster %.200s:%d: no replica acknowledged the batch within %d ms (WAIT "
-                     "1: %s)",
-                     n->host, n->cfg.redis.port, timeout_ms,
-                     r->type == GW_REDIS_REPLY_INTEGER ? "0" : gw_redis_reply_why(r));
+            snprintf(
+                errstr, errstr_size,
+                "redis cluster %.200s:%d: no replica acknowledged the batch within %d ms (WAIT "
+                "1: %s)",
+                n->host, n->cfg.redis.port, timeout_ms,
+                r->type == GW_REDIS_REPLY_INTEGER ? "0" : gw_redis_reply_why(r));
         gw_redis_reply_free(r);
         if (!ok)
             return GW_REDIS_ERROR;

@@ -51,8 +51,7 @@ int gw_rcl_reload_scripts(gw_rcl_t *c, char *errstr, size_t errstr_size);
 int gw_rcl_append(gw_rcl_t *c, const char *buf, size_t len);
 /* The next reply in order, blocking up to redis.command_timeout without
  * progress; NULL (after disconnecting) with `errstr`. */
-gw_redis_reply_t *gw_rcl_get_reply(gw_rcl_t *c, const char *lost, char *errstr,
-                                   size_t errstr_size);
+gw_redis_reply_t *gw_rcl_get_reply(gw_rcl_t *c, const char *lost, char *errstr, size_t errstr_size);
 int gw_rcl_pump(gw_rcl_t *c, bool *progress, char *errstr, size_t errstr_size);
 bool gw_rcl_unsent(const gw_rcl_t *c);
 int gw_rcl_take_reply(gw_rcl_t *c, gw_redis_reply_t **out);

@@ -93,8 +93,8 @@ static long copy_cluster_to_plain(gwh_t *h)
                 redisReply *d = redisCommand(c, "DUMP %b", key->str, key->len);
                 assert_non_null(d);
                 if (d->type == REDIS_REPLY_STRING) {
-                    redisReply *w = redisCommand(dst, "RESTORE %b 0 %b REPLACE", key->str,
-                                                 key->len, d->str, d->len);
+                    redisReply *w = redisCommand(dst, "RESTORE %b 0 %b REPLACE", key->str, key->len,
+                                                 d->str, d->len);
                     assert_non_null(w);
                     assert_int_not_equal(w->type, REDIS_REPLY_ERROR);
                     freeReplyObject(w);
@@ -110,6 +110,23 @@ static long copy_cluster_to_plain(gwh_t *h)
     return n;
 }
 
+/* The sum of `key` over the daemon's "redis cluster connections closed"
+ * lines. */
+static long long log_sum(gwh_t *h, const char *key)
+{
+    char path[300], want[64], line[4096];
+    snprintf(path, sizeof(path), "%s/gapwatchd.log", h->dir);
+    snprintf(want, sizeof(want), " %s=", key);
+    FILE *f = fopen(path, "r");
+    long long sum = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strstr(line, "redis cluster connections closed") && strstr(line, want))
+            sum += strtoll(strstr(line, want) + strlen(want), NULL, 10);
+    if (f)
+        fclose(f);
+    return sum;
+}
+
 typedef enum { RUN_PLAIN, RUN_RESHARD, RUN_KILL } run_kind_t;
 
 static void run(run_kind_t kind, const char *name, size_t n, uint32_t seed)
@@ -119,11 +136,19 @@ static void run(run_kind_t kind, const char *name, size_t n, uint32_t seed)
     gwh_cluster_start(&h);
     gwh_kafka_start(&h, 3, topics);
     h.redis_port = h.cluster[0].port; /* the seed */
-    gwh_write_config(&h, tev_config_yaml);
+    /* small batches for the disturbed runs, so consumption lasts seconds
+     * and the disturbance lands in the middle of it */
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml), "%s%s", tev_config_yaml,
+             kind == RUN_PLAIN ? "" : "consumer:\n  batch_max_messages: 25\n");
+    gwh_write_config(&h, yaml);
     char lines[512];
-    snprintf(lines, sizeof(lines),
-             "  port: %d\n  cluster: true\n  cluster_nodes: [\"127.0.0.1:%d\", \"127.0.0.1:%d\"]\n",
-             h.cluster[0].port, h.cluster[1].port, h.cluster[2].port);
+    snprintf(
+        lines, sizeof(lines),
+        "  port: %d\n  cluster: true\n  cluster_nodes: [\"127.0.0.1:%d\", \"127.0.0.1:%d\"]\n%s",
+        h.cluster[0].port, h.cluster[1].port, h.cluster[2].port,
+        /* GW_TEST_NO_WAIT: measure what WAIT 1 costs */
+        getenv("GW_TEST_NO_WAIT") ? "  cluster_wait_replicas: false\n" : "");
     gwh_set_redis_config(&h, lines);
     h.redis_port = 0;
 
@@ -139,14 +164,21 @@ static void run(run_kind_t kind, const char *name, size_t n, uint32_t seed)
         /* disturb the cluster once a fifth of the stream is applied */
         assert_true(wait_positions(&h, end / 5, 120000));
         int64_t t1 = gwh_now_ms();
+        int64_t at = cluster_positions_sum(&h, "sales.events");
         if (kind == RUN_RESHARD) {
             gwh_cluster_reshard(&h, 0, 1, 300);
-            fprintf(stderr, "resharded 300 slots from node 0 to node 1 in %lld ms\n",
-                    (long long)(gwh_now_ms() - t1));
+            fprintf(
+                stderr,
+                "resharded 300 slots from node 0 to node 1 at %lld of %lld offsets in %lld ms\n",
+                (long long)at, (long long)end, (long long)(gwh_now_ms() - t1));
+            /* it happened while the daemon was consuming */
+            assert_true(at < end);
         } else {
             int promoted = gwh_cluster_kill_master(&h, 1);
-            fprintf(stderr, "killed master 1; node %d promoted after %lld ms\n", promoted,
-                    (long long)(gwh_now_ms() - t1));
+            fprintf(stderr,
+                    "killed master 1 at %lld of %lld offsets; node %d promoted after %lld ms\n",
+                    (long long)at, (long long)end, promoted, (long long)(gwh_now_ms() - t1));
+            assert_true(at < end);
         }
     }
     bool done = wait_positions(&h, end, 240000);
@@ -156,6 +188,15 @@ static void run(run_kind_t kind, const char *name, size_t n, uint32_t seed)
     fprintf(stderr, "%s: %zu events applied in %lld ms\n", name, s.n,
             (long long)(gwh_now_ms() - t0));
     assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
+    /* what the routers met (the pipeline's, the evaluator's, ...) */
+    long long maps = log_sum(&h, "slot_maps_read"), moved = log_sum(&h, "moved"),
+              ask = log_sum(&h, "ask"), tryagain = log_sum(&h, "tryagain"),
+              down = log_sum(&h, "clusterdown");
+    fprintf(stderr,
+            "%s: slot maps read %lld, MOVED %lld, ASK %lld, TRYAGAIN %lld, CLUSTERDOWN %lld\n",
+            name, maps, moved, ask, tryagain, down);
+    if (kind == RUN_RESHARD)
+        assert_true(moved + ask + tryagain > 0);
     long keys = copy_cluster_to_plain(&h);
     tev_stats_t st;
     size_t mismatches = tev_compare(&h, &s, true, &st);
