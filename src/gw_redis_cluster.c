@@ -777,32 +777,46 @@ gw_redis_reply_t *gw_rcl_get_reply(gw_rcl_t *c, const char *lost, char *errstr, 
 
 int gw_rcl_wait_replicas(gw_rcl_t *c, int timeout_ms, char *errstr, size_t errstr_size)
 {
-    char tmo[24];
-    snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
-    for (size_t k = 0; k < c->nnodes; k++) {
+    /* WAIT on every node first, then the replies: one round trip in all */
+    char cmd[64];
+    int len = snprintf(cmd, sizeof(cmd), "*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$%d\r\n%d\r\n",
+                       snprintf(NULL, 0, "%d", timeout_ms), timeout_ms);
+    bool asked[GW_CLUSTER_NODES_MAX] = {false};
+    for (size_t k = 0; k < c->nnodes && k < GW_CLUSTER_NODES_MAX; k++) {
         cnode_t *n = c->nodes[k];
         const gw_cluster_node_t *m = gw_cluster_map_node_at(c->map, k);
         if (!n || !n->dirty || !m || m->nreplicas == 0 || !gw_redis_connected(n->conn))
             continue;
-        const char *argv[3] = {"WAIT", "1", tmo};
-        size_t lens[3] = {4, 1, strlen(tmo)};
-        gw_redis_reply_t *r = gw_redis_command_argv(n->conn, 3, argv, lens, errstr, errstr_size);
+        if (gw_redis_append_raw(n->conn, cmd, (size_t)len) != GW_REDIS_OK) {
+            snprintf(errstr, errstr_size, "redis cluster: out of memory queueing WAIT");
+            gw_rcl_disconnect(c);
+            return GW_REDIS_ERROR;
+        }
+        asked[k] = true;
+    }
+    int rc = GW_REDIS_OK;
+    for (size_t k = 0; k < c->nnodes && k < GW_CLUSTER_NODES_MAX; k++) {
+        if (!asked[k])
+            continue;
+        cnode_t *n = c->nodes[k];
+        gw_redis_reply_t *r =
+            gw_redis_get_reply(n->conn, "waiting for a replica", errstr, errstr_size);
         if (!r) {
             gw_rcl_disconnect(c);
             return GW_REDIS_DOWN;
         }
         bool ok = r->type == GW_REDIS_REPLY_INTEGER && r->integer >= 1;
-        if (!ok)
+        if (!ok && rc == GW_REDIS_OK) {
             snprintf(
                 errstr, errstr_size,
                 "redis cluster %.200s:%d: no replica acknowledged the batch within %d ms (WAIT "
                 "1: %s)",
                 n->host, n->cfg.redis.port, timeout_ms,
                 r->type == GW_REDIS_REPLY_INTEGER ? "0" : gw_redis_reply_why(r));
+            rc = GW_REDIS_ERROR;
+        }
         gw_redis_reply_free(r);
-        if (!ok)
-            return GW_REDIS_ERROR;
-        n->dirty = false;
+        n->dirty = !ok;
     }
-    return GW_REDIS_OK;
+    return rc;
 }
