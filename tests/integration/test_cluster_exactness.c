@@ -35,29 +35,22 @@ static size_t nevents(size_t dflt)
 /* The positions of `topic` summed, from whichever master holds them. */
 static int64_t cluster_positions_sum(gwh_t *h, const char *topic)
 {
-    for (int i = 0; i < h->ncluster; i++) {
+    int64_t sum = -1;
+    for (int i = 0; i < h->ncluster && sum < 0; i++) {
         if (!h->cluster[i].pid)
             continue;
         redisContext *c = gwh_cluster_node(h, i);
-        redisReply *r = redisCommand(c, "HGETALL gw:positions:%s", topic);
-        int64_t sum = -1;
-        if (r && r->type == REDIS_REPLY_ARRAY) {
-            sum = 0;
-            for (size_t k = 0; k + 1 < r->elements; k += 2)
-                if (r->element[k]->str[0] >= '0' && r->element[k]->str[0] <= '9')
-                    sum += strtoll(r->element[k + 1]->str, NULL, 10);
-        }
-        if (r)
-            freeReplyObject(r);
+        sum = gwh_positions_sum_on(c, topic);
         redisFree(c);
-        if (sum >= 0)
-            return sum;
     }
-    return 0;
+    return sum < 0 ? 0 : sum;
 }
 
-/* Keys matching `pattern` on the live masters. */
-static long cluster_count(gwh_t *h, const char *pattern)
+/* Calls fn(node, key, ctx) for every key matching `pattern` on the live
+ * masters; returns how many. */
+static long scan_masters(gwh_t *h, const char *pattern,
+                         void (*fn)(redisContext *node, const redisReply *key, void *ctx),
+                         void *ctx)
 {
     gwh_cluster_roles(h);
     long n = 0;
@@ -67,9 +60,11 @@ static long cluster_count(gwh_t *h, const char *pattern)
         redisContext *c = gwh_cluster_node(h, i);
         unsigned long long cursor = 0;
         do {
-            redisReply *r = redisCommand(c, "SCAN %llu MATCH %s COUNT 1000", cursor, pattern);
-            assert_true(r && r->type == REDIS_REPLY_ARRAY);
+            redisReply *r = gwh_command(c, "SCAN %llu MATCH %s COUNT 1000", cursor, pattern);
+            assert_int_equal(r->type, REDIS_REPLY_ARRAY);
             cursor = strtoull(r->element[0]->str, NULL, 10);
+            for (size_t k = 0; fn && k < r->element[1]->elements; k++)
+                fn(c, r->element[1]->element[k], ctx);
             n += (long)r->element[1]->elements;
             freeReplyObject(r);
         } while (cursor != 0);
@@ -92,42 +87,26 @@ static bool wait_positions(gwh_t *h, int64_t target, int64_t timeout_ms)
     return false;
 }
 
+/* DUMPs `key` from `node` and RESTOREs it into the plain redis-server. */
+static void copy_key(redisContext *node, const redisReply *key, void *ctx)
+{
+    redisReply *d = gwh_command(node, "DUMP %b", key->str, key->len);
+    if (d->type == REDIS_REPLY_STRING) {
+        redisReply *w =
+            gwh_command(ctx, "RESTORE %b 0 %b REPLACE", key->str, key->len, d->str, d->len);
+        assert_int_not_equal(w->type, REDIS_REPLY_ERROR);
+        freeReplyObject(w);
+    }
+    freeReplyObject(d);
+}
+
 /* Copies every gw:* key of every live master into a plain redis-server
  * (started here; h->redis_port names it afterwards). Returns the keys. */
 static long copy_cluster_to_plain(gwh_t *h)
 {
-    gwh_cluster_roles(h);
     gwh_redis_start(h, NULL);
     redisContext *dst = gwh_redis(h);
-    long n = 0;
-    for (int i = 0; i < h->ncluster; i++) {
-        if (!h->cluster[i].pid || !h->cluster[i].master)
-            continue;
-        redisContext *c = gwh_cluster_node(h, i);
-        unsigned long long cursor = 0;
-        do {
-            redisReply *r = redisCommand(c, "SCAN %llu MATCH gw:* COUNT 1000", cursor);
-            assert_non_null(r);
-            assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-            cursor = strtoull(r->element[0]->str, NULL, 10);
-            for (size_t k = 0; k < r->element[1]->elements; k++) {
-                const redisReply *key = r->element[1]->element[k];
-                redisReply *d = redisCommand(c, "DUMP %b", key->str, key->len);
-                assert_non_null(d);
-                if (d->type == REDIS_REPLY_STRING) {
-                    redisReply *w = redisCommand(dst, "RESTORE %b 0 %b REPLACE", key->str, key->len,
-                                                 d->str, d->len);
-                    assert_non_null(w);
-                    assert_int_not_equal(w->type, REDIS_REPLY_ERROR);
-                    freeReplyObject(w);
-                    n++;
-                }
-                freeReplyObject(d);
-            }
-            freeReplyObject(r);
-        } while (cursor != 0);
-        redisFree(c);
-    }
+    long n = scan_masters(h, "gw:*", copy_key, dst);
     redisFree(dst);
     return n;
 }
@@ -213,7 +192,8 @@ static void run(run_kind_t kind, const char *name, size_t n, uint32_t seed)
     if (kind == RUN_PLAIN) {
         /* the evaluator's snapshots (MULTI .. EXEC per key) reach their
          * slots' nodes */
-        for (int i = 0; i < 100 && (diag = cluster_count(&h, "gw:{*}:diag:*")) < 100; i++)
+        for (int i = 0; i < 100 && (diag = scan_masters(&h, "gw:{*}:diag:*", NULL, NULL)) < 100;
+             i++)
             gwh_sleep_ms(100);
         fprintf(stderr, "%s: %ld diagnosis snapshots on the cluster\n", name, diag);
         assert_true(diag >= 100);

@@ -18,46 +18,24 @@
 #include "gw_cluster.h"
 #include "gw_coalesce.h"
 #include "gw_harness.h"
+#include "tevents.h"
 #include "gw_keys.h"
 #include "gw_store.h"
 
 #define D  86400000LL
 #define T0 (20000 * D)
 
-static gw_event_t ev(const char *rep, int64_t t)
-{
-    gw_event_t e;
-    memset(&e, 0, sizeof(e));
-    strcpy(e.tenant, "acme");
-    strcpy(e.rep, rep);
-    strcpy(e.team, "east");
-    strcpy(e.event_id, "x");
-    e.occurred_at_ms = t;
-    e.kind = 1; /* DIAL */
-    return e;
-}
-
 static void add_range(gw_coalesce_t *b, const char *rep, int lo, int hi)
 {
     for (int o = lo; o <= hi; o++) {
-        gw_event_t e = ev(rep, T0 + o * 60000LL);
+        gw_event_t e = tev_event(rep, T0 + o * 60000LL, 1); /* DIAL */
         assert_int_equal(gw_coalesce_add(b, &e, 0, o, e.occurred_at_ms), 0);
     }
 }
 
-static redisReply *cmd(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    return r;
-}
-
 static void setslot(redisContext *c, unsigned slot, const char *a, const char *b)
 {
-    redisReply *r = cmd(c, "CLUSTER SETSLOT %u %s %s", slot, a, b);
+    redisReply *r = gwh_command(c, "CLUSTER SETSLOT %u %s %s", slot, a, b);
     if (r->type == REDIS_REPLY_ERROR)
         fail_msg("CLUSTER SETSLOT %u %s %s: %s", slot, a, b, r->str);
     freeReplyObject(r);
@@ -108,7 +86,7 @@ static void test_store_applies_exactly_once_through_a_slot_migration(void **stat
         if (!h.cluster[i].master)
             continue;
         redisContext *c = gwh_cluster_node(&h, i);
-        redisReply *r = cmd(c, "EXISTS %s", skey);
+        redisReply *r = gwh_command(c, "EXISTS %s", skey);
         if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
             src = i;
         else if (dst < 0)
@@ -121,7 +99,7 @@ static void test_store_applies_exactly_once_through_a_slot_migration(void **stat
     setslot(d, slot, "IMPORTING", h.cluster[src].id);
     setslot(s, slot, "MIGRATING", h.cluster[dst].id);
     /* half of rep "old" moves: its state key only */
-    redisReply *r = cmd(s, "MIGRATE 127.0.0.1 %d %s 0 5000", h.cluster[dst].port, skey);
+    redisReply *r = gwh_command(s, "MIGRATE 127.0.0.1 %d %s 0 5000", h.cluster[dst].port, skey);
     assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
     freeReplyObject(r);
 
@@ -142,11 +120,11 @@ static void test_store_applies_exactly_once_through_a_slot_migration(void **stat
     /* the migration ends: every key of the slot moves, the slot is the
      * target's everywhere */
     for (;;) {
-        r = cmd(s, "CLUSTER GETKEYSINSLOT %u 100", slot);
+        r = gwh_command(s, "CLUSTER GETKEYSINSLOT %u 100", slot);
         size_t n = r->elements;
         for (size_t i = 0; i < n; i++) {
-            redisReply *m = cmd(s, "MIGRATE 127.0.0.1 %d %s 0 5000", h.cluster[dst].port,
-                                r->element[i]->str);
+            redisReply *m = gwh_command(s, "MIGRATE 127.0.0.1 %d %s 0 5000", h.cluster[dst].port,
+                                        r->element[i]->str);
             assert_int_not_equal(m->type, REDIS_REPLY_ERROR);
             freeReplyObject(m);
         }
@@ -166,13 +144,13 @@ static void test_store_applies_exactly_once_through_a_slot_migration(void **stat
 
     /* both reps counted once, on the target */
     gw_keys_totals(tkey, sizeof(tkey), "gw", &old, "7d");
-    r = cmd(d, "HGET %s DIAL", tkey);
+    r = gwh_command(d, "HGET %s DIAL", tkey);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_int_equal(atoi(r->str), 15);
     freeReplyObject(r);
     gw_entity_t nw = {GW_ENTITY_REP, "acme", newid};
     gw_keys_totals(tkey, sizeof(tkey), "gw", &nw, "7d");
-    r = cmd(d, "HGET %s DIAL", tkey);
+    r = gwh_command(d, "HGET %s DIAL", tkey);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_int_equal(atoi(r->str), 3);
     freeReplyObject(r);
