@@ -100,6 +100,48 @@ static void copy_key(redisContext *node, const redisReply *key, void *ctx)
     freeReplyObject(d);
 }
 
+static void add_hlen(redisContext *node, const redisReply *key, void *ctx)
+{
+    redisReply *r = gwh_command(node, "HLEN %b", key->str, key->len);
+    *(long long *)ctx += r->integer;
+    freeReplyObject(r);
+}
+
+/* deploy/redis_exporter/gapwatch_cluster.lua run on every master (as
+ * redis_exporter with one target per node would): together they report
+ * every field of every tenant's export hash, each once. */
+static void check_exporter_script(gwh_t *h)
+{
+    char path[512], script[8192];
+    snprintf(path, sizeof(path), "%s/deploy/redis_exporter/gapwatch_cluster.lua", GW_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t len = fread(script, 1, sizeof(script) - 1, f);
+    fclose(f);
+    script[len] = '\0';
+    long long fields = 0;
+    long hashes = scan_masters(h, "gw:export:{*}", add_hlen, &fields);
+    long long pairs = 0;
+    int nodes = 0;
+    for (int i = 0; i < h->ncluster; i++) {
+        if (!h->cluster[i].pid || !h->cluster[i].master)
+            continue;
+        redisContext *c = gwh_cluster_node(h, i);
+        redisReply *r = gwh_command(c, "EVAL %s 0", script);
+        if (r->type != REDIS_REPLY_ARRAY)
+            fail_msg("exporter script on node %d: %s", i, r->str ? r->str : "not an array");
+        pairs += (long long)r->elements / 2;
+        nodes += r->elements > 0;
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    fprintf(stderr,
+            "exporter script: %lld values from %d masters; %ld export hashes, %lld fields\n", pairs,
+            nodes, hashes, fields);
+    assert_true(fields > 0);
+    assert_int_equal(pairs, fields);
+}
+
 /* Copies every gw:* key of every live master into a plain redis-server
  * (started here; h->redis_port names it afterwards). Returns the keys. */
 static long copy_cluster_to_plain(gwh_t *h)
@@ -197,6 +239,7 @@ static void run(run_kind_t kind, const char *name, size_t n, uint32_t seed)
             gwh_sleep_ms(100);
         fprintf(stderr, "%s: %ld diagnosis snapshots on the cluster\n", name, diag);
         assert_true(diag >= 100);
+        check_exporter_script(&h);
     }
     assert_int_equal(gwh_daemon_stop(&h, SIGTERM), 0);
     assert_int_equal(gwh_daemon_log_count(&h, "level=error"), 0);
