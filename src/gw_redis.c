@@ -724,6 +724,20 @@ int gw_redis_wait_replicas(gw_redis_t *r, int timeout_ms, char *errstr, size_t e
     return r->cl ? gw_rcl_wait_replicas(r->cl, timeout_ms, errstr, errstr_size) : GW_REDIS_OK;
 }
 
+size_t gw_redis_nodes(const gw_redis_t *r)
+{
+    return r->cl ? gw_rcl_nodes(r->cl) : 1;
+}
+
+gw_redis_reply_t *gw_redis_node_command_argv(gw_redis_t *r, size_t node, int argc,
+                                             const char *const *argv, const size_t *lens,
+                                             char *errstr, size_t errstr_size)
+{
+    if (r->cl)
+        return gw_rcl_node_command(r->cl, node, argc, argv, lens, errstr, errstr_size);
+    return gw_redis_command_argv(r, argc, argv, lens, errstr, errstr_size);
+}
+
 /* ---- for the cluster router (gw_redis_cluster.h) ------------------------ */
 
 int gw_redis_append_raw(gw_redis_t *r, const char *buf, size_t len)

@@ -215,4 +215,15 @@ int gw_redis_wait(gw_redis_t *r, int timeout_ms, char *errstr, size_t errstr_siz
  * connection broke. Without redis.cluster: GW_REDIS_OK, nothing sent. */
 int gw_redis_wait_replicas(gw_redis_t *r, int timeout_ms, char *errstr, size_t errstr_size);
 
+/* The masters of the slot map (1 without redis.cluster), for commands that
+ * concern a node rather than a key (SCAN). Must be connected. */
+size_t gw_redis_nodes(const gw_redis_t *r);
+
+/* gw_redis_command_argv on master `node` (0 .. gw_redis_nodes() - 1);
+ * without redis.cluster the one connection. NULL after dropping the
+ * connections, `errstr` saying why. Not while replies are owed. */
+gw_redis_reply_t *gw_redis_node_command_argv(gw_redis_t *r, size_t node, int argc,
+                                             const char *const *argv, const size_t *lens,
+                                             char *errstr, size_t errstr_size);
+
 #endif

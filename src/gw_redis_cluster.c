@@ -820,3 +820,36 @@ int gw_rcl_wait_replicas(gw_rcl_t *c, int timeout_ms, char *errstr, size_t errst
     }
     return rc;
 }
+
+/* The node index of the i-th master serving slots, or -1. */
+static int serving(const gw_rcl_t *c, size_t i)
+{
+    for (size_t k = 0; k < gw_cluster_map_nodes(c->map); k++)
+        if (gw_cluster_map_node_at(c->map, k)->nslots > 0 && i-- == 0)
+            return (int)k;
+    return -1;
+}
+
+size_t gw_rcl_nodes(const gw_rcl_t *c)
+{
+    size_t n = 0;
+    while (serving(c, n) >= 0)
+        n++;
+    return n;
+}
+
+gw_redis_reply_t *gw_rcl_node_command(gw_rcl_t *c, size_t i, int argc, const char *const *argv,
+                                      const size_t *lens, char *errstr, size_t errstr_size)
+{
+    int k = serving(c, i);
+    if (k < 0) {
+        snprintf(errstr, errstr_size, "redis cluster: no master %zu", i);
+        return NULL;
+    }
+    gw_redis_reply_t *r = NULL;
+    if (node_connect(c, (size_t)k, errstr, errstr_size) == GW_REDIS_OK)
+        r = gw_redis_command_argv(c->nodes[k]->conn, argc, argv, lens, errstr, errstr_size);
+    if (!r)
+        gw_rcl_disconnect(c);
+    return r;
+}

@@ -56,6 +56,9 @@ int gw_rcl_pump(gw_rcl_t *c, bool *progress, char *errstr, size_t errstr_size);
 bool gw_rcl_unsent(const gw_rcl_t *c);
 int gw_rcl_take_reply(gw_rcl_t *c, gw_redis_reply_t **out);
 int gw_rcl_wait(gw_rcl_t *c, int timeout_ms, char *errstr, size_t errstr_size);
+size_t gw_rcl_nodes(const gw_rcl_t *c);
+gw_redis_reply_t *gw_rcl_node_command(gw_rcl_t *c, size_t i, int argc, const char *const *argv,
+                                      const size_t *lens, char *errstr, size_t errstr_size);
 int gw_rcl_wait_replicas(gw_rcl_t *c, int timeout_ms, char *errstr, size_t errstr_size);
 
 /* For the router, from gw_redis.c: the raw append of whole RESP commands

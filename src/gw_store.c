@@ -309,6 +309,9 @@ int gw_store_epoch_check(gw_store_t *s, char *errstr, size_t errstr_size)
     return check_epoch(s, errstr, errstr_size);
 }
 
+static int wipe_node(gw_store_t *s, size_t node, const char *match, long long *deleted,
+                     char *errstr, size_t errstr_size);
+
 int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr_size)
 {
     *deleted = 0;
@@ -317,11 +320,53 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
         return rc;
     char match[64];
     snprintf(match, sizeof(match), "%s:*", s->cfg->key_prefix);
+    /* every master's keys on a cluster (SCAN sees one node) */
+    for (size_t node = 0; node < gw_redis_nodes(s->redis); node++) {
+        rc = wipe_node(s, node, match, deleted, errstr, errstr_size);
+        if (rc != GW_STORE_OK)
+            return rc;
+    }
+    s->epoch[0] = '\0';
+    return GW_STORE_OK;
+}
+
+/* Adds an UNLINK's count to *(long long *)ctx. */
+static void add_unlinked(void *ctx, size_t index, const gw_redis_reply_t *r)
+{
+    (void)index;
+    if (r->type == GW_REDIS_REPLY_INTEGER)
+        *(long long *)ctx += r->integer;
+}
+
+/* UNLINK of a SCAN page on a cluster: one per key (keys of one node are
+ * still of many slots: CROSSSLOT), pipelined through the router. */
+static int unlink_each(gw_store_t *s, const gw_redis_reply_t *keys, long long *deleted,
+                       char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < keys->elements; i++) {
+        gw_resp_begin(&s->resp);
+        gw_resp_arg(&s->resp, "UNLINK", 6);
+        gw_resp_arg(&s->resp, keys->element[i]->str, keys->element[i]->len);
+        if (gw_resp_end(&s->resp) != 0 || gw_redis_queue(s->redis, &s->resp, 1) != GW_REDIS_OK) {
+            gw_resp_reset(&s->resp);
+            snprintf(errstr, errstr_size, "redis: cannot queue UNLINK (out of memory)");
+            gw_store_disconnect(s);
+            return GW_STORE_ERROR;
+        }
+    }
+    return gw_redis_flush(s->redis, add_unlinked, deleted, errstr, errstr_size);
+}
+
+/* The keys matching `match` on master `node`, deleted. */
+static int wipe_node(gw_store_t *s, size_t node, const char *match, long long *deleted,
+                     char *errstr, size_t errstr_size)
+{
     char cursor[32] = "0";
     do {
         const char *argv[6] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
         size_t lens[6] = {4, strlen(cursor), 5, strlen(match), 5, 4};
-        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 6, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r =
+            gw_redis_node_command_argv(s->redis, node, 6, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -333,7 +378,13 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
         }
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         const gw_redis_reply_t *keys = r->element[1];
-        if (keys->elements > 0) {
+        if (keys->elements > 0 && s->cfg->redis.cluster) {
+            int rc = unlink_each(s, keys, deleted, errstr, errstr_size);
+            if (rc != GW_STORE_OK) {
+                gw_redis_reply_free(r);
+                return rc;
+            }
+        } else if (keys->elements > 0) {
             const char **argv2 = calloc(keys->elements + 1, sizeof(*argv2));
             size_t *lens2 = calloc(keys->elements + 1, sizeof(*lens2));
             if (!argv2 || !lens2) {
@@ -363,7 +414,6 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
         }
         gw_redis_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
-    s->epoch[0] = '\0';
     return GW_STORE_OK;
 }
 

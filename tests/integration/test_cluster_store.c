@@ -4,7 +4,8 @@
  * MIGRATE): an entity whose keys are half moved gets TRYAGAIN, a new entity
  * of the slot gets ASK and then TRYAGAIN at the target; the router waits
  * (the batch stays unfinished while the slot migrates) and, once the slot
- * is the target's (MOVED), applies both exactly once.
+ * is the target's (MOVED), applies both exactly once. Then the wipe of
+ * on_data_loss: rebuild empties every master.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,6 +158,23 @@ static void test_store_applies_exactly_once_through_a_slot_migration(void **stat
     /* redelivered, batch 2 is skipped */
     assert_int_equal(gw_store_apply(st, b, "ev", &res, err, sizeof(err)), GW_STORE_OK);
     assert_int_equal(res.applied, 0);
+
+    /* on_data_loss: rebuild's wipe reaches every master */
+    long long deleted = 0;
+    assert_int_equal(gw_store_wipe(st, &deleted, err, sizeof(err)), GW_STORE_OK);
+    long left = 0;
+    for (int i = 0; i < h.ncluster; i++) {
+        if (!h.cluster[i].master)
+            continue;
+        redisContext *c = gwh_cluster_node(&h, i);
+        r = gwh_command(c, "DBSIZE");
+        left += (long)r->integer;
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    fprintf(stderr, "wiped %lld keys; %ld left on the masters\n", deleted, left);
+    assert_true(deleted >= 8);
+    assert_int_equal(left, 0);
 
     redisFree(s);
     redisFree(d);
