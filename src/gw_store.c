@@ -431,18 +431,18 @@ static void info_field(const char *info, const char *name, char *out, size_t siz
     }
 }
 
-int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, size_t errstr_size)
+/* gw_store_redis_setup of one master. */
+static int setup_of_node(gw_store_t *s, size_t node, gw_redis_setup_t *setup, char *errstr,
+                         size_t errstr_size)
 {
     memset(setup, 0, sizeof(*setup));
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
     static const char *const names[3] = {"maxmemory-policy", "appendonly", "save"};
     bool refused = false;
     for (int i = 0; i < 3 && !refused; i++) {
         const char *argv[3] = {"CONFIG", "GET", names[i]};
         size_t lens[3] = {6, 3, strlen(names[i])};
-        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r =
+            gw_redis_node_command_argv(s->redis, node, 3, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -469,7 +469,8 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
     for (int i = 0; i < 2; i++) {
         const char *argv[2] = {"INFO", sections[i]};
         size_t lens[2] = {4, strlen(sections[i])};
-        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 2, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r =
+            gw_redis_node_command_argv(s->redis, node, 2, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         if (r->type == GW_REDIS_REPLY_STRING || r->type == GW_REDIS_REPLY_STATUS) {
@@ -487,6 +488,32 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
         gw_redis_reply_free(r);
     }
     return GW_STORE_OK;
+}
+
+int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, size_t errstr_size)
+{
+    memset(setup, 0, sizeof(*setup));
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    rc = setup_of_node(s, 0, setup, errstr, errstr_size);
+    /* a cluster: the weakest master speaks for all */
+    for (size_t node = 1; rc == GW_STORE_OK && node < gw_redis_nodes(s->redis); node++) {
+        gw_redis_setup_t other;
+        rc = setup_of_node(s, node, &other, errstr, errstr_size);
+        if (rc != GW_STORE_OK)
+            break;
+        if (strcmp(other.maxmemory_policy, "noeviction") != 0 &&
+            strcmp(setup->maxmemory_policy, "noeviction") == 0)
+            memcpy(setup->maxmemory_policy, other.maxmemory_policy,
+                   sizeof(setup->maxmemory_policy));
+        setup->aof &= other.aof;
+        setup->rdb &= other.rdb;
+        setup->known_persistence &= other.known_persistence;
+        if (strcmp(other.source, "INFO") == 0)
+            setup->source = other.source;
+    }
+    return rc;
 }
 
 int gw_store_record_gap(gw_store_t *s, const char *topic, int32_t partition, int64_t from,
