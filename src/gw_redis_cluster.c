@@ -68,6 +68,7 @@ struct gw_rcl {
     char fail[256]; /* why the last pump failed */
     /* redirections answered, and slot maps read, over the router's life */
     unsigned long moved, ask, tryagain, down, maps;
+    unsigned long completed; /* commands answered for good */
 };
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -648,8 +649,10 @@ static int on_reply(gw_rcl_t *c, size_t k, gw_redis_reply_t *r)
     n->head++;
     if (m->redirect.kind != GW_CLUSTER_ERR_OTHER)
         redirect(c, m, k);
-    else
+    else {
         m->done = true;
+        c->completed++;
+    }
     return GW_REDIS_OK;
 }
 
@@ -660,6 +663,7 @@ int gw_rcl_pump(gw_rcl_t *c, bool *progress, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "not connected");
         return GW_REDIS_DOWN;
     }
+    unsigned long before = c->completed;
     int rc = send_due(c, errstr, errstr_size);
     if (rc != GW_REDIS_OK)
         return rc;
@@ -667,9 +671,9 @@ int gw_rcl_pump(gw_rcl_t *c, bool *progress, char *errstr, size_t errstr_size)
         cnode_t *n = c->nodes[k];
         if (!n || !gw_redis_connected(n->conn))
             continue;
-        bool moved;
+        bool io;
         char why[200];
-        if (gw_redis_pump(n->conn, &moved, why, sizeof(why)) != GW_REDIS_OK) {
+        if (gw_redis_pump(n->conn, &io, why, sizeof(why)) != GW_REDIS_OK) {
             snprintf(errstr, errstr_size, "%s:%d: %s", n->host, n->cfg.redis.port, why);
             return GW_REDIS_DOWN;
         }
@@ -687,8 +691,11 @@ int gw_rcl_pump(gw_rcl_t *c, bool *progress, char *errstr, size_t errstr_size)
                 return GW_REDIS_ERROR;
             }
         }
-        *progress |= moved;
     }
+    /* Progress is a command answered for good, not bytes: redirections
+     * that go on (a migration stuck, a cluster down) end in the caller's
+     * command_timeout, as a silent server does. */
+    *progress = c->completed != before;
     /* redirections answered above go out now, not at the next pump */
     return send_due(c, errstr, errstr_size);
 }
