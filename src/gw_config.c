@@ -53,6 +53,8 @@ typedef struct cfg_main_extra_s {
     yaml_node_t *alert_windows; /* resolved after the walk */
     yaml_node_t *tls[6];        /* redis.tls and tls_*, in the order of tls_fields */
     yaml_node_t *tls_other;     /* the first redis.tls_* key given */
+    yaml_node_t *cluster;       /* redis.cluster */
+    yaml_node_t *cluster_nodes; /* redis.cluster_nodes */
     /* alerting.alertmanager's secrets and TLS files: key node and value */
     yaml_node_t *am_node[AM_KEYS];
     const char *am_value[AM_KEYS];
@@ -229,6 +231,48 @@ static void load_tls_key(cfg_loader_t *L, yaml_node_t *node, const char *path, v
     }
 }
 
+/* One host:port of redis.cluster_nodes (the port after the last ':', so an
+ * IPv6 address works). */
+static void load_cluster_node(cfg_loader_t *L, yaml_node_t *item, const char *path, int index,
+                              void *base)
+{
+    (void)base;
+    const char *v = cfg_scalar(L, item, path);
+    if (!v)
+        return;
+    const char *colon = strrchr(v, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || colon == v || !colon[1] || *end || port < 1 || port > 65535) {
+        cfg_error(L, item, path, "\"%s\" is not host:port (a port 1..65535)", v);
+        return;
+    }
+    char host[256];
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
+    L->cfg->redis.cluster_nodes[index].host = cfg_strdup(L, host);
+    L->cfg->redis.cluster_nodes[index].port = (int)port;
+    L->cfg->redis.ncluster_nodes = (size_t)index + 1;
+}
+
+static void load_cluster_nodes(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    main_extra_t *x = L->extra;
+    x->cluster_nodes = node;
+    if (node->type == YAML_SEQUENCE_NODE) {
+        size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+        L->cfg->redis.cluster_nodes = gw_arena_alloc(L->arena, (n + 1) * sizeof(gw_config_addr_t));
+    }
+    cfg_walk_list(L, node, path, "host:port", load_cluster_node, base);
+}
+
+static void load_cluster(cfg_loader_t *L, yaml_node_t *node, const char *path, void *base)
+{
+    main_extra_t *x = L->extra;
+    x->cluster = node;
+    static const cfg_field_t f = {"cluster", CFG_BOOL, offsetof(gw_config_t, redis.cluster)};
+    cfg_set_field(L, &f, node, path, base);
+}
+
 static const cfg_field_t redis_fields[] = {
     {"host", CFG_STR, offsetof(gw_config_t, redis.host)},
     {"port", CFG_INT, offsetof(gw_config_t, redis.port), 1, 65535},
@@ -240,6 +284,9 @@ static const cfg_field_t redis_fields[] = {
     {"connect_timeout", CFG_DURATION, offsetof(gw_config_t, redis.connect_timeout_ms), 10, 600000},
     {"command_timeout", CFG_DURATION, offsetof(gw_config_t, redis.command_timeout_ms), 10, 600000},
     {"on_data_loss", CFG_CUSTOM, 0, 0, 0, NULL, load_on_data_loss},
+    {"cluster", CFG_CUSTOM, 0, 0, 0, NULL, load_cluster},
+    {"cluster_nodes", CFG_CUSTOM, 0, 0, 0, NULL, load_cluster_nodes},
+    {"cluster_wait_replicas", CFG_BOOL, offsetof(gw_config_t, redis.cluster_wait_replicas)},
     {"tls", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
     {"tls_ca", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
     {"tls_cert", CFG_CUSTOM, 0, 0, 0, NULL, load_tls_key},
@@ -646,6 +693,7 @@ static gw_config_t *config_new(gw_arena_t **arena_out)
     cfg->redis.connect_timeout_ms = 2000;
     cfg->redis.command_timeout_ms = 10000;
     cfg->redis.tls.verify = true;
+    cfg->redis.cluster_wait_replicas = true;
     cfg->key_prefix = "gw";
     cfg->key_ttl_ms = 62LL * 86400000;
     cfg->validation.max_future_ms = 3600000;
@@ -802,6 +850,25 @@ static void check_alertmanager_auth(cfg_loader_t *L, main_extra_t *x)
     cfg->alerting.am_auth.tls_key = v[AM_TLS_KEY];
 }
 
+/* What redis.cluster excludes: a unix socket (a cluster's nodes are
+ * host:port) and a database other than 0 (SELECT is refused). */
+static void check_redis_cluster(cfg_loader_t *L, main_extra_t *x)
+{
+    const gw_config_t *cfg = L->cfg;
+    if (!cfg->redis.cluster) {
+        if (x->cluster_nodes && cfg->redis.ncluster_nodes > 0)
+            cfg_error(L, x->cluster_nodes, "redis.cluster_nodes",
+                      "cluster nodes are given but redis.cluster is not true");
+        return;
+    }
+    if (cfg->redis.unix_socket && *cfg->redis.unix_socket)
+        cfg_error(L, x->cluster, "redis.cluster",
+                  "a cluster is reached by host and port; redis.unix_socket is given");
+    if (cfg->redis.db != 0)
+        cfg_error(L, x->cluster, "redis.cluster",
+                  "a Redis Cluster has database 0 only; redis.db is %d", cfg->redis.db);
+}
+
 /* What a Redis TLS configuration needs beyond its keys' own checks. */
 static void check_redis_tls(cfg_loader_t *L, main_extra_t *x)
 {
@@ -840,6 +907,7 @@ static void check_redis_tls(cfg_loader_t *L, main_extra_t *x)
 static void check_cross(cfg_loader_t *L, main_extra_t *x)
 {
     check_redis_tls(L, x);
+    check_redis_cluster(L, x);
     gw_config_t *cfg = L->cfg;
     const char *t[3] = {cfg->kafka.topic_events, cfg->kafka.topic_dead_letter,
                         cfg->kafka.topic_alerts};

@@ -51,6 +51,12 @@ typedef struct {
     int line; /* line in the file, 0 for defaults */
 } gw_config_prop_t;
 
+/* A host:port of redis.cluster_nodes. */
+typedef struct {
+    const char *host;
+    int port;
+} gw_config_addr_t;
+
 typedef struct gw_config_s {
     const char *source; /* file name, or "<defaults>" */
     gw_log_level_t log_level;
@@ -100,6 +106,12 @@ typedef struct gw_config_s {
          * policy"): stop applying, or rewind to the earliest retained
          * offsets and count again. */
         gw_data_loss_policy_t on_data_loss;
+        /* Redis Cluster (docs/redis.md "Redis Cluster"): host:port is the
+         * first seed, cluster_nodes more; the slot map is read from any. */
+        bool cluster;
+        gw_config_addr_t *cluster_nodes;
+        size_t ncluster_nodes;
+        bool cluster_wait_replicas; /* WAIT 1 after each batch's counts (default) */
     } redis;
 
     const char *key_prefix;

@@ -29,6 +29,7 @@
 #endif
 
 #include "gw_log.h"
+#include "gw_redis_cluster.h"
 
 #define SCRIPTS_MAX 8
 
@@ -43,6 +44,7 @@ struct gw_redis_s {
     bool nonblocking; /* the socket is O_NONBLOCK (the engine is pumping) */
     bool unsent;      /* hiredis' output buffer holds bytes not yet written */
     size_t pending;   /* replies owed to gw_redis_flush() */
+    gw_rcl_t *cl;     /* redis.cluster: the router, which owns the nodes' connections */
 };
 
 /* ---- replies ----------------------------------------------------------- */
@@ -161,6 +163,10 @@ gw_redis_t *gw_redis_new(const gw_config_t *cfg, const char *const *scripts, siz
     r->cfg = cfg;
     r->scripts = scripts;
     r->nscripts = nscripts;
+    if (cfg->redis.cluster && !(r->cl = gw_rcl_new(cfg, scripts, nscripts))) {
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -169,6 +175,7 @@ void gw_redis_free(gw_redis_t *r)
     if (!r)
         return;
     gw_redis_disconnect(r);
+    gw_rcl_free(r->cl);
 #ifdef GW_HAVE_REDIS_TLS
     if (r->tls)
         redisFreeSSLContext(r->tls);
@@ -179,15 +186,19 @@ void gw_redis_free(gw_redis_t *r)
 void gw_redis_set_read_only(gw_redis_t *r)
 {
     r->read_only = true;
+    if (r->cl)
+        gw_rcl_set_read_only(r->cl);
 }
 
 bool gw_redis_connected(const gw_redis_t *r)
 {
-    return r->ctx != NULL;
+    return r->cl ? gw_rcl_connected(r->cl) : r->ctx != NULL;
 }
 
 void gw_redis_disconnect(gw_redis_t *r)
 {
+    if (r->cl)
+        gw_rcl_disconnect(r->cl);
     if (r->ctx) {
         redisFree(r->ctx);
         r->ctx = NULL;
@@ -199,7 +210,7 @@ void gw_redis_disconnect(gw_redis_t *r)
 
 const char *gw_redis_script_sha(const gw_redis_t *r, size_t i)
 {
-    return r->sha[i];
+    return r->cl ? gw_rcl_script_sha(r->cl, i) : r->sha[i];
 }
 
 static struct timeval ms_to_tv(int64_t ms)
@@ -247,6 +258,19 @@ static bool blocking(gw_redis_t *r, char *errstr, size_t errstr_size)
 gw_redis_reply_t *gw_redis_command_argv(gw_redis_t *r, int argc, const char *const *argv,
                                         const size_t *lens, char *errstr, size_t errstr_size)
 {
+    if (r->cl) {
+        gw_resp_t b = {0};
+        gw_resp_begin(&b);
+        for (int i = 0; i < argc; i++)
+            gw_resp_arg(&b, argv[i], lens[i]);
+        gw_redis_reply_t *out = NULL;
+        if (gw_resp_end(&b) != 0 || gw_redis_append(r, &b) != GW_REDIS_OK)
+            snprintf(errstr, errstr_size, "redis: cannot build a command (out of memory)");
+        else
+            out = gw_rcl_get_reply(r->cl, "", errstr, errstr_size);
+        gw_resp_free(&b);
+        return out;
+    }
     if (!blocking(r, errstr, errstr_size))
         return NULL;
     redisReply *h = redisCommandArgv(r->ctx, argc, (const char **)argv, lens);
@@ -266,6 +290,16 @@ gw_redis_reply_t *gw_redis_command_argv(gw_redis_t *r, int argc, const char *con
 
 int gw_redis_append(gw_redis_t *r, gw_resp_t *resp)
 {
+    if (r->cl) {
+        int ok = gw_rcl_connected(r->cl) && gw_resp_ok(resp) &&
+                 gw_rcl_append(r->cl, resp->buf, resp->len) == 0;
+        gw_resp_reset(resp);
+        if (!ok) {
+            gw_redis_disconnect(r);
+            return GW_REDIS_ERROR;
+        }
+        return GW_REDIS_OK;
+    }
     int ok = r->ctx && gw_resp_ok(resp) &&
              redisAppendFormattedCommand(r->ctx, resp->buf, resp->len) == REDIS_OK;
     gw_resp_reset(resp);
@@ -283,6 +317,12 @@ static gw_redis_reply_t *get_reply(gw_redis_t *r, const char *lost, char *errstr
                                    size_t errstr_size)
 {
     redisReply *h = NULL;
+    if (r->cl) {
+        gw_redis_reply_t *out = gw_rcl_get_reply(r->cl, lost, errstr, errstr_size);
+        if (!out)
+            r->pending = 0;
+        return out;
+    }
     if (!blocking(r, errstr, errstr_size))
         return NULL;
     if (redisGetReply(r->ctx, (void **)&h) != REDIS_OK || !h) {
@@ -305,7 +345,7 @@ gw_redis_reply_t *gw_redis_get_reply(gw_redis_t *r, const char *doing, char *err
 {
     char lost[128];
     snprintf(lost, sizeof(lost), "connection lost %s: ", doing);
-    if (!r->ctx) {
+    if (!gw_redis_connected(r)) {
         snprintf(errstr, errstr_size, "redis: %sno reply", lost);
         return NULL;
     }
@@ -389,6 +429,12 @@ static int load_scripts(gw_redis_t *r, char *errstr, size_t errstr_size)
 
 int gw_redis_reload_scripts(gw_redis_t *r, char *errstr, size_t errstr_size)
 {
+    if (r->cl) {
+        int rc = gw_rcl_reload_scripts(r->cl, errstr, errstr_size);
+        if (rc != GW_REDIS_OK)
+            gw_redis_disconnect(r);
+        return rc;
+    }
     gw_log_warn("redis lost the scripts; loading them again", NULL);
     int rc = load_scripts(r, errstr, errstr_size);
     if (rc != GW_REDIS_OK)
@@ -549,6 +595,10 @@ static int setup_command(gw_redis_t *r, int argc, const char *const *argv, const
 
 int gw_redis_connect(gw_redis_t *r, char *errstr, size_t errstr_size)
 {
+    if (r->cl) {
+        r->pending = 0;
+        return gw_rcl_connect(r->cl, errstr, errstr_size);
+    }
     if (r->ctx)
         return GW_REDIS_OK;
     const gw_config_t *cfg = r->cfg;
@@ -600,6 +650,8 @@ int gw_redis_connect(gw_redis_t *r, char *errstr, size_t errstr_size)
 
 int gw_redis_pump(gw_redis_t *r, bool *progress, char *errstr, size_t errstr_size)
 {
+    if (r->cl)
+        return gw_rcl_pump(r->cl, progress, errstr, errstr_size);
     *progress = false;
     if (!r->ctx) {
         snprintf(errstr, errstr_size, "not connected");
@@ -631,11 +683,15 @@ io_fail:
 
 bool gw_redis_unsent(const gw_redis_t *r)
 {
+    if (r->cl)
+        return gw_rcl_unsent(r->cl);
     return r->unsent;
 }
 
 int gw_redis_take_reply(gw_redis_t *r, gw_redis_reply_t **out)
 {
+    if (r->cl)
+        return gw_rcl_take_reply(r->cl, out);
     *out = NULL;
     void *h = NULL;
     if (!r->ctx || redisReaderGetReply(r->ctx->reader, &h) != REDIS_OK)
@@ -647,6 +703,8 @@ int gw_redis_take_reply(gw_redis_t *r, gw_redis_reply_t **out)
 
 int gw_redis_wait(gw_redis_t *r, int timeout_ms, char *errstr, size_t errstr_size)
 {
+    if (r->cl)
+        return gw_rcl_wait(r->cl, timeout_ms, errstr, errstr_size);
     if (!r->ctx) {
         snprintf(errstr, errstr_size, "not connected");
         return GW_REDIS_DOWN;
@@ -659,4 +717,43 @@ int gw_redis_wait(gw_redis_t *r, int timeout_ms, char *errstr, size_t errstr_siz
         return GW_REDIS_DOWN;
     }
     return GW_REDIS_OK;
+}
+
+int gw_redis_wait_replicas(gw_redis_t *r, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    return r->cl ? gw_rcl_wait_replicas(r->cl, timeout_ms, errstr, errstr_size) : GW_REDIS_OK;
+}
+
+size_t gw_redis_nodes(const gw_redis_t *r)
+{
+    return r->cl ? gw_rcl_nodes(r->cl) : 1;
+}
+
+gw_redis_reply_t *gw_redis_node_command_argv(gw_redis_t *r, size_t node, int argc,
+                                             const char *const *argv, const size_t *lens,
+                                             char *errstr, size_t errstr_size)
+{
+    if (r->cl)
+        return gw_rcl_node_command(r->cl, node, argc, argv, lens, errstr, errstr_size);
+    return gw_redis_command_argv(r, argc, argv, lens, errstr, errstr_size);
+}
+
+/* ---- for the cluster router (gw_redis_cluster.h) ------------------------ */
+
+int gw_redis_append_raw(gw_redis_t *r, const char *buf, size_t len)
+{
+    if (!r->ctx || redisAppendFormattedCommand(r->ctx, buf, len) != REDIS_OK)
+        return GW_REDIS_ERROR;
+    r->unsent = true;
+    return GW_REDIS_OK;
+}
+
+bool gw_redis_pollfd(const gw_redis_t *r, struct pollfd *pfd)
+{
+    if (!r->ctx)
+        return false;
+    pfd->fd = r->ctx->fd;
+    pfd->events = POLLIN | (r->unsent ? POLLOUT : 0);
+    pfd->revents = 0;
+    return true;
 }

@@ -11,6 +11,12 @@
  * cluster router can replace it here alone. This module owns the socket and
  * hiredis' reader; no caller touches either.
  *
+ * With redis.cluster the same calls go through a router
+ * (gw_redis_cluster.c): one connection per master, each command sent to
+ * the node of its key's slot, MOVED/ASK/TRYAGAIN/CLUSTERDOWN answered
+ * inside, and replies handed out in the order the commands were given, so
+ * callers are the same for one node and for a cluster.
+ *
  * Ownership: gw_redis_new() borrows the config and the script sources
  * (both must outlive the connection); free it with gw_redis_free(). Every
  * reply handed out is the caller's, freed with gw_redis_reply_free().
@@ -199,5 +205,25 @@ int gw_redis_take_reply(gw_redis_t *r, gw_redis_reply_t **out);
  * bytes are unsent). GW_REDIS_OK (also on a timeout or a signal), or
  * GW_REDIS_DOWN with "poll: ..." in `errstr`. */
 int gw_redis_wait(gw_redis_t *r, int timeout_ms, char *errstr, size_t errstr_size);
+
+/* ---- Redis Cluster ------------------------------------------------------ */
+
+/* With redis.cluster: WAIT 1 on every master written since its last wait
+ * that has a replica (as of the slot map), so what the caller records next
+ * (positions) never runs ahead of what a failover keeps. GW_REDIS_ERROR
+ * when no replica acknowledged within `timeout_ms`; GW_REDIS_DOWN when a
+ * connection broke. Without redis.cluster: GW_REDIS_OK, nothing sent. */
+int gw_redis_wait_replicas(gw_redis_t *r, int timeout_ms, char *errstr, size_t errstr_size);
+
+/* The masters of the slot map (1 without redis.cluster), for commands that
+ * concern a node rather than a key (SCAN). Must be connected. */
+size_t gw_redis_nodes(const gw_redis_t *r);
+
+/* gw_redis_command_argv on master `node` (0 .. gw_redis_nodes() - 1);
+ * without redis.cluster the one connection. NULL after dropping the
+ * connections, `errstr` saying why. Not while replies are owed. */
+gw_redis_reply_t *gw_redis_node_command_argv(gw_redis_t *r, size_t node, int argc,
+                                             const char *const *argv, const size_t *lens,
+                                             char *errstr, size_t errstr_size);
 
 #endif

@@ -309,6 +309,9 @@ int gw_store_epoch_check(gw_store_t *s, char *errstr, size_t errstr_size)
     return check_epoch(s, errstr, errstr_size);
 }
 
+static int wipe_node(gw_store_t *s, size_t node, const char *match, long long *deleted,
+                     char *errstr, size_t errstr_size);
+
 int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr_size)
 {
     *deleted = 0;
@@ -317,11 +320,53 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
         return rc;
     char match[64];
     snprintf(match, sizeof(match), "%s:*", s->cfg->key_prefix);
+    /* every master's keys on a cluster (SCAN sees one node) */
+    for (size_t node = 0; node < gw_redis_nodes(s->redis); node++) {
+        rc = wipe_node(s, node, match, deleted, errstr, errstr_size);
+        if (rc != GW_STORE_OK)
+            return rc;
+    }
+    s->epoch[0] = '\0';
+    return GW_STORE_OK;
+}
+
+/* Adds an UNLINK's count to *(long long *)ctx. */
+static void add_unlinked(void *ctx, size_t index, const gw_redis_reply_t *r)
+{
+    (void)index;
+    if (r->type == GW_REDIS_REPLY_INTEGER)
+        *(long long *)ctx += r->integer;
+}
+
+/* UNLINK of a SCAN page on a cluster: one per key (keys of one node are
+ * still of many slots: CROSSSLOT), pipelined through the router. */
+static int unlink_each(gw_store_t *s, const gw_redis_reply_t *keys, long long *deleted,
+                       char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < keys->elements; i++) {
+        gw_resp_begin(&s->resp);
+        gw_resp_arg(&s->resp, "UNLINK", 6);
+        gw_resp_arg(&s->resp, keys->element[i]->str, keys->element[i]->len);
+        if (gw_resp_end(&s->resp) != 0 || gw_redis_queue(s->redis, &s->resp, 1) != GW_REDIS_OK) {
+            gw_resp_reset(&s->resp);
+            snprintf(errstr, errstr_size, "redis: cannot queue UNLINK (out of memory)");
+            gw_store_disconnect(s);
+            return GW_STORE_ERROR;
+        }
+    }
+    return gw_redis_flush(s->redis, add_unlinked, deleted, errstr, errstr_size);
+}
+
+/* The keys matching `match` on master `node`, deleted. */
+static int wipe_node(gw_store_t *s, size_t node, const char *match, long long *deleted,
+                     char *errstr, size_t errstr_size)
+{
     char cursor[32] = "0";
     do {
         const char *argv[6] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
         size_t lens[6] = {4, strlen(cursor), 5, strlen(match), 5, 4};
-        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 6, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r =
+            gw_redis_node_command_argv(s->redis, node, 6, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -333,7 +378,13 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
         }
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         const gw_redis_reply_t *keys = r->element[1];
-        if (keys->elements > 0) {
+        if (keys->elements > 0 && s->cfg->redis.cluster) {
+            int rc = unlink_each(s, keys, deleted, errstr, errstr_size);
+            if (rc != GW_STORE_OK) {
+                gw_redis_reply_free(r);
+                return rc;
+            }
+        } else if (keys->elements > 0) {
             const char **argv2 = calloc(keys->elements + 1, sizeof(*argv2));
             size_t *lens2 = calloc(keys->elements + 1, sizeof(*lens2));
             if (!argv2 || !lens2) {
@@ -363,7 +414,6 @@ int gw_store_wipe(gw_store_t *s, long long *deleted, char *errstr, size_t errstr
         }
         gw_redis_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
-    s->epoch[0] = '\0';
     return GW_STORE_OK;
 }
 
@@ -381,18 +431,18 @@ static void info_field(const char *info, const char *name, char *out, size_t siz
     }
 }
 
-int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, size_t errstr_size)
+/* gw_store_redis_setup of one master. */
+static int setup_of_node(gw_store_t *s, size_t node, gw_redis_setup_t *setup, char *errstr,
+                         size_t errstr_size)
 {
     memset(setup, 0, sizeof(*setup));
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
     static const char *const names[3] = {"maxmemory-policy", "appendonly", "save"};
     bool refused = false;
     for (int i = 0; i < 3 && !refused; i++) {
         const char *argv[3] = {"CONFIG", "GET", names[i]};
         size_t lens[3] = {6, 3, strlen(names[i])};
-        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 3, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r =
+            gw_redis_node_command_argv(s->redis, node, 3, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         if (r->type != GW_REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -419,7 +469,8 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
     for (int i = 0; i < 2; i++) {
         const char *argv[2] = {"INFO", sections[i]};
         size_t lens[2] = {4, strlen(sections[i])};
-        gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 2, argv, lens, errstr, errstr_size);
+        gw_redis_reply_t *r =
+            gw_redis_node_command_argv(s->redis, node, 2, argv, lens, errstr, errstr_size);
         if (!r)
             return GW_STORE_DOWN;
         if (r->type == GW_REDIS_REPLY_STRING || r->type == GW_REDIS_REPLY_STATUS) {
@@ -437,6 +488,32 @@ int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, s
         gw_redis_reply_free(r);
     }
     return GW_STORE_OK;
+}
+
+int gw_store_redis_setup(gw_store_t *s, gw_redis_setup_t *setup, char *errstr, size_t errstr_size)
+{
+    memset(setup, 0, sizeof(*setup));
+    int rc = gw_store_connect(s, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    rc = setup_of_node(s, 0, setup, errstr, errstr_size);
+    /* a cluster: the weakest master speaks for all */
+    for (size_t node = 1; rc == GW_STORE_OK && node < gw_redis_nodes(s->redis); node++) {
+        gw_redis_setup_t other;
+        rc = setup_of_node(s, node, &other, errstr, errstr_size);
+        if (rc != GW_STORE_OK)
+            break;
+        if (strcmp(other.maxmemory_policy, "noeviction") != 0 &&
+            strcmp(setup->maxmemory_policy, "noeviction") == 0)
+            memcpy(setup->maxmemory_policy, other.maxmemory_policy,
+                   sizeof(setup->maxmemory_policy));
+        setup->aof &= other.aof;
+        setup->rdb &= other.rdb;
+        setup->known_persistence &= other.known_persistence;
+        if (strcmp(other.source, "INFO") == 0)
+            setup->source = other.source;
+    }
+    return rc;
 }
 
 int gw_store_record_gap(gw_store_t *s, const char *topic, int32_t partition, int64_t from,
@@ -959,8 +1036,11 @@ static int build_piece(gw_store_t *s)
     apply_flight_t *f = &s->flight;
     size_t n = gw_coalesce_count(f->batch);
     size_t end = f->next + ENTITIES_PER_PIECE < n ? f->next + ENTITIES_PER_PIECE : n;
-    for (size_t c = f->next; c < end; c += ENTITIES_PER_CALL) {
-        size_t ce = c + ENTITIES_PER_CALL < end ? c + ENTITIES_PER_CALL : end;
+    /* On a cluster one call per entity: its keys share its hash tag, the
+     * keys of two entities do not (CROSSSLOT). */
+    size_t per_call = s->cfg->redis.cluster ? 1 : ENTITIES_PER_CALL;
+    for (size_t c = f->next; c < end; c += per_call) {
+        size_t ce = c + per_call < end ? c + per_call : end;
         if (build_call(s, f->batch, c, ce) != 0 || expect_reply(s, EXPECT_APPLY, c, ce - c) != 0)
             return -1;
         gw_coalesce_iter_t it = gw_coalesce_deltas(f->batch, c);
@@ -1321,7 +1401,17 @@ int gw_store_apply_finish(gw_store_t *s, gw_apply_result_t *res, char *errstr, s
     /* The batch's availability records after its counts (a record is the
      * later fact: a TEAM_CHANGED wins over the team of the events before
      * it), before its positions. */
-    return write_records(s, f->batch, f->topic, errstr, errstr_size);
+    rc = write_records(s, f->batch, f->topic, errstr, errstr_size);
+    if (rc != GW_STORE_OK || !s->cfg->redis.cluster || !s->cfg->redis.cluster_wait_replicas)
+        return rc;
+    /* A cluster replicates asynchronously: a master killed before its
+     * replica has the counts loses them at the failover, and positions
+     * written on another node would skip them for good. */
+    rc = gw_redis_wait_replicas(s->redis, (int)s->cfg->redis.command_timeout_ms, errstr,
+                                errstr_size);
+    if (rc != GW_REDIS_OK)
+        gw_store_disconnect(s);
+    return rc;
 }
 
 int gw_store_apply(gw_store_t *s, const gw_coalesce_t *batch, const char *topic,

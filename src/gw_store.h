@@ -11,7 +11,11 @@
  * entity's increments together with the partition offsets they cover, or
  * skips them when those offsets are already recorded. Consumer positions
  * (next offset and stream time per partition) are written only after a
- * batch is acknowledged, with gw_store_positions_write().
+ * batch is acknowledged, with gw_store_positions_write(). On a Redis
+ * Cluster (redis.cluster) each call holds one entity (its keys share its
+ * hash tag), and gw_store_apply_finish() waits until a replica of every
+ * master written has the batch (WAIT 1, redis.cluster_wait_replicas)
+ * before the caller may write positions.
  *
  * Ownership: gw_store_new() borrows the config; gw_store_free() frees the
  * store and its connection. Batches and strings passed in are borrowed for
@@ -138,7 +142,9 @@ typedef struct {
 } gw_redis_setup_t;
 
 /* Reads maxmemory-policy, appendonly and save with CONFIG GET, or, when
- * CONFIG is refused (ACL, renamed command), from INFO memory/persistence. */
+ * CONFIG is refused (ACL, renamed command), from INFO memory/persistence.
+ * On a cluster (redis.cluster) from every master: a policy other than
+ * noeviction on any, and persistence only when all have it. */
 int gw_store_redis_setup(gw_store_t *store, gw_redis_setup_t *setup, char *errstr,
                          size_t errstr_size);
 

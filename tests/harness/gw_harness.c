@@ -529,20 +529,39 @@ int64_t gwh_topic_end(gwh_t *h, rd_kafka_t *rk, const char *topic, int partition
     return sum;
 }
 
-int64_t gwh_positions_sum(gwh_t *h, const char *topic)
+int64_t gwh_positions_sum_on(redisContext *c, const char *topic)
 {
-    redisContext *c = gwh_redis(h);
     redisReply *r = redisCommand(c, "HGETALL gw:positions:%s", topic);
-    int64_t sum = 0;
-    if (r && r->type == REDIS_REPLY_ARRAY)
+    int64_t sum = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        sum = 0;
         for (size_t i = 0; i + 1 < r->elements; i += 2)
             /* "<partition>" fields only: not wm:, epoch, lost: */
             if (r->element[i]->str[0] >= '0' && r->element[i]->str[0] <= '9')
                 sum += strtoll(r->element[i + 1]->str, NULL, 10);
+    }
     if (r)
         freeReplyObject(r);
-    redisFree(c);
     return sum;
+}
+
+int64_t gwh_positions_sum(gwh_t *h, const char *topic)
+{
+    redisContext *c = gwh_redis(h);
+    int64_t sum = gwh_positions_sum_on(c, topic);
+    redisFree(c);
+    return sum < 0 ? 0 : sum;
+}
+
+redisReply *gwh_command(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (!r)
+        die("redis: no reply to %s: %s", fmt, c->errstr);
+    return r;
 }
 
 bool gwh_wait_consumed(gwh_t *h, rd_kafka_t *rk, const char *topic, int partitions,

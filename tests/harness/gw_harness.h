@@ -223,6 +223,12 @@ bool gwh_wait_consumed(gwh_t *h, rd_kafka_t *rk, const char *topic, int partitio
 
 /* Sum of the positions recorded in Redis for `topic` (progress). */
 int64_t gwh_positions_sum(gwh_t *h, const char *topic);
+/* The same on one connection: -1 when it answers no hash (a cluster node
+ * that does not serve the key's slot). */
+int64_t gwh_positions_sum_on(redisContext *c, const char *topic);
+
+/* redisCommand that fails the test when the connection gives no reply. */
+redisReply *gwh_command(redisContext *c, const char *fmt, ...);
 
 /* Milliseconds since the epoch, and a sleep. */
 int64_t gwh_now_ms(void);

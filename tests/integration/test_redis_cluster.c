@@ -141,16 +141,6 @@ static redisContext *node(int port)
     return conn[i];
 }
 
-static redisReply *command(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    return r;
-}
-
 static gw_cluster_err_t parse_error(const redisReply *r)
 {
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
@@ -177,7 +167,7 @@ static void endpoint(const redisReply *e, gw_cluster_addr_t *a)
 /* Builds (or rebuilds) `m` from CLUSTER SLOTS as node `port` answers it. */
 static void build_map(gw_cluster_map_t *m, int port)
 {
-    redisReply *r = command(node(port), "CLUSTER SLOTS");
+    redisReply *r = gwh_command(node(port), "CLUSTER SLOTS");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     gw_cluster_range_t *ranges = calloc(r->elements, sizeof(*ranges));
     gw_cluster_addr_t(*reps)[GW_CLUSTER_REPLICAS_MAX] = calloc(r->elements, sizeof(*reps));
@@ -300,16 +290,16 @@ static void test_multi_entity_calls_are_refused(void **state)
     redisContext *c =
         node(gw_cluster_map_node_at(m, (size_t)gw_cluster_map_lookup(m, s1))->addr.port);
     /* two entities in one call */
-    redisReply *r = command(c, "EVAL %s 2 %s %s", "return 1", k1, k2);
+    redisReply *r = gwh_command(c, "EVAL %s 2 %s %s", "return 1", k1, k2);
     gw_cluster_err_t e = parse_error(r);
     assert_int_equal(e.kind, GW_CLUSTER_ERR_CROSSSLOT);
     fprintf(stderr, "two entities in one EVAL: %s\n", r->str);
     freeReplyObject(r);
     /* an undeclared key of the entity's own slot (the period keys in ARGV) */
-    r = command(c, "EVAL %s 1 %s %s", "redis.call('HSET', ARGV[1], 'x', 1) return 1", k1, p1);
+    r = gwh_command(c, "EVAL %s 1 %s %s", "redis.call('HSET', ARGV[1], 'x', 1) return 1", k1, p1);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     freeReplyObject(r);
-    r = command(c, "DEL %s", p1);
+    r = gwh_command(c, "DEL %s", p1);
     freeReplyObject(r);
     /* an undeclared key of another slot (the exporter's export hashes) */
     char far[GW_KEY_MAX];
@@ -318,7 +308,7 @@ static void test_multi_entity_calls_are_refused(void **state)
         snprintf(far, sizeof(far), "gw:export:{t%d}", i++);
     while (gw_cluster_map_lookup(m, gw_cluster_slot(far, strlen(far))) ==
            gw_cluster_map_lookup(m, s1));
-    r = command(c, "EVAL %s 0 %s", "return redis.call('HGETALL', ARGV[1])", far);
+    r = gwh_command(c, "EVAL %s 0 %s", "return redis.call('HGETALL', ARGV[1])", far);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     fprintf(stderr, "undeclared key of another node's slot in a script: %s\n", r->str);
     freeReplyObject(r);
@@ -330,18 +320,18 @@ static void test_multi_entity_calls_are_refused(void **state)
     while (gw_cluster_map_lookup(m, gw_cluster_slot(far, strlen(far))) !=
                gw_cluster_map_lookup(m, s1) ||
            gw_cluster_slot(far, strlen(far)) == s1);
-    r = command(c, "EVAL %s 1 %s %s", "return redis.call('HGETALL', ARGV[1])", k1, far);
+    r = gwh_command(c, "EVAL %s 1 %s %s", "return redis.call('HGETALL', ARGV[1])", k1, far);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
-    r = command(c, "EVAL %s 1 %s %s", "#!lua\nreturn redis.call('HGETALL', ARGV[1])", k1, far);
+    r = gwh_command(c, "EVAL %s 1 %s %s", "#!lua\nreturn redis.call('HGETALL', ARGV[1])", k1, far);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     fprintf(stderr, "undeclared key of another slot, same node, with a shebang: %s\n", r->str);
     freeReplyObject(r);
     /* SELECT: 0 is the only database of a cluster */
-    r = command(c, "EVAL %s 0", "redis.call('SELECT', 0) return 1");
+    r = gwh_command(c, "EVAL %s 0", "redis.call('SELECT', 0) return 1");
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     freeReplyObject(r);
-    r = command(c, "EVAL %s 0", "redis.call('SELECT', 1) return 1");
+    r = gwh_command(c, "EVAL %s 0", "redis.call('SELECT', 1) return 1");
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     fprintf(stderr, "SELECT 1 in a script: %s\n", r->str);
     freeReplyObject(r);
@@ -381,18 +371,18 @@ static void test_ask_and_tryagain_during_a_migration(void **state)
     /* a key of the entity that stays on the source during the migration */
     char other[GW_KEY_MAX];
     gw_keys_totals(other, sizeof(other), "gw", &e, "30d");
-    redisReply *r = command(s, "HSET %s DIAL 1", other);
+    redisReply *r = gwh_command(s, "HSET %s DIAL 1", other);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     freeReplyObject(r);
-    r = command(d, "CLUSTER SETSLOT %u IMPORTING %s", ask_slot, sid);
+    r = gwh_command(d, "CLUSTER SETSLOT %u IMPORTING %s", ask_slot, sid);
     assert_int_equal(r->type, REDIS_REPLY_STATUS);
     freeReplyObject(r);
-    r = command(s, "CLUSTER SETSLOT %u MIGRATING %s", ask_slot, did);
+    r = gwh_command(s, "CLUSTER SETSLOT %u MIGRATING %s", ask_slot, did);
     assert_int_equal(r->type, REDIS_REPLY_STATUS);
     freeReplyObject(r);
 
     /* the key is not on the source (any more): ASK, to the target */
-    r = command(s, "HGETALL %s", k);
+    r = gwh_command(s, "HGETALL %s", k);
     gw_cluster_err_t err = parse_error(r);
     assert_int_equal(err.kind, GW_CLUSTER_ERR_ASK);
     assert_int_equal(err.slot, (int)ask_slot);
@@ -402,45 +392,45 @@ static void test_ask_and_tryagain_during_a_migration(void **state)
     /* an ASK is one command's detour: the map stays */
     assert_int_equal(gw_cluster_map_lookup(m, ask_slot), src);
     /* the target answers with ASKING first, and redirects without it */
-    r = command(d, "HGETALL %s", k);
+    r = gwh_command(d, "HGETALL %s", k);
     err = parse_error(r);
     assert_int_equal(err.kind, GW_CLUSTER_ERR_MOVED);
     assert_int_equal(err.port, sp);
     freeReplyObject(r);
-    r = command(d, "ASKING");
+    r = gwh_command(d, "ASKING");
     freeReplyObject(r);
-    r = command(d, "HSET %s o:t/0 5", k);
+    r = gwh_command(d, "HSET %s o:t/0 5", k);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     freeReplyObject(r);
     /* an entity's script of several keys, half of them migrated: TRYAGAIN */
     char tot[GW_KEY_MAX];
     gw_keys_totals(tot, sizeof(tot), "gw", &e, "7d");
-    r = command(d, "ASKING");
+    r = gwh_command(d, "ASKING");
     freeReplyObject(r);
-    r = command(d, "EVAL %s 2 %s %s", "return 1", k, tot);
+    r = gwh_command(d, "EVAL %s 2 %s %s", "return 1", k, tot);
     err = parse_error(r);
     fprintf(stderr, "two keys of a slot being imported, one there: %s\n", r->str);
     assert_int_equal(err.kind, GW_CLUSTER_ERR_TRYAGAIN);
     freeReplyObject(r);
     /* a key of the slot that still is on the source is served there */
-    r = command(s, "HGET %s DIAL", other);
+    r = gwh_command(s, "HGET %s DIAL", other);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     freeReplyObject(r);
 
     /* undo: the keys go, the slot stays on the source */
-    r = command(s, "DEL %s", other);
+    r = gwh_command(s, "DEL %s", other);
     freeReplyObject(r);
-    r = command(d, "ASKING");
+    r = gwh_command(d, "ASKING");
     freeReplyObject(r);
-    r = command(d, "DEL %s", k);
+    r = gwh_command(d, "DEL %s", k);
     freeReplyObject(r);
-    r = command(d, "CLUSTER SETSLOT %u STABLE", ask_slot);
+    r = gwh_command(d, "CLUSTER SETSLOT %u STABLE", ask_slot);
     assert_int_equal(r->type, REDIS_REPLY_STATUS);
     freeReplyObject(r);
-    r = command(s, "CLUSTER SETSLOT %u STABLE", ask_slot);
+    r = gwh_command(s, "CLUSTER SETSLOT %u STABLE", ask_slot);
     assert_int_equal(r->type, REDIS_REPLY_STATUS);
     freeReplyObject(r);
-    r = command(s, "HGETALL %s", k);
+    r = gwh_command(s, "HGETALL %s", k);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
     gw_cluster_map_free(m);
@@ -484,7 +474,7 @@ static void test_moved_after_a_reshard_updates_the_map(void **state)
     unsigned slot = gw_cluster_slot(k, strlen(k));
     int old = gw_cluster_map_lookup(m, slot);
     redisReply *r =
-        command(node(gw_cluster_map_node_at(m, (size_t)old)->addr.port), "HGETALL %s", k);
+        gwh_command(node(gw_cluster_map_node_at(m, (size_t)old)->addr.port), "HGETALL %s", k);
     gw_cluster_err_t e = parse_error(r);
     freeReplyObject(r);
     assert_int_equal(e.kind, GW_CLUSTER_ERR_MOVED);
@@ -494,7 +484,7 @@ static void test_moved_after_a_reshard_updates_the_map(void **state)
     int now = gw_cluster_map_moved(m, (unsigned)e.slot, e.host, e.port, why, sizeof(why));
     assert_int_equal(now, gw_cluster_map_find(m, "127.0.0.1", h.cluster[to].port));
     /* the retry succeeds */
-    r = command(node(gw_cluster_map_node_at(m, (size_t)now)->addr.port), "HGETALL %s", k);
+    r = gwh_command(node(gw_cluster_map_node_at(m, (size_t)now)->addr.port), "HGETALL %s", k);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
 
@@ -505,8 +495,8 @@ static void test_moved_after_a_reshard_updates_the_map(void **state)
         for (int tries = 0;; tries++) {
             assert_true(tries < 2);
             int n = gw_cluster_map_lookup(m, ks);
-            r = command(node(gw_cluster_map_node_at(m, (size_t)n)->addr.port), "GET %b", keyp[i],
-                        lens[i]);
+            r = gwh_command(node(gw_cluster_map_node_at(m, (size_t)n)->addr.port), "GET %b",
+                            keyp[i], lens[i]);
             if (r->type != REDIS_REPLY_ERROR) {
                 freeReplyObject(r);
                 break;

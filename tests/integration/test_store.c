@@ -14,6 +14,7 @@
 
 #include "gw_coalesce.h"
 #include "gw_harness.h"
+#include "tevents.h"
 #include "gw_store.h"
 
 #define H  3600000LL
@@ -69,25 +70,12 @@ static int before_each(void **state)
     return 0;
 }
 
-static gw_event_t ev(const char *rep, int64_t t, int kind)
-{
-    gw_event_t e;
-    memset(&e, 0, sizeof(e));
-    strcpy(e.tenant, "acme");
-    strcpy(e.rep, rep);
-    strcpy(e.team, "east");
-    strcpy(e.event_id, "x");
-    e.occurred_at_ms = t;
-    e.kind = kind;
-    return e;
-}
-
 /* Adds DIAL events of `rep` at offsets [lo, hi] of `partition`, one per
  * minute from `t`. */
 static void add_range(ctx_t *ctx, const char *rep, int partition, int lo, int hi, int64_t t)
 {
     for (int o = lo; o <= hi; o++) {
-        gw_event_t e = ev(rep, t + (o - lo) * 60000LL, 1);
+        gw_event_t e = tev_event(rep, t + (o - lo) * 60000LL, 1);
         assert_int_equal(gw_coalesce_add(ctx->batch, &e, partition, o, e.occurred_at_ms), 0);
     }
 }
@@ -194,14 +182,14 @@ static void test_store_window_slides_and_subtracts_left_buckets(void **state)
      * whose stream time is old: not late there, but outside this entity's
      * window, so it changes nothing. */
     gw_coalesce_reset(ctx->batch);
-    gw_event_t old = ev("r1", T0 + 10 * 60000, 1);
+    gw_event_t old = tev_event("r1", T0 + 10 * 60000, 1);
     gw_coalesce_add(ctx->batch, &old, 2, 0, T0 + 10 * 60000);
     apply(ctx);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 1);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 5);
     /* Nine days on, everything has left both windows: fields are removed. */
     gw_coalesce_reset(ctx->batch);
-    gw_event_t later = ev("r1", T0 + 9 * D, 9);
+    gw_event_t later = tev_event("r1", T0 + 9 * D, 9);
     gw_coalesce_add(ctx->batch, &later, 0, 4, T0 + 9 * D);
     apply(ctx);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:7d", "DIAL"), 0);
@@ -265,10 +253,10 @@ static void test_store_open_bucket_closes_with_its_counts(void **state)
     /* An out-of-order event of hour 0 (partition 1, whose stream time is
      * there) lands in the closed bucket. */
     gw_coalesce_reset(ctx->batch);
-    gw_event_t e = ev("r1", T0 + 30 * 60000, 1);
+    gw_event_t e = tev_event("r1", T0 + 30 * 60000, 1);
     assert_int_equal(gw_coalesce_add(ctx->batch, &e, 1, 0, T0 + 30 * 60000), 0);
     /* and, in the same batch, one of hour 2 on partition 0 */
-    e = ev("r1", T0 + 2 * H + 5 * 60000, 1);
+    e = tev_event("r1", T0 + 2 * H + 5 * 60000, 1);
     assert_int_equal(gw_coalesce_add(ctx->batch, &e, 0, 5, T0 + 2 * H + 5 * 60000), 0);
     apply(ctx);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "DIAL"), 7);
@@ -310,7 +298,7 @@ static void test_store_counts_late_events(void **state)
 {
     ctx_t *ctx = *state;
     gw_coalesce_reset(ctx->batch);
-    gw_event_t late = ev("r1", T0 - 3 * D, 1);
+    gw_event_t late = tev_event("r1", T0 - 3 * D, 1);
     gw_coalesce_add(ctx->batch, &late, 0, 0, T0); /* 3 days behind the stream */
     apply(ctx);
     assert_int_equal(hget(ctx, "gw:{acme:r1}:w:1d", "late"), 1);

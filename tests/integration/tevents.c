@@ -709,3 +709,16 @@ long tev_from_sim(tev_stream_t *s, const gw_sim_config_t *cfg, gw_sim_rep_t *rep
     sim_collect_t c = {s, 0};
     return gw_sim_run(cfg, reps, sim_collect, &c) < 0 ? -1 : (long)s->n;
 }
+
+gw_event_t tev_event(const char *rep, int64_t t, int kind)
+{
+    gw_event_t e;
+    memset(&e, 0, sizeof(e));
+    strcpy(e.tenant, "acme");
+    snprintf(e.rep, sizeof(e.rep), "%s", rep);
+    strcpy(e.team, "east");
+    strcpy(e.event_id, "x");
+    e.occurred_at_ms = t;
+    e.kind = kind;
+    return e;
+}

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gw_decode.h"
 #include "gw_harness.h"
 #include "gw_sim.h"
 
@@ -89,6 +90,10 @@ extern const char *const tev_periods_yaml;
 size_t tev_compare_swept(gwh_t *h, const tev_stream_t *s, tev_stats_t *stats);
 
 void tev_free(tev_stream_t *s);
+
+/* A decoded event of rep `rep`, team "east" of tenant "acme" (event id
+ * "x") at `t` of proto Kind `kind`, for the store's tests. */
+gw_event_t tev_event(const char *rep, int64_t t, int kind);
 
 /* Runs the simulation `cfg` (gw_sim.h) into `s` (its events in event-time
  * order, for tev_produce and tev_compare) and fills `reps` with its ground

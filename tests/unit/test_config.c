@@ -114,6 +114,31 @@ static void test_config_data_loss_policy_is_halt_unless_rebuild_is_asked(void **
                  "t.yaml:3: redis.on_data_loss: \"shrug\" is not halt or rebuild");
 }
 
+static void test_config_redis_cluster_seeds_are_host_port(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = load_ok("");
+    assert_false(cfg->redis.cluster);
+    assert_int_equal(cfg->redis.ncluster_nodes, 0);
+    gw_config_free(cfg);
+    cfg = load_ok("redis:\n  cluster: true\n  cluster_nodes: [\"10.0.0.2:7001\", \"::1:7002\"]\n");
+    assert_true(cfg->redis.cluster);
+    assert_int_equal(cfg->redis.ncluster_nodes, 2);
+    assert_string_equal(cfg->redis.cluster_nodes[0].host, "10.0.0.2");
+    assert_int_equal(cfg->redis.cluster_nodes[0].port, 7001);
+    assert_string_equal(cfg->redis.cluster_nodes[1].host, "::1");
+    assert_int_equal(cfg->redis.cluster_nodes[1].port, 7002);
+    gw_config_free(cfg);
+    expect_error("redis:\n  cluster: true\n  cluster_nodes: [\"a:1\", \"b:x\"]\n",
+                 "t.yaml:3: redis.cluster_nodes[1]: \"b:x\" is not host:port");
+    expect_error("redis:\n  cluster: true\n  db: 2\n",
+                 "t.yaml:2: redis.cluster: a Redis Cluster has database 0 only");
+    expect_error("redis:\n  cluster: true\n  unix_socket: /tmp/r.sock\n",
+                 "t.yaml:2: redis.cluster: a cluster is reached by host and port");
+    expect_error("redis:\n  cluster_nodes: [\"a:1\"]\n",
+                 "t.yaml:2: redis.cluster_nodes: cluster nodes are given but redis.cluster is not");
+}
+
 static void test_config_alertmanager_conventions_default_and_override(void **state)
 {
     (void)state;
@@ -415,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_config_unknown_key_names_key_and_line),
         cmocka_unit_test(test_config_reports_every_error_not_just_the_first),
         cmocka_unit_test(test_config_data_loss_policy_is_halt_unless_rebuild_is_asked),
+        cmocka_unit_test(test_config_redis_cluster_seeds_are_host_port),
         cmocka_unit_test(test_config_alertmanager_conventions_default_and_override),
         cmocka_unit_test(test_config_bad_values_name_key_and_line),
         cmocka_unit_test(test_config_librdkafka_property_is_checked),
