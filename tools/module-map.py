@@ -44,6 +44,10 @@ LAYERS = [
 ]
 # Includes that make a module not pure: I/O libraries, threads, sockets,
 # systemd, directory reads.
+# Modules that are another module's inside (only the owner includes their
+# header), besides the <owner>_internal headers.
+INSIDE = {"gw_redis_cluster": "gw_redis"}
+
 IO_LIBS = (
     "librdkafka/",
     "hiredis/",
@@ -188,10 +192,11 @@ def modules():
         gw = sorted(
             {inc[:-2] for kind, inc in includes if re.fullmatch(r"gw_\w+\.h", inc)} - {name}
         )
-        if name.endswith("_internal"):
-            # a module's private header includes the module's public one: it
+        owner = INSIDE.get(name) or (name[: -len("_internal")] if name.endswith("_internal") else None)
+        if owner:
+            # a module's private part includes the module's public header: it
             # is the module's inside, not an arrow back to it
-            gw = [g for g in gw if g != name[: -len("_internal")]]
+            gw = [g for g in gw if g != owner]
         ext = sorted({inc for kind, inc in includes if kind == "<"})
         doc = texts.get(headers.get(name)) or texts.get(sources.get(name)) or ""
         state = mutable_state(texts[sources[name]]) if name in sources else []
