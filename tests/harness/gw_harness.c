@@ -589,18 +589,7 @@ void gwh_dump_daemon_log(gwh_t *h, int lines)
 
 int gwh_daemon_log_count(gwh_t *h, const char *needle)
 {
-    char path[300];
-    snprintf(path, sizeof(path), "%s/gapwatchd.log", h->dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof(line), f))
-        if (strstr(line, needle))
-            n++;
-    fclose(f);
-    return n;
+    return gwh_log_count(h, "gapwatchd", needle);
 }
 
 uint64_t gwh_rand(uint64_t *state)
