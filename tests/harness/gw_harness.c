@@ -143,6 +143,36 @@ int gwh_free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* A free loopback port below the kernel's ephemeral range, for a server
+ * that is killed and started again on the same port: in the ephemeral
+ * range an outgoing connection (another node's, the harness') may take
+ * the port while the server is down. Falls back to gwh_free_port(). */
+static int gwh_free_fixed_port(void)
+{
+    int lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &lo) != 1)
+            lo = 32768;
+        fclose(f);
+    }
+    static uint64_t seed;
+    if (!seed)
+        seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)gwh_now_ms();
+    for (int tries = 0; lo > 12000 && tries < 200; tries++) {
+        int port = 10000 + (int)(gwh_rand(&seed) % (uint64_t)(lo - 10000));
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return port;
+    }
+    return gwh_free_port();
+}
+
 /* fork+exec with stdin/stdout/stderr redirected; argv NULL-terminated. */
 static pid_t spawn(char *const argv[], int in_fd, int out_fd, int err_fd)
 {
@@ -1151,13 +1181,28 @@ static bool cluster_links_up(gwh_t *h)
     return true;
 }
 
+/* Waits up to two minutes (a restarted node's full sync on a busy CI
+ * machine) for the cluster to settle; else prints what each node says and
+ * dies. */
 static void cluster_wait(gwh_t *h, const char *what)
 {
-    for (int64_t end = gwh_now_ms() + 60000; gwh_now_ms() < end; gwh_sleep_ms(100))
+    for (int64_t end = gwh_now_ms() + 120000; gwh_now_ms() < end; gwh_sleep_ms(100))
         if (cluster_settled(h) && cluster_links_up(h)) {
             gwh_cluster_roles(h);
             return;
         }
+    for (int i = 0; i < h->ncluster; i++) {
+        if (!h->cluster[i].pid)
+            continue;
+        static const char *const asks[] = {"CLUSTER INFO", "CLUSTER NODES", "INFO replication"};
+        for (size_t a = 0; a < sizeof(asks) / sizeof(asks[0]); a++) {
+            redisReply *r = cluster_ask(h, i, asks[a]);
+            fprintf(stderr, "harness: node %d (port %d) %s:\n%s\n", i, h->cluster[i].port, asks[a],
+                    r && r->str ? r->str : "(no answer)");
+            if (r)
+                freeReplyObject(r);
+        }
+    }
     die("the cluster did not settle after %s (logs in %s/cluster-*)", what, h->dir);
 }
 
@@ -1171,10 +1216,11 @@ void gwh_cluster_start(gwh_t *h)
         gwh_cluster_node_t *n = &h->cluster[i];
         memset(n, 0, sizeof(*n));
         n->master_of = -1;
-        /* twelve distinct ports: a closed port may be handed out again */
+        /* twelve distinct ports, outside the ephemeral range (a node is
+         * killed and restarted on its ports) */
         for (bool dup = true; dup;) {
-            n->port = gwh_free_port();
-            n->bus_port = gwh_free_port();
+            n->port = gwh_free_fixed_port();
+            n->bus_port = gwh_free_fixed_port();
             dup = n->port == n->bus_port;
             for (int j = 0; j < i && !dup; j++)
                 dup = h->cluster[j].port == n->port || h->cluster[j].bus_port == n->port ||
