@@ -2,7 +2,8 @@
  * gw_alert_store: the alert layout (see gw_alert_store.h) on the gw_redis
  * transport of a gw_store. Each function queues its commands, then reads
  * every reply before it returns (one round trip), except the deliveries,
- * queued one by one and read by gw_alert_store_flush().
+ * queued one by one and read by gw_alert_store_flush(), and the stream
+ * read, one blocking XREAD.
  */
 #include "gw_alert_store.h"
 
@@ -374,4 +375,55 @@ int gw_alert_store_queue_delivered(gw_alert_store_t *as, const gw_alert_ref_t *r
     gw_resp_arg_str(b, json);
     gw_resp_end(b);
     return queue_resp(as, 1, errstr, errstr_size);
+}
+
+/* ---- the stream ---------------------------------------------------------- */
+
+int gw_alert_store_read_stream(gw_alert_store_t *as, const char *tenant, char *last_id,
+                               int block_ms, gw_alert_entry_fn fn, void *ctx, char *errstr,
+                               size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    if (gw_keys_alert_stream(key, sizeof(key), as->cfg->key_prefix, tenant) < 0) {
+        snprintf(errstr, errstr_size, "alert stream key of tenant %s is too long", tenant);
+        return GW_STORE_ERROR;
+    }
+    int rc = gw_store_connect(as->store, errstr, errstr_size);
+    if (rc != GW_STORE_OK)
+        return rc;
+    char block[16];
+    snprintf(block, sizeof(block), "%d", block_ms < 0 ? 0 : block_ms);
+    const char *argv[6] = {"XREAD", "BLOCK", block, "STREAMS", key, last_id};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    gw_redis_reply_t *r =
+        gw_redis_command_argv(gw_store_redis(as->store), 6, argv, lens, errstr, errstr_size);
+    if (!r) {
+        gw_store_disconnect(as->store);
+        return GW_STORE_DOWN;
+    }
+    if (r->type != GW_REDIS_REPLY_ARRAY && r->type != GW_REDIS_REPLY_NIL) {
+        snprintf(errstr, errstr_size, "redis: XREAD %s: %s", key, gw_redis_reply_why(r));
+        gw_redis_reply_free(r);
+        return GW_STORE_ERROR;
+    }
+    /* [[key, [[id, [f, v, ...]], ...]]], or nil when block_ms passed */
+    const gw_redis_reply_t *entries = NULL;
+    if (r->type == GW_REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == GW_REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+        entries = r->element[0]->element[1];
+    bool stop = false;
+    for (size_t i = 0; entries && i < entries->elements && !stop; i++) {
+        const gw_redis_reply_t *e = entries->element[i];
+        if (e->type != GW_REDIS_REPLY_ARRAY || e->elements != 2 || !e->element[0]->str)
+            continue;
+        const char *id = e->element[0]->str;
+        snprintf(last_id, GW_ALERT_STREAM_ID_MAX, "%s", id);
+        const gw_redis_reply_t *fv = e->element[1];
+        for (size_t k = 0; k + 1 < fv->elements && !stop; k += 2)
+            stop = fn(ctx, id, fv->element[k]->str, fv->element[k + 1]->str) != 0;
+    }
+    gw_redis_reply_free(r);
+    return GW_STORE_OK;
 }

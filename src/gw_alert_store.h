@@ -7,20 +7,28 @@
  * gw_keys; the commands go through the gw_redis transport of a gw_store,
  * whose connection it shares.
  *
+ * The CLI (gapwatch alerts) tails a tenant's stream with
+ * gw_alert_store_read_stream(), which works on a reader store
+ * (gw_store_set_read_only: XREAD is +@read); its keys are under the
+ * config's key_prefix, which the CLI may override before it creates the
+ * alert store.
+ *
  * Ownership: gw_alert_store_new() borrows the config and the store (both
  * must outlive it); free it with gw_alert_store_free(). Payloads loaded
  * into a gw_alert_record_t are malloc'ed and freed with
- * gw_alert_record_clear().
+ * gw_alert_record_clear(). Strings a read hands its callback are borrowed
+ * for that call.
  *
  * Errors: GW_STORE_OK, GW_STORE_DOWN (no connection; dropped) or
- * GW_STORE_ERROR (Redis refused a command), with a sentence in the
- * caller's `errstr`. Every call but gw_alert_store_queue_delivered()
- * reads all its replies before it returns (or drops the connection); call
- * them with nothing else queued on the shared connection (the replies are
- * matched to requests by their order).
+ * GW_STORE_ERROR (Redis refused a command, or a key too long), with a
+ * sentence in the caller's `errstr`. Every call but
+ * gw_alert_store_queue_delivered() reads all its replies before it
+ * returns (or drops the connection); call them with nothing else queued on
+ * the shared connection (the replies are matched to requests by their
+ * order).
  *
  * Threads: the thread that owns the gw_store (the evaluator's, on the
- * loop).
+ * loop; the CLI's main thread).
  */
 #ifndef GW_ALERT_STORE_H
 #define GW_ALERT_STORE_H
@@ -102,6 +110,26 @@ int gw_alert_store_keep_alive(gw_alert_store_t *as, const char *id, int64_t ttl_
 int gw_alert_store_queue_delivered(gw_alert_store_t *as, const gw_alert_ref_t *ref,
                                    gw_alert_kind_t kind, uint64_t msgno, const char *json,
                                    char *errstr, size_t errstr_size);
+
+/* Size of a stream entry id buffer for gw_alert_store_read_stream(). */
+#define GW_ALERT_STREAM_ID_MAX 64
+
+/* Callback of gw_alert_store_read_stream(): one field of the entry `id`
+ * (JSON of the alert in field "alert"). Return non-zero to stop the read
+ * at this entry (its other fields are skipped). */
+typedef int (*gw_alert_entry_fn)(void *ctx, const char *id, const char *field, const char *value);
+
+/* Reads the entries of the alert stream of `tenant` (gw_keys_alert_stream)
+ * that come after entry `last_id` ("0": from the oldest, "$": only those
+ * added from now on), waiting up to `block_ms` (0: until one comes) when
+ * there are none yet, and calls `fn` per field of each, in order.
+ * `last_id` is a buffer of GW_ALERT_STREAM_ID_MAX bytes, updated to the
+ * last entry handed to `fn`, so the next call continues after it (left as
+ * is when none came). A stream Redis does not hold reads as GW_STORE_OK
+ * with no calls once `block_ms` has passed. */
+int gw_alert_store_read_stream(gw_alert_store_t *as, const char *tenant, char *last_id,
+                               int block_ms, gw_alert_entry_fn fn, void *ctx, char *errstr,
+                               size_t errstr_size);
 
 /* Waits for the replies of what was queued. */
 int gw_alert_store_flush(gw_alert_store_t *as, char *errstr, size_t errstr_size);

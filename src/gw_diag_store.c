@@ -1,7 +1,8 @@
 /*
  * gw_diag_store: snapshots and export hashes (see gw_diag_store.h) on the
  * gw_redis transport of a gw_store. A snapshot is replaced in one
- * MULTI/EXEC (DEL, HSET, PEXPIRE), so a reader never sees half of one.
+ * MULTI/EXEC (DEL, HSET, PEXPIRE), so a reader never sees half of one,
+ * and read back whole with one HGETALL (gw_store_hgetall).
  */
 #include "gw_diag_store.h"
 
@@ -13,6 +14,7 @@
 #include "gw_map.h"
 #include "gw_redis.h"
 #include "gw_resp.h"
+#include "gw_store_internal.h"
 
 struct gw_diag_store_s {
     const gw_config_t *cfg;
@@ -175,6 +177,32 @@ int gw_diag_store_queue_export(gw_diag_store_t *ds, const char *tenant, const gw
         rc = queue(ds, 1, errstr, errstr_size);
     }
     return rc;
+}
+
+int gw_diag_store_read_diagnosis(gw_diag_store_t *ds, const char *tenant, const char *rep,
+                                 const char *window, gw_store_field_fn fn, void *ctx, char *errstr,
+                                 size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
+    if (gw_keys_diagnosis(key, sizeof(key), ds->cfg->key_prefix, &e, window) < 0) {
+        snprintf(errstr, errstr_size, "diagnosis key of %s:%s is too long", tenant, rep);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_hgetall(ds->store, key, fn, ctx, errstr, errstr_size);
+}
+
+int gw_diag_store_read_pace(gw_diag_store_t *ds, const char *tenant, const char *rep,
+                            const char *kind, gw_store_field_fn fn, void *ctx, char *errstr,
+                            size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
+    if (gw_keys_pace(key, sizeof(key), ds->cfg->key_prefix, &e, kind) < 0) {
+        snprintf(errstr, errstr_size, "pace key of %s:%s is too long", tenant, rep);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_hgetall(ds->store, key, fn, ctx, errstr, errstr_size);
 }
 
 int gw_diag_store_flush(gw_diag_store_t *ds, char *errstr, size_t errstr_size)

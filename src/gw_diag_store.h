@@ -9,18 +9,25 @@
  * connection it shares.
  *
  * Writes are queued (arguments copied) and their replies read by
- * gw_diag_store_flush(): one round trip for a chunk of reps.
+ * gw_diag_store_flush(): one round trip for a chunk of reps. Reads (the
+ * CLI's: gapwatch rep, gapwatch scoreboard) are typed too, by rep and
+ * window or period kind, and wait for their reply; they work on a reader
+ * store (gw_store_set_read_only). Call them with nothing queued.
  *
  * Ownership: gw_diag_store_new() borrows the config and the store (both
- * must outlive it); free it with gw_diag_store_free().
+ * must outlive it); free it with gw_diag_store_free(). Strings passed in
+ * are borrowed for the call; those a read hands its callback, for that
+ * call.
  *
  * Errors: GW_STORE_OK, GW_STORE_DOWN (no connection; dropped) or
  * GW_STORE_ERROR (a key too long, or Redis refused a command), with a
  * sentence in the caller's `errstr`. After a failure nothing queued is
- * known to have happened: the evaluation is repeated.
+ * known to have happened: the evaluation is repeated. A snapshot Redis
+ * does not hold (never written, or expired) reads as GW_STORE_OK with no
+ * fields.
  *
  * Threads: the thread that owns the gw_store (the evaluator's, on the
- * loop).
+ * loop; the CLI's main thread).
  */
 #ifndef GW_DIAG_STORE_H
 #define GW_DIAG_STORE_H
@@ -56,6 +63,20 @@ int gw_diag_store_queue_pace(gw_diag_store_t *ds, const char *tenant, const char
  * time this store sees it. */
 int gw_diag_store_queue_export(gw_diag_store_t *ds, const char *tenant, const gw_export_t *x,
                                char *errstr, size_t errstr_size);
+
+/* Reads the diagnosis snapshot of rep `tenant`:`rep` in window `window`
+ * (gw_keys_diagnosis; fields in docs/redis.md), calling `fn` per field
+ * until it returns non-zero. */
+int gw_diag_store_read_diagnosis(gw_diag_store_t *ds, const char *tenant, const char *rep,
+                                 const char *window, gw_store_field_fn fn, void *ctx, char *errstr,
+                                 size_t errstr_size);
+
+/* Reads the pace snapshot of rep `tenant`:`rep` in the period kind `kind`
+ * ("week", "month", "quarter"; gw_keys_pace), calling `fn` per field until
+ * it returns non-zero. */
+int gw_diag_store_read_pace(gw_diag_store_t *ds, const char *tenant, const char *rep,
+                            const char *kind, gw_store_field_fn fn, void *ctx, char *errstr,
+                            size_t errstr_size);
 
 /* Waits for the replies of everything queued on the connection. */
 int gw_diag_store_flush(gw_diag_store_t *ds, char *errstr, size_t errstr_size);

@@ -9,6 +9,7 @@
  * a batch allocates nothing once warm.
  */
 #include "gw_store.h"
+#include "gw_store_internal.h"
 
 #include <stdarg.h>
 #include <inttypes.h>
@@ -1559,8 +1560,8 @@ int gw_store_positions_write(gw_store_t *s, const char *topic, const gw_position
     return with_scripts(s, positions_write_once, &w, errstr, errstr_size);
 }
 
-int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, void *ctx,
-                       char *errstr, size_t errstr_size)
+int gw_store_hgetall(gw_store_t *s, const char *key, gw_store_field_fn fn, void *ctx, char *errstr,
+                     size_t errstr_size)
 {
     int rc = gw_store_connect(s, errstr, errstr_size);
     if (rc != GW_STORE_OK)
@@ -1575,6 +1576,29 @@ int gw_store_read_hash(gw_store_t *s, const char *key, gw_store_field_fn fn, voi
     return GW_STORE_OK;
 }
 
+int gw_store_read_state(gw_store_t *s, const gw_entity_t *e, gw_store_field_fn fn, void *ctx,
+                        char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    if (gw_keys_state(key, sizeof(key), s->cfg->key_prefix, e) < 0) {
+        snprintf(errstr, errstr_size, "state key of %s:%s is too long", e->tenant, e->id);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_hgetall(s, key, fn, ctx, errstr, errstr_size);
+}
+
+int gw_store_read_totals(gw_store_t *s, const gw_entity_t *e, const char *window,
+                         gw_store_field_fn fn, void *ctx, char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    if (gw_keys_totals(key, sizeof(key), s->cfg->key_prefix, e, window) < 0) {
+        snprintf(errstr, errstr_size, "totals key of %s:%s in window %s is too long", e->tenant,
+                 e->id, window);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_hgetall(s, key, fn, ctx, errstr, errstr_size);
+}
+
 int gw_store_read_roster(gw_store_t *s, const char *topic, int32_t partition, gw_store_field_fn fn,
                          void *ctx, char *errstr, size_t errstr_size)
 {
@@ -1583,7 +1607,7 @@ int gw_store_read_roster(gw_store_t *s, const char *topic, int32_t partition, gw
         snprintf(errstr, errstr_size, "roster key of topic %s is too long", topic);
         return GW_STORE_ERROR;
     }
-    return gw_store_read_hash(s, key, fn, ctx, errstr, errstr_size);
+    return gw_store_hgetall(s, key, fn, ctx, errstr, errstr_size);
 }
 
 int gw_store_read_team(gw_store_t *s, const char *tenant, const char *team, gw_store_field_fn fn,
@@ -1594,7 +1618,7 @@ int gw_store_read_team(gw_store_t *s, const char *tenant, const char *team, gw_s
         snprintf(errstr, errstr_size, "roster key of team %s:%s is too long", tenant, team);
         return GW_STORE_ERROR;
     }
-    return gw_store_read_hash(s, key, fn, ctx, errstr, errstr_size);
+    return gw_store_hgetall(s, key, fn, ctx, errstr, errstr_size);
 }
 
 typedef struct {
@@ -1626,7 +1650,7 @@ int gw_store_read_gaps(gw_store_t *s, const char *topic, gw_store_gap_fn fn, voi
     if (rc != GW_STORE_OK)
         return rc;
     gaps_read_t g = {fn, ctx};
-    return gw_store_read_hash(s, key, gap_field, &g, errstr, errstr_size);
+    return gw_store_hgetall(s, key, gap_field, &g, errstr, errstr_size);
 }
 
 /* ---- evaluation reads and snapshot writes ------------------------------ */
@@ -1994,42 +2018,4 @@ int gw_store_flush(gw_store_t *s, char *errstr, size_t errstr_size)
     if (rc == GW_REDIS_DOWN)
         gw_store_disconnect(s);
     return rc;
-}
-
-int gw_store_stream_read(gw_store_t *s, const char *key, char *last_id, int block_ms,
-                         gw_store_entry_fn fn, void *ctx, char *errstr, size_t errstr_size)
-{
-    int rc = gw_store_connect(s, errstr, errstr_size);
-    if (rc != GW_STORE_OK)
-        return rc;
-    char block[16];
-    snprintf(block, sizeof(block), "%d", block_ms);
-    const char *argv[7] = {"XREAD", "BLOCK", block, "STREAMS", key, last_id};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    gw_redis_reply_t *r = gw_redis_command_argv(s->redis, 6, argv, lens, errstr, errstr_size);
-    if (!r)
-        return GW_STORE_DOWN;
-    if (r->type == GW_REDIS_REPLY_ERROR) {
-        snprintf(errstr, errstr_size, "redis: XREAD %s: %s", key, r->str);
-        gw_redis_reply_free(r);
-        return GW_STORE_ERROR;
-    }
-    /* [[key, [[id, [f, v, ...]], ...]]] or nil on timeout */
-    if (r->type == GW_REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
-        const gw_redis_reply_t *entries = r->element[0]->element[1];
-        for (size_t i = 0; i < entries->elements; i++) {
-            const gw_redis_reply_t *e = entries->element[i];
-            if (e->elements != 2)
-                continue;
-            const char *id = e->element[0]->str;
-            snprintf(last_id, 64, "%s", id);
-            const gw_redis_reply_t *fv = e->element[1];
-            for (size_t k = 0; k + 1 < fv->elements; k += 2)
-                fn(ctx, id, fv->element[k]->str, fv->element[k + 1]->str);
-        }
-    }
-    gw_redis_reply_free(r);
-    return GW_STORE_OK;
 }

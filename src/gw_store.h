@@ -17,15 +17,23 @@
  * master written has the batch (WAIT 1, redis.cluster_wait_replicas)
  * before the caller may write positions.
  *
+ * Reads are typed: each names what it reads (an entity's state, its
+ * totals of a window, a roster, the gaps of a topic) and builds the key
+ * itself with gw_keys; no public function reads a key the caller gives.
+ * The one HGETALL they share is declared in gw_store_internal.h, for the
+ * typed stores only.
+ *
  * Ownership: gw_store_new() borrows the config; gw_store_free() frees the
  * store and its connection. Batches and strings passed in are borrowed for
- * the call (gw_store_apply_start: until gw_store_apply_finish).
+ * the call (gw_store_apply_start: until gw_store_apply_finish). The
+ * strings a read hands its callback are borrowed for that call.
  *
  * Failures: a function returns GW_STORE_DOWN when Redis cannot be reached or
  * the connection broke (it is dropped; the next call reconnects), and
- * GW_STORE_ERROR when Redis answered with an error (e.g. OOM). In both cases
- * nothing is known about which scripts ran: retry the whole batch, which is
- * safe.
+ * GW_STORE_ERROR when Redis answered with an error (e.g. OOM) or a key
+ * could not be built (too long). In both cases nothing is known about
+ * which scripts ran: retry the whole batch, which is safe. A read of a key
+ * Redis does not hold is GW_STORE_OK with no fields.
  *
  * Threads: not thread-safe; one owner thread per store (the pipeline has
  * its own, the evaluator and alerter share the loop's, the CLI its own).
@@ -78,8 +86,10 @@ gw_store_t *gw_store_new(const gw_config_t *cfg);
 void gw_store_free(gw_store_t *store);
 
 /* Marks `store` as a reader (the CLI's): connecting loads no Lua script,
- * so a Redis ACL user with only +@read works. Only the read functions
- * (gw_store_read_hash, gw_store_stream_read, gw_store_epoch_read) may be used on it. Call before
+ * so a Redis ACL user with only +@read works. Only the reads may be used
+ * on it (gw_store_read_state, gw_store_read_totals, gw_store_read_roster,
+ * gw_store_read_team, gw_store_read_gaps, gw_store_epoch_read, and the
+ * typed reads of gw_diag_store and gw_alert_store sharing it). Call before
  * the first connect. */
 void gw_store_set_read_only(gw_store_t *store);
 
@@ -273,24 +283,24 @@ int gw_store_read_tenant_times(gw_store_t *store, gw_tenant_times_t *times, size
 int gw_store_roster_forget(gw_store_t *store, const char *topic, int32_t partition,
                            const char *tenant, const char *rep, char *errstr, size_t errstr_size);
 
-/* Callback for gw_store_stream_read: one entry's id and one of its fields. */
-typedef int (*gw_store_entry_fn)(void *ctx, const char *id, const char *field, const char *value);
-
-/* XREAD of stream `key` after entry `*last_id` ("0" from the start, "$"
- * only new ones), waiting up to `block_ms` for one; updates *last_id (a
- * buffer of 64 bytes). */
-int gw_store_stream_read(gw_store_t *store, const char *key, char *last_id, int block_ms,
-                         gw_store_entry_fn fn, void *ctx, char *errstr, size_t errstr_size);
-
-/* Callback for gw_store_read_hash: one field and value (not NUL-terminated
- * beyond their lengths... they are, for convenience). Return non-zero to
- * stop. */
+/* Callback of the typed hash reads (this store's, gw_diag_store's): one
+ * field and its value, both NUL-terminated and borrowed for the call.
+ * Return non-zero to stop. */
 typedef int (*gw_store_field_fn)(void *ctx, const char *field, const char *value);
 
-/* HGETALL `key`, calling `fn` per field. Returns GW_STORE_OK (also for a
- * missing key: no calls) or a failure. */
-int gw_store_read_hash(gw_store_t *store, const char *key, gw_store_field_fn fn, void *ctx,
-                       char *errstr, size_t errstr_size);
+/* Reads the state hash of entity `e` (gw_keys_state: "o:<topic>/<p>"
+ * offsets, team, first_ms, exp), calling `fn` per field. GW_STORE_OK also
+ * when Redis holds none (no calls); GW_STORE_ERROR when the key does not
+ * fit (an ID longer than GW_ID_MAX) or Redis refused the read. */
+int gw_store_read_state(gw_store_t *store, const gw_entity_t *e, gw_store_field_fn fn, void *ctx,
+                        char *errstr, size_t errstr_size);
+
+/* Reads the totals hash of entity `e` in window `window` (gw_keys_totals:
+ * metric -> count, wm, late) as Redis holds it, calling `fn` per field:
+ * unlike gw_store_read_entities() it neither slides the window nor parses
+ * the values. A missing hash is GW_STORE_OK with no calls. */
+int gw_store_read_totals(gw_store_t *store, const gw_entity_t *e, const char *window,
+                         gw_store_field_fn fn, void *ctx, char *errstr, size_t errstr_size);
 
 /* Reads the roster of `partition` of `topic` (gw_keys_roster): `fn` is
  * called per rep with field "<tenant>:<rep>" and value its team. */

@@ -117,8 +117,10 @@ void cli_kafka_quiet(rd_kafka_conf_t *conf, cli_kafka_state_t *st);
 int cli_kafka_probe(const char *cmd, rd_kafka_t *rk, const char *bootstrap, const char *topic,
                     int timeout_ms, const cli_kafka_state_t *st);
 
-/* gw_store_read_hash callback: sets field -> value in the jansson object
- * `ctx`, as an integer or real when the value is numeric, else a string. */
+/* A gw_store_field_fn for the typed reads (gw_store_read_state,
+ * gw_diag_store_read_diagnosis, ...): sets field -> value in the jansson
+ * object `ctx`, as an integer or real when the value is numeric, else a
+ * string. */
 int cli_collect_json(void *ctx, const char *field, const char *value);
 
 /* One JSON line (proto3 JSON, see jsonline.h) to a packed Event in `*out`

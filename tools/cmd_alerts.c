@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "gapwatch/v1/alert.pb-c.h"
+#include "gw_alert_store.h"
 #include "gw_config.h"
 #include "gw_keys.h"
 #include "gw_pbjson.h"
@@ -102,27 +103,38 @@ static int tail_stream(print_ctx_t *p, const cli_redis_opts_t *ro, const char *t
     gw_config_t *cfg = cli_load_config("alerts", ro, host, sizeof(host), &bad_usage);
     if (!cfg)
         return bad_usage ? 2 : 1;
+    /* The alert store builds the stream's key under the config's prefix:
+     * --prefix replaces it (optarg lives as long as the process). */
+    if (prefix) {
+        size_t bad;
+        if (strlen(prefix) > GW_PREFIX_MAX || !gw_keys_id_valid(prefix, strlen(prefix), &bad)) {
+            fprintf(stderr, "gapwatch alerts: --prefix \"%s\" must be 1-%d of [A-Za-z0-9._@-]\n",
+                    prefix, GW_PREFIX_MAX);
+            gw_config_free(cfg);
+            return 2;
+        }
+        cfg->key_prefix = prefix;
+    }
     gw_store_t *store = cli_store_open("alerts", cfg);
     if (!store) {
         gw_config_free(cfg);
         return 1;
     }
-    if (!prefix)
-        prefix = cfg->key_prefix;
-    char key[GW_KEY_MAX], last[64], err[512];
-    if (gw_keys_alert_stream(key, sizeof(key), prefix, tenant) < 0) {
-        fprintf(stderr, "gapwatch alerts: the stream key of tenant %s is too long\n", tenant);
+    gw_alert_store_t *alert_store = gw_alert_store_new(cfg, store);
+    if (!alert_store) {
+        fprintf(stderr, "gapwatch alerts: out of memory\n");
         gw_store_free(store);
         gw_config_free(cfg);
         return 1;
     }
+    char last[GW_ALERT_STREAM_ID_MAX], err[512];
     snprintf(last, sizeof(last), "%s", from_beginning ? "0" : "$");
     int rc = 0;
     int64_t last_seen = gw_mono_ms();
     while (!alerts_stop && (p->limit <= 0 || p->count < p->limit)) {
         long before = p->count;
-        if (gw_store_stream_read(store, key, last, 500, stream_entry, p, err, sizeof(err)) !=
-            GW_STORE_OK) {
+        if (gw_alert_store_read_stream(alert_store, tenant, last, 500, stream_entry, p, err,
+                                       sizeof(err)) != GW_STORE_OK) {
             fprintf(stderr, "gapwatch alerts: %s\n", err);
             rc = 1;
             break;
@@ -132,6 +144,7 @@ static int tail_stream(print_ctx_t *p, const cli_redis_opts_t *ro, const char *t
         else if (idle_s > 0 && gw_mono_ms() - last_seen > idle_s * 1000LL)
             break;
     }
+    gw_alert_store_free(alert_store);
     gw_store_free(store);
     gw_config_free(cfg);
     return rc;

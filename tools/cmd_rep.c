@@ -1,9 +1,9 @@
 /*
  * gapwatch rep TENANT REP: a rep's windows as gapwatchd left them in Redis:
- * the diagnosis snapshot (one HGETALL per window) as a table of the funnel
- * (counts, rep vs team conversion with the rep's interval), required vs
- * actual volume and the diagnosis; the window totals where no playbook
- * applies. --json prints the same data for scripts.
+ * the diagnosis snapshot (one typed read per window, gw_diag_store) as a
+ * table of the funnel (counts, rep vs team conversion with the rep's
+ * interval), required vs actual volume and the diagnosis; the window totals
+ * where no playbook applies. --json prints the same data for scripts.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "gw_config.h"
+#include "gw_diag_store.h"
 #include "gw_keys.h"
 #include "gw_store.h"
 
@@ -213,16 +214,21 @@ int cmd_rep(int argc, char **argv)
         gw_config_free(cfg);
         return 1;
     }
+    gw_diag_store_t *diag_store = gw_diag_store_new(cfg, store);
+    if (!diag_store) {
+        fprintf(stderr, "gapwatch rep: out of memory\n");
+        gw_store_free(store);
+        gw_config_free(cfg);
+        return 1;
+    }
     int rc = 0;
     json_t *out = json_object();
     json_object_set_new(out, "tenant", json_string(tenant));
     json_object_set_new(out, "rep", json_string(rep));
     gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
-    char key[GW_KEY_MAX];
     json_t *meta = json_object();
     json_object_set_new(out, "meta", meta);
-    gw_keys_state(key, sizeof(key), cfg->key_prefix, &e);
-    if (gw_store_read_hash(store, key, cli_collect_json, meta, err, sizeof(err)) != GW_STORE_OK) {
+    if (gw_store_read_state(store, &e, cli_collect_json, meta, err, sizeof(err)) != GW_STORE_OK) {
         fprintf(stderr, "gapwatch rep: %s\n", err);
         rc = 1;
         goto out;
@@ -234,11 +240,11 @@ int cmd_rep(int argc, char **argv)
         json_object_set_new(windows, cfg->windows[w].name, win);
         json_object_set_new(win, "totals", tot);
         json_object_set_new(win, "diagnosis", diag);
-        gw_keys_totals(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
-        int r1 = gw_store_read_hash(store, key, cli_collect_json, tot, err, sizeof(err));
-        gw_keys_diagnosis(key, sizeof(key), cfg->key_prefix, &e, cfg->windows[w].name);
+        const char *wname = cfg->windows[w].name;
+        int r1 = gw_store_read_totals(store, &e, wname, cli_collect_json, tot, err, sizeof(err));
         int r2 = r1 == GW_STORE_OK
-                     ? gw_store_read_hash(store, key, cli_collect_json, diag, err, sizeof(err))
+                     ? gw_diag_store_read_diagnosis(diag_store, tenant, rep, wname,
+                                                    cli_collect_json, diag, err, sizeof(err))
                      : r1;
         if (r2 != GW_STORE_OK) {
             fprintf(stderr, "gapwatch rep: %s\n", err);
@@ -251,9 +257,8 @@ int cmd_rep(int argc, char **argv)
     json_object_set_new(out, "periods", periods);
     for (int k = 0; k < GW_PERIOD_COUNT; k++) {
         json_t *pace = json_object();
-        gw_keys_pace(key, sizeof(key), cfg->key_prefix, &e, gw_period_str((gw_period_kind_t)k));
-        if (gw_store_read_hash(store, key, cli_collect_json, pace, err, sizeof(err)) !=
-            GW_STORE_OK) {
+        if (gw_diag_store_read_pace(diag_store, tenant, rep, gw_period_str((gw_period_kind_t)k),
+                                    cli_collect_json, pace, err, sizeof(err)) != GW_STORE_OK) {
             json_decref(pace);
             fprintf(stderr, "gapwatch rep: %s\n", err);
             rc = 1;
@@ -312,6 +317,7 @@ int cmd_rep(int argc, char **argv)
     json_object_foreach(periods, pname, p) print_pace(p);
 out:
     json_decref(out);
+    gw_diag_store_free(diag_store);
     gw_store_free(store);
     gw_config_free(cfg);
     return rc;

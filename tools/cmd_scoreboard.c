@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "gw_keys.h"
+#include "gw_diag_store.h"
 #include "gw_store.h"
 #include "gw_time.h"
 
@@ -90,18 +90,17 @@ static bool signal_listed(const char *signals, const char *want)
 
 /* Reads every rep's snapshot into rows[i].snap. Returns the number evaluated
  * at or after `since_ms`, or -1 on a Redis failure (printed). */
-static int read_snapshots(gw_store_t *store, const gw_config_t *cfg, row_t *rows, int n,
-                          int64_t since_ms)
+static int read_snapshots(gw_diag_store_t *ds, row_t *rows, int n, int64_t since_ms)
 {
-    char key[GW_KEY_MAX], err[512];
+    char err[512];
     int fresh = 0;
     for (int i = 0; i < n; i++) {
         json_decref(rows[i].snap);
         rows[i].snap = json_object();
-        gw_entity_t e = {GW_ENTITY_REP, jstr(rows[i].truth, "tenant"), jstr(rows[i].truth, "rep")};
-        gw_keys_diagnosis(key, sizeof(key), cfg->key_prefix, &e, jstr(rows[i].truth, "window"));
-        if (gw_store_read_hash(store, key, cli_collect_json, rows[i].snap, err, sizeof(err)) !=
-            GW_STORE_OK) {
+        json_t *t = rows[i].truth;
+        if (gw_diag_store_read_diagnosis(ds, jstr(t, "tenant"), jstr(t, "rep"), jstr(t, "window"),
+                                         cli_collect_json, rows[i].snap, err,
+                                         sizeof(err)) != GW_STORE_OK) {
             fprintf(stderr, "gapwatch scoreboard: %s\n", err);
             return -1;
         }
@@ -241,13 +240,19 @@ int cmd_scoreboard(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     gw_store_t *store = cli_store_open("scoreboard", cfg);
+    gw_diag_store_t *diag_store = NULL;
     int rc = 0, fresh = -1;
     if (!store) {
         rc = 1;
         goto out;
     }
+    if (!(diag_store = gw_diag_store_new(cfg, store))) {
+        fprintf(stderr, "gapwatch scoreboard: out of memory\n");
+        rc = 1;
+        goto out;
+    }
     int64_t deadline = gw_mono_ms() + wait_s * 1000LL;
-    while ((fresh = read_snapshots(store, cfg, rows, n, started)) >= 0 && fresh < n && wait_s > 0 &&
+    while ((fresh = read_snapshots(diag_store, rows, n, started)) >= 0 && fresh < n && wait_s > 0 &&
            gw_mono_ms() < deadline && !board_stop)
         usleep(250 * 1000);
     if (fresh < 0) {
@@ -288,6 +293,7 @@ out:
         json_decref(rows[i].snap);
     }
     free(rows);
+    gw_diag_store_free(diag_store);
     gw_store_free(store);
     gw_config_free(cfg);
     return rc;

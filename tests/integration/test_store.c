@@ -1,7 +1,8 @@
 /*
  * The store against a real redis-server: the apply script's effectively-once
  * rules (skip, redo on straddle), the window slide, late counts, positions,
- * script reload after SCRIPT FLUSH, and reconnection after a restart.
+ * script reload after SCRIPT FLUSH, reconnection after a restart, and the
+ * typed reads of the three stores (the CLI's) on a reader store.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include "gw_alert_store.h"
 #include "gw_coalesce.h"
+#include "gw_diag_store.h"
 #include "gw_harness.h"
 #include "tevents.h"
 #include "gw_store.h"
@@ -441,6 +444,202 @@ static void test_store_restart_without_persistence_is_reported_lost(void **state
     assert_non_null(strstr(err, "missing"));
 }
 
+/* Collects what a typed read hands its callback, "field=value;" each. */
+typedef struct {
+    char text[4096];
+    int n;
+} fields_t;
+
+static int collect(void *ctx, const char *field, const char *value)
+{
+    fields_t *f = ctx;
+    size_t used = strlen(f->text);
+    snprintf(f->text + used, sizeof(f->text) - used, "%s=%s;", field, value);
+    f->n++;
+    return 0;
+}
+
+static int collect_entry(void *ctx, const char *id, const char *field, const char *value)
+{
+    (void)id;
+    return collect(ctx, field, value);
+}
+
+static void expect_field(const fields_t *f, const char *want, const char *what)
+{
+    if (!strstr(f->text, want))
+        fail_msg("%s: expected %s among the fields, got \"%s\"", what, want, f->text);
+}
+
+/* The typed reads build their keys themselves (IDs with every odd
+ * character an ID may hold: '.', '_', '@', '-'), read back what the
+ * stores' own writes left, on a reader store as the CLI's, and read a key
+ * Redis does not hold as no fields and OK. */
+static void test_store_typed_reads_read_back_the_stores_writes(void **state)
+{
+    ctx_t *ctx = *state;
+    const char *tenant = "acme.io-eu@x", *rep = "R_17.b-c@d";
+    char err[512];
+    /* the writes: counters, a diagnosis and a pace snapshot, an alert */
+    gw_coalesce_reset(ctx->batch);
+    for (int o = 0; o < 3; o++) {
+        gw_event_t e = tev_event(rep, T0 + o * 60000LL, 1);
+        strcpy(e.tenant, tenant);
+        assert_int_equal(gw_coalesce_add(ctx->batch, &e, 2, o, e.occurred_at_ms), 0);
+    }
+    assert_int_equal(apply(ctx).applied, 2);
+    gw_diag_store_t *ds = gw_diag_store_new(ctx->cfg, ctx->store);
+    gw_alert_store_t *as = gw_alert_store_new(ctx->cfg, ctx->store);
+    assert_non_null(ds);
+    assert_non_null(as);
+    gw_snapshot_t snap = {
+        .fields = {"diagnosis", "evaluated_at_ms"}, .values = {"efficiency_gap", "1234"}, .n = 2};
+    gw_snapshot_t pace = {.fields = {"objective", "projected"}, .values = {"40", "31.5"}, .n = 2};
+    assert_int_equal(gw_diag_store_queue_diagnosis(ds, tenant, rep, "7d", &snap, err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(gw_diag_store_queue_pace(ds, tenant, rep, "month", &pace, err, sizeof(err)),
+                     GW_STORE_OK);
+    if (gw_diag_store_flush(ds, err, sizeof(err)) != GW_STORE_OK)
+        fail_msg("snapshot writes failed: %s", err);
+    gw_alert_ref_t ref = {tenant, rep, "7d"};
+    assert_int_equal(gw_alert_store_queue_delivered(as, &ref, GW_ALERT_EFFICIENCY, 1,
+                                                    "{\"rep_id\":\"R_17.b-c@d\"}", err,
+                                                    sizeof(err)),
+                     GW_STORE_OK);
+    if (gw_alert_store_flush(as, err, sizeof(err)) != GW_STORE_OK)
+        fail_msg("alert write failed: %s", err);
+    gw_alert_store_free(as);
+    gw_diag_store_free(ds);
+
+    /* the reads, on a reader store as the CLI's */
+    gw_store_t *reader = gw_store_new(ctx->cfg);
+    assert_non_null(reader);
+    gw_store_set_read_only(reader);
+    ds = gw_diag_store_new(ctx->cfg, reader);
+    as = gw_alert_store_new(ctx->cfg, reader);
+    gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
+    fields_t f = {0};
+    assert_int_equal(gw_store_read_state(reader, &e, collect, &f, err, sizeof(err)), GW_STORE_OK);
+    expect_field(&f, "o:sales.events/2=2;", "state");
+    expect_field(&f, "team=east;", "state");
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(gw_store_read_totals(reader, &e, "7d", collect, &f, err, sizeof(err)),
+                     GW_STORE_OK);
+    expect_field(&f, "DIAL=3;", "totals of 7d");
+    gw_entity_t team = {GW_ENTITY_TEAM, tenant, "east"};
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(gw_store_read_totals(reader, &team, "1d", collect, &f, err, sizeof(err)),
+                     GW_STORE_OK);
+    expect_field(&f, "DIAL=3;", "team totals of 1d");
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(
+        gw_diag_store_read_diagnosis(ds, tenant, rep, "7d", collect, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 2);
+    expect_field(&f, "diagnosis=efficiency_gap;", "diagnosis of 7d");
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(
+        gw_diag_store_read_pace(ds, tenant, rep, "month", collect, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 2);
+    expect_field(&f, "projected=31.5;", "pace of month");
+    char last[GW_ALERT_STREAM_ID_MAX] = "0";
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(
+        gw_alert_store_read_stream(as, tenant, last, 100, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 1);
+    expect_field(&f, "alert={\"rep_id\":\"R_17.b-c@d\"};", "alert stream");
+    assert_string_not_equal(last, "0");
+    /* after the last id: nothing more, once the wait passed */
+    char seen[GW_ALERT_STREAM_ID_MAX];
+    strcpy(seen, last);
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(
+        gw_alert_store_read_stream(as, tenant, last, 50, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 0);
+    assert_string_equal(last, seen);
+
+    /* keys Redis does not hold: no fields, OK */
+    memset(&f, 0, sizeof(f));
+    gw_entity_t nobody = {GW_ENTITY_REP, tenant, "nobody"};
+    assert_int_equal(gw_store_read_state(reader, &nobody, collect, &f, err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(gw_store_read_totals(reader, &e, "1y", collect, &f, err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(
+        gw_diag_store_read_diagnosis(ds, tenant, rep, "1d", collect, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(
+        gw_diag_store_read_pace(ds, tenant, "nobody", "week", collect, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    strcpy(last, "0");
+    assert_int_equal(
+        gw_alert_store_read_stream(as, "nobody", last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 0);
+    assert_string_equal(last, "0");
+
+    /* a key that does not fit is an error naming the entity, no read */
+    char longid[GW_KEY_MAX + 8];
+    memset(longid, 'r', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    gw_entity_t too_long = {GW_ENTITY_REP, tenant, longid};
+    assert_int_equal(gw_store_read_state(reader, &too_long, collect, &f, err, sizeof(err)),
+                     GW_STORE_ERROR);
+    assert_non_null(strstr(err, "too long"));
+    assert_int_equal(
+        gw_alert_store_read_stream(as, longid, last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_ERROR);
+    assert_non_null(strstr(err, "too long"));
+    assert_int_equal(f.n, 0);
+    gw_alert_store_free(as);
+    gw_diag_store_free(ds);
+    gw_store_free(reader);
+}
+
+/* The alert store reads under its config's key prefix: another prefix
+ * (gapwatch alerts --prefix sets it on the CLI's config) is another
+ * stream. */
+static void test_store_alert_stream_read_follows_the_key_prefix(void **state)
+{
+    ctx_t *ctx = *state;
+    char err[512];
+    gw_alert_store_t *as = gw_alert_store_new(ctx->cfg, ctx->store);
+    gw_alert_ref_t ref = {"acme", "r1", "7d"};
+    assert_int_equal(
+        gw_alert_store_queue_delivered(as, &ref, GW_ALERT_GAMING, 1, "{}", err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(gw_alert_store_flush(as, err, sizeof(err)), GW_STORE_OK);
+    gw_alert_store_free(as);
+    char yaml[256];
+    snprintf(yaml, sizeof(yaml), "redis: {port: %d}\nkey_prefix: other\n", ctx->h.redis_port);
+    gw_config_t *cfg = NULL;
+    if (gw_config_load_string(yaml, "prefix-test", &cfg, err, sizeof(err)) != 0)
+        fail_msg("config: %s", err);
+    gw_store_t *reader = gw_store_new(cfg);
+    gw_store_set_read_only(reader);
+    as = gw_alert_store_new(cfg, reader);
+    fields_t f = {0};
+    char last[GW_ALERT_STREAM_ID_MAX] = "0";
+    assert_int_equal(
+        gw_alert_store_read_stream(as, "acme", last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 0);
+    gw_alert_store_free(as);
+    cfg->key_prefix = "gw";
+    as = gw_alert_store_new(cfg, reader);
+    assert_int_equal(
+        gw_alert_store_read_stream(as, "acme", last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 1);
+    expect_field(&f, "alert={};", "alert stream under prefix gw");
+    gw_alert_store_free(as);
+    gw_store_free(reader);
+    gw_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +657,8 @@ int main(void)
         cmocka_unit_test_setup(test_store_positions_only_move_forward, before_each),
         cmocka_unit_test_setup(test_store_corrupt_field_is_reported_not_read_as_zero, before_each),
         cmocka_unit_test_setup(test_store_reports_down_and_reconnects, before_each),
+        cmocka_unit_test_setup(test_store_typed_reads_read_back_the_stores_writes, before_each),
+        cmocka_unit_test_setup(test_store_alert_stream_read_follows_the_key_prefix, before_each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
