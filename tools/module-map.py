@@ -201,6 +201,7 @@ def modules():
         doc = texts.get(headers.get(name)) or texts.get(sources.get(name)) or ""
         state = mutable_state(texts[sources[name]]) if name in sources else []
         mods[name] = {
+            "owner": owner,
             "files": [os.path.relpath(p, ROOT) for p in files],
             "lines": sum(t.count("\n") for t in texts.values()),
             "gw": gw,
@@ -256,13 +257,15 @@ def classify(mods):
         m["io"] = sorted(i for i in m["reach"] if i.startswith(IO_LIBS))
     # Redis I/O hides behind gw_redis' opaque handle: a module that includes
     # a module doing Redis I/O (hiredis in its .c, or through gw_redis)
-    # does Redis I/O too.
+    # does Redis I/O too, and so does a module's inside (its owner's arrow
+    # is not in "gw", but its functions are the owner's).
     redis = {n for n, m in mods.items() if any(e.startswith("hiredis/") for e in m["ext"])}
     grown = True
     while grown:
         grown = False
         for name, m in mods.items():
-            through = sorted(set(m["gw"]) & redis)
+            owner = {m["owner"]} if m["owner"] else set()
+            through = sorted((set(m["gw"]) | owner) & redis)
             if name not in redis and through:
                 redis.add(name)
                 m["io"] = m["io"] + ["Redis through " + ", ".join(through)]
