@@ -379,6 +379,36 @@ int gw_alert_store_queue_delivered(gw_alert_store_t *as, const gw_alert_ref_t *r
 
 /* ---- the stream ---------------------------------------------------------- */
 
+/* Sets `last_id` to the id of the newest entry of stream `key`, "0-0"
+ * when it has none: XREAD after "$" more than once would skip what came
+ * between the calls. */
+static int newest_entry(gw_alert_store_t *as, const char *key, char *last_id, char *errstr,
+                        size_t errstr_size)
+{
+    const char *argv[6] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    gw_redis_reply_t *r =
+        gw_redis_command_argv(gw_store_redis(as->store), 6, argv, lens, errstr, errstr_size);
+    if (!r) {
+        gw_store_disconnect(as->store);
+        return GW_STORE_DOWN;
+    }
+    if (r->type != GW_REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis: XREVRANGE %s: %s", key, gw_redis_reply_why(r));
+        gw_redis_reply_free(r);
+        return GW_STORE_ERROR;
+    }
+    const char *id = "0-0";
+    if (r->elements > 0 && r->element[0]->type == GW_REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 && r->element[0]->element[0]->str)
+        id = r->element[0]->element[0]->str;
+    snprintf(last_id, GW_ALERT_STREAM_ID_MAX, "%s", id);
+    gw_redis_reply_free(r);
+    return GW_STORE_OK;
+}
+
 int gw_alert_store_read_stream(gw_alert_store_t *as, const char *tenant, char *last_id,
                                int block_ms, gw_alert_entry_fn fn, void *ctx, char *errstr,
                                size_t errstr_size)
@@ -391,6 +421,11 @@ int gw_alert_store_read_stream(gw_alert_store_t *as, const char *tenant, char *l
     int rc = gw_store_connect(as->store, errstr, errstr_size);
     if (rc != GW_STORE_OK)
         return rc;
+    if (!strcmp(last_id, "$")) {
+        rc = newest_entry(as, key, last_id, errstr, errstr_size);
+        if (rc != GW_STORE_OK)
+            return rc;
+    }
     char block[16];
     snprintf(block, sizeof(block), "%d", block_ms < 0 ? 0 : block_ms);
     const char *argv[6] = {"XREAD", "BLOCK", block, "STREAMS", key, last_id};

@@ -124,9 +124,11 @@ typedef int (*gw_alert_entry_fn)(void *ctx, const char *id, const char *field, c
  * added from now on), waiting up to `block_ms` (0: until one comes) when
  * there are none yet, and calls `fn` per field of each, in order.
  * `last_id` is a buffer of GW_ALERT_STREAM_ID_MAX bytes, updated to the
- * last entry handed to `fn`, so the next call continues after it (left as
- * is when none came). A stream Redis does not hold reads as GW_STORE_OK
- * with no calls once `block_ms` has passed. */
+ * last entry handed to `fn`, so the next call continues after it. "$" is
+ * replaced by the stream's newest entry id ("0-0" for an empty stream) at
+ * the first call, so that an entry added between two calls is not missed.
+ * A stream Redis does not hold reads as GW_STORE_OK with no calls once
+ * `block_ms` has passed. */
 int gw_alert_store_read_stream(gw_alert_store_t *as, const char *tenant, char *last_id,
                                int block_ms, gw_alert_entry_fn fn, void *ctx, char *errstr,
                                size_t errstr_size);

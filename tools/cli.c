@@ -1,6 +1,7 @@
 /* Helpers shared by the CLI's subcommands. */
 #include "cli.h"
 
+#include "gw_keys.h"
 #include "gw_time.h"
 #include "jsonline.h"
 
@@ -275,6 +276,23 @@ int cli_kafka_probe(const char *cmd, rd_kafka_t *rk, const char *bootstrap, cons
                                                     : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
     rd_kafka_metadata_destroy(md);
     return n;
+}
+
+int cli_check_id(const char *cmd, const char *what, const char *id)
+{
+    size_t bad = 0, len = strlen(id);
+    if (gw_keys_id_valid(id, len, &bad))
+        return 0;
+    if (len == 0 || len > 64)
+        fprintf(stderr,
+                "gapwatch %s: %s \"%s\" is not a valid ID (1-64 bytes of [A-Za-z0-9._@-])\n", cmd,
+                what, id);
+    else
+        fprintf(stderr,
+                "gapwatch %s: %s \"%s\" is not a valid ID: byte %zu is not one of "
+                "[A-Za-z0-9._@-]\n",
+                cmd, what, id, bad + 1);
+    return -1;
 }
 
 int cli_collect_json(void *ctx, const char *field, const char *value)

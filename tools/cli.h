@@ -123,6 +123,11 @@ int cli_kafka_probe(const char *cmd, rd_kafka_t *rk, const char *bootstrap, cons
  * string. */
 int cli_collect_json(void *ctx, const char *field, const char *value);
 
+/* 0 when `id` is a valid ID (gw_keys_id_valid: what gapwatchd accepts as a
+ * tenant, rep or team); else prints "gapwatch CMD: WHAT ... is not a valid
+ * ID" with the first bad byte and returns -1. */
+int cli_check_id(const char *cmd, const char *what, const char *id);
+
 /* One JSON line (proto3 JSON, see jsonline.h) to a packed Event in `*out`
  * (malloc'ed; caller frees) keyed by its rep_id in `key`; with `dec` set,
  * checked with gapwatchd's own rules (gw_decode: what it would dead-letter).

@@ -289,6 +289,8 @@ int cmd_alerts(int argc, char **argv)
             fprintf(stderr, "gapwatch alerts: the Redis stream needs --tenant\n");
             return 2;
         }
+        if (cli_check_id("alerts", "tenant", tenant) != 0)
+            return 2;
         return tail_stream(&p, &ro, tenant, prefix, from_beginning, idle);
     }
     if (!ko.bootstrap[0]) {

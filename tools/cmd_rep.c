@@ -203,6 +203,8 @@ int cmd_rep(int argc, char **argv)
         return 2;
     }
     const char *tenant = argv[optind], *rep = argv[optind + 1];
+    if (cli_check_id("rep", "tenant", tenant) != 0 || cli_check_id("rep", "rep", rep) != 0)
+        return 2;
     static char err[8192];
     char host[256];
     int bad_usage;

@@ -105,6 +105,25 @@ static void test_cli_unreachable_kafka_and_redis_fail_in_time_with_one_line(void
     expect_one_line_failure(cmd, "cannot connect", 3000);
 }
 
+/* A tenant or rep that gapwatchd would never accept is refused before
+ * any key is built, naming the argument and the bad byte: exit 2. */
+static void test_cli_rep_and_alerts_refuse_an_invalid_id(void **state)
+{
+    (void)state;
+    int port = gwh_free_port(); /* never reached */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s rep -r 127.0.0.1:%d acme 'x}:y' 2>&1 >/dev/null", GW_GAPWATCH,
+             port);
+    assert_int_equal(run(cmd), 2);
+    if (count_lines(out) != 1 || !strstr(out, "rep \"x}:y\" is not a valid ID: byte 2"))
+        fail_msg("expected one line naming the rep and byte 2, got:\n%s", out);
+    snprintf(cmd, sizeof(cmd), "%s alerts -r 127.0.0.1:%d --tenant 'a b' 2>&1 >/dev/null",
+             GW_GAPWATCH, port);
+    assert_int_equal(run(cmd), 2);
+    if (count_lines(out) != 1 || !strstr(out, "tenant \"a b\" is not a valid ID: byte 2"))
+        fail_msg("expected one line naming the tenant and byte 2, got:\n%s", out);
+}
+
 static void test_cli_canonical_json_through_daemon_read_by_readonly_acl_user(void **state)
 {
     (void)state;
@@ -232,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_every_command_answers_help_and_version),
         cmocka_unit_test(test_cli_unreachable_kafka_and_redis_fail_in_time_with_one_line),
+        cmocka_unit_test(test_cli_rep_and_alerts_refuse_an_invalid_id),
         cmocka_unit_test(test_cli_canonical_json_through_daemon_read_by_readonly_acl_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -640,6 +640,63 @@ static void test_store_alert_stream_read_follows_the_key_prefix(void **state)
     gw_config_free(cfg);
 }
 
+/* Tailing from "now" ("$", gapwatch alerts without --from-beginning): an
+ * alert written between two reads is handed over by the second, not lost
+ * to a second "$". */
+static void test_store_alert_stream_tail_misses_nothing_between_reads(void **state)
+{
+    ctx_t *ctx = *state;
+    char err[512];
+    gw_alert_store_t *writer = gw_alert_store_new(ctx->cfg, ctx->store);
+    gw_alert_ref_t ref = {"acme", "r1", "7d"};
+    assert_int_equal(gw_alert_store_queue_delivered(writer, &ref, GW_ALERT_GAMING, 1, "{\"n\":1}",
+                                                    err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(gw_alert_store_flush(writer, err, sizeof(err)), GW_STORE_OK);
+
+    gw_store_t *reader = gw_store_new(ctx->cfg);
+    gw_store_set_read_only(reader);
+    gw_alert_store_t *as = gw_alert_store_new(ctx->cfg, reader);
+    fields_t f = {0};
+    char last[GW_ALERT_STREAM_ID_MAX] = "$";
+    assert_int_equal(
+        gw_alert_store_read_stream(as, "acme", last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 0); /* the alert before the tail started is not shown */
+    assert_string_not_equal(last, "$");
+    /* written while the tail is between two reads */
+    assert_int_equal(gw_alert_store_queue_delivered(writer, &ref, GW_ALERT_GAMING, 2, "{\"n\":2}",
+                                                    err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(gw_alert_store_flush(writer, err, sizeof(err)), GW_STORE_OK);
+    assert_int_equal(
+        gw_alert_store_read_stream(as, "acme", last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 1);
+    expect_field(&f, "alert={\"n\":2};", "the alert written between two reads");
+
+    /* an empty stream: everything from its first entry on */
+    memset(&f, 0, sizeof(f));
+    strcpy(last, "$");
+    assert_int_equal(
+        gw_alert_store_read_stream(as, "zeta", last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_string_equal(last, "0-0");
+    gw_alert_ref_t zref = {"zeta", "r1", "7d"};
+    assert_int_equal(gw_alert_store_queue_delivered(writer, &zref, GW_ALERT_GAMING, 1, "{\"z\":1}",
+                                                    err, sizeof(err)),
+                     GW_STORE_OK);
+    assert_int_equal(gw_alert_store_flush(writer, err, sizeof(err)), GW_STORE_OK);
+    assert_int_equal(
+        gw_alert_store_read_stream(as, "zeta", last, 10, collect_entry, &f, err, sizeof(err)),
+        GW_STORE_OK);
+    assert_int_equal(f.n, 1);
+    expect_field(&f, "alert={\"z\":1};", "the first alert of an empty stream");
+    gw_alert_store_free(as);
+    gw_alert_store_free(writer);
+    gw_store_free(reader);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +716,8 @@ int main(void)
         cmocka_unit_test_setup(test_store_reports_down_and_reconnects, before_each),
         cmocka_unit_test_setup(test_store_typed_reads_read_back_the_stores_writes, before_each),
         cmocka_unit_test_setup(test_store_alert_stream_read_follows_the_key_prefix, before_each),
+        cmocka_unit_test_setup(test_store_alert_stream_tail_misses_nothing_between_reads,
+                               before_each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
