@@ -379,6 +379,33 @@ int gw_alert_store_queue_delivered(gw_alert_store_t *as, const gw_alert_ref_t *r
 
 /* ---- the stream ---------------------------------------------------------- */
 
+/* Sends one command on stream `key` (`argc` <= 8 arguments) on the store's connection
+ * and returns its reply when it is an array (or nil, with `nil_ok`); NULL
+ * with *rc GW_STORE_DOWN (connection dropped) or GW_STORE_ERROR. */
+static gw_redis_reply_t *stream_command(gw_alert_store_t *as, const char *key, int argc,
+                                        const char **argv, bool nil_ok, int *rc, char *errstr,
+                                        size_t errstr_size)
+{
+    size_t lens[8];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    gw_redis_reply_t *r =
+        gw_redis_command_argv(gw_store_redis(as->store), argc, argv, lens, errstr, errstr_size);
+    if (!r) {
+        gw_store_disconnect(as->store);
+        *rc = GW_STORE_DOWN;
+        return NULL;
+    }
+    if (r->type != GW_REDIS_REPLY_ARRAY && !(nil_ok && r->type == GW_REDIS_REPLY_NIL)) {
+        snprintf(errstr, errstr_size, "redis: %s %s: %s", argv[0], key, gw_redis_reply_why(r));
+        gw_redis_reply_free(r);
+        *rc = GW_STORE_ERROR;
+        return NULL;
+    }
+    *rc = GW_STORE_OK;
+    return r;
+}
+
 /* Sets `last_id` to the id of the newest entry of stream `key`, "0-0"
  * when it has none: XREAD after "$" more than once would skip what came
  * between the calls. */
@@ -386,20 +413,10 @@ static int newest_entry(gw_alert_store_t *as, const char *key, char *last_id, ch
                         size_t errstr_size)
 {
     const char *argv[6] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    gw_redis_reply_t *r =
-        gw_redis_command_argv(gw_store_redis(as->store), 6, argv, lens, errstr, errstr_size);
-    if (!r) {
-        gw_store_disconnect(as->store);
-        return GW_STORE_DOWN;
-    }
-    if (r->type != GW_REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis: XREVRANGE %s: %s", key, gw_redis_reply_why(r));
-        gw_redis_reply_free(r);
-        return GW_STORE_ERROR;
-    }
+    int rc;
+    gw_redis_reply_t *r = stream_command(as, key, 6, argv, false, &rc, errstr, errstr_size);
+    if (!r)
+        return rc;
     const char *id = "0-0";
     if (r->elements > 0 && r->element[0]->type == GW_REDIS_REPLY_ARRAY &&
         r->element[0]->elements == 2 && r->element[0]->element[0]->str)
@@ -429,20 +446,9 @@ int gw_alert_store_read_stream(gw_alert_store_t *as, const char *tenant, char *l
     char block[16];
     snprintf(block, sizeof(block), "%d", block_ms < 0 ? 0 : block_ms);
     const char *argv[6] = {"XREAD", "BLOCK", block, "STREAMS", key, last_id};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    gw_redis_reply_t *r =
-        gw_redis_command_argv(gw_store_redis(as->store), 6, argv, lens, errstr, errstr_size);
-    if (!r) {
-        gw_store_disconnect(as->store);
-        return GW_STORE_DOWN;
-    }
-    if (r->type != GW_REDIS_REPLY_ARRAY && r->type != GW_REDIS_REPLY_NIL) {
-        snprintf(errstr, errstr_size, "redis: XREAD %s: %s", key, gw_redis_reply_why(r));
-        gw_redis_reply_free(r);
-        return GW_STORE_ERROR;
-    }
+    gw_redis_reply_t *r = stream_command(as, key, 6, argv, true, &rc, errstr, errstr_size);
+    if (!r)
+        return rc;
     /* [[key, [[id, [f, v, ...]], ...]]], or nil when block_ms passed */
     const gw_redis_reply_t *entries = NULL;
     if (r->type == GW_REDIS_REPLY_ARRAY && r->elements > 0 &&
