@@ -179,30 +179,36 @@ int gw_diag_store_queue_export(gw_diag_store_t *ds, const char *tenant, const gw
     return rc;
 }
 
+/* HGETALL of a rep's snapshot hash named by `key_of` (gw_keys_diagnosis or
+ * gw_keys_pace) for `name`; `what` names it in errors. */
+static int read_rep_hash(gw_diag_store_t *ds,
+                         int (*key_of)(char *, size_t, const char *, const gw_entity_t *,
+                                       const char *),
+                         const char *what, const char *tenant, const char *rep, const char *name,
+                         gw_store_field_fn fn, void *ctx, char *errstr, size_t errstr_size)
+{
+    char key[GW_KEY_MAX];
+    gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
+    if (key_of(key, sizeof(key), ds->cfg->key_prefix, &e, name) < 0) {
+        snprintf(errstr, errstr_size, "%s key of %s:%s is too long", what, tenant, rep);
+        return GW_STORE_ERROR;
+    }
+    return gw_store_hgetall(ds->store, key, fn, ctx, errstr, errstr_size);
+}
+
 int gw_diag_store_read_diagnosis(gw_diag_store_t *ds, const char *tenant, const char *rep,
                                  const char *window, gw_store_field_fn fn, void *ctx, char *errstr,
                                  size_t errstr_size)
 {
-    char key[GW_KEY_MAX];
-    gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
-    if (gw_keys_diagnosis(key, sizeof(key), ds->cfg->key_prefix, &e, window) < 0) {
-        snprintf(errstr, errstr_size, "diagnosis key of %s:%s is too long", tenant, rep);
-        return GW_STORE_ERROR;
-    }
-    return gw_store_hgetall(ds->store, key, fn, ctx, errstr, errstr_size);
+    return read_rep_hash(ds, gw_keys_diagnosis, "diagnosis", tenant, rep, window, fn, ctx, errstr,
+                         errstr_size);
 }
 
 int gw_diag_store_read_pace(gw_diag_store_t *ds, const char *tenant, const char *rep,
                             const char *kind, gw_store_field_fn fn, void *ctx, char *errstr,
                             size_t errstr_size)
 {
-    char key[GW_KEY_MAX];
-    gw_entity_t e = {GW_ENTITY_REP, tenant, rep};
-    if (gw_keys_pace(key, sizeof(key), ds->cfg->key_prefix, &e, kind) < 0) {
-        snprintf(errstr, errstr_size, "pace key of %s:%s is too long", tenant, rep);
-        return GW_STORE_ERROR;
-    }
-    return gw_store_hgetall(ds->store, key, fn, ctx, errstr, errstr_size);
+    return read_rep_hash(ds, gw_keys_pace, "pace", tenant, rep, kind, fn, ctx, errstr, errstr_size);
 }
 
 int gw_diag_store_flush(gw_diag_store_t *ds, char *errstr, size_t errstr_size)
