@@ -96,7 +96,7 @@ static double typical_rate(const gw_playbook_t *pb, const gw_detector_input_t *i
     double var_floor = pb->rate_spread * rate * pb->rate_spread * rate;
     double var = var_floor;
     if (m >= MIN_PEERS) {
-        double sd = gw_stats_upper_sd(scratch, m, rate);
+        double sd = gw_stats_inner_sd(scratch, m, rate);
         double between = isnan(sd) ? 0 : sd * sd - rate * (1 - rate) * noise / m;
         if (between > var)
             var = between;
@@ -140,7 +140,7 @@ static double typical_of(const gw_playbook_t *pb, const gw_detector_input_t *in,
     if (m == 0)
         return NAN;
     double med = gw_stats_median(scratch, m);
-    double sd = gw_stats_upper_sd(scratch, m, med);
+    double sd = gw_stats_inner_sd(scratch, m, med);
     if (!isnan(sd) && med > 0) {
         double extra = (sd * sd - med) / (med * med);
         if (extra > *phi)

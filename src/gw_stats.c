@@ -244,18 +244,15 @@ double gw_stats_median(double *v, int n)
     return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
 }
 
-double gw_stats_mad_sd(double *v, int n, double median)
+/* Quantile `q` of the sorted `v` (m values) by linear interpolation (type 7). */
+static double quantile_sorted(const double *v, int m, double q)
 {
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (!isnan(v[i]))
-            v[m++] = fabs(v[i] - median);
-    if (m < 3)
-        return NAN;
-    return 1.4826 * gw_stats_median(v, m);
+    double h = q * (m - 1);
+    int lo = (int)h;
+    return v[lo] + (h - lo) * (v[lo + 1 < m ? lo + 1 : lo] - v[lo]);
 }
 
-double gw_stats_upper_sd(double *v, int n, double median)
+double gw_stats_inner_sd(double *v, int n, double median)
 {
     int m = 0;
     for (int i = 0; i < n; i++)
@@ -264,10 +261,8 @@ double gw_stats_upper_sd(double *v, int n, double median)
     if (m < 4)
         return NAN;
     qsort(v, (size_t)m, sizeof(double), cmp_double);
-    /* the third quartile by linear interpolation (type 7) */
-    double h = 0.75 * (m - 1);
-    int lo = (int)h;
-    double q3 = v[lo] + (h - lo) * (v[lo + 1 < m ? lo + 1 : lo] - v[lo]);
-    double sd = (q3 - median) / 0.6745;
+    double upper = quantile_sorted(v, m, 0.75) - median;
+    double lower = median - quantile_sorted(v, m, 0.25);
+    double sd = (upper < lower ? upper : lower) / 0.6745;
     return sd > 0 ? sd : 0;
 }

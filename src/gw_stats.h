@@ -66,14 +66,13 @@ double gw_stats_bh_threshold(const double *p, int n, double q, double *scratch);
 /* Median of `n` values (NaN skipped); NaN when none. Sorts `v` in place. */
 double gw_stats_median(double *v, int n);
 
-/* Median absolute deviation from `median`, times 1.4826 (a robust standard
- * deviation); NaN when fewer than 3 values. `v` is overwritten. */
-double gw_stats_mad_sd(double *v, int n, double median);
-
-/* A robust standard deviation from the upper half only: (third quartile -
- * `median`) / 0.6745. The gaps a diagnosis looks for lie below the
- * typical rep, so they do not widen it. NaN when fewer than 4 values. `v`
- * is sorted in place. */
-double gw_stats_upper_sd(double *v, int n, double median);
+/* A robust standard deviation from the tighter half of the values:
+ * min(third quartile - `median`, `median` - first quartile) / 0.6745
+ * (quartiles by linear interpolation). How much typical reps differ: the
+ * gaps a diagnosis looks for lie below the typical rep and widen the lower
+ * half, reps who convert far better (lean ones) widen the upper half, and
+ * neither is the spread among the others. NaN when fewer than 4 values.
+ * `v` is sorted in place. */
+double gw_stats_inner_sd(double *v, int n, double median);
 
 #endif

@@ -247,6 +247,37 @@ static void test_typical_rate_is_not_dragged_down_by_weak_reps(void **state)
     assert_int_equal(d.kind, GW_DIAG_WITHIN_NOISE);
 }
 
+static void test_lean_reps_do_not_widen_the_spread_that_hides_a_weak_rep(void **state)
+{
+    (void)state;
+    /* Seven others book 57..63 of 300 conversations (19-21%), four lean
+     * ones 60 of 150 (40%). How much typical reps differ is the tighter
+     * half's spread: median 20.67%, first quartile 19.83% -> sd 1.2%,
+     * below their binomial noise, so the floor (10% of the rate: rho
+     * 0.0026). The upper half, widened by the lean four, would give rho
+     * 0.50, and a rep booking 36 of 300 (12%, 0.58x) would be chance (p =
+     * 0.64). Against 20.67% less the tolerance: p = 0.0113. */
+    reset();
+    const int stages[] = {CONVERSATION, MEETING_BOOKED};
+    gw_playbook_t pb = playbook(2, stages, MEETING_BOOKED);
+    pb.min_rep_trials = 20;
+    peers(0, 7, CONVERSATION, 300, 300);
+    for (int i = 0; i < 7; i++)
+        peers(i, 1, MEETING_BOOKED, 57 + i, 57 + i);
+    peers(7, 4, CONVERSATION, 150, 150);
+    peers(7, 4, MEETING_BOOKED, 60, 60);
+    put(&me, CONVERSATION, 300, 300);
+    put(&me, MEETING_BOOKED, 36, 36);
+    gw_diagnosis_t d = run(&pb, 60, 1);
+    near(d.tr[0].team_rate, 62.0 / 300, 1e-12);
+    near(d.tr[0].rho, 0.002605042016806723, 1e-9);
+    near(d.tr[0].p, 0.0113261347692089, 1e-6);
+    assert_true(d.tr[0].below);
+    /* 300 conversations >= the 290 needed at 20.67%: the method, not the
+     * volume */
+    assert_int_equal(d.kind, GW_DIAG_EFFECTIVENESS);
+}
+
 static void test_lean_rep_short_by_chance_is_not_an_efficiency_gap(void **state)
 {
     (void)state;
@@ -654,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_low_volume_stage_is_judged_on_the_evidence_window),
         cmocka_unit_test(test_two_percent_vs_ten_percent_over_400_dials_is_significant),
         cmocka_unit_test(test_typical_rate_is_not_dragged_down_by_weak_reps),
+        cmocka_unit_test(test_lean_reps_do_not_widen_the_spread_that_hides_a_weak_rep),
         cmocka_unit_test(test_lean_rep_short_by_chance_is_not_an_efficiency_gap),
         cmocka_unit_test(test_too_little_activity_at_team_rates_is_efficiency),
         cmocka_unit_test(test_a_bad_week_in_a_month_that_does_enough_is_chance),

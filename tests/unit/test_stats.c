@@ -101,15 +101,25 @@ static void test_median_and_robust_spread_ignore_the_outliers(void **state)
     double b[] = {4, 1, NAN, 3, 2};
     assert_true(gw_stats_median(b, 5) == 2.5);
     /* Eight reps around 500 and four weak ones: the median stays with the
-     * eight, the spread is theirs (MAD 10 -> 14.826). */
+     * eight. Their spread is the tighter half's: sorted 90 100 110 120 480
+     * 490 495 500 500 505 510 520, quartiles (type 7) 117.5 and 501.25;
+     * (501.25 - 492.5) / 0.6745 = 12.97; the lower half, widened by the
+     * weak, would give (492.5 - 117.5) / 0.6745 = 556. */
     double v[] = {490, 500, 510, 520, 480, 500, 505, 495, 100, 120, 90, 110};
     double med = gw_stats_median(v, 12);
     assert_true(med == 492.5);
     double w[] = {490, 500, 510, 520, 480, 500, 505, 495, 100, 120, 90, 110};
-    double sd = gw_stats_mad_sd(w, 12, med);
-    assert_true(sd > 10 && sd < 30);
-    double few[] = {1, 2};
-    assert_true(isnan(gw_stats_mad_sd(few, 2, 1.5)));
+    assert_true(fabs(gw_stats_inner_sd(w, 12, med) - 8.75 / 0.6745) < 1e-9);
+    /* The same with four far better reps above: the lower half's. Sorted
+     * 480 490 495 500 500 505 510 520 900 950 1000 1100, quartiles 498.75
+     * and 912.5, median 507.5: (507.5 - 498.75) / 0.6745. */
+    double x[] = {490, 500, 510, 520, 480, 500, 505, 495, 900, 950, 1000, 1100};
+    double xm = gw_stats_median(x, 12);
+    assert_true(xm == 507.5);
+    double y[] = {490, 500, 510, 520, 480, 500, 505, 495, 900, 950, 1000, 1100};
+    assert_true(fabs(gw_stats_inner_sd(y, 12, xm) - 8.75 / 0.6745) < 1e-9);
+    double few[] = {1, 2, 3};
+    assert_true(isnan(gw_stats_inner_sd(few, 3, 2)));
 }
 
 int main(void)
