@@ -16,6 +16,7 @@
  */
 #include "gw_coalesce.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,24 @@ typedef struct {
     int32_t bits;
 } entity_slot_t;
 
+/* An event of the batch as gw_coalesce_add() logs it, for fold() to add
+ * to its rep and its team: what its cells, times and parts are made of,
+ * with its lateness per window (bit w) already counted. */
+typedef struct {
+    uint32_t rep, team; /* delta indices */
+    int64_t t;          /* occurred_at_ms */
+    int64_t amount;     /* amount_minor */
+    int64_t stream_ms;
+    int64_t offset;
+    int32_t partition;
+    int16_t kind;
+    uint8_t flags; /* PENDING_GOAL, PENDING_NEXT_STEP */
+    uint8_t late;
+} pending_t;
+
+#define PENDING_GOAL      1
+#define PENDING_NEXT_STEP 2
+
 struct gw_coalesce_s {
     const gw_window_t *windows;
     int nwindows;
@@ -88,6 +107,12 @@ struct gw_coalesce_s {
     uint64_t events;
     uint64_t late[GW_WINDOWS_MAX];
     int last_rep, last_team;
+
+    pending_t *log; /* the events added but not yet folded: see fold() */
+    size_t nlog, cap_log;
+    uint32_t *order; /* fold(): 2 per event, the log's events by entity */
+    uint32_t *ends;  /* fold(): per delta, one past its last in `order` */
+    size_t cap_ends;
 
     gw_avail_record_t *records; /* availability records, few per batch */
     size_t nrecords, cap_records;
@@ -260,6 +285,9 @@ void gw_coalesce_free(gw_coalesce_t *c)
     free(c->ptab);
     free(c->records);
     free(c->pcells);
+    free(c->log);
+    free(c->order);
+    free(c->ends);
     free(c);
 }
 
@@ -324,9 +352,11 @@ void gw_coalesce_set_periods(gw_coalesce_t *c, const gw_calendar_t *cals, int nc
     gw_calendar_init_utc(&c->utc);
 }
 
+static const gw_coalesce_t *sealed(const gw_coalesce_t *c);
+
 const gw_period_cell_t *gw_coalesce_period_cell(const gw_coalesce_t *c, int32_t index)
 {
-    return &c->pcells[index];
+    return &sealed(c)->pcells[index];
 }
 
 /* Adds `value` of `metric` to the rep's cell of period (kind, first). */
@@ -354,17 +384,18 @@ static int add_period_cell(gw_coalesce_t *c, gw_delta_t *d, int kind, int64_t fi
     return 0;
 }
 
-/* A rep's event in its calendar periods: the count of its kind, and its
- * amount when it has one. The local day is cached per rep (a batch holds
- * few days of one rep). */
-static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const gw_event_t *ev)
+/* A rep's event at `t` of `kind` (with `amount`) in its calendar periods:
+ * the count of its kind, and its amount when it has one; `team` is its
+ * team's id. The local day is cached per rep (a batch holds few days of
+ * one rep). */
+static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const char *team, int64_t t, int kind,
+                       int64_t amount)
 {
     if (!d->cal) {
-        const gw_calendar_t *cal = gw_calendar_for_team(c->cals, c->ncals, ev->tenant, ev->team);
+        const gw_calendar_t *cal = gw_calendar_for_team(c->cals, c->ncals, d->tenant, team);
         d->cal = cal ? cal : &c->utc;
         d->day_from = d->day_to = 0;
     }
-    int64_t t = ev->occurred_at_ms;
     if (t < d->day_from || t >= d->day_to) {
         d->day = gw_calendar_day(d->cal, t);
         d->day_from = gw_calendar_day_start(d->cal, d->day);
@@ -374,9 +405,8 @@ static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const gw_event_t *ev)
         if (!(c->periods & (1u << k)))
             continue;
         int64_t next, first = gw_calendar_period_first(d->cal, (gw_period_kind_t)k, d->day, &next);
-        if (add_period_cell(c, d, k, first, gw_metric_count(ev->kind), 1) != 0 ||
-            (ev->amount_minor > 0 &&
-             add_period_cell(c, d, k, first, gw_metric_amount(ev->kind), ev->amount_minor) != 0))
+        if (add_period_cell(c, d, k, first, gw_metric_count(kind), 1) != 0 ||
+            (amount > 0 && add_period_cell(c, d, k, first, gw_metric_amount(kind), amount) != 0))
             return -1;
     }
     return 0;
@@ -456,6 +486,7 @@ void gw_coalesce_reset(gw_coalesce_t *c)
     forget_regions(c);
     clear_parts_table(c);
     c->ndeltas = c->nparts = 0;
+    c->nlog = 0;
     c->events = 0;
     memset(c->late, 0, sizeof(c->late));
 }
@@ -830,14 +861,13 @@ static void memo_set(bucket_memo_t *m, int64_t x, int64_t bucket_ms)
         m->from = 1, m->to = 0;
 }
 
-/* The cells `ev` adds to (the same for its rep and its team), with their
- * hashes; `late[w]` says whether it is too late for window w (as
+/* An event at `t` when its partition's stream time is `stream_ms`: the
+ * bucket of `t` in window w in memo_event[w] (with its period_hash), and
+ * whether it is too late for w in bit w of the result (as
  * gw_window_is_late(), with the buckets memoised). */
-static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms, cell_add_t *adds,
-                       bool *late)
+static unsigned event_buckets(gw_coalesce_t *c, int64_t t, int64_t stream_ms)
 {
-    int n = 0;
-    int64_t t = ev->occurred_at_ms;
+    unsigned late = 0;
     for (int w = 0; w < c->nwindows; w++) {
         const gw_window_t *win = &c->windows[w];
         bucket_memo_t *me = &c->memo_event[w], *ms = &c->memo_start[w];
@@ -848,33 +878,45 @@ static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms
         int64_t wm = stream_ms - win->grace_ms;
         if (wm < ms->from || wm >= ms->to)
             memo_set(ms, wm, win->bucket_ms);
-        late[w] = me->bucket < ms->bucket - win->nbuckets + 1;
-        if (late[w])
-            continue;
-        /* events and activities are sums of the kinds' counts: readers
-         * derive them, so they cost no writes here; a zero adds nothing. */
-        int64_t b = me->bucket;
-        int metrics[4], nm = 0;
-        int64_t values[4];
-        metrics[nm] = gw_metric_count(ev->kind);
+        if (me->bucket < ms->bucket - win->nbuckets + 1)
+            late |= 1u << w;
+    }
+    return late;
+}
+
+/* The cells logged event `p` adds to (the same for its rep and its team),
+ * with their hashes, and in *late its lateness bits (event_buckets()). */
+static int event_cells(gw_coalesce_t *c, const pending_t *p, cell_add_t *adds, unsigned *late)
+{
+    int n = 0;
+    *late = event_buckets(c, p->t, p->stream_ms);
+    /* events and activities are sums of the kinds' counts: readers derive
+     * them, so they cost no writes here; a zero adds nothing. */
+    int metrics[4], nm = 0;
+    int64_t values[4];
+    metrics[nm] = gw_metric_count(p->kind);
+    values[nm++] = 1;
+    if (p->amount > 0) {
+        metrics[nm] = gw_metric_amount(p->kind);
+        values[nm++] = p->amount;
+    }
+    if (p->flags & PENDING_GOAL) {
+        metrics[nm] = gw_metric_goal(p->kind);
         values[nm++] = 1;
-        if (ev->amount_minor > 0) {
-            metrics[nm] = gw_metric_amount(ev->kind);
-            values[nm++] = ev->amount_minor;
-        }
-        if (ev->has_goal) {
-            metrics[nm] = gw_metric_goal(ev->kind);
-            values[nm++] = 1;
-        }
-        if (ev->has_next_step) {
-            metrics[nm] = gw_metric_next_step(ev->kind);
-            values[nm++] = 1;
-        }
+    }
+    if (p->flags & PENDING_NEXT_STEP) {
+        metrics[nm] = gw_metric_next_step(p->kind);
+        values[nm++] = 1;
+    }
+    for (int w = 0; w < c->nwindows; w++) {
+        if (*late & (1u << w))
+            continue;
+        const bucket_memo_t *me = &c->memo_event[w];
         for (int k = 0; k < nm; k++) {
             cell_add_t *a = &adds[n++];
             a->window = (int16_t)w;
             a->metric = (int16_t)metrics[k];
-            a->bucket = b;
+            a->bucket = me->bucket;
             a->value = values[k];
             a->hash = cell_hash_in(c, me->period_hash, w, metrics[k]);
         }
@@ -882,48 +924,131 @@ static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms
     return n;
 }
 
-/* Adds an event of (`partition`, `offset`) whose cells are `adds` to
- * entity `e`: parts, times, late counts and cells. */
-static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t partition,
-                         int64_t offset, int64_t stream_ms, const cell_add_t *adds, int n,
-                         const bool *late)
+/* Adds logged event `p` whose cells are `adds` to entity `e`: parts,
+ * times, late counts, cells and periods; `team` is the id of its team. */
+static int add_to_entity(gw_coalesce_t *c, int e, const pending_t *p, const cell_add_t *adds,
+                         int n, unsigned late, const char *team)
 {
-    if (add_part(c, e, partition, offset) != 0)
+    if (add_part(c, e, p->partition, p->offset) != 0)
         return -1;
     gw_delta_t *d = &c->deltas[e];
     d->nevents++;
-    if (ev->occurred_at_ms < d->first_event_ms)
-        d->first_event_ms = ev->occurred_at_ms;
-    if (ev->occurred_at_ms > d->last_event_ms)
-        d->last_event_ms = ev->occurred_at_ms;
-    if (stream_ms > d->wm_ms)
-        d->wm_ms = stream_ms;
+    if (p->t < d->first_event_ms)
+        d->first_event_ms = p->t;
+    if (p->t > d->last_event_ms)
+        d->last_event_ms = p->t;
+    if (p->stream_ms > d->wm_ms)
+        d->wm_ms = p->stream_ms;
     for (int w = 0; w < c->nwindows; w++)
-        if (late[w])
+        if (late & (1u << w))
             d->late[w]++;
     if (add_cells(c, d, adds, n) != 0)
         return -1;
     if (c->periods && d->kind == GW_ENTITY_REP)
-        return add_periods(c, &c->deltas[e], ev);
+        return add_periods(c, d, team, p->t, p->kind, p->amount);
+    return 0;
+}
+
+/* `ev` at (`partition`, `offset`), stream time `stream_ms`, as logged. */
+static pending_t pending_of(const gw_event_t *ev, int32_t partition, int64_t offset,
+                            int64_t stream_ms)
+{
+    return (pending_t){.t = ev->occurred_at_ms,
+                       .amount = ev->amount_minor,
+                       .stream_ms = stream_ms,
+                       .offset = offset,
+                       .partition = partition,
+                       .kind = (int16_t)ev->kind,
+                       .flags = (uint8_t)((ev->has_goal ? PENDING_GOAL : 0) |
+                                          (ev->has_next_step ? PENDING_NEXT_STEP : 0))};
+}
+
+/* Sets rep `d`'s team to that of its latest event, delta `team`. */
+static void set_team(gw_coalesce_t *c, gw_delta_t *d, int team)
+{
+    if (d->team_delta != team) {
+        d->team = c->deltas[team].id;
+        d->team_delta = team;
+    }
+}
+
+/* How far ahead fold() fetches the logged events it is about to add. */
+#define FOLD_AHEAD 16
+
+/*
+ * Adds the logged events to their entities. Each event adds to its rep a
+ * few cells of the rep's region, times and a part, and the same to its
+ * team: done as it is read, that is a cache miss or more per entity (a rep
+ * comes back 10,000 events later in a replay, its lines long evicted).
+ * Here the log is first ordered by entity (a counting sort: the deltas'
+ * indices are dense), then each entity takes all its events at once, its
+ * delta and region in cache after the first, the deltas (and the regions
+ * they take, from the pool's end) in order, and the events fetched ahead.
+ * The order of one entity's events is the log's, so that its latest event
+ * names a rep's team.
+ */
+static int fold(gw_coalesce_t *c)
+{
+    size_t n = c->nlog, nd = c->ndeltas;
+    if (!n)
+        return 0;
+    if (nd + 1 > c->cap_ends) {
+        uint32_t *e = realloc(c->ends, (nd + 1) * 2 * sizeof(uint32_t));
+        if (!e)
+            return -1;
+        c->ends = e;
+        c->cap_ends = (nd + 1) * 2;
+    }
+    const pending_t *log = c->log;
+    uint32_t *ends = c->ends, *order = c->order;
+    memset(ends, 0, (nd + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) {
+        ends[log[i].rep + 1]++;
+        ends[log[i].team + 1]++;
+    }
+    for (size_t d = 1; d <= nd; d++)
+        ends[d] += ends[d - 1];
+    /* ends[d] is now where delta d's events start; it ends where d+1's
+     * start once they are placed */
+    for (size_t i = 0; i < n; i++) {
+        order[ends[log[i].rep]++] = (uint32_t)i;
+        order[ends[log[i].team]++] = (uint32_t)i;
+    }
+    size_t j = 0, total = 2 * n;
+    for (size_t e = 0; e < nd; e++) {
+        size_t end = ends[e];
+        if (j == end)
+            continue;
+        gw_delta_t *d = &c->deltas[e];
+        int rep = d->kind == GW_ENTITY_REP;
+        for (; j < end; j++) {
+            if (j + FOLD_AHEAD < total)
+                __builtin_prefetch(&log[order[j + FOLD_AHEAD]]);
+            const pending_t *p = &log[order[j]];
+            cell_add_t adds[GW_WINDOWS_MAX * 4];
+            unsigned late;
+            int na = event_cells(c, p, adds, &late);
+            if (rep)
+                set_team(c, d, (int)p->team);
+            if (add_to_entity(c, (int)e, p, adds, na, late, rep ? d->team : NULL) != 0)
+                return -1;
+            d = &c->deltas[e];
+        }
+    }
+    c->nlog = 0;
     return 0;
 }
 
 /* The delta of the event's rep or team (`k`), found or created. A rep
- * remembers the team of its latest event: for a rep, `team` is the index
- * of that team's delta in this batch when known (its id is then shared,
- * and a comparison of indices replaces one of strings), else -1. */
-static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k, int team)
+ * remembers the team of its latest event (by the id of `ev`'s team: see
+ * set_team() for a logged event's). */
+static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k)
 {
     int e = find_entity(c, k);
     if (e < 0 || k->kind != GW_ENTITY_REP)
         return e;
     gw_delta_t *d = &c->deltas[e];
-    if (team >= 0) {
-        if (d->team_delta != team) {
-            d->team = c->deltas[team].id;
-            d->team_delta = team;
-        }
-    } else if (!d->team || strcmp(d->team, ev->team) != 0) {
+    if (!d->team || strcmp(d->team, ev->team) != 0) {
         d->team = gw_arena_strndup(c->strings, ev->team, strlen(ev->team));
         if (!d->team)
             return -1;
@@ -932,41 +1057,73 @@ static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k, int t
     return e;
 }
 
+int gw_coalesce_seal(gw_coalesce_t *c)
+{
+    return fold(c);
+}
+
+/* What reads a batch (its deltas' cells, parts and times) seals it first:
+ * logically const. A caller that must survive OOM seals it itself (the
+ * pipeline does); otherwise running out of memory here aborts. */
+static const gw_coalesce_t *sealed(const gw_coalesce_t *c)
+{
+    if (c->nlog && fold((gw_coalesce_t *)c) != 0) {
+        fprintf(stderr, "gw_coalesce: out of memory sealing a batch\n");
+        abort();
+    }
+    return c;
+}
+
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
                         int32_t partition, int64_t offset, int64_t stream_ms)
 {
+    if (fold(c) != 0)
+        return -1;
     ekey_t k = entity_key_of(kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
-    int e = locate(c, ev, &k, -1);
+    int e = locate(c, ev, &k);
     if (e < 0)
         return -1;
+    pending_t p = pending_of(ev, partition, offset, stream_ms);
     cell_add_t adds[GW_WINDOWS_MAX * 4];
-    bool late[GW_WINDOWS_MAX];
-    int n = event_cells(c, ev, stream_ms, adds, late);
-    return add_to_entity(c, e, ev, partition, offset, stream_ms, adds, n, late);
+    unsigned late;
+    int n = event_cells(c, &p, adds, &late);
+    return add_to_entity(c, e, &p, adds, n, late, ev->team);
 }
 
-/* Starts fetching what looking up an entity of `hash` and adding the
- * event's cells `adds` to it reads: the two first lines of the delta its
- * table slot names, and the slots of its region the cells probe first (a
- * cache miss each, all overlapped, and with the other entity's). */
-static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash, const cell_add_t *adds, int n)
+/* Starts fetching the delta line that finding an entity of `hash`
+ * compares (a cache miss, overlapped with the other entity's). */
+static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
 {
     const entity_slot_t *slot = &c->etab[hash & (c->etab_cap - 1)];
-    if (slot->key && slot_may_be(slot->key, hash)) {
-        const char *d = (const char *)&c->deltas[slot_index(slot->key)];
-        __builtin_prefetch(d);
-        __builtin_prefetch(d + 64);
-        if (slot->bits) {
-            size_t mask = ((size_t)1 << slot->bits) - 1;
-            for (int k = 0; k < n; k++)
-                __builtin_prefetch(&c->cells[(size_t)slot->region + (adds[k].hash & mask)]);
-        }
-    }
+    if (slot->key && slot_may_be(slot->key, hash))
+        __builtin_prefetch(&c->deltas[slot_index(slot->key)]);
+}
+
+/* Makes room in the log for one more event (and in fold()'s order). */
+static int reserve_log(gw_coalesce_t *c)
+{
+    if (c->nlog < c->cap_log)
+        return 0;
+    if (c->nlog >= INT32_MAX / 2)
+        return -1;
+    size_t ncap = c->cap_log ? c->cap_log * 2 : 4096;
+    pending_t *l = realloc(c->log, ncap * sizeof(*l));
+    if (!l)
+        return -1;
+    c->log = l;
+    uint32_t *o = realloc(c->order, ncap * 2 * sizeof(*o));
+    if (!o)
+        return -1;
+    c->order = o;
+    c->cap_log = ncap;
+    return 0;
 }
 
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
+    if (reserve_log(c) != 0)
+        return -1;
     size_t tlen, rlen, mlen;
     uint64_t thash = hash_id(ev->tenant, sizeof(ev->tenant), &tlen);
     uint64_t rhash = hash_id(ev->rep, sizeof(ev->rep), &rlen);
@@ -975,29 +1132,23 @@ int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, i
            tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, thash, ev->team, mlen, mhash);
     __builtin_prefetch(&c->etab[rk.hash & (c->etab_cap - 1)]);
     __builtin_prefetch(&c->etab[tk.hash & (c->etab_cap - 1)]);
-    cell_add_t adds[GW_WINDOWS_MAX * 4];
-    bool late[GW_WINDOWS_MAX];
-    int n = event_cells(c, ev, stream_ms, adds, late);
-    prefetch_entity(c, rk.hash, adds, n);
-    prefetch_entity(c, tk.hash, adds, n);
-    int team = locate(c, ev, &tk, -1);
-    int rep = team < 0 ? -1 : locate(c, ev, &rk, team);
+    unsigned late = event_buckets(c, ev->occurred_at_ms, stream_ms);
+    prefetch_entity(c, rk.hash);
+    prefetch_entity(c, tk.hash);
+    int team = find_entity(c, &tk);
+    int rep = team < 0 ? -1 : find_entity(c, &rk);
     if (rep < 0)
         return -1;
-    /* the rep's head part: its index arrived with the delta's second line;
-     * the team's cells (more often cached: a team has more events) give
-     * it time to arrive */
-    int32_t head = c->deltas[rep].parts;
-    if (head >= 0)
-        __builtin_prefetch(&c->parts[head]);
-    if (add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
-        add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0)
-        return -1;
+    pending_t *p = &c->log[c->nlog++];
+    *p = pending_of(ev, partition, offset, stream_ms);
+    p->rep = (uint32_t)rep;
+    p->team = (uint32_t)team;
+    p->late = (uint8_t)late;
     c->last_rep = rep;
     c->last_team = team;
     c->events++;
     for (int w = 0; w < c->nwindows; w++)
-        c->late[w] += late[w];
+        c->late[w] += (late >> w) & 1;
     return 0;
 }
 
@@ -1026,17 +1177,17 @@ size_t gw_coalesce_count(const gw_coalesce_t *c)
 
 const gw_delta_t *gw_coalesce_delta(const gw_coalesce_t *c, size_t i)
 {
-    return &c->deltas[i];
+    return &sealed(c)->deltas[i];
 }
 
 const gw_delta_cell_t *gw_coalesce_cell(const gw_coalesce_t *c, int32_t index)
 {
-    return &c->cells[index];
+    return &sealed(c)->cells[index];
 }
 
 const gw_delta_part_t *gw_coalesce_part(const gw_coalesce_t *c, int32_t index)
 {
-    return &c->parts[index];
+    return &sealed(c)->parts[index];
 }
 
 uint64_t gw_coalesce_events(const gw_coalesce_t *c)
