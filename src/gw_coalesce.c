@@ -16,7 +16,6 @@
  */
 #include "gw_coalesce.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,14 +50,11 @@ typedef struct {
     uint64_t period_hash;
 } bucket_memo_t;
 
-/* An entity table slot: the delta's index and hash tag (entity_slot()),
- * and where its cells are (the same as the delta's region and
- * region_bits), so that the slots of the region an event adds to are
- * fetched with the delta's lines, not after them. */
+/* An entity table slot: the delta's index and hash tag (entity_slot());
+ * 0: empty. 8 bytes, so that the table of a batch of 10,000 reps stays in
+ * the core's cache while the events stream by. */
 typedef struct {
-    uint64_t key; /* entity_slot(); 0: empty */
-    int32_t region;
-    int32_t bits;
+    uint64_t key;
 } entity_slot_t;
 
 /* An event of the batch as gw_coalesce_add() logs it, for fold() to add
@@ -87,7 +83,6 @@ struct gw_coalesce_s {
     gw_arena_t *strings;
 
     gw_delta_t *deltas;
-    uint32_t *slot_of; /* per delta: its entity table slot */
     size_t ndeltas, cap_deltas;
     bucket_memo_t memo_event[GW_WINDOWS_MAX]; /* per window: an event's bucket */
     bucket_memo_t memo_start[GW_WINDOWS_MAX]; /* ... and its stream time's, minus grace */
@@ -110,7 +105,7 @@ struct gw_coalesce_s {
 
     pending_t *log; /* the events added but not yet folded: see fold() */
     size_t nlog, cap_log;
-    uint32_t *order; /* fold(): 2 per event, the log's events by entity */
+    uint32_t *order; /* fold(): the log's events by rep */
     uint32_t *ends;  /* fold(): per delta, one past its last in `order` */
     size_t cap_ends;
 
@@ -224,13 +219,8 @@ static int grow_deltas(gw_coalesce_t *c, size_t need)
     while (ncap < need)
         ncap *= 2;
     gw_delta_t *n = aligned_alloc(_Alignof(gw_delta_t), ncap * sizeof(gw_delta_t));
-    uint32_t *r = realloc(c->slot_of, ncap * sizeof(uint32_t));
-    if (r)
-        c->slot_of = r;
-    if (!n || !r) {
-        free(n);
+    if (!n)
         return -1;
-    }
     if (c->ndeltas)
         memcpy(n, c->deltas, c->ndeltas * sizeof(gw_delta_t));
     free(c->deltas);
@@ -278,7 +268,6 @@ void gw_coalesce_free(gw_coalesce_t *c)
         return;
     gw_arena_free(c->strings);
     free(c->deltas);
-    free(c->slot_of);
     free(c->etab);
     free(c->cells);
     free(c->parts);
@@ -558,8 +547,7 @@ static int rehash_entities(gw_coalesce_t *c)
         size_t s = hash & (ncap - 1);
         while (t[s].key)
             s = (s + 1) & (ncap - 1);
-        t[s] = (entity_slot_t){entity_slot(hash, i), d->region, d->region_bits};
-        c->slot_of[i] = (uint32_t)s;
+        t[s] = (entity_slot_t){entity_slot(hash, i)};
     }
     free(c->etab);
     c->etab = t;
@@ -600,8 +588,7 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
     d->team_delta = -1;
     d->pcells = -1;
     d->cal = NULL;
-    c->etab[s] = (entity_slot_t){entity_slot(k->hash, c->ndeltas), 0, 0};
-    c->slot_of[c->ndeltas] = (uint32_t)s;
+    c->etab[s] = (entity_slot_t){entity_slot(k->hash, c->ndeltas)};
     return (int)c->ndeltas++;
 }
 
@@ -703,9 +690,6 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     int32_t old = d->region;
     d->region = nr;
     d->region_bits = (int16_t)bits;
-    entity_slot_t *slot = &c->etab[c->slot_of[d - c->deltas]];
-    slot->region = nr;
-    slot->bits = bits;
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
     if (old_bits) {
@@ -926,8 +910,8 @@ static int event_cells(gw_coalesce_t *c, const pending_t *p, cell_add_t *adds, u
 
 /* Adds logged event `p` whose cells are `adds` to entity `e`: parts,
  * times, late counts, cells and periods; `team` is the id of its team. */
-static int add_to_entity(gw_coalesce_t *c, int e, const pending_t *p, const cell_add_t *adds,
-                         int n, unsigned late, const char *team)
+static int add_to_entity(gw_coalesce_t *c, int e, const pending_t *p, const cell_add_t *adds, int n,
+                         unsigned late, const char *team)
 {
     if (add_part(c, e, p->partition, p->offset) != 0)
         return -1;
@@ -975,17 +959,78 @@ static void set_team(gw_coalesce_t *c, gw_delta_t *d, int team)
 /* How far ahead fold() fetches the logged events it is about to add. */
 #define FOLD_AHEAD 16
 
+/* Adds to team `t` what fold() just added to rep `r` (all of the rep's
+ * delta: its events of this batch were all logged, and all name `t`):
+ * times, counts, parts and cells. */
+static int merge_into_team(gw_coalesce_t *c, int r, int t)
+{
+    const gw_delta_t *dr = &c->deltas[r];
+    gw_delta_t *dt = &c->deltas[t];
+    dt->nevents += dr->nevents;
+    if (dr->first_event_ms < dt->first_event_ms)
+        dt->first_event_ms = dr->first_event_ms;
+    if (dr->last_event_ms > dt->last_event_ms)
+        dt->last_event_ms = dr->last_event_ms;
+    if (dr->wm_ms > dt->wm_ms)
+        dt->wm_ms = dr->wm_ms;
+    for (int w = 0; w < c->nwindows; w++)
+        if (dr->late[w]) /* mostly none: the team's line stays unread */
+            dt->late[w] += dr->late[w];
+    for (int32_t i = dr->parts; i >= 0; i = c->parts[i].next) {
+        int32_t partition = c->parts[i].partition;
+        int64_t lo = c->parts[i].min_offset, hi = c->parts[i].max_offset;
+        if (add_part(c, t, partition, lo) != 0 || add_part(c, t, partition, hi) != 0)
+            return -1;
+    }
+    cell_add_t adds[32];
+    int n = 0;
+    for (int w = 0; w < c->nwindows; w++) {
+        int64_t bucket = 0;
+        uint64_t period = 0;
+        bool known = false;
+        for (int32_t i = dr->cells[w]; i >= 0; i = c->cells[i].next) {
+            const gw_delta_cell_t *cell = &c->cells[i];
+            if (!known || cell->bucket != bucket) {
+                bucket = cell->bucket;
+                period = period_hash(c, w, bucket);
+                known = true;
+            }
+            adds[n++] = (cell_add_t){(int16_t)w, cell->metric, cell->bucket, cell->value,
+                                     cell_hash_in(c, period, w, cell->metric)};
+            if (n == (int)(sizeof(adds) / sizeof(adds[0]))) {
+                if (add_cells(c, &c->deltas[t], adds, n) != 0)
+                    return -1;
+                n = 0;
+            }
+        }
+    }
+    return n ? add_cells(c, &c->deltas[t], adds, n) : 0;
+}
+
+/* Starts fetching the lines of delta `team` that adding a rep to it
+ * reads: fold() asks for the next rep's team's while adding the current
+ * rep. */
+static void prefetch_team(const gw_coalesce_t *c, uint32_t team)
+{
+    const char *t = (const char *)&c->deltas[team];
+    __builtin_prefetch(t + 64, 1);
+    __builtin_prefetch(t + 128, 1);
+}
+
 /*
  * Adds the logged events to their entities. Each event adds to its rep a
  * few cells of the rep's region, times and a part, and the same to its
  * team: done as it is read, that is a cache miss or more per entity (a rep
  * comes back 10,000 events later in a replay, its lines long evicted).
- * Here the log is first ordered by entity (a counting sort: the deltas'
- * indices are dense), then each entity takes all its events at once, its
+ * Here the log is first ordered by rep (a counting sort: the deltas'
+ * indices are dense), then each rep takes all its events at once, its
  * delta and region in cache after the first, the deltas (and the regions
  * they take, from the pool's end) in order, and the events fetched ahead.
- * The order of one entity's events is the log's, so that its latest event
- * names a rep's team.
+ * A team's delta is the sum of its reps': a rep new to the batch whose
+ * events all name one team adds its delta to the team's once (its few
+ * distinct cells, not each event's), else its events are added to their
+ * teams one by one. The order of a rep's events is the log's, so that its
+ * latest names its team.
  */
 static int fold(gw_coalesce_t *c)
 {
@@ -1002,37 +1047,46 @@ static int fold(gw_coalesce_t *c)
     const pending_t *log = c->log;
     uint32_t *ends = c->ends, *order = c->order;
     memset(ends, 0, (nd + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         ends[log[i].rep + 1]++;
-        ends[log[i].team + 1]++;
-    }
     for (size_t d = 1; d <= nd; d++)
         ends[d] += ends[d - 1];
     /* ends[d] is now where delta d's events start; it ends where d+1's
      * start once they are placed */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         order[ends[log[i].rep]++] = (uint32_t)i;
-        order[ends[log[i].team]++] = (uint32_t)i;
-    }
-    size_t j = 0, total = 2 * n;
+    size_t j = 0;
+    cell_add_t adds[GW_WINDOWS_MAX * 4];
+    unsigned late;
     for (size_t e = 0; e < nd; e++) {
-        size_t end = ends[e];
+        size_t start = j, end = ends[e];
         if (j == end)
             continue;
         gw_delta_t *d = &c->deltas[e];
-        int rep = d->kind == GW_ENTITY_REP;
+        bool fresh = d->nevents == 0, one_team = true;
+        uint32_t team = log[order[j]].team;
+        if (end < n)
+            prefetch_team(c, log[order[end]].team);
         for (; j < end; j++) {
-            if (j + FOLD_AHEAD < total)
+            if (j + FOLD_AHEAD < n)
                 __builtin_prefetch(&log[order[j + FOLD_AHEAD]]);
             const pending_t *p = &log[order[j]];
-            cell_add_t adds[GW_WINDOWS_MAX * 4];
-            unsigned late;
             int na = event_cells(c, p, adds, &late);
-            if (rep)
-                set_team(c, d, (int)p->team);
-            if (add_to_entity(c, (int)e, p, adds, na, late, rep ? d->team : NULL) != 0)
+            set_team(c, &c->deltas[e], (int)p->team);
+            one_team &= p->team == team;
+            if (add_to_entity(c, (int)e, p, adds, na, late, c->deltas[e].team) != 0)
                 return -1;
-            d = &c->deltas[e];
+        }
+        if (fresh && one_team) {
+            if (merge_into_team(c, (int)e, (int)team) != 0)
+                return -1;
+            continue;
+        }
+        for (size_t k = start; k < end; k++) {
+            const pending_t *p = &log[order[k]];
+            int na = event_cells(c, p, adds, &late);
+            if (add_to_entity(c, (int)p->team, p, adds, na, late, NULL) != 0)
+                return -1;
         }
     }
     c->nlog = 0;
@@ -1067,10 +1121,8 @@ int gw_coalesce_seal(gw_coalesce_t *c)
  * pipeline does); otherwise running out of memory here aborts. */
 static const gw_coalesce_t *sealed(const gw_coalesce_t *c)
 {
-    if (c->nlog && fold((gw_coalesce_t *)c) != 0) {
-        fprintf(stderr, "gw_coalesce: out of memory sealing a batch\n");
-        abort();
-    }
+    if (c->nlog && fold((gw_coalesce_t *)c) != 0)
+        abort(); /* the batch cannot be read whole: see gw_coalesce_seal() */
     return c;
 }
 
@@ -1111,7 +1163,7 @@ static int reserve_log(gw_coalesce_t *c)
     if (!l)
         return -1;
     c->log = l;
-    uint32_t *o = realloc(c->order, ncap * 2 * sizeof(*o));
+    uint32_t *o = realloc(c->order, ncap * sizeof(*o));
     if (!o)
         return -1;
     c->order = o;
