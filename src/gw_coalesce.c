@@ -9,6 +9,11 @@
  * lists of cells (through the pool) and parts make iteration cheap without
  * sorting. Strings (tenant, ids) are copied into a batch arena.
  *
+ * gw_coalesce_add() only finds the event's two entities and appends the
+ * event to a log; fold() (gw_coalesce_seal(), or the first reader) orders
+ * the log by rep and adds each rep's events at once, and each rep's sum to
+ * its team: see fold() for why.
+ *
  * Invariants: entity table slots hold index + 1 (0 = empty) and a hash tag
  * (see entity_slot), and the table is at most half full; a region is at
  * most 7/8 full and its empty slots have window -1, so probing always

@@ -14,7 +14,8 @@
  * Errors: gw_coalesce_new() returns NULL on OOM; the add functions return
  * -1 on OOM (the batch is then incomplete: apply none of it) and leave the
  * coalescer usable after a reset.
- * Threads: not thread-safe: one coalescer per pipeline thread; no
+ * Threads: not thread-safe: one coalescer per pipeline thread (a reader
+ * of a batch not yet sealed changes it: see gw_coalesce_seal()); no
  * file-scope mutable state.
  */
 #ifndef GW_COALESCE_H
