@@ -62,6 +62,32 @@ typedef struct {
     uint64_t key;
 } entity_slot_t;
 
+/* fold()'s table of one rep's cells while it adds the rep's events: a
+ * small open-addressing table, at most a quarter full, that stays in the
+ * core's first-level cache, its slots of older reps told apart by a
+ * generation instead of cleared; `used` lists the slots taken, in the
+ * order taken. The rep's region then takes them at once, sized to fit,
+ * and its team too. A region at most 7/8 full is probed far more per
+ * cell than this, grows (moving its cells) and is cleared line by line. */
+#define SCRATCH_BITS 8
+#define SCRATCH_MAX  (1 << (SCRATCH_BITS - 2))
+
+typedef struct {
+    int16_t window;
+    int16_t metric;
+    uint32_t gen;
+    int64_t bucket;
+    int64_t value;
+    uint64_t hash;
+} scratch_slot_t;
+
+typedef struct {
+    scratch_slot_t slot[1 << SCRATCH_BITS];
+    uint16_t used[SCRATCH_MAX];
+    int nused;
+    uint32_t gen;
+} scratch_t;
+
 /* An event of the batch as gw_coalesce_add() logs it, for fold() to add
  * to its rep and its team: what its cells, times and parts are made of,
  * with its lateness per window (bit w) already counted. */
@@ -113,6 +139,7 @@ struct gw_coalesce_s {
     uint32_t *order; /* fold(): the log's events by rep */
     uint32_t *ends;  /* fold(): per delta, one past its last in `order` */
     size_t cap_ends;
+    scratch_t scratch; /* fold(): a rep's cells while its events are added */
 
     gw_avail_record_t *records; /* availability records, few per batch */
     size_t nrecords, cap_records;
@@ -914,7 +941,8 @@ static int event_cells(gw_coalesce_t *c, const pending_t *p, cell_add_t *adds, u
 }
 
 /* Adds logged event `p` whose cells are `adds` to entity `e`: parts,
- * times, late counts, cells and periods; `team` is the id of its team. */
+ * times, late counts, cells (unless `adds` is NULL) and periods; `team` is
+ * the id of its team. */
 static int add_to_entity(gw_coalesce_t *c, int e, const pending_t *p, const cell_add_t *adds, int n,
                          unsigned late, const char *team)
 {
@@ -931,7 +959,7 @@ static int add_to_entity(gw_coalesce_t *c, int e, const pending_t *p, const cell
     for (int w = 0; w < c->nwindows; w++)
         if (late & (1u << w))
             d->late[w]++;
-    if (add_cells(c, d, adds, n) != 0)
+    if (adds && add_cells(c, d, adds, n) != 0)
         return -1;
     if (c->periods && d->kind == GW_ENTITY_REP)
         return add_periods(c, d, team, p->t, p->kind, p->amount);
@@ -964,10 +992,77 @@ static void set_team(gw_coalesce_t *c, gw_delta_t *d, int team)
 /* How far ahead fold() fetches the logged events it is about to add. */
 #define FOLD_AHEAD 16
 
+/* Empties the scratch table. */
+static void scratch_clear(scratch_t *sc)
+{
+    sc->nused = 0;
+    if (++sc->gen == 0) {
+        for (int i = 0; i < (1 << SCRATCH_BITS); i++)
+            sc->slot[i].gen = 0;
+        sc->gen = 1;
+    }
+}
+
+/* Adds cells `adds` to the scratch table; false (none added) when they
+ * might not fit. */
+static bool scratch_add(scratch_t *sc, const cell_add_t *adds, int n)
+{
+    if (sc->nused + n > SCRATCH_MAX)
+        return false;
+    const size_t mask = (1u << SCRATCH_BITS) - 1;
+    for (int k = 0; k < n; k++) {
+        const cell_add_t *a = &adds[k];
+        for (size_t s = a->hash & mask;; s = (s + 1) & mask) {
+            scratch_slot_t *x = &sc->slot[s];
+            if (x->gen != sc->gen) {
+                *x = (scratch_slot_t){a->window, a->metric, sc->gen, a->bucket, a->value, a->hash};
+                sc->used[sc->nused++] = (uint16_t)s;
+                break;
+            }
+            if (x->bucket == a->bucket && x->metric == a->metric && x->window == a->window) {
+                x->value += a->value;
+                break;
+            }
+        }
+    }
+    return true;
+}
+
+/* Adds the scratch table's cells to delta `d` (a region sized for them
+ * all when it has none yet), in chunks. */
+static int scratch_flush(gw_coalesce_t *c, const scratch_t *sc, int e)
+{
+    gw_delta_t *d = &c->deltas[e];
+    if (d->region_bits == 0 && sc->nused > 0) {
+        int bits = c->first_bits[d->kind != GW_ENTITY_REP];
+        while ((uint64_t)sc->nused * 8 > ((uint64_t)7 << bits))
+            bits++;
+        int32_t r = take_region(c, bits);
+        if (r < 0)
+            return -1;
+        d = &c->deltas[e];
+        d->region = r;
+        d->region_bits = (int16_t)bits;
+    }
+    cell_add_t adds[32];
+    int n = 0;
+    for (int i = 0; i < sc->nused; i++) {
+        const scratch_slot_t *x = &sc->slot[sc->used[i]];
+        adds[n++] = (cell_add_t){x->window, x->metric, x->bucket, x->value, x->hash};
+        if (n == 32 || i + 1 == sc->nused) {
+            if (add_cells(c, &c->deltas[e], adds, n) != 0)
+                return -1;
+            n = 0;
+        }
+    }
+    return 0;
+}
+
 /* Adds to team `t` what fold() just added to rep `r` (all of the rep's
  * delta: its events of this batch were all logged, and all name `t`):
- * times, counts, parts and cells. */
-static int merge_into_team(gw_coalesce_t *c, int r, int t)
+ * times, counts, parts and cells (those of `sc` when not NULL: the rep's,
+ * with their hashes). */
+static int merge_into_team(gw_coalesce_t *c, int r, int t, const scratch_t *sc)
 {
     const gw_delta_t *dr = &c->deltas[r];
     gw_delta_t *dt = &c->deltas[t];
@@ -987,6 +1082,8 @@ static int merge_into_team(gw_coalesce_t *c, int r, int t)
         if (add_part(c, t, partition, lo) != 0 || add_part(c, t, partition, hi) != 0)
             return -1;
     }
+    if (sc)
+        return scratch_flush(c, sc, t);
     cell_add_t adds[32];
     int n = 0;
     for (int w = 0; w < c->nwindows; w++) {
@@ -1072,6 +1169,11 @@ static int fold(gw_coalesce_t *c)
         uint32_t team = log[order[j]].team;
         if (end < n)
             prefetch_team(c, log[order[end]].team);
+        /* a rep new to the batch gathers its cells in the scratch table
+         * (unless they overflow it) */
+        scratch_t *sc = fresh ? &c->scratch : NULL;
+        if (sc)
+            scratch_clear(sc);
         for (; j < end; j++) {
             if (j + FOLD_AHEAD < n)
                 __builtin_prefetch(&log[order[j + FOLD_AHEAD]]);
@@ -1079,11 +1181,18 @@ static int fold(gw_coalesce_t *c)
             int na = event_cells(c, p, adds, &late);
             set_team(c, &c->deltas[e], (int)p->team);
             one_team &= p->team == team;
-            if (add_to_entity(c, (int)e, p, adds, na, late, c->deltas[e].team) != 0)
+            if (sc && !scratch_add(sc, adds, na)) {
+                if (scratch_flush(c, sc, (int)e) != 0)
+                    return -1;
+                sc = NULL;
+            }
+            if (add_to_entity(c, (int)e, p, sc ? NULL : adds, na, late, c->deltas[e].team) != 0)
                 return -1;
         }
+        if (sc && scratch_flush(c, sc, (int)e) != 0)
+            return -1;
         if (fresh && one_team) {
-            if (merge_into_team(c, (int)e, (int)team) != 0)
+            if (merge_into_team(c, (int)e, (int)team, sc) != 0)
                 return -1;
             continue;
         }
