@@ -1175,8 +1175,12 @@ static int fold(gw_coalesce_t *c)
         if (sc)
             scratch_clear(sc);
         for (; j < end; j++) {
-            if (j + FOLD_AHEAD < n)
-                __builtin_prefetch(&log[order[j + FOLD_AHEAD]]);
+            if (j + FOLD_AHEAD < n) {
+                /* both ends: a 48-byte event may span two lines */
+                const char *ahead = (const char *)&log[order[j + FOLD_AHEAD]];
+                __builtin_prefetch(ahead);
+                __builtin_prefetch(ahead + sizeof(pending_t) - 1);
+            }
             const pending_t *p = &log[order[j]];
             int na = event_cells(c, p, adds, &late);
             set_team(c, &c->deltas[e], (int)p->team);
