@@ -714,6 +714,8 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
 {
     int old_bits = d->region_bits;
     int bits = old_bits ? old_bits + REGION_GROWTH_BITS : c->first_bits[d->kind != GW_ENTITY_REP];
+    while ((uint64_t)d->ncells * 8 > ((uint64_t)7 << bits)) /* packed cells: all fit */
+        bits++;
     if (bits >= REGION_CLASSES)
         return -1;
     int32_t nr = take_region(c, bits);
@@ -722,8 +724,18 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     int32_t old = d->region;
     d->region = nr;
     d->region_bits = (int16_t)bits;
+    int32_t heads[GW_WINDOWS_MAX];
+    memcpy(heads, d->cells, sizeof(heads));
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
+    if (!old_bits && d->ncells) { /* packed (scratch_flush()): moved from its lists */
+        for (int w = 0; w < GW_WINDOWS_MAX; w++)
+            for (int32_t i = heads[w]; i >= 0; i = c->cells[i].next) {
+                const gw_delta_cell_t *cell = &c->cells[i];
+                place(c, d, cell,
+                      cell_hash_in(c, period_hash(c, w, cell->bucket), w, cell->metric));
+            }
+    }
     if (old_bits) {
         size_t size = (size_t)1 << old_bits;
         for (size_t i = 0; i < size; i++) {
@@ -1028,11 +1040,29 @@ static bool scratch_add(scratch_t *sc, const cell_add_t *adds, int n)
     return true;
 }
 
-/* Adds the scratch table's cells to delta `d` (a region sized for them
- * all when it has none yet), in chunks. */
-static int scratch_flush(gw_coalesce_t *c, const scratch_t *sc, int e)
+/* Adds the scratch table's cells to delta `e` (a region sized for them
+ * all when it has none yet), in chunks; or with `pack`, to a delta with
+ * no cells yet, as a packed run at the pool's end, without a region: its
+ * lists only (the next cell added gives it a region, see grow_region()). */
+static int scratch_flush(gw_coalesce_t *c, const scratch_t *sc, int e, bool pack)
 {
     gw_delta_t *d = &c->deltas[e];
+    if (pack && d->region_bits == 0 && d->ncells == 0) {
+        size_t n = (size_t)sc->nused;
+        if (c->ncells + n > INT32_MAX ||
+            grow((void **)&c->cells, &c->cap_cells, sizeof(gw_delta_cell_t), c->ncells + n) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            const scratch_slot_t *x = &sc->slot[sc->used[i]];
+            int32_t at = (int32_t)(c->ncells + i);
+            c->cells[at] =
+                (gw_delta_cell_t){d->cells[x->window], x->window, x->metric, x->bucket, x->value};
+            d->cells[x->window] = at;
+        }
+        c->ncells += n;
+        d->ncells = (uint32_t)n;
+        return 0;
+    }
     if (d->region_bits == 0 && sc->nused > 0) {
         int bits = c->first_bits[d->kind != GW_ENTITY_REP];
         while ((uint64_t)sc->nused * 8 > ((uint64_t)7 << bits))
@@ -1083,7 +1113,7 @@ static int merge_into_team(gw_coalesce_t *c, int r, int t, const scratch_t *sc)
             return -1;
     }
     if (sc)
-        return scratch_flush(c, sc, t);
+        return scratch_flush(c, sc, t, false);
     cell_add_t adds[32];
     int n = 0;
     for (int w = 0; w < c->nwindows; w++) {
@@ -1186,14 +1216,14 @@ static int fold(gw_coalesce_t *c)
             set_team(c, &c->deltas[e], (int)p->team);
             one_team &= p->team == team;
             if (sc && !scratch_add(sc, adds, na)) {
-                if (scratch_flush(c, sc, (int)e) != 0)
+                if (scratch_flush(c, sc, (int)e, false) != 0)
                     return -1;
                 sc = NULL;
             }
             if (add_to_entity(c, (int)e, p, sc ? NULL : adds, na, late, c->deltas[e].team) != 0)
                 return -1;
         }
-        if (sc && scratch_flush(c, sc, (int)e) != 0)
+        if (sc && scratch_flush(c, sc, (int)e, true) != 0)
             return -1;
         if (fresh && one_team) {
             if (merge_into_team(c, (int)e, (int)team, sc) != 0)
