@@ -9,6 +9,11 @@
  * lists of cells (through the pool) and parts make iteration cheap without
  * sorting. Strings (tenant, ids) are copied into a batch arena.
  *
+ * gw_coalesce_add() only finds the event's two entities and appends the
+ * event to a log; fold() (gw_coalesce_seal(), or the first reader) orders
+ * the log by rep and adds each rep's events at once, and each rep's sum to
+ * its team: see fold() for why.
+ *
  * Invariants: entity table slots hold index + 1 (0 = empty) and a hash tag
  * (see entity_slot), and the table is at most half full; a region is at
  * most 7/8 full and its empty slots have window -1, so probing always
@@ -50,15 +55,56 @@ typedef struct {
     uint64_t period_hash;
 } bucket_memo_t;
 
-/* An entity table slot: the delta's index and hash tag (entity_slot()),
- * and where its cells are (the same as the delta's region and
- * region_bits), so that the slots of the region an event adds to are
- * fetched with the delta's lines, not after them. */
+/* An entity table slot: the delta's index and hash tag (entity_slot());
+ * 0: empty. 8 bytes, so that the table of a batch of 10,000 reps stays in
+ * the core's cache while the events stream by. */
 typedef struct {
-    uint64_t key; /* entity_slot(); 0: empty */
-    int32_t region;
-    int32_t bits;
+    uint64_t key;
 } entity_slot_t;
+
+/* fold()'s table of one rep's cells while it adds the rep's events: a
+ * small open-addressing table, at most a quarter full, that stays in the
+ * core's first-level cache, its slots of older reps told apart by a
+ * generation instead of cleared; `used` lists the slots taken, in the
+ * order taken. The rep's region then takes them at once, sized to fit,
+ * and its team too. A region at most 7/8 full is probed far more per
+ * cell than this, grows (moving its cells) and is cleared line by line. */
+#define SCRATCH_BITS 8
+#define SCRATCH_MAX  (1 << (SCRATCH_BITS - 2))
+
+typedef struct {
+    int16_t window;
+    int16_t metric;
+    uint32_t gen;
+    int64_t bucket;
+    int64_t value;
+    uint64_t hash;
+} scratch_slot_t;
+
+typedef struct {
+    scratch_slot_t slot[1 << SCRATCH_BITS];
+    uint16_t used[SCRATCH_MAX];
+    int nused;
+    uint32_t gen;
+} scratch_t;
+
+/* An event of the batch as gw_coalesce_add() logs it, for fold() to add
+ * to its rep and its team: what its cells, times and parts are made of,
+ * with its lateness per window (bit w) already counted. */
+typedef struct {
+    uint32_t rep, team; /* delta indices */
+    int64_t t;          /* occurred_at_ms */
+    int64_t amount;     /* amount_minor */
+    int64_t stream_ms;
+    int64_t offset;
+    int32_t partition;
+    int16_t kind;
+    uint8_t flags; /* PENDING_GOAL, PENDING_NEXT_STEP */
+    uint8_t late;
+} pending_t;
+
+#define PENDING_GOAL      1
+#define PENDING_NEXT_STEP 2
 
 struct gw_coalesce_s {
     const gw_window_t *windows;
@@ -68,7 +114,6 @@ struct gw_coalesce_s {
     gw_arena_t *strings;
 
     gw_delta_t *deltas;
-    uint32_t *slot_of; /* per delta: its entity table slot */
     size_t ndeltas, cap_deltas;
     bucket_memo_t memo_event[GW_WINDOWS_MAX]; /* per window: an event's bucket */
     bucket_memo_t memo_start[GW_WINDOWS_MAX]; /* ... and its stream time's, minus grace */
@@ -88,6 +133,13 @@ struct gw_coalesce_s {
     uint64_t events;
     uint64_t late[GW_WINDOWS_MAX];
     int last_rep, last_team;
+
+    pending_t *log; /* the events added but not yet folded: see fold() */
+    size_t nlog, cap_log;
+    uint32_t *order; /* fold(): the log's events by rep */
+    uint32_t *ends;  /* fold(): per delta, one past its last in `order` */
+    size_t cap_ends;
+    scratch_t scratch; /* fold(): a rep's cells while its events are added */
 
     gw_avail_record_t *records; /* availability records, few per batch */
     size_t nrecords, cap_records;
@@ -199,13 +251,8 @@ static int grow_deltas(gw_coalesce_t *c, size_t need)
     while (ncap < need)
         ncap *= 2;
     gw_delta_t *n = aligned_alloc(_Alignof(gw_delta_t), ncap * sizeof(gw_delta_t));
-    uint32_t *r = realloc(c->slot_of, ncap * sizeof(uint32_t));
-    if (r)
-        c->slot_of = r;
-    if (!n || !r) {
-        free(n);
+    if (!n)
         return -1;
-    }
     if (c->ndeltas)
         memcpy(n, c->deltas, c->ndeltas * sizeof(gw_delta_t));
     free(c->deltas);
@@ -253,13 +300,15 @@ void gw_coalesce_free(gw_coalesce_t *c)
         return;
     gw_arena_free(c->strings);
     free(c->deltas);
-    free(c->slot_of);
     free(c->etab);
     free(c->cells);
     free(c->parts);
     free(c->ptab);
     free(c->records);
     free(c->pcells);
+    free(c->log);
+    free(c->order);
+    free(c->ends);
     free(c);
 }
 
@@ -324,9 +373,11 @@ void gw_coalesce_set_periods(gw_coalesce_t *c, const gw_calendar_t *cals, int nc
     gw_calendar_init_utc(&c->utc);
 }
 
+static const gw_coalesce_t *sealed(const gw_coalesce_t *c);
+
 const gw_period_cell_t *gw_coalesce_period_cell(const gw_coalesce_t *c, int32_t index)
 {
-    return &c->pcells[index];
+    return &sealed(c)->pcells[index];
 }
 
 /* Adds `value` of `metric` to the rep's cell of period (kind, first). */
@@ -354,17 +405,18 @@ static int add_period_cell(gw_coalesce_t *c, gw_delta_t *d, int kind, int64_t fi
     return 0;
 }
 
-/* A rep's event in its calendar periods: the count of its kind, and its
- * amount when it has one. The local day is cached per rep (a batch holds
- * few days of one rep). */
-static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const gw_event_t *ev)
+/* A rep's event at `t` of `kind` (with `amount`) in its calendar periods:
+ * the count of its kind, and its amount when it has one; `team` is its
+ * team's id. The local day is cached per rep (a batch holds few days of
+ * one rep). */
+static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const char *team, int64_t t, int kind,
+                       int64_t amount)
 {
     if (!d->cal) {
-        const gw_calendar_t *cal = gw_calendar_for_team(c->cals, c->ncals, ev->tenant, ev->team);
+        const gw_calendar_t *cal = gw_calendar_for_team(c->cals, c->ncals, d->tenant, team);
         d->cal = cal ? cal : &c->utc;
         d->day_from = d->day_to = 0;
     }
-    int64_t t = ev->occurred_at_ms;
     if (t < d->day_from || t >= d->day_to) {
         d->day = gw_calendar_day(d->cal, t);
         d->day_from = gw_calendar_day_start(d->cal, d->day);
@@ -374,9 +426,8 @@ static int add_periods(gw_coalesce_t *c, gw_delta_t *d, const gw_event_t *ev)
         if (!(c->periods & (1u << k)))
             continue;
         int64_t next, first = gw_calendar_period_first(d->cal, (gw_period_kind_t)k, d->day, &next);
-        if (add_period_cell(c, d, k, first, gw_metric_count(ev->kind), 1) != 0 ||
-            (ev->amount_minor > 0 &&
-             add_period_cell(c, d, k, first, gw_metric_amount(ev->kind), ev->amount_minor) != 0))
+        if (add_period_cell(c, d, k, first, gw_metric_count(kind), 1) != 0 ||
+            (amount > 0 && add_period_cell(c, d, k, first, gw_metric_amount(kind), amount) != 0))
             return -1;
     }
     return 0;
@@ -456,6 +507,7 @@ void gw_coalesce_reset(gw_coalesce_t *c)
     forget_regions(c);
     clear_parts_table(c);
     c->ndeltas = c->nparts = 0;
+    c->nlog = 0;
     c->events = 0;
     memset(c->late, 0, sizeof(c->late));
 }
@@ -527,8 +579,7 @@ static int rehash_entities(gw_coalesce_t *c)
         size_t s = hash & (ncap - 1);
         while (t[s].key)
             s = (s + 1) & (ncap - 1);
-        t[s] = (entity_slot_t){entity_slot(hash, i), d->region, d->region_bits};
-        c->slot_of[i] = (uint32_t)s;
+        t[s] = (entity_slot_t){entity_slot(hash, i)};
     }
     free(c->etab);
     c->etab = t;
@@ -569,8 +620,7 @@ static int find_entity(gw_coalesce_t *c, const ekey_t *k)
     d->team_delta = -1;
     d->pcells = -1;
     d->cal = NULL;
-    c->etab[s] = (entity_slot_t){entity_slot(k->hash, c->ndeltas), 0, 0};
-    c->slot_of[c->ndeltas] = (uint32_t)s;
+    c->etab[s] = (entity_slot_t){entity_slot(k->hash, c->ndeltas)};
     return (int)c->ndeltas++;
 }
 
@@ -664,6 +714,8 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
 {
     int old_bits = d->region_bits;
     int bits = old_bits ? old_bits + REGION_GROWTH_BITS : c->first_bits[d->kind != GW_ENTITY_REP];
+    while ((uint64_t)d->ncells * 8 > ((uint64_t)7 << bits)) /* packed cells: all fit */
+        bits++;
     if (bits >= REGION_CLASSES)
         return -1;
     int32_t nr = take_region(c, bits);
@@ -672,11 +724,18 @@ static int grow_region(gw_coalesce_t *c, gw_delta_t *d)
     int32_t old = d->region;
     d->region = nr;
     d->region_bits = (int16_t)bits;
-    entity_slot_t *slot = &c->etab[c->slot_of[d - c->deltas]];
-    slot->region = nr;
-    slot->bits = bits;
+    int32_t heads[GW_WINDOWS_MAX];
+    memcpy(heads, d->cells, sizeof(heads));
     for (int w = 0; w < GW_WINDOWS_MAX; w++)
         d->cells[w] = -1;
+    if (!old_bits && d->ncells) { /* packed (scratch_flush()): moved from its lists */
+        for (int w = 0; w < GW_WINDOWS_MAX; w++)
+            for (int32_t i = heads[w]; i >= 0; i = c->cells[i].next) {
+                const gw_delta_cell_t *cell = &c->cells[i];
+                place(c, d, cell,
+                      cell_hash_in(c, period_hash(c, w, cell->bucket), w, cell->metric));
+            }
+    }
     if (old_bits) {
         size_t size = (size_t)1 << old_bits;
         for (size_t i = 0; i < size; i++) {
@@ -830,14 +889,13 @@ static void memo_set(bucket_memo_t *m, int64_t x, int64_t bucket_ms)
         m->from = 1, m->to = 0;
 }
 
-/* The cells `ev` adds to (the same for its rep and its team), with their
- * hashes; `late[w]` says whether it is too late for window w (as
+/* An event at `t` when its partition's stream time is `stream_ms`: the
+ * bucket of `t` in window w in memo_event[w] (with its period_hash), and
+ * whether it is too late for w in bit w of the result (as
  * gw_window_is_late(), with the buckets memoised). */
-static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms, cell_add_t *adds,
-                       bool *late)
+static unsigned event_buckets(gw_coalesce_t *c, int64_t t, int64_t stream_ms)
 {
-    int n = 0;
-    int64_t t = ev->occurred_at_ms;
+    unsigned late = 0;
     for (int w = 0; w < c->nwindows; w++) {
         const gw_window_t *win = &c->windows[w];
         bucket_memo_t *me = &c->memo_event[w], *ms = &c->memo_start[w];
@@ -848,33 +906,45 @@ static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms
         int64_t wm = stream_ms - win->grace_ms;
         if (wm < ms->from || wm >= ms->to)
             memo_set(ms, wm, win->bucket_ms);
-        late[w] = me->bucket < ms->bucket - win->nbuckets + 1;
-        if (late[w])
-            continue;
-        /* events and activities are sums of the kinds' counts: readers
-         * derive them, so they cost no writes here; a zero adds nothing. */
-        int64_t b = me->bucket;
-        int metrics[4], nm = 0;
-        int64_t values[4];
-        metrics[nm] = gw_metric_count(ev->kind);
+        if (me->bucket < ms->bucket - win->nbuckets + 1)
+            late |= 1u << w;
+    }
+    return late;
+}
+
+/* The cells logged event `p` adds to (the same for its rep and its team),
+ * with their hashes, and in *late its lateness bits (event_buckets()). */
+static int event_cells(gw_coalesce_t *c, const pending_t *p, cell_add_t *adds, unsigned *late)
+{
+    int n = 0;
+    *late = event_buckets(c, p->t, p->stream_ms);
+    /* events and activities are sums of the kinds' counts: readers derive
+     * them, so they cost no writes here; a zero adds nothing. */
+    int metrics[4], nm = 0;
+    int64_t values[4];
+    metrics[nm] = gw_metric_count(p->kind);
+    values[nm++] = 1;
+    if (p->amount > 0) {
+        metrics[nm] = gw_metric_amount(p->kind);
+        values[nm++] = p->amount;
+    }
+    if (p->flags & PENDING_GOAL) {
+        metrics[nm] = gw_metric_goal(p->kind);
         values[nm++] = 1;
-        if (ev->amount_minor > 0) {
-            metrics[nm] = gw_metric_amount(ev->kind);
-            values[nm++] = ev->amount_minor;
-        }
-        if (ev->has_goal) {
-            metrics[nm] = gw_metric_goal(ev->kind);
-            values[nm++] = 1;
-        }
-        if (ev->has_next_step) {
-            metrics[nm] = gw_metric_next_step(ev->kind);
-            values[nm++] = 1;
-        }
+    }
+    if (p->flags & PENDING_NEXT_STEP) {
+        metrics[nm] = gw_metric_next_step(p->kind);
+        values[nm++] = 1;
+    }
+    for (int w = 0; w < c->nwindows; w++) {
+        if (*late & (1u << w))
+            continue;
+        const bucket_memo_t *me = &c->memo_event[w];
         for (int k = 0; k < nm; k++) {
             cell_add_t *a = &adds[n++];
             a->window = (int16_t)w;
             a->metric = (int16_t)metrics[k];
-            a->bucket = b;
+            a->bucket = me->bucket;
             a->value = values[k];
             a->hash = cell_hash_in(c, me->period_hash, w, metrics[k]);
         }
@@ -882,48 +952,305 @@ static int event_cells(gw_coalesce_t *c, const gw_event_t *ev, int64_t stream_ms
     return n;
 }
 
-/* Adds an event of (`partition`, `offset`) whose cells are `adds` to
- * entity `e`: parts, times, late counts and cells. */
-static int add_to_entity(gw_coalesce_t *c, int e, const gw_event_t *ev, int32_t partition,
-                         int64_t offset, int64_t stream_ms, const cell_add_t *adds, int n,
-                         const bool *late)
+/* Adds logged event `p` whose cells are `adds` to entity `e`: parts,
+ * times, late counts, cells (unless `adds` is NULL) and periods; `team` is
+ * the id of its team. */
+static int add_to_entity(gw_coalesce_t *c, int e, const pending_t *p, const cell_add_t *adds, int n,
+                         unsigned late, const char *team)
 {
-    if (add_part(c, e, partition, offset) != 0)
+    if (add_part(c, e, p->partition, p->offset) != 0)
         return -1;
     gw_delta_t *d = &c->deltas[e];
     d->nevents++;
-    if (ev->occurred_at_ms < d->first_event_ms)
-        d->first_event_ms = ev->occurred_at_ms;
-    if (ev->occurred_at_ms > d->last_event_ms)
-        d->last_event_ms = ev->occurred_at_ms;
-    if (stream_ms > d->wm_ms)
-        d->wm_ms = stream_ms;
+    if (p->t < d->first_event_ms)
+        d->first_event_ms = p->t;
+    if (p->t > d->last_event_ms)
+        d->last_event_ms = p->t;
+    if (p->stream_ms > d->wm_ms)
+        d->wm_ms = p->stream_ms;
     for (int w = 0; w < c->nwindows; w++)
-        if (late[w])
+        if (late & (1u << w))
             d->late[w]++;
-    if (add_cells(c, d, adds, n) != 0)
+    if (adds && add_cells(c, d, adds, n) != 0)
         return -1;
     if (c->periods && d->kind == GW_ENTITY_REP)
-        return add_periods(c, &c->deltas[e], ev);
+        return add_periods(c, d, team, p->t, p->kind, p->amount);
+    return 0;
+}
+
+/* `ev` at (`partition`, `offset`), stream time `stream_ms`, as logged. */
+static pending_t pending_of(const gw_event_t *ev, int32_t partition, int64_t offset,
+                            int64_t stream_ms)
+{
+    return (pending_t){.t = ev->occurred_at_ms,
+                       .amount = ev->amount_minor,
+                       .stream_ms = stream_ms,
+                       .offset = offset,
+                       .partition = partition,
+                       .kind = (int16_t)ev->kind,
+                       .flags = (uint8_t)((ev->has_goal ? PENDING_GOAL : 0) |
+                                          (ev->has_next_step ? PENDING_NEXT_STEP : 0))};
+}
+
+/* Sets rep `d`'s team to that of its latest event, delta `team`. */
+static void set_team(gw_coalesce_t *c, gw_delta_t *d, int team)
+{
+    if (d->team_delta != team) {
+        d->team = c->deltas[team].id;
+        d->team_delta = team;
+    }
+}
+
+/* How far ahead fold() fetches the logged events it is about to add. */
+#define FOLD_AHEAD 16
+
+/* Empties the scratch table. */
+static void scratch_clear(scratch_t *sc)
+{
+    sc->nused = 0;
+    if (++sc->gen == 0) {
+        for (int i = 0; i < (1 << SCRATCH_BITS); i++)
+            sc->slot[i].gen = 0;
+        sc->gen = 1;
+    }
+}
+
+/* Adds cells `adds` to the scratch table; false (none added) when they
+ * might not fit. */
+static bool scratch_add(scratch_t *sc, const cell_add_t *adds, int n)
+{
+    if (sc->nused + n > SCRATCH_MAX)
+        return false;
+    const size_t mask = (1u << SCRATCH_BITS) - 1;
+    for (int k = 0; k < n; k++) {
+        const cell_add_t *a = &adds[k];
+        for (size_t s = a->hash & mask;; s = (s + 1) & mask) {
+            scratch_slot_t *x = &sc->slot[s];
+            if (x->gen != sc->gen) {
+                *x = (scratch_slot_t){a->window, a->metric, sc->gen, a->bucket, a->value, a->hash};
+                sc->used[sc->nused++] = (uint16_t)s;
+                break;
+            }
+            if (x->bucket == a->bucket && x->metric == a->metric && x->window == a->window) {
+                x->value += a->value;
+                break;
+            }
+        }
+    }
+    return true;
+}
+
+/* Adds the scratch table's cells to delta `e` (a region sized for them
+ * all when it has none yet), in chunks; or with `pack`, to a delta with
+ * no cells yet, as a packed run at the pool's end, without a region: its
+ * lists only (the next cell added gives it a region, see grow_region()). */
+static int scratch_flush(gw_coalesce_t *c, const scratch_t *sc, int e, bool pack)
+{
+    gw_delta_t *d = &c->deltas[e];
+    if (pack && d->region_bits == 0 && d->ncells == 0) {
+        size_t n = (size_t)sc->nused;
+        if (c->ncells + n > INT32_MAX ||
+            grow((void **)&c->cells, &c->cap_cells, sizeof(gw_delta_cell_t), c->ncells + n) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            const scratch_slot_t *x = &sc->slot[sc->used[i]];
+            int32_t at = (int32_t)(c->ncells + i);
+            c->cells[at] =
+                (gw_delta_cell_t){d->cells[x->window], x->window, x->metric, x->bucket, x->value};
+            d->cells[x->window] = at;
+        }
+        c->ncells += n;
+        d->ncells = (uint32_t)n;
+        return 0;
+    }
+    if (d->region_bits == 0 && sc->nused > 0) {
+        int bits = c->first_bits[d->kind != GW_ENTITY_REP];
+        while ((uint64_t)sc->nused * 8 > ((uint64_t)7 << bits))
+            bits++;
+        int32_t r = take_region(c, bits);
+        if (r < 0)
+            return -1;
+        d = &c->deltas[e];
+        d->region = r;
+        d->region_bits = (int16_t)bits;
+    }
+    cell_add_t adds[32];
+    int n = 0;
+    for (int i = 0; i < sc->nused; i++) {
+        const scratch_slot_t *x = &sc->slot[sc->used[i]];
+        adds[n++] = (cell_add_t){x->window, x->metric, x->bucket, x->value, x->hash};
+        if (n == 32 || i + 1 == sc->nused) {
+            if (add_cells(c, &c->deltas[e], adds, n) != 0)
+                return -1;
+            n = 0;
+        }
+    }
+    return 0;
+}
+
+/* Adds to team `t` what fold() just added to rep `r` (all of the rep's
+ * delta: its events of this batch were all logged, and all name `t`):
+ * times, counts, parts and cells (those of `sc` when not NULL: the rep's,
+ * with their hashes). */
+static int merge_into_team(gw_coalesce_t *c, int r, int t, const scratch_t *sc)
+{
+    const gw_delta_t *dr = &c->deltas[r];
+    gw_delta_t *dt = &c->deltas[t];
+    dt->nevents += dr->nevents;
+    if (dr->first_event_ms < dt->first_event_ms)
+        dt->first_event_ms = dr->first_event_ms;
+    if (dr->last_event_ms > dt->last_event_ms)
+        dt->last_event_ms = dr->last_event_ms;
+    if (dr->wm_ms > dt->wm_ms)
+        dt->wm_ms = dr->wm_ms;
+    for (int w = 0; w < c->nwindows; w++)
+        if (dr->late[w]) /* mostly none: the team's line stays unread */
+            dt->late[w] += dr->late[w];
+    for (int32_t i = dr->parts; i >= 0; i = c->parts[i].next) {
+        int32_t partition = c->parts[i].partition;
+        int64_t lo = c->parts[i].min_offset, hi = c->parts[i].max_offset;
+        if (add_part(c, t, partition, lo) != 0 || add_part(c, t, partition, hi) != 0)
+            return -1;
+    }
+    if (sc)
+        return scratch_flush(c, sc, t, false);
+    cell_add_t adds[32];
+    int n = 0;
+    for (int w = 0; w < c->nwindows; w++) {
+        int64_t bucket = 0;
+        uint64_t period = 0;
+        bool known = false;
+        for (int32_t i = dr->cells[w]; i >= 0; i = c->cells[i].next) {
+            const gw_delta_cell_t *cell = &c->cells[i];
+            if (!known || cell->bucket != bucket) {
+                bucket = cell->bucket;
+                period = period_hash(c, w, bucket);
+                known = true;
+            }
+            adds[n++] = (cell_add_t){(int16_t)w, cell->metric, cell->bucket, cell->value,
+                                     cell_hash_in(c, period, w, cell->metric)};
+            if (n == (int)(sizeof(adds) / sizeof(adds[0]))) {
+                if (add_cells(c, &c->deltas[t], adds, n) != 0)
+                    return -1;
+                n = 0;
+            }
+        }
+    }
+    return n ? add_cells(c, &c->deltas[t], adds, n) : 0;
+}
+
+/* Starts fetching the lines of delta `team` that adding a rep to it
+ * reads: fold() asks for the next rep's team's while adding the current
+ * rep. */
+static void prefetch_team(const gw_coalesce_t *c, uint32_t team)
+{
+    const char *t = (const char *)&c->deltas[team];
+    __builtin_prefetch(t + 64, 1);
+    __builtin_prefetch(t + 128, 1);
+}
+
+/*
+ * Adds the logged events to their entities. Each event adds to its rep a
+ * few cells of the rep's region, times and a part, and the same to its
+ * team: done as it is read, that is a cache miss or more per entity (a rep
+ * comes back 10,000 events later in a replay, its lines long evicted).
+ * Here the log is first ordered by rep (a counting sort: the deltas'
+ * indices are dense), then each rep takes all its events at once, its
+ * delta and region in cache after the first, the deltas (and the regions
+ * they take, from the pool's end) in order, and the events fetched ahead.
+ * A team's delta is the sum of its reps': a rep new to the batch whose
+ * events all name one team adds its delta to the team's once (its few
+ * distinct cells, not each event's), else its events are added to their
+ * teams one by one. The order of a rep's events is the log's, so that its
+ * latest names its team.
+ */
+static int fold(gw_coalesce_t *c)
+{
+    size_t n = c->nlog, nd = c->ndeltas;
+    if (!n)
+        return 0;
+    if (nd + 1 > c->cap_ends) {
+        uint32_t *e = realloc(c->ends, (nd + 1) * 2 * sizeof(uint32_t));
+        if (!e)
+            return -1;
+        c->ends = e;
+        c->cap_ends = (nd + 1) * 2;
+    }
+    const pending_t *log = c->log;
+    uint32_t *ends = c->ends, *order = c->order;
+    memset(ends, 0, (nd + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++)
+        ends[log[i].rep + 1]++;
+    for (size_t d = 1; d <= nd; d++)
+        ends[d] += ends[d - 1];
+    /* ends[d] is now where delta d's events start; it ends where d+1's
+     * start once they are placed */
+    for (size_t i = 0; i < n; i++)
+        order[ends[log[i].rep]++] = (uint32_t)i;
+    size_t j = 0;
+    cell_add_t adds[GW_WINDOWS_MAX * 4];
+    unsigned late;
+    for (size_t e = 0; e < nd; e++) {
+        size_t start = j, end = ends[e];
+        if (j == end)
+            continue;
+        gw_delta_t *d = &c->deltas[e];
+        bool fresh = d->nevents == 0, one_team = true;
+        uint32_t team = log[order[j]].team;
+        if (end < n)
+            prefetch_team(c, log[order[end]].team);
+        /* a rep new to the batch gathers its cells in the scratch table
+         * (unless they overflow it) */
+        scratch_t *sc = fresh ? &c->scratch : NULL;
+        if (sc)
+            scratch_clear(sc);
+        for (; j < end; j++) {
+            if (j + FOLD_AHEAD < n) {
+                /* both ends: a 48-byte event may span two lines */
+                const char *ahead = (const char *)&log[order[j + FOLD_AHEAD]];
+                __builtin_prefetch(ahead);
+                __builtin_prefetch(ahead + sizeof(pending_t) - 1);
+            }
+            const pending_t *p = &log[order[j]];
+            int na = event_cells(c, p, adds, &late);
+            set_team(c, &c->deltas[e], (int)p->team);
+            one_team &= p->team == team;
+            if (sc && !scratch_add(sc, adds, na)) {
+                if (scratch_flush(c, sc, (int)e, false) != 0)
+                    return -1;
+                sc = NULL;
+            }
+            if (add_to_entity(c, (int)e, p, sc ? NULL : adds, na, late, c->deltas[e].team) != 0)
+                return -1;
+        }
+        if (sc && scratch_flush(c, sc, (int)e, true) != 0)
+            return -1;
+        if (fresh && one_team) {
+            if (merge_into_team(c, (int)e, (int)team, sc) != 0)
+                return -1;
+            continue;
+        }
+        for (size_t k = start; k < end; k++) {
+            const pending_t *p = &log[order[k]];
+            int na = event_cells(c, p, adds, &late);
+            if (add_to_entity(c, (int)p->team, p, adds, na, late, NULL) != 0)
+                return -1;
+        }
+    }
+    c->nlog = 0;
     return 0;
 }
 
 /* The delta of the event's rep or team (`k`), found or created. A rep
- * remembers the team of its latest event: for a rep, `team` is the index
- * of that team's delta in this batch when known (its id is then shared,
- * and a comparison of indices replaces one of strings), else -1. */
-static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k, int team)
+ * remembers the team of its latest event (by the id of `ev`'s team: see
+ * set_team() for a logged event's). */
+static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k)
 {
     int e = find_entity(c, k);
     if (e < 0 || k->kind != GW_ENTITY_REP)
         return e;
     gw_delta_t *d = &c->deltas[e];
-    if (team >= 0) {
-        if (d->team_delta != team) {
-            d->team = c->deltas[team].id;
-            d->team_delta = team;
-        }
-    } else if (!d->team || strcmp(d->team, ev->team) != 0) {
+    if (!d->team || strcmp(d->team, ev->team) != 0) {
         d->team = gw_arena_strndup(c->strings, ev->team, strlen(ev->team));
         if (!d->team)
             return -1;
@@ -932,41 +1259,71 @@ static int locate(gw_coalesce_t *c, const gw_event_t *ev, const ekey_t *k, int t
     return e;
 }
 
+int gw_coalesce_seal(gw_coalesce_t *c)
+{
+    return fold(c);
+}
+
+/* What reads a batch (its deltas' cells, parts and times) seals it first:
+ * logically const. A caller that must survive OOM seals it itself (the
+ * pipeline does); otherwise running out of memory here aborts. */
+static const gw_coalesce_t *sealed(const gw_coalesce_t *c)
+{
+    if (c->nlog && fold((gw_coalesce_t *)c) != 0)
+        abort(); /* the batch cannot be read whole: see gw_coalesce_seal() */
+    return c;
+}
+
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
                         int32_t partition, int64_t offset, int64_t stream_ms)
 {
+    if (fold(c) != 0)
+        return -1;
     ekey_t k = entity_key_of(kind, ev->tenant, kind == GW_ENTITY_REP ? ev->rep : ev->team);
-    int e = locate(c, ev, &k, -1);
+    int e = locate(c, ev, &k);
     if (e < 0)
         return -1;
+    pending_t p = pending_of(ev, partition, offset, stream_ms);
     cell_add_t adds[GW_WINDOWS_MAX * 4];
-    bool late[GW_WINDOWS_MAX];
-    int n = event_cells(c, ev, stream_ms, adds, late);
-    return add_to_entity(c, e, ev, partition, offset, stream_ms, adds, n, late);
+    unsigned late;
+    int n = event_cells(c, &p, adds, &late);
+    return add_to_entity(c, e, &p, adds, n, late, ev->team);
 }
 
-/* Starts fetching what looking up an entity of `hash` and adding the
- * event's cells `adds` to it reads: the two first lines of the delta its
- * table slot names, and the slots of its region the cells probe first (a
- * cache miss each, all overlapped, and with the other entity's). */
-static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash, const cell_add_t *adds, int n)
+/* Starts fetching the delta line that finding an entity of `hash`
+ * compares (a cache miss, overlapped with the other entity's). */
+static void prefetch_entity(const gw_coalesce_t *c, uint64_t hash)
 {
     const entity_slot_t *slot = &c->etab[hash & (c->etab_cap - 1)];
-    if (slot->key && slot_may_be(slot->key, hash)) {
-        const char *d = (const char *)&c->deltas[slot_index(slot->key)];
-        __builtin_prefetch(d);
-        __builtin_prefetch(d + 64);
-        if (slot->bits) {
-            size_t mask = ((size_t)1 << slot->bits) - 1;
-            for (int k = 0; k < n; k++)
-                __builtin_prefetch(&c->cells[(size_t)slot->region + (adds[k].hash & mask)]);
-        }
-    }
+    if (slot->key && slot_may_be(slot->key, hash))
+        __builtin_prefetch(&c->deltas[slot_index(slot->key)]);
+}
+
+/* Makes room in the log for one more event (and in fold()'s order). */
+static int reserve_log(gw_coalesce_t *c)
+{
+    if (c->nlog < c->cap_log)
+        return 0;
+    if (c->nlog >= INT32_MAX / 2)
+        return -1;
+    size_t ncap = c->cap_log ? c->cap_log * 2 : 4096;
+    pending_t *l = realloc(c->log, ncap * sizeof(*l));
+    if (!l)
+        return -1;
+    c->log = l;
+    uint32_t *o = realloc(c->order, ncap * sizeof(*o));
+    if (!o)
+        return -1;
+    c->order = o;
+    c->cap_log = ncap;
+    return 0;
 }
 
 int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, int64_t offset,
                     int64_t stream_ms)
 {
+    if (reserve_log(c) != 0)
+        return -1;
     size_t tlen, rlen, mlen;
     uint64_t thash = hash_id(ev->tenant, sizeof(ev->tenant), &tlen);
     uint64_t rhash = hash_id(ev->rep, sizeof(ev->rep), &rlen);
@@ -975,29 +1332,23 @@ int gw_coalesce_add(gw_coalesce_t *c, const gw_event_t *ev, int32_t partition, i
            tk = entity_key(GW_ENTITY_TEAM, ev->tenant, tlen, thash, ev->team, mlen, mhash);
     __builtin_prefetch(&c->etab[rk.hash & (c->etab_cap - 1)]);
     __builtin_prefetch(&c->etab[tk.hash & (c->etab_cap - 1)]);
-    cell_add_t adds[GW_WINDOWS_MAX * 4];
-    bool late[GW_WINDOWS_MAX];
-    int n = event_cells(c, ev, stream_ms, adds, late);
-    prefetch_entity(c, rk.hash, adds, n);
-    prefetch_entity(c, tk.hash, adds, n);
-    int team = locate(c, ev, &tk, -1);
-    int rep = team < 0 ? -1 : locate(c, ev, &rk, team);
+    unsigned late = event_buckets(c, ev->occurred_at_ms, stream_ms);
+    prefetch_entity(c, rk.hash);
+    prefetch_entity(c, tk.hash);
+    int team = find_entity(c, &tk);
+    int rep = team < 0 ? -1 : find_entity(c, &rk);
     if (rep < 0)
         return -1;
-    /* the rep's head part: its index arrived with the delta's second line;
-     * the team's cells (more often cached: a team has more events) give
-     * it time to arrive */
-    int32_t head = c->deltas[rep].parts;
-    if (head >= 0)
-        __builtin_prefetch(&c->parts[head]);
-    if (add_to_entity(c, team, ev, partition, offset, stream_ms, adds, n, late) != 0 ||
-        add_to_entity(c, rep, ev, partition, offset, stream_ms, adds, n, late) != 0)
-        return -1;
+    pending_t *p = &c->log[c->nlog++];
+    *p = pending_of(ev, partition, offset, stream_ms);
+    p->rep = (uint32_t)rep;
+    p->team = (uint32_t)team;
+    p->late = (uint8_t)late;
     c->last_rep = rep;
     c->last_team = team;
     c->events++;
     for (int w = 0; w < c->nwindows; w++)
-        c->late[w] += late[w];
+        c->late[w] += (late >> w) & 1;
     return 0;
 }
 
@@ -1026,17 +1377,17 @@ size_t gw_coalesce_count(const gw_coalesce_t *c)
 
 const gw_delta_t *gw_coalesce_delta(const gw_coalesce_t *c, size_t i)
 {
-    return &c->deltas[i];
+    return &sealed(c)->deltas[i];
 }
 
 const gw_delta_cell_t *gw_coalesce_cell(const gw_coalesce_t *c, int32_t index)
 {
-    return &c->cells[index];
+    return &sealed(c)->cells[index];
 }
 
 const gw_delta_part_t *gw_coalesce_part(const gw_coalesce_t *c, int32_t index)
 {
-    return &c->parts[index];
+    return &sealed(c)->parts[index];
 }
 
 uint64_t gw_coalesce_events(const gw_coalesce_t *c)

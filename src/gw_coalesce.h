@@ -14,7 +14,8 @@
  * Errors: gw_coalesce_new() returns NULL on OOM; the add functions return
  * -1 on OOM (the batch is then incomplete: apply none of it) and leave the
  * coalescer usable after a reset.
- * Threads: not thread-safe: one coalescer per pipeline thread; no
+ * Threads: not thread-safe: one coalescer per pipeline thread (a reader
+ * of a batch not yet sealed changes it: see gw_coalesce_seal()); no
  * file-scope mutable state.
  */
 #ifndef GW_COALESCE_H
@@ -130,6 +131,19 @@ void gw_coalesce_last(const gw_coalesce_t *c, int *rep, int *team);
  * to its team (GW_ENTITY_TEAM): used to re-send one entity's newer events. */
 int gw_coalesce_add_one(gw_coalesce_t *c, const gw_event_t *ev, gw_entity_kind_t kind,
                         int32_t partition, int64_t offset, int64_t stream_ms);
+
+/*
+ * Finishes the batch's deltas: gw_coalesce_add() finds (or creates) the
+ * event's rep and team at once, so that gw_coalesce_last(),
+ * gw_coalesce_count() and gw_coalesce_find() answer for every event
+ * added, but logs the rest (cells, times, parts) and adds it to the deltas
+ * here, entity by entity. Returns 0, or -1 on OOM (the batch is then
+ * incomplete: reset and retry). The readers of deltas, cells and parts
+ * (gw_coalesce_delta(), the iterators...) seal the batch themselves, and
+ * abort on OOM in doing so: a caller that must survive OOM seals first.
+ * Idempotent; adding more events after it is allowed (seal again).
+ */
+int gw_coalesce_seal(gw_coalesce_t *c);
 
 /* Index of the delta of an entity, or -1 if the batch has none. */
 int gw_coalesce_find(const gw_coalesce_t *c, gw_entity_kind_t kind, const char *tenant,

@@ -894,7 +894,8 @@ static int fill(gw_pipeline_t *pl, slot_t *sl, int wait_ms)
         if (!flying && got == 0 && sl->nmsgs > 0)
             break;
     }
-    return 0;
+    /* the events' cells, times and parts, before anything reads them */
+    return gw_coalesce_seal(sl->batch);
 }
 
 static void start_flight(gw_pipeline_t *pl, int index)

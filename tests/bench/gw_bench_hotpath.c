@@ -139,6 +139,12 @@ int main(int argc, char **argv)
                     return 1;
                 }
             }
+            /* what the store reads first: the batch must be readable, and
+             * a coalescer may finish its deltas only then (gw_coalesce_seal) */
+            if (gw_coalesce_count(co) > 0 && gw_coalesce_delta(co, 0)->nevents == 0) {
+                fprintf(stderr, "gw_bench_hotpath: an empty delta\n");
+                return 1;
+            }
             double t2 = cpu_ns();
             t_dec += t1 - t0;
             t_co += t2 - t1;

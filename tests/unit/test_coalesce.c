@@ -229,6 +229,133 @@ static int64_t recount_cell(const recount_event_t *evs, int n, gw_entity_kind_t 
     return sum;
 }
 
+/* Adds `n` random events of 50 reps to `c`: rep r in team r % 5, or with
+ * `switching`, now and then in team (r + 1) % 5; rep 7's events sometimes
+ * to one entity only (gw_coalesce_add_one); with `seal_every`, sealing
+ * the batch after every so many events. */
+static void recount_batch(gw_coalesce_t *c, recount_event_t *evs, int n, uint64_t *rng,
+                          bool switching, int seal_every)
+{
+    int64_t stream = 100 * D;
+    for (int i = 0; i < n; i++) {
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t x = *rng >> 16;
+        char rep[16], team[16];
+        int r = (int)(x % 50);
+        snprintf(rep, sizeof(rep), "r%d", r);
+        snprintf(team, sizeof(team), "t%d", (r + (switching && ((x >> 46) & 3) == 0)) % 5);
+        /* mostly forward in time, sometimes days back (late for 1d) */
+        int64_t t = stream - (int64_t)((x >> 8) % 8 == 0 ? (x >> 12) % (3 * D) : 0) +
+                    (int64_t)((x >> 20) % (2 * H));
+        recount_event_t *re = &evs[i];
+        re->ev = event(rep, team, t, 1 + (int)((x >> 24) % 12));
+        re->ev.has_goal = (x >> 30) & 1;
+        re->ev.has_next_step = (x >> 31) & 1;
+        re->ev.amount_minor = (x >> 32) % 3 == 0 ? (int64_t)((x >> 34) % 5000) : 0;
+        re->partition = (int32_t)((x >> 40) % 12);
+        re->offset = i;
+        if (t > stream)
+            stream = t;
+        re->stream = stream;
+        re->only = -1;
+        if (r == 7 && (x >> 44) % 2) {
+            re->only = (int)((x >> 45) % 2 ? GW_ENTITY_REP : GW_ENTITY_TEAM);
+            assert_int_equal(gw_coalesce_add_one(c, &re->ev, (gw_entity_kind_t)re->only,
+                                                 re->partition, re->offset, re->stream),
+                             0);
+        } else {
+            assert_int_equal(gw_coalesce_add(c, &re->ev, re->partition, re->offset, re->stream), 0);
+            int rd, td;
+            gw_coalesce_last(c, &rd, &td);
+            assert_int_equal(rd, gw_coalesce_find(c, GW_ENTITY_REP, "acme", rep));
+            assert_int_equal(td, gw_coalesce_find(c, GW_ENTITY_TEAM, "acme", team));
+        }
+        if (seal_every && i % seal_every == seal_every - 1)
+            assert_int_equal(gw_coalesce_seal(c), 0);
+    }
+}
+
+/* Every delta of `c` against a brute-force recount of `evs`: cells, counts,
+ * times, late drops, parts, and a rep's team (its latest event's). */
+static void check_recount(const gw_coalesce_t *c, const recount_event_t *evs, int n)
+{
+    for (size_t k = 0; k < gw_coalesce_count(c); k++) {
+        const gw_delta_t *d = gw_coalesce_delta(c, k);
+        uint32_t ncells = 0, nevents = 0;
+        int64_t first = INT64_MAX, last = INT64_MIN, wm = INT64_MIN;
+        int64_t late[2] = {0, 0};
+        const char *team = NULL;
+        for (int i = 0; i < n; i++) {
+            if (!counts_for(&evs[i], d->kind, d->id))
+                continue;
+            const gw_event_t *e = &evs[i].ev;
+            nevents++;
+            first = e->occurred_at_ms < first ? e->occurred_at_ms : first;
+            last = e->occurred_at_ms > last ? e->occurred_at_ms : last;
+            wm = evs[i].stream > wm ? evs[i].stream : wm;
+            for (int w = 0; w < 2; w++)
+                late[w] += gw_window_is_late(&windows[w], e->occurred_at_ms, evs[i].stream);
+            team = e->team;
+        }
+        assert_int_equal(d->nevents, nevents);
+        assert_int_equal(d->first_event_ms, first);
+        assert_int_equal(d->last_event_ms, last);
+        assert_int_equal(d->wm_ms, wm);
+        assert_int_equal(d->late[0], late[0]);
+        assert_int_equal(d->late[1], late[1]);
+        if (d->kind == GW_ENTITY_REP)
+            assert_string_equal(d->team, team);
+        for (int w = 0; w < 2; w++) {
+            int64_t total = 0;
+            gw_coalesce_iter_t it = gw_coalesce_cells(c, d, w);
+            for (const gw_delta_cell_t *cell; (cell = gw_coalesce_next_cell(&it));) {
+                assert_int_equal(cell->window, w);
+                /* one cell per bucket and metric */
+                for (int32_t j = cell->next; j >= 0; j = gw_coalesce_cell(c, j)->next)
+                    assert_false(gw_coalesce_cell(c, j)->bucket == cell->bucket &&
+                                 gw_coalesce_cell(c, j)->metric == cell->metric);
+                assert_int_equal(cell->value, recount_cell(evs, n, d->kind, d->id, w, cell->bucket,
+                                                           cell->metric));
+                total += cell->value;
+                ncells++;
+            }
+            /* and none missing: the cells hold everything the events add */
+            int64_t all = 0;
+            for (int i = 0; i < n; i++) {
+                const gw_event_t *e = &evs[i].ev;
+                if (!counts_for(&evs[i], d->kind, d->id) ||
+                    gw_window_is_late(&windows[w], e->occurred_at_ms, evs[i].stream))
+                    continue;
+                all += 1 + e->amount_minor + e->has_goal + e->has_next_step;
+            }
+            assert_int_equal(total, all);
+        }
+        assert_int_equal(ncells, d->ncells);
+        /* each part's range is its partition's lowest and highest offset,
+         * and each partition it has events of has one */
+        int nparts = 0;
+        gw_coalesce_iter_t it = gw_coalesce_parts(c, d);
+        for (const gw_delta_part_t *part; (part = gw_coalesce_next_part(&it)); nparts++) {
+            int64_t lo = INT64_MAX, hi = -1;
+            for (int i = 0; i < n; i++)
+                if (counts_for(&evs[i], d->kind, d->id) && evs[i].partition == part->partition) {
+                    lo = evs[i].offset < lo ? evs[i].offset : lo;
+                    hi = evs[i].offset > hi ? evs[i].offset : hi;
+                }
+            assert_int_equal(part->min_offset, lo);
+            assert_int_equal(part->max_offset, hi);
+        }
+        bool seen[12] = {false};
+        int want = 0;
+        for (int i = 0; i < n; i++)
+            if (counts_for(&evs[i], d->kind, d->id) && !seen[evs[i].partition]) {
+                seen[evs[i].partition] = true;
+                want++;
+            }
+        assert_int_equal(nparts, want);
+    }
+}
+
 static void test_coalesce_equals_a_recount(void **state)
 {
     (void)state;
@@ -238,82 +365,39 @@ static void test_coalesce_equals_a_recount(void **state)
     uint64_t rng = 42;
     for (int round = 0; round < 3; round++) {
         gw_coalesce_reset(c);
-        int64_t stream = 100 * D;
-        for (int i = 0; i < N; i++) {
-            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-            uint64_t x = rng >> 16;
-            char rep[16], team[16];
-            int r = (int)(x % 50);
-            snprintf(rep, sizeof(rep), "r%d", r);
-            snprintf(team, sizeof(team), "t%d", r % 5);
-            /* mostly forward in time, sometimes days back (late for 1d) */
-            int64_t t = stream - (int64_t)((x >> 8) % 8 == 0 ? (x >> 12) % (3 * D) : 0) +
-                        (int64_t)((x >> 20) % (2 * H));
-            recount_event_t *re = &evs[i];
-            re->ev = event(rep, team, t, 1 + (int)((x >> 24) % 12));
-            re->ev.has_goal = (x >> 30) & 1;
-            re->ev.has_next_step = (x >> 31) & 1;
-            re->ev.amount_minor = (x >> 32) % 3 == 0 ? (int64_t)((x >> 34) % 5000) : 0;
-            re->partition = (int32_t)((x >> 40) % 12);
-            re->offset = i;
-            if (t > stream)
-                stream = t;
-            re->stream = stream;
-            re->only = -1;
-            if (r == 7 && (x >> 44) % 2) {
-                re->only = (int)((x >> 45) % 2 ? GW_ENTITY_REP : GW_ENTITY_TEAM);
-                assert_int_equal(gw_coalesce_add_one(c, &re->ev, (gw_entity_kind_t)re->only,
-                                                     re->partition, re->offset, re->stream),
-                                 0);
-            } else {
-                assert_int_equal(gw_coalesce_add(c, &re->ev, re->partition, re->offset, re->stream),
-                                 0);
-            }
-        }
+        recount_batch(c, evs, N, &rng, false, 0);
         assert_int_equal(gw_coalesce_count(c), 55);
-        for (size_t k = 0; k < gw_coalesce_count(c); k++) {
-            const gw_delta_t *d = gw_coalesce_delta(c, k);
-            uint32_t ncells = 0;
-            for (int w = 0; w < 2; w++) {
-                int64_t total = 0;
-                for (int32_t i = d->cells[w]; i >= 0; i = gw_coalesce_cell(c, i)->next) {
-                    const gw_delta_cell_t *cell = gw_coalesce_cell(c, i);
-                    assert_int_equal(cell->window, w);
-                    /* one cell per bucket and metric */
-                    for (int32_t j = cell->next; j >= 0; j = gw_coalesce_cell(c, j)->next)
-                        assert_false(gw_coalesce_cell(c, j)->bucket == cell->bucket &&
-                                     gw_coalesce_cell(c, j)->metric == cell->metric);
-                    assert_int_equal(cell->value, recount_cell(evs, N, d->kind, d->id, w,
-                                                               cell->bucket, cell->metric));
-                    total += cell->value;
-                    ncells++;
-                }
-                /* and none missing: the cells hold everything the events add */
-                int64_t all = 0;
-                for (int i = 0; i < N; i++) {
-                    const gw_event_t *e = &evs[i].ev;
-                    if (!counts_for(&evs[i], d->kind, d->id) ||
-                        gw_window_is_late(&windows[w], e->occurred_at_ms, evs[i].stream))
-                        continue;
-                    all += 1 + e->amount_minor + e->has_goal + e->has_next_step;
-                }
-                assert_int_equal(total, all);
-            }
-            assert_int_equal(ncells, d->ncells);
-            /* each part's range is its partition's lowest and highest offset */
-            for (int32_t p = d->parts; p >= 0; p = gw_coalesce_part(c, p)->next) {
-                const gw_delta_part_t *part = gw_coalesce_part(c, p);
-                int64_t lo = INT64_MAX, hi = -1;
-                for (int i = 0; i < N; i++)
-                    if (counts_for(&evs[i], d->kind, d->id) &&
-                        evs[i].partition == part->partition) {
-                        lo = evs[i].offset < lo ? evs[i].offset : lo;
-                        hi = evs[i].offset > hi ? evs[i].offset : hi;
-                    }
-                assert_int_equal(part->min_offset, lo);
-                assert_int_equal(part->max_offset, hi);
-            }
-        }
+        check_recount(c, evs, N);
+    }
+    gw_coalesce_free(c);
+}
+
+/* gw_coalesce_add() logs an event's cells, times and parts, and the batch's
+ * readers add them to the deltas rep by rep (a team's as the sum of its
+ * reps'): the same counts when reps change teams within the batch (a rep
+ * then names the team of its latest event), when the batch is sealed again
+ * and again as events keep coming (reps no longer new to it), and when
+ * gw_coalesce_add_one() adds between logged events. */
+static void test_coalesce_logged_events_fold_to_a_recount(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    static recount_event_t evs[N];
+    gw_coalesce_t *c = gw_coalesce_new(windows, 2, &kinds);
+    uint64_t rng = 7;
+    static const int seal_every[] = {0, 1, 7, 333};
+    for (int round = 0; round < 8; round++) {
+        gw_coalesce_reset(c);
+        recount_batch(c, evs, N, &rng, round % 2 == 0, seal_every[round / 2]);
+        assert_int_equal(gw_coalesce_count(c), 55);
+        uint64_t both = 0;
+        for (int i = 0; i < N; i++)
+            both += evs[i].only < 0;
+        assert_int_equal(gw_coalesce_events(c), both);
+        check_recount(c, evs, N);
+        /* sealed: sealing again changes nothing */
+        assert_int_equal(gw_coalesce_seal(c), 0);
+        check_recount(c, evs, N);
     }
     gw_coalesce_free(c);
 }
@@ -394,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_coalesce_add_one_touches_only_that_entity),
         cmocka_unit_test(test_coalesce_grows_and_shrinks_its_tables),
         cmocka_unit_test(test_coalesce_equals_a_recount),
+        cmocka_unit_test(test_coalesce_logged_events_fold_to_a_recount),
         cmocka_unit_test(test_coalesce_long_ids_fold_too),
         cmocka_unit_test(test_coalesce_iterators_visit_every_delta_cell_and_part),
     };
